@@ -1,0 +1,435 @@
+//! Memory per GPU: weights shard, KV cache, activations and engine overhead,
+//! and the engine's own start-up arithmetic that turns what is left into a KV
+//! pool (`kv_budget_bytes`, `kv_cache_tokens`).
+
+pub mod activations;
+pub mod kv;
+pub mod weights;
+
+use crate::scenario::Scenario;
+use crate::spec::engine::BudgetRule;
+use kv::KvLayout;
+use std::ops::Range;
+use weights::{layer_tensors, mtp_tensors, outer_tensors, quantizes_dense, Tensor};
+
+/// Layers of each pipeline stage, as vLLM's `get_pp_indices`
+/// (vllm/distributed/utils.py) assigns them: an even split, with the
+/// remainder going to the stages just before the last one (the last stage
+/// also holds the norm and lm_head).
+pub fn pp_layer_ranges(num_layers: u64, pp: u64) -> Vec<Range<u64>> {
+    let pp = pp.max(1);
+    let base = num_layers / pp;
+    let mut parts = vec![base; pp as usize];
+    let rem = (num_layers % pp) as usize;
+    for i in 2..rem + 2 {
+        let idx = parts.len() - i.min(parts.len());
+        parts[idx] += 1;
+    }
+    let mut start = 0;
+    parts
+        .into_iter()
+        .map(|n| {
+            let r = start..start + n;
+            start += n;
+            r
+        })
+        .collect()
+}
+
+/// One pipeline stage's memory on its largest GPU.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageMemory {
+    /// Stage index.
+    pub stage: u64,
+    /// Decoder layers held.
+    pub layers: Range<u64>,
+    /// Weight bytes on one GPU of the stage (the GPU with the most experts).
+    pub weights_bytes: u64,
+    /// Parameters on that GPU.
+    pub params: u64,
+    /// Routed experts per MoE layer on that GPU.
+    pub experts_per_gpu: u64,
+    /// KV layout of the stage on one GPU.
+    pub kv: KvLayout,
+    /// KV bytes of the workload on one GPU.
+    pub kv_cache_bytes: u64,
+    /// Activation peak on one GPU.
+    pub activation_bytes: u64,
+    /// Engine overhead (non-torch, NCCL, CUDA graphs) on one GPU.
+    pub overhead_bytes: u64,
+    /// What the engine leaves for the KV pool on one GPU (negative: weights
+    /// and overheads alone exceed the engine's budget).
+    pub kv_budget_bytes: i128,
+}
+
+impl StageMemory {
+    /// Weights + KV + activations + overhead.
+    pub fn total_bytes(&self) -> u64 {
+        self.weights_bytes + self.kv_cache_bytes + self.activation_bytes + self.overhead_bytes
+    }
+}
+
+/// The memory side of an estimate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryPlan {
+    /// Every pipeline stage.
+    pub stages: Vec<StageMemory>,
+    /// Index of the stage whose GPU is tightest (least KV headroom).
+    pub binding: usize,
+    /// GPU memory, bytes.
+    pub capacity_bytes: u64,
+    /// What the engine allows itself (capacity × memory fraction).
+    pub budget_bytes: u64,
+    /// The memory fraction used.
+    pub memory_fraction: f64,
+    /// KV bytes one token costs on the binding GPU (all its layers, block rounding excluded).
+    pub kv_bytes_per_token_gpu: u64,
+    /// KV bytes per token for the whole model, one replica.
+    pub kv_bytes_per_token_model: u64,
+    /// Tokens the deployment's KV pools hold (all replicas), as engines log at start-up.
+    pub kv_cache_tokens: u64,
+    /// Largest batch at the workload's context.
+    pub max_batch: u64,
+    /// Largest context at the workload's batch, limited by memory only.
+    pub max_context_memory: u64,
+    /// Largest context: memory limit and the model's own maximum.
+    pub max_context: u64,
+    /// Whether the workload fits.
+    pub fits: bool,
+    /// Why it does or does not fit, one line each.
+    pub verdict: Vec<String>,
+}
+
+impl MemoryPlan {
+    /// The binding stage.
+    pub fn binding_stage(&self) -> &StageMemory {
+        &self.stages[self.binding]
+    }
+}
+
+/// Weight bytes and params of `tensors` on one rank of `tp`.
+fn shard(s: &Scenario, tensors: &[Tensor], tp: u64, qd: bool) -> (u64, u64) {
+    let f = s.deployment.weights;
+    let nat = s.model.native_dtype;
+    tensors.iter().fold((0, 0), |(b, p), t| {
+        let (o, i) = t.shard_shape(tp);
+        (b + t.shard_bytes(tp, f, nat, qd), p + o * i)
+    })
+}
+
+/// Weights (bytes, params, experts per GPU) of one GPU in pipeline stage
+/// `stage` holding `layers`: the GPU with the most experts when they do not
+/// divide evenly.
+pub fn stage_weights(s: &Scenario, stage: u64, layers: &Range<u64>) -> (u64, u64, u64) {
+    let m = &s.model;
+    let d = &s.deployment;
+    let qd = quantizes_dense(m, d.weights);
+    let (emb, final_norm, head) = outer_tensors(m);
+    let (mut bytes, mut params) = (0u64, 0u64);
+    let mut add = |(b, p): (u64, u64)| {
+        bytes += b;
+        params += p;
+    };
+    let last = stage + 1 == d.pp;
+    if stage == 0 {
+        add(shard(s, std::slice::from_ref(&emb), d.tp, qd));
+    }
+    if last {
+        add(shard(s, &final_norm, d.tp, qd));
+        match &head {
+            Some(h) => add(shard(s, std::slice::from_ref(h), d.tp, qd)),
+            // Tied head: the last stage needs its own copy when it is not stage 0.
+            None if stage != 0 => add(shard(s, std::slice::from_ref(&emb), d.tp, qd)),
+            None => {}
+        }
+    }
+    let mut experts_per_gpu = 0;
+    let moe_tp = s.moe_tp();
+    for i in layers.clone() {
+        let l = layer_tensors(m, i);
+        add(shard(s, &l.dense, d.tp, qd));
+        if l.num_experts > 0 {
+            let local = l.num_experts.div_ceil(d.ep);
+            experts_per_gpu = experts_per_gpu.max(local);
+            let (b, p) = shard(s, &l.expert, moe_tp, qd);
+            add((b * local, p * local));
+        }
+    }
+    if last && d.mtp && m.mtp_layers > 0 {
+        // MTP module lives with the head; its experts follow the same EP split.
+        let t = mtp_tensors(m);
+        let (b, p) = shard(s, &t, d.tp, qd);
+        add((b * m.mtp_layers, p * m.mtp_layers));
+    }
+    (bytes, params, experts_per_gpu)
+}
+
+/// Overhead outside weights/KV/activations on one GPU: CUDA context,
+/// non-torch memory, NCCL buffers (with any collective) and CUDA graphs.
+pub fn overhead_bytes(s: &Scenario) -> u64 {
+    let e = &s.deployment.engine;
+    e.cuda_context_bytes + e.non_torch_bytes + nccl_bytes(s) + e.cuda_graph_bytes
+}
+
+fn nccl_bytes(s: &Scenario) -> u64 {
+    let d = &s.deployment;
+    let collective = d.tp > 1 || d.pp > 1 || d.ep > 1 || d.dp > 1;
+    if collective {
+        d.engine.nccl_bytes
+    } else {
+        0
+    }
+}
+
+/// The KV pool left on one GPU by the engine's start-up arithmetic.
+fn kv_budget(s: &Scenario, capacity: u64, fraction: f64, weights: u64, activations: u64) -> i128 {
+    let e = &s.deployment.engine;
+    let cap = capacity as i128;
+    let (w, a) = (weights as i128, activations as i128);
+    let ctx = e.cuda_context_bytes as i128;
+    let non_torch = e.non_torch_bytes as i128 + nccl_bytes(s) as i128;
+    let graphs = e.cuda_graph_bytes as i128;
+    match e.budget_rule {
+        // vLLM gpu_worker.determine_available_memory: requested (total × util)
+        // − (weights + torch peak + non-torch increase). The CUDA context
+        // predates the baseline snapshot, and graphs are captured after the
+        // KV cache, so both come out of the (1 − util) headroom.
+        BudgetRule::FractionOfTotal => (capacity as f64 * fraction) as i128 - w - a - non_torch,
+        // SGLang profile_max_num_token: free memory after weights (context and
+        // NCCL already taken) − total × (1 − mem_fraction_static); activations
+        // and graphs live in the reserved share.
+        BudgetRule::StaticFraction => (capacity as f64 * fraction) as i128 - w - ctx - non_torch,
+        // TRT-LLM: free_gpu_memory_fraction of what is free after weights,
+        // activations and runtime buffers.
+        BudgetRule::FractionOfFree => {
+            (((cap - w - a - ctx - non_torch - graphs).max(0)) as f64 * fraction) as i128
+        }
+        // HF: whatever is left.
+        BudgetRule::Dynamic => cap - w - a - ctx - non_torch - graphs,
+    }
+}
+
+/// Compute the memory plan of a (validated) scenario.
+pub fn plan(s: &Scenario) -> MemoryPlan {
+    let m = &s.model;
+    let d = &s.deployment;
+    let e = &d.engine;
+    let capacity = s.cluster.gpu.memory_bytes;
+    let fraction = e.default_fraction(d.tp);
+    let budget = (capacity as f64 * fraction) as u64;
+    let overhead = overhead_bytes(s);
+    let activations = activations::prefill_peak_bytes(s);
+    let batch_local = s.batch_per_replica();
+    let ctx = s.workload.context;
+    let block = e.block_size;
+    let capped = e.sliding_window_capped;
+    let mut stages = Vec::new();
+    let mtp_layers = if d.mtp { m.mtp_layers } else { 0 };
+    let ranges = pp_layer_ranges(m.num_layers, d.pp);
+    for (idx, r) in ranges.iter().enumerate() {
+        let stage = idx as u64;
+        let (w, p, epg) = stage_weights(s, stage, r);
+        let mut kv = kv::layout(m, e, d.tp, r.clone());
+        if stage + 1 == d.pp && mtp_layers > 0 {
+            // The MTP layer caches like the model's last layer.
+            let extra = kv::layout(m, e, d.tp, m.num_layers - 1..m.num_layers);
+            for _ in 0..mtp_layers {
+                kv.layers.extend(extra.layers.iter().copied());
+            }
+        }
+        let kv_bytes = batch_local * kv.sequence_bytes(d.kv_dtype, ctx, block, capped);
+        let budget_kv = kv_budget(s, capacity, fraction, w, activations);
+        stages.push(StageMemory {
+            stage,
+            layers: r.clone(),
+            weights_bytes: w,
+            params: p,
+            experts_per_gpu: epg,
+            kv,
+            kv_cache_bytes: kv_bytes,
+            activation_bytes: activations,
+            overhead_bytes: overhead,
+            kv_budget_bytes: budget_kv,
+        });
+    }
+    // The binding stage: the one that can hold the fewest sequences.
+    let seqs_fit = |st: &StageMemory, c: u64| -> u64 {
+        let per = st.kv.sequence_bytes(d.kv_dtype, c, block, capped);
+        if st.kv_budget_bytes <= 0 {
+            0
+        } else if per == 0 {
+            u64::MAX / 4
+        } else {
+            (st.kv_budget_bytes as u128 / per as u128).min(u64::MAX as u128 / 4) as u64
+        }
+    };
+    let binding = (0..stages.len())
+        .min_by_key(|&i| seqs_fit(&stages[i], ctx))
+        .unwrap_or(0);
+    let max_batch = stages
+        .iter()
+        .map(|st| seqs_fit(st, ctx))
+        .min()
+        .unwrap_or(0)
+        .saturating_mul(d.dp);
+    // Largest context at this batch: binary search over the monotone sequence size.
+    let fits_ctx = |c: u64| {
+        stages.iter().all(|st| {
+            batch_local.saturating_mul(st.kv.sequence_bytes(d.kv_dtype, c, block, capped)) as i128
+                <= st.kv_budget_bytes
+        })
+    };
+    let max_context_memory = if !fits_ctx(1) {
+        0
+    } else {
+        let (mut lo, mut hi) = (1u64, 1u64 << 40);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if fits_ctx(mid) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        lo
+    };
+    let max_context = max_context_memory.min(m.max_context);
+    let kv_bytes_per_token_gpu = stages[binding].kv.bytes_per_token(d.kv_dtype);
+    let full = kv::layout(m, e, 1, 0..m.num_layers);
+    let kv_bytes_per_token_model = full.bytes_per_token(d.kv_dtype);
+    // Start-up capacity in tokens, as the engine logs it: blocks of all layers held.
+    let kv_cache_tokens = stages
+        .iter()
+        .map(|st| {
+            let per_token = st.kv.bytes_per_token(d.kv_dtype);
+            if st.kv_budget_bytes <= 0 || per_token == 0 {
+                0
+            } else {
+                let blocks = st.kv_budget_bytes as u128 / (per_token as u128 * block as u128);
+                (blocks * block as u128).min(u64::MAX as u128 / 4) as u64
+            }
+        })
+        .min()
+        .unwrap_or(0)
+        .saturating_mul(d.dp);
+
+    let b = &stages[binding];
+    let mut verdict = Vec::new();
+    let mut fits = true;
+    let fixed = b.weights_bytes + b.activation_bytes + b.overhead_bytes;
+    if b.kv_budget_bytes <= 0 {
+        fits = false;
+        verdict.push(format!(
+            "weights ({}) + activations ({}) + overhead ({}) = {} per GPU already exceed the engine's budget of {} ({:.0}% of {})",
+            crate::units::gib(b.weights_bytes),
+            crate::units::gib(b.activation_bytes),
+            crate::units::gib(b.overhead_bytes),
+            crate::units::gib(fixed),
+            crate::units::gib(budget),
+            fraction * 100.0,
+            crate::units::gib(capacity)
+        ));
+    } else if b.kv_cache_bytes as i128 > b.kv_budget_bytes {
+        fits = false;
+        verdict.push(format!(
+            "the KV cache for {} × {} tokens needs {} per GPU but only {} is left for it (max batch at this context: {})",
+            s.workload.batch,
+            crate::units::thousands(ctx),
+            crate::units::gib(b.kv_cache_bytes),
+            crate::units::gib_signed(b.kv_budget_bytes),
+            max_batch
+        ));
+    } else {
+        verdict.push(format!(
+            "fits: {} of KV for the workload within {} available per GPU (room for batch {} at this context)",
+            crate::units::gib(b.kv_cache_bytes),
+            crate::units::gib_signed(b.kv_budget_bytes),
+            max_batch
+        ));
+    }
+    if ctx > m.max_context {
+        fits = false;
+        verdict.push(format!(
+            "context {} exceeds {}'s maximum of {} tokens",
+            crate::units::thousands(ctx),
+            m.display_name,
+            crate::units::thousands(m.max_context)
+        ));
+    }
+    if b.total_bytes() > capacity {
+        fits = false;
+    }
+    MemoryPlan {
+        stages,
+        binding,
+        capacity_bytes: capacity,
+        budget_bytes: budget,
+        memory_fraction: fraction,
+        kv_bytes_per_token_gpu,
+        kv_bytes_per_token_model,
+        kv_cache_tokens,
+        max_batch,
+        max_context_memory,
+        max_context,
+        fits,
+        verdict,
+    }
+}
+
+/// A stage's weights as the speed model needs them: what every decode step
+/// streams (dense part) and what one routed expert costs on this GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeightsSplit {
+    /// Bytes of the non-expert weights a decode step reads on one GPU
+    /// (attention, dense MLPs, shared experts, routers, norms, lm_head; the
+    /// embedding table is only gathered, not streamed).
+    pub dense_bytes: u64,
+    /// Parameters behind `dense_bytes` (2 FLOPs each per token).
+    pub dense_params: u64,
+    /// Bytes of one routed expert's shard on one GPU.
+    pub expert_bytes: u64,
+    /// Parameters of one routed expert's shard.
+    pub expert_params: u64,
+    /// MoE layers in the stage.
+    pub moe_layers: u64,
+}
+
+/// Split a stage's weights into the streamed dense part and per-expert cost.
+pub fn layer_weights_split(s: &Scenario, st: &StageMemory) -> WeightsSplit {
+    let m = &s.model;
+    let d = &s.deployment;
+    let qd = quantizes_dense(m, d.weights);
+    let (emb, final_norm, head) = outer_tensors(m);
+    let mut out = WeightsSplit {
+        dense_bytes: 0,
+        dense_params: 0,
+        expert_bytes: 0,
+        expert_params: 0,
+        moe_layers: 0,
+    };
+    let mut add = |(b, p): (u64, u64)| {
+        out.dense_bytes += b;
+        out.dense_params += p;
+    };
+    if st.stage + 1 == d.pp {
+        add(shard(s, &final_norm, d.tp, qd));
+        add(shard(
+            s,
+            std::slice::from_ref(head.as_ref().unwrap_or(&emb)),
+            d.tp,
+            qd,
+        ));
+    }
+    let moe_tp = s.moe_tp();
+    for i in st.layers.clone() {
+        let l = layer_tensors(m, i);
+        add(shard(s, &l.dense, d.tp, qd));
+        if l.num_experts > 0 {
+            let (b, p) = shard(s, &l.expert, moe_tp, qd);
+            out.expert_bytes = b;
+            out.expert_params = p;
+            out.moe_layers += 1;
+        }
+    }
+    out
+}

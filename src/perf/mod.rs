@@ -1,0 +1,399 @@
+//! Speed model: a roofline per GPU. A decode step reads the weights it
+//! touches and every sequence's KV cache (memory bound at small batch) and
+//! does 2 FLOPs per parameter per token (compute bound at large batch), plus
+//! tensor-parallel all-reduces, expert-parallel all-to-alls and pipeline
+//! hand-offs over the GPU link. Prefill is compute bound with attention's
+//! quadratic term. Efficiencies come from the GPU defaults below or from a
+//! measured calibration profile.
+
+use crate::memory::{layer_weights_split, MemoryPlan};
+use crate::scenario::Scenario;
+
+/// Fractions of datasheet peaks that real kernels reach.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Efficiency {
+    /// Achieved / datasheet memory bandwidth for weight and KV streaming.
+    pub memory: f64,
+    /// Achieved / datasheet dense matrix rate for decode/prefill GEMMs.
+    pub matmul: f64,
+    /// Achieved / datasheet link bandwidth for collectives.
+    pub link: f64,
+    /// Where these figures come from.
+    pub source: String,
+}
+
+impl Default for Efficiency {
+    /// Defaults from the H200 measurements in GPU-NOTES.md: a 16-byte read
+    /// kernel reached 4,553 of 4,800 GB/s (0.95) but a decode-shaped GEMM
+    /// streamed weights at 4.25 TB/s (0.89) → 0.85 allows for attention and
+    /// small kernels; cuBLAS bf16 8192³ reached 799 of 989 TFLOP/s (0.81) →
+    /// 0.7 for mixed shapes; NVLink pairwise copy reached 88% of spec → 0.8
+    /// for NCCL bus bandwidth.
+    fn default() -> Self {
+        Efficiency {
+            memory: 0.85,
+            matmul: 0.7,
+            link: 0.8,
+            source: "defaults (H200 ceilings in GPU-NOTES.md)".into(),
+        }
+    }
+}
+
+/// Inter-node bandwidth per GPU when a collective crosses nodes: one 400
+/// Gb/s NDR InfiniBand NIC per GPU (assumption), bytes/s.
+pub const INTER_NODE_BYTES_PER_S: f64 = 50e9;
+/// Latency of one collective operation inside a node, seconds (assumption).
+pub const COLLECTIVE_LATENCY_S: f64 = 8e-6;
+
+/// Which resource bounds a phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// Streaming weights/KV from memory.
+    Memory,
+    /// Matrix arithmetic.
+    Compute,
+    /// GPU-to-GPU communication.
+    Communication,
+    /// Kernel launch / host overhead.
+    Overhead,
+}
+
+impl Bound {
+    /// Lower-case name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bound::Memory => "memory-bandwidth",
+            Bound::Compute => "compute",
+            Bound::Communication => "communication",
+            Bound::Overhead => "launch-overhead",
+        }
+    }
+}
+
+/// One decode step on one GPU, broken down.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeStep {
+    /// Bytes read per step on the binding GPU (weights touched + KV).
+    pub bytes_read: f64,
+    /// Weight bytes touched.
+    pub weight_bytes_read: f64,
+    /// KV bytes read.
+    pub kv_bytes_read: f64,
+    /// FLOPs per step on that GPU.
+    pub flops: f64,
+    /// bytes / achieved bandwidth.
+    pub memory_seconds: f64,
+    /// flops / achieved matrix rate.
+    pub compute_seconds: f64,
+    /// Collectives and hand-offs.
+    pub communication_seconds: f64,
+    /// Launch overhead.
+    pub overhead_seconds: f64,
+    /// The step: max(memory, compute) + communication + overhead, all stages.
+    pub seconds: f64,
+    /// The dominant term.
+    pub bound: Bound,
+    /// Expected distinct routed experts touched per MoE layer on this GPU.
+    pub experts_touched_per_layer: f64,
+}
+
+/// Speed figures of an estimate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Performance {
+    /// Decode step at the workload's batch and context.
+    pub decode: DecodeStep,
+    /// Output tokens per second per sequence (1 / step, × MTP gain).
+    pub tokens_per_second_per_request: f64,
+    /// Output tokens per second, whole deployment.
+    pub decode_tokens_per_second: f64,
+    /// Prefill of one request of the workload's context (TTFT without queueing).
+    pub prefill_seconds: f64,
+    /// What bounds prefill.
+    pub prefill_bound: Bound,
+    /// Efficiencies used.
+    pub efficiency: Efficiency,
+    /// Speculative decoding gain (tokens per step), 1.0 without.
+    pub tokens_per_step: f64,
+}
+
+/// Expected distinct experts hit when `tokens` tokens each pick `k` of `e`
+/// experts uniformly: e × (1 − (1 − k/e)^tokens).
+pub fn expected_distinct_experts(e: f64, k: f64, tokens: f64) -> f64 {
+    if e <= 0.0 {
+        return 0.0;
+    }
+    e * (1.0 - (1.0 - k / e).powf(tokens))
+}
+
+/// Ring all-reduce time for `bytes` over `n` GPUs at `bw` bytes/s.
+pub fn allreduce_seconds(bytes: f64, n: u64, bw: f64) -> f64 {
+    if n <= 1 {
+        return 0.0;
+    }
+    let n = n as f64;
+    2.0 * (n - 1.0) / n * bytes / bw + COLLECTIVE_LATENCY_S
+}
+
+/// Bandwidth of a collective among `group` GPUs (inter-node when the group
+/// spans nodes).
+fn group_bandwidth(s: &Scenario, group: u64, eff: &Efficiency) -> f64 {
+    let intra = s.cluster.gpu.link_uni_bytes_per_s() * eff.link;
+    if group > s.cluster.gpus_per_node {
+        INTER_NODE_BYTES_PER_S * eff.link
+    } else {
+        intra
+    }
+}
+
+/// Decode step of the workload (batch, context) with `eff`.
+pub fn decode_step(s: &Scenario, mem: &MemoryPlan, eff: &Efficiency) -> DecodeStep {
+    decode_step_at(s, mem, eff, s.batch_per_replica(), s.workload.context)
+}
+
+/// Decode step at `batch_local` sequences per replica and `context` tokens.
+pub fn decode_step_at(
+    s: &Scenario,
+    mem: &MemoryPlan,
+    eff: &Efficiency,
+    batch_local: u64,
+    context: u64,
+) -> DecodeStep {
+    let gpu = &s.cluster.gpu;
+    let d = &s.deployment;
+    let e = &d.engine;
+    let bw = gpu.bandwidth_bytes_per_s() * eff.memory;
+    let mm = gpu.matmul_flops(d.weights) * eff.matmul;
+    let b = batch_local as f64;
+    let mut total = DecodeStep {
+        bytes_read: 0.0,
+        weight_bytes_read: 0.0,
+        kv_bytes_read: 0.0,
+        flops: 0.0,
+        memory_seconds: 0.0,
+        compute_seconds: 0.0,
+        communication_seconds: 0.0,
+        overhead_seconds: 0.0,
+        seconds: 0.0,
+        bound: Bound::Memory,
+        experts_touched_per_layer: 0.0,
+    };
+    let tp_bw = group_bandwidth(s, d.tp, eff);
+    let moe_group = s.moe_group();
+    let moe_bw = group_bandwidth(s, moe_group, eff);
+    let a = &s.model.attention;
+    let heads_local = (a.num_heads / d.tp) as f64;
+    // Attention FLOPs per token per layer per cached token (QK and PV).
+    let attn_flops_per_ctx = match &a.mla {
+        Some(m) => 2.0 * heads_local * (m.latent_dim() + m.kv_lora_rank) as f64,
+        None => 2.0 * heads_local * (a.head_dim + a.v_dim()) as f64,
+    };
+    let mut max_bound = (0.0, Bound::Memory);
+    for st in &mem.stages {
+        let split = layer_weights_split(s, st);
+        // Tokens routed into this GPU's expert group per step.
+        let group_tokens = if d.ep > 1 { b * d.dp as f64 } else { b };
+        let (mut w_bytes, mut flops) = (
+            split.dense_bytes as f64,
+            2.0 * split.dense_params as f64 * b,
+        );
+        let mut touched = 0.0;
+        if let Some(moe) = &s.model.moe {
+            let ef = moe.num_experts as f64;
+            let k = moe.experts_per_token as f64;
+            let local = st.experts_per_gpu as f64;
+            let distinct_all = expected_distinct_experts(ef, k, group_tokens);
+            touched = distinct_all * local / ef;
+            w_bytes += touched * split.expert_bytes as f64 * split.moe_layers as f64;
+            // Each token's k experts, the share of them that lives here.
+            flops += 2.0
+                * group_tokens
+                * k
+                * (local / ef)
+                * split.expert_params as f64
+                * split.moe_layers as f64;
+        }
+        let kv_bytes = b * st
+            .kv
+            .sequence_bytes(d.kv_dtype, context, 1, e.sliding_window_capped)
+            as f64;
+        let attn_tokens: f64 = st
+            .kv
+            .layers
+            .iter()
+            .map(|l| l.cached_tokens(context, e.sliding_window_capped) as f64)
+            .sum();
+        flops += b * attn_flops_per_ctx * attn_tokens;
+        let layers = st.layers.end - st.layers.start;
+        let mem_s = (w_bytes + kv_bytes) / bw;
+        let cmp_s = flops / mm;
+        // Two all-reduces per layer (after attention and after the MLP).
+        let act_bytes = b * s.model.hidden_size as f64 * 2.0;
+        let mut comm = 2.0 * layers as f64 * allreduce_seconds(act_bytes, d.tp, tp_bw);
+        if d.ep > 1 {
+            // Dispatch + combine all-to-all per MoE layer: each token's k copies of
+            // the hidden state leave for other GPUs ((ep−1)/ep of them).
+            let per = b
+                * s.model
+                    .moe
+                    .as_ref()
+                    .map(|m| m.experts_per_token)
+                    .unwrap_or(0) as f64
+                * s.model.hidden_size as f64
+                * 2.0;
+            let frac = (d.ep - 1) as f64 / d.ep as f64;
+            comm += split.moe_layers as f64 * 2.0 * (per * frac / moe_bw + COLLECTIVE_LATENCY_S);
+        }
+        if d.pp > 1 && st.stage + 1 < d.pp {
+            let pp_bw = if s.cluster.nodes > 1 {
+                INTER_NODE_BYTES_PER_S
+            } else {
+                s.cluster.gpu.link_uni_bytes_per_s()
+            } * eff.link;
+            comm += act_bytes / pp_bw + COLLECTIVE_LATENCY_S;
+        }
+        let overhead = layers as f64 * e.decode_overhead_per_layer_seconds;
+        let stage_s = mem_s.max(cmp_s) + comm + overhead;
+        let bound = [
+            (mem_s, Bound::Memory),
+            (cmp_s, Bound::Compute),
+            (comm, Bound::Communication),
+            (overhead, Bound::Overhead),
+        ]
+        .into_iter()
+        .fold(
+            (0.0, Bound::Memory),
+            |acc, x| if x.0 > acc.0 { x } else { acc },
+        );
+        if bound.0 > max_bound.0 {
+            max_bound = bound;
+        }
+        total.bytes_read += w_bytes + kv_bytes;
+        total.weight_bytes_read += w_bytes;
+        total.kv_bytes_read += kv_bytes;
+        total.flops += flops;
+        total.memory_seconds += mem_s;
+        total.compute_seconds += cmp_s;
+        total.communication_seconds += comm;
+        total.overhead_seconds += overhead;
+        total.seconds += stage_s;
+        total.experts_touched_per_layer = total.experts_touched_per_layer.max(touched);
+    }
+    total.bound = max_bound.1;
+    total
+}
+
+/// Prefill of one request of `prompt` tokens: FLOPs at the matrix rate,
+/// with weights re-read once per chunk, plus the TP all-reduces.
+pub fn prefill_seconds(
+    s: &Scenario,
+    mem: &MemoryPlan,
+    eff: &Efficiency,
+    prompt: u64,
+) -> (f64, Bound) {
+    let gpu = &s.cluster.gpu;
+    let d = &s.deployment;
+    let bw = gpu.bandwidth_bytes_per_s() * eff.memory;
+    let mm = gpu.matmul_flops(d.weights) * eff.matmul;
+    let t = prompt as f64;
+    let a = &s.model.attention;
+    let heads_local = (a.num_heads / d.tp) as f64;
+    let per_pair = match &a.mla {
+        // Prefill runs MLA un-absorbed: per-head QK over nope+rope, PV over v.
+        Some(m) => {
+            2.0 * heads_local * ((m.qk_nope_head_dim + m.qk_rope_head_dim) + m.v_head_dim) as f64
+        }
+        None => 2.0 * heads_local * (a.head_dim + a.v_dim()) as f64,
+    };
+    let chunk = if d.engine.chunked_prefill {
+        d.engine.max_num_batched_tokens.max(1)
+    } else {
+        prompt.max(1)
+    };
+    let chunks = prompt.div_ceil(chunk).max(1) as f64;
+    let tp_bw = group_bandwidth(s, d.tp, eff);
+    let (mut total, mut compute_total, mut mem_total) = (0.0, 0.0, 0.0);
+    for st in &mem.stages {
+        let split = layer_weights_split(s, st);
+        let mut flops = 2.0 * split.dense_params as f64 * t;
+        let mut w_bytes = split.dense_bytes as f64 * chunks;
+        if let Some(moe) = &s.model.moe {
+            let ef = moe.num_experts as f64;
+            let local = st.experts_per_gpu as f64;
+            flops += 2.0
+                * t
+                * moe.experts_per_token as f64
+                * (local / ef)
+                * split.expert_params as f64
+                * split.moe_layers as f64;
+            let touched = expected_distinct_experts(
+                ef,
+                moe.experts_per_token as f64,
+                chunk.min(prompt) as f64,
+            ) * local
+                / ef;
+            w_bytes += touched * split.expert_bytes as f64 * split.moe_layers as f64 * chunks;
+        }
+        // Causal attention over the prompt: Σ_i i ≈ t²/2 pairs per layer (sliding layers capped).
+        let pairs: f64 = st
+            .kv
+            .layers
+            .iter()
+            .map(|l| {
+                let w = l.cached_tokens(prompt, true) as f64;
+                if w < t {
+                    w * t - w * w / 2.0
+                } else {
+                    t * t / 2.0
+                }
+            })
+            .sum();
+        flops += per_pair * pairs;
+        let cmp = flops / mm;
+        let mem_s = w_bytes / bw;
+        let layers = (st.layers.end - st.layers.start) as f64;
+        let comm =
+            2.0 * layers * allreduce_seconds(t * s.model.hidden_size as f64 * 2.0, d.tp, tp_bw);
+        compute_total += cmp;
+        mem_total += mem_s;
+        total += cmp.max(mem_s) + comm;
+    }
+    let bound = if compute_total >= mem_total {
+        Bound::Compute
+    } else {
+        Bound::Memory
+    };
+    (total, bound)
+}
+
+/// The speed side of an estimate.
+pub fn estimate(
+    s: &Scenario,
+    mem: &MemoryPlan,
+    eff: &Efficiency,
+    tokens_per_step: f64,
+) -> Performance {
+    let decode = decode_step(s, mem, eff);
+    let per_req = tokens_per_step / decode.seconds;
+    let (prefill, prefill_bound) = prefill_seconds(s, mem, eff, s.workload.context);
+    Performance {
+        tokens_per_second_per_request: per_req,
+        decode_tokens_per_second: per_req * s.workload.batch as f64,
+        decode,
+        prefill_seconds: prefill,
+        prefill_bound,
+        efficiency: eff.clone(),
+        tokens_per_step,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_experts_limits() {
+        // One token touches exactly k experts; many tokens touch all of them.
+        assert!((expected_distinct_experts(256.0, 8.0, 1.0) - 8.0).abs() < 1e-9);
+        assert!((expected_distinct_experts(256.0, 8.0, 1e6) - 256.0).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,484 @@
+//! The plan search: weights format × KV dtype × TP × PP × DP × EP (DP
+//! attention for MoE/MLA) × batch, honouring what each GPU supports and the
+//! model's divisibility limits; ranks candidates by an objective and
+//! explains why each wins or loses. Also the short recommendation list that
+//! `estimate` prints.
+
+use crate::error::{Error, Result};
+use crate::estimate::{estimate, Estimate};
+use crate::perf::Efficiency;
+use crate::scenario::{Cluster, Scenario};
+use crate::spec::dtype::{KvDtype, WeightFormat};
+use crate::units::{gib, seconds};
+use serde::Serialize;
+
+/// What the search optimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    /// Most output tokens/s for the whole deployment.
+    Throughput,
+    /// Lowest time per output token.
+    Latency,
+    /// Fewest GPUs that meet the constraints.
+    Gpus,
+}
+
+impl Objective {
+    /// Parse `--objective`.
+    pub fn parse(t: &str) -> Result<Self> {
+        match t.trim().to_ascii_lowercase().as_str() {
+            "throughput" => Ok(Objective::Throughput),
+            "latency" => Ok(Objective::Latency),
+            "gpus" | "cost" => Ok(Objective::Gpus),
+            o => Err(Error::input(
+                "objective",
+                format!("unknown objective '{o}'; valid: throughput, latency, gpus"),
+            )),
+        }
+    }
+}
+
+/// Constraints of a search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constraints {
+    /// Concurrent sequences to serve; None: as many as fit.
+    pub batch: Option<u64>,
+    /// Upper bound on time per output token, seconds.
+    pub max_tpot_seconds: Option<f64>,
+    /// Upper bound on time to first token, seconds.
+    pub max_ttft_seconds: Option<f64>,
+    /// Weight formats to consider (empty: all the GPU supports).
+    pub weights: Vec<WeightFormat>,
+    /// KV dtypes to consider (empty: all the GPU supports).
+    pub kv_dtypes: Vec<KvDtype>,
+}
+
+/// One evaluated configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    /// Weights format.
+    pub weights_dtype: String,
+    /// KV dtype.
+    pub kv_dtype: String,
+    /// Tensor parallel.
+    pub tp: u64,
+    /// Pipeline parallel.
+    pub pp: u64,
+    /// Expert parallel.
+    pub ep: u64,
+    /// Data parallel.
+    pub dp: u64,
+    /// Nodes used.
+    pub nodes: u64,
+    /// GPUs used.
+    pub gpus: u64,
+    /// Batch evaluated.
+    pub batch: u64,
+    /// Whether it fits at that batch and meets the constraints.
+    pub fits: bool,
+    /// Largest batch at the context.
+    pub max_batch: u64,
+    /// Weights per GPU (fullest GPU).
+    pub weights_bytes_per_gpu: u64,
+    /// Total per GPU at the batch.
+    pub total_bytes_per_gpu: u64,
+    /// Time per output token.
+    pub tpot_seconds: f64,
+    /// Time to first token.
+    pub ttft_seconds: f64,
+    /// Output tokens/s, whole deployment.
+    pub tokens_per_second: f64,
+    /// Output tokens/s per GPU.
+    pub tokens_per_second_per_gpu: f64,
+    /// On the throughput/latency Pareto front.
+    pub pareto: bool,
+    /// Why it wins or loses.
+    pub reason: String,
+}
+
+/// A recommended change, for `estimate`'s output and JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recommendation {
+    /// One line.
+    pub title: String,
+    /// Memory and speed of the recommended configuration.
+    pub detail: String,
+    /// The configuration itself.
+    pub candidate: Candidate,
+}
+
+/// Formats worth trying on this GPU for this model.
+fn formats(base: &Scenario, c: &Constraints) -> Vec<WeightFormat> {
+    if !c.weights.is_empty() {
+        return c.weights.clone();
+    }
+    let gpu = &base.cluster.gpu;
+    let mut v = vec![base.model.native_dtype.as_weight_format()];
+    if v[0] == WeightFormat::Fp32 {
+        v[0] = WeightFormat::Bf16;
+    }
+    if let Some(f) = base.model.checkpoint_format {
+        v.push(f);
+    }
+    for f in [
+        WeightFormat::Fp8Block,
+        WeightFormat::Int8,
+        WeightFormat::Int4,
+        WeightFormat::Nvfp4,
+    ] {
+        if gpu.supports_weights(f) && !v.contains(&f) {
+            v.push(f);
+        }
+    }
+    v.retain(|f| gpu.supports_weights(*f) || Some(*f) == base.model.checkpoint_format);
+    v
+}
+
+fn kv_dtypes(base: &Scenario, c: &Constraints) -> Vec<KvDtype> {
+    if !c.kv_dtypes.is_empty() {
+        return c.kv_dtypes.clone();
+    }
+    let mut v = vec![base.deployment.kv_dtype];
+    if base.cluster.gpu.supports_kv(KvDtype::Fp8) && !v.contains(&KvDtype::Fp8) {
+        v.push(KvDtype::Fp8);
+    }
+    v
+}
+
+fn divisors(n: u64) -> Vec<u64> {
+    (1..=n).filter(|d| n % d == 0).collect()
+}
+
+/// Every (tp, pp, dp, ep) layout of `gpus` GPUs that the model allows.
+fn layouts(base: &Scenario, cluster: &Cluster) -> Vec<(u64, u64, u64, u64)> {
+    let n = cluster.total_gpus();
+    let mut out = Vec::new();
+    for tp in divisors(n) {
+        // Tensor parallelism beyond one node is rarely sane; keep it inside.
+        if tp > cluster.gpus_per_node {
+            continue;
+        }
+        for pp in divisors(n / tp) {
+            let dp = n / tp / pp;
+            let eps: Vec<u64> = if base.model.moe.is_some() {
+                let mut e = vec![1];
+                if tp * dp > 1 {
+                    e.push(tp * dp);
+                }
+                e
+            } else {
+                vec![1]
+            };
+            for ep in eps {
+                out.push((tp, pp, dp, ep));
+            }
+        }
+    }
+    out
+}
+
+fn candidate_of(e: &Estimate, constraints_ok: bool, reason: String) -> Candidate {
+    let s = &e.scenario;
+    let d = &s.deployment;
+    let p = &e.performance;
+    let b = e.memory.binding_stage();
+    let tpot = p.decode.seconds / p.tokens_per_step;
+    Candidate {
+        weights_dtype: d.weights.name().into(),
+        kv_dtype: d.kv_dtype.name().into(),
+        tp: d.tp,
+        pp: d.pp,
+        ep: d.ep,
+        dp: d.dp,
+        nodes: s.cluster.nodes,
+        gpus: s.cluster.total_gpus(),
+        batch: s.workload.batch,
+        fits: e.memory.fits && constraints_ok,
+        max_batch: e.memory.max_batch,
+        weights_bytes_per_gpu: b.weights_bytes,
+        total_bytes_per_gpu: b.total_bytes(),
+        tpot_seconds: tpot,
+        ttft_seconds: p.prefill_seconds + p.decode.seconds,
+        tokens_per_second: p.decode_tokens_per_second,
+        tokens_per_second_per_gpu: p.decode_tokens_per_second / s.cluster.total_gpus() as f64,
+        pareto: false,
+        reason,
+    }
+}
+
+/// Evaluate one configuration: at the requested batch, or at the largest
+/// batch that fits when none was requested.
+fn evaluate(s: &mut Scenario, c: &Constraints, eff: &Efficiency) -> Option<Candidate> {
+    if s.validate().is_err() {
+        return None;
+    }
+    let wanted = c.batch;
+    if wanted.is_none() {
+        // Probe with batch = dp to learn max_batch, then evaluate there.
+        s.workload.batch = s.deployment.dp;
+        let probe = estimate(s, eff, 1.0).ok()?;
+        s.workload.batch = probe.memory.max_batch.max(1).min(4096 * s.deployment.dp);
+    } else {
+        s.workload.batch = wanted.unwrap_or(1);
+    }
+    let e = estimate(s, eff, 1.0).ok()?;
+    let p = &e.performance;
+    let tpot = p.decode.seconds / p.tokens_per_step;
+    let ttft = p.prefill_seconds + p.decode.seconds;
+    let mut why = Vec::new();
+    if !e.memory.fits {
+        why.push(
+            e.memory
+                .verdict
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "does not fit".into()),
+        );
+    }
+    if let Some(t) = c.max_tpot_seconds {
+        if tpot > t {
+            why.push(format!(
+                "time per token {} exceeds the {} limit",
+                seconds(tpot),
+                seconds(t)
+            ));
+        }
+    }
+    if let Some(t) = c.max_ttft_seconds {
+        if ttft > t {
+            why.push(format!(
+                "TTFT {} exceeds the {} limit",
+                seconds(ttft),
+                seconds(t)
+            ));
+        }
+    }
+    let ok = why.is_empty();
+    let reason = if ok {
+        format!(
+            "{} weights/GPU, {:.0} tok/s total, {} per token",
+            gib(e.memory.binding_stage().weights_bytes),
+            p.decode_tokens_per_second,
+            seconds(tpot)
+        )
+    } else {
+        why.join("; ")
+    };
+    Some(candidate_of(&e, ok, reason))
+}
+
+/// Search every configuration of `base`'s model on `base.cluster`. Returns
+/// all candidates, best first (fitting ones first), with the Pareto front
+/// of throughput against latency marked.
+pub fn search(
+    base: &Scenario,
+    c: &Constraints,
+    objective: Objective,
+    eff: &Efficiency,
+) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for cluster in clusters_for(base, objective) {
+        for &(tp, pp, dp, ep) in &layouts(base, &cluster) {
+            for w in formats(base, c) {
+                for kv in kv_dtypes(base, c) {
+                    let mut s = base.clone();
+                    s.cluster = cluster.clone();
+                    s.deployment.tp = tp;
+                    s.deployment.pp = pp;
+                    s.deployment.dp = dp;
+                    s.deployment.ep = ep;
+                    s.deployment.weights = w;
+                    s.deployment.kv_dtype = kv;
+                    if let Some(cand) = evaluate(&mut s, c, eff) {
+                        out.push(cand);
+                    }
+                }
+            }
+        }
+    }
+    rank(&mut out, objective);
+    out
+}
+
+/// For the `gpus` objective, also try fewer GPUs (powers of two up to the
+/// cluster); otherwise the cluster as given.
+fn clusters_for(base: &Scenario, objective: Objective) -> Vec<Cluster> {
+    if objective != Objective::Gpus {
+        return vec![base.cluster.clone()];
+    }
+    let mut v = Vec::new();
+    let mut n = 1;
+    while n <= base.cluster.gpus_per_node {
+        v.push(Cluster {
+            gpu: base.cluster.gpu.clone(),
+            nodes: 1,
+            gpus_per_node: n,
+        });
+        n *= 2;
+    }
+    for nodes in 2..=base.cluster.nodes {
+        v.push(Cluster {
+            gpu: base.cluster.gpu.clone(),
+            nodes,
+            gpus_per_node: base.cluster.gpus_per_node,
+        });
+    }
+    v
+}
+
+/// Sort best first and mark the Pareto front (fitting candidates only).
+fn rank(v: &mut [Candidate], objective: Objective) {
+    let key = |c: &Candidate| -> (bool, f64, f64) {
+        let primary = match objective {
+            Objective::Throughput => -c.tokens_per_second,
+            Objective::Latency => c.tpot_seconds,
+            Objective::Gpus => c.gpus as f64,
+        };
+        let secondary = match objective {
+            Objective::Gpus => -c.tokens_per_second,
+            _ => c.tpot_seconds,
+        };
+        (!c.fits, primary, secondary)
+    };
+    v.sort_by(|a, b| {
+        key(a)
+            .partial_cmp(&key(b))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let fitting: Vec<(f64, f64)> = v
+        .iter()
+        .filter(|c| c.fits)
+        .map(|c| (c.tokens_per_second, c.tpot_seconds))
+        .collect();
+    for c in v.iter_mut().filter(|c| c.fits) {
+        c.pareto = !fitting.iter().any(|&(t, l)| {
+            (t >= c.tokens_per_second && l < c.tpot_seconds)
+                || (t > c.tokens_per_second && l <= c.tpot_seconds)
+        });
+    }
+}
+
+fn describe(c: &Candidate) -> String {
+    let mut par = format!("TP{}", c.tp);
+    if c.pp > 1 {
+        par.push_str(&format!(" PP{}", c.pp));
+    }
+    if c.dp > 1 {
+        par.push_str(&format!(" DP{}", c.dp));
+    }
+    if c.ep > 1 {
+        par.push_str(&format!(" EP{}", c.ep));
+    }
+    let where_ = if c.nodes > 1 {
+        format!("{} nodes ({} GPUs)", c.nodes, c.gpus)
+    } else {
+        format!("{} GPUs", c.gpus)
+    };
+    format!(
+        "{} weights, {} KV, {par} on {where_}",
+        c.weights_dtype, c.kv_dtype
+    )
+}
+
+fn detail(c: &Candidate) -> String {
+    format!(
+        "{} weights + total {} per GPU; max batch {} at this context; at batch {}: {} per token, {:.0} tok/s total, TTFT {}",
+        gib(c.weights_bytes_per_gpu),
+        gib(c.total_bytes_per_gpu),
+        c.max_batch,
+        c.batch,
+        seconds(c.tpot_seconds),
+        c.tokens_per_second,
+        seconds(c.ttft_seconds)
+    )
+}
+
+/// The short list `estimate` shows: the best configurations on the same
+/// GPUs at the requested workload, and — when nothing fits there — the
+/// fewest extra nodes that make it fit, and the longest context that fits.
+pub fn recommend(current: &Estimate, eff: &Efficiency) -> Vec<Recommendation> {
+    let base = &current.scenario;
+    let c = Constraints {
+        batch: Some(base.workload.batch),
+        max_tpot_seconds: None,
+        max_ttft_seconds: None,
+        weights: vec![],
+        kv_dtypes: vec![],
+    };
+    let mut recs = Vec::new();
+    let same = search(base, &c, Objective::Throughput, eff);
+    let cur_tps = current.performance.decode_tokens_per_second;
+    let fitting: Vec<&Candidate> = same.iter().filter(|x| x.fits).collect();
+    // Highest throughput, then the best that keeps the 16-bit/8-bit formats.
+    for cand in fitting.iter().take(8) {
+        let is_current = cand.weights_dtype == base.deployment.weights.name()
+            && cand.kv_dtype == base.deployment.kv_dtype.name()
+            && (cand.tp, cand.pp, cand.dp, cand.ep)
+                == (
+                    base.deployment.tp,
+                    base.deployment.pp,
+                    base.deployment.dp,
+                    base.deployment.ep,
+                );
+        if is_current || recs.len() >= 3 {
+            continue;
+        }
+        if current.memory.fits && cand.tokens_per_second <= cur_tps * 1.05 {
+            continue;
+        }
+        if recs.iter().any(|r: &Recommendation| {
+            r.candidate.weights_dtype == cand.weights_dtype && r.candidate.kv_dtype == cand.kv_dtype
+        }) {
+            continue;
+        }
+        recs.push(Recommendation {
+            title: describe(cand),
+            detail: detail(cand),
+            candidate: (*cand).clone(),
+        });
+    }
+    if fitting.is_empty() || !current.memory.fits {
+        // More nodes with the current formats.
+        for extra in 1..=3u64 {
+            let mut s = base.clone();
+            s.cluster.nodes = base.cluster.nodes + extra;
+            let keep = Constraints {
+                weights: vec![base.deployment.weights],
+                kv_dtypes: vec![base.deployment.kv_dtype],
+                ..c.clone()
+            };
+            if let Some(best) = search(&s, &keep, Objective::Throughput, eff)
+                .into_iter()
+                .find(|x| x.fits)
+            {
+                recs.push(Recommendation {
+                    title: format!("keep {} weights: {}", best.weights_dtype, describe(&best)),
+                    detail: detail(&best),
+                    candidate: best,
+                });
+                break;
+            }
+        }
+        if !current.memory.fits
+            && current.memory.max_context > 0
+            && current.memory.max_context < base.workload.context
+        {
+            let mut s = base.clone();
+            s.workload.context = current.memory.max_context;
+            if let Ok(e) = estimate(&s, eff, 1.0) {
+                let cand = candidate_of(&e, e.memory.fits, "shorter context".into());
+                recs.push(Recommendation {
+                    title: format!(
+                        "shorten the context to {} tokens (batch {})",
+                        crate::units::thousands(current.memory.max_context),
+                        base.workload.batch
+                    ),
+                    detail: detail(&cand),
+                    candidate: cand,
+                });
+            }
+        }
+    }
+    recs.truncate(4);
+    recs
+}

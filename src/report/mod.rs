@@ -1,0 +1,398 @@
+//! The estimate as data (the stable JSON contract of DESIGN.md) and its
+//! renderings: JSON, YAML, Markdown and the terminal table.
+
+pub mod table;
+
+use crate::estimate::Estimate;
+use crate::plan::Recommendation;
+use serde::Serialize;
+
+/// Root of `estimate --format json`. Keys are stable: add, never rename.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// kvplan version that produced the report.
+    pub kvplan_version: &'static str,
+    /// The model and its parameter counts.
+    pub model: ModelReport,
+    /// The GPUs.
+    pub gpus: GpuReport,
+    /// How the model is laid out.
+    pub deployment: DeploymentReport,
+    /// The workload planned for.
+    pub workload: WorkloadReport,
+    /// KV cache sizes.
+    pub kv_cache: KvReport,
+    /// Memory on the binding (fullest) GPU, bytes.
+    pub memory_per_gpu: MemoryReport,
+    /// Every pipeline stage's GPU.
+    pub stages: Vec<StageReport>,
+    /// Whether the workload fits.
+    pub fits: bool,
+    /// Why it fits or not, one sentence each.
+    pub verdict: Vec<String>,
+    /// Capacity limits.
+    pub limits: LimitsReport,
+    /// Speed figures.
+    pub performance: PerformanceReport,
+    /// Recommended changes, best first.
+    pub recommendations: Vec<Recommendation>,
+    /// Assumptions behind the numbers.
+    pub assumptions: Vec<String>,
+}
+
+/// Model section.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelReport {
+    /// Canonical id.
+    pub name: String,
+    /// Human name.
+    pub display_name: String,
+    /// Where the architecture comes from.
+    pub source: String,
+    /// Attention kind label.
+    pub attention: String,
+    /// Parameters, MTP excluded.
+    pub params_total: u64,
+    /// Parameters one token uses.
+    pub params_active: u64,
+    /// Embedding parameters.
+    pub params_embedding: u64,
+    /// MTP module parameters (not in params_total).
+    pub params_mtp: u64,
+    /// Exact weight bytes of the whole model in the chosen format.
+    pub weights_bytes_total: u64,
+    /// Decoder layers.
+    pub layers: u64,
+    /// Model's maximum context.
+    pub max_context: u64,
+    /// The checkpoint's own format, if quantized.
+    pub checkpoint_format: Option<String>,
+}
+
+/// GPU section.
+#[derive(Debug, Clone, Serialize)]
+pub struct GpuReport {
+    /// Canonical GPU name.
+    pub name: String,
+    /// Marketing name.
+    pub display_name: String,
+    /// GPUs in all.
+    pub count: u64,
+    /// Nodes.
+    pub nodes: u64,
+    /// GPUs per node.
+    pub gpus_per_node: u64,
+    /// Memory per GPU used for planning.
+    pub memory_bytes: u64,
+}
+
+/// Deployment section.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentReport {
+    /// Weight format.
+    pub weights_dtype: String,
+    /// KV dtype.
+    pub kv_dtype: String,
+    /// Tensor parallel.
+    pub tp: u64,
+    /// Pipeline parallel.
+    pub pp: u64,
+    /// Expert parallel.
+    pub ep: u64,
+    /// Data parallel (attention replicas).
+    pub dp: u64,
+    /// Engine id.
+    pub engine: String,
+    /// Engine release followed.
+    pub engine_version: String,
+    /// Memory fraction used.
+    pub memory_fraction: f64,
+    /// KV block size.
+    pub block_size: u64,
+    /// Prefill chunk.
+    pub max_num_batched_tokens: u64,
+    /// MTP module loaded.
+    pub mtp: bool,
+}
+
+/// Workload section.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkloadReport {
+    /// Tokens per sequence.
+    pub context: u64,
+    /// Concurrent sequences.
+    pub batch: u64,
+}
+
+/// KV section.
+#[derive(Debug, Clone, Serialize)]
+pub struct KvReport {
+    /// Whole model, one token, one replica, chosen dtype, all layers.
+    pub bytes_per_token: u64,
+    /// On the binding GPU, one token.
+    pub bytes_per_token_per_gpu: u64,
+    /// One sequence at the workload context on the binding GPU (window caps and blocks applied).
+    pub bytes_per_sequence_per_gpu: u64,
+}
+
+/// Memory section (binding GPU).
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryReport {
+    /// Weight shard.
+    pub weights_bytes: u64,
+    /// KV cache of the workload.
+    pub kv_cache_bytes: u64,
+    /// Activation peak (estimate).
+    pub activation_bytes: u64,
+    /// CUDA context, non-torch, NCCL, CUDA graphs.
+    pub overhead_bytes: u64,
+    /// Sum of the four.
+    pub total_bytes: u64,
+    /// GPU memory.
+    pub capacity_bytes: u64,
+    /// Engine budget (capacity × memory fraction).
+    pub budget_bytes: u64,
+    /// KV pool the engine would allocate (negative: does not load).
+    pub kv_budget_bytes: i64,
+    /// Pipeline stage of this GPU.
+    pub stage: u64,
+    /// Routed experts per MoE layer on this GPU.
+    pub experts_per_gpu: u64,
+}
+
+/// One stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    /// Stage index.
+    pub stage: u64,
+    /// First layer.
+    pub first_layer: u64,
+    /// Layers held.
+    pub layers: u64,
+    /// Weights per GPU.
+    pub weights_bytes: u64,
+    /// KV per GPU.
+    pub kv_cache_bytes: u64,
+    /// Total per GPU.
+    pub total_bytes: u64,
+    /// KV pool per GPU.
+    pub kv_budget_bytes: i64,
+}
+
+/// Limits section.
+#[derive(Debug, Clone, Serialize)]
+pub struct LimitsReport {
+    /// Largest batch at the workload context.
+    pub max_batch: u64,
+    /// Largest context at the workload batch (memory and model limits).
+    pub max_context: u64,
+    /// Largest context by memory alone.
+    pub max_context_memory: u64,
+    /// Model's own limit.
+    pub model_max_context: u64,
+    /// Tokens the deployment's KV pools hold (as vLLM logs "GPU KV cache size").
+    pub kv_cache_tokens: u64,
+}
+
+/// Performance section.
+#[derive(Debug, Clone, Serialize)]
+pub struct PerformanceReport {
+    /// One decode step (all sequences advance by one token).
+    pub decode_step_seconds: f64,
+    /// Time per output token per request (= step / tokens per step).
+    pub time_per_output_token_seconds: f64,
+    /// Output tokens/s, whole deployment.
+    pub decode_tokens_per_second: f64,
+    /// Output tokens/s for one request.
+    pub tokens_per_second_per_request: f64,
+    /// Prefill of one request at the workload context.
+    pub prefill_seconds: f64,
+    /// Time to first token without queueing (= prefill + one decode step).
+    pub ttft_seconds: f64,
+    /// What bounds decode.
+    pub decode_bound: String,
+    /// What bounds prefill.
+    pub prefill_bound: String,
+    /// Bytes read per decode step on the binding GPU.
+    pub decode_bytes_read: f64,
+    /// Of which weights.
+    pub decode_weight_bytes_read: f64,
+    /// Of which KV.
+    pub decode_kv_bytes_read: f64,
+    /// FLOPs per decode step.
+    pub decode_flops: f64,
+    /// Memory term.
+    pub decode_memory_seconds: f64,
+    /// Compute term.
+    pub decode_compute_seconds: f64,
+    /// Communication term.
+    pub decode_communication_seconds: f64,
+    /// Overhead term.
+    pub decode_overhead_seconds: f64,
+    /// Distinct routed experts touched per MoE layer on a GPU.
+    pub experts_touched_per_layer: f64,
+    /// Memory efficiency used.
+    pub memory_efficiency: f64,
+    /// Matmul efficiency used.
+    pub matmul_efficiency: f64,
+    /// Source of the efficiencies.
+    pub efficiency_source: String,
+}
+
+impl Report {
+    /// Build the report of an estimate.
+    pub fn new(e: &Estimate, recommendations: Vec<Recommendation>) -> Report {
+        let s = &e.scenario;
+        let m = &s.model;
+        let d = &s.deployment;
+        let mem = &e.memory;
+        let b = mem.binding_stage();
+        let p = &e.performance;
+        let clamp = |v: i128| v.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        let mut assumptions = vec![
+            "memory in GiB = 2^30 bytes (as nvidia-smi and engines print)".to_string(),
+            format!("GPU memory {}: {}", crate::units::gib(s.cluster.gpu.memory_bytes), s.cluster.gpu.memory_bytes_source),
+            format!(
+                "{} {}: memory fraction {:.2}, block {} tokens, prefill chunk {} tokens",
+                d.engine.display_name,
+                d.engine.version,
+                mem.memory_fraction,
+                d.engine.block_size,
+                d.engine.max_num_batched_tokens
+            ),
+            "activation peak is an estimate (one layer's widest temporaries × tokens in flight + sampler logits), typically within ±30%".to_string(),
+            format!(
+                "speed: roofline with {:.0}% of datasheet memory bandwidth and {:.0}% of the matrix rate ({})",
+                p.efficiency.memory * 100.0,
+                p.efficiency.matmul * 100.0,
+                p.efficiency.source
+            ),
+        ];
+        if m.moe.is_some() {
+            assumptions.push("MoE decode reads the experts the batch touches, uniform routing: E·(1−(1−k/E)^tokens)".into());
+        }
+        if s.cluster.nodes > 1 {
+            assumptions.push("inter-node links: 50 GB/s per GPU (one 400 Gb/s NIC per GPU)".into());
+        }
+        if m.attention.mla.is_some() {
+            assumptions.push(format!(
+                "MLA cache: {} (every TP rank holds the whole latent of its sequences)",
+                match d.engine.mla_cache {
+                    crate::spec::engine::MlaCache::Latent => "compressed latent + rope key",
+                    crate::spec::engine::MlaCache::Decompressed => "decompressed per-head K/V",
+                }
+            ));
+        }
+        Report {
+            kvplan_version: env!("CARGO_PKG_VERSION"),
+            model: ModelReport {
+                name: m.name.clone(),
+                display_name: m.display_name.clone(),
+                source: m.source.clone(),
+                attention: m.attention_label(),
+                params_total: e.params.total,
+                params_active: e.params.active,
+                params_embedding: e.params.embedding,
+                params_mtp: e.params.mtp,
+                weights_bytes_total: e.weights_bytes_total,
+                layers: m.num_layers,
+                max_context: m.max_context,
+                checkpoint_format: m.checkpoint_format.map(|f| f.name().to_string()),
+            },
+            gpus: GpuReport {
+                name: s.cluster.gpu.name.clone(),
+                display_name: s.cluster.gpu.display_name.clone(),
+                count: s.cluster.total_gpus(),
+                nodes: s.cluster.nodes,
+                gpus_per_node: s.cluster.gpus_per_node,
+                memory_bytes: s.cluster.gpu.memory_bytes,
+            },
+            deployment: DeploymentReport {
+                weights_dtype: d.weights.name().into(),
+                kv_dtype: d.kv_dtype.name().into(),
+                tp: d.tp,
+                pp: d.pp,
+                ep: d.ep,
+                dp: d.dp,
+                engine: d.engine.name.clone(),
+                engine_version: d.engine.version.clone(),
+                memory_fraction: mem.memory_fraction,
+                block_size: d.engine.block_size,
+                max_num_batched_tokens: d.engine.max_num_batched_tokens,
+                mtp: d.mtp,
+            },
+            workload: WorkloadReport {
+                context: s.workload.context,
+                batch: s.workload.batch,
+            },
+            kv_cache: KvReport {
+                bytes_per_token: mem.kv_bytes_per_token_model,
+                bytes_per_token_per_gpu: mem.kv_bytes_per_token_gpu,
+                bytes_per_sequence_per_gpu: b.kv.sequence_bytes(
+                    d.kv_dtype,
+                    s.workload.context,
+                    d.engine.block_size,
+                    d.engine.sliding_window_capped,
+                ),
+            },
+            memory_per_gpu: MemoryReport {
+                weights_bytes: b.weights_bytes,
+                kv_cache_bytes: b.kv_cache_bytes,
+                activation_bytes: b.activation_bytes,
+                overhead_bytes: b.overhead_bytes,
+                total_bytes: b.total_bytes(),
+                capacity_bytes: mem.capacity_bytes,
+                budget_bytes: mem.budget_bytes,
+                kv_budget_bytes: clamp(b.kv_budget_bytes),
+                stage: b.stage,
+                experts_per_gpu: b.experts_per_gpu,
+            },
+            stages: mem
+                .stages
+                .iter()
+                .map(|st| StageReport {
+                    stage: st.stage,
+                    first_layer: st.layers.start,
+                    layers: st.layers.end - st.layers.start,
+                    weights_bytes: st.weights_bytes,
+                    kv_cache_bytes: st.kv_cache_bytes,
+                    total_bytes: st.total_bytes(),
+                    kv_budget_bytes: clamp(st.kv_budget_bytes),
+                })
+                .collect(),
+            fits: mem.fits,
+            verdict: mem.verdict.clone(),
+            limits: LimitsReport {
+                max_batch: mem.max_batch,
+                max_context: mem.max_context,
+                max_context_memory: mem.max_context_memory,
+                model_max_context: m.max_context,
+                kv_cache_tokens: mem.kv_cache_tokens,
+            },
+            performance: PerformanceReport {
+                decode_step_seconds: p.decode.seconds,
+                time_per_output_token_seconds: p.decode.seconds / p.tokens_per_step,
+                decode_tokens_per_second: p.decode_tokens_per_second,
+                tokens_per_second_per_request: p.tokens_per_second_per_request,
+                prefill_seconds: p.prefill_seconds,
+                ttft_seconds: p.prefill_seconds + p.decode.seconds,
+                decode_bound: p.decode.bound.name().into(),
+                prefill_bound: p.prefill_bound.name().into(),
+                decode_bytes_read: p.decode.bytes_read,
+                decode_weight_bytes_read: p.decode.weight_bytes_read,
+                decode_kv_bytes_read: p.decode.kv_bytes_read,
+                decode_flops: p.decode.flops,
+                decode_memory_seconds: p.decode.memory_seconds,
+                decode_compute_seconds: p.decode.compute_seconds,
+                decode_communication_seconds: p.decode.communication_seconds,
+                decode_overhead_seconds: p.decode.overhead_seconds,
+                experts_touched_per_layer: p.decode.experts_touched_per_layer,
+                memory_efficiency: p.efficiency.memory,
+                matmul_efficiency: p.efficiency.matmul,
+                efficiency_source: p.efficiency.source.clone(),
+            },
+            recommendations,
+            assumptions,
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The inputs of an estimate as users type them (CLI flags, web form/API
+//! JSON fields of the same names), and their resolution into a Scenario.
+//! Shared by the CLI and the server so both give the same numbers.
+
+use crate::error::{Error, Result};
+use crate::scenario::{Cluster, Deployment, Scenario, Workload};
+use crate::spec::dtype::{KvDtype, WeightFormat};
+use crate::spec::model::ModelSpec;
+use crate::spec::Catalog;
+use crate::units;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A token count given as a number (32768) or text ("32k").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Tokens {
+    /// Exact number.
+    Number(u64),
+    /// Text such as "100k" or "128Ki".
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for Tokens {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        match v {
+            serde_json::Value::Number(n) => n.as_u64().map(Tokens::Number).ok_or_else(|| {
+                serde::de::Error::custom("must be a positive whole number or text like \"32k\"")
+            }),
+            serde_json::Value::String(s) => Ok(Tokens::Text(s)),
+            _ => Err(serde::de::Error::custom(
+                "must be a number or text like \"32k\"",
+            )),
+        }
+    }
+}
+
+impl Tokens {
+    /// Resolve to a count; `field` names the option in errors.
+    pub fn resolve(&self, field: &str) -> Result<u64> {
+        match self {
+            Tokens::Number(n) => Ok(*n),
+            Tokens::Text(t) => units::parse_tokens(t, field),
+        }
+    }
+}
+
+/// Inputs of `estimate` (and the web API's `POST /api/estimate`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EstimateRequest {
+    /// Model name/alias, or a path to config.json / spec .yaml (CLI only).
+    pub model: String,
+    /// GPUs: "H100", "8xH800", "2x8xH100".
+    pub gpus: String,
+    /// Context tokens per sequence (default: the model's maximum).
+    #[serde(default)]
+    pub ctx: Option<Tokens>,
+    /// Concurrent sequences (default 1).
+    #[serde(default)]
+    pub batch: Option<u64>,
+    /// Weight format (default: the checkpoint's).
+    #[serde(default)]
+    pub weights: Option<String>,
+    /// KV dtype (default: the model's 16-bit dtype).
+    #[serde(default)]
+    pub kv_dtype: Option<String>,
+    /// Engine profile (default vllm).
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// Tensor parallel (default: GPUs per node).
+    #[serde(default)]
+    pub tp: Option<u64>,
+    /// Pipeline parallel (default: nodes).
+    #[serde(default)]
+    pub pp: Option<u64>,
+    /// Expert parallel (default 1).
+    #[serde(default)]
+    pub ep: Option<u64>,
+    /// Data parallel (default: whatever tp × pp leaves).
+    #[serde(default)]
+    pub dp: Option<u64>,
+    /// vLLM/TRT memory fraction.
+    #[serde(default)]
+    pub gpu_memory_utilization: Option<f64>,
+    /// SGLang memory fraction.
+    #[serde(default)]
+    pub mem_fraction_static: Option<f64>,
+    /// Prefill chunk.
+    #[serde(default)]
+    pub max_num_batched_tokens: Option<u64>,
+    /// KV block size.
+    #[serde(default)]
+    pub block_size: Option<u64>,
+    /// Engine's max model length (an alternative way to give ctx).
+    #[serde(default)]
+    pub max_model_len: Option<Tokens>,
+    /// Load the MTP module and speculate with it.
+    #[serde(default)]
+    pub mtp: Option<bool>,
+    /// Accepted draft tokens per step with MTP (expected extra tokens, 0–1 per draft).
+    #[serde(default)]
+    pub mtp_acceptance: Option<f64>,
+}
+
+/// What resolving a request yields.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Tokens produced per decode step (1 + accepted drafts).
+    pub tokens_per_step: f64,
+    /// Notes on defaults that were filled in.
+    pub notes: Vec<String>,
+}
+
+/// Resolve `req` against the catalogue. `load_model` turns a model name that
+/// is not built in (a path, `hf:` id) into a spec; the edge supplies it.
+pub fn resolve(
+    req: &EstimateRequest,
+    catalog: &Catalog,
+    load_model: &dyn Fn(&str) -> Result<ModelSpec>,
+) -> Result<Resolved> {
+    let mut notes = Vec::new();
+    if req.model.trim().is_empty() {
+        return Err(Error::input(
+            "model",
+            "missing; give a model name (see `kvplan models`) or a config.json path",
+        ));
+    }
+    let model = match catalog.model(&req.model) {
+        Ok(m) => m.clone(),
+        Err(e) => {
+            let looks_like_path =
+                req.model.contains('/') || req.model.contains('.') || req.model.starts_with("hf:");
+            if looks_like_path {
+                load_model(&req.model)?
+            } else {
+                return Err(e);
+            }
+        }
+    };
+    if req.gpus.trim().is_empty() {
+        return Err(Error::input(
+            "gpus",
+            "missing; e.g. --gpus 8xH800 (see `kvplan gpus`)",
+        ));
+    }
+    let ct = units::parse_cluster(&req.gpus)?;
+    let gpu = catalog.gpu(&ct.gpu_name)?.clone();
+    let cluster = Cluster {
+        gpu,
+        nodes: ct.nodes,
+        gpus_per_node: ct.gpus_per_node,
+    };
+    let n = cluster.total_gpus();
+
+    let engine_name = req.engine.as_deref().unwrap_or("vllm");
+    let mut engine = catalog
+        .engine(engine_name)?
+        .for_gpu(&cluster.gpu.name, cluster.gpu.memory_bytes);
+    if let Some(f) = req.gpu_memory_utilization.or(req.mem_fraction_static) {
+        if req.gpu_memory_utilization.is_some() && req.mem_fraction_static.is_some() {
+            return Err(Error::input("mem-fraction-static", "give either --gpu-memory-utilization (vLLM/TRT) or --mem-fraction-static (SGLang), not both"));
+        }
+        let field = if req.gpu_memory_utilization.is_some() {
+            "gpu-memory-utilization"
+        } else {
+            "mem-fraction-static"
+        };
+        if !(f > 0.0 && f <= 1.0) {
+            return Err(Error::input(field, format!("{f} must be in (0, 1]")));
+        }
+        engine.memory_fraction = f;
+        engine.memory_fraction_by_tp.clear();
+    }
+    if let Some(b) = req.block_size {
+        if b == 0 || b > 1024 {
+            return Err(Error::input(
+                "block-size",
+                format!("{b} must be between 1 and 1024 tokens"),
+            ));
+        }
+        engine.block_size = b;
+    }
+    if let Some(t) = req.max_num_batched_tokens {
+        if t == 0 || t > 10_000_000 {
+            return Err(Error::input(
+                "max-num-batched-tokens",
+                format!("{t} must be between 1 and 10,000,000"),
+            ));
+        }
+        engine.max_num_batched_tokens = t;
+    }
+
+    let ctx = req.ctx.as_ref().map(|t| t.resolve("ctx")).transpose()?;
+    let mml = req
+        .max_model_len
+        .as_ref()
+        .map(|t| t.resolve("max-model-len"))
+        .transpose()?;
+    let context = match (ctx, mml) {
+        (Some(c), Some(m)) if c > m => {
+            return Err(Error::input(
+                "ctx",
+                format!("--ctx {c} exceeds --max-model-len {m}"),
+            ));
+        }
+        (Some(c), _) => c,
+        (None, Some(m)) => m,
+        (None, None) => {
+            notes.push(format!(
+                "no --ctx given: planning for the model's maximum of {} tokens",
+                units::thousands(model.max_context)
+            ));
+            model.max_context
+        }
+    };
+    let batch = req.batch.unwrap_or(1);
+
+    let weights = match &req.weights {
+        Some(w) => WeightFormat::parse(w, "weights")?,
+        None => model
+            .checkpoint_format
+            .unwrap_or(match model.native_dtype.as_weight_format() {
+                WeightFormat::Fp32 => WeightFormat::Bf16,
+                f => f,
+            }),
+    };
+    let kv_dtype = match &req.kv_dtype {
+        Some(k) => KvDtype::parse(k, "kv-dtype")?,
+        None => match KvDtype::from_native(model.native_dtype) {
+            KvDtype::Fp32 if engine.name != "hf" => KvDtype::Bf16,
+            k => k,
+        },
+    };
+    if kv_dtype == KvDtype::Fp32 && engine.name != "hf" {
+        return Err(Error::input(
+            "kv-dtype",
+            "fp32 KV is only modelled for --engine hf; use bf16, fp16 or fp8",
+        ));
+    }
+
+    // Parallelism defaults: TP inside a node, PP across nodes, DP fills the rest.
+    let tp = req.tp.unwrap_or_else(|| {
+        if req.pp.is_some() || req.dp.is_some() {
+            n / req.pp.unwrap_or(1) / req.dp.unwrap_or(1)
+        } else {
+            cluster.gpus_per_node
+        }
+    });
+    if tp == 0 {
+        return Err(Error::input("tp", "must be at least 1"));
+    }
+    let pp = req.pp.unwrap_or_else(|| {
+        if req.dp.is_some() {
+            n / tp / req.dp.unwrap_or(1)
+        } else {
+            (n / tp).max(1)
+        }
+    });
+    if pp == 0 {
+        return Err(Error::input("pp", "must be at least 1"));
+    }
+    let dp = req.dp.unwrap_or_else(|| (n / tp / pp).max(1));
+    let ep = req.ep.unwrap_or(1);
+    let mtp = req.mtp.unwrap_or(false);
+    let acceptance = req.mtp_acceptance.unwrap_or(0.8);
+    if !(0.0..=1.0).contains(&acceptance) {
+        return Err(Error::input(
+            "mtp-acceptance",
+            format!("{acceptance} must be between 0 and 1"),
+        ));
+    }
+    let tokens_per_step = if mtp {
+        1.0 + acceptance * model.mtp_layers as f64
+    } else {
+        1.0
+    };
+    let scenario = Scenario {
+        model,
+        cluster,
+        deployment: Deployment {
+            weights,
+            kv_dtype,
+            tp,
+            pp,
+            ep,
+            dp,
+            engine,
+            mtp,
+        },
+        workload: Workload { context, batch },
+    };
+    scenario.validate()?;
+    Ok(Resolved {
+        scenario,
+        tokens_per_step,
+        notes,
+    })
+}
