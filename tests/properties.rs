@@ -147,6 +147,7 @@ fn sglang_arithmetic_uses_tp_table() {
     let p = memory::plan(&s);
     assert!((p.memory_fraction - 0.81).abs() < 1e-12);
     let st = &p.stages[0];
-    let cell = 80 * 1 * 256 * 2; // one KV head per rank × (128+128) × 80 layers × 2 bytes
+    let kv_heads_per_rank = 1; // 8 KV heads over tp 8
+    let cell = kv_heads_per_rank * (128 + 128) * 80 * 2; // × layers × 2 bytes
     assert_eq!(p.kv_cache_tokens as i128, st.kv_budget_bytes / cell);
 }
