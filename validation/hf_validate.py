@@ -46,7 +46,7 @@ What it measures (one JSON file, bytes as integers, times in milliseconds):
 How to rerun (H200 machine, python3 with torch 2.11 + transformers 5.17, no internet):
 
     NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 python3 validation/hf_validate.py \
-        --out "$OUT" --budget-s 330
+        --out "$OUT" --budget-s 450   # all 8 cases need ~410 s of script time
 
 ``--cases a,b`` runs a subset (names from CASES below); ``--list`` prints them. The configs
 used are read from validation/configs/<case>.json, exactly as run; ``--write-configs
