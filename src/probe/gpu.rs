@@ -23,6 +23,10 @@ use super::reference::{self as cref, SplitMix64};
 use super::*;
 
 const GIB: u64 = 1 << 30;
+
+/// Prefetch depths the GQA kernel is compiled with (token steps of K/V held
+/// in registers ahead of use); the probe times each and keeps the fastest.
+const GQA_PF: [u32; 3] = [1, 2, 4];
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 
 // ---------------------------------------------------------------- libraries
@@ -123,9 +127,11 @@ pub(crate) struct Funcs {
     fill_bf16: CudaFunction,
     fill_e4m3: CudaFunction,
     read_bw: CudaFunction,
-    gqa: CudaFunction,
+    /// GQA split kernels with prefetch depth 1, 2, 4 (see [`GQA_PF`]).
+    gqa: Vec<CudaFunction>,
     reduce: CudaFunction,
     softmax: CudaFunction,
+    softmax_bf16: CudaFunction,
     _module: Arc<CudaModule>,
 }
 
@@ -229,9 +235,13 @@ impl Gpu {
             fill_bf16: f("fill_bf16")?,
             fill_e4m3: f("fill_e4m3")?,
             read_bw: f("read_bw")?,
-            gqa: f("gqa_decode_split")?,
+            gqa: GQA_PF
+                .iter()
+                .map(|pf| f(&format!("gqa_decode_split_pf{pf}")))
+                .collect::<Result<_, _>>()?,
             reduce: f("attn_reduce")?,
             softmax: f("softmax_rows")?,
+            softmax_bf16: f("softmax_rows_bf16")?,
             _module: module,
         });
         Ok(())
@@ -413,6 +423,7 @@ impl Gpu {
         hd: u64,
         ctx_tokens: u64,
         chunk: u64,
+        pf: usize,
     ) -> Result<(), ProbeError> {
         let splits = ctx_tokens.div_ceil(chunk);
         let (kvh, qpk_i, ctx_i, chunk_i, splits_i) = (
@@ -436,7 +447,7 @@ impl Gpu {
         let rows = (batch * kv_heads * qpk) as u32;
         unsafe {
             self.stream
-                .launch_builder(&self.funcs().gqa)
+                .launch_builder(&self.funcs().gqa[pf])
                 .arg(&q)
                 .arg(&k)
                 .arg(&v)
@@ -482,8 +493,11 @@ impl Gpu {
         rope: u64,
         t: u64,
         n: u64,
+        s_bf16: bool,
     ) -> Result<(), ProbeError> {
         let w = rank + rope;
+        // With bf16 scores the softmax runs in place and P aliases S.
+        let p = if s_bf16 { s } else { p };
         let scale = ((1.0 / (w as f64).sqrt()) * LOG2E) as f32;
         let blas = self.blas();
         // S^T (t × heads, col-major) = KV (w × t col-major)^T · Q (w × heads col-major)
@@ -501,15 +515,20 @@ impl Gpu {
             w,
             heads * w,
             s,
-            true,
+            !s_bf16,
             t,
             heads * t,
             n,
         )?;
         let t_i = t as i32;
         unsafe {
+            let f = if s_bf16 {
+                &self.funcs().softmax_bf16
+            } else {
+                &self.funcs().softmax
+            };
             self.stream
-                .launch_builder(&self.funcs().softmax)
+                .launch_builder(f)
                 .arg(&s)
                 .arg(&p)
                 .arg(&t_i)
@@ -570,7 +589,7 @@ fn self_check_gqa(
     group: u64,
     hd: u64,
     seed: u64,
-) -> Result<SelfCheck, ProbeError> {
+) -> Result<Vec<SelfCheck>, ProbeError> {
     let (b, kvh, t, chunk) = (2u64, 2u64, 1000u64, 256u64);
     let qh = kvh * qpk;
     let mut rng = SplitMix64(seed);
@@ -587,12 +606,6 @@ fn self_check_gqa(
     gpu.upload(bq.ptr, &q)?;
     gpu.upload(bk.ptr, &k)?;
     gpu.upload(bv.ptr, &v)?;
-    gpu.upload(bo.ptr, &vec![0xffffu16; (b * qh * hd) as usize])?; // poison: NaN
-    gpu.gqa(
-        bq.ptr, bk.ptr, bv.ptr, bo.ptr, po.ptr, pml.ptr, b, kvh, qpk, group, hd, t, chunk,
-    )?;
-    let mut out = vec![0u16; (b * qh * hd) as usize];
-    gpu.download(&mut out, bo.ptr)?;
     let r = cref::gqa_decode(
         &bf16_vec_to_f64(&q),
         &bf16_vec_to_f64(&k),
@@ -603,13 +616,23 @@ fn self_check_gqa(
         t as usize,
         hd as usize,
     );
-    let err = cref::relative_error(&bf16_vec_to_f64(&out), &r);
-    Ok(check_result(
-        "gqa_decode_split + attn_reduce",
-        format!("batch {b}, {qh} q heads / {kvh} kv heads × {hd}, {t} tokens, chunk {chunk}"),
-        err,
-        ATTN_THRESHOLD,
-    ))
+    let mut checks = vec![];
+    for (pf_i, pf) in GQA_PF.iter().enumerate() {
+        gpu.upload(bo.ptr, &vec![0xffffu16; (b * qh * hd) as usize])?; // poison: NaN
+        gpu.gqa(
+            bq.ptr, bk.ptr, bv.ptr, bo.ptr, po.ptr, pml.ptr, b, kvh, qpk, group, hd, t, chunk, pf_i,
+        )?;
+        let mut out = vec![0u16; (b * qh * hd) as usize];
+        gpu.download(&mut out, bo.ptr)?;
+        let err = cref::relative_error(&bf16_vec_to_f64(&out), &r);
+        checks.push(check_result(
+            &format!("gqa_decode_split_pf{pf} + attn_reduce"),
+            format!("batch {b}, {qh} q heads / {kvh} kv heads × {hd}, {t} tokens, chunk {chunk}"),
+            err,
+            ATTN_THRESHOLD,
+        ));
+    }
+    Ok(checks)
 }
 
 fn self_check_mla(
@@ -618,7 +641,7 @@ fn self_check_mla(
     rank: u64,
     rope: u64,
     seed: u64,
-) -> Result<SelfCheck, ProbeError> {
+) -> Result<Vec<SelfCheck>, ProbeError> {
     let (b, h, t) = (2u64, heads.min(16), 300u64);
     let w = rank + rope;
     let mut rng = SplitMix64(seed);
@@ -631,10 +654,6 @@ fn self_check_mla(
     let bp = alloc(b * h * t * 2, "self-check probabilities")?;
     gpu.upload(bq.ptr, &q)?;
     gpu.upload(bkv.ptr, &kv)?;
-    gpu.upload(bo.ptr, &vec![0xffffu16; (b * h * rank) as usize])?;
-    gpu.mla_group(bq.ptr, bkv.ptr, bo.ptr, bs.ptr, bp.ptr, h, rank, rope, t, b)?;
-    let mut out = vec![0u16; (b * h * rank) as usize];
-    gpu.download(&mut out, bo.ptr)?;
     let r = cref::mla_decode(
         &bf16_vec_to_f64(&q),
         &bf16_vec_to_f64(&kv),
@@ -645,13 +664,26 @@ fn self_check_mla(
         rope as usize,
         1.0 / (w as f64).sqrt(),
     );
-    let err = cref::relative_error(&bf16_vec_to_f64(&out), &r);
-    Ok(check_result(
-        "mla (cuBLAS batched GEMM + softmax_rows + GEMM)",
-        format!("batch {b}, {h} heads, latent {rank}+{rope}, {t} tokens"),
-        err,
-        ATTN_THRESHOLD,
-    ))
+    let mut checks = vec![];
+    for s_bf16 in [false, true] {
+        gpu.upload(bo.ptr, &vec![0xffffu16; (b * h * rank) as usize])?;
+        gpu.mla_group(
+            bq.ptr, bkv.ptr, bo.ptr, bs.ptr, bp.ptr, h, rank, rope, t, b, s_bf16,
+        )?;
+        let mut out = vec![0u16; (b * h * rank) as usize];
+        gpu.download(&mut out, bo.ptr)?;
+        let err = cref::relative_error(&bf16_vec_to_f64(&out), &r);
+        checks.push(check_result(
+            &format!(
+                "mla (cuBLAS batched GEMM → {} scores + softmax kernel + GEMM)",
+                if s_bf16 { "bf16" } else { "f32" }
+            ),
+            format!("batch {b}, {h} heads, latent {rank}+{rope}, {t} tokens"),
+            err,
+            ATTN_THRESHOLD,
+        ));
+    }
+    Ok(checks)
 }
 
 fn decode_vals(bytes: &[u8], dtype: ProbeDtype) -> Vec<f64> {
@@ -835,7 +867,7 @@ pub(crate) fn run(
     let mut st = Stages {
         progress,
         index: 0,
-        total: 6,
+        total: 7,
     };
     let mut notes: Vec<String> = vec![];
     st.start("open");
@@ -903,7 +935,7 @@ pub(crate) fn run(
     let qh = math::q_heads(&req.attention);
     let (qd, od) = math::q_o_dims(&req.attention);
     // GQA partials sized for the smallest chunk tried (128 tokens).
-    let (part_bytes, mla_group, mla_scratch) = match req.attention {
+    let (part_bytes, mla_group_l2, mla_group_max) = match req.attention {
         ProbeAttention::Gqa { .. } => {
             let splits = t.div_ceil(128);
             (b * qh * splits * (qd + 2) * 4, 0, 0)
@@ -913,14 +945,18 @@ pub(crate) fn run(
             kv_lora_rank,
             rope_dim,
         } => {
-            let g = math::mla_group(
+            // Two launch groupings are timed: few sequences, so the second
+            // GEMM re-reads the latent from L2; or many (up to 4 GiB of
+            // scores), so each launch has enough tiles to fill the GPU.
+            let l2 = math::mla_group(
                 b,
                 t,
                 heads,
                 kv_lora_rank + rope_dim,
                 (gpu.summary.l2_bytes * 2 / 3).max(8 << 20),
             );
-            (0, g, g * heads * t * 6)
+            let max = (4 * GIB / (heads * t * 6)).clamp(l2, b.max(l2));
+            (max * heads * t * 6, l2, max)
         }
     };
     let bw_separate = req.weights_bytes < GIB;
@@ -930,7 +966,6 @@ pub(crate) fn run(
         + b * max_n * 2
         + b * qh * (qd + od) * 2
         + part_bytes
-        + mla_scratch
         + 3 * ceiling_n * ceiling_n * 2
         + if bw_separate { 2 * GIB } else { 0 };
     let free_before = free_bytes() + LT_WORKSPACE; // the workspace is already allocated
@@ -957,8 +992,8 @@ pub(crate) fn run(
             )
         }
         ProbeAttention::Mla { heads, .. } => (
-            alloc(mla_group * heads * t * 4, "MLA scores")?,
-            alloc(mla_group * heads * t * 2, "MLA probabilities")?,
+            alloc(mla_group_max * heads * t * 4, "MLA scores")?,
+            alloc(mla_group_max * heads * t * 2, "MLA probabilities")?,
         ),
     };
     let bwbuf = if bw_separate {
@@ -1008,7 +1043,7 @@ pub(crate) fn run(
     // ---- self-checks
     st.start("self-check");
     let mut self_checks = self_check_gemm(gpu, wdt)?;
-    self_checks.push(match req.attention {
+    self_checks.extend(match req.attention {
         ProbeAttention::Gqa { .. } => self_check_gqa(gpu, qpk, group, hd, 0x5eed)?,
         ProbeAttention::Mla {
             heads,
@@ -1177,7 +1212,7 @@ pub(crate) fn run(
                 .collect();
             chunks.sort();
             chunks.dedup();
-            let run_layer = move |l: usize, chunk: u64| {
+            let run_layer = move |l: usize, chunk: u64, pf: usize| {
                 let kbase = kvp + l as u64 * layer_bytes;
                 gpu.gqa(
                     qp,
@@ -1193,32 +1228,46 @@ pub(crate) fn run(
                     hd,
                     t,
                     chunk,
+                    pf,
                 )
             };
-            let mut best: Option<(u64, Timing)> = None;
-            for (ci, &c) in chunks.iter().enumerate() {
-                st.step("attention", ci as u64, chunks.len() as u64);
-                let tm = gpu.measure(9, 2e-3, |i| run_layer(i % layers, c))?;
+            let combos: Vec<(u64, usize)> = chunks
+                .iter()
+                .flat_map(|&c| (0..GQA_PF.len()).map(move |p| (c, p)))
+                .collect();
+            let mut tried = vec![];
+            let mut best: Option<(u64, usize, Timing)> = None;
+            for (ci, &(c, pf)) in combos.iter().enumerate() {
+                st.step("attention", ci as u64, combos.len() as u64);
+                let tm = gpu.measure(9, 2e-3, |i| run_layer(i % layers, c, pf))?;
+                tried.push(format!(
+                    "chunk {c} pf{}: {:.1} µs",
+                    GQA_PF[pf],
+                    tm.median_s * 1e6
+                ));
                 if best
                     .as_ref()
-                    .is_none_or(|(_, bt)| tm.median_s < bt.median_s)
+                    .is_none_or(|(_, _, bt)| tm.median_s < bt.median_s)
                 {
-                    best = Some((c, tm));
+                    best = Some((c, pf, tm));
                 }
             }
-            let (chunk, timing) = best.expect("at least one chunk");
+            let (chunk, pf, timing) = best.expect("at least one variant");
             let splits = t.div_ceil(chunk);
             let res = AttentionResult {
-                    kind: "gqa".into(),
-                    batch: b,
-                    context: t,
-                    method: format!(
-                        "split-K flash-decoding kernel: chunk {chunk} tokens ({splits} splits, {} blocks of {GQA_THREADS} threads, {group} q heads per block; tried {chunks:?}) + reduce kernel",
-                        splits * b * kvb
-                    ),
-                    phase: phase(timing, att_bytes, att_flops, copy_bps, ceiling_flops),
-                };
-            (res, Box::new(move |l| run_layer(l, chunk)))
+                kind: "gqa".into(),
+                batch: b,
+                context: t,
+                method: format!(
+                    "split-K flash-decoding kernel pf{} (K/V prefetched {} token steps ahead): chunk {chunk} tokens ({splits} splits, {} blocks of {GQA_THREADS} threads, {group} q heads per block) + reduce kernel; tried {}",
+                    GQA_PF[pf],
+                    GQA_PF[pf],
+                    splits * b * kvb,
+                    tried.join(", ")
+                ),
+                phase: phase(timing, att_bytes, att_flops, copy_bps, ceiling_flops),
+            };
+            (res, Box::new(move |l| run_layer(l, chunk, pf)))
         }
         ProbeAttention::Mla {
             heads,
@@ -1226,8 +1275,7 @@ pub(crate) fn run(
             rope_dim,
         } => {
             let w = kv_lora_rank + rope_dim;
-            let grp = mla_group;
-            let run_layer = move |l: usize| -> Result<(), ProbeError> {
+            let run_layer = move |l: usize, grp: u64, s_bf16: bool| -> Result<(), ProbeError> {
                 let base = kvp + l as u64 * layer_bytes;
                 let mut s0 = 0;
                 while s0 < b {
@@ -1243,22 +1291,45 @@ pub(crate) fn run(
                         rope_dim,
                         t,
                         n,
+                        s_bf16,
                     )?;
                     s0 += n;
                 }
                 Ok(())
             };
-            let timing = gpu.measure(9, 2e-3, |i| run_layer(i % layers))?;
+            let mut groups = vec![mla_group_l2, mla_group_max];
+            groups.dedup();
+            let mut tried = vec![];
+            let mut best: Option<(u64, bool, Timing)> = None;
+            for &g in &groups {
+                for s_bf16 in [false, true] {
+                    let tm = gpu.measure(9, 2e-3, |i| run_layer(i % layers, g, s_bf16))?;
+                    tried.push(format!(
+                        "{g} seq/launch, {} scores: {:.1} µs",
+                        if s_bf16 { "bf16" } else { "f32" },
+                        tm.median_s * 1e6
+                    ));
+                    if best
+                        .as_ref()
+                        .is_none_or(|(_, _, bt)| tm.median_s < bt.median_s)
+                    {
+                        best = Some((g, s_bf16, tm));
+                    }
+                }
+            }
+            let (grp, s_bf16, timing) = best.expect("at least one variant");
             let res = AttentionResult {
-                    kind: "mla".into(),
-                    batch: b,
-                    context: t,
-                    method: format!(
-                        "cuBLAS strided-batched bf16 GEMMs (scores f32, weighted sum bf16) + softmax kernel, {grp} sequence(s) per launch group so the latent is re-read from L2"
-                    ),
-                    phase: phase(timing, att_bytes, att_flops, copy_bps, ceiling_flops),
-                };
-            (res, Box::new(run_layer))
+                kind: "mla".into(),
+                batch: b,
+                context: t,
+                method: format!(
+                    "cuBLAS strided-batched bf16 GEMMs (scores {}, weighted sum bf16) + softmax kernel, {grp} sequence(s) per launch; tried {}",
+                    if s_bf16 { "bf16" } else { "f32" },
+                    tried.join(", ")
+                ),
+                phase: phase(timing, att_bytes, att_flops, copy_bps, ceiling_flops),
+            };
+            (res, Box::new(move |l| run_layer(l, grp, s_bf16)))
         }
     };
 

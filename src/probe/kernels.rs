@@ -9,9 +9,12 @@ pub const KERNELS: &[&str] = &[
     "fill_bf16",
     "fill_e4m3",
     "read_bw",
-    "gqa_decode_split",
+    "gqa_decode_split_pf1",
+    "gqa_decode_split_pf2",
+    "gqa_decode_split_pf4",
     "attn_reduce",
     "softmax_rows",
+    "softmax_rows_bf16",
 ];
 
 /// Threads per GQA attention block (4 warps).
@@ -126,8 +129,9 @@ __device__ __forceinline__ void unpack8(uint4 w, float* f) {
     f[4] = bf_lo(w.z); f[5] = bf_hi(w.z); f[6] = bf_lo(w.w); f[7] = bf_hi(w.w);
 }
 
-extern "C" __global__ void __launch_bounds__(WARPS * 32)
-gqa_decode_split(const bf16_t* __restrict__ q, const bf16_t* __restrict__ k,
+/* PF = tokens-steps of K/V prefetched into registers ahead of use (more bytes in flight). */
+template <int PF>
+__device__ __forceinline__ void gqa_body(const bf16_t* __restrict__ q, const bf16_t* __restrict__ k,
                  const bf16_t* __restrict__ v, float* __restrict__ part_o,
                  float* __restrict__ part_ml, int kvh, int qpk, int ctx, int chunk,
                  int splits, float qscale)
@@ -175,46 +179,56 @@ gqa_decode_split(const bf16_t* __restrict__ q, const bf16_t* __restrict__ k,
     const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
 
     int tok = t0 + warp * TPW + sub;
-    uint4 kc = zero, vc = zero;
-    if (active && tok < t1) { kc = __ldg(kp + (size_t)tok * LPT_RAW + li); vc = __ldg(vp + (size_t)tok * LPT_RAW + li); }
-    for (int base = t0; base < t1; base += TPB) {
-        const int tokn = tok + TPB;
-        uint4 kn = zero, vn = zero;
-        if (active && tokn < t1) { kn = __ldg(kp + (size_t)tokn * LPT_RAW + li); vn = __ldg(vp + (size_t)tokn * LPT_RAW + li); }
-        float kf[VEC];
-        unpack8(kc, kf);
-        float sc[GROUP];
+    uint4 kb[PF], vb[PF];
+    #pragma unroll
+    for (int j = 0; j < PF; ++j) {
+        const int tj = tok + j * TPB;
+        kb[j] = zero; vb[j] = zero;
+        if (active && tj < t1) { kb[j] = __ldg(kp + (size_t)tj * LPT_RAW + li); vb[j] = __ldg(vp + (size_t)tj * LPT_RAW + li); }
+    }
+    for (int base = t0; base < t1; base += TPB * PF) {
         #pragma unroll
-        for (int g = 0; g < GROUP; ++g) {
-            float acc = 0.f;
-            #pragma unroll
-            for (int d = 0; d < VEC; ++d) acc = fmaf(qf[g][d], kf[d], acc);
-            sc[g] = acc;
-        }
-        #pragma unroll
-        for (int off = LPT / 2; off > 0; off >>= 1) {
-            #pragma unroll
-            for (int g = 0; g < GROUP; ++g) sc[g] += __shfl_xor_sync(0xffffffffu, sc[g], off);
-        }
-        if (tok < t1) {
-            float vf[VEC];
-            unpack8(vc, vf);
+        for (int j = 0; j < PF; ++j) {
+            const int tj = tok + j * TPB;
+            const uint4 kc = kb[j], vc = vb[j];
+            const int tn = tj + PF * TPB;
+            kb[j] = zero; vb[j] = zero;
+            if (active && tn < t1) { kb[j] = __ldg(kp + (size_t)tn * LPT_RAW + li); vb[j] = __ldg(vp + (size_t)tn * LPT_RAW + li); }
+            float kf[VEC];
+            unpack8(kc, kf);
+            float sc[GROUP];
             #pragma unroll
             for (int g = 0; g < GROUP; ++g) {
-                if (sc[g] > m[g]) {
-                    const float alpha = exp2f(m[g] - sc[g]);
-                    l[g] *= alpha;
-                    #pragma unroll
-                    for (int d = 0; d < VEC; ++d) o[g][d] *= alpha;
-                    m[g] = sc[g];
-                }
-                const float p = exp2f(sc[g] - m[g]);
-                l[g] += p;
+                float acc = 0.f;
                 #pragma unroll
-                for (int d = 0; d < VEC; ++d) o[g][d] = fmaf(p, vf[d], o[g][d]);
+                for (int d = 0; d < VEC; ++d) acc = fmaf(qf[g][d], kf[d], acc);
+                sc[g] = acc;
+            }
+            #pragma unroll
+            for (int off = LPT / 2; off > 0; off >>= 1) {
+                #pragma unroll
+                for (int g = 0; g < GROUP; ++g) sc[g] += __shfl_xor_sync(0xffffffffu, sc[g], off);
+            }
+            if (tj < t1) {
+                float vf[VEC];
+                unpack8(vc, vf);
+                #pragma unroll
+                for (int g = 0; g < GROUP; ++g) {
+                    if (sc[g] > m[g]) {
+                        const float alpha = exp2f(m[g] - sc[g]);
+                        l[g] *= alpha;
+                        #pragma unroll
+                        for (int d = 0; d < VEC; ++d) o[g][d] *= alpha;
+                        m[g] = sc[g];
+                    }
+                    const float p = exp2f(sc[g] - m[g]);
+                    l[g] += p;
+                    #pragma unroll
+                    for (int d = 0; d < VEC; ++d) o[g][d] = fmaf(p, vf[d], o[g][d]);
+                }
             }
         }
-        kc = kn; vc = vn; tok = tokn;
+        tok += PF * TPB;
     }
 
     /* combine the TPW token slots of the warp (lanes li, li + LPT, ...) */
@@ -272,6 +286,16 @@ gqa_decode_split(const bf16_t* __restrict__ q, const bf16_t* __restrict__ k,
     }
 }
 
+#define GQA_KERNEL(NAME, PFV) \
+extern "C" __global__ void __launch_bounds__(WARPS * 32) NAME( \
+    const bf16_t* __restrict__ q, const bf16_t* __restrict__ k, const bf16_t* __restrict__ v, \
+    float* __restrict__ part_o, float* __restrict__ part_ml, int kvh, int qpk, int ctx, int chunk, \
+    int splits, float qscale) \
+{ gqa_body<PFV>(q, k, v, part_o, part_ml, kvh, qpk, ctx, chunk, splits, qscale); }
+GQA_KERNEL(gqa_decode_split_pf1, 1)
+GQA_KERNEL(gqa_decode_split_pf2, 2)
+GQA_KERNEL(gqa_decode_split_pf4, 4)
+
 /* Combine split-K partials: one block per (batch, q head) row. out: [rows][hd] bf16. */
 extern "C" __global__ void attn_reduce(const float* __restrict__ part_o, const float* __restrict__ part_ml,
                                        bf16_t* __restrict__ out, int splits, int hd)
@@ -291,14 +315,18 @@ extern "C" __global__ void attn_reduce(const float* __restrict__ part_o, const f
 }
 
 /* Row softmax in base 2 (scores already scaled by softmax scale * log2 e):
-   s: [rows][T] f32 -> p: [rows][T] bf16, normalised. One block (256 threads) per row. */
-extern "C" __global__ void softmax_rows(const float* __restrict__ s, bf16_t* __restrict__ p, int T)
+   s: [rows][T] (f32, or bf16 in place) -> p: [rows][T] bf16, normalised. One block (256 threads) per row.
+   In place is safe: each thread rewrites only the elements it alone reads in the last pass. */
+__device__ __forceinline__ float ld_score(const float* p, size_t i) { return p[i]; }
+__device__ __forceinline__ float ld_score(const bf16_t* p, size_t i) { return __uint_as_float(((u32)p[i]) << 16); }
+template <typename S>
+__device__ __forceinline__ void softmax_body(const S* s, bf16_t* p, int T)
 {
-    const float* row = s + (size_t)blockIdx.x * T;
+    const S* row = s + (size_t)blockIdx.x * T;
     bf16_t* prow = p + (size_t)blockIdx.x * T;
     float m = NEG_BIG, l = 0.f;
     for (int t = threadIdx.x; t < T; t += blockDim.x) {
-        const float x = row[t];
+        const float x = ld_score(row, t);
         if (x > m) { l *= exp2f(m - x); m = x; }
         l += exp2f(x - m);
     }
@@ -320,6 +348,8 @@ extern "C" __global__ void softmax_rows(const float* __restrict__ s, bf16_t* __r
     float L = 0.f;
     for (int w = 0; w < nw; ++w) L += sl[w] * exp2f(sm[w] - M);
     const float inv = 1.f / L;
-    for (int t = threadIdx.x; t < T; t += blockDim.x) prow[t] = (bf16_t)f2bf(exp2f(row[t] - M) * inv);
+    for (int t = threadIdx.x; t < T; t += blockDim.x) prow[t] = (bf16_t)f2bf(exp2f(ld_score(row, t) - M) * inv);
 }
+extern "C" __global__ void softmax_rows(const float* s, bf16_t* p, int T) { softmax_body<float>(s, p, T); }
+extern "C" __global__ void softmax_rows_bf16(const bf16_t* s, bf16_t* p, int T) { softmax_body<bf16_t>(s, p, T); }
 "#;
