@@ -642,7 +642,23 @@ fn self_check_mla(
     rope: u64,
     seed: u64,
 ) -> Result<Vec<SelfCheck>, ProbeError> {
-    let (b, h, t) = (2u64, heads.min(16), 300u64);
+    // 304 tokens: the softmax's 16-byte vector path (T % 8 == 0); 300: its scalar path.
+    let mut checks = vec![];
+    for t in [304u64, 300] {
+        checks.extend(self_check_mla_t(gpu, heads, rank, rope, t, seed)?);
+    }
+    Ok(checks)
+}
+
+fn self_check_mla_t(
+    gpu: &Gpu,
+    heads: u64,
+    rank: u64,
+    rope: u64,
+    t: u64,
+    seed: u64,
+) -> Result<Vec<SelfCheck>, ProbeError> {
+    let (b, h) = (2u64, heads.min(16));
     let w = rank + rope;
     let mut rng = SplitMix64(seed);
     let q = cref::random_bf16(&mut rng, (b * h * w) as usize, 3.0);

@@ -319,16 +319,38 @@ extern "C" __global__ void attn_reduce(const float* __restrict__ part_o, const f
    In place is safe: each thread rewrites only the elements it alone reads in the last pass. */
 __device__ __forceinline__ float ld_score(const float* p, size_t i) { return p[i]; }
 __device__ __forceinline__ float ld_score(const bf16_t* p, size_t i) { return __uint_as_float(((u32)p[i]) << 16); }
+/* 8 consecutive scores starting at 8*i (16- or 32-byte loads; rows are 16-byte aligned when T % 8 == 0) */
+__device__ __forceinline__ void ld_score8(const float* p, int i, float* x) {
+    const float4 a = ((const float4*)p)[2 * i], b = ((const float4*)p)[2 * i + 1];
+    x[0] = a.x; x[1] = a.y; x[2] = a.z; x[3] = a.w; x[4] = b.x; x[5] = b.y; x[6] = b.z; x[7] = b.w;
+}
+__device__ __forceinline__ void ld_score8(const bf16_t* p, int i, float* x) {
+    unpack8(((const uint4*)p)[i], x);
+}
 template <typename S>
 __device__ __forceinline__ void softmax_body(const S* s, bf16_t* p, int T)
 {
     const S* row = s + (size_t)blockIdx.x * T;
     bf16_t* prow = p + (size_t)blockIdx.x * T;
+    const bool vec = (T % 8) == 0;
     float m = NEG_BIG, l = 0.f;
-    for (int t = threadIdx.x; t < T; t += blockDim.x) {
-        const float x = ld_score(row, t);
-        if (x > m) { l *= exp2f(m - x); m = x; }
-        l += exp2f(x - m);
+    if (vec) {
+        for (int i = threadIdx.x; i < T / 8; i += blockDim.x) {
+            float x[8];
+            ld_score8(row, i, x);
+            float mx = x[0];
+            #pragma unroll
+            for (int j = 1; j < 8; ++j) mx = fmaxf(mx, x[j]);
+            if (mx > m) { l *= exp2f(m - mx); m = mx; }
+            #pragma unroll
+            for (int j = 0; j < 8; ++j) l += exp2f(x[j] - m);
+        }
+    } else {
+        for (int t = threadIdx.x; t < T; t += blockDim.x) {
+            const float x = ld_score(row, t);
+            if (x > m) { l *= exp2f(m - x); m = x; }
+            l += exp2f(x - m);
+        }
     }
     #pragma unroll
     for (int off = 16; off > 0; off >>= 1) {
@@ -348,7 +370,19 @@ __device__ __forceinline__ void softmax_body(const S* s, bf16_t* p, int T)
     float L = 0.f;
     for (int w = 0; w < nw; ++w) L += sl[w] * exp2f(sm[w] - M);
     const float inv = 1.f / L;
-    for (int t = threadIdx.x; t < T; t += blockDim.x) prow[t] = (bf16_t)f2bf(exp2f(ld_score(row, t) - M) * inv);
+    if (vec) {
+        for (int i = threadIdx.x; i < T / 8; i += blockDim.x) {
+            float x[8];
+            ld_score8(row, i, x);
+            u32 w[4];
+            #pragma unroll
+            for (int j = 0; j < 4; ++j)
+                w[j] = f2bf(exp2f(x[2 * j] - M) * inv) | (f2bf(exp2f(x[2 * j + 1] - M) * inv) << 16);
+            ((uint4*)prow)[i] = make_uint4(w[0], w[1], w[2], w[3]);
+        }
+    } else {
+        for (int t = threadIdx.x; t < T; t += blockDim.x) prow[t] = (bf16_t)f2bf(exp2f(ld_score(row, t) - M) * inv);
+    }
 }
 extern "C" __global__ void softmax_rows(const float* s, bf16_t* p, int T) { softmax_body<float>(s, p, T); }
 extern "C" __global__ void softmax_rows_bf16(const bf16_t* s, bf16_t* p, int T) { softmax_body<bf16_t>(s, p, T); }
