@@ -339,6 +339,74 @@ mod tests {
     }
 
     #[test]
+    fn shipped_h200_profile_parses_and_is_consistent() {
+        let text = include_str!("../profiles/gpus/H200.yaml");
+        let c: Calibration = serde_norway::from_str(text).expect("H200.yaml matches the schema");
+        assert_eq!(c.gpu, "H200");
+        // Efficiencies restate the bandwidths against the 4.8 TB/s datasheet.
+        assert!((c.bandwidth_efficiency - c.read_bandwidth_bytes_per_s / 4.8e12).abs() < 1e-3);
+        assert!(c.copy_bandwidth_bytes_per_s < c.read_bandwidth_bytes_per_s);
+        assert!(c
+            .gemm
+            .iter()
+            .any(|g| g.m == 8192 && g.n == 8192 && g.k == 8192));
+        assert!(c.attention.iter().any(|a| a.kind == AttentionKind::Mla));
+        let gqa = c.attention_bandwidth_efficiency.gqa.unwrap();
+        assert!(gqa > 0.5 && gqa < 1.0);
+        let again: Calibration =
+            serde_norway::from_str(&serde_norway::to_string(&c).unwrap()).unwrap();
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let text = include_str!("../profiles/gpus/H200.yaml")
+            .replace("gpu: H200", "gpu: H200\nbandwith: 1");
+        assert!(serde_norway::from_str::<Calibration>(&text).is_err());
+    }
+
+    #[test]
+    fn merge_keeps_samples_and_averages_bandwidth() {
+        let text = include_str!("../profiles/gpus/H200.yaml");
+        let a: Calibration = serde_norway::from_str(text).unwrap();
+        let mut b = a.clone();
+        b.read_bandwidth_bytes_per_s *= 0.5;
+        b.date = "2027-01-01".into();
+        b.attention_bandwidth_efficiency.gqa = Some(0.99);
+        let mut m = a.clone();
+        m.merge(&b);
+        assert!((m.read_bandwidth_bytes_per_s - 0.75 * a.read_bandwidth_bytes_per_s).abs() < 1.0);
+        assert_eq!(m.gemm.len(), a.gemm.len()); // duplicates dropped
+        assert_eq!(m.date, "2027-01-01");
+        assert_eq!(m.attention_bandwidth_efficiency.gqa, Some(0.99));
+    }
+
+    #[test]
+    fn from_reports_of_a_real_h200_run() {
+        // Two reports of the third H200 device run (probe/NOTES.md).
+        let reports: Vec<ProbeReport> =
+            serde_json::from_str(include_str!("../probe/sample_reports.json")).unwrap();
+        let c = Calibration::from_reports(&reports, 4.8e12, 989e12);
+        assert_eq!(c.gpu, "H200");
+        assert_eq!(c.attention.len(), 2);
+        assert_eq!(c.decode_step.len(), 2);
+        // Median of two = mean of the two reports' read bandwidths.
+        let mean =
+            0.5 * (reports[0].bandwidth.read_bytes_per_s + reports[1].bandwidth.read_bytes_per_s);
+        assert!((c.read_bandwidth_bytes_per_s - mean).abs() < 1.0);
+        assert!((c.bandwidth_efficiency - mean / 4.8e12).abs() < 1e-12);
+        // Both caches are ≥ 1 GiB per layer, so both kinds get an efficiency.
+        let g = c.attention_bandwidth_efficiency.gqa.unwrap();
+        assert!((g - reports[0].attention.phase.bytes_per_s / 4.8e12).abs() < 1e-12);
+        assert!(c.attention_bandwidth_efficiency.mla.is_some());
+        // Ceiling + 4 Llama shapes + 8 DeepSeek shapes.
+        assert_eq!(c.gemm.len(), 1 + 4 + 8 + 1);
+        let one = Calibration::from_report(&reports[0], 4.8e12, 989e12);
+        assert_eq!(one.attention.len(), 1);
+        assert!(one.attention_bandwidth_efficiency.mla.is_none());
+    }
+
+    #[test]
     fn short_names() {
         assert_eq!(gpu_short_name("NVIDIA H200"), "H200");
         assert_eq!(gpu_short_name("NVIDIA H100 80GB HBM3"), "H100");
