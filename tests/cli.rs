@@ -362,3 +362,47 @@ fn malformed_spec_files_name_file_and_line() {
         &["cannot read"],
     );
 }
+
+#[test]
+fn calibration_profile_is_used_and_checked() {
+    let o = kvplan(&[
+        "estimate",
+        "llama-3.1-8b",
+        "--gpus",
+        "H200",
+        "--ctx",
+        "1k",
+        "--profile",
+        "H200",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["performance"]["efficiency_source"]
+        .as_str()
+        .unwrap()
+        .contains("calibration profile"));
+    fails_with(
+        &[
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "H100",
+            "--profile",
+            "H200",
+        ],
+        &["profile", "measured on H200"],
+    );
+    fails_with(
+        &[
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "H100",
+            "--profile",
+            "/no/such.yaml",
+        ],
+        &["profile", "cannot read"],
+    );
+}

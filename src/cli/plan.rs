@@ -55,7 +55,7 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
             .map(|k| KvDtype::parse(k, "kv-dtype"))
             .collect::<Result<_>>()?,
     };
-    let eff = efficiency_for(&a.scenario)?;
+    let eff = efficiency_for(&a.scenario, &base.cluster.gpu)?;
     let mut all = search(&base, &c, objective, &eff);
     // Honour parallelism the user pinned.
     all.retain(|x| {

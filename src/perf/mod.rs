@@ -397,3 +397,37 @@ mod tests {
         assert!((expected_distinct_experts(256.0, 8.0, 1e6) - 256.0).abs() < 1e-6);
     }
 }
+
+impl Efficiency {
+    /// Efficiencies measured by `kvplan probe` on `gpu`: memory = bytes the
+    /// decode-shaped GEMMs (batch ≤ 16) streamed per second, over all of them,
+    /// against the datasheet bandwidth; matmul = the large bf16 GEMM's share
+    /// of the datasheet rate.
+    pub fn from_calibration(
+        c: &crate::calibration::Calibration,
+        gpu: &crate::spec::gpu::GpuSpec,
+        origin: &str,
+    ) -> Efficiency {
+        let (bytes, secs) = c
+            .gemm
+            .iter()
+            .filter(|g| g.m <= 16 && g.seconds > 0.0)
+            .fold((0.0, 0.0), |(b, s), g| {
+                (b + (g.n * g.k * 2) as f64, s + g.seconds)
+            });
+        let memory = if secs > 0.0 {
+            bytes / secs / gpu.bandwidth_bytes_per_s()
+        } else {
+            c.bandwidth_efficiency
+        };
+        Efficiency {
+            memory: memory.clamp(0.05, 1.0),
+            matmul: c.gemm_efficiency_bf16.clamp(0.05, 1.0),
+            link: Efficiency::default().link,
+            source: format!(
+                "calibration profile {origin} ({}, {})",
+                c.device_name, c.date
+            ),
+        }
+    }
+}
