@@ -386,18 +386,6 @@ pub fn estimate(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn distinct_experts_limits() {
-        // One token touches exactly k experts; many tokens touch all of them.
-        assert!((expected_distinct_experts(256.0, 8.0, 1.0) - 8.0).abs() < 1e-9);
-        assert!((expected_distinct_experts(256.0, 8.0, 1e6) - 256.0).abs() < 1e-6);
-    }
-}
-
 impl Efficiency {
     /// Efficiencies measured by `kvplan probe` on `gpu`: memory = bytes the
     /// decode-shaped GEMMs (batch ≤ 16) streamed per second, over all of them,
@@ -429,5 +417,17 @@ impl Efficiency {
                 c.device_name, c.date
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_experts_limits() {
+        // One token touches exactly k experts; many tokens touch all of them.
+        assert!((expected_distinct_experts(256.0, 8.0, 1.0) - 8.0).abs() < 1e-9);
+        assert!((expected_distinct_experts(256.0, 8.0, 1e6) - 256.0).abs() < 1e-6);
     }
 }
