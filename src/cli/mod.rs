@@ -129,6 +129,9 @@ pub struct ScenarioArgs {
     /// Calibration profile (profiles/gpus/NAME.yaml written by `kvplan probe`, or a path).
     #[arg(long)]
     pub profile: Option<String>,
+    /// Attention what-if: mha, gqa:N (N KV heads), mqa, mla:RANK (latent rank, rope 64).
+    #[arg(long)]
+    pub attention: Option<String>,
 }
 
 impl ScenarioArgs {
@@ -153,6 +156,7 @@ impl ScenarioArgs {
             max_model_len: self.max_model_len.clone().map(Tokens::Text),
             mtp: Some(self.mtp),
             mtp_acceptance: self.mtp_acceptance,
+            attention: self.attention.clone(),
         }
     }
 }
