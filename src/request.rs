@@ -245,8 +245,9 @@ pub fn resolve(
     };
     let kv_dtype = match &req.kv_dtype {
         Some(k) => KvDtype::parse(k, "kv-dtype")?,
+        // fp32 checkpoints are served in bf16 (weights default to bf16 too).
         None => match KvDtype::from_native(model.native_dtype) {
-            KvDtype::Fp32 if engine.name != "hf" => KvDtype::Bf16,
+            KvDtype::Fp32 => KvDtype::Bf16,
             k => k,
         },
     };
