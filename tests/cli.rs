@@ -406,3 +406,31 @@ fn calibration_profile_is_used_and_checked() {
         &["profile", "cannot read"],
     );
 }
+
+#[test]
+fn probe_without_gpu_fails_cleanly() {
+    // CI machines have no NVIDIA driver: a clear message and exit 2, never a panic or hang.
+    if std::path::Path::new("/dev/nvidiactl").exists() {
+        eprintln!(
+            "skipping: this machine has an NVIDIA GPU; the no-driver path is tested elsewhere"
+        );
+        return;
+    }
+    fails_with(&["probe", "--list"], &["NVIDIA driver"]);
+    fails_with(
+        &[
+            "probe",
+            "llama-3.1-8b",
+            "--gpus",
+            "H200",
+            "--points",
+            "1x1k",
+        ],
+        &["NVIDIA driver"],
+    );
+    fails_with(&["probe"], &["give a model"]);
+    fails_with(
+        &["probe", "llama-3.1-8b", "--gpus", "H200", "--points", "16"],
+        &["points"],
+    );
+}

@@ -5,6 +5,7 @@ mod catalog;
 mod estimate;
 mod import;
 mod plan;
+pub mod probe;
 
 use crate::error::{Error, Result};
 use crate::request::{EstimateRequest, Tokens};
@@ -45,6 +46,8 @@ pub enum Command {
     Gpus(ListArgs),
     /// List the engine profiles.
     Engines(ListArgs),
+    /// Prove a plan on the real GPU: allocate its caches, time decode, calibrate.
+    Probe(probe::ProbeArgs),
     /// Turn a Hugging Face config.json into a kvplan model spec (YAML).
     #[command(
         after_help = "Example:\n  kvplan import ../configs/Qwen2.5-7B.json --name qwen2.5-7b --display-name Qwen2.5-7B --alias qwen2.5-7b-instruct --out model-specs/qwen2.5-7b.yaml"
@@ -225,6 +228,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Gpus(a) => catalog::gpus(&catalog, a.format),
         Command::Engines(a) => catalog::engines(&catalog, a.format),
         Command::Import(a) => import::run(&a),
+        Command::Probe(a) => probe::run(&catalog, &a),
     }
 }
 

@@ -29,6 +29,7 @@ mod kernels;
 pub mod math;
 mod nccl;
 pub mod reference;
+pub mod shard;
 
 pub use error::ProbeError;
 pub use inventory::{inventory, GpuInfo, Inventory};
