@@ -5,6 +5,7 @@ mod catalog;
 mod estimate;
 mod import;
 mod plan;
+mod plot;
 
 use crate::error::{Error, Result};
 use crate::request::{EstimateRequest, Tokens};
@@ -50,6 +51,9 @@ pub enum Command {
         after_help = "Example:\n  kvplan import ../configs/Qwen2.5-7B.json --name qwen2.5-7b --display-name Qwen2.5-7B --alias qwen2.5-7b-instruct --out model-specs/qwen2.5-7b.yaml"
     )]
     Import(import::ImportArgs),
+    /// Draw a chart (memory, attention, batch, throughput) into a .png or .svg file.
+    #[command(after_help = plot::EXAMPLES)]
+    Plot(plot::PlotArgs),
 }
 
 /// Output formats.
@@ -225,6 +229,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Gpus(a) => catalog::gpus(&catalog, a.format),
         Command::Engines(a) => catalog::engines(&catalog, a.format),
         Command::Import(a) => import::run(&a),
+        Command::Plot(a) => plot::run(&catalog, &a),
     }
 }
 
