@@ -9,7 +9,7 @@ use crate::perf::{decode_step_at, Efficiency};
 use crate::scenario::Scenario;
 use crate::spec::dtype::{KvDtype, WeightFormat};
 use crate::spec::engine::EngineSpec;
-use crate::spec::model::ModelSpec;
+use crate::spec::model::{LayerType, ModelSpec};
 use crate::spec::whatif::AttentionVariant;
 use crate::units;
 
@@ -159,6 +159,16 @@ pub fn memory_figure(s: &Scenario) -> Figure {
             gib(plan.budget_bytes),
         ),
     ];
+    if s.model.max_context < max_ctx {
+        guides.push(Guide::vertical(
+            format!(
+                "{}'s maximum context {} tokens",
+                s.model.display_name,
+                units::thousands(s.model.max_context)
+            ),
+            s.model.max_context as f64,
+        ));
+    }
     let batch = s.workload.batch;
     let b = plan.binding_stage();
     let fit_note = if plan.max_context_memory == 0 && b.kv_budget_bytes <= 0 {
@@ -213,6 +223,9 @@ pub struct AttentionCase {
     pub model: ModelSpec,
     /// KV bytes per token, whole model, all layers, one sequence.
     pub bytes_per_token: u64,
+    /// KV bytes each further token adds once sliding windows are full (the
+    /// long-context slope; equals `bytes_per_token` without sliding layers).
+    pub growing_bytes_per_token: u64,
 }
 
 /// KV layout of the whole model on one GPU (no TP split): the per-sequence view.
@@ -248,24 +261,38 @@ pub fn attention_cases(m: &ModelSpec, e: &EngineSpec, dtype: KvDtype) -> Vec<Att
     variants.push(AttentionVariant::Mqa);
     let rank = a.mla.as_ref().map(|x| x.kv_lora_rank).unwrap_or(512);
     variants.push(AttentionVariant::Mla(rank));
-    let own = AttentionCase {
-        label: format!("{} as is: {}", m.display_name, m.attention_label()),
-        variant: None,
-        model: m.clone(),
-        bytes_per_token: whole_model_layout(m, e).bytes_per_token(dtype),
+    let case = |label: String, variant: Option<AttentionVariant>, model: ModelSpec| {
+        let layout = whole_model_layout(&model, e);
+        let bytes_per_token = layout.bytes_per_token(dtype);
+        AttentionCase {
+            label,
+            variant,
+            bytes_per_token,
+            growing_bytes_per_token: if e.sliding_window_capped {
+                layout.growing_bytes_per_token(dtype)
+            } else {
+                bytes_per_token
+            },
+            model,
+        }
     };
-    let mut cases = vec![own];
+    let sliding = m.layer_pattern.iter().any(|t| *t != LayerType::Full);
+    let mut cases = vec![case(
+        format!("{} as is: {}", m.display_name, m.attention_label()),
+        None,
+        m.clone(),
+    )];
     for v in variants {
         let Ok(t) = v.apply(m) else { continue };
         if t.attention == m.attention {
             continue;
         }
-        cases.push(AttentionCase {
-            label: t.attention_label(),
-            variant: Some(v),
-            bytes_per_token: whole_model_layout(&t, e).bytes_per_token(dtype),
-            model: t,
-        });
+        // kvplan's MLA caches every layer in full (no sliding MLA layers).
+        let label = match (&t.attention.mla, sliding) {
+            (Some(_), true) => format!("{}, every layer full", t.attention_label()),
+            _ => t.attention_label(),
+        };
+        cases.push(case(label, Some(v), t));
     }
     cases.sort_by_key(|c| std::cmp::Reverse(c.bytes_per_token));
     cases
@@ -291,11 +318,17 @@ pub fn attention_figure(s: &Scenario) -> Figure {
                     (ctx as f64, b as f64 / GIB)
                 })
                 .collect();
+            let kib = |b: u64| b as f64 / 1024.0;
+            let slope = if c.growing_bytes_per_token != c.bytes_per_token {
+                format!(" ({:.1} past the windows)", kib(c.growing_bytes_per_token))
+            } else {
+                String::new()
+            };
             Series {
                 name: format!(
-                    "{}: {:.1} KiB/token",
+                    "{}: {:.1} KiB/token{slope}",
                     c.label,
-                    c.bytes_per_token as f64 / 1024.0
+                    kib(c.bytes_per_token)
                 ),
                 points,
                 style: if c.variant.is_none() {
@@ -695,6 +728,23 @@ mod tests {
         assert_eq!(gqa_choices(128), vec![4, 8, 16]);
         assert_eq!(gqa_choices(64), vec![4, 8, 16]);
         assert_eq!(gqa_choices(14), vec![2]);
+    }
+
+    #[test]
+    fn sliding_models_show_their_long_context_slope() {
+        // Gemma-3-27B: 62 layers, 5 local (1024-token window) : 1 global, 16 KV
+        // heads × 128 (config.json) → 2·16·128·2 B = 8,192 B per layer per token;
+        // past the windows only the 10 global layers (62 = 10 × 6 + 2 local) grow.
+        let s = scenario("gemma-3-27b", "8xH100", "32k");
+        let cases = attention_cases(&s.model, &s.deployment.engine, KvDtype::Bf16);
+        let own = cases.iter().find(|c| c.variant.is_none()).unwrap();
+        assert_eq!(own.bytes_per_token, 62 * 8192);
+        assert_eq!(own.growing_bytes_per_token, 10 * 8192);
+        let mla = cases
+            .iter()
+            .find(|c| matches!(c.variant, Some(AttentionVariant::Mla(_))))
+            .unwrap();
+        assert!(mla.label.ends_with("every layer full"), "{}", mla.label);
     }
 
     #[test]
