@@ -791,6 +791,15 @@ pub fn report(ev: &Evaluation, source: &str, what_if: &[String]) -> String {
         o,
         "Ratios are predicted / measured: median (p10–p90). Below 1 = kvplan is faster than reality.\n"
     );
+    if !ev.results.is_empty() {
+        let all = |g: &dyn Fn(&RowResult) -> f64| spread(ev.results.iter().map(g).collect());
+        let _ = writeln!(
+            o,
+            "All used rows: TPOT {}, TPOT+prefill {}.\n",
+            fmt3(all(&|r| r.tpot_predicted / r.tpot_measured)),
+            fmt3(all(&|r| r.tpot_with_prefill / r.tpot_measured))
+        );
+    }
     let stats = group_stats(&ev.results);
     for mode in [Mode::Agg, Mode::Disagg] {
         let rows: Vec<&GroupStats> = stats.iter().filter(|g| g.key.0 == mode).collect();
