@@ -209,18 +209,18 @@ fn band_violations(ev: &Evaluation, band: (f64, f64), pooled: (f64, f64)) -> Vec
     out
 }
 
-/// REGRESSION GUARD, NOT AN ACCURACY CLAIM. On this subset the group medians
-/// of predicted/measured TPOT lie between 0.37 (Qwen3-32B, H100, TensorRT-LLM)
-/// and 0.71 (Qwen3-235B, H100, TensorRT-LLM), pooled 0.50 (full data set:
-/// 0.35–0.73, docs/silicon.md). Within a group the p10–p90 spread is about
-/// 2.5× and identical configurations measured on different dates differ by up
-/// to 2.3×, so a tight band would only encode noise. The band [0.25, 1.6]:
-/// fails if any group becomes ≥ 1.5× more optimistic than today (the bottom
-/// group would fall under 0.25) or if the model turns pessimistic by more than
-/// 1.6× on a group median; it admits the known fixes (prefill interleaving,
-/// per-layer fixed costs — docs/silicon.md), which move medians towards 0.8–1.1.
-const BAND: (f64, f64) = (0.25, 1.6);
-const POOLED: (f64, f64) = (0.35, 1.25);
+/// REGRESSION GUARD, NOT AN ACCURACY CLAIM. With the engine profiles' fitted
+/// decode overhead (1.2 ms per step + 49 µs per layer, docs/silicon.md) the
+/// group medians of predicted/measured TPOT on this subset lie between 0.59
+/// (Qwen3-32B, H100, TensorRT-LLM) and 1.30 (gpt-oss-120b, B200,
+/// TensorRT-LLM), pooled 0.87 (full data set: the same, docs/silicon.md).
+/// Within a group the p10–p90 spread is about 2.5× and identical
+/// configurations measured on different dates differ by up to 2.3×, so a
+/// tight band would only encode noise. The band [0.4, 1.6] per group and
+/// [0.65, 1.25] pooled fails if the model becomes ~1.4× more optimistic or
+/// pessimistic than today (`the_band_catches_a_regressed_speed_model`).
+const BAND: (f64, f64) = (0.4, 1.6);
+const POOLED: (f64, f64) = (0.65, 1.25);
 
 #[test]
 fn median_tpot_ratio_per_group_stays_in_the_regression_band() {
@@ -242,6 +242,7 @@ fn the_band_catches_a_regressed_speed_model() {
         let opt = Options {
             eff: Efficiency {
                 memory,
+                kv_memory: memory,
                 matmul,
                 ..Efficiency::default()
             },

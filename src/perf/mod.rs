@@ -279,7 +279,13 @@ pub fn decode_step_at(
             .iter()
             .filter(|l| matches!(l, KvLayer::Mla { .. }))
             .count() as f64;
-        let overhead = e.decode_overhead_per_step_seconds
+        // The per-step cost is paid once per step (charged to the first stage).
+        let per_step = if st.stage == 0 {
+            e.decode_overhead_per_step_seconds
+        } else {
+            0.0
+        };
+        let overhead = per_step
             + layers as f64 * e.decode_overhead_per_layer_seconds
             + split.moe_layers as f64 * e.decode_overhead_per_moe_layer_seconds
             + mla_layers * e.decode_overhead_per_mla_layer_seconds;
