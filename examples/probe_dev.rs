@@ -31,6 +31,7 @@ fn g(name: &str, n: u64, k: u64, count: u64) -> GemmShape {
         n,
         k,
         count,
+        rows: None,
     }
 }
 

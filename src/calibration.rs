@@ -46,6 +46,32 @@ pub struct Calibration {
     /// Decode attention bytes/s / datasheet memory bandwidth, per kind.
     #[serde(default)]
     pub attention_bandwidth_efficiency: AttentionEfficiency,
+    /// Fixed cost of one kernel inside a CUDA graph (seconds per node of a
+    /// dependent chain of one-thread kernels): what every kernel of a
+    /// graph-captured decode step costs at least.
+    #[serde(default)]
+    pub kernel_floor_seconds_graph: Option<f64>,
+    /// The same kernel launched eagerly, back to back from the host.
+    #[serde(default)]
+    pub kernel_floor_seconds_eager: Option<f64>,
+    /// Fixed cost of one tiny cuBLAS GEMM (1×256×256 bf16) inside a CUDA graph.
+    #[serde(default)]
+    pub gemm_floor_seconds_graph: Option<f64>,
+    /// The same GEMM launched eagerly.
+    #[serde(default)]
+    pub gemm_floor_seconds_eager: Option<f64>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(x: &u64) -> bool {
+    *x == 1
+}
+
+fn is_false(x: &bool) -> bool {
+    !*x
 }
 
 /// One timed matmul `y[m×n] = x[m×k]·Wᵀ`.
@@ -60,10 +86,14 @@ pub struct GemmSample {
     pub k: u64,
     /// Weight dtype measured ("bf16", "fp16", "fp8").
     pub dtype: String,
-    /// Seconds per matmul (median).
+    /// Seconds per matmul (median; for a strided batch of `count`
+    /// matrices, the call's time / count).
     pub seconds: f64,
     /// 2·m·n·k / seconds.
     pub flops_per_s: f64,
+    /// Matrices per call (a strided-batched expert GEMM), 1 otherwise.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u64,
 }
 
 /// Kind of attention an [`AttentionSample`] measured.
@@ -102,8 +132,15 @@ pub struct DecodeStepSample {
     pub context: u64,
     /// Layers on the GPU.
     pub layers: u64,
-    /// Seconds per step (median).
+    /// Seconds per step (median): CUDA-graph replays when `graph`, else
+    /// eager launches.
     pub seconds: f64,
+    /// True when `seconds` was timed as CUDA-graph replays.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub graph: bool,
+    /// The same step launched eagerly (when `graph`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eager_seconds: Option<f64>,
 }
 
 /// One all-reduce message size.
@@ -213,6 +250,7 @@ impl Calibration {
                     dtype: g.dtype_measured.name().into(),
                     seconds: g.seconds,
                     flops_per_s: g.flops_per_s,
+                    count: if g.batched { g.count } else { 1 },
                 };
                 if !gemm.contains(&s) {
                     gemm.push(s);
@@ -250,8 +288,21 @@ impl Calibration {
                 context: r.request.context_tokens,
                 layers: r.request.layers,
                 seconds: r.decode_step.seconds,
+                graph: r.decode_step_graph,
+                eager_seconds: r
+                    .decode_step_eager
+                    .as_ref()
+                    .filter(|_| r.decode_step_graph)
+                    .map(|p| p.seconds),
             });
         }
+        let floor = |f: &dyn Fn(&crate::probe::KernelFloors) -> f64| {
+            let v: Vec<f64> = reports
+                .iter()
+                .filter_map(|r| r.kernel_floors.as_ref().map(f))
+                .collect();
+            (!v.is_empty()).then(|| crate::probe::math::median(&v))
+        };
         let first = &reports[0];
         Calibration {
             gpu: gpu_short_name(&first.device.name),
@@ -267,6 +318,10 @@ impl Calibration {
             bandwidth_efficiency: read / datasheet_bw,
             gemm_efficiency_bf16: ceiling / datasheet_bf16_flops,
             attention_bandwidth_efficiency: eff,
+            kernel_floor_seconds_graph: floor(&|f| f.kernel_graph_s),
+            kernel_floor_seconds_eager: floor(&|f| f.kernel_eager_s),
+            gemm_floor_seconds_graph: floor(&|f| f.gemm_graph_s),
+            gemm_floor_seconds_eager: floor(&|f| f.gemm_eager_s),
         }
     }
 
@@ -282,8 +337,9 @@ impl Calibration {
     }
 
     /// Merge another profile of the same GPU into this one: samples are
-    /// appended (duplicates dropped), bandwidths and efficiencies become the
-    /// mean of the two (attention efficiencies: the larger), the date the later.
+    /// appended (duplicates dropped), bandwidths, efficiencies and kernel
+    /// floors become the mean of the two (attention efficiencies: the larger;
+    /// a floor only one side has is kept), the date the later.
     pub fn merge(&mut self, other: &Calibration) {
         let mean = |a: f64, b: f64| 0.5 * (a + b);
         self.read_bandwidth_bytes_per_s = mean(
@@ -318,6 +374,26 @@ impl Calibration {
         self.attention_bandwidth_efficiency.mla = best(
             self.attention_bandwidth_efficiency.mla,
             other.attention_bandwidth_efficiency.mla,
+        );
+        let avg = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(x), Some(y)) => Some(mean(x, y)),
+            (x, y) => x.or(y),
+        };
+        self.kernel_floor_seconds_graph = avg(
+            self.kernel_floor_seconds_graph,
+            other.kernel_floor_seconds_graph,
+        );
+        self.kernel_floor_seconds_eager = avg(
+            self.kernel_floor_seconds_eager,
+            other.kernel_floor_seconds_eager,
+        );
+        self.gemm_floor_seconds_graph = avg(
+            self.gemm_floor_seconds_graph,
+            other.gemm_floor_seconds_graph,
+        );
+        self.gemm_floor_seconds_eager = avg(
+            self.gemm_floor_seconds_eager,
+            other.gemm_floor_seconds_eager,
         );
         if other.date > self.date {
             self.date = other.date.clone();
@@ -404,6 +480,45 @@ mod tests {
         let one = Calibration::from_report(&reports[0], 4.8e12, 989e12);
         assert_eq!(one.attention.len(), 1);
         assert!(one.attention_bandwidth_efficiency.mla.is_none());
+    }
+
+    #[test]
+    fn kernel_floors_and_graph_steps() {
+        // Reports from before CUDA graphs: no floors, eager steps.
+        let mut reports: Vec<ProbeReport> =
+            serde_json::from_str(include_str!("../probe/sample_reports.json")).unwrap();
+        let old = Calibration::from_reports(&reports, 4.8e12, 989e12);
+        assert!(old.kernel_floor_seconds_graph.is_none());
+        assert!(old
+            .decode_step
+            .iter()
+            .all(|d| !d.graph && d.eager_seconds.is_none()));
+        // With floors and a graph-timed step.
+        for (i, r) in reports.iter_mut().enumerate() {
+            r.kernel_floors = Some(crate::probe::KernelFloors {
+                kernel_eager_s: 2e-6,
+                kernel_graph_s: 1e-6 * (i + 1) as f64,
+                gemm_eager_s: 6e-6,
+                gemm_graph_s: 3e-6,
+                gemm_shape: "1×256×256 bf16".into(),
+                graph_nodes: 200,
+            });
+            r.decode_step_eager = Some(r.decode_step.clone());
+            r.decode_step_graph = true;
+        }
+        let c = Calibration::from_reports(&reports, 4.8e12, 989e12);
+        assert_eq!(c.kernel_floor_seconds_graph, Some(1.5e-6));
+        assert_eq!(c.gemm_floor_seconds_eager, Some(6e-6));
+        assert!(c
+            .decode_step
+            .iter()
+            .all(|d| d.graph && d.eager_seconds.is_some()));
+        let text = serde_norway::to_string(&c).unwrap();
+        let again: Calibration = serde_norway::from_str(&text).unwrap();
+        assert_eq!(again, c);
+        let mut m = old.clone();
+        m.merge(&c);
+        assert_eq!(m.kernel_floor_seconds_graph, Some(1.5e-6));
     }
 
     #[test]

@@ -38,12 +38,14 @@ fn small(attention: ProbeAttention, weight_dtype: ProbeDtype) -> ProbeRequest {
                 n: 2048,
                 k: 1024,
                 count: 2,
+                rows: Some(3),
             },
             GemmShape {
                 name: "b".into(),
                 n: 1024,
                 k: 4096,
                 count: 1,
+                rows: None,
             },
         ],
         weight_dtype,
@@ -68,6 +70,29 @@ fn check_report(r: &probe::ProbeReport) {
     assert!(r.gemm_ceiling.flops_per_s > 1e12);
     assert!(r.attention.phase.seconds > 0.0);
     assert!(r.decode_step.seconds >= r.attention.phase.seconds);
+    // The step is replayed from a CUDA graph; the eager figure is kept.
+    assert!(r.decode_step_graph, "notes: {:?}", r.notes);
+    let eager = r.decode_step_eager.as_ref().unwrap();
+    eprintln!(
+        "decode step: graph {:.1} µs, eager {:.1} µs",
+        r.decode_step.seconds * 1e6,
+        eager.seconds * 1e6
+    );
+    assert!(r.gemm_layer_graph.is_some() && r.attention_layer_graph.is_some());
+    let f = r.kernel_floors.as_ref().unwrap();
+    eprintln!("kernel floors: {f:?}");
+    assert!(f.kernel_graph_s > 0.0 && f.kernel_eager_s > 0.0);
+    assert!(f.gemm_graph_s > 0.0 && f.gemm_eager_s > 0.0);
+    // Shapes with several matrices run as one strided-batched GEMM at M = rows,
+    // checked against the CPU reference first.
+    for g in r.gemms.iter().filter(|g| g.count > 1) {
+        assert!(g.batched, "{} ran unbatched: {:?}", g.name, r.notes);
+        assert_eq!(g.m, 3);
+    }
+    assert!(r
+        .self_checks
+        .iter()
+        .any(|c| c.kernel.contains("strided-batched")));
     let json = serde_json::to_string(r).unwrap();
     let back: probe::ProbeReport = serde_json::from_str(&json).unwrap();
     assert_eq!(back.request, r.request);

@@ -23,11 +23,17 @@ use super::{ProbeDtype, ProbeError};
 /// cuBLASLt workspace (NVIDIA's recommendation for Hopper).
 pub const LT_WORKSPACE: u64 = 32 << 20;
 
-/// A cuBLAS handle, a cuBLASLt handle and its workspace, all on one stream.
+/// cuBLAS workspace, set with `cublasSetWorkspace` so that calls captured
+/// into a CUDA graph allocate nothing (NVIDIA's recommendation for Hopper).
+pub const CUBLAS_WORKSPACE: u64 = 32 << 20;
+
+/// A cuBLAS handle and its workspace, a cuBLASLt handle and its workspace,
+/// all on one stream.
 pub struct Blas {
     blas: CudaBlas,
     lt: ls::cublasLtHandle_t,
     ws: DevBuf,
+    _cublas_ws: DevBuf,
     stream: Arc<CudaStream>,
 }
 
@@ -68,6 +74,8 @@ pub fn out_dtype(d: ProbeDtype) -> ProbeDtype {
 
 /// One matmul shape with the cuBLASLt algorithms its heuristic offered.
 pub struct LtPlan {
+    /// Matrices per call (strided batch; 1 = a plain matmul).
+    pub count: u64,
     desc: ls::cublasLtMatmulDesc_t,
     a: ls::cublasLtMatrixLayout_t,
     b: ls::cublasLtMatrixLayout_t,
@@ -107,15 +115,27 @@ impl Backend {
 }
 
 impl Blas {
-    /// Create both handles on `stream` and a 32 MiB cuBLASLt workspace.
-    pub fn new(stream: Arc<CudaStream>, ws: DevBuf) -> Result<Self, ProbeError> {
+    /// Create both handles on `stream`; `ws` ([`LT_WORKSPACE`] bytes) is
+    /// cuBLASLt's workspace, `cublas_ws` ([`CUBLAS_WORKSPACE`] bytes) is set
+    /// as cuBLAS's.
+    pub fn new(stream: Arc<CudaStream>, ws: DevBuf, cublas_ws: DevBuf) -> Result<Self, ProbeError> {
         let blas =
             CudaBlas::new(stream.clone()).map_err(|e| ProbeError::blas("creating cuBLAS", e))?;
+        unsafe {
+            bs::cublasSetWorkspace_v2(
+                *blas.handle(),
+                cublas_ws.ptr as *mut c_void,
+                CUBLAS_WORKSPACE as usize,
+            )
+            .result()
+            .map_err(|e| ProbeError::blas("setting the cuBLAS workspace", e))?;
+        }
         let lt = lr::create_handle().map_err(|e| ProbeError::blas("creating cuBLASLt", e))?;
         Ok(Blas {
             blas,
             lt,
             ws,
+            _cublas_ws: cublas_ws,
             stream,
         })
     }
@@ -131,6 +151,23 @@ impl Blas {
         dtype: ProbeDtype,
         max_algos: usize,
     ) -> Result<Option<LtPlan>, ProbeError> {
+        self.lt_plan_batched(m, n, k, dtype, max_algos, 1, 0)
+    }
+
+    /// As [`Blas::lt_plan`], for `count` matmuls in one call: weight `i` at
+    /// `w + i·stride_w` (elements), activations `m×k` and outputs `m×n` back
+    /// to back.
+    #[allow(clippy::too_many_arguments)]
+    pub fn lt_plan_batched(
+        &self,
+        m: u64,
+        n: u64,
+        k: u64,
+        dtype: ProbeDtype,
+        max_algos: usize,
+        count: u64,
+        stride_w: u64,
+    ) -> Result<Option<LtPlan>, ProbeError> {
         let e = |what: &str| {
             let what = what.to_string();
             move |err| ProbeError::blas(format!("cuBLASLt {what} for {m}×{n}×{k}"), err)
@@ -141,6 +178,7 @@ impl Blas {
         )
         .map_err(e("descriptor"))?;
         let mut plan = LtPlan {
+            count: count.max(1),
             desc,
             a: std::ptr::null_mut(),
             b: std::ptr::null_mut(),
@@ -169,6 +207,31 @@ impl Blas {
         plan.a = lr::create_matrix_layout(lt_type(dtype), k, n, k as i64).map_err(e("layout A"))?;
         plan.b = lr::create_matrix_layout(lt_type(dtype), k, m, k as i64).map_err(e("layout B"))?;
         plan.c = lr::create_matrix_layout(out, n, m, n as i64).map_err(e("layout C"))?;
+        if count > 1 {
+            let cnt = count as i32;
+            for (layout, stride) in [
+                (plan.a, stride_w as i64),
+                (plan.b, (m * k) as i64),
+                (plan.c, (m * n) as i64),
+            ] {
+                unsafe {
+                    lr::set_matrix_layout_attribute(
+                        layout,
+                        ls::cublasLtMatrixLayoutAttribute_t::CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                        &cnt as *const i32 as *const c_void,
+                        4,
+                    )
+                    .map_err(e("batch count"))?;
+                    lr::set_matrix_layout_attribute(
+                        layout,
+                        ls::cublasLtMatrixLayoutAttribute_t::CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                        &stride as *const i64 as *const c_void,
+                        8,
+                    )
+                    .map_err(e("batch stride"))?;
+                }
+            }
+        }
         let pref = lr::create_matmul_pref().map_err(e("preference"))?;
         let ws = LT_WORKSPACE as usize;
         let mut results: Vec<ls::cublasLtMatmulHeuristicResult_t> =
@@ -228,9 +291,61 @@ impl Blas {
         x: u64,
         y: u64,
     ) -> Result<(), ProbeError> {
+        self.linear_batched(backend, plan, dtype, m, n, k, 1, 0, w, x, y)
+    }
+
+    /// `count` linear layers in one call: `y_i[m×n] = x_i[m×k]·W_iᵀ` with
+    /// `W_i = w + i·stride_w` (elements), `x_i = x + i·m·k`, `y_i = y + i·m·n`
+    /// (cuBLAS: `cublasGemmStridedBatchedEx`; cuBLASLt: a plan made by
+    /// [`Blas::lt_plan_batched`] with the same count and stride).
+    #[allow(clippy::too_many_arguments)]
+    pub fn linear_batched(
+        &self,
+        backend: Backend,
+        plan: Option<&LtPlan>,
+        dtype: ProbeDtype,
+        m: u64,
+        n: u64,
+        k: u64,
+        count: u64,
+        stride_w: u64,
+        w: u64,
+        x: u64,
+        y: u64,
+    ) -> Result<(), ProbeError> {
         let alpha: f32 = 1.0;
         let beta: f32 = 0.0;
         match backend {
+            Backend::Cublas if count > 1 => unsafe {
+                br::gemm_strided_batched_ex(
+                    *self.blas.handle(),
+                    bs::cublasOperation_t::CUBLAS_OP_T,
+                    bs::cublasOperation_t::CUBLAS_OP_N,
+                    n as i32,
+                    m as i32,
+                    k as i32,
+                    &alpha as *const f32 as *const c_void,
+                    w as *const c_void,
+                    cublas_type(dtype),
+                    k as i32,
+                    stride_w as i64,
+                    x as *const c_void,
+                    cublas_type(dtype),
+                    k as i32,
+                    (m * k) as i64,
+                    &beta as *const f32 as *const c_void,
+                    y as *mut c_void,
+                    cublas_type(out_dtype(dtype)),
+                    n as i32,
+                    (m * n) as i64,
+                    count as i32,
+                    bs::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                    bs::cublasGemmAlgo_t::CUBLAS_GEMM_DFALT,
+                )
+                .map_err(|e| {
+                    ProbeError::blas(format!("cublasGemmStridedBatchedEx {m}×{n}×{k}×{count}"), e)
+                })
+            },
             Backend::Cublas => unsafe {
                 br::gemm_ex(
                     *self.blas.handle(),
@@ -260,6 +375,15 @@ impl Blas {
                     during: "cuBLASLt matmul".into(),
                     message: "no plan".into(),
                 })?;
+                if plan.count != count.max(1) {
+                    return Err(ProbeError::Blas {
+                        during: "cuBLASLt matmul".into(),
+                        message: format!(
+                            "plan made for {} matrices, called for {count}",
+                            plan.count
+                        ),
+                    });
+                }
                 unsafe {
                     lr::matmul(
                         self.lt,

@@ -11,12 +11,12 @@
 use std::sync::Arc;
 
 use cudarc::driver::{
-    result as dr, sys as ds, CudaContext, CudaEvent, CudaFunction, CudaModule, CudaStream,
-    LaunchConfig, PushKernelArg,
+    result as dr, sys as ds, CudaContext, CudaEvent, CudaFunction, CudaGraph, CudaModule,
+    CudaStream, LaunchConfig, PushKernelArg,
 };
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
 
-use super::blas::{out_dtype, Backend, Blas, LtPlan, LT_WORKSPACE};
+use super::blas::{out_dtype, Backend, Blas, LtPlan, CUBLAS_WORKSPACE, LT_WORKSPACE};
 use super::kernels::{GQA_THREADS, SOURCE};
 use super::math::{self, round_up};
 use super::reference::{self as cref, SplitMix64};
@@ -132,6 +132,7 @@ pub(crate) struct Funcs {
     reduce: CudaFunction,
     softmax: CudaFunction,
     softmax_bf16: CudaFunction,
+    tiny: CudaFunction,
     _module: Arc<CudaModule>,
 }
 
@@ -242,6 +243,7 @@ impl Gpu {
             reduce: f("attn_reduce")?,
             softmax: f("softmax_rows")?,
             softmax_bf16: f("softmax_rows_bf16")?,
+            tiny: f("tiny")?,
             _module: module,
         });
         Ok(())
@@ -325,6 +327,59 @@ impl Gpu {
                 .map(|_| ())
                 .map_err(Self::launch_err("read_bw"))
         }
+    }
+
+    /// One launch of the one-thread `tiny` kernel (bumps `*p`).
+    fn tiny(&self, p: u64) -> Result<(), ProbeError> {
+        let cfg = LaunchConfig {
+            grid_dim: (1, 1, 1),
+            block_dim: (32, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        unsafe {
+            self.stream
+                .launch_builder(&self.funcs().tiny)
+                .arg(&p)
+                .launch(cfg)
+                .map(|_| ())
+                .map_err(Self::launch_err("tiny"))
+        }
+    }
+
+    /// Capture what `op` enqueues on the probe's stream into a CUDA graph
+    /// (instantiated and uploaded). Nothing runs during capture. On failure
+    /// the stream is left out of capture mode and the reason is returned.
+    pub fn capture(
+        &self,
+        op: impl FnOnce() -> Result<(), ProbeError>,
+    ) -> Result<CudaGraph, String> {
+        self.sync("before a CUDA graph capture")
+            .map_err(|e| e.to_string())?;
+        self.stream
+            .begin_capture(ds::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+            .map_err(|e| ProbeError::cuda("beginning a CUDA graph capture", e).to_string())?;
+        let r = op();
+        let g = self.stream.end_capture(ds::CUgraphInstantiate_flags(0));
+        r.map_err(|e| format!("during capture: {e}"))?;
+        let g = g
+            .map_err(|e| ProbeError::cuda("ending the capture / instantiating", e).to_string())?
+            .ok_or_else(|| "the captured graph is empty".to_string())?;
+        g.upload()
+            .map_err(|e| ProbeError::cuda("uploading the graph", e).to_string())?;
+        Ok(g)
+    }
+
+    /// Time replays of `g` (warm-up included), like [`Gpu::measure`].
+    pub fn measure_graph(
+        &self,
+        g: &CudaGraph,
+        samples: usize,
+        sample_target_s: f64,
+    ) -> Result<Timing, ProbeError> {
+        self.measure(samples, sample_target_s, |_| {
+            g.launch()
+                .map_err(|e| ProbeError::cuda("launching a CUDA graph", e))
+        })
     }
 
     fn copy(&self, dst: u64, src: u64, bytes: u64) -> Result<(), ProbeError> {
@@ -720,27 +775,50 @@ fn decode_vals(bytes: &[u8], dtype: ProbeDtype) -> Vec<f64> {
 }
 
 /// The linear-layer layout (TN) through both cuBLAS and cuBLASLt, against the
-/// CPU reference, on data the GPU's own fill kernel wrote.
+/// CPU reference, on data the GPU's own fill kernel wrote: one matrix, and a
+/// strided batch of 3 (the grouped expert GEMM; the matrices are padded
+/// apart so a wrong stride shows).
 fn self_check_gemm(gpu: &Gpu, dtype: ProbeDtype) -> Result<Vec<SelfCheck>, ProbeError> {
+    let mut checks = self_check_linear(gpu, dtype, 1)?;
+    checks.extend(self_check_linear(gpu, dtype, 3)?);
+    Ok(checks)
+}
+
+fn self_check_linear(
+    gpu: &Gpu,
+    dtype: ProbeDtype,
+    count: u64,
+) -> Result<Vec<SelfCheck>, ProbeError> {
     let (m, n, k) = (5u64, 64u64, 256u64);
     let eb = dtype.bytes();
-    let w = alloc(n * k * eb, "self-check W")?;
-    let x = alloc(m * k * eb, "self-check x")?;
-    let y = alloc(m * n * 2, "self-check y")?;
-    gpu.fill(w.ptr, n * k * eb, dtype, 11)?;
-    gpu.fill(x.ptr, m * k * eb, dtype, 12)?;
-    let mut wh = vec![0u8; (n * k * eb) as usize];
-    let mut xh = vec![0u8; (m * k * eb) as usize];
+    // Weight stride in elements: the matrix plus 256 bytes of padding.
+    let stride = n * k + 256 / eb;
+    let w_elems = (count - 1) * stride + n * k;
+    let w = alloc(w_elems * eb, "self-check W")?;
+    let x = alloc(count * m * k * eb, "self-check x")?;
+    let y = alloc(count * m * n * 2, "self-check y")?;
+    gpu.fill(w.ptr, w_elems * eb, dtype, 11)?;
+    gpu.fill(x.ptr, count * m * k * eb, dtype, 12)?;
+    let mut wh = vec![0u8; (w_elems * eb) as usize];
+    let mut xh = vec![0u8; (count * m * k * eb) as usize];
     gpu.download(&mut wh, w.ptr)?;
     gpu.download(&mut xh, x.ptr)?;
-    let r = cref::linear(
-        &decode_vals(&xh, dtype),
-        &decode_vals(&wh, dtype),
-        m as usize,
-        n as usize,
-        k as usize,
-    );
-    let plan = gpu.blas().lt_plan(m, n, k, dtype, 1)?;
+    let (wv, xv) = (decode_vals(&wh, dtype), decode_vals(&xh, dtype));
+    let mut r = Vec::with_capacity((count * m * n) as usize);
+    for i in 0..count as usize {
+        let ws = i * stride as usize;
+        let xs = i * (m * k) as usize;
+        r.extend(cref::linear(
+            &xv[xs..xs + (m * k) as usize],
+            &wv[ws..ws + (n * k) as usize],
+            m as usize,
+            n as usize,
+            k as usize,
+        ));
+    }
+    let plan = gpu
+        .blas()
+        .lt_plan_batched(m, n, k, dtype, 1, count, stride)?;
     let mut backends = vec![];
     if dtype != ProbeDtype::Fp8 {
         backends.push(Backend::Cublas);
@@ -750,18 +828,39 @@ fn self_check_gemm(gpu: &Gpu, dtype: ProbeDtype) -> Result<Vec<SelfCheck>, Probe
     }
     let mut checks = vec![];
     for be in backends {
-        gpu.upload(y.ptr, &vec![0xffffu16; (m * n) as usize])?;
-        gpu.blas()
-            .linear(be, plan.as_ref(), dtype, m, n, k, w.ptr, x.ptr, y.ptr)?;
-        let mut yh = vec![0u8; (m * n * 2) as usize];
+        gpu.upload(y.ptr, &vec![0xffffu16; (count * m * n) as usize])?;
+        gpu.blas().linear_batched(
+            be,
+            plan.as_ref(),
+            dtype,
+            m,
+            n,
+            k,
+            count,
+            stride,
+            w.ptr,
+            x.ptr,
+            y.ptr,
+        )?;
+        let mut yh = vec![0u8; (count * m * n * 2) as usize];
         gpu.download(&mut yh, y.ptr)?;
         let err = cref::relative_error(&decode_vals(&yh, out_dtype(dtype)), &r);
-        checks.push(check_result(
-            &format!("linear {} via {}", dtype.name(), be.name()),
-            format!("m {m}, n {n}, k {k}"),
-            err,
-            1e-2,
-        ));
+        let (what, shape) = if count > 1 {
+            (
+                format!(
+                    "linear {} strided-batched ×{count} via {}",
+                    dtype.name(),
+                    be.name()
+                ),
+                format!("{count} × (m {m}, n {n}, k {k}), weight stride {stride}"),
+            )
+        } else {
+            (
+                format!("linear {} via {}", dtype.name(), be.name()),
+                format!("m {m}, n {n}, k {k}"),
+            )
+        };
+        checks.push(check_result(&what, shape, err, 1e-2));
     }
     Ok(checks)
 }
@@ -804,6 +903,40 @@ struct Tuned {
     plan: Option<LtPlan>,
     backend: Backend,
     timing: Timing,
+    /// Matrices per call (1, or the shape's count when batched).
+    count: u64,
+    /// Weight stride between the batched matrices, elements.
+    stride: u64,
+}
+
+impl Tuned {
+    /// One call: `count` matrices from weight address `w`.
+    #[allow(clippy::too_many_arguments)]
+    fn call(
+        &self,
+        gpu: &Gpu,
+        dtype: ProbeDtype,
+        m: u64,
+        n: u64,
+        k: u64,
+        w: u64,
+        x: u64,
+        y: u64,
+    ) -> Result<(), ProbeError> {
+        gpu.blas().linear_batched(
+            self.backend,
+            self.plan.as_ref(),
+            dtype,
+            m,
+            n,
+            k,
+            self.count,
+            self.stride,
+            w,
+            x,
+            y,
+        )
+    }
 }
 
 fn phase(timing: Timing, bytes: u64, flops: u64, copy_bw: f64, ceiling: f64) -> PhaseResult {
@@ -822,8 +955,9 @@ fn phase(timing: Timing, bytes: u64, flops: u64, copy_bw: f64, ceiling: f64) -> 
     }
 }
 
-/// Time every backend for one linear shape, rotating the weights over
-/// `w_offsets`; keep the fastest.
+/// Time every backend for one linear shape (`count` matrices `stride`
+/// elements apart per call: a strided batch when `count > 1`), rotating the
+/// weights over `w_offsets`; keep the fastest.
 #[allow(clippy::too_many_arguments)]
 fn tune_linear(
     gpu: &Gpu,
@@ -831,12 +965,16 @@ fn tune_linear(
     m: u64,
     n: u64,
     k: u64,
+    count: u64,
+    stride: u64,
     w_offsets: &[u64],
     x: u64,
     y: u64,
     samples: usize,
 ) -> Result<Tuned, ProbeError> {
-    let plan = gpu.blas().lt_plan(m, n, k, dtype, 6)?;
+    let plan = gpu
+        .blas()
+        .lt_plan_batched(m, n, k, dtype, 6, count, stride)?;
     let mut cands = vec![];
     if dtype != ProbeDtype::Fp8 {
         cands.push(Backend::Cublas);
@@ -849,7 +987,7 @@ fn tune_linear(
         let t = gpu.measure(3, 2e-4, |i| {
             let w = w_offsets[i % w_offsets.len()];
             gpu.blas()
-                .linear(be, plan.as_ref(), dtype, m, n, k, w, x, y)
+                .linear_batched(be, plan.as_ref(), dtype, m, n, k, count, stride, w, x, y)
         });
         let t = match t {
             Ok(t) => t,
@@ -866,13 +1004,85 @@ fn tune_linear(
     })?;
     let timing = gpu.measure(samples, 1e-3, |i| {
         let w = w_offsets[i % w_offsets.len()];
-        gpu.blas()
-            .linear(backend, plan.as_ref(), dtype, m, n, k, w, x, y)
+        gpu.blas().linear_batched(
+            backend,
+            plan.as_ref(),
+            dtype,
+            m,
+            n,
+            k,
+            count,
+            stride,
+            w,
+            x,
+            y,
+        )
     })?;
     Ok(Tuned {
         plan,
         backend,
         timing,
+        count,
+        stride,
+    })
+}
+
+/// `t` with every figure multiplied by `f` (per-graph → per-layer).
+fn scale_timing(t: Timing, f: f64) -> Timing {
+    Timing {
+        median_s: t.median_s * f,
+        min_s: t.min_s * f,
+        max_s: t.max_s * f,
+        ..t
+    }
+}
+
+/// Launches per graph for the kernel floors.
+const FLOOR_NODES: usize = 200;
+
+/// Fixed cost per kernel: a dependent chain of one-thread kernels, and of
+/// tiny bf16 GEMMs (cuBLAS, m 1 × n 256 × k 256), launched eagerly back to
+/// back and replayed from a graph of [`FLOOR_NODES`] launches.
+fn kernel_floors(gpu: &Gpu) -> Result<KernelFloors, String> {
+    let (m, n, k) = (1u64, 256u64, 256u64);
+    let e = |e: ProbeError| e.to_string();
+    let counter = alloc(256, "floor counter").map_err(e)?;
+    let w = alloc(n * k * 2, "floor GEMM W").map_err(e)?;
+    let x = alloc(m * k * 2, "floor GEMM x").map_err(e)?;
+    let y = alloc(m * n * 2, "floor GEMM y").map_err(e)?;
+    gpu.fill(w.ptr, n * k * 2, ProbeDtype::Bf16, 21)
+        .map_err(e)?;
+    gpu.fill(x.ptr, m * k * 2, ProbeDtype::Bf16, 22)
+        .map_err(e)?;
+    let gemm = || {
+        gpu.blas().linear(
+            Backend::Cublas,
+            None,
+            ProbeDtype::Bf16,
+            m,
+            n,
+            k,
+            w.ptr,
+            x.ptr,
+            y.ptr,
+        )
+    };
+    let kernel_eager = gpu
+        .measure(15, 2e-3, |_| gpu.tiny(counter.ptr))
+        .map_err(e)?;
+    let gemm_eager = gpu.measure(15, 2e-3, |_| gemm()).map_err(e)?;
+    let kg = gpu.capture(|| (0..FLOOR_NODES).try_for_each(|_| gpu.tiny(counter.ptr)))?;
+    let kernel_graph = gpu.measure_graph(&kg, 15, 2e-3).map_err(e)?;
+    let gg = gpu.capture(|| (0..FLOOR_NODES).try_for_each(|_| gemm()))?;
+    let gemm_graph = gpu.measure_graph(&gg, 15, 2e-3).map_err(e)?;
+    gpu.sync("the kernel floors").map_err(e)?;
+    Ok(KernelFloors {
+        kernel_eager_s: kernel_eager.median_s,
+        kernel_graph_s: kernel_graph.median_s / FLOOR_NODES as f64,
+        gemm_eager_s: gemm_eager.median_s,
+        gemm_graph_s: gemm_graph.median_s / FLOOR_NODES as f64,
+        gemm_shape: format!("{m}×{n}×{k} bf16"),
+        graph_nodes: FLOOR_NODES,
     })
 }
 
@@ -908,7 +1118,8 @@ pub(crate) fn run(
 
     // Decide the weight dtype actually measured (fp8 needs cuBLASLt support).
     let ws = alloc(LT_WORKSPACE, "cuBLASLt workspace")?;
-    gpu.blas = Some(Blas::new(gpu.stream.clone(), ws)?);
+    let cublas_ws = alloc(CUBLAS_WORKSPACE, "cuBLAS workspace")?;
+    gpu.blas = Some(Blas::new(gpu.stream.clone(), ws, cublas_ws)?);
     let mut wdt = req.weight_dtype;
     if wdt == ProbeDtype::Fp8 {
         let g = &req.gemms[0];
@@ -946,8 +1157,20 @@ pub(crate) fn run(
     st.start("allocate");
     let b = req.batch;
     let t = req.context_tokens;
-    let max_k = req.gemms.iter().map(|g| g.k).max().unwrap_or(0);
-    let max_n = req.gemms.iter().map(|g| g.n).max().unwrap_or(0);
+    // Activations: a batched shape gives each of its matrices its own
+    // rows × k block in and rows × n block out (2 bytes per value at most).
+    let x_bytes = req
+        .gemms
+        .iter()
+        .map(|g| g.count * g.m(b) * g.k * 2)
+        .max()
+        .unwrap_or(0);
+    let y_bytes = req
+        .gemms
+        .iter()
+        .map(|g| g.count * g.m(b) * g.n * 2)
+        .max()
+        .unwrap_or(0);
     let qh = math::q_heads(&req.attention);
     let (qd, od) = math::q_o_dims(&req.attention);
     // GQA partials sized for the smallest chunk tried (128 tokens).
@@ -978,13 +1201,14 @@ pub(crate) fn run(
     let bw_separate = req.weights_bytes < GIB;
     let ceiling_n = 8192u64;
     let scratch = LT_WORKSPACE
-        + b * max_k * 2
-        + b * max_n * 2
+        + CUBLAS_WORKSPACE
+        + x_bytes
+        + y_bytes
         + b * qh * (qd + od) * 2
         + part_bytes
         + 3 * ceiling_n * ceiling_n * 2
         + if bw_separate { 2 * GIB } else { 0 };
-    let free_before = free_bytes() + LT_WORKSPACE; // the workspace is already allocated
+    let free_before = free_bytes() + LT_WORKSPACE + CUBLAS_WORKSPACE; // workspaces already allocated
     let need = req.weights_bytes + req.kv_cache_bytes + scratch;
     if need + req.safety_margin_bytes > free_before {
         return Err(ProbeError::InsufficientMemory {
@@ -995,8 +1219,8 @@ pub(crate) fn run(
     }
     let weights = alloc(req.weights_bytes, "the weight shard")?;
     let kv = alloc(req.kv_cache_bytes, "the KV cache")?;
-    let xbuf = alloc(b * max_k * 2, "activations in")?;
-    let ybuf = alloc(b * max_n * 2, "activations out")?;
+    let xbuf = alloc(x_bytes, "activations in")?;
+    let ybuf = alloc(y_bytes, "activations out")?;
     let qbuf = alloc(b * qh * qd * 2, "attention queries")?;
     let obuf = alloc(b * qh * od * 2, "attention outputs")?;
     let (pbuf_o, pbuf_ml) = match req.attention {
@@ -1037,7 +1261,7 @@ pub(crate) fn run(
     st.step("allocate", 1, 3);
     gpu.fill(kv.ptr, req.kv_cache_bytes, ProbeDtype::Bf16, 2)?;
     st.step("allocate", 2, 3);
-    gpu.fill(xbuf.ptr, b * max_k * 2, fill_dt(wdt), 3)?;
+    gpu.fill(xbuf.ptr, x_bytes, fill_dt(wdt), 3)?;
     gpu.fill(qbuf.ptr, b * qh * qd * 2, ProbeDtype::Bf16, 4)?;
     if let Some(bw) = &bwbuf {
         gpu.fill(bw.ptr, 2 * GIB, ProbeDtype::Bf16, 5)?;
@@ -1124,6 +1348,8 @@ pub(crate) fn run(
             nn,
             nn,
             nn,
+            1,
+            0,
             &[a.ptr],
             bm.ptr,
             c.ptr,
@@ -1140,6 +1366,8 @@ pub(crate) fn run(
             dtype_requested: ProbeDtype::Bf16,
             dtype_measured: ProbeDtype::Bf16,
             backend: tuned.backend.name(),
+            batched: false,
+            call_seconds: s,
             seconds: s,
             flops_per_s: flops,
             weight_bytes_per_s: (nn * nn * 2) as f64 / s,
@@ -1153,29 +1381,62 @@ pub(crate) fn run(
         .map(|p| p.bf16_flops_per_s)
         .unwrap_or(ceiling_flops);
     let mut tuned: Vec<Tuned> = vec![];
+    let mut pending: Vec<String> = vec![];
     let mut gemms = vec![];
     let ng = req.gemms.len() as u64;
     for (gi, g) in req.gemms.iter().enumerate() {
         st.step("gemm", gi as u64, ng);
-        let offs: Vec<u64> = layout
-            .offsets
-            .iter()
-            .flat_map(|l| l[gi].iter().cloned())
-            .map(|o| wp + o)
-            .collect();
-        let tu = tune_linear(gpu, wdt, b, g.n, g.k, &offs, xp, yp, 15)?;
-        let s = tu.timing.median_s;
+        let m = g.m(b);
+        let stride = math::matrix_stride(g, wdt) / wdt.bytes();
+        let mut tu = None;
+        if g.count > 1 && layout.contiguous[gi] {
+            // One strided-batched GEMM over the layer's `count` matrices,
+            // rotated over the layers' groups.
+            let bases: Vec<u64> = layout.offsets.iter().map(|l| wp + l[gi][0]).collect();
+            match tune_linear(gpu, wdt, m, g.n, g.k, g.count, stride, &bases, xp, yp, 15) {
+                Ok(t) => tu = Some(t),
+                Err(e) => pending.push(format!(
+                    "'{}': no strided-batched GEMM ran ({e}); its {} matrices run one call each",
+                    g.name, g.count
+                )),
+            }
+        } else if g.count > 1 {
+            pending.push(format!(
+                "'{}': its {} matrices do not fit back to back in the weight shard; they run one call each",
+                g.name, g.count
+            ));
+        }
+        let tu = match tu {
+            Some(t) => t,
+            None => {
+                let offs: Vec<u64> = layout
+                    .offsets
+                    .iter()
+                    .flat_map(|l| l[gi].iter().cloned())
+                    .map(|o| wp + o)
+                    .collect();
+                tune_linear(gpu, wdt, m, g.n, g.k, 1, 0, &offs, xp, yp, 15)?
+            }
+        };
+        let call = tu.timing.median_s;
+        let s = call / tu.count as f64;
         let wbytes = math::matrix_bytes(g, wdt);
-        let flops = 2.0 * (b * g.n * g.k) as f64 / s;
+        let flops = 2.0 * (m * g.n * g.k) as f64 / s;
         gemms.push(GemmResult {
             name: g.name.clone(),
-            m: b,
+            m,
             n: g.n,
             k: g.k,
             count: g.count,
             dtype_requested: req.weight_dtype,
             dtype_measured: wdt,
-            backend: tu.backend.name(),
+            backend: if tu.count > 1 {
+                format!("{}-batched", tu.backend.name())
+            } else {
+                tu.backend.name()
+            },
+            batched: tu.count > 1,
+            call_seconds: call,
             seconds: s,
             flops_per_s: flops,
             weight_bytes_per_s: wbytes as f64 / s,
@@ -1185,34 +1446,29 @@ pub(crate) fn run(
         tuned.push(tu);
     }
     st.step("gemm", ng, ng);
+    // Notes wait for the end of a stage (the CLI draws a progress bar on the line).
+    for n in pending.drain(..) {
+        st.note(&mut notes, n);
+    }
     let layer_gemms = |l: usize| -> Result<(), ProbeError> {
         for (gi, g) in req.gemms.iter().enumerate() {
             let tu = &tuned[gi];
-            for &o in &layout.offsets[l][gi] {
-                gpu.blas().linear(
-                    tu.backend,
-                    tu.plan.as_ref(),
-                    wdt,
-                    b,
-                    g.n,
-                    g.k,
-                    wp + o,
-                    xp,
-                    yp,
-                )?;
+            let m = g.m(b);
+            if tu.count > 1 {
+                tu.call(gpu, wdt, m, g.n, g.k, wp + layout.offsets[l][gi][0], xp, yp)?;
+            } else {
+                for &o in &layout.offsets[l][gi] {
+                    tu.call(gpu, wdt, m, g.n, g.k, wp + o, xp, yp)?;
+                }
             }
         }
         Ok(())
     };
     let layers = req.layers as usize;
     let gl_timing = gpu.measure(11, 2e-3, |i| layer_gemms(i % layers))?;
-    let gemm_layer = phase(
-        gl_timing,
-        math::gemm_layer_bytes(&req.gemms, wdt, b),
-        math::gemm_layer_flops(&req.gemms, b),
-        copy_bps,
-        ceiling_flops,
-    );
+    let gl_bytes = math::gemm_layer_bytes(&req.gemms, wdt, b);
+    let gl_flops = math::gemm_layer_flops(&req.gemms, b);
+    let gemm_layer = phase(gl_timing, gl_bytes, gl_flops, copy_bps, ceiling_flops);
 
     // ---- attention
     st.start("attention");
@@ -1268,6 +1524,7 @@ pub(crate) fn run(
                     best = Some((c, pf, tm));
                 }
             }
+            st.step("attention", combos.len() as u64, combos.len() as u64);
             let (chunk, pf, timing) = best.expect("at least one variant");
             let splits = t.div_ceil(chunk);
             let res = AttentionResult {
@@ -1349,24 +1606,96 @@ pub(crate) fn run(
         }
     };
 
-    // ---- decode step
+    // ---- decode step: eager, then CUDA graphs (whole step, all layers'
+    // GEMMs, all layers' attention), then the per-kernel floors.
     st.start("decode-step");
-    let step = |_: usize| -> Result<(), ProbeError> {
+    let step = || -> Result<(), ProbeError> {
         for l in 0..layers {
             attn_layer(l)?;
             layer_gemms(l)?;
         }
         Ok(())
     };
-    let step_timing = gpu.measure(7, 1e-3, step)?;
-    let decode_step = phase(
-        step_timing,
-        req.layers * (att_bytes + math::gemm_layer_bytes(&req.gemms, wdt, b)),
-        req.layers * (att_flops + math::gemm_layer_flops(&req.gemms, b)),
+    let step_bytes = req.layers * (att_bytes + gl_bytes);
+    let step_flops = req.layers * (att_flops + gl_flops);
+    let eager_timing = gpu.measure(7, 1e-3, |_| step())?;
+    let decode_step_eager = phase(
+        eager_timing,
+        step_bytes,
+        step_flops,
         copy_bps,
         ceiling_flops,
     );
     gpu.sync("the decode step")?;
+    st.step("decode-step", 1, 5);
+    let per_layer = 1.0 / layers as f64;
+    let graph_note = |what: &str, why: String, pending: &mut Vec<String>| {
+        pending.push(format!(
+            "CUDA graph of {what} not captured ({why}); eager figures only"
+        ))
+    };
+    let (decode_step, decode_step_graph) = match gpu.capture(step) {
+        Ok(g) => {
+            let tm = gpu.measure_graph(&g, 15, 5e-3)?;
+            (
+                phase(tm, step_bytes, step_flops, copy_bps, ceiling_flops),
+                true,
+            )
+        }
+        Err(why) => {
+            graph_note("the decode step", why, &mut pending);
+            (decode_step_eager.clone(), false)
+        }
+    };
+    st.step("decode-step", 2, 5);
+    let gemm_layer_graph = match gpu.capture(|| (0..layers).try_for_each(&layer_gemms)) {
+        Ok(g) => {
+            let tm = scale_timing(gpu.measure_graph(&g, 11, 2e-3)?, per_layer);
+            Some(phase(tm, gl_bytes, gl_flops, copy_bps, ceiling_flops))
+        }
+        Err(why) => {
+            graph_note("the layers' GEMMs", why, &mut pending);
+            None
+        }
+    };
+    st.step("decode-step", 3, 5);
+    let attention_layer_graph = match gpu.capture(|| (0..layers).try_for_each(&attn_layer)) {
+        Ok(g) => {
+            let tm = scale_timing(gpu.measure_graph(&g, 11, 2e-3)?, per_layer);
+            Some(phase(tm, att_bytes, att_flops, copy_bps, ceiling_flops))
+        }
+        Err(why) => {
+            graph_note("the layers' attention", why, &mut pending);
+            None
+        }
+    };
+    st.step("decode-step", 4, 5);
+    let mut floor_info = None;
+    let kernel_floors = match kernel_floors(gpu) {
+        Ok(f) => {
+            floor_info = Some(format!(
+                "kernel floor: one-thread kernel {:.2} µs eager, {:.2} µs in a graph; {} GEMM {:.2} µs eager, {:.2} µs in a graph",
+                f.kernel_eager_s * 1e6,
+                f.kernel_graph_s * 1e6,
+                f.gemm_shape,
+                f.gemm_eager_s * 1e6,
+                f.gemm_graph_s * 1e6
+            ));
+            Some(f)
+        }
+        Err(why) => {
+            pending.push(format!("kernel floors not measured ({why})"));
+            None
+        }
+    };
+    st.step("decode-step", 5, 5);
+    for n in pending.drain(..) {
+        st.note(&mut notes, n);
+    }
+    if let Some(info) = floor_info {
+        // Information, not a caveat: shown, not added to the report's notes.
+        (st.progress)(ProbeEvent::Note(info));
+    }
 
     let mut comparisons = vec![];
     if let Some(p) = &req.predicted {
@@ -1379,6 +1708,9 @@ pub(crate) fn run(
         }
         if let Some(x) = p.gemm_layer_s {
             comparisons.push(Comparison::new("gemm_layer", x, gemm_layer.seconds));
+            if let Some(g) = &gemm_layer_graph {
+                comparisons.push(Comparison::new("gemm_layer_graph", x, g.seconds));
+            }
         }
         if let Some(x) = p.attention_layer_s {
             comparisons.push(Comparison::new(
@@ -1386,9 +1718,19 @@ pub(crate) fn run(
                 x,
                 attention.phase.seconds,
             ));
+            if let Some(g) = &attention_layer_graph {
+                comparisons.push(Comparison::new("attention_layer_graph", x, g.seconds));
+            }
         }
         if let Some(x) = p.decode_step_s {
             comparisons.push(Comparison::new("decode_step", x, decode_step.seconds));
+            if decode_step_graph {
+                comparisons.push(Comparison::new(
+                    "decode_step_eager",
+                    x,
+                    decode_step_eager.seconds,
+                ));
+            }
         }
     }
     let decode_tokens_per_s = b as f64 / decode_step.seconds;
@@ -1402,7 +1744,12 @@ pub(crate) fn run(
         gemms,
         gemm_layer,
         attention,
+        gemm_layer_graph,
+        attention_layer_graph,
         decode_step,
+        decode_step_graph,
+        decode_step_eager: Some(decode_step_eager),
+        kernel_floors,
         decode_tokens_per_s,
         comparisons,
         notes,

@@ -15,6 +15,7 @@ pub const KERNELS: &[&str] = &[
     "attn_reduce",
     "softmax_rows",
     "softmax_rows_bf16",
+    "tiny",
 ];
 
 /// Threads per GQA attention block (4 warps).
@@ -87,6 +88,12 @@ extern "C" __global__ void fill_e4m3(uint4* __restrict__ p, u64 n16, u32 seed) {
         }
         p[i] = make_uint4(w[0], w[1], w[2], w[3]);
     }
+}
+
+/* Launch-floor probe: one thread bumps one counter (a dependent chain of
+   these measures the fixed cost of a kernel, eager or in a CUDA graph). */
+extern "C" __global__ void tiny(u32* p) {
+    if (threadIdx.x == 0 && blockIdx.x == 0) p[0] += 1u;
 }
 
 /* Streaming read: 16-byte loads, 4 independent loads in flight per thread. */

@@ -78,19 +78,30 @@ pub fn gemm_layer_weight_bytes(gemms: &[GemmShape], dtype: ProbeDtype) -> u64 {
     gemms.iter().map(|g| matrix_bytes(g, dtype) * g.count).sum()
 }
 
+/// Distance in bytes between consecutive matrices of one shape's group in
+/// the weight buffer (each matrix rounded up to [`ALIGN`]).
+pub fn matrix_stride(shape: &GemmShape, dtype: ProbeDtype) -> u64 {
+    round_up(matrix_bytes(shape, dtype), ALIGN)
+}
+
 /// Fewest bytes one layer's GEMMs move: weights once, plus each matmul's
-/// activations in (m×k) and out (m×n, bf16).
-pub fn gemm_layer_bytes(gemms: &[GemmShape], dtype: ProbeDtype, m: u64) -> u64 {
+/// activations in (m×k) and out (m×n, bf16), with m = the shape's `rows`,
+/// else `batch`.
+pub fn gemm_layer_bytes(gemms: &[GemmShape], dtype: ProbeDtype, batch: u64) -> u64 {
     gemm_layer_weight_bytes(gemms, dtype)
         + gemms
             .iter()
-            .map(|g| g.count * m * (g.k * dtype.bytes() + g.n * 2))
+            .map(|g| g.count * g.m(batch) * (g.k * dtype.bytes() + g.n * 2))
             .sum::<u64>()
 }
 
-/// FLOPs of one layer's GEMMs: `2·m·n·k` per matrix.
-pub fn gemm_layer_flops(gemms: &[GemmShape], m: u64) -> u64 {
-    gemms.iter().map(|g| 2 * m * g.n * g.k * g.count).sum()
+/// FLOPs of one layer's GEMMs: `2·m·n·k` per matrix, m = the shape's
+/// `rows`, else `batch`.
+pub fn gemm_layer_flops(gemms: &[GemmShape], batch: u64) -> u64 {
+    gemms
+        .iter()
+        .map(|g| 2 * g.m(batch) * g.n * g.k * g.count)
+        .sum()
 }
 
 /// Where each matrix of each layer lives in the weight buffer.
@@ -101,11 +112,16 @@ pub struct WeightLayout {
     /// True when the layers' matrices did not all fit and placement wrapped
     /// around (then some matrices share memory and may be re-read from L2).
     pub wrapped: bool,
+    /// Per gemm: true when, in every layer, its `count` matrices lie back to
+    /// back [`matrix_stride`] apart (so one strided-batched GEMM can run them).
+    pub contiguous: Vec<bool>,
 }
 
 /// Pack every matrix of every layer one after another (256-byte aligned),
-/// wrapping to the buffer start when the buffer is full. Errors when one
-/// matrix alone is larger than the buffer.
+/// wrapping to the buffer start when the buffer is full. The `count`
+/// matrices of one shape in one layer are kept together (the whole group
+/// wraps) unless the group is larger than the buffer. Errors when one matrix
+/// alone is larger than the buffer.
 pub fn weight_layout(
     weights_bytes: u64,
     layers: u64,
@@ -130,20 +146,45 @@ pub fn weight_layout(
                     weights_bytes
                 )));
             }
+            let stride = matrix_stride(g, dtype);
+            let group = stride * (g.count - 1) + size;
             let mut inst = Vec::with_capacity(g.count as usize);
-            for _ in 0..g.count {
-                if cursor + size > weights_bytes {
+            if group <= weights_bytes {
+                if cursor + group > weights_bytes {
                     cursor = 0;
                     wrapped = true;
                 }
-                inst.push(cursor);
-                cursor = round_up(cursor + size, ALIGN);
+                inst.extend((0..g.count).map(|i| cursor + i * stride));
+                cursor = round_up(cursor + group, ALIGN);
+            } else {
+                for _ in 0..g.count {
+                    if cursor + size > weights_bytes {
+                        cursor = 0;
+                        wrapped = true;
+                    }
+                    inst.push(cursor);
+                    cursor = round_up(cursor + size, ALIGN);
+                }
             }
             layer.push(inst);
         }
         offsets.push(layer);
     }
-    Ok(WeightLayout { offsets, wrapped })
+    let contiguous = gemms
+        .iter()
+        .enumerate()
+        .map(|(gi, g)| {
+            let stride = matrix_stride(g, dtype);
+            offsets
+                .iter()
+                .all(|l| l[gi].windows(2).all(|w: &[u64]| w[1] == w[0] + stride))
+        })
+        .collect();
+    Ok(WeightLayout {
+        offsets,
+        wrapped,
+        contiguous,
+    })
 }
 
 /// Check a request before touching the GPU.
@@ -156,8 +197,17 @@ pub fn validate(req: &ProbeRequest) -> Result<(), ProbeError> {
         return bad("gemms is empty: give at least one weight matmul of the decode layer".into());
     }
     for g in &req.gemms {
-        if g.n == 0 || g.k == 0 || g.count == 0 {
-            return bad(format!("gemm '{}' has a zero dimension or count", g.name));
+        if g.n == 0 || g.k == 0 || g.count == 0 || g.rows == Some(0) {
+            return bad(format!(
+                "gemm '{}' has a zero dimension, count or rows",
+                g.name
+            ));
+        }
+        if g.m(req.batch) > i32::MAX as u64 || g.count > i32::MAX as u64 {
+            return bad(format!(
+                "gemm '{}': rows and count must fit in 32 bits",
+                g.name
+            ));
         }
         if g.k % 16 != 0 || g.n % 16 != 0 {
             return bad(format!(
@@ -306,24 +356,28 @@ mod tests {
                     n: 6144,
                     k: 4096,
                     count: 1,
+                    rows: None,
                 },
                 GemmShape {
                     name: "o".into(),
                     n: 4096,
                     k: 4096,
                     count: 1,
+                    rows: None,
                 },
                 GemmShape {
                     name: "gate_up".into(),
                     n: 28672,
                     k: 4096,
                     count: 1,
+                    rows: None,
                 },
                 GemmShape {
                     name: "down".into(),
                     n: 4096,
                     k: 14336,
                     count: 1,
+                    rows: None,
                 },
             ],
             weight_dtype: ProbeDtype::Bf16,
@@ -428,13 +482,53 @@ mod tests {
             n: 1024,
             k: 1024,
             count: 3,
+            rows: None,
         }];
+        // The group of 3 (6 MiB) does not fit in 5 MiB: placed one by one.
         let l = weight_layout(5 << 20, 2, &g, ProbeDtype::Bf16).unwrap();
         assert!(l.wrapped);
+        assert_eq!(l.contiguous, vec![false]);
         for inst in l.offsets.iter().flatten().flatten() {
             assert!(inst + (2 << 20) <= 5 << 20);
         }
         assert!(weight_layout(1 << 20, 1, &g, ProbeDtype::Bf16).is_err());
+    }
+
+    #[test]
+    fn expert_groups_stay_contiguous_when_wrapping() {
+        // 2 layers × (one 1 MiB matrix + 3 experts of 2 MiB) in 9 MiB: the
+        // second layer's expert group wraps as a whole, back to back.
+        let g = vec![
+            GemmShape {
+                name: "dense".into(),
+                n: 512,
+                k: 1024,
+                count: 1,
+                rows: None,
+            },
+            GemmShape {
+                name: "expert.w".into(),
+                n: 1024,
+                k: 1024,
+                count: 3,
+                rows: Some(2),
+            },
+        ];
+        let l = weight_layout(9 << 20, 2, &g, ProbeDtype::Bf16).unwrap();
+        assert!(l.wrapped);
+        assert_eq!(l.contiguous, vec![true, true]);
+        assert_eq!(l.offsets[1][1], vec![0, 2 << 20, 4 << 20]);
+        // rows, not the batch, count for the experts' activations and FLOPs.
+        assert_eq!(
+            gemm_layer_flops(&g, 16),
+            2 * 16 * 512 * 1024 + 3 * 2 * 2 * 1024 * 1024
+        );
+        assert_eq!(
+            gemm_layer_bytes(&g, ProbeDtype::Bf16, 16),
+            (512 * 1024 + 3 * 1024 * 1024) * 2
+                + 16 * (1024 * 2 + 512 * 2)
+                + 3 * 2 * (1024 * 2 + 1024 * 2)
+        );
     }
 
     #[test]

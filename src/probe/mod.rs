@@ -9,10 +9,13 @@
 //!   them with non-zero data, checks its attention kernels against a CPU float64
 //!   reference, then times with CUDA events (median of many runs): memory
 //!   bandwidth (a 16-byte-load read kernel and a device-to-device copy), the
-//!   decode layer's GEMMs at M = batch (cuBLAS and cuBLASLt, autotuned), decode
-//!   attention over the cache (GQA: a split-K flash-decoding kernel of our own;
-//!   MLA: latent attention through cuBLAS batched GEMMs and a softmax kernel),
-//!   and a whole synthetic decode step of the shard. It returns a
+//!   decode layer's GEMMs at M = batch (cuBLAS and cuBLASLt, autotuned; a
+//!   shape with several matrices, e.g. routed experts, as one strided-batched
+//!   GEMM at M = its `rows`), decode attention over the cache (GQA: a split-K
+//!   flash-decoding kernel of our own; MLA: latent attention through cuBLAS
+//!   batched GEMMs and a softmax kernel), a whole synthetic decode step of the
+//!   shard (eager, and replayed from a CUDA graph), and the fixed cost of one
+//!   kernel inside and outside a graph. It returns a
 //!   [`ProbeReport`] with achieved bytes/s and FLOP/s, efficiencies, and
 //!   measured-vs-predicted where the caller gave predictions.
 //! - [`allreduce_bandwidth`]: NCCL all-reduce bus bandwidth over several GPUs.
@@ -78,8 +81,24 @@ pub struct GemmShape {
     /// Input features.
     pub k: u64,
     /// How many such matrices one layer multiplies (e.g. routed experts
-    /// touched by the batch); each is a distinct matrix in memory.
+    /// touched by the batch); each is a distinct matrix in memory. With
+    /// `count > 1` the probe lays the matrices out back to back and runs them
+    /// as ONE strided-batched GEMM (like a serving engine's grouped MoE GEMM),
+    /// each matrix on its own `rows × k` block of activations.
     pub count: u64,
+    /// Rows (tokens) each of the `count` matrices multiplies. `None` = the
+    /// decode batch (right for dense layers). For routed experts a plan
+    /// should give the expected tokens per touched expert,
+    /// `ceil(batch × top_k / count)`.
+    #[serde(default)]
+    pub rows: Option<u64>,
+}
+
+impl GemmShape {
+    /// Rows each matrix multiplies: `rows`, or the batch when absent.
+    pub fn m(&self, batch: u64) -> u64 {
+        self.rows.unwrap_or(batch)
+    }
 }
 
 /// The attention of one decoder layer, counting only the heads on this GPU.
@@ -115,7 +134,8 @@ pub struct Predicted {
     /// Bandwidth-bound read of this GPU's whole weight shard (`weights_bytes`).
     /// Compared with `weights_bytes / measured read bandwidth`.
     pub weights_read_s: Option<f64>,
-    /// One decode layer's GEMMs (all of `gemms`, each `count` times) at M = batch.
+    /// One decode layer's GEMMs (all of `gemms`, each `count` times) at
+    /// M = each shape's `rows`, else the batch.
     pub gemm_layer_s: Option<f64>,
     /// One decode layer's attention over the cache.
     pub attention_layer_s: Option<f64>,
@@ -151,7 +171,8 @@ pub struct ProbeRequest {
     pub context_tokens: u64,
     /// Decoder layers on this GPU.
     pub layers: u64,
-    /// One decode layer's weight matmuls on this GPU; M = batch.
+    /// One decode layer's weight matmuls on this GPU; M = each shape's
+    /// `rows`, else the batch.
     pub gemms: Vec<GemmShape>,
     /// Weight element type. Fp8 runs through cuBLASLt (e4m3 × e4m3 → bf16)
     /// where supported; otherwise bf16 is measured and a note says so.
@@ -270,7 +291,7 @@ pub struct BandwidthResult {
 pub struct GemmResult {
     /// Shape name from the request ("ceiling" for the large square GEMM).
     pub name: String,
-    /// Rows of x (the batch).
+    /// Rows of x per matrix (the shape's `rows`, else the batch).
     pub m: u64,
     /// Output features.
     pub n: u64,
@@ -282,9 +303,16 @@ pub struct GemmResult {
     pub dtype_requested: ProbeDtype,
     /// Dtype actually measured.
     pub dtype_measured: ProbeDtype,
-    /// Which library path won the autotune ("cublas" or "cublaslt#i").
+    /// Which library path won the autotune ("cublas" or "cublaslt#i";
+    /// "-batched" when one strided-batched call ran all `count` matrices).
     pub backend: String,
-    /// Seconds for one matrix.
+    /// True when the `count` matrices ran as one strided-batched GEMM.
+    #[serde(default)]
+    pub batched: bool,
+    /// Seconds of one call: all `count` matrices when `batched`, else one.
+    #[serde(default)]
+    pub call_seconds: f64,
+    /// Seconds per matrix (`call_seconds / count` when batched).
     pub seconds: f64,
     /// FLOP/s achieved (2·m·n·k per matrix).
     pub flops_per_s: f64,
@@ -350,10 +378,31 @@ pub struct AttentionResult {
     pub phase: PhaseResult,
 }
 
+/// Fixed cost of one kernel launch: median seconds per launch of a chain of
+/// dependent launches that do (almost) no work, launched eagerly one by one
+/// from the host and replayed from a CUDA graph.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KernelFloors {
+    /// A one-thread kernel, eager launches back to back.
+    pub kernel_eager_s: f64,
+    /// The same kernel, per node of a graph of `graph_nodes` launches.
+    pub kernel_graph_s: f64,
+    /// A tiny bf16 GEMM (`gemm_shape`), eager cuBLAS calls back to back.
+    pub gemm_eager_s: f64,
+    /// The same GEMM, per node of a graph of `graph_nodes` calls.
+    pub gemm_graph_s: f64,
+    /// The tiny GEMM, "m×n×k".
+    pub gemm_shape: String,
+    /// Launches per captured graph.
+    pub graph_nodes: usize,
+}
+
 /// Measured against predicted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
-    /// What ("weights_read", "gemm_layer", "attention_layer", "decode_step").
+    /// What ("weights_read", "gemm_layer", "gemm_layer_graph",
+    /// "attention_layer", "attention_layer_graph", "decode_step" (graph
+    /// replays when captured), "decode_step_eager").
     pub what: String,
     /// Predicted seconds.
     pub predicted_s: f64,
@@ -397,8 +446,27 @@ pub struct ProbeReport {
     pub gemm_layer: PhaseResult,
     /// One layer's decode attention over the allocated cache.
     pub attention: AttentionResult,
-    /// One whole synthetic decode step of the shard.
+    /// One decode layer's GEMMs inside a CUDA graph of all layers' GEMMs
+    /// (graph time / layers); absent when capture failed.
+    #[serde(default)]
+    pub gemm_layer_graph: Option<PhaseResult>,
+    /// One layer's attention inside a CUDA graph of all layers' attention
+    /// (graph time / layers); absent when capture failed.
+    #[serde(default)]
+    pub attention_layer_graph: Option<PhaseResult>,
+    /// One whole synthetic decode step of the shard: replays of a CUDA graph
+    /// of the step when `decode_step_graph`, else eager launches.
     pub decode_step: PhaseResult,
+    /// True when `decode_step` was timed as CUDA-graph replays.
+    #[serde(default)]
+    pub decode_step_graph: bool,
+    /// The same step launched eagerly (one launch per kernel / cuBLAS call
+    /// from the host), as serving without CUDA graphs would run it.
+    #[serde(default)]
+    pub decode_step_eager: Option<PhaseResult>,
+    /// Fixed cost per kernel, inside and outside a CUDA graph.
+    #[serde(default)]
+    pub kernel_floors: Option<KernelFloors>,
     /// Decode tokens per second of this shard: batch / decode step seconds.
     pub decode_tokens_per_s: f64,
     /// Measured vs predicted, for each prediction given.

@@ -58,6 +58,7 @@ pub fn layer_gemms(s: &Scenario, mem: &MemoryPlan, batch_local: u64) -> Vec<Gemm
                 n,
                 k,
                 count: 1,
+                rows: None,
             }
         })
         .collect();
@@ -80,6 +81,8 @@ pub fn layer_gemms(s: &Scenario, mem: &MemoryPlan, batch_local: u64) -> Vec<Gemm
                     n,
                     k,
                     count,
+                    // TODO(lead): rows per touched expert, ceil(batch × top_k / count).
+                    rows: None,
                 });
             }
         }
