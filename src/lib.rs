@@ -18,3 +18,4 @@ pub mod perf;
 pub mod plan;
 pub mod report;
 pub mod request;
+pub mod server;

@@ -5,6 +5,7 @@ mod catalog;
 mod estimate;
 mod import;
 mod plan;
+mod serve;
 
 use crate::error::{Error, Result};
 use crate::request::{EstimateRequest, Tokens};
@@ -50,6 +51,9 @@ pub enum Command {
         after_help = "Example:\n  kvplan import ../configs/Qwen2.5-7B.json --name qwen2.5-7b --display-name Qwen2.5-7B --alias qwen2.5-7b-instruct --out model-specs/qwen2.5-7b.yaml"
     )]
     Import(import::ImportArgs),
+    /// Serve the web calculator and its JSON API.
+    #[command(after_help = "Examples:\n  kvplan serve\n  kvplan serve --addr 0.0.0.0:8080")]
+    Serve(serve::ServeArgs),
 }
 
 /// Output formats.
@@ -221,6 +225,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Gpus(a) => catalog::gpus(&catalog, a.format),
         Command::Engines(a) => catalog::engines(&catalog, a.format),
         Command::Import(a) => import::run(&a),
+        Command::Serve(a) => serve::run(&a),
     }
 }
 
