@@ -4,18 +4,20 @@
 //! search) with thin edges (CLI, web server, renderers, GPU probe). Nothing in
 //! the core reads files or prints; see README.md "Architecture".
 
+pub mod calibration;
+pub mod cli;
 pub mod error;
+pub mod estimate;
 pub mod memory;
+pub mod perf;
+pub mod plan;
+pub mod probe;
+pub mod report;
+pub mod request;
 pub mod scenario;
+pub mod server;
 pub mod spec;
 pub mod units;
 pub mod yaml;
 
 pub use error::{Error, Result};
-pub mod cli;
-pub mod estimate;
-pub mod perf;
-pub mod plan;
-pub mod report;
-pub mod request;
-pub mod server;

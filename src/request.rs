@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::scenario::{Cluster, Deployment, Scenario, Workload};
 use crate::spec::dtype::{KvDtype, WeightFormat};
 use crate::spec::model::ModelSpec;
+use crate::spec::whatif::AttentionVariant;
 use crate::spec::Catalog;
 use crate::units;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -101,6 +102,9 @@ pub struct EstimateRequest {
     /// Accepted draft tokens per step with MTP (expected extra tokens, 0–1 per draft).
     #[serde(default)]
     pub mtp_acceptance: Option<f64>,
+    /// Attention what-if: `mha`, `gqa:N`, `mqa` or `mla:RANK` replaces the model's attention shape.
+    #[serde(default)]
+    pub attention: Option<String>,
 }
 
 /// What resolving a request yields.
@@ -128,18 +132,30 @@ pub fn resolve(
             "missing; give a model name (see `kvplan models`) or a config.json path",
         ));
     }
-    let model = match catalog.model(&req.model) {
+    let mut model = match catalog.model(&req.model) {
         Ok(m) => m.clone(),
         Err(e) => {
             let looks_like_path =
                 req.model.contains('/') || req.model.contains('.') || req.model.starts_with("hf:");
             if looks_like_path {
-                load_model(&req.model)?
+                let m = load_model(&req.model)?;
+                notes.push(format!("model from {}", m.source));
+                m
             } else {
                 return Err(e);
             }
         }
     };
+    if let Some(a) = req.attention.as_deref().filter(|a| !a.trim().is_empty()) {
+        let variant = AttentionVariant::parse(a)?;
+        let before = model.attention_label();
+        model = variant.apply(&model)?;
+        notes.push(format!(
+            "what-if --attention {}: {before} replaced by {}; weights, KV cache and speed follow the new shape",
+            variant.flag(),
+            model.attention_label()
+        ));
+    }
     if req.gpus.trim().is_empty() {
         return Err(Error::input(
             "gpus",
@@ -229,8 +245,9 @@ pub fn resolve(
     };
     let kv_dtype = match &req.kv_dtype {
         Some(k) => KvDtype::parse(k, "kv-dtype")?,
+        // fp32 checkpoints are served in bf16 (weights default to bf16 too).
         None => match KvDtype::from_native(model.native_dtype) {
-            KvDtype::Fp32 if engine.name != "hf" => KvDtype::Bf16,
+            KvDtype::Fp32 => KvDtype::Bf16,
             k => k,
         },
     };
@@ -298,4 +315,47 @@ pub fn resolve(
         tokens_per_step,
         notes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(model: &str, attention: Option<&str>) -> EstimateRequest {
+        EstimateRequest {
+            model: model.into(),
+            gpus: "8xH100".into(),
+            ctx: Some(Tokens::Text("8k".into())),
+            attention: attention.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    fn no_files(name: &str) -> Result<ModelSpec> {
+        Err(Error::input("model", format!("no file {name}")))
+    }
+
+    #[test]
+    fn attention_what_if_is_applied() {
+        let c = Catalog::builtin().unwrap();
+        let r = resolve(&req("llama-3.1-70b", Some("mla:512")), &c, &no_files).unwrap();
+        let mla = r.scenario.model.attention.mla.as_ref().unwrap();
+        assert_eq!(mla.latent_dim(), 576);
+        assert!(r.notes.iter().any(|n| n.contains("--attention mla:512")));
+        let r = resolve(&req("deepseek-v3", Some("gqa:8")), &c, &no_files).unwrap();
+        assert!(r.scenario.model.attention.mla.is_none());
+        assert_eq!(r.scenario.model.attention.num_kv_heads, 8);
+        // Unchanged without the flag.
+        let r = resolve(&req("deepseek-v3", None), &c, &no_files).unwrap();
+        assert!(r.scenario.model.attention.mla.is_some());
+    }
+
+    #[test]
+    fn attention_errors_name_the_field() {
+        let c = Catalog::builtin().unwrap();
+        for bad in ["gqa:3", "gqa:256", "banana", "gqa:"] {
+            let e = resolve(&req("deepseek-v3", Some(bad)), &c, &no_files).unwrap_err();
+            assert_eq!(e.field(), Some("attention"), "{bad}: {e}");
+        }
+    }
 }

@@ -46,7 +46,7 @@ What it measures (one JSON file, bytes as integers, times in milliseconds):
 How to rerun (H200 machine, python3 with torch 2.11 + transformers 5.17, no internet):
 
     NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 python3 validation/hf_validate.py \
-        --out "$OUT" --budget-s 330
+        --out "$OUT" --budget-s 450   # all 8 cases need ~410 s of script time
 
 ``--cases a,b`` runs a subset (names from CASES below); ``--list`` prints them. The configs
 used are read from validation/configs/<case>.json, exactly as run; ``--write-configs
@@ -837,12 +837,18 @@ def main():
                     help="stop starting new cases / points after this many seconds")
     ap.add_argument("--write-configs", metavar="REF_DIR")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--merge", nargs="+", metavar="MEASUREMENTS_JSON",
+                    help="merge several runs' measurements.json into OUT/measurements.json "
+                         "(a case skipped in one run is taken from the run that measured it)")
     ap.add_argument("--compile-fallback", action="store_true",
                     help="if every hand capture fails, try torch.compile(mode='reduce-overhead') (slow)")
     args = ap.parse_args()
 
     if args.write_configs:
         write_configs(args.write_configs)
+        return
+    if args.merge:
+        merge_runs(args.merge, args.out)
         return
     if args.list:
         for c in CASES:
@@ -928,6 +934,30 @@ def main():
     w.data["total_wall_s"] = now() - t_start
     w.write()
     print_table(w.data)
+
+
+def merge_runs(paths, out_dir):
+    merged = {"schema": "kvplan-hf-validate/1", "runs": [], "environment": None, "cases": []}
+    by_name = {}
+    for i, path in enumerate(paths, 1):
+        with open(path) as f:
+            d = json.load(f)
+        merged["runs"].append({"run": i, "command": d.get("command"), "constants": d.get("constants"),
+                               "total_wall_s": d.get("total_wall_s"), "environment": d.get("environment"),
+                               "cases_measured": [c["name"] for c in d["cases"] if c.get("points")]})
+        if merged["environment"] is None:
+            merged["environment"] = d.get("environment")
+        for c in d["cases"]:
+            if c.get("points") or c["name"] not in by_name:
+                c = dict(c, run=i)
+                by_name[c["name"]] = c
+    order = [c["name"] for c in CASES]
+    merged["cases"] = sorted(by_name.values(), key=lambda c: order.index(c["name"]) if c["name"] in order else 99)
+    merged["total_wall_s"] = sum(r["total_wall_s"] or 0 for r in merged["runs"])
+    w = Writer(out_dir)
+    w.data = merged
+    w.write()
+    print_table(merged)
 
 
 def g(d, *path):

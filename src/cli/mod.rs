@@ -5,6 +5,7 @@ mod catalog;
 mod estimate;
 mod import;
 mod plan;
+pub mod probe;
 mod serve;
 
 use crate::error::{Error, Result};
@@ -46,6 +47,8 @@ pub enum Command {
     Gpus(ListArgs),
     /// List the engine profiles.
     Engines(ListArgs),
+    /// Prove a plan on the real GPU: allocate its caches, time decode, calibrate.
+    Probe(probe::ProbeArgs),
     /// Turn a Hugging Face config.json into a kvplan model spec (YAML).
     #[command(
         after_help = "Example:\n  kvplan import ../configs/Qwen2.5-7B.json --name qwen2.5-7b --display-name Qwen2.5-7B --alias qwen2.5-7b-instruct --out model-specs/qwen2.5-7b.yaml"
@@ -133,6 +136,9 @@ pub struct ScenarioArgs {
     /// Calibration profile (profiles/gpus/NAME.yaml written by `kvplan probe`, or a path).
     #[arg(long)]
     pub profile: Option<String>,
+    /// Attention what-if: mha, gqa:N (N KV heads), mqa, mla:RANK (latent rank, rope 64).
+    #[arg(long)]
+    pub attention: Option<String>,
 }
 
 impl ScenarioArgs {
@@ -157,6 +163,7 @@ impl ScenarioArgs {
             max_model_len: self.max_model_len.clone().map(Tokens::Text),
             mtp: Some(self.mtp),
             mtp_acceptance: self.mtp_acceptance,
+            attention: self.attention.clone(),
         }
     }
 }
@@ -225,6 +232,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Gpus(a) => catalog::gpus(&catalog, a.format),
         Command::Engines(a) => catalog::engines(&catalog, a.format),
         Command::Import(a) => import::run(&a),
+        Command::Probe(a) => probe::run(&catalog, &a),
         Command::Serve(a) => serve::run(&a),
     }
 }

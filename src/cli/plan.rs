@@ -55,7 +55,11 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
             .map(|k| KvDtype::parse(k, "kv-dtype"))
             .collect::<Result<_>>()?,
     };
-    let eff = efficiency_for(&a.scenario)?;
+    let eff = efficiency_for(
+        &a.scenario,
+        &base.cluster.gpu,
+        base.model.attention.mla.is_some(),
+    )?;
     let mut all = search(&base, &c, objective, &eff);
     // Honour parallelism the user pinned.
     all.retain(|x| {
@@ -147,7 +151,17 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
             }
             println!("{t}");
             if !any_fit {
-                println!("\nnothing fits on these GPUs. Try fewer bits (--weights int4), a shorter --ctx, or more GPUs/nodes (`kvplan estimate` suggests how many).");
+                println!("\nnothing fits on these GPUs under these constraints. What would:");
+                let est = crate::estimate::estimate(&base, &eff, 1.0)?;
+                let recs = crate::plan::recommend(&est, &eff);
+                if recs.is_empty() {
+                    println!(
+                        "  - fewer bits (--weights int4), a shorter --ctx, or more GPUs/nodes"
+                    );
+                }
+                for r in recs {
+                    println!("  - {}\n    {}", r.title, r.detail);
+                }
             }
         }
     }

@@ -10,7 +10,7 @@ use crate::scenario::Scenario;
 use crate::spec::engine::BudgetRule;
 use kv::KvLayout;
 use std::ops::Range;
-use weights::{layer_tensors, mtp_tensors, outer_tensors, quantizes_dense, Tensor};
+use weights::{layer_kinds, mtp_tensors, outer_tensors, quantizes_dense, Tensor};
 
 /// Layers of each pipeline stage, as vLLM's `get_pp_indices`
 /// (vllm/distributed/utils.py) assigns them: an even split, with the
@@ -145,14 +145,14 @@ pub fn stage_weights(s: &Scenario, stage: u64, layers: &Range<u64>) -> (u64, u64
     }
     let mut experts_per_gpu = 0;
     let moe_tp = s.moe_tp();
-    for i in layers.clone() {
-        let l = layer_tensors(m, i);
-        add(shard(s, &l.dense, d.tp, qd));
+    for (l, n) in layer_kinds(m, layers.clone()) {
+        let (b, p) = shard(s, &l.dense, d.tp, qd);
+        add((b * n, p * n));
         if l.num_experts > 0 {
             let local = l.num_experts.div_ceil(d.ep);
             experts_per_gpu = experts_per_gpu.max(local);
             let (b, p) = shard(s, &l.expert, moe_tp, qd);
-            add((b * local, p * local));
+            add((b * local * n, p * local * n));
         }
     }
     if last && d.mtp && m.mtp_layers > 0 {
@@ -421,14 +421,14 @@ pub fn layer_weights_split(s: &Scenario, st: &StageMemory) -> WeightsSplit {
         ));
     }
     let moe_tp = s.moe_tp();
-    for i in st.layers.clone() {
-        let l = layer_tensors(m, i);
-        add(shard(s, &l.dense, d.tp, qd));
+    for (l, n) in layer_kinds(m, st.layers.clone()) {
+        let (b, p) = shard(s, &l.dense, d.tp, qd);
+        add((b * n, p * n));
         if l.num_experts > 0 {
             let (b, p) = shard(s, &l.expert, moe_tp, qd);
             out.expert_bytes = b;
             out.expert_params = p;
-            out.moe_layers += 1;
+            out.moe_layers += n;
         }
     }
     out

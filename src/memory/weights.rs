@@ -341,6 +341,22 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
     }
 }
 
+/// The distinct layer structures in `range` with how many layers share each
+/// (decoder layers differ only in dense-vs-MoE MLP), so callers sum over two
+/// kinds instead of every layer.
+pub fn layer_kinds(m: &ModelSpec, range: std::ops::Range<u64>) -> Vec<(LayerTensors, u64)> {
+    let moe = range.clone().filter(|&i| m.is_moe_layer(i)).count() as u64;
+    let dense = range.end.saturating_sub(range.start) - moe;
+    let mut out = Vec::new();
+    if let Some(i) = range.clone().find(|&i| !m.is_moe_layer(i)) {
+        out.push((layer_tensors(m, i), dense));
+    }
+    if let Some(i) = range.clone().find(|&i| m.is_moe_layer(i)) {
+        out.push((layer_tensors(m, i), moe));
+    }
+    out
+}
+
 /// Tensors outside the decoder layers: embedding, final norm, lm_head.
 pub fn outer_tensors(m: &ModelSpec) -> (Tensor, Vec<Tensor>, Option<Tensor>) {
     let emb = Tensor {
@@ -406,12 +422,11 @@ pub fn param_counts(m: &ModelSpec) -> ParamCounts {
         total += h.params();
     }
     let mut inactive = 0;
-    for i in 0..m.num_layers {
-        let l = layer_tensors(m, i);
-        total += l.params();
+    for (l, n) in layer_kinds(m, 0..m.num_layers) {
+        total += n * l.params();
         if let Some(moe) = &m.moe {
             if l.num_experts > 0 {
-                inactive += (l.num_experts - moe.experts_per_token) * l.expert_params();
+                inactive += n * (l.num_experts - moe.experts_per_token) * l.expert_params();
             }
         }
     }

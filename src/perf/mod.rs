@@ -12,8 +12,11 @@ use crate::scenario::Scenario;
 /// Fractions of datasheet peaks that real kernels reach.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Efficiency {
-    /// Achieved / datasheet memory bandwidth for weight and KV streaming.
+    /// Achieved / datasheet memory bandwidth for streaming weights.
     pub memory: f64,
+    /// Achieved / datasheet memory bandwidth for reading the KV cache in
+    /// decode attention (a different kernel from the GEMMs).
+    pub kv_memory: f64,
     /// Achieved / datasheet dense matrix rate for decode/prefill GEMMs.
     pub matmul: f64,
     /// Achieved / datasheet link bandwidth for collectives.
@@ -32,6 +35,7 @@ impl Default for Efficiency {
     fn default() -> Self {
         Efficiency {
             memory: 0.85,
+            kv_memory: 0.85,
             matmul: 0.7,
             link: 0.8,
             source: "defaults (H200 ceilings in GPU-NOTES.md)".into(),
@@ -224,7 +228,7 @@ pub fn decode_step_at(
             .sum();
         flops += b * attn_flops_per_ctx * attn_tokens;
         let layers = st.layers.end - st.layers.start;
-        let mem_s = (w_bytes + kv_bytes) / bw;
+        let mem_s = w_bytes / bw + kv_bytes / (gpu.bandwidth_bytes_per_s() * eff.kv_memory);
         let cmp_s = flops / mm;
         // Two all-reduces per layer (after attention and after the MLP).
         let act_bytes = b * s.model.hidden_size as f64 * 2.0;
@@ -383,6 +387,44 @@ pub fn estimate(
         prefill_bound,
         efficiency: eff.clone(),
         tokens_per_step,
+    }
+}
+
+impl Efficiency {
+    /// Efficiencies measured by `kvplan probe` on `gpu`: memory = bytes the
+    /// decode-shaped GEMMs (batch ≤ 16) streamed per second, over all of them,
+    /// against the datasheet bandwidth; matmul = the large bf16 GEMM's share
+    /// of the datasheet rate.
+    pub fn from_calibration(
+        c: &crate::calibration::Calibration,
+        gpu: &crate::spec::gpu::GpuSpec,
+        mla: bool,
+        origin: &str,
+    ) -> Efficiency {
+        let (bytes, secs) = c
+            .gemm
+            .iter()
+            .filter(|g| g.m <= 16 && g.seconds > 0.0)
+            .fold((0.0, 0.0), |(b, s), g| {
+                (b + (g.n * g.k * 2) as f64, s + g.seconds)
+            });
+        let memory = if secs > 0.0 {
+            bytes / secs / gpu.bandwidth_bytes_per_s()
+        } else {
+            c.bandwidth_efficiency
+        };
+        let att = &c.attention_bandwidth_efficiency;
+        let kv_memory = if mla { att.mla } else { att.gqa }.unwrap_or(memory);
+        Efficiency {
+            memory: memory.clamp(0.05, 1.0),
+            kv_memory: kv_memory.clamp(0.05, 1.0),
+            matmul: c.gemm_efficiency_bf16.clamp(0.05, 1.0),
+            link: Efficiency::default().link,
+            source: format!(
+                "calibration profile {origin} ({}, {})",
+                c.device_name, c.date
+            ),
+        }
     }
 }
 

@@ -329,6 +329,10 @@ fn clusters_for(base: &Scenario, objective: Objective) -> Vec<Cluster> {
 /// Sort best first and mark the Pareto front (fitting candidates only).
 fn rank(v: &mut [Candidate], objective: Objective) {
     let key = |c: &Candidate| -> (bool, f64, f64) {
+        if !c.fits {
+            // Among configurations that do not fit, the nearest miss first.
+            return (true, c.total_bytes_per_gpu as f64, c.tpot_seconds);
+        }
         let primary = match objective {
             Objective::Throughput => -c.tokens_per_second,
             Objective::Latency => c.tpot_seconds,

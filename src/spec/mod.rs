@@ -7,6 +7,7 @@ pub mod engine;
 pub mod gpu;
 pub mod hf;
 pub mod model;
+pub mod whatif;
 
 use crate::error::{suggestion, Error, Result};
 use crate::yaml;

@@ -1,0 +1,415 @@
+//! Calibration profiles: what a GPU really achieved, measured by `kvplan
+//! probe`, stored as `profiles/gpus/<gpu>.yaml` and read by
+//! `estimate --profile` to replace datasheet peaks with measured ones.
+//!
+//! The types only derive serde (unknown fields are refused, so a typo in a
+//! hand-edited profile is an error, not a silently ignored number); reading
+//! and writing YAML is the yaml module's job.
+
+use serde::{Deserialize, Serialize};
+
+use crate::probe::{AllReduceSample, ProbeReport};
+
+/// A measured profile of one GPU model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    /// GPU name as in kvplan's gpu-specs (e.g. "H200").
+    pub gpu: String,
+    /// Device name as the driver reports it (e.g. "NVIDIA H200").
+    pub device_name: String,
+    /// Driver version the measurements ran under (e.g. "580.159.04").
+    #[serde(default)]
+    pub driver: String,
+    /// Date of the measurements, YYYY-MM-DD (UTC).
+    pub date: String,
+    /// Streaming-read bandwidth (16-byte loads over a multi-GiB buffer), bytes/s.
+    pub read_bandwidth_bytes_per_s: f64,
+    /// Device-to-device copy bandwidth, bytes read + written per second.
+    pub copy_bandwidth_bytes_per_s: f64,
+    /// Matmul samples (decode shapes and the large square ceiling).
+    #[serde(default)]
+    pub gemm: Vec<GemmSample>,
+    /// Decode-attention samples.
+    #[serde(default)]
+    pub attention: Vec<AttentionSample>,
+    /// Whole synthetic decode steps.
+    #[serde(default)]
+    pub decode_step: Vec<DecodeStepSample>,
+    /// NCCL all-reduce samples (empty for a single-GPU machine).
+    #[serde(default)]
+    pub allreduce: Vec<AllReduceEntry>,
+    /// read_bandwidth / datasheet memory bandwidth.
+    pub bandwidth_efficiency: f64,
+    /// Large bf16 GEMM FLOP/s / datasheet dense bf16 FLOP/s.
+    pub gemm_efficiency_bf16: f64,
+    /// Decode attention bytes/s / datasheet memory bandwidth, per kind.
+    #[serde(default)]
+    pub attention_bandwidth_efficiency: AttentionEfficiency,
+}
+
+/// One timed matmul `y[m×n] = x[m×k]·Wᵀ`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GemmSample {
+    /// Rows (decode batch).
+    pub m: u64,
+    /// Output features.
+    pub n: u64,
+    /// Input features.
+    pub k: u64,
+    /// Weight dtype measured ("bf16", "fp16", "fp8").
+    pub dtype: String,
+    /// Seconds per matmul (median).
+    pub seconds: f64,
+    /// 2·m·n·k / seconds.
+    pub flops_per_s: f64,
+}
+
+/// Kind of attention an [`AttentionSample`] measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionKind {
+    /// Full attention with grouped KV heads.
+    Gqa,
+    /// Multi-head latent attention.
+    Mla,
+}
+
+/// One layer's decode attention over the cache.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttentionSample {
+    /// gqa | mla.
+    pub kind: AttentionKind,
+    /// Sequences.
+    pub batch: u64,
+    /// Tokens per sequence.
+    pub context: u64,
+    /// Seconds per layer (median).
+    pub seconds: f64,
+    /// Fewest bytes moved (cache + queries + outputs) / seconds.
+    pub bytes_per_s: f64,
+}
+
+/// One whole synthetic decode step of a shard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecodeStepSample {
+    /// Sequences.
+    pub batch: u64,
+    /// Tokens per sequence.
+    pub context: u64,
+    /// Layers on the GPU.
+    pub layers: u64,
+    /// Seconds per step (median).
+    pub seconds: f64,
+}
+
+/// One all-reduce message size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllReduceEntry {
+    /// GPUs taking part.
+    pub gpus: u64,
+    /// Message bytes per GPU.
+    pub bytes: u64,
+    /// Seconds per all-reduce (median).
+    pub seconds: f64,
+    /// Bus bandwidth, bytes/s (NCCL-tests convention).
+    pub busbw_bytes_per_s: f64,
+}
+
+/// Decode-attention bandwidth efficiency per kind (best large-cache sample).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttentionEfficiency {
+    /// GQA/MHA bytes/s over datasheet bandwidth.
+    #[serde(default)]
+    pub gqa: Option<f64>,
+    /// MLA bytes/s over datasheet bandwidth.
+    #[serde(default)]
+    pub mla: Option<f64>,
+}
+
+/// Samples whose cache is at least this large count for the attention
+/// efficiency (small caches are launch- or L2-dominated).
+const LARGE_CACHE_BYTES: u64 = 1 << 30;
+
+/// "NVIDIA H200" → "H200"; "NVIDIA H100 80GB HBM3" → "H100".
+pub fn gpu_short_name(device_name: &str) -> String {
+    let s = device_name.trim();
+    let s = s.strip_prefix("NVIDIA ").unwrap_or(s);
+    s.split_whitespace().next().unwrap_or(s).to_string()
+}
+
+/// Civil date (YYYY-MM-DD, UTC) of a Unix time in seconds.
+pub fn date_from_unix(secs: u64) -> String {
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Today's date (UTC), YYYY-MM-DD.
+pub fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    date_from_unix(secs)
+}
+
+impl Calibration {
+    /// Build a profile from one probe report. `datasheet_bw` (bytes/s) and
+    /// `datasheet_bf16_flops` (FLOP/s) are the GPU's published peaks, which
+    /// the efficiencies are stated against. `driver` and `date` are left for
+    /// the caller to fill from [`crate::probe::inventory`] (date is today).
+    pub fn from_report(report: &ProbeReport, datasheet_bw: f64, datasheet_bf16_flops: f64) -> Self {
+        Self::from_reports(
+            std::slice::from_ref(report),
+            datasheet_bw,
+            datasheet_bf16_flops,
+        )
+    }
+
+    /// Merge several reports of the same GPU model: samples are concatenated,
+    /// the bandwidths and the GEMM ceiling are the medians over reports, the
+    /// attention efficiencies are the best large-cache sample of each kind.
+    /// Panics on an empty slice (there is nothing to calibrate from).
+    pub fn from_reports(
+        reports: &[ProbeReport],
+        datasheet_bw: f64,
+        datasheet_bf16_flops: f64,
+    ) -> Self {
+        assert!(
+            !reports.is_empty(),
+            "Calibration::from_reports needs at least one report"
+        );
+        let med = |f: &dyn Fn(&ProbeReport) -> f64| {
+            crate::probe::math::median(&reports.iter().map(f).collect::<Vec<_>>())
+        };
+        let read = med(&|r| r.bandwidth.read_bytes_per_s);
+        let copy = med(&|r| r.bandwidth.copy_bytes_per_s);
+        let ceiling = med(&|r| r.gemm_ceiling.flops_per_s);
+        let mut gemm = vec![];
+        let mut attention = vec![];
+        let mut decode_step = vec![];
+        let mut eff = AttentionEfficiency::default();
+        for r in reports {
+            let c = &r.gemm_ceiling;
+            let mut push = |g: &crate::probe::GemmResult| {
+                let s = GemmSample {
+                    m: g.m,
+                    n: g.n,
+                    k: g.k,
+                    dtype: g.dtype_measured.name().into(),
+                    seconds: g.seconds,
+                    flops_per_s: g.flops_per_s,
+                };
+                if !gemm.contains(&s) {
+                    gemm.push(s);
+                }
+            };
+            push(c);
+            r.gemms.iter().for_each(&mut push);
+            let kind = if r.attention.kind == "mla" {
+                AttentionKind::Mla
+            } else {
+                AttentionKind::Gqa
+            };
+            attention.push(AttentionSample {
+                kind,
+                batch: r.attention.batch,
+                context: r.attention.context,
+                seconds: r.attention.phase.seconds,
+                bytes_per_s: r.attention.phase.bytes_per_s,
+            });
+            let cache = crate::probe::math::kv_layer_bytes(
+                &r.request.attention,
+                r.attention.batch,
+                r.attention.context,
+            );
+            if cache >= LARGE_CACHE_BYTES {
+                let e = r.attention.phase.bytes_per_s / datasheet_bw;
+                let slot = match kind {
+                    AttentionKind::Gqa => &mut eff.gqa,
+                    AttentionKind::Mla => &mut eff.mla,
+                };
+                *slot = Some(slot.map_or(e, |x: f64| x.max(e)));
+            }
+            decode_step.push(DecodeStepSample {
+                batch: r.request.batch,
+                context: r.request.context_tokens,
+                layers: r.request.layers,
+                seconds: r.decode_step.seconds,
+            });
+        }
+        let first = &reports[0];
+        Calibration {
+            gpu: gpu_short_name(&first.device.name),
+            device_name: first.device.name.clone(),
+            driver: String::new(),
+            date: today(),
+            read_bandwidth_bytes_per_s: read,
+            copy_bandwidth_bytes_per_s: copy,
+            gemm,
+            attention,
+            decode_step,
+            allreduce: vec![],
+            bandwidth_efficiency: read / datasheet_bw,
+            gemm_efficiency_bf16: ceiling / datasheet_bf16_flops,
+            attention_bandwidth_efficiency: eff,
+        }
+    }
+
+    /// Add all-reduce samples from [`crate::probe::allreduce_bandwidth`].
+    pub fn add_allreduce(&mut self, samples: &[AllReduceSample]) {
+        self.allreduce
+            .extend(samples.iter().map(|s| AllReduceEntry {
+                gpus: s.devices.len() as u64,
+                bytes: s.bytes,
+                seconds: s.seconds,
+                busbw_bytes_per_s: s.busbw_bytes_per_s,
+            }));
+    }
+
+    /// Merge another profile of the same GPU into this one: samples are
+    /// appended (duplicates dropped), bandwidths and efficiencies become the
+    /// mean of the two (attention efficiencies: the larger), the date the later.
+    pub fn merge(&mut self, other: &Calibration) {
+        let mean = |a: f64, b: f64| 0.5 * (a + b);
+        self.read_bandwidth_bytes_per_s = mean(
+            self.read_bandwidth_bytes_per_s,
+            other.read_bandwidth_bytes_per_s,
+        );
+        self.copy_bandwidth_bytes_per_s = mean(
+            self.copy_bandwidth_bytes_per_s,
+            other.copy_bandwidth_bytes_per_s,
+        );
+        self.bandwidth_efficiency = mean(self.bandwidth_efficiency, other.bandwidth_efficiency);
+        self.gemm_efficiency_bf16 = mean(self.gemm_efficiency_bf16, other.gemm_efficiency_bf16);
+        fn extend<T: PartialEq + Clone>(a: &mut Vec<T>, b: &[T]) {
+            for x in b {
+                if !a.contains(x) {
+                    a.push(x.clone());
+                }
+            }
+        }
+        extend(&mut self.gemm, &other.gemm);
+        extend(&mut self.attention, &other.attention);
+        extend(&mut self.decode_step, &other.decode_step);
+        extend(&mut self.allreduce, &other.allreduce);
+        let best = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, y) => x.or(y),
+        };
+        self.attention_bandwidth_efficiency.gqa = best(
+            self.attention_bandwidth_efficiency.gqa,
+            other.attention_bandwidth_efficiency.gqa,
+        );
+        self.attention_bandwidth_efficiency.mla = best(
+            self.attention_bandwidth_efficiency.mla,
+            other.attention_bandwidth_efficiency.mla,
+        );
+        if other.date > self.date {
+            self.date = other.date.clone();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_from_unix_time() {
+        assert_eq!(date_from_unix(0), "1970-01-01");
+        // 2000-02-29 00:00:00 UTC = 951782400 (leap day).
+        assert_eq!(date_from_unix(951_782_400), "2000-02-29");
+        // 2026-11-28 12:00 UTC = 1795867200.
+        assert_eq!(date_from_unix(1_795_867_200), "2026-11-28");
+    }
+
+    #[test]
+    fn shipped_h200_profile_parses_and_is_consistent() {
+        let text = include_str!("../profiles/gpus/H200.yaml");
+        let c: Calibration = serde_norway::from_str(text).expect("H200.yaml matches the schema");
+        assert_eq!(c.gpu, "H200");
+        // Efficiencies restate the bandwidths against the 4.8 TB/s datasheet.
+        assert!((c.bandwidth_efficiency - c.read_bandwidth_bytes_per_s / 4.8e12).abs() < 1e-3);
+        assert!(c.copy_bandwidth_bytes_per_s < c.read_bandwidth_bytes_per_s);
+        assert!(c
+            .gemm
+            .iter()
+            .any(|g| g.m == 8192 && g.n == 8192 && g.k == 8192));
+        assert!(c.attention.iter().any(|a| a.kind == AttentionKind::Mla));
+        let gqa = c.attention_bandwidth_efficiency.gqa.unwrap();
+        assert!(gqa > 0.5 && gqa < 1.0);
+        let again: Calibration =
+            serde_norway::from_str(&serde_norway::to_string(&c).unwrap()).unwrap();
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let text = include_str!("../profiles/gpus/H200.yaml")
+            .replace("gpu: H200", "gpu: H200\nbandwith: 1");
+        assert!(serde_norway::from_str::<Calibration>(&text).is_err());
+    }
+
+    #[test]
+    fn merge_keeps_samples_and_averages_bandwidth() {
+        let text = include_str!("../profiles/gpus/H200.yaml");
+        let a: Calibration = serde_norway::from_str(text).unwrap();
+        let mut b = a.clone();
+        b.read_bandwidth_bytes_per_s *= 0.5;
+        b.date = "2027-01-01".into();
+        b.attention_bandwidth_efficiency.gqa = Some(0.99);
+        let mut m = a.clone();
+        m.merge(&b);
+        assert!((m.read_bandwidth_bytes_per_s - 0.75 * a.read_bandwidth_bytes_per_s).abs() < 1.0);
+        assert_eq!(m.gemm.len(), a.gemm.len()); // duplicates dropped
+        assert_eq!(m.date, "2027-01-01");
+        assert_eq!(m.attention_bandwidth_efficiency.gqa, Some(0.99));
+    }
+
+    #[test]
+    fn from_reports_of_a_real_h200_run() {
+        // Two reports of the third H200 device run (probe/NOTES.md).
+        let reports: Vec<ProbeReport> =
+            serde_json::from_str(include_str!("../probe/sample_reports.json")).unwrap();
+        let c = Calibration::from_reports(&reports, 4.8e12, 989e12);
+        assert_eq!(c.gpu, "H200");
+        assert_eq!(c.attention.len(), 2);
+        assert_eq!(c.decode_step.len(), 2);
+        // Median of two = mean of the two reports' read bandwidths.
+        let mean =
+            0.5 * (reports[0].bandwidth.read_bytes_per_s + reports[1].bandwidth.read_bytes_per_s);
+        assert!((c.read_bandwidth_bytes_per_s - mean).abs() < 1.0);
+        assert!((c.bandwidth_efficiency - mean / 4.8e12).abs() < 1e-12);
+        // Both caches are ≥ 1 GiB per layer, so both kinds get an efficiency.
+        let g = c.attention_bandwidth_efficiency.gqa.unwrap();
+        assert!((g - reports[0].attention.phase.bytes_per_s / 4.8e12).abs() < 1e-12);
+        assert!(c.attention_bandwidth_efficiency.mla.is_some());
+        // Ceiling + 4 Llama shapes + 8 DeepSeek shapes.
+        assert_eq!(c.gemm.len(), 1 + 4 + 8 + 1);
+        let one = Calibration::from_report(&reports[0], 4.8e12, 989e12);
+        assert_eq!(one.attention.len(), 1);
+        assert!(one.attention_bandwidth_efficiency.mla.is_none());
+    }
+
+    #[test]
+    fn short_names() {
+        assert_eq!(gpu_short_name("NVIDIA H200"), "H200");
+        assert_eq!(gpu_short_name("NVIDIA H100 80GB HBM3"), "H100");
+        assert_eq!(gpu_short_name("H800"), "H800");
+    }
+}

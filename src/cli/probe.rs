@@ -1,0 +1,321 @@
+//! `kvplan probe`: check a plan on the real GPU. Lists GPUs (NVML), or
+//! builds the per-GPU plan, allocates its weights and KV cache for real,
+//! times decode-like work, prints measured next to predicted and writes a
+//! calibration profile that later estimates use with `--profile`.
+
+use super::estimate::efficiency_for;
+use super::{load_model_path, Format, ScenarioArgs};
+use crate::calibration::Calibration;
+use crate::error::{Error, Result};
+use crate::estimate::estimate;
+use crate::probe::{self, shard, ProbeEvent, ProbeReport};
+use crate::request::resolve;
+use crate::spec::Catalog;
+use crate::units::{gib, parse_bytes, parse_tokens, seconds};
+use clap::Args;
+use comfy_table::{presets, Table};
+use std::io::Write;
+
+/// `probe` options.
+#[derive(Debug, Args)]
+// MODEL and --gpus are required by estimate/plan but not by `probe --list`:
+// here they default to empty and `run` checks them.
+#[command(mut_arg("model", |a| a.required(false).default_value("")))]
+#[command(mut_arg("gpus", |a| a.required(false).default_value("")))]
+#[command(
+    after_help = "Examples:\n  kvplan probe --list\n  kvplan probe llama-3.1-8b --gpus H200 --ctx 8k --batch 16\n  kvplan probe llama-3.1-8b --gpus H200 --points 1x1k,16x8k,64x8k --out profiles/gpus/H200.yaml\n  kvplan probe deepseek-v2-lite --gpus H200 --points 16x4k --report probe.json\n  kvplan probe --allreduce --devices 0,1"
+)]
+pub struct ProbeArgs {
+    /// List the GPUs NVML sees (driver, memory, clocks, links) and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Measure NCCL all-reduce bus bandwidth between the GPUs in --devices.
+    #[arg(long)]
+    pub allreduce: bool,
+    /// GPUs for --allreduce, e.g. 0,1.
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<usize>,
+    /// The plan to prove (model and the estimate flags).
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Decode batch (whole deployment); ignored with --points.
+    #[arg(long, default_value_t = 1)]
+    pub batch: u64,
+    /// Several batch×context points in one run, e.g. 1x1k,16x8k,64x8k.
+    #[arg(long, value_delimiter = ',')]
+    pub points: Vec<String>,
+    /// CUDA device to probe.
+    #[arg(long, default_value_t = 0)]
+    pub device: usize,
+    /// Memory to leave free on the GPU.
+    #[arg(long, default_value = "2GiB")]
+    pub margin: String,
+    /// Write (or merge into) this calibration profile (YAML).
+    #[arg(long)]
+    pub out: Option<String>,
+    /// Write the full probe reports as JSON here.
+    #[arg(long)]
+    pub report: Option<String>,
+    /// Output format for --list.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+/// Run `probe`.
+pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
+    if a.list {
+        let inv = probe::inventory().map_err(|e| Error::Environment(e.to_string()))?;
+        match a.format {
+            Format::Json | Format::Yaml => super::print_data(&inv, a.format)?,
+            _ => print!("{}", inv.table()),
+        }
+        return Ok(());
+    }
+    if a.allreduce {
+        return allreduce(a);
+    }
+    let sa = &a.scenario;
+    if sa.model.is_empty() || sa.gpus.is_empty() {
+        return Err(Error::input("model", "give a model and --gpus to probe (e.g. kvplan probe llama-3.1-8b --gpus H200), or --list"));
+    }
+    let margin = parse_bytes(&a.margin, "margin")?;
+    let points = parse_points(a, sa)?;
+    // Fail fast, before any plan is printed, where there is no driver or no such GPU.
+    let inv = probe::inventory().map_err(|e| Error::Environment(e.to_string()))?;
+    if a.device >= inv.gpus.len() {
+        return Err(Error::input(
+            "device",
+            format!(
+                "GPU {} does not exist; this machine has {} GPU(s) (see `kvplan probe --list`)",
+                a.device,
+                inv.gpus.len()
+            ),
+        ));
+    }
+    let mut reports = Vec::new();
+    let mut runs = Vec::new();
+    let mut gpu_spec = None;
+    for (batch, ctx) in points {
+        let mut sa = sa.clone();
+        sa.ctx = Some(ctx.to_string());
+        let r = resolve(&sa.request(Some(batch)), catalog, &load_model_path)?;
+        let s = &r.scenario;
+        let eff = efficiency_for(&sa, &s.cluster.gpu, s.model.attention.mla.is_some())?;
+        let est = estimate(s, &eff, r.tokens_per_step)?;
+        let req = shard::request(
+            s,
+            &est.memory,
+            &eff,
+            s.batch_per_replica(),
+            ctx,
+            margin,
+            a.device,
+        );
+        eprintln!(
+            "probing {} on GPU {}: stage {} ({} layers), weights {}, KV {} ({} seq × {} tokens)",
+            s.model.display_name,
+            a.device,
+            est.memory.binding_stage().stage,
+            req.layers,
+            gib(req.weights_bytes),
+            gib(req.kv_cache_bytes),
+            req.batch,
+            ctx
+        );
+        let mut progress = |ev: ProbeEvent| match ev {
+            ProbeEvent::Stage { name, index, total } => eprintln!("  [{index}/{total}] {name}"),
+            ProbeEvent::Progress { stage, done, total } => {
+                let width = 30usize;
+                let filled = (done as usize * width) / (total.max(1) as usize);
+                eprint!(
+                    "\r      {stage:<12} [{}{}] {done}/{total}",
+                    "#".repeat(filled),
+                    ".".repeat(width - filled.min(width))
+                );
+                if done >= total {
+                    eprintln!();
+                }
+                let _ = std::io::stderr().flush();
+            }
+            ProbeEvent::Note(n) => eprintln!("  note: {n}"),
+        };
+        let report =
+            probe::run(&req, &mut progress).map_err(|e| Error::Environment(e.to_string()))?;
+        print_report(&report);
+        gpu_spec = Some(s.cluster.gpu.clone());
+        runs.push(ProbeRun {
+            model: sa.model.clone(),
+            gpus: sa.gpus.clone(),
+            weights: s.deployment.weights.name().to_string(),
+            tp: s.deployment.tp,
+            batch,
+            context: ctx,
+            report: report.clone(),
+        });
+        reports.push(report);
+    }
+    if let Some(path) = &a.report {
+        let text =
+            serde_json::to_string_pretty(&runs).map_err(|e| Error::Environment(e.to_string()))?;
+        std::fs::write(path, text)
+            .map_err(|e| Error::input("report", format!("cannot write '{path}': {e}")))?;
+        eprintln!("wrote the reports to {path}");
+    }
+    if let (Some(path), Some(gpu)) = (&a.out, gpu_spec) {
+        let mut cal = Calibration::from_reports(
+            &reports,
+            gpu.bandwidth_bytes_per_s(),
+            gpu.bf16_tflops * 1e12,
+        );
+        cal.gpu = gpu.name.clone();
+        cal.driver = inv.driver_version.clone();
+        if let Ok(old) = std::fs::read_to_string(path) {
+            let prev: Calibration = crate::yaml::from_str(&old, path)?;
+            let mut merged = prev;
+            merged.merge(&cal);
+            cal = merged;
+        }
+        let text = format!(
+            "# Calibration profile written by `kvplan probe` on {} ({})\n{}",
+            cal.device_name,
+            cal.date,
+            crate::yaml::to_string(&cal)?
+        );
+        std::fs::write(path, text)
+            .map_err(|e| Error::input("out", format!("cannot write '{path}': {e}")))?;
+        eprintln!(
+            "wrote calibration profile {path}; use it with `kvplan estimate … --profile {path}`"
+        );
+    }
+    Ok(())
+}
+
+/// One probed point with the plan it came from, as `--report` writes it
+/// (the validation test re-derives kvplan's prediction from these).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ProbeRun {
+    /// Model as given.
+    pub model: String,
+    /// GPUs as given.
+    pub gpus: String,
+    /// Weight format used.
+    pub weights: String,
+    /// Tensor parallel degree.
+    pub tp: u64,
+    /// Batch (whole deployment).
+    pub batch: u64,
+    /// Context tokens.
+    pub context: u64,
+    /// What the probe measured.
+    pub report: ProbeReport,
+}
+
+/// The batch×context points to probe.
+fn parse_points(a: &ProbeArgs, sa: &ScenarioArgs) -> Result<Vec<(u64, u64)>> {
+    if a.points.is_empty() {
+        let ctx = match &sa.ctx {
+            Some(c) => parse_tokens(c, "ctx")?,
+            None => 4096,
+        };
+        return Ok(vec![(a.batch, ctx)]);
+    }
+    a.points
+        .iter()
+        .map(|p| {
+            let (b, c) = p.split_once(['x', 'X']).ok_or_else(|| {
+                Error::input("points", format!("'{p}' is not BATCHxCONTEXT (e.g. 16x8k)"))
+            })?;
+            let b: u64 = b.trim().parse().map_err(|_| {
+                Error::input("points", format!("'{p}': batch must be a whole number"))
+            })?;
+            if b == 0 {
+                return Err(Error::input(
+                    "points",
+                    format!("'{p}': batch must be at least 1"),
+                ));
+            }
+            Ok((b, parse_tokens(c, "points")?))
+        })
+        .collect()
+}
+
+fn print_report(r: &ProbeReport) {
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED);
+    t.set_header(vec!["phase", "measured", "predicted", "error", "achieved"]);
+    let bw = &r.bandwidth;
+    t.add_row(vec![
+        "read bandwidth".to_string(),
+        format!("{:.0} GB/s", bw.read_bytes_per_s / 1e9),
+        String::new(),
+        String::new(),
+        format!(
+            "{:.2}× dtod copy ({:.0} GB/s)",
+            bw.read_vs_copy,
+            bw.copy_bytes_per_s / 1e9
+        ),
+    ]);
+    for c in &r.comparisons {
+        t.add_row(vec![
+            c.what.clone(),
+            seconds(c.measured_s),
+            seconds(c.predicted_s),
+            format!("{:+.1}%", c.relative_error * 100.0),
+            String::new(),
+        ]);
+    }
+    t.add_row(vec![
+        format!("attention ({})", r.attention.kind),
+        seconds(r.attention.phase.seconds),
+        String::new(),
+        String::new(),
+        format!(
+            "{:.2}× copy bandwidth, {:.2}× roofline",
+            r.attention.phase.bandwidth_vs_copy, r.attention.phase.vs_roofline
+        ),
+    ]);
+    println!("{t}");
+    for c in &r.self_checks {
+        println!(
+            "  self-check {} {}: relative error {:.1e} (threshold {:.0e}) {}",
+            c.kernel,
+            c.shape,
+            c.relative_error,
+            c.threshold,
+            if c.passed { "ok" } else { "FAILED" }
+        );
+    }
+    for n in &r.notes {
+        println!("  note: {n}");
+    }
+}
+
+fn allreduce(a: &ProbeArgs) -> Result<()> {
+    let devices = if a.devices.is_empty() {
+        vec![0, 1]
+    } else {
+        a.devices.clone()
+    };
+    if devices.len() < 2 {
+        return Err(Error::input(
+            "devices",
+            "an all-reduce needs at least two GPUs, e.g. --devices 0,1",
+        ));
+    }
+    let sizes: Vec<u64> = (10..=30).step_by(2).map(|p| 1u64 << p).collect();
+    let samples = probe::allreduce_bandwidth(&devices, &sizes)
+        .map_err(|e| Error::Environment(e.to_string()))?;
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED);
+    t.set_header(vec!["bytes", "time", "algbw GB/s", "busbw GB/s"]);
+    for s in samples {
+        t.add_row(vec![
+            crate::units::thousands(s.bytes),
+            seconds(s.seconds),
+            format!("{:.1}", s.algbw_bytes_per_s / 1e9),
+            format!("{:.1}", s.busbw_bytes_per_s / 1e9),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}

@@ -1,0 +1,1460 @@
+//! The probe's GPU side: context, buffers, kernels, timing, and [`run`].
+//!
+//! cudarc panics when a CUDA library is missing, so every entry point first
+//! checks `is_culib_present()` for the libraries it needs and turns absence
+//! into a [`ProbeError::MissingLibrary`].
+//!
+//! Buffers are plain `cuMemAlloc` allocations (`malloc_sync`) addressed by raw
+//! device pointers: an out-of-memory refusal comes back as an error with the
+//! context still usable, and kernels take `u64` pointers as arguments.
+
+use std::sync::Arc;
+
+use cudarc::driver::{
+    result as dr, sys as ds, CudaContext, CudaEvent, CudaFunction, CudaModule, CudaStream,
+    LaunchConfig, PushKernelArg,
+};
+use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
+
+use super::blas::{out_dtype, Backend, Blas, LtPlan, LT_WORKSPACE};
+use super::kernels::{GQA_THREADS, SOURCE};
+use super::math::{self, round_up};
+use super::reference::{self as cref, SplitMix64};
+use super::*;
+
+const GIB: u64 = 1 << 30;
+
+/// Prefetch depths the GQA kernel is compiled with (token steps of K/V held
+/// in registers ahead of use); the probe times each and keeps the fastest.
+const GQA_PF: [u32; 3] = [1, 2, 4];
+const LOG2E: f64 = std::f64::consts::LOG2_E;
+
+// ---------------------------------------------------------------- libraries
+
+fn missing(library: &str, hint: &str) -> ProbeError {
+    ProbeError::MissingLibrary {
+        library: library.into(),
+        hint: hint.into(),
+    }
+}
+
+/// The NVIDIA driver library must be loadable before any cudarc call.
+pub(crate) fn check_driver() -> Result<(), ProbeError> {
+    if unsafe { ds::is_culib_present() } {
+        Ok(())
+    } else {
+        Err(missing(
+            "libcuda.so (NVIDIA driver)",
+            "no NVIDIA driver on this machine; install the NVIDIA driver (e.g. 580 or newer) \
+             on a machine with an NVIDIA GPU, or run `kvplan probe` there",
+        ))
+    }
+}
+
+fn check_nvrtc() -> Result<(), ProbeError> {
+    if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        Ok(())
+    } else {
+        Err(missing(
+            "libnvrtc.so (CUDA runtime compiler)",
+            "install the CUDA 13 toolkit (or the nvidia-cuda-nvrtc package) and put its lib \
+             folder on the loader path (ldconfig or LD_LIBRARY_PATH)",
+        ))
+    }
+}
+
+fn check_blas() -> Result<(), ProbeError> {
+    let hint = "install the CUDA 13 toolkit's cuBLAS (or the nvidia-cublas package) and put its \
+                lib folder on the loader path (ldconfig or LD_LIBRARY_PATH)";
+    if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+        return Err(missing("libcublas.so", hint));
+    }
+    if !unsafe { cudarc::cublaslt::sys::is_culib_present() } {
+        return Err(missing("libcublasLt.so", hint));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ buffers
+
+/// A `cuMemAlloc` allocation, freed on drop.
+pub struct DevBuf {
+    /// Device address (the allocation is rounded up to 256 bytes).
+    pub ptr: u64,
+}
+
+impl Drop for DevBuf {
+    fn drop(&mut self) {
+        unsafe {
+            let _ = dr::free_sync(self.ptr);
+        }
+    }
+}
+
+fn free_bytes() -> u64 {
+    dr::mem_get_info().map(|(f, _)| f as u64).unwrap_or(0)
+}
+
+/// Allocate `bytes` (rounded up to 256); OUT_OF_MEMORY becomes a clean error.
+pub(crate) fn alloc(bytes: u64, what: &str) -> Result<DevBuf, ProbeError> {
+    let size = round_up(bytes.max(16), 256);
+    match unsafe { dr::malloc_sync(size as usize) } {
+        Ok(ptr) => Ok(DevBuf { ptr }),
+        Err(dr::DriverError(ds::cudaError_enum::CUDA_ERROR_OUT_OF_MEMORY)) => {
+            Err(ProbeError::OutOfMemory {
+                what: what.into(),
+                requested_bytes: size,
+                free_bytes: free_bytes(),
+            })
+        }
+        Err(e) => Err(ProbeError::cuda(format!("allocating {what}"), e)),
+    }
+}
+
+// -------------------------------------------------------------------- device
+
+/// One GPU: its context, a stream, the compiled kernels, BLAS handles.
+pub(crate) struct Gpu {
+    pub blas: Option<Blas>,
+    pub funcs: Option<Funcs>,
+    pub stream: Arc<CudaStream>,
+    pub ctx: Arc<CudaContext>,
+    pub summary: DeviceSummary,
+}
+
+/// The compiled kernels.
+pub(crate) struct Funcs {
+    fill_bf16: CudaFunction,
+    fill_e4m3: CudaFunction,
+    read_bw: CudaFunction,
+    /// GQA split kernels with prefetch depth 1, 2, 4 (see [`GQA_PF`]).
+    gqa: Vec<CudaFunction>,
+    reduce: CudaFunction,
+    softmax: CudaFunction,
+    softmax_bf16: CudaFunction,
+    _module: Arc<CudaModule>,
+}
+
+fn arch_for(cc: (i32, i32)) -> Option<&'static str> {
+    Some(match cc {
+        (7, 0) => "sm_70",
+        (7, 5) => "sm_75",
+        (8, 0) => "sm_80",
+        (8, 6) => "sm_86",
+        (8, 7) => "sm_87",
+        (8, 9) => "sm_89",
+        (9, 0) => "sm_90",
+        (10, 0) => "sm_100",
+        (12, 0) => "sm_120",
+        _ => return None,
+    })
+}
+
+impl Gpu {
+    /// Open device `index`: driver check, context, stream.
+    pub fn open(index: usize) -> Result<Gpu, ProbeError> {
+        check_driver()?;
+        if let Err(e) = dr::init() {
+            return Err(match e.0 {
+                ds::cudaError_enum::CUDA_ERROR_NO_DEVICE => ProbeError::NoSuchDevice {
+                    requested: index,
+                    available: 0,
+                },
+                _ => ProbeError::cuda(
+                    "initialising the CUDA driver (is the nvidia kernel module loaded?)",
+                    e,
+                ),
+            });
+        }
+        let count = CudaContext::device_count()
+            .map_err(|e| ProbeError::cuda("counting GPUs", e))?
+            .max(0) as usize;
+        if index >= count {
+            return Err(ProbeError::NoSuchDevice {
+                requested: index,
+                available: count,
+            });
+        }
+        let ctx = CudaContext::new(index)
+            .map_err(|e| ProbeError::cuda(format!("creating a context on GPU {index}"), e))?;
+        // Raw pointers only: cudarc's per-allocation event tracking is overhead here.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx
+            .new_stream()
+            .map_err(|e| ProbeError::cuda("creating a stream", e))?;
+        let attr = |a| {
+            ctx.attribute(a)
+                .map_err(|e| ProbeError::cuda("reading attributes", e))
+        };
+        let sm_count =
+            attr(ds::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)? as u32;
+        let l2_bytes = attr(ds::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE)? as u64;
+        let summary = DeviceSummary {
+            index,
+            name: ctx.name().unwrap_or_default(),
+            compute_capability: ctx
+                .compute_capability()
+                .map_err(|e| ProbeError::cuda("reading the compute capability", e))?,
+            sm_count,
+            l2_bytes,
+            total_bytes: ctx.total_mem().unwrap_or(0) as u64,
+        };
+        Ok(Gpu {
+            blas: None,
+            funcs: None,
+            stream,
+            ctx,
+            summary,
+        })
+    }
+
+    /// Compile the kernels for head size `hd` and `group` q heads per block.
+    pub fn compile(&mut self, hd: u64, group: u64) -> Result<(), ProbeError> {
+        check_nvrtc()?;
+        let ptx = compile_ptx_with_opts(
+            SOURCE,
+            CompileOptions {
+                arch: arch_for(self.summary.compute_capability),
+                options: vec![format!("-DHD={hd}"), format!("-DGROUP={group}")],
+                ..Default::default()
+            },
+        )
+        .map_err(|e| ProbeError::Compile {
+            log: format!("{e:?}"),
+        })?;
+        let module = self
+            .ctx
+            .load_module(ptx)
+            .map_err(|e| ProbeError::cuda("loading the kernels", e))?;
+        let f = |n: &str| {
+            module
+                .load_function(n)
+                .map_err(|e| ProbeError::cuda(format!("loading kernel {n}"), e))
+        };
+        self.funcs = Some(Funcs {
+            fill_bf16: f("fill_bf16")?,
+            fill_e4m3: f("fill_e4m3")?,
+            read_bw: f("read_bw")?,
+            gqa: GQA_PF
+                .iter()
+                .map(|pf| f(&format!("gqa_decode_split_pf{pf}")))
+                .collect::<Result<_, _>>()?,
+            reduce: f("attn_reduce")?,
+            softmax: f("softmax_rows")?,
+            softmax_bf16: f("softmax_rows_bf16")?,
+            _module: module,
+        });
+        Ok(())
+    }
+
+    fn funcs(&self) -> &Funcs {
+        self.funcs.as_ref().expect("kernels compiled")
+    }
+
+    fn blas(&self) -> &Blas {
+        self.blas.as_ref().expect("blas created")
+    }
+
+    fn sync(&self, during: &str) -> Result<(), ProbeError> {
+        self.stream
+            .synchronize()
+            .map_err(|e| ProbeError::cuda(during.to_string(), e))
+    }
+
+    fn launch_err(name: &str) -> impl Fn(dr::DriverError) -> ProbeError + '_ {
+        move |e| ProbeError::cuda(format!("launching {name}"), e)
+    }
+
+    /// Fill `bytes` at `ptr` with random non-zero values of `dtype`.
+    pub fn fill(
+        &self,
+        ptr: u64,
+        bytes: u64,
+        dtype: ProbeDtype,
+        seed: u32,
+    ) -> Result<(), ProbeError> {
+        let n16 = bytes / 16;
+        if n16 == 0 {
+            return Ok(());
+        }
+        let cfg = LaunchConfig {
+            grid_dim: (self.summary.sm_count * 8, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let scale: f32 = 1.0;
+        unsafe {
+            match dtype {
+                ProbeDtype::Fp8 => self
+                    .stream
+                    .launch_builder(&self.funcs().fill_e4m3)
+                    .arg(&ptr)
+                    .arg(&n16)
+                    .arg(&seed)
+                    .launch(cfg)
+                    .map(|_| ())
+                    .map_err(Self::launch_err("fill_e4m3")),
+                _ => self
+                    .stream
+                    .launch_builder(&self.funcs().fill_bf16)
+                    .arg(&ptr)
+                    .arg(&n16)
+                    .arg(&seed)
+                    .arg(&scale)
+                    .launch(cfg)
+                    .map(|_| ())
+                    .map_err(Self::launch_err("fill_bf16")),
+            }
+        }
+    }
+
+    fn read_kernel(&self, ptr: u64, bytes: u64, sink: u64) -> Result<(), ProbeError> {
+        let n16 = bytes / 16;
+        let cfg = LaunchConfig {
+            grid_dim: (self.summary.sm_count * 8, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        unsafe {
+            self.stream
+                .launch_builder(&self.funcs().read_bw)
+                .arg(&ptr)
+                .arg(&n16)
+                .arg(&sink)
+                .launch(cfg)
+                .map(|_| ())
+                .map_err(Self::launch_err("read_bw"))
+        }
+    }
+
+    fn copy(&self, dst: u64, src: u64, bytes: u64) -> Result<(), ProbeError> {
+        unsafe { dr::memcpy_dtod_async(dst, src, bytes as usize, self.stream.cu_stream()) }
+            .map_err(|e| ProbeError::cuda("memcpy_dtod", e))
+    }
+
+    fn upload<T>(&self, dst: u64, data: &[T]) -> Result<(), ProbeError> {
+        self.sync("before upload")?;
+        unsafe { dr::memcpy_htod_sync(dst, data) }.map_err(|e| ProbeError::cuda("uploading", e))
+    }
+
+    fn download<T>(&self, dst: &mut [T], src: u64) -> Result<(), ProbeError> {
+        self.sync("before download")?;
+        unsafe { dr::memcpy_dtoh_sync(dst, src) }.map_err(|e| ProbeError::cuda("downloading", e))
+    }
+
+    fn event(&self) -> Result<CudaEvent, ProbeError> {
+        self.ctx
+            .new_event(Some(ds::CUevent_flags::CU_EVENT_DEFAULT))
+            .map_err(|e| ProbeError::cuda("creating an event", e))
+    }
+
+    /// Time `op` (called with a running index, so it can rotate buffers):
+    /// warm-up, an estimate, then `samples` samples of enough back-to-back
+    /// calls to last ~`sample_target_s` each; returns per-call statistics.
+    pub fn measure(
+        &self,
+        samples: usize,
+        sample_target_s: f64,
+        mut op: impl FnMut(usize) -> Result<(), ProbeError>,
+    ) -> Result<Timing, ProbeError> {
+        let mut idx = 0usize;
+        for _ in 0..2 {
+            op(idx)?;
+            idx += 1;
+        }
+        let (a, b) = (self.event()?, self.event()?);
+        a.record(&self.stream)
+            .map_err(|e| ProbeError::cuda("recording", e))?;
+        for _ in 0..2 {
+            op(idx)?;
+            idx += 1;
+        }
+        b.record(&self.stream)
+            .map_err(|e| ProbeError::cuda("recording", e))?;
+        let est = a
+            .elapsed_ms(&b)
+            .map_err(|e| ProbeError::cuda("timing (estimate)", e))? as f64
+            / 2e3;
+        let reps = ((sample_target_s / est.max(1e-7)).ceil() as usize).clamp(1, 256);
+        let mut evs = Vec::with_capacity(samples);
+        for _ in 0..samples {
+            let (s, e) = (self.event()?, self.event()?);
+            s.record(&self.stream)
+                .map_err(|e| ProbeError::cuda("recording", e))?;
+            for _ in 0..reps {
+                op(idx)?;
+                idx += 1;
+            }
+            e.record(&self.stream)
+                .map_err(|e| ProbeError::cuda("recording", e))?;
+            evs.push((s, e));
+        }
+        self.sync("timing")?;
+        let mut secs = Vec::with_capacity(samples);
+        for (s, e) in &evs {
+            secs.push(
+                s.elapsed_ms(e)
+                    .map_err(|e| ProbeError::cuda("reading event times", e))?
+                    as f64
+                    / 1e3,
+            );
+        }
+        Ok(math::timing(&secs, reps))
+    }
+
+    // ---------------------------------------------------------- attention
+
+    /// GQA decode: split kernel + reduce. `kv_heads` here may be smaller than
+    /// the request's (self-check); `qpk` q heads per KV head; `group` q heads
+    /// per block (compiled in).
+    #[allow(clippy::too_many_arguments)]
+    fn gqa(
+        &self,
+        q: u64,
+        k: u64,
+        v: u64,
+        out: u64,
+        part_o: u64,
+        part_ml: u64,
+        batch: u64,
+        kv_heads: u64,
+        qpk: u64,
+        group: u64,
+        hd: u64,
+        ctx_tokens: u64,
+        chunk: u64,
+        pf: usize,
+    ) -> Result<(), ProbeError> {
+        let splits = ctx_tokens.div_ceil(chunk);
+        let (kvh, qpk_i, ctx_i, chunk_i, splits_i) = (
+            kv_heads as i32,
+            qpk as i32,
+            ctx_tokens as i32,
+            chunk as i32,
+            splits as i32,
+        );
+        let qscale = ((1.0 / (hd as f64).sqrt()) * LOG2E) as f32;
+        let cfg = LaunchConfig {
+            grid_dim: (
+                splits as u32,
+                (kv_heads * (qpk / group)) as u32,
+                batch as u32,
+            ),
+            block_dim: (GQA_THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let hd_i = hd as i32;
+        let rows = (batch * kv_heads * qpk) as u32;
+        unsafe {
+            self.stream
+                .launch_builder(&self.funcs().gqa[pf])
+                .arg(&q)
+                .arg(&k)
+                .arg(&v)
+                .arg(&part_o)
+                .arg(&part_ml)
+                .arg(&kvh)
+                .arg(&qpk_i)
+                .arg(&ctx_i)
+                .arg(&chunk_i)
+                .arg(&splits_i)
+                .arg(&qscale)
+                .launch(cfg)
+                .map_err(Self::launch_err("gqa_decode_split"))?;
+            self.stream
+                .launch_builder(&self.funcs().reduce)
+                .arg(&part_o)
+                .arg(&part_ml)
+                .arg(&out)
+                .arg(&splits_i)
+                .arg(&hd_i)
+                .launch(LaunchConfig {
+                    grid_dim: (rows, 1, 1),
+                    block_dim: (hd.clamp(32, 256) as u32, 1, 1),
+                    shared_mem_bytes: 0,
+                })
+                .map_err(Self::launch_err("attn_reduce"))?;
+        }
+        Ok(())
+    }
+
+    /// MLA decode for sequences `[b0, b0 + n)`: scores GEMM (f32, scaled by
+    /// softmax scale · log2 e), row softmax to bf16, weighted-sum GEMM.
+    #[allow(clippy::too_many_arguments)]
+    fn mla_group(
+        &self,
+        q: u64,
+        kv: u64,
+        out: u64,
+        s: u64,
+        p: u64,
+        heads: u64,
+        rank: u64,
+        rope: u64,
+        t: u64,
+        n: u64,
+        s_bf16: bool,
+    ) -> Result<(), ProbeError> {
+        let w = rank + rope;
+        // With bf16 scores the softmax runs in place and P aliases S.
+        let p = if s_bf16 { s } else { p };
+        let scale = ((1.0 / (w as f64).sqrt()) * LOG2E) as f32;
+        let blas = self.blas();
+        // S^T (t × heads, col-major) = KV (w × t col-major)^T · Q (w × heads col-major)
+        blas.batched(
+            true,
+            false,
+            t,
+            heads,
+            w,
+            scale,
+            kv,
+            w,
+            t * w,
+            q,
+            w,
+            heads * w,
+            s,
+            !s_bf16,
+            t,
+            heads * t,
+            n,
+        )?;
+        let t_i = t as i32;
+        unsafe {
+            let f = if s_bf16 {
+                &self.funcs().softmax_bf16
+            } else {
+                &self.funcs().softmax
+            };
+            self.stream
+                .launch_builder(f)
+                .arg(&s)
+                .arg(&p)
+                .arg(&t_i)
+                .launch(LaunchConfig {
+                    grid_dim: ((n * heads) as u32, 1, 1),
+                    block_dim: (256, 1, 1),
+                    shared_mem_bytes: 0,
+                })
+                .map_err(Self::launch_err("softmax_rows"))?;
+        }
+        // O (rank × heads col-major) = V (rank × t, ld w) · P (t × heads col-major)
+        blas.batched(
+            false,
+            false,
+            rank,
+            heads,
+            t,
+            1.0,
+            kv,
+            w,
+            t * w,
+            p,
+            t,
+            heads * t,
+            out,
+            false,
+            rank,
+            heads * rank,
+            n,
+        )
+    }
+}
+
+// --------------------------------------------------------------- self-checks
+
+fn bf16_vec_to_f64(v: &[u16]) -> Vec<f64> {
+    v.iter().map(|&b| cref::bf16_to_f32(b) as f64).collect()
+}
+
+fn check_result(kernel: &str, shape: String, err: f64, threshold: f64) -> SelfCheck {
+    SelfCheck {
+        kernel: kernel.into(),
+        shape,
+        relative_error: err,
+        threshold,
+        passed: err.is_finite() && err < threshold,
+    }
+}
+
+const ATTN_THRESHOLD: f64 = 1e-2;
+
+/// GQA kernels against the CPU reference on a small random case with the
+/// request's head size and grouping (context not a multiple of the chunk, so
+/// the tail and several splits are exercised).
+fn self_check_gqa(
+    gpu: &Gpu,
+    qpk: u64,
+    group: u64,
+    hd: u64,
+    seed: u64,
+) -> Result<Vec<SelfCheck>, ProbeError> {
+    let (b, kvh, t, chunk) = (2u64, 2u64, 1000u64, 256u64);
+    let qh = kvh * qpk;
+    let mut rng = SplitMix64(seed);
+    let q = cref::random_bf16(&mut rng, (b * qh * hd) as usize, 3.0);
+    let k = cref::random_bf16(&mut rng, (b * kvh * t * hd) as usize, 1.0);
+    let v = cref::random_bf16(&mut rng, (b * kvh * t * hd) as usize, 1.0);
+    let splits = t.div_ceil(chunk);
+    let bq = alloc(q.len() as u64 * 2, "self-check q")?;
+    let bk = alloc(k.len() as u64 * 2, "self-check k")?;
+    let bv = alloc(v.len() as u64 * 2, "self-check v")?;
+    let bo = alloc(b * qh * hd * 2, "self-check out")?;
+    let po = alloc(b * qh * splits * hd * 4, "self-check partials")?;
+    let pml = alloc(b * qh * splits * 2 * 4, "self-check partials")?;
+    gpu.upload(bq.ptr, &q)?;
+    gpu.upload(bk.ptr, &k)?;
+    gpu.upload(bv.ptr, &v)?;
+    let r = cref::gqa_decode(
+        &bf16_vec_to_f64(&q),
+        &bf16_vec_to_f64(&k),
+        &bf16_vec_to_f64(&v),
+        b as usize,
+        qh as usize,
+        kvh as usize,
+        t as usize,
+        hd as usize,
+    );
+    let mut checks = vec![];
+    for (pf_i, pf) in GQA_PF.iter().enumerate() {
+        gpu.upload(bo.ptr, &vec![0xffffu16; (b * qh * hd) as usize])?; // poison: NaN
+        gpu.gqa(
+            bq.ptr, bk.ptr, bv.ptr, bo.ptr, po.ptr, pml.ptr, b, kvh, qpk, group, hd, t, chunk, pf_i,
+        )?;
+        let mut out = vec![0u16; (b * qh * hd) as usize];
+        gpu.download(&mut out, bo.ptr)?;
+        let err = cref::relative_error(&bf16_vec_to_f64(&out), &r);
+        checks.push(check_result(
+            &format!("gqa_decode_split_pf{pf} + attn_reduce"),
+            format!("batch {b}, {qh} q heads / {kvh} kv heads × {hd}, {t} tokens, chunk {chunk}"),
+            err,
+            ATTN_THRESHOLD,
+        ));
+    }
+    Ok(checks)
+}
+
+fn self_check_mla(
+    gpu: &Gpu,
+    heads: u64,
+    rank: u64,
+    rope: u64,
+    seed: u64,
+) -> Result<Vec<SelfCheck>, ProbeError> {
+    // 304 tokens: the softmax's 16-byte vector path (T % 8 == 0); 300: its scalar path.
+    let mut checks = vec![];
+    for t in [304u64, 300] {
+        checks.extend(self_check_mla_t(gpu, heads, rank, rope, t, seed)?);
+    }
+    Ok(checks)
+}
+
+fn self_check_mla_t(
+    gpu: &Gpu,
+    heads: u64,
+    rank: u64,
+    rope: u64,
+    t: u64,
+    seed: u64,
+) -> Result<Vec<SelfCheck>, ProbeError> {
+    let (b, h) = (2u64, heads.min(16));
+    let w = rank + rope;
+    let mut rng = SplitMix64(seed);
+    let q = cref::random_bf16(&mut rng, (b * h * w) as usize, 3.0);
+    let kv = cref::random_bf16(&mut rng, (b * t * w) as usize, 1.0);
+    let bq = alloc(q.len() as u64 * 2, "self-check q")?;
+    let bkv = alloc(kv.len() as u64 * 2, "self-check latent cache")?;
+    let bo = alloc(b * h * rank * 2, "self-check out")?;
+    let bs = alloc(b * h * t * 4, "self-check scores")?;
+    let bp = alloc(b * h * t * 2, "self-check probabilities")?;
+    gpu.upload(bq.ptr, &q)?;
+    gpu.upload(bkv.ptr, &kv)?;
+    let r = cref::mla_decode(
+        &bf16_vec_to_f64(&q),
+        &bf16_vec_to_f64(&kv),
+        b as usize,
+        h as usize,
+        t as usize,
+        rank as usize,
+        rope as usize,
+        1.0 / (w as f64).sqrt(),
+    );
+    let mut checks = vec![];
+    for s_bf16 in [false, true] {
+        gpu.upload(bo.ptr, &vec![0xffffu16; (b * h * rank) as usize])?;
+        gpu.mla_group(
+            bq.ptr, bkv.ptr, bo.ptr, bs.ptr, bp.ptr, h, rank, rope, t, b, s_bf16,
+        )?;
+        let mut out = vec![0u16; (b * h * rank) as usize];
+        gpu.download(&mut out, bo.ptr)?;
+        let err = cref::relative_error(&bf16_vec_to_f64(&out), &r);
+        checks.push(check_result(
+            &format!(
+                "mla (cuBLAS batched GEMM → {} scores + softmax kernel + GEMM)",
+                if s_bf16 { "bf16" } else { "f32" }
+            ),
+            format!("batch {b}, {h} heads, latent {rank}+{rope}, {t} tokens"),
+            err,
+            ATTN_THRESHOLD,
+        ));
+    }
+    Ok(checks)
+}
+
+fn decode_vals(bytes: &[u8], dtype: ProbeDtype) -> Vec<f64> {
+    match dtype {
+        ProbeDtype::Fp8 => bytes.iter().map(|&b| cref::e4m3_to_f32(b) as f64).collect(),
+        ProbeDtype::Bf16 | ProbeDtype::Fp16 => bytes
+            .chunks_exact(2)
+            .map(|c| {
+                let h = u16::from_le_bytes([c[0], c[1]]);
+                if dtype == ProbeDtype::Bf16 {
+                    cref::bf16_to_f32(h) as f64
+                } else {
+                    cref::f16_to_f32(h) as f64
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The linear-layer layout (TN) through both cuBLAS and cuBLASLt, against the
+/// CPU reference, on data the GPU's own fill kernel wrote.
+fn self_check_gemm(gpu: &Gpu, dtype: ProbeDtype) -> Result<Vec<SelfCheck>, ProbeError> {
+    let (m, n, k) = (5u64, 64u64, 256u64);
+    let eb = dtype.bytes();
+    let w = alloc(n * k * eb, "self-check W")?;
+    let x = alloc(m * k * eb, "self-check x")?;
+    let y = alloc(m * n * 2, "self-check y")?;
+    gpu.fill(w.ptr, n * k * eb, dtype, 11)?;
+    gpu.fill(x.ptr, m * k * eb, dtype, 12)?;
+    let mut wh = vec![0u8; (n * k * eb) as usize];
+    let mut xh = vec![0u8; (m * k * eb) as usize];
+    gpu.download(&mut wh, w.ptr)?;
+    gpu.download(&mut xh, x.ptr)?;
+    let r = cref::linear(
+        &decode_vals(&xh, dtype),
+        &decode_vals(&wh, dtype),
+        m as usize,
+        n as usize,
+        k as usize,
+    );
+    let plan = gpu.blas().lt_plan(m, n, k, dtype, 1)?;
+    let mut backends = vec![];
+    if dtype != ProbeDtype::Fp8 {
+        backends.push(Backend::Cublas);
+    }
+    if plan.is_some() {
+        backends.push(Backend::Lt(0));
+    }
+    let mut checks = vec![];
+    for be in backends {
+        gpu.upload(y.ptr, &vec![0xffffu16; (m * n) as usize])?;
+        gpu.blas()
+            .linear(be, plan.as_ref(), dtype, m, n, k, w.ptr, x.ptr, y.ptr)?;
+        let mut yh = vec![0u8; (m * n * 2) as usize];
+        gpu.download(&mut yh, y.ptr)?;
+        let err = cref::relative_error(&decode_vals(&yh, out_dtype(dtype)), &r);
+        checks.push(check_result(
+            &format!("linear {} via {}", dtype.name(), be.name()),
+            format!("m {m}, n {n}, k {k}"),
+            err,
+            1e-2,
+        ));
+    }
+    Ok(checks)
+}
+
+// -------------------------------------------------------------------- run
+
+struct Stages<'a> {
+    progress: &'a mut dyn FnMut(ProbeEvent),
+    index: usize,
+    total: usize,
+}
+
+impl Stages<'_> {
+    fn start(&mut self, name: &str) {
+        self.index += 1;
+        (self.progress)(ProbeEvent::Stage {
+            name: name.into(),
+            index: self.index,
+            total: self.total,
+        });
+    }
+    fn step(&mut self, stage: &str, done: u64, total: u64) {
+        (self.progress)(ProbeEvent::Progress {
+            stage: stage.into(),
+            done,
+            total,
+        });
+    }
+    fn note(&mut self, notes: &mut Vec<String>, s: String) {
+        (self.progress)(ProbeEvent::Note(s.clone()));
+        notes.push(s);
+    }
+}
+
+/// Runs one layer's attention (argument: layer index).
+type LayerFn<'a> = Box<dyn Fn(usize) -> Result<(), ProbeError> + 'a>;
+
+/// A GEMM shape with its chosen backend.
+struct Tuned {
+    plan: Option<LtPlan>,
+    backend: Backend,
+    timing: Timing,
+}
+
+fn phase(timing: Timing, bytes: u64, flops: u64, copy_bw: f64, ceiling: f64) -> PhaseResult {
+    let s = timing.median_s;
+    let roof = math::roofline_s(bytes, flops, copy_bw, ceiling);
+    PhaseResult {
+        seconds: s,
+        bytes,
+        flops,
+        bytes_per_s: bytes as f64 / s,
+        flops_per_s: flops as f64 / s,
+        bandwidth_vs_copy: bytes as f64 / s / copy_bw,
+        roofline_s: roof,
+        vs_roofline: s / roof,
+        timing,
+    }
+}
+
+/// Time every backend for one linear shape, rotating the weights over
+/// `w_offsets`; keep the fastest.
+#[allow(clippy::too_many_arguments)]
+fn tune_linear(
+    gpu: &Gpu,
+    dtype: ProbeDtype,
+    m: u64,
+    n: u64,
+    k: u64,
+    w_offsets: &[u64],
+    x: u64,
+    y: u64,
+    samples: usize,
+) -> Result<Tuned, ProbeError> {
+    let plan = gpu.blas().lt_plan(m, n, k, dtype, 6)?;
+    let mut cands = vec![];
+    if dtype != ProbeDtype::Fp8 {
+        cands.push(Backend::Cublas);
+    }
+    if let Some(p) = &plan {
+        cands.extend((0..p.algos.len()).map(Backend::Lt));
+    }
+    let mut best: Option<(Backend, Timing)> = None;
+    for be in cands {
+        let t = gpu.measure(3, 2e-4, |i| {
+            let w = w_offsets[i % w_offsets.len()];
+            gpu.blas()
+                .linear(be, plan.as_ref(), dtype, m, n, k, w, x, y)
+        });
+        let t = match t {
+            Ok(t) => t,
+            Err(_) if be != Backend::Cublas => continue, // an algorithm that fails at run time is skipped
+            Err(e) => return Err(e),
+        };
+        if best.as_ref().is_none_or(|(_, b)| t.median_s < b.median_s) {
+            best = Some((be, t));
+        }
+    }
+    let (backend, _) = best.ok_or_else(|| ProbeError::Blas {
+        during: format!("tuning {m}×{n}×{k} {}", dtype.name()),
+        message: "no backend could run this shape".into(),
+    })?;
+    let timing = gpu.measure(samples, 1e-3, |i| {
+        let w = w_offsets[i % w_offsets.len()];
+        gpu.blas()
+            .linear(backend, plan.as_ref(), dtype, m, n, k, w, x, y)
+    })?;
+    Ok(Tuned {
+        plan,
+        backend,
+        timing,
+    })
+}
+
+pub(crate) fn run(
+    req: &ProbeRequest,
+    progress: &mut dyn FnMut(ProbeEvent),
+) -> Result<ProbeReport, ProbeError> {
+    let mut st = Stages {
+        progress,
+        index: 0,
+        total: 7,
+    };
+    let mut notes: Vec<String> = vec![];
+    st.start("open");
+    check_driver()?;
+    check_blas()?;
+    let mut gpu = Gpu::open(req.device_index)?;
+    let sm = gpu.summary.sm_count as u64;
+
+    // Attention shape and kernels.
+    let (hd, qpk, group) = match req.attention {
+        ProbeAttention::Gqa {
+            q_heads,
+            kv_heads,
+            head_dim,
+        } => {
+            let qpk = q_heads / kv_heads;
+            (head_dim, qpk, math::heads_per_block(qpk, 8))
+        }
+        ProbeAttention::Mla { .. } => (128, 1, 1),
+    };
+    gpu.compile(hd, group)?;
+
+    // Decide the weight dtype actually measured (fp8 needs cuBLASLt support).
+    let ws = alloc(LT_WORKSPACE, "cuBLASLt workspace")?;
+    gpu.blas = Some(Blas::new(gpu.stream.clone(), ws)?);
+    let mut wdt = req.weight_dtype;
+    if wdt == ProbeDtype::Fp8 {
+        let g = &req.gemms[0];
+        if gpu
+            .blas()
+            .lt_plan(req.batch, g.n, g.k, ProbeDtype::Fp8, 1)?
+            .is_none()
+        {
+            st.note(
+                &mut notes,
+                "cuBLASLt offers no fp8 (e4m3) matmul on this GPU: the GEMMs are measured in bf16"
+                    .into(),
+            );
+            wdt = ProbeDtype::Bf16;
+        }
+    }
+    if req.kv_dtype != ProbeDtype::Bf16 {
+        st.note(
+            &mut notes,
+            format!(
+                "KV cache dtype {} is measured with the bf16 attention kernels (same layout, 2 bytes per value)",
+                req.kv_dtype.name()
+            ),
+        );
+    }
+    let layout = math::weight_layout(req.weights_bytes, req.layers, &req.gemms, wdt)?;
+    if layout.wrapped {
+        st.note(
+            &mut notes,
+            "the layers' matrices do not all fit in weights_bytes: placement wraps around, so some layers share weights".into(),
+        );
+    }
+
+    // ---- memory check and allocation
+    st.start("allocate");
+    let b = req.batch;
+    let t = req.context_tokens;
+    let max_k = req.gemms.iter().map(|g| g.k).max().unwrap_or(0);
+    let max_n = req.gemms.iter().map(|g| g.n).max().unwrap_or(0);
+    let qh = math::q_heads(&req.attention);
+    let (qd, od) = math::q_o_dims(&req.attention);
+    // GQA partials sized for the smallest chunk tried (128 tokens).
+    let (part_bytes, mla_group_l2, mla_group_max) = match req.attention {
+        ProbeAttention::Gqa { .. } => {
+            let splits = t.div_ceil(128);
+            (b * qh * splits * (qd + 2) * 4, 0, 0)
+        }
+        ProbeAttention::Mla {
+            heads,
+            kv_lora_rank,
+            rope_dim,
+        } => {
+            // Two launch groupings are timed: few sequences, so the second
+            // GEMM re-reads the latent from L2; or many (up to 4 GiB of
+            // scores), so each launch has enough tiles to fill the GPU.
+            let l2 = math::mla_group(
+                b,
+                t,
+                heads,
+                kv_lora_rank + rope_dim,
+                (gpu.summary.l2_bytes * 2 / 3).max(8 << 20),
+            );
+            let max = (4 * GIB / (heads * t * 6)).clamp(l2, b.max(l2));
+            (max * heads * t * 6, l2, max)
+        }
+    };
+    let bw_separate = req.weights_bytes < GIB;
+    let ceiling_n = 8192u64;
+    let scratch = LT_WORKSPACE
+        + b * max_k * 2
+        + b * max_n * 2
+        + b * qh * (qd + od) * 2
+        + part_bytes
+        + 3 * ceiling_n * ceiling_n * 2
+        + if bw_separate { 2 * GIB } else { 0 };
+    let free_before = free_bytes() + LT_WORKSPACE; // the workspace is already allocated
+    let need = req.weights_bytes + req.kv_cache_bytes + scratch;
+    if need + req.safety_margin_bytes > free_before {
+        return Err(ProbeError::InsufficientMemory {
+            requested_bytes: need,
+            safety_margin_bytes: req.safety_margin_bytes,
+            free_bytes: free_before,
+        });
+    }
+    let weights = alloc(req.weights_bytes, "the weight shard")?;
+    let kv = alloc(req.kv_cache_bytes, "the KV cache")?;
+    let xbuf = alloc(b * max_k * 2, "activations in")?;
+    let ybuf = alloc(b * max_n * 2, "activations out")?;
+    let qbuf = alloc(b * qh * qd * 2, "attention queries")?;
+    let obuf = alloc(b * qh * od * 2, "attention outputs")?;
+    let (pbuf_o, pbuf_ml) = match req.attention {
+        ProbeAttention::Gqa { .. } => {
+            let splits = t.div_ceil(128);
+            (
+                alloc(b * qh * splits * qd * 4, "attention partials")?,
+                alloc(b * qh * splits * 2 * 4, "attention partials")?,
+            )
+        }
+        ProbeAttention::Mla { heads, .. } => (
+            alloc(mla_group_max * heads * t * 4, "MLA scores")?,
+            alloc(mla_group_max * heads * t * 2, "MLA probabilities")?,
+        ),
+    };
+    let bwbuf = if bw_separate {
+        Some(alloc(2 * GIB, "bandwidth buffer")?)
+    } else {
+        None
+    };
+    let free_after = free_bytes();
+    let memory = MemoryCheck {
+        weights_bytes: req.weights_bytes,
+        kv_cache_bytes: req.kv_cache_bytes,
+        scratch_bytes: scratch,
+        safety_margin_bytes: req.safety_margin_bytes,
+        free_before_bytes: free_before,
+        free_after_alloc_bytes: free_after,
+    };
+    let fill_dt = |d: ProbeDtype| {
+        if d == ProbeDtype::Fp8 {
+            ProbeDtype::Fp8
+        } else {
+            ProbeDtype::Bf16
+        }
+    };
+    gpu.fill(weights.ptr, req.weights_bytes, fill_dt(wdt), 1)?;
+    st.step("allocate", 1, 3);
+    gpu.fill(kv.ptr, req.kv_cache_bytes, ProbeDtype::Bf16, 2)?;
+    st.step("allocate", 2, 3);
+    gpu.fill(xbuf.ptr, b * max_k * 2, fill_dt(wdt), 3)?;
+    gpu.fill(qbuf.ptr, b * qh * qd * 2, ProbeDtype::Bf16, 4)?;
+    if let Some(bw) = &bwbuf {
+        gpu.fill(bw.ptr, 2 * GIB, ProbeDtype::Bf16, 5)?;
+    }
+    gpu.sync("filling buffers")?;
+    st.step("allocate", 3, 3);
+    let gpu = &gpu;
+    let (wp, kvp, xp, yp, qp, op, pop, pmlp) = (
+        weights.ptr,
+        kv.ptr,
+        xbuf.ptr,
+        ybuf.ptr,
+        qbuf.ptr,
+        obuf.ptr,
+        pbuf_o.ptr,
+        pbuf_ml.ptr,
+    );
+
+    // ---- self-checks
+    st.start("self-check");
+    let mut self_checks = self_check_gemm(gpu, wdt)?;
+    self_checks.extend(match req.attention {
+        ProbeAttention::Gqa { .. } => self_check_gqa(gpu, qpk, group, hd, 0x5eed)?,
+        ProbeAttention::Mla {
+            heads,
+            kv_lora_rank,
+            rope_dim,
+        } => self_check_mla(gpu, heads, kv_lora_rank, rope_dim, 0x5eed)?,
+    });
+    if let Some(bad) = self_checks.iter().find(|c| !c.passed) {
+        return Err(ProbeError::SelfCheckFailed {
+            kernel: format!("{} ({})", bad.kernel, bad.shape),
+            relative_error: bad.relative_error,
+            threshold: bad.threshold,
+        });
+    }
+
+    // ---- bandwidth
+    st.start("bandwidth");
+    let (bw_ptr, bw_len) = match &bwbuf {
+        Some(bb) => (bb.ptr, 2 * GIB),
+        None => (wp, req.weights_bytes.min(8 * GIB)),
+    };
+    let bw_len = bw_len / 4096 * 4096;
+    if bw_len < 4 * gpu.summary.l2_bytes {
+        st.note(
+            &mut notes,
+            format!(
+                "bandwidth buffer ({bw_len} B) is under 4× L2: the figure may include cache hits"
+            ),
+        );
+    }
+    let sink = yp;
+    let read = gpu.measure(15, 5e-3, |_| gpu.read_kernel(bw_ptr, bw_len, sink))?;
+    st.step("bandwidth", 1, 2);
+    let half = bw_len / 2;
+    let copy = gpu.measure(15, 5e-3, |_| gpu.copy(bw_ptr + half, bw_ptr, half))?;
+    st.step("bandwidth", 2, 2);
+    let read_bps = bw_len as f64 / read.median_s;
+    let copy_bps = 2.0 * half as f64 / copy.median_s;
+    let bandwidth = BandwidthResult {
+        read_bytes: bw_len,
+        read_bytes_per_s: read_bps,
+        read,
+        copy_bytes: half,
+        copy_bytes_per_s: copy_bps,
+        copy,
+        read_vs_copy: read_bps / copy_bps,
+        read_vs_peak: req.peaks.map(|p| read_bps / p.memory_bandwidth_bytes_per_s),
+    };
+
+    // ---- GEMMs
+    st.start("gemm");
+    let ceiling = {
+        let nn = ceiling_n;
+        let a = alloc(nn * nn * 2, "ceiling GEMM A")?;
+        let bm = alloc(nn * nn * 2, "ceiling GEMM B")?;
+        let c = alloc(nn * nn * 2, "ceiling GEMM C")?;
+        gpu.fill(a.ptr, nn * nn * 2, ProbeDtype::Bf16, 7)?;
+        gpu.fill(bm.ptr, nn * nn * 2, ProbeDtype::Bf16, 8)?;
+        let tuned = tune_linear(
+            gpu,
+            ProbeDtype::Bf16,
+            nn,
+            nn,
+            nn,
+            &[a.ptr],
+            bm.ptr,
+            c.ptr,
+            10,
+        )?;
+        let s = tuned.timing.median_s;
+        let flops = 2.0 * (nn * nn * nn) as f64 / s;
+        GemmResult {
+            name: "ceiling".into(),
+            m: nn,
+            n: nn,
+            k: nn,
+            count: 1,
+            dtype_requested: ProbeDtype::Bf16,
+            dtype_measured: ProbeDtype::Bf16,
+            backend: tuned.backend.name(),
+            seconds: s,
+            flops_per_s: flops,
+            weight_bytes_per_s: (nn * nn * 2) as f64 / s,
+            bandwidth_vs_copy: (nn * nn * 2) as f64 / s / copy_bps,
+            flops_vs_peak: req.peaks.map(|p| flops / p.bf16_flops_per_s).unwrap_or(1.0),
+        }
+    };
+    let ceiling_flops = ceiling.flops_per_s;
+    let flops_peak = req
+        .peaks
+        .map(|p| p.bf16_flops_per_s)
+        .unwrap_or(ceiling_flops);
+    let mut tuned: Vec<Tuned> = vec![];
+    let mut gemms = vec![];
+    let ng = req.gemms.len() as u64;
+    for (gi, g) in req.gemms.iter().enumerate() {
+        st.step("gemm", gi as u64, ng);
+        let offs: Vec<u64> = layout
+            .offsets
+            .iter()
+            .flat_map(|l| l[gi].iter().cloned())
+            .map(|o| wp + o)
+            .collect();
+        let tu = tune_linear(gpu, wdt, b, g.n, g.k, &offs, xp, yp, 15)?;
+        let s = tu.timing.median_s;
+        let wbytes = math::matrix_bytes(g, wdt);
+        let flops = 2.0 * (b * g.n * g.k) as f64 / s;
+        gemms.push(GemmResult {
+            name: g.name.clone(),
+            m: b,
+            n: g.n,
+            k: g.k,
+            count: g.count,
+            dtype_requested: req.weight_dtype,
+            dtype_measured: wdt,
+            backend: tu.backend.name(),
+            seconds: s,
+            flops_per_s: flops,
+            weight_bytes_per_s: wbytes as f64 / s,
+            bandwidth_vs_copy: wbytes as f64 / s / copy_bps,
+            flops_vs_peak: flops / flops_peak,
+        });
+        tuned.push(tu);
+    }
+    st.step("gemm", ng, ng);
+    let layer_gemms = |l: usize| -> Result<(), ProbeError> {
+        for (gi, g) in req.gemms.iter().enumerate() {
+            let tu = &tuned[gi];
+            for &o in &layout.offsets[l][gi] {
+                gpu.blas().linear(
+                    tu.backend,
+                    tu.plan.as_ref(),
+                    wdt,
+                    b,
+                    g.n,
+                    g.k,
+                    wp + o,
+                    xp,
+                    yp,
+                )?;
+            }
+        }
+        Ok(())
+    };
+    let layers = req.layers as usize;
+    let gl_timing = gpu.measure(11, 2e-3, |i| layer_gemms(i % layers))?;
+    let gemm_layer = phase(
+        gl_timing,
+        math::gemm_layer_bytes(&req.gemms, wdt, b),
+        math::gemm_layer_flops(&req.gemms, b),
+        copy_bps,
+        ceiling_flops,
+    );
+
+    // ---- attention
+    st.start("attention");
+    let layer_bytes = math::kv_layer_bytes(&req.attention, b, t);
+    let att_bytes = math::attention_bytes(&req.attention, b, t);
+    let att_flops = math::attention_flops(&req.attention, b, t);
+    let (attention, attn_layer): (AttentionResult, LayerFn<'_>) = match req.attention {
+        ProbeAttention::Gqa { kv_heads, .. } => {
+            let kvb = kv_heads * (qpk / group);
+            let mut chunks: Vec<u64> = [8u64, 32, 128]
+                .iter()
+                .map(|w| math::gqa_chunk(b, kvb, t, sm * w, 128))
+                .collect();
+            chunks.sort();
+            chunks.dedup();
+            let run_layer = move |l: usize, chunk: u64, pf: usize| {
+                let kbase = kvp + l as u64 * layer_bytes;
+                gpu.gqa(
+                    qp,
+                    kbase,
+                    kbase + layer_bytes / 2,
+                    op,
+                    pop,
+                    pmlp,
+                    b,
+                    kv_heads,
+                    qpk,
+                    group,
+                    hd,
+                    t,
+                    chunk,
+                    pf,
+                )
+            };
+            let combos: Vec<(u64, usize)> = chunks
+                .iter()
+                .flat_map(|&c| (0..GQA_PF.len()).map(move |p| (c, p)))
+                .collect();
+            let mut tried = vec![];
+            let mut best: Option<(u64, usize, Timing)> = None;
+            for (ci, &(c, pf)) in combos.iter().enumerate() {
+                st.step("attention", ci as u64, combos.len() as u64);
+                let tm = gpu.measure(9, 2e-3, |i| run_layer(i % layers, c, pf))?;
+                tried.push(format!(
+                    "chunk {c} pf{}: {:.1} µs",
+                    GQA_PF[pf],
+                    tm.median_s * 1e6
+                ));
+                if best
+                    .as_ref()
+                    .is_none_or(|(_, _, bt)| tm.median_s < bt.median_s)
+                {
+                    best = Some((c, pf, tm));
+                }
+            }
+            let (chunk, pf, timing) = best.expect("at least one variant");
+            let splits = t.div_ceil(chunk);
+            let res = AttentionResult {
+                kind: "gqa".into(),
+                batch: b,
+                context: t,
+                method: format!(
+                    "split-K flash-decoding kernel pf{} (K/V prefetched {} token steps ahead): chunk {chunk} tokens ({splits} splits, {} blocks of {GQA_THREADS} threads, {group} q heads per block) + reduce kernel; tried {}",
+                    GQA_PF[pf],
+                    GQA_PF[pf],
+                    splits * b * kvb,
+                    tried.join(", ")
+                ),
+                phase: phase(timing, att_bytes, att_flops, copy_bps, ceiling_flops),
+            };
+            (res, Box::new(move |l| run_layer(l, chunk, pf)))
+        }
+        ProbeAttention::Mla {
+            heads,
+            kv_lora_rank,
+            rope_dim,
+        } => {
+            let w = kv_lora_rank + rope_dim;
+            let run_layer = move |l: usize, grp: u64, s_bf16: bool| -> Result<(), ProbeError> {
+                let base = kvp + l as u64 * layer_bytes;
+                let mut s0 = 0;
+                while s0 < b {
+                    let n = grp.min(b - s0);
+                    gpu.mla_group(
+                        qp + s0 * heads * w * 2,
+                        base + s0 * t * w * 2,
+                        op + s0 * heads * kv_lora_rank * 2,
+                        pop,
+                        pmlp,
+                        heads,
+                        kv_lora_rank,
+                        rope_dim,
+                        t,
+                        n,
+                        s_bf16,
+                    )?;
+                    s0 += n;
+                }
+                Ok(())
+            };
+            let mut groups = vec![mla_group_l2, mla_group_max];
+            groups.dedup();
+            let mut tried = vec![];
+            let mut best: Option<(u64, bool, Timing)> = None;
+            for &g in &groups {
+                for s_bf16 in [false, true] {
+                    let tm = gpu.measure(9, 2e-3, |i| run_layer(i % layers, g, s_bf16))?;
+                    tried.push(format!(
+                        "{g} seq/launch, {} scores: {:.1} µs",
+                        if s_bf16 { "bf16" } else { "f32" },
+                        tm.median_s * 1e6
+                    ));
+                    if best
+                        .as_ref()
+                        .is_none_or(|(_, _, bt)| tm.median_s < bt.median_s)
+                    {
+                        best = Some((g, s_bf16, tm));
+                    }
+                }
+            }
+            let (grp, s_bf16, timing) = best.expect("at least one variant");
+            let res = AttentionResult {
+                kind: "mla".into(),
+                batch: b,
+                context: t,
+                method: format!(
+                    "cuBLAS strided-batched bf16 GEMMs (scores {}, weighted sum bf16) + softmax kernel, {grp} sequence(s) per launch; tried {}",
+                    if s_bf16 { "bf16" } else { "f32" },
+                    tried.join(", ")
+                ),
+                phase: phase(timing, att_bytes, att_flops, copy_bps, ceiling_flops),
+            };
+            (res, Box::new(move |l| run_layer(l, grp, s_bf16)))
+        }
+    };
+
+    // ---- decode step
+    st.start("decode-step");
+    let step = |_: usize| -> Result<(), ProbeError> {
+        for l in 0..layers {
+            attn_layer(l)?;
+            layer_gemms(l)?;
+        }
+        Ok(())
+    };
+    let step_timing = gpu.measure(7, 1e-3, step)?;
+    let decode_step = phase(
+        step_timing,
+        req.layers * (att_bytes + math::gemm_layer_bytes(&req.gemms, wdt, b)),
+        req.layers * (att_flops + math::gemm_layer_flops(&req.gemms, b)),
+        copy_bps,
+        ceiling_flops,
+    );
+    gpu.sync("the decode step")?;
+
+    let mut comparisons = vec![];
+    if let Some(p) = &req.predicted {
+        if let Some(x) = p.weights_read_s {
+            comparisons.push(Comparison::new(
+                "weights_read",
+                x,
+                req.weights_bytes as f64 / read_bps,
+            ));
+        }
+        if let Some(x) = p.gemm_layer_s {
+            comparisons.push(Comparison::new("gemm_layer", x, gemm_layer.seconds));
+        }
+        if let Some(x) = p.attention_layer_s {
+            comparisons.push(Comparison::new(
+                "attention_layer",
+                x,
+                attention.phase.seconds,
+            ));
+        }
+        if let Some(x) = p.decode_step_s {
+            comparisons.push(Comparison::new("decode_step", x, decode_step.seconds));
+        }
+    }
+    let decode_tokens_per_s = b as f64 / decode_step.seconds;
+    Ok(ProbeReport {
+        request: req.clone(),
+        device: gpu.summary.clone(),
+        memory,
+        self_checks,
+        bandwidth,
+        gemm_ceiling: ceiling,
+        gemms,
+        gemm_layer,
+        attention,
+        decode_step,
+        decode_tokens_per_s,
+        comparisons,
+        notes,
+    })
+}
+
+/// Compile the kernel source with NVRTC for several shapes (no GPU needed;
+/// used by tests where libnvrtc is present).
+#[cfg(test)]
+pub fn compile_only(hd: u64, group: u64) -> Result<String, ProbeError> {
+    check_nvrtc()?;
+    let ptx = compile_ptx_with_opts(
+        SOURCE,
+        CompileOptions {
+            arch: Some("sm_90"),
+            options: vec![format!("-DHD={hd}"), format!("-DGROUP={group}")],
+            ..Default::default()
+        },
+    )
+    .map_err(|e| ProbeError::Compile {
+        log: format!("{e:?}"),
+    })?;
+    Ok(ptx.to_src())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernels_compile_with_nvrtc_where_present() {
+        if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+            eprintln!("skipping: libnvrtc not found (CUDA toolkit not installed)");
+            return;
+        }
+        for (hd, g) in [(128, 4), (64, 8), (256, 2), (96, 1), (128, 8)] {
+            let ptx = compile_only(hd, g).unwrap_or_else(|e| panic!("HD={hd} GROUP={g}: {e}"));
+            for k in super::super::kernels::KERNELS {
+                assert!(ptx.contains(k), "{k} missing from PTX");
+            }
+            // 16-byte loads in the read and attention kernels.
+            assert!(ptx.contains("ld.global.nc.v4.u32") || ptx.contains("ld.global.nc.v4.b32"));
+        }
+    }
+
+    #[test]
+    fn run_without_driver_is_a_clean_error() {
+        if unsafe { ds::is_culib_present() } {
+            eprintln!("skipping: an NVIDIA driver is present");
+            return;
+        }
+        let e = Gpu::open(0).err().expect("error without a driver");
+        assert!(e.to_string().contains("libcuda"), "{e}");
+    }
+}

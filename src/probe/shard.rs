@@ -1,0 +1,230 @@
+//! Pure translation of a kvplan Scenario into the probe's request (what one
+//! GPU of the plan holds and does in a decode step), and kvplan's own
+//! prediction of each phase the probe times. No GPU, no I/O.
+
+use super::{math, GemmShape, Peaks, Predicted, ProbeAttention, ProbeDtype, ProbeRequest};
+use crate::memory::weights::{layer_kinds, Role};
+use crate::memory::MemoryPlan;
+use crate::perf::{expected_distinct_experts, Efficiency};
+use crate::scenario::Scenario;
+use crate::spec::dtype::{KvDtype, WeightFormat};
+
+/// The probe dtype that measures weights stored as `w` (fp8 formats run fp8
+/// GEMMs; everything else is measured in bf16).
+pub fn probe_weight_dtype(w: WeightFormat) -> ProbeDtype {
+    match w {
+        WeightFormat::Fp8 | WeightFormat::Fp8Block => ProbeDtype::Fp8,
+        WeightFormat::Fp16 => ProbeDtype::Fp16,
+        _ => ProbeDtype::Bf16,
+    }
+}
+
+/// The attention of one layer on one GPU of the plan.
+pub fn probe_attention(s: &Scenario) -> ProbeAttention {
+    let a = &s.model.attention;
+    let tp = s.deployment.tp;
+    match &a.mla {
+        Some(m) => ProbeAttention::Mla {
+            heads: a.num_heads / tp,
+            kv_lora_rank: m.kv_lora_rank,
+            rope_dim: m.qk_rope_head_dim,
+        },
+        None => ProbeAttention::Gqa {
+            q_heads: a.num_heads / tp,
+            kv_heads: (a.num_kv_heads / tp).max(1),
+            head_dim: a.head_dim,
+        },
+    }
+}
+
+/// One decode layer's weight GEMMs on the binding GPU: the linear layers of
+/// the stage's most common layer kind, split by TP, plus the routed experts
+/// the batch is expected to touch (rounded up).
+pub fn layer_gemms(s: &Scenario, mem: &MemoryPlan, batch_local: u64) -> Vec<GemmShape> {
+    let st = mem.binding_stage();
+    let kinds = layer_kinds(&s.model, st.layers.clone());
+    let Some((layer, _)) = kinds.into_iter().max_by_key(|(_, n)| *n) else {
+        return Vec::new();
+    };
+    let d = &s.deployment;
+    let mut out: Vec<GemmShape> = layer
+        .dense
+        .iter()
+        .filter(|t| t.role == Role::Linear)
+        .map(|t| {
+            let (n, k) = t.shard_shape(d.tp);
+            GemmShape {
+                name: t.name.to_string(),
+                n,
+                k,
+                count: 1,
+            }
+        })
+        .collect();
+    if let (Some(moe), true) = (&s.model.moe, layer.num_experts > 0) {
+        let group_tokens = if d.ep > 1 {
+            batch_local * d.dp
+        } else {
+            batch_local
+        } as f64;
+        let e = moe.num_experts as f64;
+        let touched = expected_distinct_experts(e, moe.experts_per_token as f64, group_tokens)
+            * st.experts_per_gpu as f64
+            / e;
+        let count = touched.ceil().max(1.0) as u64;
+        for t in &layer.expert {
+            if t.role == Role::ExpertLinear {
+                let (n, k) = t.shard_shape(s.moe_tp());
+                out.push(GemmShape {
+                    name: format!("expert.{}", t.name),
+                    n,
+                    k,
+                    count,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The probe request for the binding GPU of `s` at `batch_local` sequences
+/// of `context` tokens, with kvplan's predictions under `eff`.
+pub fn request(
+    s: &Scenario,
+    mem: &MemoryPlan,
+    eff: &Efficiency,
+    batch_local: u64,
+    context: u64,
+    margin_bytes: u64,
+    device: usize,
+) -> ProbeRequest {
+    let st = mem.binding_stage();
+    let att = probe_attention(s);
+    let layers = st.layers.end - st.layers.start;
+    let gemms = layer_gemms(s, mem, batch_local);
+    let weight_dtype = probe_weight_dtype(s.deployment.weights);
+    let kv_dtype = match s.deployment.kv_dtype {
+        KvDtype::Fp8 => ProbeDtype::Fp8,
+        KvDtype::Fp16 => ProbeDtype::Fp16,
+        _ => ProbeDtype::Bf16,
+    };
+    let gpu = &s.cluster.gpu;
+    let mut req = ProbeRequest {
+        device_index: device,
+        weights_bytes: st.weights_bytes,
+        kv_cache_bytes: math::kv_layer_bytes(&att, batch_local, context) * layers,
+        safety_margin_bytes: margin_bytes,
+        batch: batch_local,
+        context_tokens: context,
+        layers,
+        gemms,
+        weight_dtype,
+        attention: att,
+        kv_dtype,
+        predicted: None,
+        peaks: Some(Peaks {
+            memory_bandwidth_bytes_per_s: gpu.bandwidth_bytes_per_s(),
+            bf16_flops_per_s: gpu.bf16_tflops * 1e12,
+        }),
+    };
+    req.predicted = Some(predict(&req, s, eff));
+    req
+}
+
+/// kvplan's roofline prediction of each phase the probe times: the same
+/// formulas as `perf::decode_step` (bytes over achieved bandwidth, FLOPs
+/// over achieved matrix rate), applied to exactly the probe's shapes.
+pub fn predict(req: &ProbeRequest, s: &Scenario, eff: &Efficiency) -> Predicted {
+    let gpu = &s.cluster.gpu;
+    let bw = gpu.bandwidth_bytes_per_s() * eff.memory;
+    let kv_bw = gpu.bandwidth_bytes_per_s() * eff.kv_memory;
+    let mm = gpu.matmul_flops(s.deployment.weights) * eff.matmul;
+    let gemm_bytes = math::gemm_layer_bytes(&req.gemms, req.weight_dtype, req.batch) as f64;
+    let gemm_flops = math::gemm_layer_flops(&req.gemms, req.batch) as f64;
+    let gemm_layer_s = (gemm_bytes / bw).max(gemm_flops / mm);
+    let att_bytes = math::attention_bytes(&req.attention, req.batch, req.context_tokens) as f64;
+    let att_flops = math::attention_flops(&req.attention, req.batch, req.context_tokens) as f64;
+    let attention_layer_s =
+        (att_bytes / kv_bw).max(att_flops / (gpu.bf16_tflops * 1e12 * eff.matmul));
+    Predicted {
+        weights_read_s: Some(req.weights_bytes as f64 / bw),
+        gemm_layer_s: Some(gemm_layer_s),
+        attention_layer_s: Some(attention_layer_s),
+        decode_step_s: Some(req.layers as f64 * (gemm_layer_s + attention_layer_s)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{resolve, EstimateRequest, Tokens};
+    use crate::spec::Catalog;
+
+    fn scen(model: &str, gpus: &str, tp: u64) -> Scenario {
+        let c = Catalog::builtin().unwrap();
+        let req = EstimateRequest {
+            model: model.into(),
+            gpus: gpus.into(),
+            ctx: Some(Tokens::Number(4096)),
+            batch: Some(16),
+            tp: Some(tp),
+            weights: Some("bf16".into()),
+            ..Default::default()
+        };
+        resolve(&req, &c, &|_| unreachable!()).unwrap().scenario
+    }
+
+    #[test]
+    fn llama_shapes_per_tp_rank() {
+        // Llama-3.1-8B at TP 2: q 2048×4096, k/v 512×4096, o 4096×2048, gate/up 7168×4096, down 4096×7168.
+        let s = scen("llama-3.1-8b", "2xH100", 2);
+        let mem = crate::memory::plan(&s);
+        let g = layer_gemms(&s, &mem, 16);
+        let shapes: Vec<(u64, u64)> = g.iter().map(|x| (x.n, x.k)).collect();
+        assert_eq!(
+            shapes,
+            vec![
+                (2048, 4096),
+                (512, 4096),
+                (512, 4096),
+                (4096, 2048),
+                (7168, 4096),
+                (7168, 4096),
+                (4096, 7168)
+            ]
+        );
+        let r = request(&s, &mem, &Efficiency::default(), 16, 4096, 1 << 30, 0);
+        assert_eq!(r.layers, 32);
+        // 4 KV heads per rank × 128 × 2 (K,V) × 2 bytes × 16 × 4096 tokens × 32 layers.
+        assert_eq!(r.kv_cache_bytes, 4 * 128 * 2 * 2 * 16 * 4096 * 32);
+        assert_eq!(
+            r.attention,
+            ProbeAttention::Gqa {
+                q_heads: 16,
+                kv_heads: 4,
+                head_dim: 128
+            }
+        );
+    }
+
+    #[test]
+    fn moe_counts_touched_experts() {
+        // Mixtral, 16 tokens, top-2 of 8: 8 × (1 − 0.75^16) = 7.92 → 8 experts per layer.
+        let s = scen("mixtral-8x7b", "H200", 1);
+        let mem = crate::memory::plan(&s);
+        let g = layer_gemms(&s, &mem, 16);
+        assert!(g
+            .iter()
+            .filter(|x| x.name.starts_with("expert."))
+            .all(|x| x.count == 8));
+        let s2 = scen("deepseek-v2-lite", "H200", 1);
+        assert!(matches!(
+            probe_attention(&s2),
+            ProbeAttention::Mla {
+                heads: 16,
+                kv_lora_rank: 512,
+                rope_dim: 64
+            }
+        ));
+    }
+}

@@ -1,0 +1,436 @@
+//! The real binary: the seed case end to end, the JSON contract, and bad
+//! input — each a clear one-line error, exit code 2, never a panic.
+
+use std::process::{Command, Output};
+
+fn kvplan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kvplan"))
+        .args(args)
+        .output()
+        .expect("run kvplan")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Assert a clean failure: exit 2, an `error:` line mentioning every `needles`, no panic.
+fn fails_with(args: &[&str], needles: &[&str]) {
+    let o = kvplan(args);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "args {args:?}: stderr {e}");
+    assert!(e.starts_with("error: "), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+    for n in needles {
+        assert!(e.contains(n), "args {args:?}: expected '{n}' in: {e}");
+    }
+}
+
+#[test]
+fn seed_case_explains_fp8_does_not_fit() {
+    let o = kvplan(&[
+        "estimate",
+        "deepseek-v3",
+        "--ctx",
+        "100k",
+        "--gpus",
+        "8xH800",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("DOES NOT FIT"), "{out}");
+    assert!(out.contains("fp8-block"), "{out}");
+    assert!(out.contains("exceed the engine's budget"), "{out}");
+    assert!(out.contains("recommendations"), "{out}");
+    assert!(out.contains("2 nodes"), "{out}");
+}
+
+#[test]
+fn json_contract_keys() {
+    let o = kvplan(&[
+        "estimate",
+        "deepseek-v3",
+        "--ctx",
+        "100k",
+        "--gpus",
+        "8xH800",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for path in [
+        "/model/params_total",
+        "/model/params_active",
+        "/kv_cache/bytes_per_token",
+        "/memory_per_gpu/weights_bytes",
+        "/memory_per_gpu/kv_cache_bytes",
+        "/memory_per_gpu/activation_bytes",
+        "/memory_per_gpu/overhead_bytes",
+        "/memory_per_gpu/total_bytes",
+        "/memory_per_gpu/capacity_bytes",
+        "/fits",
+        "/limits/max_batch",
+        "/limits/max_context",
+        "/limits/kv_cache_tokens",
+        "/performance/decode_step_seconds",
+        "/performance/decode_tokens_per_second",
+        "/performance/prefill_seconds",
+        "/deployment/weights_dtype",
+        "/deployment/kv_dtype",
+        "/deployment/tp",
+        "/deployment/pp",
+        "/deployment/ep",
+        "/deployment/dp",
+        "/deployment/engine",
+        "/recommendations",
+    ] {
+        assert!(v.pointer(path).is_some(), "missing {path}");
+    }
+    // Independent figures: 671,026,419,200 params (see golden.rs derivation); 61 × 576 × 2 B/token.
+    assert_eq!(
+        v.pointer("/model/params_total").unwrap().as_u64(),
+        Some(671_026_419_200)
+    );
+    assert_eq!(
+        v.pointer("/kv_cache/bytes_per_token").unwrap().as_u64(),
+        Some(70_272)
+    );
+    assert_eq!(v.pointer("/fits").unwrap().as_bool(), Some(false));
+    // H800 80 GB: physical 80 GiB.
+    assert_eq!(
+        v.pointer("/memory_per_gpu/capacity_bytes")
+            .unwrap()
+            .as_u64(),
+        Some(80 << 30)
+    );
+    assert!(!v
+        .pointer("/recommendations")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn fitting_case_and_formats() {
+    for f in ["json", "yaml", "markdown", "table"] {
+        let o = kvplan(&[
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "H100",
+            "--ctx",
+            "8k",
+            "--batch",
+            "8",
+            "--format",
+            f,
+        ]);
+        assert!(o.status.success(), "{f}: {}", stderr(&o));
+    }
+    let o = kvplan(&[
+        "estimate",
+        "llama-3.1-8b",
+        "--gpus",
+        "H100",
+        "--ctx",
+        "8k",
+        "--batch",
+        "8",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["fits"], true);
+    // 8 sequences × 8,000 tokens (vLLM rounds to 16-token blocks: 8,000 is a multiple) × 131,072 B.
+    assert_eq!(
+        v["memory_per_gpu"]["kv_cache_bytes"].as_u64(),
+        Some(8 * 8000 * 131_072)
+    );
+}
+
+#[test]
+fn config_json_path_works_as_model() {
+    let cfg = format!(
+        "{}/tests/fixtures/hf-configs/Qwen--Qwen2.5-7B.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let o = kvplan(&[
+        "estimate", &cfg, "--gpus", "L40S", "--ctx", "4k", "--format", "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["kv_cache"]["bytes_per_token"].as_u64(), Some(57_344)); // MODELS.md
+}
+
+#[test]
+fn listings() {
+    for cmd in ["models", "gpus", "engines"] {
+        let o = kvplan(&[cmd]);
+        assert!(o.status.success());
+    }
+    let o = kvplan(&["models", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v.as_array().unwrap().len() >= 40);
+}
+
+#[test]
+fn plan_runs_and_ranks() {
+    let o = kvplan(&[
+        "plan",
+        "deepseek-v3",
+        "--gpus",
+        "2x8xH800",
+        "--ctx",
+        "32k",
+        "--users",
+        "64",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["any_fits"], true);
+    let c = v["candidates"].as_array().unwrap();
+    assert!(c[0]["fits"].as_bool().unwrap());
+}
+
+#[test]
+fn unknown_names_suggest_nearest() {
+    fails_with(
+        &["estimate", "deepsek-v3", "--gpus", "H100"],
+        &["unknown model", "deepseek-v3"],
+    );
+    fails_with(
+        &["estimate", "llama-3.1-8b", "--gpus", "8xH80"],
+        &["unknown GPU", "H800"],
+    );
+    fails_with(
+        &[
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "H100",
+            "--engine",
+            "vlm",
+        ],
+        &["unknown engine"],
+    );
+    fails_with(
+        &[
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "H100",
+            "--weights",
+            "int3",
+        ],
+        &["weights", "int4"],
+    );
+    fails_with(
+        &[
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "H100",
+            "--kv-dtype",
+            "int2",
+        ],
+        &["kv-dtype"],
+    );
+}
+
+#[test]
+fn impossible_sizes() {
+    fails_with(&["estimate", "llama-3.1-8b", "--gpus", "0xH100"], &["gpus"]);
+    fails_with(
+        &["estimate", "llama-3.1-8b", "--gpus", "H100", "--ctx", "0"],
+        &["ctx"],
+    );
+    fails_with(
+        &[
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "H100",
+            "--ctx",
+            "lots",
+        ],
+        &["ctx"],
+    );
+    fails_with(
+        &["estimate", "llama-3.1-8b", "--gpus", "H100", "--batch", "0"],
+        &["batch"],
+    );
+    fails_with(
+        &[
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "H100",
+            "--ctx",
+            "999999999999",
+        ],
+        &["ctx"],
+    );
+    fails_with(
+        &[
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "H100",
+            "--gpu-memory-utilization",
+            "1.5",
+        ],
+        &["gpu-memory-utilization"],
+    );
+    fails_with(
+        &[
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "H100",
+            "--block-size",
+            "0",
+        ],
+        &["block-size"],
+    );
+}
+
+#[test]
+fn non_dividing_parallelism() {
+    fails_with(
+        &["estimate", "llama-3.1-8b", "--gpus", "8xH100", "--tp", "3"],
+        &["tp"],
+    );
+    fails_with(
+        &[
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "8xH100",
+            "--tp",
+            "4",
+            "--pp",
+            "4",
+        ],
+        &["tp × pp × dp"],
+    );
+    fails_with(
+        &["estimate", "llama-3.1-8b", "--gpus", "8xH100", "--ep", "2"],
+        &["dense model"],
+    );
+    fails_with(
+        &["estimate", "deepseek-v3", "--gpus", "8xH100", "--ep", "3"],
+        &["ep"],
+    );
+    fails_with(
+        &["estimate", "llama-3.1-8b", "--gpus", "H100", "--mtp"],
+        &["multi-token"],
+    );
+}
+
+#[test]
+fn malformed_spec_files_name_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("kvplan-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("bad.json");
+    std::fs::write(
+        &json,
+        "{\n  \"hidden_size\": 4096,\n  \"num_hidden_layers\": 32,\n  oops\n}",
+    )
+    .unwrap();
+    fails_with(
+        &["estimate", json.to_str().unwrap(), "--gpus", "H100"],
+        &["bad.json", "line 4"],
+    );
+    let yaml = dir.join("bad.yaml");
+    std::fs::write(&yaml, "name: x\nhidden_size: [1, 2\n").unwrap();
+    fails_with(
+        &["estimate", yaml.to_str().unwrap(), "--gpus", "H100"],
+        &["bad.yaml", "line"],
+    );
+    let zero = dir.join("zero.json");
+    std::fs::write(&zero, r#"{"model_type":"llama","hidden_size":0,"num_hidden_layers":2,"num_attention_heads":2,"vocab_size":10,"max_position_embeddings":10}"#).unwrap();
+    fails_with(
+        &["estimate", zero.to_str().unwrap(), "--gpus", "H100"],
+        &["zero.json", "hidden_size"],
+    );
+    fails_with(
+        &["estimate", "/no/such/config.json", "--gpus", "H100"],
+        &["cannot read"],
+    );
+}
+
+#[test]
+fn calibration_profile_is_used_and_checked() {
+    let o = kvplan(&[
+        "estimate",
+        "llama-3.1-8b",
+        "--gpus",
+        "H200",
+        "--ctx",
+        "1k",
+        "--profile",
+        "H200",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["performance"]["efficiency_source"]
+        .as_str()
+        .unwrap()
+        .contains("calibration profile"));
+    fails_with(
+        &[
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "H100",
+            "--profile",
+            "H200",
+        ],
+        &["profile", "measured on H200"],
+    );
+    fails_with(
+        &[
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "H100",
+            "--profile",
+            "/no/such.yaml",
+        ],
+        &["profile", "cannot read"],
+    );
+}
+
+#[test]
+fn probe_without_gpu_fails_cleanly() {
+    // CI machines have no NVIDIA driver: a clear message and exit 2, never a panic or hang.
+    if std::path::Path::new("/dev/nvidiactl").exists() {
+        eprintln!(
+            "skipping: this machine has an NVIDIA GPU; the no-driver path is tested elsewhere"
+        );
+        return;
+    }
+    fails_with(&["probe", "--list"], &["NVIDIA driver"]);
+    fails_with(
+        &[
+            "probe",
+            "llama-3.1-8b",
+            "--gpus",
+            "H200",
+            "--points",
+            "1x1k",
+        ],
+        &["NVIDIA driver"],
+    );
+    fails_with(&["probe"], &["give a model"]);
+    fails_with(
+        &["probe", "llama-3.1-8b", "--gpus", "H200", "--points", "16"],
+        &["points"],
+    );
+}

@@ -1,0 +1,153 @@
+//! Properties that must hold for any input: memory grows with context and
+//! batch; per-GPU shards add up to the whole model; quantization never
+//! grows weights; the vLLM start-up arithmetic follows the engine's formula.
+
+mod common;
+use common::builtin;
+use kvplan::memory::{self, weights::total_weight_bytes};
+use kvplan::request::{resolve, EstimateRequest, Tokens};
+use kvplan::scenario::Scenario;
+use kvplan::spec::dtype::WeightFormat;
+use kvplan::spec::Catalog;
+use proptest::prelude::*;
+
+fn scenario(
+    model: &str,
+    gpus: &str,
+    ctx: u64,
+    batch: u64,
+    extra: impl FnOnce(&mut EstimateRequest),
+) -> Scenario {
+    let c = Catalog::builtin().unwrap();
+    let mut req = EstimateRequest {
+        model: model.into(),
+        gpus: gpus.into(),
+        ctx: Some(Tokens::Number(ctx)),
+        batch: Some(batch),
+        ..Default::default()
+    };
+    extra(&mut req);
+    resolve(&req, &c, &|_| unreachable!()).unwrap().scenario
+}
+
+const MODELS: [&str; 6] = [
+    "llama-3.1-8b",
+    "deepseek-v3",
+    "gemma-2-9b",
+    "mixtral-8x7b",
+    "gpt-oss-20b",
+    "mistral-7b",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn memory_monotonic_in_context_and_batch(mi in 0usize..6, ctx in 1u64..200_000, extra in 1u64..50_000, batch in 1u64..64, more in 1u64..64) {
+        let m = MODELS[mi];
+        let a = memory::plan(&scenario(m, "8xH100", ctx, batch, |_| {}));
+        let b = memory::plan(&scenario(m, "8xH100", ctx + extra, batch, |_| {}));
+        let c = memory::plan(&scenario(m, "8xH100", ctx, batch + more, |_| {}));
+        let kv = |p: &memory::MemoryPlan| p.binding_stage().kv_cache_bytes;
+        prop_assert!(kv(&b) >= kv(&a));
+        prop_assert!(kv(&c) >= kv(&a));
+        prop_assert!(b.binding_stage().total_bytes() >= a.binding_stage().total_bytes());
+        prop_assert!(b.max_batch <= a.max_batch);
+        prop_assert!(c.max_context_memory <= a.max_context_memory);
+    }
+
+    #[test]
+    fn pipeline_shards_sum_to_whole(mi in 0usize..6, pp in 1u64..9) {
+        let m = builtin(MODELS[mi]);
+        prop_assume!(pp <= m.num_layers && !m.tie_word_embeddings);
+        let s = scenario(MODELS[mi], &format!("{pp}xH100"), 4096, 1, |r| { r.tp = Some(1); r.pp = Some(pp); r.weights = Some("bf16".into()); });
+        let plan = memory::plan(&s);
+        let sum: u64 = plan.stages.iter().map(|st| st.weights_bytes).sum();
+        prop_assert_eq!(sum, total_weight_bytes(&m, WeightFormat::Bf16));
+        let layers: u64 = plan.stages.iter().map(|st| st.layers.end - st.layers.start).sum();
+        prop_assert_eq!(layers, m.num_layers);
+    }
+}
+
+#[test]
+fn expert_parallel_shards_sum_to_whole() {
+    // DeepSeek-V3 on 8 GPUs with TP 1 / DP 8 / EP 8: each GPU holds 256/8 = 32 experts per layer
+    // and a full copy of everything else, so GPU total − replicated part = experts / 8.
+    let s = scenario("deepseek-v3", "8xH200", 4096, 8, |r| {
+        r.tp = Some(1);
+        r.dp = Some(8);
+        r.ep = Some(8);
+        r.weights = Some("bf16".into());
+    });
+    let plan = memory::plan(&s);
+    assert_eq!(plan.stages[0].experts_per_gpu, 32);
+    let m = builtin("deepseek-v3");
+    let expert_bytes = 58 * 256 * 3 * 7168 * 2048 * 2u64;
+    let total = total_weight_bytes(&m, WeightFormat::Bf16);
+    assert_eq!(
+        plan.stages[0].weights_bytes,
+        total - expert_bytes + expert_bytes / 8
+    );
+    // 5 GPUs' worth of EP on 160 experts (DeepSeek-V2): uneven → the largest GPU holds ceil(160/…) experts.
+    let s2 = scenario("deepseek-v2", "3xH200", 4096, 3, |r| {
+        r.tp = Some(1);
+        r.dp = Some(3);
+        r.ep = Some(3);
+        r.weights = Some("bf16".into());
+    });
+    assert_eq!(memory::plan(&s2).stages[0].experts_per_gpu, 54); // ceil(160 / 3)
+}
+
+#[test]
+fn tensor_parallel_shards_sum_to_whole_plus_replicas() {
+    // Llama-3.1-70B, TP 8: every tensor splits evenly except the replicated norms.
+    let s = scenario("llama-3.1-70b", "8xH100", 4096, 1, |r| {
+        r.weights = Some("bf16".into())
+    });
+    let plan = memory::plan(&s);
+    let m = builtin("llama-3.1-70b");
+    let norms = (80 * 2 + 1) * 8192 * 2u64;
+    assert_eq!(
+        8 * plan.stages[0].weights_bytes,
+        total_weight_bytes(&m, WeightFormat::Bf16) + 7 * norms
+    );
+}
+
+#[test]
+fn vllm_startup_arithmetic() {
+    // vllm/v1/worker/gpu_worker.py: available = total × util − (weights + peak activations + non-torch);
+    // kv_cache_utils.py: num_blocks = available // (page × layers); tokens = num_blocks × block_size,
+    // page = block_size × kv_heads × (head + head_v) × 2 bytes.
+    let s = scenario("llama-3.1-8b", "H200", 8192, 1, |_| {});
+    let p = memory::plan(&s);
+    let st = &p.stages[0];
+    let e = &s.deployment.engine;
+    assert_eq!(
+        e.max_num_batched_tokens, 8192,
+        "vLLM picks 8192 on ≥70 GiB GPUs"
+    );
+    let available = (150_109_880_320f64 * 0.9) as i128
+        - st.weights_bytes as i128
+        - st.activation_bytes as i128
+        - e.non_torch_bytes as i128;
+    assert_eq!(st.kv_budget_bytes, available);
+    let page = 16 * 8 * (128 + 128) * 2;
+    assert_eq!(p.kv_cache_tokens as i128, available / (page * 32) * 16);
+    // Weights: bf16 Llama-3.1-8B = 2 bytes × 8,030,261,248 params.
+    assert_eq!(st.weights_bytes, 2 * 8_030_261_248);
+}
+
+#[test]
+fn sglang_arithmetic_uses_tp_table() {
+    // SGLang (v0.4.x server_args.py): mem_fraction_static 0.81 at tp 8;
+    // rest = total × frac − weights − context/non-torch, tokens = rest // cell_size.
+    let s = scenario("llama-3.1-70b", "8xH100", 8192, 1, |r| {
+        r.engine = Some("sglang".into())
+    });
+    let p = memory::plan(&s);
+    assert!((p.memory_fraction - 0.81).abs() < 1e-12);
+    let st = &p.stages[0];
+    let kv_heads_per_rank = 1; // 8 KV heads over tp 8
+    let cell = kv_heads_per_rank * (128 + 128) * 80 * 2; // × layers × 2 bytes
+    assert_eq!(p.kv_cache_tokens as i128, st.kv_budget_bytes / cell);
+}
