@@ -178,6 +178,9 @@ fn estimate_equals_the_cli_json() {
         json!({"model": "gemma-3-27b", "gpus": "H100", "ctx": "8k", "gpu_memory_utilization": 0.8, "block_size": 32}),
         json!({"model": "llama-3.1-8b", "gpus": "L40S"}),
         json!({"model": "deepseek-v3", "gpus": "2x8xH800", "ctx": "32k", "batch": 32, "mtp": true, "tp": 8, "dp": 2, "ep": 16, "pp": 1}),
+        // What-if attention and a measured calibration profile, as --attention / --profile.
+        json!({"model": "llama-3.1-70b", "gpus": "4xH100", "ctx": "32k", "attention": "mla:512"}),
+        json!({"model": "qwen3-30b-a3b", "gpus": "H200", "ctx": "16k", "batch": 8, "profile": "H200"}),
     ];
     for body in cases {
         let r = post_json(addr(), "/api/estimate", &body.to_string());
@@ -256,6 +259,58 @@ fn plan_equals_the_cli_json() {
         assert_eq!(c["tp"], 8);
         assert_eq!(c["weights_dtype"], "fp8-block");
     }
+}
+
+#[test]
+fn calibration_profiles_are_built_in_only() {
+    let list = get(addr(), "/api/profiles").json();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "H200" && p["gpu"] == "H200"),
+        "{list}"
+    );
+    let m = expect_400(
+        "/api/estimate",
+        json!({"model": "llama-3.1-8b", "gpus": "H100", "profile": "H200"}),
+        "profile",
+    );
+    assert!(m.contains("H200") && m.contains("H100"), "{m}");
+    for p in ["H999", "profiles/gpus/H200.yaml", "/etc/passwd"] {
+        let m = expect_400(
+            "/api/estimate",
+            json!({"model": "llama-3.1-8b", "gpus": "H200", "profile": p}),
+            "profile",
+        );
+        assert!(m.contains("reads no files"), "{m}");
+    }
+    // The plan search honours the profile like `kvplan plan --profile`.
+    let body = json!({"model": "llama-3.1-8b", "gpus": "2xH200", "ctx": "8k", "profile": "H200", "top": 3});
+    let api = post_json(addr(), "/api/plan", &body.to_string()).json();
+    let cli = cli_json(
+        &[
+            "plan",
+            "llama-3.1-8b",
+            "--gpus",
+            "2xH200",
+            "--ctx",
+            "8k",
+            "--profile",
+            "H200",
+            "--top",
+            "3",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(api, cli);
+    expect_400(
+        "/api/estimate",
+        json!({"model": "llama-3.1-8b", "gpus": "H100", "attention": "gqa:3"}),
+        "attention",
+    );
 }
 
 #[test]

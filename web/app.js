@@ -14,7 +14,7 @@ const FIELD_CONTROL = {
   weights: 'weights', kv_dtype: 'kv-dtype', engine: 'engine', tp: 'tp', pp: 'pp', ep: 'ep', dp: 'dp',
   gpu_memory_utilization: 'mem-fraction', mem_fraction_static: 'mem-fraction', block_size: 'block-size',
   max_num_batched_tokens: 'mnbt', mtp: 'mtp', mtp_acceptance: 'mtp', users: 'users',
-  max_tpot_ms: 'max-tpot', max_ttft_ms: 'max-ttft', objective: 'objective',
+  max_tpot_ms: 'max-tpot', max_ttft_ms: 'max-ttft', objective: 'objective', profile: 'profile', attention: 'attention',
 };
 
 const catalog = { models: [], gpus: [], engines: [] };
@@ -143,6 +143,8 @@ function request() {
   if (num('block-size') !== undefined) r.block_size = num('block-size');
   if (num('mnbt') !== undefined) r.max_num_batched_tokens = num('mnbt');
   if ($('mtp').checked) r.mtp = true;
+  if ($('profile').value) r.profile = $('profile').value;
+  if ($('attention').value.trim()) r.attention = $('attention').value.trim();
   return r;
 }
 
@@ -173,7 +175,11 @@ function readUrl() {
   $('block-size').value = val('block_size', '');
   $('mnbt').value = val('max_num_batched_tokens', '');
   $('mtp').checked = val('mtp', '') === 'true';
-  if ($('mem-fraction').value || $('block-size').value || $('mnbt').value || $('mtp').checked) $('advanced').open = true;
+  $('profile').value = val('profile', '');
+  $('attention').value = val('attention', '');
+  if ($('mem-fraction').value || $('block-size').value || $('mnbt').value || $('mtp').checked || $('profile').value || $('attention').value) {
+    $('advanced').open = true;
+  }
   syncPar();
   syncSliders();
   describePickers();
@@ -357,7 +363,7 @@ function cliCommand(r, rep) {
   const parts = ['kvplan', 'estimate', r.config ? 'config.json' : q(r.model), '--gpus', q(r.gpus)];
   const flag = { ctx: '--ctx', batch: '--batch', weights: '--weights', kv_dtype: '--kv-dtype', engine: '--engine', tp: '--tp', pp: '--pp', ep: '--ep', dp: '--dp',
     gpu_memory_utilization: '--gpu-memory-utilization', mem_fraction_static: '--mem-fraction-static', block_size: '--block-size',
-    max_num_batched_tokens: '--max-num-batched-tokens' };
+    max_num_batched_tokens: '--max-num-batched-tokens', profile: '--profile', attention: '--attention' };
   for (const [k, f] of Object.entries(flag)) if (r[k] !== undefined) parts.push(f, q(String(r[k])));
   if (r.mtp) parts.push('--mtp');
   parts.push('--format', 'json');
@@ -457,14 +463,15 @@ function fill(listId, items, value, label) {
 
 async function init() {
   try {
-    const [models, gpus, engines, formats] = await Promise.all(
-      ['/api/models', '/api/gpus', '/api/engines', '/api/formats'].map((p) => api(p)));
+    const [models, gpus, engines, formats, profiles] = await Promise.all(
+      ['/api/models', '/api/gpus', '/api/engines', '/api/formats', '/api/profiles'].map((p) => api(p)));
     Object.assign(catalog, { models, gpus, engines });
     fill('model-list', models, (m) => m.name, (m) => `${m.display_name} · ${fmtParams(m.params_total)}`);
     fill('gpu-list', gpus, (g) => g.name, (g) => `${g.display_name} · ${fmtGiB(g.memory_bytes)}`);
     $('engine').replaceChildren(...engines.map((e) => h('option', { value: e.name }, `${e.display_name}`)));
     $('weights').append(...formats.weights.map((f) => h('option', { value: f }, f)));
     $('kv-dtype').append(...formats.kv_dtypes.map((f) => h('option', { value: f }, f)));
+    $('profile').append(...profiles.map((p) => h('option', { value: p.name }, `measured on ${p.device_name} (${p.date}; ${p.gpu} only)`)));
   } catch (e) {
     showError(e);
     return;

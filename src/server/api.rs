@@ -3,6 +3,7 @@
 //! calls as the CLI subcommand of the same name, and returns its JSON.
 
 use super::{blocking, ApiError, AppState, Shared};
+use crate::calibration::Calibration;
 use crate::error::Error;
 use crate::estimate::estimate as run_core;
 use crate::memory::weights::param_counts;
@@ -10,9 +11,10 @@ use crate::perf::Efficiency;
 use crate::plan::{recommend, search, Candidate, Constraints, Objective};
 use crate::report::Report;
 use crate::request::{resolve, EstimateRequest, Resolved, Tokens};
+use crate::scenario::Scenario;
 use crate::spec::dtype::{KvDtype, WeightFormat};
 use crate::spec::model::ModelSpec;
-use crate::spec::{model_from_file_text, Catalog};
+use crate::spec::{builtin_gpu_profiles, model_from_file_text, Catalog};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -49,6 +51,7 @@ pub(crate) struct Listings {
     gpus: String,
     engines: String,
     formats: String,
+    profiles: String,
 }
 
 impl Listings {
@@ -73,7 +76,15 @@ impl Listings {
             "weights": WeightFormat::ALL.iter().map(|f| f.name()).collect::<Vec<_>>(),
             "kv_dtypes": KvDtype::ALL.iter().map(|k| k.name()).collect::<Vec<_>>(),
         });
+        let profiles = builtin_gpu_profiles()
+            .iter()
+            .map(|(path, body)| {
+                let c: Calibration = crate::yaml::from_str(body, path)?;
+                Ok(json!({"name": profile_name(path), "gpu": c.gpu, "device_name": c.device_name, "date": c.date}))
+            })
+            .collect::<crate::Result<Vec<Value>>>()?;
         Ok(Listings {
+            profiles: text(&profiles)?,
             models: text(&models)?,
             gpus: text(&c.gpus)?,
             engines: text(&c.engines)?,
@@ -128,6 +139,59 @@ pub(crate) async fn engines(State(st): State<Shared>) -> Response {
 /// `GET /api/formats`: the weight formats and KV dtypes, for the selects.
 pub(crate) async fn formats(State(st): State<Shared>) -> Response {
     json_ok(st.listings.formats.clone())
+}
+
+/// `GET /api/profiles`: the built-in calibration profiles (`profile` field).
+pub(crate) async fn profiles(State(st): State<Shared>) -> Response {
+    json_ok(st.listings.profiles.clone())
+}
+
+/// A built-in profile's name: its file stem ("profiles/gpus/H200.yaml" → "H200").
+fn profile_name(path: &str) -> String {
+    std::path::Path::new(path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Efficiencies as `--profile NAME` gives them: the defaults, or a built-in
+/// calibration profile measured by `kvplan probe` (never a path: the server
+/// reads no files).
+fn efficiency(profile: Option<&str>, s: &Scenario) -> Result<Efficiency, ApiError> {
+    let Some(p) = profile.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(Efficiency::default());
+    };
+    let all = builtin_gpu_profiles();
+    let Some((origin, text)) = all
+        .iter()
+        .find(|(path, _)| profile_name(path).eq_ignore_ascii_case(p))
+    else {
+        let names: Vec<String> = all.iter().map(|(path, _)| profile_name(path)).collect();
+        return Err(ApiError::bad(
+            "profile",
+            format!(
+                "unknown calibration profile '{p}'; built-in: {} (the server reads no files)",
+                names.join(", ")
+            ),
+        ));
+    };
+    let cal: Calibration = crate::yaml::from_str(text, origin)?;
+    let gpu = &s.cluster.gpu;
+    if !cal.gpu.eq_ignore_ascii_case(&gpu.name) {
+        return Err(ApiError::bad(
+            "profile",
+            format!(
+                "profile {origin} was measured on {} but gpus names {}",
+                cal.gpu, gpu.name
+            ),
+        ));
+    }
+    Ok(Efficiency::from_calibration(
+        &cal,
+        gpu,
+        s.model.attention.mla.is_some(),
+        origin,
+    ))
 }
 
 /// Read a POST body as a JSON object: 415 unless it is declared JSON (which
@@ -307,12 +371,29 @@ fn parse_common(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     api_fields: &mut dyn FnMut(&mut Body) -> Result<(), ApiError>,
-) -> Result<(EstimateRequest, Option<Value>), ApiError> {
+) -> Result<Common, ApiError> {
     let mut obj = body_object(headers, body)?;
     let config: Option<Value> = take(&mut obj, "config")?;
+    let profile: Option<String> = take(&mut obj, "profile")?;
     api_fields(&mut obj)?;
     let req = estimate_request(obj, config.is_some())?;
-    Ok((req, config))
+    Ok(Common {
+        req,
+        config,
+        profile,
+    })
+}
+
+/// What every POST shares: the core's request and the two API-only inputs
+/// that stand for CLI things the server cannot do (read a config file,
+/// read a profile file).
+struct Common {
+    /// The fields the CLI's flags also give.
+    req: EstimateRequest,
+    /// A pasted HF config.json (instead of a model file path).
+    config: Option<Value>,
+    /// A built-in calibration profile name (`--profile`).
+    profile: Option<String>,
 }
 
 /// `POST /api/estimate`: the same Report JSON as `kvplan estimate --format json`.
@@ -322,21 +403,17 @@ pub(crate) async fn estimate(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let r = async {
-        let (req, config) = parse_common(&headers, body, &mut |_| Ok(()))?;
-        blocking(&st, move |app| estimate_json(app, &req, config.as_ref())).await
+        let c = parse_common(&headers, body, &mut |_| Ok(()))?;
+        blocking(&st, move |app| estimate_json(app, &c)).await
     };
     respond(r.await)
 }
 
 /// The work of `/api/estimate` (what `kvplan estimate` does, minus printing).
-fn estimate_json(
-    app: &AppState,
-    req: &EstimateRequest,
-    config: Option<&Value>,
-) -> Result<String, ApiError> {
-    let spec = config.map(parse_config).transpose()?;
-    let r = resolve_req(&app.catalog, req, spec.as_ref())?;
-    let eff = Efficiency::default();
+fn estimate_json(app: &AppState, c: &Common) -> Result<String, ApiError> {
+    let spec = c.config.as_ref().map(parse_config).transpose()?;
+    let r = resolve_req(&app.catalog, &c.req, spec.as_ref())?;
+    let eff = efficiency(c.profile.as_deref(), &r.scenario)?;
     let est = run_core(&r.scenario, &eff, r.tokens_per_step)?;
     let recs = recommend(&est, &eff);
     let mut report = Report::new(&est, recs);
@@ -368,7 +445,7 @@ pub(crate) async fn plan(
 ) -> Response {
     let r = async {
         let mut pf = PlanFields::default();
-        let (req, config) = parse_common(&headers, body, &mut |obj| {
+        let c = parse_common(&headers, body, &mut |obj| {
             pf.users = take(obj, "users")?;
             pf.max_tpot_ms = take(obj, "max_tpot_ms")?;
             pf.max_ttft_ms = take(obj, "max_ttft_ms")?;
@@ -376,18 +453,14 @@ pub(crate) async fn plan(
             pf.top = take(obj, "top")?;
             Ok(())
         })?;
-        blocking(&st, move |app| plan_json(app, &req, config.as_ref(), &pf)).await
+        blocking(&st, move |app| plan_json(app, &c, &pf)).await
     };
     respond(r.await)
 }
 
 /// The work of `/api/plan`, step for step what `kvplan plan` does.
-fn plan_json(
-    app: &AppState,
-    req: &EstimateRequest,
-    config: Option<&Value>,
-    pf: &PlanFields,
-) -> Result<String, ApiError> {
+fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiError> {
+    let (req, config, profile) = (&c.req, c.config.as_ref(), c.profile.as_deref());
     let objective_text = pf.objective.clone().unwrap_or_else(|| "throughput".into());
     let objective = Objective::parse(&objective_text)?;
     if pf.users.is_some() && req.batch.is_some() {
@@ -446,7 +519,7 @@ fn plan_json(
             .map(|k| KvDtype::parse(k, "kv-dtype"))
             .collect::<crate::Result<_>>()?,
     };
-    let eff = Efficiency::default();
+    let eff = efficiency(profile, &base)?;
     let mut all = search(&base, &c, objective, &eff);
     // Honour parallelism the user pinned.
     all.retain(|x| {
@@ -481,7 +554,7 @@ pub(crate) async fn sweep(
 ) -> Response {
     let r = async {
         let mut contexts: Option<Vec<Tokens>> = None;
-        let (req, config) = parse_common(&headers, body, &mut |obj| {
+        let c = parse_common(&headers, body, &mut |obj| {
             contexts = take(obj, "contexts")?;
             Ok(())
         })?;
@@ -498,23 +571,15 @@ pub(crate) async fn sweep(
                     .collect::<Result<Vec<u64>, _>>()
             })
             .transpose()?;
-        blocking(&st, move |app| {
-            sweep_json(app, &req, config.as_ref(), contexts)
-        })
-        .await
+        blocking(&st, move |app| sweep_json(app, &c, contexts)).await
     };
     respond(r.await)
 }
 
 /// The work of `/api/sweep`: one core estimate per context, nothing else changed.
-fn sweep_json(
-    app: &AppState,
-    req: &EstimateRequest,
-    config: Option<&Value>,
-    contexts: Option<Vec<u64>>,
-) -> Result<String, ApiError> {
-    let spec = config.map(parse_config).transpose()?;
-    let r = resolve_req(&app.catalog, req, spec.as_ref())?;
+fn sweep_json(app: &AppState, c: &Common, contexts: Option<Vec<u64>>) -> Result<String, ApiError> {
+    let spec = c.config.as_ref().map(parse_config).transpose()?;
+    let r = resolve_req(&app.catalog, &c.req, spec.as_ref())?;
     let max = r.scenario.model.max_context;
     let mut points = contexts.unwrap_or_else(|| {
         let mut v: Vec<u64> = (10..40)
@@ -527,7 +592,7 @@ fn sweep_json(
     points.push(r.scenario.workload.context);
     points.sort_unstable();
     points.dedup();
-    let eff = Efficiency::default();
+    let eff = efficiency(c.profile.as_deref(), &r.scenario)?;
     let mut out = Vec::new();
     let mut head = None;
     for c in points {

@@ -86,6 +86,7 @@ pub fn router_with(limits: Limits) -> Result<Router> {
         .route("/api/gpus", get(api::gpus))
         .route("/api/engines", get(api::engines))
         .route("/api/formats", get(api::formats))
+        .route("/api/profiles", get(api::profiles))
         .route("/api/estimate", post(api::estimate))
         .route("/api/plan", post(api::plan))
         .route("/api/sweep", post(api::sweep))
