@@ -721,6 +721,7 @@ fn slow_requests_time_out_with_503() {
 fn too_many_computations_at_once_is_503() {
     let a = start(Limits {
         max_in_flight: 0,
+        max_queued: 0,
         ..Limits::default()
     });
     let r = post_json(
@@ -732,6 +733,26 @@ fn too_many_computations_at_once_is_503() {
     assert!(r.json()["error"].as_str().unwrap().contains("busy"));
     // Cheap routes still answer.
     assert_eq!(get(a, "/healthz").status, 200);
+}
+
+#[test]
+fn requests_wait_for_a_free_slot() {
+    let a = start(Limits {
+        max_in_flight: 1,
+        max_queued: 16,
+        ..Limits::default()
+    });
+    let threads: Vec<_> = (0..6)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let body = json!({"model": "deepseek-v3", "gpus": "8xH800", "batch": i + 1});
+                post_json(a, "/api/estimate", &body.to_string()).status
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), 200);
+    }
 }
 
 /// A grid of extreme values over several models: every answer is a 200 or a

@@ -2,7 +2,8 @@
 //! chromedriver, driven over WebDriver by a std-only client): start
 //! `kvplan serve` on a free port, change the inputs as a user would (type a
 //! model, a GPU, counts, a context; pick a weight format; move the context
-//! slider with the keyboard; paste a config.json; open a shared link), wait
+//! slider with the keyboard; open a shared link; run the plan search and
+//! apply its best row; paste a config.json), wait
 //! for the results, and check that every number the page shows
 //! (`data-field` / `data-value`) equals the CLI's `--format json` for the same
 //! inputs. Skips with a clear message where Chromium is not installed.
@@ -59,7 +60,12 @@ fn cli_json(args: &[String], dir: Option<&std::path::Path>) -> Value {
 
 /// The CLI arguments for a request the page sent (API fields = CLI flags).
 fn cli_args(req: &Value, model_arg: &str) -> Vec<String> {
-    let mut v = vec!["estimate".to_string(), model_arg.to_string()];
+    cli_args_for("estimate", req, model_arg)
+}
+
+/// The same for any subcommand (`plan` takes users/objective/top too).
+fn cli_args_for(cmd: &str, req: &Value, model_arg: &str) -> Vec<String> {
+    let mut v = vec![cmd.to_string(), model_arg.to_string()];
     for (k, x) in req.as_object().unwrap() {
         if k == "model" || k == "config" {
             continue;
@@ -208,7 +214,62 @@ fn page_shows_the_cli_numbers() {
     let cli = cli_json(&cli_args(&req, "qwen2.5-72b"), None);
     assert_page_equals(&b, &cli, &req);
 
-    // 5. A bad value: the field is marked and the error is shown.
+    // 5. The plan search: the table lists the CLI's candidates, and "Try
+    //    this" on the best one loads it into the form.
+    b.click("#plan-panel summary");
+    b.type_into("#users", "16");
+    b.click("#plan-run");
+    let plan_req = b.wait_for(
+        "the plan table",
+        "const t = document.getElementById('plan-table');
+         return !t.hidden && t.dataset.request ? JSON.parse(t.dataset.request) : null;",
+        json!([]),
+        30,
+    );
+    assert_eq!(plan_req["users"], 16);
+    let cli = cli_json(&cli_args_for("plan", &plan_req, "qwen2.5-72b"), None);
+    let rows = b.js(
+        "return Array.from(document.querySelectorAll('#plan-table tbody tr'))
+           .map(r => [r.dataset.config, r.dataset.tps]);",
+        json!([]),
+    );
+    let want: Vec<Value> = cli["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            json!([
+                format!(
+                    "{}/{}/{}/{}/{}/{}",
+                    c["weights_dtype"].as_str().unwrap(),
+                    c["kv_dtype"].as_str().unwrap(),
+                    c["tp"],
+                    c["pp"],
+                    c["dp"],
+                    c["ep"]
+                ),
+                c["tokens_per_second"].as_f64().unwrap().to_string()
+            ])
+        })
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(rows, Value::Array(want), "plan rows differ from the CLI");
+    let evaluated = b.js(
+        "return document.getElementById('plan-table').dataset.evaluated",
+        json!([]),
+    );
+    assert_eq!(evaluated, cli["evaluated"].to_string());
+    b.click("#plan-table tbody tr:first-child button.apply");
+    let best = &cli["candidates"][0];
+    let req = wait_ready(
+        &b,
+        &json!({"tp": best["tp"], "pp": best["pp"], "dp": best["dp"], "ep": best["ep"],
+                "weights": best["weights_dtype"], "kv_dtype": best["kv_dtype"]}),
+    );
+    let cli = cli_json(&cli_args(&req, "qwen2.5-72b"), None);
+    assert_page_equals(&b, &cli, &req);
+
+    // 6. A bad value: the field is marked and the error is shown.
     b.type_into("#ctx", "lots");
     b.wait_for(
         "the ctx error",
@@ -224,7 +285,7 @@ fn page_shows_the_cli_numbers() {
     );
     assert!(msg.as_str().unwrap().contains("ctx"), "{msg}");
 
-    // 6. A pasted config.json (a model the page knows only from the paste).
+    // 7. A pasted config.json (a model the page knows only from the paste).
     let src = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/hf-configs/Qwen--Qwen2.5-1.5B-Instruct.json"

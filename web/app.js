@@ -413,12 +413,18 @@ async function runPlan(ev) {
   try {
     const out = await api('/api/plan', r);
     const tb = $('plan-table').tBodies[0];
-    tb.replaceChildren(...out.candidates.map((c, i) => h('tr', { class: c.fits ? '' : 'nofit' },
+    tb.replaceChildren(...out.candidates.map((c, i) => h('tr', {
+      class: c.fits ? '' : 'nofit',
+      'data-config': `${c.weights_dtype}/${c.kv_dtype}/${c.tp}/${c.pp}/${c.dp}/${c.ep}`,
+      'data-tps': String(c.tokens_per_second),
+    },
       h('td', {}, String(i + 1) + (c.pareto ? ' ★' : '')), h('td', {}, c.weights_dtype), h('td', {}, c.kv_dtype),
       h('td', {}, `${c.tp}·${c.pp}·${c.dp}·${c.ep}`), h('td', {}, String(c.gpus)), h('td', {}, nf0.format(c.batch)),
       h('td', {}, nf0.format(c.tokens_per_second)), h('td', {}, fmtSec(c.tpot_seconds)), h('td', {}, fmtSec(c.ttft_seconds)),
       h('td', {}, (c.fits ? '' : '✗ ') + c.reason), h('td', {}, applyButton(c)))));
     $('plan-table').hidden = false;
+    $('plan-table').dataset.request = JSON.stringify(r);
+    $('plan-table').dataset.evaluated = String(out.evaluated);
     $('plan-status').textContent = `${out.evaluated} configurations evaluated; ${out.any_fits ? 'best first, ★ = on the throughput/latency Pareto front' : 'none fits'}.`;
   } catch (e) {
     $('plan-status').textContent = e.message;

@@ -26,28 +26,31 @@ use axum::Router;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// The protective limits of a server; tests shrink them to reach each path.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest request body accepted, bytes (larger: 413).
     pub body_bytes: usize,
-    /// Longest time one request may take (longer: 503).
+    /// Longest time one request may take, queueing included (longer: 503).
     pub timeout: Duration,
-    /// Computations allowed to run at once (more: 503), so a flood of
-    /// requests cannot queue unbounded CPU work.
+    /// Computations run at once; the work is CPU-bound, so more than a few
+    /// per core only slows each one down.
     pub max_in_flight: usize,
+    /// Requests allowed to wait for a computation slot (more: 503 at once),
+    /// so a flood cannot pile up unbounded work.
+    pub max_queued: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        // A few queued computations per core: enough for bursts, while a
-        // flood of slow plan searches cannot pile up unbounded work.
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Limits {
             body_bytes: 256 * 1024,
             timeout: Duration::from_secs(10),
-            max_in_flight: (cores * 4).max(8),
+            max_in_flight: cores * 2,
+            max_queued: 512,
         }
     }
 }
@@ -58,7 +61,10 @@ impl Default for Limits {
 pub(crate) struct AppState {
     catalog: Catalog,
     limits: Limits,
-    in_flight: AtomicUsize,
+    /// One permit per computation allowed to run.
+    slots: Arc<Semaphore>,
+    /// Requests waiting for a permit now.
+    queued: AtomicUsize,
     listings: api::Listings,
 }
 
@@ -77,7 +83,8 @@ pub fn router_with(limits: Limits) -> Result<Router> {
     let state: Shared = Arc::new(AppState {
         catalog,
         limits: limits.clone(),
-        in_flight: AtomicUsize::new(0),
+        slots: Arc::new(Semaphore::new(limits.max_in_flight)),
+        queued: AtomicUsize::new(0),
         listings,
     });
     let mut r = Router::new()
@@ -150,28 +157,33 @@ async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
     resp
 }
 
-/// Run CPU work off the async threads, counted against `max_in_flight`;
-/// a panic in the core becomes a 500 JSON error instead of a dropped
-/// connection.
+/// Run CPU work off the async threads once a slot is free (waiting in a
+/// bounded queue; the request timeout bounds the wait), and turn a panic in
+/// the core into a 500 JSON error instead of a dropped connection.
 async fn blocking<T, F>(st: &Shared, f: F) -> std::result::Result<T, ApiError>
 where
     F: FnOnce(&AppState) -> std::result::Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    let n = st.in_flight.fetch_add(1, Ordering::SeqCst);
-    // The counter is released when the work ends (not when a timed-out
-    // request is dropped), so it measures real CPU work.
-    let slot = InFlight(st.clone());
-    if n >= st.limits.max_in_flight {
-        drop(slot);
-        return Err(ApiError::new(
+    let busy = || {
+        ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "server busy: too many computations in flight; retry shortly",
-        ));
-    }
+            "server busy: too many computations queued; retry shortly",
+        )
+    };
+    let permit = match st.slots.clone().try_acquire_owned() {
+        Ok(p) => p,
+        Err(_) => {
+            let _waiting = Queued::enter(st).ok_or_else(busy)?;
+            st.slots.clone().acquire_owned().await.map_err(|_| busy())?
+        }
+    };
+    let st = st.clone();
+    // The permit moves into the task: it is released when the work ends, not
+    // when a timed-out request is dropped, so it counts real CPU work.
     tokio::task::spawn_blocking(move || {
-        let r = f(&slot.0);
-        drop(slot);
+        let r = f(&st);
+        drop(permit);
         r
     })
     .await
@@ -183,11 +195,20 @@ where
     })
 }
 
-/// Decrements the in-flight counter when dropped.
-struct InFlight(Shared);
+/// One place in the wait queue; leaves it when dropped (also on timeout).
+struct Queued<'a>(&'a AppState);
 
-impl Drop for InFlight {
+impl<'a> Queued<'a> {
+    /// Join the queue, or None when it is full.
+    fn enter(st: &'a AppState) -> Option<Self> {
+        let n = st.queued.fetch_add(1, Ordering::SeqCst);
+        let q = Queued(st);
+        (n < st.limits.max_queued).then_some(q)
+    }
+}
+
+impl Drop for Queued<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.queued.fetch_sub(1, Ordering::SeqCst);
     }
 }
