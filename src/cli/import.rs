@@ -7,7 +7,7 @@ use clap::Args;
 /// `import` options.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Path to a Hugging Face config.json.
+    /// Path to a Hugging Face config.json, or hf:org/name[@revision].
     pub config: String,
     /// Canonical short name for the spec (e.g. qwen2.5-7b).
     #[arg(long)]
@@ -34,9 +34,15 @@ pub struct ImportArgs {
 
 /// Run `import`.
 pub fn run(a: &ImportArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&a.config)
-        .map_err(|e| Error::input("config", format!("cannot read '{}': {e}", a.config)))?;
-    let mut m = parse_config(&text, &a.config)?;
+    let (text, origin) = match a.config.strip_prefix("hf:") {
+        Some(id) => crate::spec::hub::fetch_config(id)?,
+        None => (
+            std::fs::read_to_string(&a.config)
+                .map_err(|e| Error::input("config", format!("cannot read '{}': {e}", a.config)))?,
+            a.config.clone(),
+        ),
+    };
+    let mut m = parse_config(&text, &origin)?;
     m.name = a.name.clone();
     m.display_name = a.display_name.clone().unwrap_or_else(|| a.name.clone());
     if a.hf_repo.is_some() {

@@ -5,6 +5,7 @@ mod catalog;
 mod estimate;
 mod import;
 mod plan;
+mod plot;
 pub mod probe;
 mod serve;
 
@@ -54,6 +55,9 @@ pub enum Command {
         after_help = "Example:\n  kvplan import ../configs/Qwen2.5-7B.json --name qwen2.5-7b --display-name Qwen2.5-7B --alias qwen2.5-7b-instruct --out model-specs/qwen2.5-7b.yaml"
     )]
     Import(import::ImportArgs),
+    /// Draw a chart (memory, attention, batch, throughput) into a .png or .svg file.
+    #[command(after_help = plot::EXAMPLES)]
+    Plot(plot::PlotArgs),
     /// Serve the web calculator and its JSON API.
     #[command(after_help = "Examples:\n  kvplan serve\n  kvplan serve --addr 0.0.0.0:8080")]
     Serve(serve::ServeArgs),
@@ -83,7 +87,7 @@ pub struct ListArgs {
 /// The scenario flags shared by estimate, plan, probe and plot.
 #[derive(Debug, Clone, Args)]
 pub struct ScenarioArgs {
-    /// Model: a built-in name or alias (`kvplan models`), or a path to an HF config.json or a kvplan spec .yaml.
+    /// Model: a built-in name or alias (`kvplan models`), hf:org/name[@revision], or a path to an HF config.json or a kvplan spec .yaml.
     pub model: String,
     /// GPUs: `H100`, `8xH800`, `8xH100-80GB`, `2x8xH100` (nodes × GPUs per node).
     #[arg(long)]
@@ -211,10 +215,11 @@ pub struct PlanArgs {
     pub format: Format,
 }
 
-/// Load a model that is not built in: a config.json / .yaml path.
+/// Load a model that is not built in: `hf:org/name[@revision]` from the
+/// Hugging Face Hub (or its local cache), or a config.json / .yaml path.
 pub fn load_model_path(path: &str) -> Result<ModelSpec> {
     if let Some(id) = path.strip_prefix("hf:") {
-        return Err(Error::input("model", format!("hf:{id}: Hugging Face Hub models are not supported in this build yet; download config.json and pass its path")));
+        return crate::spec::hub::load(id);
     }
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::input("model", format!("cannot read '{path}': {e}; give a built-in name (`kvplan models`) or a config.json path"))
@@ -233,6 +238,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Engines(a) => catalog::engines(&catalog, a.format),
         Command::Import(a) => import::run(&a),
         Command::Probe(a) => probe::run(&catalog, &a),
+        Command::Plot(a) => plot::run(&catalog, &a),
         Command::Serve(a) => serve::run(&a),
     }
 }

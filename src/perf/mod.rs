@@ -6,6 +6,9 @@
 //! quadratic term. Efficiencies come from the GPU defaults below or from a
 //! measured calibration profile.
 
+pub mod kv_traffic;
+
+use crate::memory::kv::KvLayer;
 use crate::memory::{layer_weights_split, MemoryPlan};
 use crate::scenario::Scenario;
 
@@ -93,6 +96,9 @@ pub struct DecodeStep {
     pub communication_seconds: f64,
     /// Launch overhead.
     pub overhead_seconds: f64,
+    /// Engine-specific KV work outside the roofline (`kv_traffic`): strided
+    /// copies and MLA latent re-expansion GEMMs.
+    pub kv_extra_seconds: f64,
     /// The step: max(memory, compute) + communication + overhead, all stages.
     pub seconds: f64,
     /// The dominant term.
@@ -177,6 +183,7 @@ pub fn decode_step_at(
         compute_seconds: 0.0,
         communication_seconds: 0.0,
         overhead_seconds: 0.0,
+        kv_extra_seconds: 0.0,
         seconds: 0.0,
         bound: Bound::Memory,
         experts_touched_per_layer: 0.0,
@@ -216,20 +223,31 @@ pub fn decode_step_at(
                 * split.expert_params as f64
                 * split.moe_layers as f64;
         }
-        let kv_bytes = b * st
-            .kv
-            .sequence_bytes(d.kv_dtype, context, 1, e.sliding_window_capped)
-            as f64;
+        // Decode attends over the window of a sliding layer in every engine
+        // (even where the memory after prefill holds the whole prompt).
+        let extra = kv_traffic::decode_extra(
+            e,
+            &s.model,
+            &st.kv,
+            d.kv_dtype,
+            a.num_heads / d.tp,
+            batch_local,
+            context,
+        );
+        let kv_bytes = b * st.kv.sequence_bytes(d.kv_dtype, context, 1, true) as f64 + extra.bytes;
         let attn_tokens: f64 = st
             .kv
             .layers
             .iter()
-            .map(|l| l.cached_tokens(context, e.sliding_window_capped) as f64)
+            .map(|l| l.cached_tokens(context, true) as f64)
             .sum();
         flops += b * attn_flops_per_ctx * attn_tokens;
         let layers = st.layers.end - st.layers.start;
         let mem_s = w_bytes / bw + kv_bytes / (gpu.bandwidth_bytes_per_s() * eff.kv_memory);
         let cmp_s = flops / mm;
+        let copy_bw = gpu.bandwidth_bytes_per_s() * e.strided_copy_efficiency.max(1e-6);
+        let kv_extra =
+            extra.copy_bytes / copy_bw + (extra.expand_flops / mm).max(extra.expand_bytes / bw);
         // Two all-reduces per layer (after attention and after the MLP).
         let act_bytes = b * s.model.hidden_size as f64 * 2.0;
         let mut comm = 2.0 * layers as f64 * allreduce_seconds(act_bytes, d.tp, tp_bw);
@@ -255,10 +273,25 @@ pub fn decode_step_at(
             } * eff.link;
             comm += act_bytes / pp_bw + COLLECTIVE_LATENCY_S;
         }
-        let overhead = layers as f64 * e.decode_overhead_per_layer_seconds;
-        let stage_s = mem_s.max(cmp_s) + comm + overhead;
+        let mla_layers = st
+            .kv
+            .layers
+            .iter()
+            .filter(|l| matches!(l, KvLayer::Mla { .. }))
+            .count() as f64;
+        let overhead = e.decode_overhead_per_step_seconds
+            + layers as f64 * e.decode_overhead_per_layer_seconds
+            + split.moe_layers as f64 * e.decode_overhead_per_moe_layer_seconds
+            + mla_layers * e.decode_overhead_per_mla_layer_seconds;
+        let gpu_s = mem_s.max(cmp_s) + kv_extra;
+        // Eager host overhead runs while the GPU works; graph-replay gaps add up.
+        let stage_s = if e.decode_overhead_overlaps_gpu {
+            gpu_s.max(overhead) + comm
+        } else {
+            gpu_s + comm + overhead
+        };
         let bound = [
-            (mem_s, Bound::Memory),
+            (mem_s + kv_extra, Bound::Memory),
             (cmp_s, Bound::Compute),
             (comm, Bound::Communication),
             (overhead, Bound::Overhead),
@@ -279,6 +312,7 @@ pub fn decode_step_at(
         total.compute_seconds += cmp_s;
         total.communication_seconds += comm;
         total.overhead_seconds += overhead;
+        total.kv_extra_seconds += kv_extra;
         total.seconds += stage_s;
         total.experts_touched_per_layer = total.experts_touched_per_layer.max(touched);
     }

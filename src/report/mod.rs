@@ -1,6 +1,7 @@
 //! The estimate as data (the stable JSON contract of DESIGN.md) and its
 //! renderings: JSON, YAML, Markdown and the terminal table.
 
+pub mod plot;
 pub mod table;
 
 use crate::estimate::Estimate;

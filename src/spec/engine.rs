@@ -111,6 +111,139 @@ pub struct EngineSpec {
     /// Multiplier on the analytic activation estimate of a prefill chunk
     /// (fused kernels, allocator slack); 1.0 = as modelled.
     pub activation_factor: f64,
+    /// Hidden-sized tensors per token alive through a layer at the prefill
+    /// peak: residual + normed input (2) for engines with fused add-norm; HF
+    /// keeps 4 (the embedding output, the layer input, the post-attention
+    /// residual and the normed MLP input).
+    #[serde(default = "two")]
+    pub activation_hidden_copies: u64,
+    /// MoE prefill: intermediate-sized tensors per routed (token, expert) copy
+    /// at the expert GEMMs' peak (vLLM fused_moe: intermediate_cache1 (2I) +
+    /// intermediate_cache2 (I) = 3).
+    #[serde(default = "three")]
+    pub moe_intermediate_copies: u64,
+    /// MoE prefill: hidden-sized tensors per routed copy alive beside them
+    /// (vLLM fused_moe: intermediate_cache3 = 1).
+    #[serde(default = "one")]
+    pub moe_hidden_copies: u64,
+    /// MoE prefill: hidden-sized elements (in 16-bit units) per routed copy
+    /// at the combine step (weighting and un-permuting the expert outputs),
+    /// when that is a separate peak; 0 = folded into the GEMM peak.
+    #[serde(default)]
+    pub moe_combine_hidden_copies: u64,
+    /// Shared experts run concurrently with the routed ones (vLLM's
+    /// SharedFusedMoE overlaps them), so both sets of temporaries are alive;
+    /// false: one after the other, with only the first one's output kept.
+    #[serde(default = "yes")]
+    pub moe_shared_concurrent: bool,
+    /// MLA prefill: per-head copies alive at the attention call.
+    #[serde(default)]
+    pub mla_prefill_head_copies: MlaHeadCopies,
+    /// Bytes per (query, key) pair of the attention mask a whole-prompt
+    /// prefill materialises once the prompt reaches a sliding window (HF
+    /// sdpa: one bool `[1, 1, S, S]` mask, shared by the batch); 0 = none
+    /// (fused kernels take the window as an argument).
+    #[serde(default)]
+    pub sliding_mask_bytes_per_pair: u64,
+    /// How the decode step reads and writes the KV cache.
+    #[serde(default)]
+    pub decode_cache: DecodeCache,
+    /// MLA decode re-expands every cached latent to per-head K and V
+    /// (`kv_b_proj`) on each step, rather than attending over the latent
+    /// with absorbed weights (vLLM/SGLang/TRT-LLM).
+    #[serde(default)]
+    pub mla_decode_expands_latent: bool,
+    /// Achieved fraction of the datasheet bandwidth, counting bytes read +
+    /// written, of the generic strided-copy kernels an engine runs at decode
+    /// (HF `repeat_kv`, MLA key assembly, the static sliding window's roll).
+    #[serde(default = "copy_efficiency")]
+    pub strided_copy_efficiency: f64,
+    /// Fixed host/launch cost of one decode step, seconds.
+    #[serde(default)]
+    pub decode_overhead_per_step_seconds: f64,
+    /// Extra fixed cost per MoE layer in a decode step, seconds.
+    #[serde(default)]
+    pub decode_overhead_per_moe_layer_seconds: f64,
+    /// Extra fixed cost per MLA layer in a decode step, seconds.
+    #[serde(default)]
+    pub decode_overhead_per_mla_layer_seconds: f64,
+    /// The decode overheads are host (CPU) time that runs while the GPU works
+    /// (eager PyTorch: step = max(GPU, host)), rather than GPU-side gaps
+    /// added to the kernels (CUDA graphs: step = GPU + overhead).
+    #[serde(default)]
+    pub decode_overhead_overlaps_gpu: bool,
+}
+
+/// Per-head tensors alive at an MLA prefill's attention call, in units of
+/// one head's Q/K width (`qk_nope + qk_rope`) or V width (`v_head_dim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlaHeadCopies {
+    /// Query copies (qk width).
+    pub q: u64,
+    /// Key copies (qk width).
+    pub k: u64,
+    /// Value copies (v width).
+    pub v: u64,
+    /// Attention-output copies (v width).
+    pub out: u64,
+}
+
+impl Default for MlaHeadCopies {
+    /// One of each: Q, K, V and the output, as a fused prefill kernel sees them.
+    fn default() -> Self {
+        MlaHeadCopies {
+            q: 1,
+            k: 1,
+            v: 1,
+            out: 1,
+        }
+    }
+}
+
+/// How a decode step touches the KV cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecodeCache {
+    /// A paged pool read in place by fused attention kernels (vLLM, SGLang,
+    /// TRT-LLM): each layer reads its cached tokens once (sliding layers:
+    /// the window), GQA heads shared natively.
+    #[default]
+    Paged,
+    /// HF `DynamicCache`: `torch.cat` re-writes each layer's whole cache every
+    /// step (read + write); layers whose attention gets an explicit mask
+    /// (sliding layers once the window is full) expand K/V to every query
+    /// head (`repeat_kv`) before attention.
+    Dynamic,
+    /// HF `StaticCache` (preallocated `max_cache_len`, the context kvplan is
+    /// given): updated in place, but every step passes a mask, so K/V are
+    /// expanded to every query head on every layer; full sliding layers roll
+    /// their window each step.
+    Static,
+}
+
+fn two() -> u64 {
+    2
+}
+
+fn three() -> u64 {
+    3
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// PyTorch's generic elementwise copy kernel on strided (expanded or
+/// sliced) inputs: 1.19–1.36 TB/s of bytes read + written on an H200 in the
+/// eager profiles of validation/measurements.json (Mistral and Gemma-2
+/// `repeat_kv`, DeepSeek key assembly), ≈ 0.26 of 4.8 TB/s.
+fn copy_efficiency() -> f64 {
+    0.26
 }
 
 impl EngineSpec {

@@ -6,6 +6,7 @@ pub mod dtype;
 pub mod engine;
 pub mod gpu;
 pub mod hf;
+pub mod hub;
 pub mod model;
 pub mod whatif;
 

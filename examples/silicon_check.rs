@@ -1,0 +1,1022 @@
+//! kvplan's speed model against measured serving runs.
+//!
+//! Reads a CSV of measured TTFT/TPOT in the column layout of aiconfigurator's
+//! `silicon_sample.csv` (ai-dynamo/aiconfigurator,
+//! `aic-core/src/aiconfigurator_core/systems/silicon_sample.csv` @ 095f58a51,
+//! Apache-2.0), maps every row it can to a kvplan scenario, and prints per
+//! group (model × GPU × engine) how kvplan's prediction compares with the
+//! measurement. Rows it cannot map are counted per named reason.
+//!
+//! ```text
+//! cargo run --release --example silicon_check [-- CSV] [--kv fp8|bf16] [--layer-us N] [--rows OUT.csv]
+//! ```
+//!
+//! CSV defaults to `tests/fixtures/silicon/subset.csv`. `--kv` forces one KV
+//! dtype for every row (default: fp8 for fp8/fp4/int4 rows, bf16 otherwise —
+//! the data does not record it). `--layer-us` is a what-if: every engine's
+//! fixed decode cost per layer set to N µs instead of its profile's value.
+//! `--rows` writes one line per used row.
+//!
+//! The mapping (docs/silicon.md explains each decision):
+//! * aiconfigurator's layout columns: `tp_size` = attention TP, `attention_dp_size`
+//!   = attention data-parallel ranks, GPUs per replica = tp × dp × pp =
+//!   moe_tp × moe_ep × pp; `batch_size` = sequences per attention-DP rank.
+//!   kvplan: `tp`, `pp`, `dp` as given, `ep = moe_ep` (kvplan's MoE TP is then
+//!   tp·dp/ep = moe_tp); `batch` = the whole concurrency.
+//! * Two encodings in the data square the GPU count (proved by rows that list
+//!   the same measurement both ways) and are unfolded: moe_tp = moe_ep = k with
+//!   tp·dp = k² is k GPUs with EP k; and moe_tp = 1, tp = dp = k, moe_ep = k²
+//!   is k GPUs with TP k and EP k.
+//! * context = isl + osl/2 (the mean context during decode); TPOT prediction =
+//!   `performance.decode.seconds`; TTFT is bracketed by one prefill of `isl`
+//!   tokens (no queueing) and a wave of all the replica's prompts arriving at
+//!   once (mean wait (n+1)/2 prefills).
+
+use kvplan::error::Error;
+use kvplan::estimate::estimate;
+use kvplan::perf::{self, Efficiency};
+use kvplan::request::{resolve, EstimateRequest, Tokens};
+use kvplan::spec::model::ModelSpec;
+use kvplan::spec::Catalog;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+
+/// Subset checked in for the tests.
+pub const DEFAULT_CSV: &str = "tests/fixtures/silicon/subset.csv";
+
+/// Skip reasons, by name (counted in the report).
+pub mod skip {
+    /// The same measurement appears under several source files.
+    pub const DUPLICATE: &str = "duplicate of another row (same run listed under several sources)";
+    /// Model without a built-in kvplan spec.
+    pub const MODEL: &str = "model not built into kvplan";
+    /// GPU without a kvplan spec.
+    pub const GPU: &str = "GPU without a kvplan spec (B300, GB300)";
+    /// Concurrency missing from the row.
+    pub const NO_CONCURRENCY: &str = "concurrency not recorded";
+    /// batch_size × attention_dp does not give the concurrency.
+    pub const BATCH_MISMATCH: &str =
+        "batch_size x attention_dp != concurrency (replica count unclear)";
+    /// Parallel layout columns empty.
+    pub const NO_LAYOUT: &str = "parallelism columns missing";
+    /// moe_tp × moe_ep ≠ tp × dp.
+    pub const INCONSISTENT: &str = "moe_tp x moe_ep != tp x attention_dp";
+    /// MoE split by TP across attention-DP ranks without EP.
+    pub const DP_WITHOUT_EP: &str =
+        "MoE tensor-parallel across attention-DP ranks without EP (not expressible in kvplan)";
+    /// MoE TP differs from attention TP with EP 1.
+    pub const MOE_TP: &str = "MoE TP differs from attention TP without EP (not expressible)";
+    /// More than one node's GPUs, not whole nodes.
+    pub const NODES: &str = "GPU count is not a whole number of 8-GPU nodes";
+    /// Disaggregated row without the decode worker's batch.
+    pub const DISAGG_UNKNOWN: &str = "disaggregated row without decode batch/worker counts";
+    /// Unknown mode.
+    pub const MODE: &str = "mode neither agg nor disagg";
+}
+
+/// One row of the CSV, parsed.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Row id.
+    pub id: String,
+    /// Provenance text (holds `silicon_concurrency=N`).
+    pub source: String,
+    /// trtllm / vllm / sglang.
+    pub backend: String,
+    /// Hugging Face repo.
+    pub model_path: String,
+    /// h100_sxm, b200_sxm, gb200, …
+    pub system: String,
+    /// fp8 / fp4 / bf16 / int4 / empty.
+    pub precision: String,
+    /// agg / disagg.
+    pub mode: String,
+    /// Input tokens.
+    pub isl: u64,
+    /// Output tokens.
+    pub osl: u64,
+    /// GEMM quantization.
+    pub gemm_quant: String,
+    /// Sequences per attention-DP rank (agg).
+    pub batch_size: Option<u64>,
+    /// Agg layout.
+    pub layout: RawLayout,
+    /// Disagg prefill worker: (batch, workers, layout).
+    pub prefill: (Option<u64>, Option<u64>, RawLayout),
+    /// Disagg decode worker: (batch per DP rank, workers, layout).
+    pub decode: (Option<u64>, Option<u64>, RawLayout),
+    /// Measured time to first token, ms.
+    pub ttft_ms: f64,
+    /// Measured time per output token, ms.
+    pub tpot_ms: f64,
+}
+
+/// Layout columns as written (empty → None).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawLayout {
+    /// tp_size.
+    pub tp: Option<u64>,
+    /// pp_size.
+    pub pp: Option<u64>,
+    /// attention_dp_size.
+    pub dp: Option<u64>,
+    /// moe_tp_size.
+    pub moe_tp: Option<u64>,
+    /// moe_ep_size.
+    pub moe_ep: Option<u64>,
+}
+
+/// A layout kvplan can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Attention tensor parallel.
+    pub tp: u64,
+    /// Pipeline stages.
+    pub pp: u64,
+    /// Attention data-parallel ranks.
+    pub dp: u64,
+    /// Expert parallel.
+    pub ep: u64,
+}
+
+impl Record {
+    /// `silicon_concurrency=N` from the provenance column.
+    pub fn concurrency(&self) -> Option<u64> {
+        self.source
+            .split(';')
+            .filter_map(|p| p.trim().strip_prefix("silicon_concurrency="))
+            .find_map(|v| v.trim().parse().ok())
+    }
+}
+
+/// Split one CSV line (double quotes may wrap a field; `""` is a quote).
+fn split_csv(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+fn num(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    s.parse::<u64>().ok().or_else(|| {
+        s.parse::<f64>()
+            .ok()
+            .filter(|v| *v >= 0.0)
+            .map(|v| v as u64)
+    })
+}
+
+/// Parse the CSV text.
+pub fn parse_csv(text: &str) -> Result<Vec<Record>, String> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = split_csv(lines.next().ok_or("empty CSV")?);
+    let col = |name: &str| -> Result<usize, String> {
+        header
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or(format!("CSV has no column '{name}'"))
+    };
+    let idx: BTreeMap<&str, usize> = [
+        "id",
+        "silicon_data_source",
+        "backend",
+        "model_path",
+        "system",
+        "precision",
+        "mode",
+        "isl",
+        "osl",
+        "gemm_quant_mode",
+        "batch_size",
+        "tp_size",
+        "pp_size",
+        "attention_dp_size",
+        "moe_tp_size",
+        "moe_ep_size",
+        "prefill_batch_size",
+        "prefill_num_workers",
+        "prefill_tp_size",
+        "prefill_pp_size",
+        "prefill_attention_dp_size",
+        "prefill_moe_tp_size",
+        "prefill_moe_ep_size",
+        "decode_batch_size",
+        "decode_num_workers",
+        "decode_tp_size",
+        "decode_pp_size",
+        "decode_attention_dp_size",
+        "decode_moe_tp_size",
+        "decode_moe_ep_size",
+        "silicon_ttft_ms",
+        "silicon_tpot_ms",
+    ]
+    .into_iter()
+    .map(|n| col(n).map(|i| (n, i)))
+    .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for (n, line) in lines.enumerate() {
+        let f = split_csv(line);
+        if f.len() != header.len() {
+            return Err(format!(
+                "line {}: {} fields, header has {}",
+                n + 2,
+                f.len(),
+                header.len()
+            ));
+        }
+        let s = |k: &str| f[idx[k]].trim().to_string();
+        let u = |k: &str| num(&f[idx[k]]);
+        let lay = |p: &str| RawLayout {
+            tp: u(&format!("{p}tp_size")),
+            pp: u(&format!("{p}pp_size")),
+            dp: u(&format!("{p}attention_dp_size")),
+            moe_tp: u(&format!("{p}moe_tp_size")),
+            moe_ep: u(&format!("{p}moe_ep_size")),
+        };
+        let ms = |k: &str| -> Result<f64, String> {
+            s(k).parse::<f64>()
+                .map_err(|_| format!("line {}: {k} '{}' is not a number", n + 2, s(k)))
+        };
+        out.push(Record {
+            id: s("id"),
+            source: s("silicon_data_source"),
+            backend: s("backend"),
+            model_path: s("model_path"),
+            system: s("system"),
+            precision: s("precision"),
+            mode: s("mode"),
+            isl: u("isl").ok_or(format!("line {}: isl missing", n + 2))?,
+            osl: u("osl").ok_or(format!("line {}: osl missing", n + 2))?,
+            gemm_quant: s("gemm_quant_mode"),
+            batch_size: u("batch_size"),
+            layout: lay(""),
+            prefill: (
+                u("prefill_batch_size"),
+                u("prefill_num_workers"),
+                lay("prefill_"),
+            ),
+            decode: (
+                u("decode_batch_size"),
+                u("decode_num_workers"),
+                lay("decode_"),
+            ),
+            ttft_ms: ms("silicon_ttft_ms")?,
+            tpot_ms: ms("silicon_tpot_ms")?,
+        });
+    }
+    Ok(out)
+}
+
+/// kvplan's built-in model for a checkpoint, and a note where it is an approximation.
+pub fn builtin_model(model_path: &str) -> Option<(&'static str, Option<&'static str>)> {
+    Some(match model_path {
+        "deepseek-ai/DeepSeek-R1" | "nvidia/DeepSeek-R1-NVFP4" => ("deepseek-r1", None),
+        "deepseek-ai/DeepSeek-V3" => ("deepseek-v3", None),
+        "nvidia/DeepSeek-V3.1-NVFP4" => ("deepseek-v3.1", None),
+        "meta-llama/Llama-3.1-70B" => ("llama-3.1-70b", None),
+        "meta-llama/Llama-3.1-8B-Instruct" => ("llama-3.1-8b", None),
+        "Qwen/Qwen3-32B" | "nvidia/Qwen3-32B-NVFP4" => ("qwen3-32b", None),
+        "Qwen/Qwen3-235B-A22B-FP8" => ("qwen3-235b-a22b-fp8", None),
+        "openai/gpt-oss-120b" => ("gpt-oss-120b", None),
+        "moonshotai/Kimi-K2.5" => (
+            "kimi-k2",
+            Some("Kimi-K2.5 run as kimi-k2 (same DeepSeek-V3-style language model; vision tower ignored)"),
+        ),
+        _ => return None,
+    })
+}
+
+/// kvplan GPU for an aiconfigurator system name.
+pub fn builtin_gpu(system: &str) -> Option<&'static str> {
+    match system {
+        "h100_sxm" => Some("H100"),
+        "b200_sxm" => Some("B200"),
+        "gb200" => Some("GB200"),
+        _ => None,
+    }
+}
+
+/// Weight format and KV dtype for a row. The checkpoint decides between
+/// fp8 and fp8-block and between nvfp4 and mxfp4 (gpt-oss ships MXFP4 and is
+/// served from it whatever the row's label); empty precision means the
+/// checkpoint's bf16. KV: the data does not record it — fp8 for quantized
+/// rows, bf16 otherwise, unless `kv_override`.
+pub fn formats(model: &ModelSpec, r: &Record, kv_override: Option<&str>) -> (String, String) {
+    use kvplan::spec::dtype::WeightFormat as W;
+    let ckpt = model.checkpoint_format;
+    let p = if r.precision.is_empty() {
+        r.gemm_quant.as_str()
+    } else {
+        r.precision.as_str()
+    };
+    let weights = if ckpt == Some(W::Mxfp4) {
+        "mxfp4"
+    } else {
+        match p {
+            "fp8" | "fp8_block" if ckpt == Some(W::Fp8Block) => "fp8-block",
+            "fp8" | "fp8_block" => "fp8",
+            "fp4" | "nvfp4" => "nvfp4",
+            "int4" | "int4_wo" => "int4",
+            _ => "bf16",
+        }
+    };
+    let kv = kv_override.unwrap_or(match p {
+        "fp8" | "fp8_block" | "fp4" | "nvfp4" | "int4" | "int4_wo" => "fp8",
+        _ => "bf16",
+    });
+    (weights.to_string(), kv.to_string())
+}
+
+/// Undo the two encodings that square the GPU count (see the module doc).
+/// Applied only to rows that fill `attention_dp_size` (the older sources
+/// leave it empty and encode moe_tp × moe_ep = tp correctly).
+pub fn unfold(l: RawLayout) -> RawLayout {
+    let (Some(tp), Some(dp), Some(mt), Some(me)) = (l.tp, l.dp, l.moe_tp, l.moe_ep) else {
+        return l;
+    };
+    let dp = dp.max(1);
+    if mt == me && mt >= 2 && tp * dp == mt * me && (tp == 1 || dp == 1) {
+        let k = mt;
+        let (tp, dp) = if dp == 1 { (k, 1) } else { (1, k) };
+        return RawLayout {
+            tp: Some(tp),
+            dp: Some(dp),
+            moe_tp: Some(1),
+            moe_ep: Some(k),
+            ..l
+        };
+    }
+    if mt == 1 && tp == dp && tp >= 2 && me == tp * dp {
+        return RawLayout {
+            tp: Some(tp),
+            dp: Some(1),
+            moe_tp: Some(1),
+            moe_ep: Some(tp),
+            ..l
+        };
+    }
+    l
+}
+
+/// The kvplan layout of aiconfigurator layout columns.
+pub fn to_layout(l: RawLayout, moe: bool) -> Result<Layout, &'static str> {
+    let tp = l.tp.filter(|v| *v > 0).ok_or(skip::NO_LAYOUT)?;
+    let pp = l.pp.unwrap_or(1).max(1);
+    let dp = l.dp.unwrap_or(1).max(1);
+    if !moe {
+        return Ok(Layout { tp, pp, dp, ep: 1 });
+    }
+    let me = l.moe_ep.unwrap_or(1).max(1);
+    // 0 / empty moe_tp: whatever the other columns leave.
+    let mt = l.moe_tp.filter(|v| *v > 0).unwrap_or(tp * dp / me);
+    if mt * me != tp * dp {
+        return Err(skip::INCONSISTENT);
+    }
+    if me == 1 {
+        if dp > 1 {
+            return Err(skip::DP_WITHOUT_EP);
+        }
+        if mt != tp {
+            return Err(skip::MOE_TP);
+        }
+    }
+    Ok(Layout { tp, pp, dp, ep: me })
+}
+
+/// `--gpus` text for `n` GPUs: one NVL72 domain for GB200, 8-GPU nodes otherwise.
+pub fn gpus_text(gpu: &str, n: u64) -> Result<String, &'static str> {
+    if gpu == "GB200" || n <= 8 {
+        Ok(format!("{n}x{gpu}"))
+    } else if n % 8 == 0 {
+        Ok(format!("{}x8x{gpu}", n / 8))
+    } else {
+        Err(skip::NODES)
+    }
+}
+
+/// Aggregated or disaggregated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mode {
+    /// Prefill and decode on the same GPUs.
+    Agg,
+    /// Separate prefill and decode workers.
+    Disagg,
+}
+
+/// One row mapped and predicted.
+#[derive(Debug, Clone)]
+pub struct RowResult {
+    /// Row id.
+    pub id: String,
+    /// agg / disagg.
+    pub mode: Mode,
+    /// kvplan model name.
+    pub model: String,
+    /// kvplan GPU name.
+    pub gpu: String,
+    /// Engine.
+    pub engine: String,
+    /// Weights and KV dtype used.
+    pub formats: (String, String),
+    /// Decode layout (agg: the only one).
+    pub layout: Layout,
+    /// Input / output tokens.
+    pub isl: u64,
+    /// Output tokens.
+    pub osl: u64,
+    /// Concurrency of the (decode) worker.
+    pub concurrency: u64,
+    /// Sequences per attention replica.
+    pub batch_local: u64,
+    /// Measured TPOT, s.
+    pub tpot_measured: f64,
+    /// Measured TTFT, s.
+    pub ttft_measured: f64,
+    /// kvplan decode step, s.
+    pub tpot_predicted: f64,
+    /// Decode step + the replica's prefills spread over the output
+    /// (c_local × prefill / osl): what an aggregated engine interleaves.
+    pub tpot_with_prefill: f64,
+    /// One prefill of isl tokens, s.
+    pub ttft_single: f64,
+    /// All the replica's prompts at once: prefill × (n+1)/2, s.
+    pub ttft_wave: f64,
+    /// What bounds the decode step.
+    pub bound: &'static str,
+    /// Shares of the decode step: (memory-or-compute, communication, overhead).
+    pub step_shares: (f64, f64, f64),
+    /// kvplan's decode step, broken down.
+    pub step: perf::DecodeStep,
+    /// Decoder layers, and how many of them are MoE layers.
+    pub layers: (u64, u64),
+    /// Whether kvplan's memory plan fits the concurrency.
+    pub fits: bool,
+    /// Approximation notes.
+    pub notes: Vec<String>,
+}
+
+/// Everything one run of the check produces.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    /// Rows read.
+    pub rows: usize,
+    /// Used rows.
+    pub results: Vec<RowResult>,
+    /// Skipped rows per reason.
+    pub skipped: BTreeMap<String, usize>,
+    /// Notes on assumptions, with row counts.
+    pub notes: BTreeMap<String, usize>,
+}
+
+/// Knobs of one run of the check.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// One KV dtype for every row (the data does not record it).
+    pub kv_override: Option<String>,
+    /// What-if: replace every engine's fixed decode cost per layer (seconds).
+    pub layer_overhead_s: Option<f64>,
+    /// Efficiencies (kvplan's defaults unless a what-if).
+    pub eff: Efficiency,
+}
+
+fn no_files(name: &str) -> kvplan::Result<ModelSpec> {
+    Err(Error::input(
+        "model",
+        format!("{name}: only built-in models here"),
+    ))
+}
+
+struct Side {
+    layout: Layout,
+    batch: u64,
+    gpus: String,
+}
+
+/// Map and predict one record.
+fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, String> {
+    let kv_override = opt.kv_override.as_deref();
+    let mode = match r.mode.as_str() {
+        "agg" => Mode::Agg,
+        "disagg" => Mode::Disagg,
+        _ => return Err(skip::MODE.into()),
+    };
+    let (model_name, model_note) = builtin_model(&r.model_path).ok_or(skip::MODEL)?;
+    let gpu = builtin_gpu(&r.system).ok_or(skip::GPU)?;
+    let model = cat.model(model_name).map_err(|e| e.to_string())?;
+    let moe = model.moe.is_some();
+    let concurrency = r.concurrency().ok_or(skip::NO_CONCURRENCY)?;
+    let mut notes: Vec<String> = model_note.iter().map(|s| s.to_string()).collect();
+    if r.precision.is_empty() && r.gemm_quant.is_empty() {
+        notes.push("precision not recorded: bf16 assumed".into());
+    }
+    let (weights, kv) = formats(model, r, kv_override);
+    if kv_override.is_none() {
+        notes.push(format!("KV dtype not recorded: {kv} assumed"));
+    }
+    let side = |raw: RawLayout, batch_per_rank: u64, fill_dp: bool| -> Result<Side, String> {
+        let raw = if fill_dp { unfold(raw) } else { raw };
+        let layout = to_layout(raw, moe)?;
+        let gpus = gpus_text(gpu, layout.tp * layout.pp * layout.dp)?;
+        Ok(Side {
+            layout,
+            batch: batch_per_rank,
+            gpus,
+        })
+    };
+    // (decode side, prefill side)
+    let (dec, pre) = match mode {
+        Mode::Agg => {
+            let bs = r.batch_size.ok_or(skip::NO_LAYOUT)?;
+            let dp_raw = r.layout.dp.unwrap_or(1).max(1);
+            if bs * dp_raw != concurrency {
+                return Err(skip::BATCH_MISMATCH.into());
+            }
+            let s = side(r.layout, 0, r.layout.dp.is_some())?;
+            let s = Side {
+                batch: concurrency,
+                ..s
+            };
+            let p = Side {
+                layout: s.layout,
+                batch: 1,
+                gpus: s.gpus.clone(),
+            };
+            (s, p)
+        }
+        Mode::Disagg => {
+            let (Some(dbs), Some(dw)) = (r.decode.0, r.decode.1) else {
+                return Err(skip::DISAGG_UNKNOWN.into());
+            };
+            let d = side(r.decode.2, 0, r.decode.2.dp.is_some())?;
+            if dbs * d.layout.dp * dw.max(1) != concurrency {
+                return Err(skip::BATCH_MISMATCH.into());
+            }
+            let d = Side {
+                batch: dbs * d.layout.dp,
+                ..d
+            };
+            let p = side(r.prefill.2, 1, r.prefill.2.dp.is_some())?;
+            (d, p)
+        }
+    };
+    let run = |s: &Side, ctx: u64| -> Result<kvplan::estimate::Estimate, String> {
+        let req = EstimateRequest {
+            model: model_name.into(),
+            gpus: s.gpus.clone(),
+            ctx: Some(Tokens::Number(ctx)),
+            batch: Some(s.batch.max(1)),
+            weights: Some(weights.clone()),
+            kv_dtype: Some(kv.clone()),
+            engine: Some(r.backend.clone()),
+            tp: Some(s.layout.tp),
+            pp: Some(s.layout.pp),
+            ep: Some(s.layout.ep),
+            dp: Some(s.layout.dp),
+            ..Default::default()
+        };
+        let mut res = resolve(&req, cat, &no_files).map_err(|e| {
+            format!(
+                "kvplan rejects the layout ({})",
+                e.field().unwrap_or("other")
+            )
+        })?;
+        if let Some(t) = opt.layer_overhead_s {
+            res.scenario
+                .deployment
+                .engine
+                .decode_overhead_per_layer_seconds = t;
+        }
+        estimate(&res.scenario, &opt.eff, 1.0).map_err(|e| {
+            format!(
+                "kvplan rejects the layout ({})",
+                e.field().unwrap_or("other")
+            )
+        })
+    };
+    let eff = &opt.eff;
+    let ctx = r.isl + r.osl / 2;
+    let de = run(&dec, ctx)?;
+    let pe = if mode == Mode::Agg {
+        de.clone()
+    } else {
+        run(&pre, r.isl)?
+    };
+    let (prefill, _) = perf::prefill_seconds(&pe.scenario, &pe.memory, eff, r.isl);
+    let step = &de.performance.decode;
+    let batch_local = de.scenario.batch_per_replica();
+    let c_local = batch_local as f64;
+    let tpot = step.seconds;
+    let (tpot_with_prefill, ttft_wave) = match mode {
+        Mode::Agg => (
+            tpot + c_local * prefill / r.osl.max(1) as f64,
+            prefill * (c_local + 1.0) / 2.0,
+        ),
+        Mode::Disagg => (tpot, prefill),
+    };
+    let roof = step.memory_seconds.max(step.compute_seconds);
+    Ok(RowResult {
+        id: r.id.clone(),
+        mode,
+        model: model_name.into(),
+        gpu: gpu.into(),
+        engine: r.backend.clone(),
+        formats: (weights, kv),
+        layout: dec.layout,
+        isl: r.isl,
+        osl: r.osl,
+        concurrency: dec.batch,
+        batch_local,
+        tpot_measured: r.tpot_ms / 1e3,
+        ttft_measured: r.ttft_ms / 1e3,
+        tpot_predicted: tpot,
+        tpot_with_prefill,
+        ttft_single: prefill,
+        ttft_wave,
+        bound: step.bound.name(),
+        step_shares: (
+            roof / tpot,
+            step.communication_seconds / tpot,
+            step.overhead_seconds / tpot,
+        ),
+        fits: de.memory.fits,
+        step: step.clone(),
+        layers: (
+            de.scenario.model.num_layers,
+            (0..de.scenario.model.num_layers)
+                .filter(|i| moe && de.scenario.model.is_moe_layer(*i))
+                .count() as u64,
+        ),
+        notes,
+    })
+}
+
+/// Identity of a measurement, to drop the same run listed twice.
+fn measurement_key(r: &Record) -> String {
+    format!(
+        "{}|{}|{}|{}|{}|{}|{}|{:?}|{:.3}|{:.4}",
+        r.model_path,
+        r.system,
+        r.backend,
+        r.mode,
+        r.precision,
+        r.isl,
+        r.osl,
+        r.concurrency(),
+        r.ttft_ms,
+        r.tpot_ms
+    )
+}
+
+/// Map and predict every record.
+pub fn evaluate(records: &[Record], cat: &Catalog, opt: &Options) -> Evaluation {
+    let mut ev = Evaluation {
+        rows: records.len(),
+        ..Default::default()
+    };
+    let mut seen = HashSet::new();
+    for r in records {
+        if !seen.insert(measurement_key(r)) {
+            *ev.skipped.entry(skip::DUPLICATE.into()).or_default() += 1;
+            continue;
+        }
+        match evaluate_row(r, cat, opt) {
+            Ok(res) => {
+                for n in &res.notes {
+                    *ev.notes.entry(n.clone()).or_default() += 1;
+                }
+                ev.results.push(res);
+            }
+            Err(why) => *ev.skipped.entry(why).or_default() += 1,
+        }
+    }
+    ev
+}
+
+/// Linear-interpolated quantile of sorted values.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// p10, median, p90 of `v`.
+pub fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    (quantile(&v, 0.1), quantile(&v, 0.5), quantile(&v, 0.9))
+}
+
+/// Statistics of one group.
+#[derive(Debug, Clone)]
+pub struct GroupStats {
+    /// (mode, model, gpu, engine).
+    pub key: (Mode, String, String, String),
+    /// Rows used.
+    pub n: usize,
+    /// Predicted/measured TPOT: p10, median, p90.
+    pub tpot: (f64, f64, f64),
+    /// Same with the prefill share added (agg).
+    pub tpot_with_prefill: (f64, f64, f64),
+    /// One-prefill TTFT / measured: p10, median, p90.
+    pub ttft_single: (f64, f64, f64),
+    /// Wave TTFT / measured.
+    pub ttft_wave: (f64, f64, f64),
+}
+
+/// Per-group statistics, groups sorted by mode, model, GPU, engine.
+pub fn group_stats(results: &[RowResult]) -> Vec<GroupStats> {
+    let mut groups: BTreeMap<(Mode, String, String, String), Vec<&RowResult>> = BTreeMap::new();
+    for r in results {
+        groups
+            .entry((r.mode, r.model.clone(), r.gpu.clone(), r.engine.clone()))
+            .or_default()
+            .push(r);
+    }
+    groups
+        .into_iter()
+        .map(|(key, rs)| {
+            let f = |g: &dyn Fn(&RowResult) -> f64| spread(rs.iter().map(|r| g(r)).collect());
+            GroupStats {
+                key,
+                n: rs.len(),
+                tpot: f(&|r| r.tpot_predicted / r.tpot_measured),
+                tpot_with_prefill: f(&|r| r.tpot_with_prefill / r.tpot_measured),
+                ttft_single: f(&|r| r.ttft_single / r.ttft_measured),
+                ttft_wave: f(&|r| r.ttft_wave / r.ttft_measured),
+            }
+        })
+        .collect()
+}
+
+fn fmt3(s: (f64, f64, f64)) -> String {
+    format!("{:.2} ({:.2}–{:.2})", s.1, s.0, s.2)
+}
+
+/// The report, as Markdown.
+pub fn report(ev: &Evaluation, source: &str, what_if: &[String]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# kvplan speed model vs measured serving runs\n");
+    let _ = writeln!(
+        o,
+        "Input: `{source}` — {} rows; {} used ({} aggregated, {} disaggregated), {} skipped.\n",
+        ev.rows,
+        ev.results.len(),
+        ev.results.iter().filter(|r| r.mode == Mode::Agg).count(),
+        ev.results.iter().filter(|r| r.mode == Mode::Disagg).count(),
+        ev.skipped.values().sum::<usize>()
+    );
+    for w in what_if {
+        let _ = writeln!(o, "**{w}**\n");
+    }
+    let _ = writeln!(
+        o,
+        "Ratios are predicted / measured: median (p10–p90). Below 1 = kvplan is faster than reality.\n"
+    );
+    if !ev.results.is_empty() {
+        let all = |g: &dyn Fn(&RowResult) -> f64| spread(ev.results.iter().map(g).collect());
+        let _ = writeln!(
+            o,
+            "All used rows: TPOT {}, TPOT+prefill {}.\n",
+            fmt3(all(&|r| r.tpot_predicted / r.tpot_measured)),
+            fmt3(all(&|r| r.tpot_with_prefill / r.tpot_measured))
+        );
+    }
+    let stats = group_stats(&ev.results);
+    for mode in [Mode::Agg, Mode::Disagg] {
+        let rows: Vec<&GroupStats> = stats.iter().filter(|g| g.key.0 == mode).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        match mode {
+            Mode::Agg => {
+                let _ = writeln!(o, "## Aggregated serving\n");
+                let _ = writeln!(o, "TPOT = kvplan decode step. TPOT+prefill = decode step + the replica's prefills spread over the output (c × prefill / osl). TTFT 1 = one prefill of isl tokens (no queueing, a lower bound); TTFT wave = all c prompts of a replica at once, mean (c+1)/2 prefills (an upper bound).\n");
+                let _ = writeln!(
+                    o,
+                    "| model | GPU | engine | rows | TPOT | TPOT+prefill | TTFT 1 | TTFT wave |"
+                );
+                let _ = writeln!(o, "|---|---|---|---:|---|---|---|---|");
+                for g in rows {
+                    let _ = writeln!(
+                        o,
+                        "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                        g.key.1,
+                        g.key.2,
+                        g.key.3,
+                        g.n,
+                        fmt3(g.tpot),
+                        fmt3(g.tpot_with_prefill),
+                        fmt3(g.ttft_single),
+                        fmt3(g.ttft_wave)
+                    );
+                }
+            }
+            Mode::Disagg => {
+                let _ = writeln!(o, "\n## Disaggregated serving\n");
+                let _ = writeln!(o, "TPOT = kvplan decode step of the decode worker at its batch (no prefill interleaved). TTFT 1 = one prefill on the prefill worker (queueing and KV transfer not modelled: a lower bound).\n");
+                let _ = writeln!(o, "| model | GPU | engine | rows | TPOT | TTFT 1 |");
+                let _ = writeln!(o, "|---|---|---|---:|---|---|");
+                for g in rows {
+                    let _ = writeln!(
+                        o,
+                        "| {} | {} | {} | {} | {} | {} |",
+                        g.key.1,
+                        g.key.2,
+                        g.key.3,
+                        g.n,
+                        fmt3(g.tpot),
+                        fmt3(g.ttft_single)
+                    );
+                }
+            }
+        }
+    }
+    // Aggregated rows by sequences per replica and by the decode bound.
+    let agg: Vec<&RowResult> = ev.results.iter().filter(|r| r.mode == Mode::Agg).collect();
+    if !agg.is_empty() {
+        let _ = writeln!(o, "\n## Aggregated TPOT by sequences per replica\n");
+        let _ = writeln!(
+            o,
+            "| sequences per replica | rows | TPOT | TPOT+prefill | overhead share of predicted step | communication share |"
+        );
+        let _ = writeln!(o, "|---|---:|---|---|---:|---:|");
+        for (lo, hi) in [(1, 8), (9, 32), (33, 128), (129, u64::MAX)] {
+            let rs: Vec<&&RowResult> = agg
+                .iter()
+                .filter(|r| r.batch_local >= lo && r.batch_local <= hi)
+                .collect();
+            if rs.is_empty() {
+                continue;
+            }
+            let label = if hi == u64::MAX {
+                format!("> {}", lo - 1)
+            } else {
+                format!("{lo}–{hi}")
+            };
+            let m = |g: &dyn Fn(&RowResult) -> f64| spread(rs.iter().map(|r| g(r)).collect());
+            let _ = writeln!(
+                o,
+                "| {label} | {} | {} | {} | {:.2} | {:.2} |",
+                rs.len(),
+                fmt3(m(&|r| r.tpot_predicted / r.tpot_measured)),
+                fmt3(m(&|r| r.tpot_with_prefill / r.tpot_measured)),
+                m(&|r| r.step_shares.2).1,
+                m(&|r| r.step_shares.1).1,
+            );
+        }
+        let _ = writeln!(o, "\n| decode bound (kvplan) | rows | TPOT |");
+        let _ = writeln!(o, "|---|---:|---|");
+        let mut by_bound: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for r in &agg {
+            by_bound
+                .entry(r.bound)
+                .or_default()
+                .push(r.tpot_predicted / r.tpot_measured);
+        }
+        for (b, v) in by_bound {
+            let _ = writeln!(o, "| {b} | {} | {} |", v.len(), fmt3(spread(v)));
+        }
+        let no_fit = agg.iter().filter(|r| !r.fits).count();
+        let _ = writeln!(
+            o,
+            "\n{no_fit} of {} aggregated rows do not fit kvplan's memory plan at their concurrency (the engine would queue or preempt; kept in the statistics).",
+            agg.len()
+        );
+    }
+    let _ = writeln!(o, "\n## Skipped rows\n");
+    let _ = writeln!(o, "| reason | rows |");
+    let _ = writeln!(o, "|---|---:|");
+    let mut sk: Vec<(&String, &usize)> = ev.skipped.iter().collect();
+    sk.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (why, n) in sk {
+        let _ = writeln!(o, "| {why} | {n} |");
+    }
+    let _ = writeln!(o, "\n## Assumptions applied\n");
+    let _ = writeln!(o, "| assumption | rows |");
+    let _ = writeln!(o, "|---|---:|");
+    for (n, c) in &ev.notes {
+        let _ = writeln!(o, "| {n} | {c} |");
+    }
+    o
+}
+
+/// One line per used row (for analysis).
+pub fn rows_csv(ev: &Evaluation) -> String {
+    let mut o = String::from("id,mode,model,gpu,engine,weights,kv,tp,pp,dp,ep,isl,osl,concurrency,batch_local,bound,fits,tpot_measured_ms,tpot_predicted_ms,tpot_with_prefill_ms,ttft_measured_ms,ttft_single_ms,ttft_wave_ms,roof_share,comm_share,overhead_share,memory_ms,compute_ms,comm_ms,overhead_ms,weight_gb,kv_gb,layers,moe_layers\n");
+    for r in &ev.results {
+        let _ = writeln!(
+            o,
+            "{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.4},{:.4},{:.4},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{},{}",
+            r.id,
+            r.mode,
+            r.model,
+            r.gpu,
+            r.engine,
+            r.formats.0,
+            r.formats.1,
+            r.layout.tp,
+            r.layout.pp,
+            r.layout.dp,
+            r.layout.ep,
+            r.isl,
+            r.osl,
+            r.concurrency,
+            r.batch_local,
+            r.bound,
+            r.fits,
+            r.tpot_measured * 1e3,
+            r.tpot_predicted * 1e3,
+            r.tpot_with_prefill * 1e3,
+            r.ttft_measured * 1e3,
+            r.ttft_single * 1e3,
+            r.ttft_wave * 1e3,
+            r.step_shares.0,
+            r.step_shares.1,
+            r.step_shares.2,
+            r.step.memory_seconds * 1e3,
+            r.step.compute_seconds * 1e3,
+            r.step.communication_seconds * 1e3,
+            r.step.overhead_seconds * 1e3,
+            r.step.weight_bytes_read / 1e9,
+            r.step.kv_bytes_read / 1e9,
+            r.layers.0,
+            r.layers.1
+        );
+    }
+    o
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut path = DEFAULT_CSV.to_string();
+    let mut opt = Options::default();
+    let mut rows_out = None;
+    let mut it = args.iter();
+    let usage =
+        "usage: silicon_check [CSV] [--kv fp8|bf16] [--layer-us MICROSECONDS] [--rows OUT.csv]";
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--kv" => opt.kv_override = it.next().cloned(),
+            "--layer-us" => {
+                let v = it.next().and_then(|v| v.parse::<f64>().ok());
+                let Some(v) = v.filter(|v| *v >= 0.0) else {
+                    eprintln!("error: --layer-us needs a number of microseconds\n{usage}");
+                    std::process::exit(2)
+                };
+                opt.layer_overhead_s = Some(v * 1e-6);
+            }
+            "--rows" => rows_out = it.next().cloned(),
+            "-h" | "--help" => {
+                println!("{usage}");
+                return;
+            }
+            p => path = p.to_string(),
+        }
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        eprintln!("error: {path}: {e}");
+        std::process::exit(2)
+    });
+    let records = parse_csv(&text).unwrap_or_else(|e| {
+        eprintln!("error: {path}: {e}");
+        std::process::exit(2)
+    });
+    let cat = Catalog::builtin().expect("built-in catalogue");
+    let ev = evaluate(&records, &cat, &opt);
+    let mut what_if = Vec::new();
+    if let Some(k) = &opt.kv_override {
+        what_if.push(format!("KV dtype {k} for every row"));
+    }
+    if let Some(t) = opt.layer_overhead_s {
+        what_if.push(format!(
+            "what-if: fixed decode cost {:.0} µs per layer (kvplan's engine profiles: 3 µs)",
+            t * 1e6
+        ));
+    }
+    print!("{}", report(&ev, &path, &what_if));
+    if let Some(out) = rows_out {
+        std::fs::write(&out, rows_csv(&ev)).unwrap_or_else(|e| {
+            eprintln!("error: {out}: {e}");
+            std::process::exit(2)
+        });
+    }
+}

@@ -1,0 +1,66 @@
+//! `kvplan plot`: resolve the scenario like `estimate`, compute the chart's
+//! series (report::plot::series, pure) and draw them (report::plot).
+
+use super::estimate::efficiency_for;
+use super::{load_model_path, ScenarioArgs};
+use crate::error::Result;
+use crate::report::plot::{self, series, ImageFormat};
+use crate::request::resolve;
+use crate::spec::Catalog;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+/// `plot --help` examples.
+pub const EXAMPLES: &str = "Examples:\n  kvplan plot memory llama-3.1-70b --gpus 2xH100 --ctx 128k --out memory.png\n  kvplan plot attention deepseek-v3 --gpus 8xH800 --ctx 128k --out attention.svg\n  kvplan plot batch qwen2.5-7b --gpus H100 --ctx 128k --out batch.png\n  kvplan plot throughput llama-3.1-8b --gpus H100 --ctx 4k --out throughput.png\n  kvplan plot memory deepseek-v3 --gpus 8xH800 --ctx 32k --attention gqa:8 --out what-if.png";
+
+/// Which chart to draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlotKind {
+    /// Per-GPU memory stacked by component against context, with capacity, engine budget and the fit limit.
+    Memory,
+    /// KV bytes per sequence against context: the model as is vs MHA, GQA, MQA and MLA what-ifs.
+    Attention,
+    /// Max batch against context for bf16/fp8/int4 weights × bf16/fp8 KV.
+    Batch,
+    /// Tokens/s and time per output token against batch, with the memory→compute-bound crossover.
+    Throughput,
+}
+
+/// `plot` options.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Chart: memory, attention, batch, throughput.
+    #[arg(value_enum)]
+    pub kind: PlotKind,
+    /// Scenario (--ctx is the right end of context axes, and the context of `throughput`).
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Concurrent sequences (memory chart; the others sweep it or ignore it).
+    #[arg(long, default_value_t = 1)]
+    pub batch: u64,
+    /// Output file: .png (bitmap) or .svg (vector).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Run `plot`.
+pub fn run(catalog: &Catalog, a: &PlotArgs) -> Result<()> {
+    // Check the output name before any work.
+    ImageFormat::from_path(&a.out)?;
+    let req = a.scenario.request(Some(a.batch));
+    let r = resolve(&req, catalog, &load_model_path)?;
+    let s = &r.scenario;
+    s.validate()?;
+    let fig = match a.kind {
+        PlotKind::Memory => series::memory_figure(s),
+        PlotKind::Attention => series::attention_figure(s),
+        PlotKind::Batch => series::batch_figure(s),
+        PlotKind::Throughput => {
+            let eff = efficiency_for(&a.scenario, &s.cluster.gpu, s.model.attention.mla.is_some())?;
+            series::throughput_figure(s, &eff, r.tokens_per_step)
+        }
+    };
+    plot::render_to_file(&fig, &a.out)?;
+    eprintln!("wrote {} ({})", a.out.display(), fig.subtitle);
+    Ok(())
+}
