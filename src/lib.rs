@@ -15,6 +15,7 @@ pub mod probe;
 pub mod report;
 pub mod request;
 pub mod scenario;
+pub mod server;
 pub mod spec;
 pub mod units;
 pub mod yaml;

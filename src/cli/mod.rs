@@ -7,6 +7,7 @@ mod import;
 mod plan;
 mod plot;
 pub mod probe;
+mod serve;
 
 use crate::error::{Error, Result};
 use crate::request::{EstimateRequest, Tokens};
@@ -57,6 +58,9 @@ pub enum Command {
     /// Draw a chart (memory, attention, batch, throughput) into a .png or .svg file.
     #[command(after_help = plot::EXAMPLES)]
     Plot(plot::PlotArgs),
+    /// Serve the web calculator and its JSON API.
+    #[command(after_help = "Examples:\n  kvplan serve\n  kvplan serve --addr 0.0.0.0:8080")]
+    Serve(serve::ServeArgs),
 }
 
 /// Output formats.
@@ -235,6 +239,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Import(a) => import::run(&a),
         Command::Probe(a) => probe::run(&catalog, &a),
         Command::Plot(a) => plot::run(&catalog, &a),
+        Command::Serve(a) => serve::run(&a),
     }
 }
 

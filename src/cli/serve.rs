@@ -1,0 +1,37 @@
+//! `kvplan serve`: the web calculator (page + JSON API) on a local address.
+
+use crate::error::{Error, Result};
+use clap::Args;
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+}
+
+/// Run `serve` until Ctrl-C. Prints the bound URL first, so scripts (and the
+/// browser test) can start it on port 0 and read where it listens.
+pub fn run(a: &ServeArgs) -> Result<()> {
+    let env = |what: &str, e: std::io::Error| Error::Environment(format!("{what}: {e}"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| env("cannot start the async runtime", e))?;
+    let router = crate::server::router()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&a.addr)
+            .await
+            .map_err(|e| Error::input("addr", format!("cannot listen on {}: {e}", a.addr)))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| env("cannot read the bound address", e))?;
+        println!("kvplan web calculator on http://{local}/  (Ctrl-C stops)");
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        crate::server::serve(listener, router)
+            .await
+            .map_err(|e| env("server error", e))
+    })
+}

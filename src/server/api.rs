@@ -1,0 +1,657 @@
+//! The JSON API's handlers. Each one parses the body into the core's
+//! `EstimateRequest` (plus the few fields only the API has), runs the same
+//! calls as the CLI subcommand of the same name, and returns its JSON.
+
+use super::{blocking, ApiError, AppState, Shared};
+use crate::calibration::Calibration;
+use crate::error::Error;
+use crate::estimate::estimate as run_core;
+use crate::memory::weights::param_counts;
+use crate::perf::Efficiency;
+use crate::plan::{recommend, search, Candidate, Constraints, Objective};
+use crate::report::Report;
+use crate::request::{resolve, EstimateRequest, Resolved, Tokens};
+use crate::scenario::Scenario;
+use crate::spec::dtype::{KvDtype, WeightFormat};
+use crate::spec::model::ModelSpec;
+use crate::spec::{builtin_gpu_profiles, model_from_file_text, Catalog};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+/// The name a pasted config.json is resolved under; it looks like a path,
+/// so the core asks our loader for it instead of the catalogue.
+const CONFIG_NAME: &str = "config.json";
+
+/// Largest parallel degree accepted before the core sees it (the core's own
+/// arithmetic multiplies degrees; this keeps every product far from u64's end).
+const MAX_DEGREE: u64 = 65_536;
+
+/// Most tokens in flight (ctx × batch) accepted: 10^11 is orders of
+/// magnitude beyond any cluster's memory, and keeps byte counts
+/// (≤ ~10 MB per token) well inside u64.
+const MAX_TOKENS_IN_FLIGHT: u64 = 100_000_000_000;
+
+/// Most points in one sweep, and most candidates one plan returns.
+const MAX_POINTS: usize = 64;
+const MAX_TOP: u64 = 1000;
+
+/// A request body: a JSON object.
+type Body = Map<String, Value>;
+
+/// The catalogue listings, serialised once at start (they never change).
+#[derive(Debug)]
+pub(crate) struct Listings {
+    models: String,
+    gpus: String,
+    engines: String,
+    formats: String,
+    profiles: String,
+}
+
+impl Listings {
+    /// Render the listings of `c`: the same JSON as `kvplan models|gpus|engines
+    /// --format json`, models with their parameter counts added for the pickers.
+    pub(crate) fn new(c: &Catalog) -> crate::Result<Self> {
+        let models: Vec<Value> = c
+            .models
+            .iter()
+            .map(|m| {
+                let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
+                let p = param_counts(m);
+                if let Value::Object(o) = &mut v {
+                    o.insert("params_total".into(), p.total.into());
+                    o.insert("params_active".into(), p.active.into());
+                    o.insert("attention_label".into(), m.attention_label().into());
+                }
+                v
+            })
+            .collect();
+        let formats = json!({
+            "weights": WeightFormat::ALL.iter().map(|f| f.name()).collect::<Vec<_>>(),
+            "kv_dtypes": KvDtype::ALL.iter().map(|k| k.name()).collect::<Vec<_>>(),
+        });
+        let profiles = builtin_gpu_profiles()
+            .iter()
+            .map(|(path, body)| {
+                let c: Calibration = crate::yaml::from_str(body, path)?;
+                Ok(json!({"name": profile_name(path), "gpu": c.gpu, "device_name": c.device_name, "date": c.date}))
+            })
+            .collect::<crate::Result<Vec<Value>>>()?;
+        Ok(Listings {
+            profiles: text(&profiles)?,
+            models: text(&models)?,
+            gpus: text(&c.gpus)?,
+            engines: text(&c.engines)?,
+            formats: text(&formats)?,
+        })
+    }
+}
+
+/// JSON text of a listing (a failure would be a bug in a spec type).
+fn text<T: serde::Serialize>(v: &T) -> crate::Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::Environment(e.to_string()))
+}
+
+/// A 200 with a JSON body.
+fn json_ok(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// Turn a handler's result into a response.
+fn respond(r: Result<String, ApiError>) -> Response {
+    match r {
+        Ok(body) => json_ok(body),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /healthz`: liveness for load balancers and tests.
+pub(crate) async fn healthz() -> Response {
+    json_ok(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}).to_string())
+}
+
+/// `GET /api/models`.
+pub(crate) async fn models(State(st): State<Shared>) -> Response {
+    json_ok(st.listings.models.clone())
+}
+
+/// `GET /api/gpus`.
+pub(crate) async fn gpus(State(st): State<Shared>) -> Response {
+    json_ok(st.listings.gpus.clone())
+}
+
+/// `GET /api/engines`.
+pub(crate) async fn engines(State(st): State<Shared>) -> Response {
+    json_ok(st.listings.engines.clone())
+}
+
+/// `GET /api/formats`: the weight formats and KV dtypes, for the selects.
+pub(crate) async fn formats(State(st): State<Shared>) -> Response {
+    json_ok(st.listings.formats.clone())
+}
+
+/// `GET /api/profiles`: the built-in calibration profiles (`profile` field).
+pub(crate) async fn profiles(State(st): State<Shared>) -> Response {
+    json_ok(st.listings.profiles.clone())
+}
+
+/// A built-in profile's name: its file stem ("profiles/gpus/H200.yaml" → "H200").
+fn profile_name(path: &str) -> String {
+    std::path::Path::new(path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Efficiencies as `--profile NAME` gives them: the defaults, or a built-in
+/// calibration profile measured by `kvplan probe` (never a path: the server
+/// reads no files).
+fn efficiency(profile: Option<&str>, s: &Scenario) -> Result<Efficiency, ApiError> {
+    let Some(p) = profile.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(Efficiency::default());
+    };
+    let all = builtin_gpu_profiles();
+    let Some((origin, text)) = all
+        .iter()
+        .find(|(path, _)| profile_name(path).eq_ignore_ascii_case(p))
+    else {
+        let names: Vec<String> = all.iter().map(|(path, _)| profile_name(path)).collect();
+        return Err(ApiError::bad(
+            "profile",
+            format!(
+                "unknown calibration profile '{p}'; built-in: {} (the server reads no files)",
+                names.join(", ")
+            ),
+        ));
+    };
+    let cal: Calibration = crate::yaml::from_str(text, origin)?;
+    let gpu = &s.cluster.gpu;
+    if !cal.gpu.eq_ignore_ascii_case(&gpu.name) {
+        return Err(ApiError::bad(
+            "profile",
+            format!(
+                "profile {origin} was measured on {} but gpus names {}",
+                cal.gpu, gpu.name
+            ),
+        ));
+    }
+    Ok(Efficiency::from_calibration(
+        &cal,
+        gpu,
+        s.model.attention.mla.is_some(),
+        origin,
+    ))
+}
+
+/// Read a POST body as a JSON object: 415 unless it is declared JSON (which
+/// also makes browsers preflight cross-site posts), 413 when too large, 400
+/// with serde's line/column when malformed.
+fn body_object(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Map<String, Value>, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the body as JSON with `Content-Type: application/json`",
+        ));
+    }
+    let bytes = body.map_err(|rej| {
+        let status = rej.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                "request body too large (limit 256 KiB by default); a config.json is a few KiB",
+            )
+        } else {
+            ApiError::new(
+                status,
+                format!("cannot read the request body: {}", rej.body_text()),
+            )
+        }
+    })?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            // serde's message ends with "at line L column C".
+            format!("invalid JSON: {e}"),
+        )
+    })?;
+    match v {
+        Value::Object(o) => Ok(o),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the body must be a JSON object like {\"model\": \"llama-3.1-8b\", \"gpus\": \"H100\"}",
+        )),
+    }
+}
+
+/// Remove an API-only field from the body and parse it; null counts as absent.
+fn take<T: DeserializeOwned>(
+    obj: &mut Map<String, Value>,
+    key: &str,
+) -> Result<Option<T>, ApiError> {
+    match obj.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => T::deserialize(v)
+            .map(Some)
+            .map_err(|e| ApiError::bad(key, e.to_string())),
+    }
+}
+
+/// The rest of the body as an `EstimateRequest` (unknown fields refused),
+/// with the field at fault named in any error.
+fn estimate_request(
+    mut obj: Map<String, Value>,
+    has_config: bool,
+) -> Result<EstimateRequest, ApiError> {
+    if has_config {
+        match obj.get("model") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s.trim().is_empty() => {}
+            Some(_) => {
+                return Err(ApiError::bad(
+                    "model",
+                    "give either a built-in `model` or a pasted `config`, not both",
+                ))
+            }
+        }
+        obj.insert("model".into(), CONFIG_NAME.into());
+    }
+    EstimateRequest::deserialize(Value::Object(obj.clone())).map_err(|e| {
+        let msg = e.to_string();
+        let named = ["unknown field `", "missing field `"]
+            .iter()
+            .find_map(|p| msg.strip_prefix(p))
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_string);
+        // Otherwise find the culprit by parsing each field on its own.
+        let field = named.or_else(|| {
+            obj.iter().find_map(|(k, v)| {
+                let mut probe = Map::new();
+                probe.insert("model".into(), "m".into());
+                probe.insert("gpus".into(), "g".into());
+                probe.insert(k.clone(), v.clone());
+                EstimateRequest::deserialize(Value::Object(probe))
+                    .is_err()
+                    .then(|| k.clone())
+            })
+        });
+        match field {
+            Some(f) => ApiError::bad(&f, msg),
+            None => ApiError::new(StatusCode::BAD_REQUEST, msg),
+        }
+    })
+}
+
+/// Parse a pasted config.json (a JSON object) as the CLI parses a file.
+fn parse_config(config: &Value) -> Result<ModelSpec, ApiError> {
+    if !config.is_object() {
+        return Err(ApiError::bad(
+            "config",
+            "must be the JSON object of a Hugging Face config.json",
+        ));
+    }
+    Ok(model_from_file_text(CONFIG_NAME, &config.to_string())?)
+}
+
+/// Input ranges the core's arithmetic relies on, checked before it runs.
+fn check_ranges(req: &EstimateRequest) -> Result<(), ApiError> {
+    for (f, v) in [
+        ("tp", req.tp),
+        ("pp", req.pp),
+        ("ep", req.ep),
+        ("dp", req.dp),
+    ] {
+        if let Some(v) = v {
+            if v == 0 || v > MAX_DEGREE {
+                return Err(ApiError::bad(
+                    f,
+                    format!("{v} must be between 1 and 65,536"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `ctx × batch` bounded so no byte count can overflow.
+fn check_tokens_in_flight(context: u64, batch: u64) -> Result<(), ApiError> {
+    match context.checked_mul(batch) {
+        Some(t) if t <= MAX_TOKENS_IN_FLIGHT => Ok(()),
+        _ => Err(ApiError::bad(
+            "batch",
+            format!("ctx × batch = {context} × {batch} tokens in flight is beyond any deployment (limit 10^11)"),
+        )),
+    }
+}
+
+/// Resolve like the CLI, except that the only model "file" is the pasted
+/// config: the server never reads paths or fetches models.
+fn resolve_req(
+    catalog: &Catalog,
+    req: &EstimateRequest,
+    config: Option<&ModelSpec>,
+) -> Result<Resolved, ApiError> {
+    check_ranges(req)?;
+    let load = |name: &str| -> crate::Result<ModelSpec> {
+        match config {
+            Some(m) if name == CONFIG_NAME => Ok(m.clone()),
+            _ => Err(catalog.model(name).err().unwrap_or_else(|| {
+                Error::input(
+                    "model",
+                    "the server does not read files; send the config.json in the `config` field",
+                )
+            })),
+        }
+    };
+    let r = resolve(req, catalog, &load)?;
+    check_tokens_in_flight(r.scenario.workload.context, r.scenario.workload.batch)?;
+    Ok(r)
+}
+
+/// Body, API-only `config`, and the request: the common start of the POSTs.
+fn parse_common(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    api_fields: &mut dyn FnMut(&mut Body) -> Result<(), ApiError>,
+) -> Result<Common, ApiError> {
+    let mut obj = body_object(headers, body)?;
+    let config: Option<Value> = take(&mut obj, "config")?;
+    let profile: Option<String> = take(&mut obj, "profile")?;
+    api_fields(&mut obj)?;
+    let req = estimate_request(obj, config.is_some())?;
+    Ok(Common {
+        req,
+        config,
+        profile,
+    })
+}
+
+/// What every POST shares: the core's request and the two API-only inputs
+/// that stand for CLI things the server cannot do (read a config file,
+/// read a profile file).
+struct Common {
+    /// The fields the CLI's flags also give.
+    req: EstimateRequest,
+    /// A pasted HF config.json (instead of a model file path).
+    config: Option<Value>,
+    /// A built-in calibration profile name (`--profile`).
+    profile: Option<String>,
+}
+
+/// `POST /api/estimate`: the same Report JSON as `kvplan estimate --format json`.
+pub(crate) async fn estimate(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = async {
+        let c = parse_common(&headers, body, &mut |_| Ok(()))?;
+        blocking(&st, move |app| estimate_json(app, &c)).await
+    };
+    respond(r.await)
+}
+
+/// The work of `/api/estimate` (what `kvplan estimate` does, minus printing).
+fn estimate_json(app: &AppState, c: &Common) -> Result<String, ApiError> {
+    let spec = c.config.as_ref().map(parse_config).transpose()?;
+    let r = resolve_req(&app.catalog, &c.req, spec.as_ref())?;
+    let eff = efficiency(c.profile.as_deref(), &r.scenario)?;
+    let est = run_core(&r.scenario, &eff, r.tokens_per_step)?;
+    let recs = recommend(&est, &eff);
+    let mut report = Report::new(&est, recs);
+    report.assumptions.extend(r.notes);
+    to_json(&report)
+}
+
+/// JSON text, or a 500 if serialisation fails (it cannot for these types).
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
+    serde_json::to_string(v)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// The API-only fields of `/api/plan` (the CLI's plan flags).
+#[derive(Debug, Default)]
+struct PlanFields {
+    users: Option<u64>,
+    max_tpot_ms: Option<f64>,
+    max_ttft_ms: Option<f64>,
+    objective: Option<String>,
+    top: Option<u64>,
+}
+
+/// `POST /api/plan`: ranked candidates and the Pareto front, as `kvplan plan --format json`.
+pub(crate) async fn plan(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = async {
+        let mut pf = PlanFields::default();
+        let c = parse_common(&headers, body, &mut |obj| {
+            pf.users = take(obj, "users")?;
+            pf.max_tpot_ms = take(obj, "max_tpot_ms")?;
+            pf.max_ttft_ms = take(obj, "max_ttft_ms")?;
+            pf.objective = take(obj, "objective")?;
+            pf.top = take(obj, "top")?;
+            Ok(())
+        })?;
+        blocking(&st, move |app| plan_json(app, &c, &pf)).await
+    };
+    respond(r.await)
+}
+
+/// The work of `/api/plan`, step for step what `kvplan plan` does.
+fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiError> {
+    let (req, config, profile) = (&c.req, c.config.as_ref(), c.profile.as_deref());
+    let objective_text = pf.objective.clone().unwrap_or_else(|| "throughput".into());
+    let objective = Objective::parse(&objective_text)?;
+    if pf.users.is_some() && req.batch.is_some() {
+        return Err(ApiError::bad(
+            "users",
+            "give either users or batch, not both",
+        ));
+    }
+    let batch = pf.users.or(req.batch);
+    if batch == Some(0) {
+        let f = if pf.users.is_some() { "users" } else { "batch" };
+        return Err(ApiError::bad(f, "must be at least 1"));
+    }
+    for (name, v) in [
+        ("max_tpot_ms", pf.max_tpot_ms),
+        ("max_ttft_ms", pf.max_ttft_ms),
+    ] {
+        if let Some(x) = v {
+            if !(x > 0.0 && x.is_finite()) {
+                return Err(ApiError::bad(
+                    name,
+                    format!("{x} must be a positive number of milliseconds"),
+                ));
+            }
+        }
+    }
+    let top = pf.top.unwrap_or(10);
+    if top > MAX_TOP {
+        return Err(ApiError::bad(
+            "top",
+            format!("{top} must be at most {MAX_TOP}"),
+        ));
+    }
+    check_ranges(req)?;
+    let spec = config.map(parse_config).transpose()?;
+    // Parallelism is searched over, so resolve the base with defaults.
+    let mut base_req = req.clone();
+    base_req.tp = None;
+    base_req.pp = None;
+    base_req.dp = None;
+    base_req.ep = None;
+    base_req.batch = Some(batch.unwrap_or(1));
+    let base = resolve_req(&app.catalog, &base_req, spec.as_ref())?.scenario;
+    let c = Constraints {
+        batch,
+        max_tpot_seconds: pf.max_tpot_ms.map(|x| x / 1e3),
+        max_ttft_seconds: pf.max_ttft_ms.map(|x| x / 1e3),
+        weights: req
+            .weights
+            .iter()
+            .map(|w| WeightFormat::parse(w, "weights"))
+            .collect::<crate::Result<_>>()?,
+        kv_dtypes: req
+            .kv_dtype
+            .iter()
+            .map(|k| KvDtype::parse(k, "kv-dtype"))
+            .collect::<crate::Result<_>>()?,
+    };
+    let eff = efficiency(profile, &base)?;
+    let mut all = search(&base, &c, objective, &eff);
+    // Honour parallelism the user pinned.
+    all.retain(|x| {
+        req.tp.is_none_or(|t| t == x.tp)
+            && req.pp.is_none_or(|p| p == x.pp)
+            && req.dp.is_none_or(|d| d == x.dp)
+            && req.ep.is_none_or(|e| e == x.ep)
+    });
+    if all.is_empty() {
+        return Err(ApiError::bad(
+            "tp",
+            "no valid configuration: the pinned parallelism does not divide the model or the GPUs",
+        ));
+    }
+    let shown: Vec<&Candidate> = all.iter().take(top as usize).collect();
+    to_json(&json!({
+        "objective": objective_text,
+        "evaluated": all.len(),
+        "any_fits": all.iter().any(|x| x.fits),
+        "candidates": shown,
+        "pareto": all.iter().filter(|x| x.pareto).collect::<Vec<_>>(),
+    }))
+}
+
+/// `POST /api/sweep`: per-GPU memory at several contexts (the page's chart).
+/// Body: the estimate fields plus optional `contexts` (at most 64); by
+/// default powers of two from 1Ki to the model's maximum, and the request's ctx.
+pub(crate) async fn sweep(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = async {
+        let mut contexts: Option<Vec<Tokens>> = None;
+        let c = parse_common(&headers, body, &mut |obj| {
+            contexts = take(obj, "contexts")?;
+            Ok(())
+        })?;
+        let contexts = contexts
+            .map(|v| {
+                if v.len() > MAX_POINTS {
+                    return Err(ApiError::bad(
+                        "contexts",
+                        format!("at most {MAX_POINTS} points"),
+                    ));
+                }
+                v.iter()
+                    .map(|t| t.resolve("contexts").map_err(ApiError::from))
+                    .collect::<Result<Vec<u64>, _>>()
+            })
+            .transpose()?;
+        blocking(&st, move |app| sweep_json(app, &c, contexts)).await
+    };
+    respond(r.await)
+}
+
+/// The work of `/api/sweep`: one core estimate per context, nothing else changed.
+fn sweep_json(app: &AppState, c: &Common, contexts: Option<Vec<u64>>) -> Result<String, ApiError> {
+    let spec = c.config.as_ref().map(parse_config).transpose()?;
+    let r = resolve_req(&app.catalog, &c.req, spec.as_ref())?;
+    let max = r.scenario.model.max_context;
+    let mut points = contexts.unwrap_or_else(|| {
+        let mut v: Vec<u64> = (10..40)
+            .map(|p| 1u64 << p)
+            .take_while(|&c| c <= max)
+            .collect();
+        v.push(max);
+        v
+    });
+    points.push(r.scenario.workload.context);
+    points.sort_unstable();
+    points.dedup();
+    let eff = efficiency(c.profile.as_deref(), &r.scenario)?;
+    let mut out = Vec::new();
+    let mut head = None;
+    for c in points {
+        let mut s = r.scenario.clone();
+        s.workload.context = c;
+        check_tokens_in_flight(c, s.workload.batch)
+            .map_err(|e| ApiError::bad("contexts", e.error))?;
+        let est = run_core(&s, &eff, r.tokens_per_step).map_err(|e| match e {
+            Error::Input { field, message } if field == "ctx" => {
+                ApiError::bad("contexts", format!("{c}: {message}"))
+            }
+            e => e.into(),
+        })?;
+        let rep = Report::new(&est, vec![]);
+        head.get_or_insert((
+            rep.memory_per_gpu.capacity_bytes,
+            rep.memory_per_gpu.budget_bytes,
+        ));
+        out.push(json!({
+            "context": c,
+            "fits": rep.fits,
+            "max_batch": rep.limits.max_batch,
+            "memory_per_gpu": rep.memory_per_gpu,
+        }));
+    }
+    let (capacity, budget) = head.unwrap_or_default();
+    to_json(&json!({
+        "model_max_context": max,
+        "batch": r.scenario.workload.batch,
+        "capacity_bytes": capacity,
+        "budget_bytes": budget,
+        "points": out,
+    }))
+}
+
+/// `POST /api/config`: parse a pasted HF config.json (the body itself) and
+/// describe the model, so the page can confirm what it read.
+pub(crate) async fn config(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = async {
+        let obj = body_object(&headers, body)?;
+        blocking(&st, move |_| {
+            let m = parse_config(&Value::Object(obj))?;
+            let p = param_counts(&m);
+            to_json(&json!({
+                "name": m.name,
+                "display_name": m.display_name,
+                "attention_label": m.attention_label(),
+                "layers": m.num_layers,
+                "max_context": m.max_context,
+                "params_total": p.total,
+                "params_active": p.active,
+                "spec": m,
+            }))
+        })
+        .await
+    };
+    respond(r.await)
+}
