@@ -6,6 +6,13 @@ use clap::Parser;
 use kvplan::cli::{self, Cli};
 
 fn main() {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`kvplan models | head`)
+    // would panic; restore the default so the process ends quietly like other tools.
+    #[cfg(unix)]
+    // SAFETY: setting a signal disposition to SIG_DFL at start-up, before any threads.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = Cli::parse();
     if let Err(e) = cli::run(args) {
         eprintln!("error: {e}");

@@ -258,6 +258,35 @@ pub fn resolve(
         ));
     }
 
+    // Parallelism degrees the user gave must be usable before defaults are derived.
+    for (field, v) in [
+        ("tp", req.tp),
+        ("pp", req.pp),
+        ("dp", req.dp),
+        ("ep", req.ep),
+    ] {
+        match v {
+            Some(0) => return Err(Error::input(field, "must be at least 1")),
+            Some(d) if field != "ep" && (d > n || n % d != 0) => {
+                return Err(Error::input(
+                    field,
+                    format!(
+                        "{field} = {d} does not divide the {n} GPUs of --gpus {}",
+                        req.gpus
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    if context > 100_000_000 {
+        return Err(Error::input("ctx", format!("{context} tokens is absurd (the limit is 100M)")));
+    }
+    if let Some(b) = req.batch {
+        if b.checked_mul(context).is_none_or(|t| t > 100_000_000_000) {
+            return Err(Error::input("batch", format!("batch {b} × context {context} tokens is absurdly large (over 10^11 cached tokens)")));
+        }
+    }
     // Parallelism defaults: TP inside a node, PP across nodes, DP fills the rest.
     let tp = req.tp.unwrap_or_else(|| {
         if req.pp.is_some() || req.dp.is_some() {
@@ -267,7 +296,10 @@ pub fn resolve(
         }
     });
     if tp == 0 {
-        return Err(Error::input("tp", "must be at least 1"));
+        return Err(Error::input(
+            "pp",
+            format!("pp × dp exceeds the {n} GPUs of --gpus {}", req.gpus),
+        ));
     }
     let pp = req.pp.unwrap_or_else(|| {
         if req.dp.is_some() {

@@ -545,9 +545,9 @@ fn out_of_range_values_are_400_naming_the_field() {
         ("tp", json!(0), "tp"),
         ("tp", json!(u64::MAX), "tp"),
         ("pp", json!(0), "pp"),
-        // The core derives tp = 8 GPUs / pp 1000 = 0 and names tp.
-        ("pp", json!(1000), "tp"),
-        ("pp", json!(9), "tp"),
+        // pp 1000 does not divide the 8 GPUs: the error names pp.
+        ("pp", json!(1000), "pp"),
+        ("pp", json!(9), "pp"),
         ("dp", json!(0), "dp"),
         ("dp", json!(99_999_999), "dp"),
         ("ep", json!(2), "ep"),

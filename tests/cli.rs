@@ -434,3 +434,74 @@ fn probe_without_gpu_fails_cleanly() {
         &["points"],
     );
 }
+
+#[test]
+fn parallel_degrees_and_sizes_are_checked_before_use() {
+    fails_with(
+        &["estimate", "llama-3.1-8b", "--gpus", "H100", "--pp", "0"],
+        &["pp", "at least 1"],
+    );
+    fails_with(
+        &["estimate", "llama-3.1-8b", "--gpus", "8xH100", "--dp", "0"],
+        &["dp", "at least 1"],
+    );
+    fails_with(
+        &[
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "8xH100",
+            "--pp",
+            "1000",
+        ],
+        &["pp = 1000", "8 GPUs"],
+    );
+    fails_with(
+        &[
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "8xH100",
+            "--pp",
+            "4",
+            "--dp",
+            "4",
+        ],
+        &["pp × dp"],
+    );
+    // 10^7 sequences × 10^8 tokens would overflow the byte counts.
+    fails_with(
+        &[
+            "estimate",
+            "deepseek-v3",
+            "--gpus",
+            "8xH100",
+            "--ctx",
+            "100000000",
+            "--batch",
+            "10000000",
+        ],
+        &["batch", "absurdly large"],
+    );
+}
+
+#[test]
+fn closed_pipe_is_not_a_panic() {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kvplan"))
+        .args(["models"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away, like `| head -0`
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+}
