@@ -280,7 +280,10 @@ pub fn resolve(
         }
     }
     if context > 100_000_000 {
-        return Err(Error::input("ctx", format!("{context} tokens is absurd (the limit is 100M)")));
+        return Err(Error::input(
+            "ctx",
+            format!("{context} tokens is absurd (the limit is 100M)"),
+        ));
     }
     if let Some(b) = req.batch {
         if b.checked_mul(context).is_none_or(|t| t > 100_000_000_000) {

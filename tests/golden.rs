@@ -303,3 +303,33 @@ fn checkpoint_formats_are_read() {
     let m = kvplan::spec::hf::parse_config(awq, "awq.json").unwrap();
     assert_eq!(m.checkpoint_format, Some(WeightFormat::Int4));
 }
+
+#[test]
+fn llama4_interleaved_moe_and_chunked_attention() {
+    // meta-llama--Llama-4-Maverick-17B-128E-Instruct.json: MoE on every 2nd layer
+    // (interleave_moe_layer_step 2) with 128 experts + 1 shared, dense layers of
+    // intermediate_size_mlp 16384. Official (MODELS.md, Llama 4 card): 400B total, 17B active.
+    let m = fixture("meta-llama--Llama-4-Maverick-17B-128E-Instruct.json");
+    assert_eq!(m.moe_layers(), 24);
+    let p = param_counts(&m);
+    assert!(
+        (p.total as f64 / 400e9 - 1.0).abs() < 0.01,
+        "total {}",
+        p.total
+    );
+    assert!(
+        (16.5e9..17.5e9).contains(&(p.active as f64)),
+        "active {}",
+        p.active
+    );
+    // KV: 48 layers × 8 KV heads × 128 × 2 × 2 = 196,608 B/token (MODELS.md), with 36 of the
+    // 48 layers chunked at 8192 tokens.
+    let c = Catalog::builtin().unwrap();
+    let l = kv::layout(&m, c.engine("vllm").unwrap(), 1, 0..48);
+    assert_eq!(l.bytes_per_token(KvDtype::Bf16), 196_608);
+    let per = 8 * 128 * 2 * 2;
+    assert_eq!(
+        l.sequence_bytes(KvDtype::Bf16, 100_000, 1, true),
+        36 * 8192 * per + 12 * 100_000 * per
+    );
+}

@@ -162,13 +162,20 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
                 origin,
             )?;
             let expert_inter = get_u64(c, &["moe_intermediate_size"]).unwrap_or(inter);
-            let n_shared = get_u64(c, &["n_shared_experts"]).unwrap_or(0);
+            // Llama-4 MoE layers always add one shared expert of the expert width.
+            let n_shared =
+                get_u64(c, &["n_shared_experts"]).unwrap_or(u64::from(fam.starts_with("llama4")));
             let shared_inter =
                 get_u64(c, &["shared_expert_intermediate_size"]).unwrap_or(n_shared * expert_inter);
-            let first_dense = get_u64(c, &["first_k_dense_replace"]).unwrap_or(0);
-            let step = get_u64(c, &["moe_layer_freq", "decoder_sparse_step"])
+            let mut first_dense = get_u64(c, &["first_k_dense_replace"]).unwrap_or(0);
+            let mut step = get_u64(c, &["moe_layer_freq", "decoder_sparse_step"])
                 .unwrap_or(1)
                 .max(1);
+            // Llama-4: layer i is MoE when (i + 1) % interleave_moe_layer_step == 0.
+            if let Some(st) = get_u64(c, &["interleave_moe_layer_step"]).filter(|s| *s > 1) {
+                first_dense = st - 1;
+                step = st;
+            }
             let mlp_only = c
                 .get("mlp_only_layers")
                 .and_then(Value::as_array)
@@ -197,8 +204,10 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         None => true,
         Some(m) => m.first_dense_layers > 0 || m.layer_step > 1,
     };
+    // Llama-4 names the dense layers' width `intermediate_size_mlp`.
+    let dense_inter = get_u64(c, &["intermediate_size_mlp"]).unwrap_or(inter);
     let mlp = MlpSpec {
-        intermediate_size: if has_dense_layers { inter } else { 0 },
+        intermediate_size: if has_dense_layers { dense_inter } else { 0 },
         gated: true,
         bias: get_bool(c, "mlp_bias").unwrap_or(false),
     };
@@ -295,6 +304,19 @@ fn layer_pattern(
     match fam {
         // Gemma-2: even layers local, odd layers global.
         "gemma2" => Ok((vec![LayerType::Sliding, LayerType::Full], window)),
+        // Llama-4: chunked local attention (attention_chunk_size) on 3 of every 4
+        // layers, every 4th a global NoPE layer (Llama4TextConfig no_rope_layer_interval
+        // 4). A chunked layer never holds more than one chunk, so it caches like a
+        // sliding window of the chunk size (vLLM's ChunkedLocalAttentionSpec).
+        f if f.starts_with("llama4") && get_u64(c, &["attention_chunk_size"]).is_some() => Ok((
+            vec![
+                LayerType::Sliding,
+                LayerType::Sliding,
+                LayerType::Sliding,
+                LayerType::Full,
+            ],
+            get_u64(c, &["attention_chunk_size"]),
+        )),
         // Gemma-3: `sliding_window_pattern` (default 6): 5 local then 1 global.
         "gemma3" | "gemma3_text" => {
             let p = get_u64(c, &["sliding_window_pattern"]).unwrap_or(6).max(1);
