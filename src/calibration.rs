@@ -120,6 +120,12 @@ pub struct AttentionSample {
     pub seconds: f64,
     /// Fewest bytes moved (cache + queries + outputs) / seconds.
     pub bytes_per_s: f64,
+    /// Query heads on the GPU (the kernel's efficiency depends on the shape).
+    #[serde(default)]
+    pub q_heads: Option<u64>,
+    /// KV heads on the GPU (GQA) or 1 (MLA latent).
+    #[serde(default)]
+    pub kv_heads: Option<u64>,
 }
 
 /// One whole synthetic decode step of a shard.
@@ -205,6 +211,71 @@ pub fn today() -> String {
 }
 
 impl Calibration {
+    /// Decode-shaped GEMM time as `fixed + bytes / stream_bytes_per_s`, least
+    /// squares over the bf16 samples with m ≤ 64 (time of the whole call =
+    /// seconds × count, bytes = n·k·2·count). The fixed part is stated for a
+    /// CUDA graph: the launch cost the graph removes (eager − graph kernel
+    /// floor) is subtracted. None with fewer than two distinct sizes.
+    pub fn gemm_time_model(&self) -> Option<(f64, f64)> {
+        let pts: Vec<(f64, f64)> = self
+            .gemm
+            .iter()
+            .filter(|g| g.m <= 64 && g.dtype == "bf16" && g.seconds > 0.0)
+            .map(|g| {
+                (
+                    (g.n * g.k * 2 * g.count.max(1)) as f64,
+                    g.seconds * g.count.max(1) as f64,
+                )
+            })
+            .collect();
+        let n = pts.len() as f64;
+        if pts.len() < 2 {
+            return None;
+        }
+        let (mx, my) = (
+            pts.iter().map(|p| p.0).sum::<f64>() / n,
+            pts.iter().map(|p| p.1).sum::<f64>() / n,
+        );
+        let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+        if sxx <= 0.0 {
+            return None;
+        }
+        let slope = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>() / sxx;
+        if slope <= 0.0 {
+            return None;
+        }
+        let launch = match (
+            self.kernel_floor_seconds_eager,
+            self.kernel_floor_seconds_graph,
+        ) {
+            (Some(e), Some(g)) if e > g => e - g,
+            _ => 0.0,
+        };
+        let fixed = (my - slope * mx - launch).max(0.0);
+        Some((fixed, 1.0 / slope))
+    }
+
+    /// Decode-attention bytes/s measured for this kernel shape: the sample of
+    /// the same kind and heads with the largest cache, else the largest of
+    /// the kind. Attention kernels' efficiency depends on the head layout
+    /// (e.g. 4 KV heads × 8 query heads each reads less efficiently than 8 × 4).
+    pub fn attention_bytes_per_s(
+        &self,
+        kind: AttentionKind,
+        q_heads: u64,
+        kv_heads: u64,
+    ) -> Option<f64> {
+        let of_kind = || self.attention.iter().filter(|a| a.kind == kind);
+        let largest = |it: &mut dyn Iterator<Item = &AttentionSample>| {
+            it.max_by(|a, b| (a.seconds * a.bytes_per_s).total_cmp(&(b.seconds * b.bytes_per_s)))
+                .map(|a| a.bytes_per_s)
+        };
+        largest(
+            &mut of_kind().filter(|a| a.q_heads == Some(q_heads) && a.kv_heads == Some(kv_heads)),
+        )
+        .or_else(|| largest(&mut of_kind()))
+    }
+
     /// Build a profile from one probe report. `datasheet_bw` (bytes/s) and
     /// `datasheet_bf16_flops` (FLOP/s) are the GPU's published peaks, which
     /// the efficiencies are stated against. `driver` and `date` are left for
@@ -263,12 +334,20 @@ impl Calibration {
             } else {
                 AttentionKind::Gqa
             };
+            let (q_heads, kv_heads) = match r.request.attention {
+                crate::probe::ProbeAttention::Gqa {
+                    q_heads, kv_heads, ..
+                } => (q_heads, kv_heads),
+                crate::probe::ProbeAttention::Mla { heads, .. } => (heads, 1),
+            };
             attention.push(AttentionSample {
                 kind,
                 batch: r.attention.batch,
                 context: r.attention.context,
                 seconds: r.attention.phase.seconds,
                 bytes_per_s: r.attention.phase.bytes_per_s,
+                q_heads: Some(q_heads),
+                kv_heads: Some(kv_heads),
             });
             let cache = crate::probe::math::kv_layer_bytes(
                 &r.request.attention,

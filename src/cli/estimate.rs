@@ -8,12 +8,13 @@ use crate::perf::Efficiency;
 use crate::plan::recommend;
 use crate::report::{table, Report};
 use crate::request::resolve;
-use crate::spec::gpu::GpuSpec;
+use crate::scenario::Scenario;
 use crate::spec::Catalog;
 
 /// Efficiencies for the scenario: a calibration profile when `--profile`
 /// names one (a built-in profiles/gpus/NAME.yaml or a path), else defaults.
-pub fn efficiency_for(args: &ScenarioArgs, gpu: &GpuSpec, mla: bool) -> Result<Efficiency> {
+pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
+    let gpu = &s.cluster.gpu;
     let Some(p) = &args.profile else {
         return Ok(Efficiency::default());
     };
@@ -53,18 +54,14 @@ pub fn efficiency_for(args: &ScenarioArgs, gpu: &GpuSpec, mla: bool) -> Result<E
             ),
         ));
     }
-    Ok(Efficiency::from_calibration(&cal, gpu, mla, &origin))
+    Ok(Efficiency::from_calibration(&cal, s, &origin))
 }
 
 /// Run `estimate`.
 pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<()> {
     let req = a.scenario.request(Some(a.batch));
     let r = resolve(&req, catalog, &load_model_path)?;
-    let eff = efficiency_for(
-        &a.scenario,
-        &r.scenario.cluster.gpu,
-        r.scenario.model.attention.mla.is_some(),
-    )?;
+    let eff = efficiency_for(&a.scenario, &r.scenario)?;
     let est = estimate(&r.scenario, &eff, r.tokens_per_step)?;
     let recs = recommend(&est, &eff);
     let mut report = Report::new(&est, recs);

@@ -55,11 +55,7 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
             .map(|k| KvDtype::parse(k, "kv-dtype"))
             .collect::<Result<_>>()?,
     };
-    let eff = efficiency_for(
-        &a.scenario,
-        &base.cluster.gpu,
-        base.model.attention.mla.is_some(),
-    )?;
+    let eff = efficiency_for(&a.scenario, &base)?;
     let mut all = search(&base, &c, objective, &eff);
     // Honour parallelism the user pinned.
     all.retain(|x| {

@@ -56,7 +56,7 @@ pub fn run(catalog: &Catalog, a: &PlotArgs) -> Result<()> {
         PlotKind::Attention => series::attention_figure(s),
         PlotKind::Batch => series::batch_figure(s),
         PlotKind::Throughput => {
-            let eff = efficiency_for(&a.scenario, &s.cluster.gpu, s.model.attention.mla.is_some())?;
+            let eff = efficiency_for(&a.scenario, s)?;
             series::throughput_figure(s, &eff, r.tokens_per_step)
         }
     };

@@ -100,7 +100,7 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
         sa.ctx = Some(ctx.to_string());
         let r = resolve(&sa.request(Some(batch)), catalog, &load_model_path)?;
         let s = &r.scenario;
-        let eff = efficiency_for(&sa, &s.cluster.gpu, s.model.attention.mla.is_some())?;
+        let eff = efficiency_for(&sa, s)?;
         let est = estimate(s, &eff, r.tokens_per_step)?;
         let req = shard::request(
             s,

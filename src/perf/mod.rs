@@ -24,6 +24,12 @@ pub struct Efficiency {
     pub matmul: f64,
     /// Achieved / datasheet link bandwidth for collectives.
     pub link: f64,
+    /// Fixed time of one decode-shaped GEMM inside a CUDA graph beyond its
+    /// bytes (calibrated; 0 by default). Used for the probe's kernel-by-kernel
+    /// prediction; in serving the engine profile's per-layer overhead stands for it.
+    pub gemm_fixed_seconds: f64,
+    /// Fixed time of one small kernel inside a CUDA graph (calibrated; 0 by default).
+    pub kernel_fixed_seconds: f64,
     /// Where these figures come from.
     pub source: String,
 }
@@ -41,6 +47,8 @@ impl Default for Efficiency {
             kv_memory: 0.85,
             matmul: 0.7,
             link: 0.8,
+            gemm_fixed_seconds: 0.0,
+            kernel_fixed_seconds: 0.0,
             source: "defaults (H200 ceilings in GPU-NOTES.md)".into(),
         }
     }
@@ -437,29 +445,33 @@ impl Efficiency {
     /// of the datasheet rate.
     pub fn from_calibration(
         c: &crate::calibration::Calibration,
-        gpu: &crate::spec::gpu::GpuSpec,
-        mla: bool,
+        s: &Scenario,
         origin: &str,
     ) -> Efficiency {
-        let (bytes, secs) = c
-            .gemm
-            .iter()
-            .filter(|g| g.m <= 16 && g.seconds > 0.0)
-            .fold((0.0, 0.0), |(b, s), g| {
-                (b + (g.n * g.k * 2) as f64, s + g.seconds)
-            });
-        let memory = if secs > 0.0 {
-            bytes / secs / gpu.bandwidth_bytes_per_s()
-        } else {
-            c.bandwidth_efficiency
+        let gpu = &s.cluster.gpu;
+        let datasheet = gpu.bandwidth_bytes_per_s();
+        let (gemm_fixed, stream) = c
+            .gemm_time_model()
+            .unwrap_or((0.0, c.bandwidth_efficiency * datasheet));
+        let memory = stream / datasheet;
+        let (kind, q, kv) = match crate::probe::shard::probe_attention(s) {
+            crate::probe::ProbeAttention::Gqa {
+                q_heads, kv_heads, ..
+            } => (crate::calibration::AttentionKind::Gqa, q_heads, kv_heads),
+            crate::probe::ProbeAttention::Mla { heads, .. } => {
+                (crate::calibration::AttentionKind::Mla, heads, 1)
+            }
         };
-        let att = &c.attention_bandwidth_efficiency;
-        let kv_memory = if mla { att.mla } else { att.gqa }.unwrap_or(memory);
+        let kv_memory = c
+            .attention_bytes_per_s(kind, q, kv)
+            .map_or(memory, |b| b / datasheet);
         Efficiency {
             memory: memory.clamp(0.05, 1.0),
-            kv_memory: kv_memory.clamp(0.05, 1.0),
+            kv_memory: kv_memory.clamp(0.02, 1.0),
             matmul: c.gemm_efficiency_bf16.clamp(0.05, 1.0),
             link: Efficiency::default().link,
+            gemm_fixed_seconds: gemm_fixed,
+            kernel_fixed_seconds: c.kernel_floor_seconds_graph.unwrap_or(0.0),
             source: format!(
                 "calibration profile {origin} ({}, {})",
                 c.device_name, c.date

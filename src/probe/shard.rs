@@ -47,21 +47,52 @@ pub fn layer_gemms(s: &Scenario, mem: &MemoryPlan, batch_local: u64) -> Vec<Gemm
         return Vec::new();
     };
     let d = &s.deployment;
-    let mut out: Vec<GemmShape> = layer
-        .dense
-        .iter()
-        .filter(|t| t.role == Role::Linear)
-        .map(|t| {
-            let (n, k) = t.shard_shape(d.tp);
-            GemmShape {
-                name: t.name.to_string(),
+    let shard = |t: &crate::memory::weights::Tensor, tp: u64| t.shard_shape(tp);
+    // Engines run Q/K/V as one GEMM and gate/up as one (vLLM QKVParallelLinear,
+    // MergedColumnParallelLinear); the probe measures the same fused shapes.
+    let fuse = |names: &[&str],
+                tensors: &[crate::memory::weights::Tensor],
+                tp: u64|
+     -> Option<(u64, u64)> {
+        let parts: Vec<(u64, u64)> = tensors
+            .iter()
+            .filter(|t| names.contains(&t.name))
+            .map(|t| shard(t, tp))
+            .collect();
+        (parts.len() == names.len() && parts.iter().all(|p| p.1 == parts[0].1))
+            .then(|| (parts.iter().map(|p| p.0).sum(), parts[0].1))
+    };
+    let mut out = Vec::new();
+    let mut fused: Vec<&str> = Vec::new();
+    for (name, group) in [
+        ("qkv_proj", &["q_proj", "k_proj", "v_proj"][..]),
+        ("gate_up_proj", &["gate_proj", "up_proj"][..]),
+    ] {
+        if let Some((n, k)) = fuse(group, &layer.dense, d.tp) {
+            out.push(GemmShape {
+                name: name.into(),
                 n,
                 k,
                 count: 1,
                 rows: None,
-            }
-        })
-        .collect();
+            });
+            fused.extend_from_slice(group);
+        }
+    }
+    for t in layer
+        .dense
+        .iter()
+        .filter(|t| t.role == Role::Linear && !fused.contains(&t.name))
+    {
+        let (n, k) = shard(t, d.tp);
+        out.push(GemmShape {
+            name: t.name.to_string(),
+            n,
+            k,
+            count: 1,
+            rows: None,
+        });
+    }
     if let (Some(moe), true) = (&s.model.moe, layer.num_experts > 0) {
         let group_tokens = if d.ep > 1 {
             batch_local * d.dp
@@ -69,22 +100,33 @@ pub fn layer_gemms(s: &Scenario, mem: &MemoryPlan, batch_local: u64) -> Vec<Gemm
             batch_local
         } as f64;
         let e = moe.num_experts as f64;
-        let touched = expected_distinct_experts(e, moe.experts_per_token as f64, group_tokens)
-            * st.experts_per_gpu as f64
-            / e;
+        let k = moe.experts_per_token as f64;
+        let local_share = st.experts_per_gpu as f64 / e;
+        let touched = expected_distinct_experts(e, k, group_tokens) * local_share;
         let count = touched.ceil().max(1.0) as u64;
-        for t in &layer.expert {
-            if t.role == Role::ExpertLinear {
-                let (n, k) = t.shard_shape(s.moe_tp());
-                out.push(GemmShape {
-                    name: format!("expert.{}", t.name),
-                    n,
-                    k,
-                    count,
-                    // TODO(lead): rows per touched expert, ceil(batch × top_k / count).
-                    rows: None,
-                });
+        // Token-expert pairs landing on this GPU, spread over the touched experts.
+        let rows = ((group_tokens * k * local_share) / count as f64)
+            .ceil()
+            .max(1.0) as u64;
+        let moe_tp = s.moe_tp();
+        let mut push = |name: String, (n, kk): (u64, u64)| {
+            out.push(GemmShape {
+                name,
+                n,
+                k: kk,
+                count,
+                rows: Some(rows),
+            })
+        };
+        let gate_up = fuse(&["gate_proj", "up_proj"], &layer.expert, moe_tp);
+        if let Some(shape) = gate_up {
+            push("expert.gate_up_proj".into(), shape);
+        }
+        for t in layer.expert.iter().filter(|t| t.role == Role::ExpertLinear) {
+            if gate_up.is_some() && (t.name == "gate_proj" || t.name == "up_proj") {
+                continue;
             }
+            push(format!("expert.{}", t.name), shard(t, moe_tp));
         }
     }
     out
@@ -142,15 +184,30 @@ pub fn predict(req: &ProbeRequest, s: &Scenario, eff: &Efficiency) -> Predicted 
     let bw = gpu.bandwidth_bytes_per_s() * eff.memory;
     let kv_bw = gpu.bandwidth_bytes_per_s() * eff.kv_memory;
     let mm = gpu.matmul_flops(s.deployment.weights) * eff.matmul;
-    let gemm_bytes = math::gemm_layer_bytes(&req.gemms, req.weight_dtype, req.batch) as f64;
-    let gemm_flops = math::gemm_layer_flops(&req.gemms, req.batch) as f64;
-    let gemm_layer_s = (gemm_bytes / bw).max(gemm_flops / mm);
+    // Each GEMM call: its bytes or FLOPs, whichever binds, plus the calibrated
+    // fixed cost of one decode-shaped GEMM (0 without a calibration profile).
+    let gemm_layer_s: f64 = req
+        .gemms
+        .iter()
+        .map(|g| {
+            let one = std::slice::from_ref(g);
+            let bytes = math::gemm_layer_bytes(one, req.weight_dtype, req.batch) as f64;
+            let flops = math::gemm_layer_flops(one, req.batch) as f64;
+            (bytes / bw).max(flops / mm) + eff.gemm_fixed_seconds
+        })
+        .sum();
     let att_bytes = math::attention_bytes(&req.attention, req.batch, req.context_tokens) as f64;
     let att_flops = math::attention_flops(&req.attention, req.batch, req.context_tokens) as f64;
-    let attention_layer_s =
-        (att_bytes / kv_bw).max(att_flops / (gpu.bf16_tflops * 1e12 * eff.matmul));
+    // The probe's attention runs as split + reduce (GQA) or GEMM, softmax, GEMM (MLA).
+    let kernels = match req.attention {
+        ProbeAttention::Gqa { .. } => 2.0,
+        ProbeAttention::Mla { .. } => 3.0,
+    };
+    let attention_layer_s = (att_bytes / kv_bw)
+        .max(att_flops / (gpu.bf16_tflops * 1e12 * eff.matmul))
+        + kernels * eff.kernel_fixed_seconds;
     Predicted {
-        weights_read_s: Some(req.weights_bytes as f64 / bw),
+        weights_read_s: Some(req.weights_bytes as f64 / (gpu.bandwidth_bytes_per_s() * eff.memory)),
         gemm_layer_s: Some(gemm_layer_s),
         attention_layer_s: Some(attention_layer_s),
         decode_step_s: Some(req.layers as f64 * (gemm_layer_s + attention_layer_s)),
@@ -179,22 +236,15 @@ mod tests {
 
     #[test]
     fn llama_shapes_per_tp_rank() {
-        // Llama-3.1-8B at TP 2: q 2048×4096, k/v 512×4096, o 4096×2048, gate/up 7168×4096, down 4096×7168.
+        // Llama-3.1-8B at TP 2, fused like vLLM: qkv (2048+512+512)×4096, gate_up 2·7168×4096,
+        // then o 4096×2048 and down 4096×7168.
         let s = scen("llama-3.1-8b", "2xH100", 2);
         let mem = crate::memory::plan(&s);
         let g = layer_gemms(&s, &mem, 16);
         let shapes: Vec<(u64, u64)> = g.iter().map(|x| (x.n, x.k)).collect();
         assert_eq!(
             shapes,
-            vec![
-                (2048, 4096),
-                (512, 4096),
-                (512, 4096),
-                (4096, 2048),
-                (7168, 4096),
-                (7168, 4096),
-                (4096, 7168)
-            ]
+            vec![(3072, 4096), (14336, 4096), (4096, 2048), (4096, 7168)]
         );
         let r = request(&s, &mem, &Efficiency::default(), 16, 4096, 1 << 30, 0);
         assert_eq!(r.layers, 32);

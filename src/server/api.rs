@@ -186,12 +186,7 @@ fn efficiency(profile: Option<&str>, s: &Scenario) -> Result<Efficiency, ApiErro
             ),
         ));
     }
-    Ok(Efficiency::from_calibration(
-        &cal,
-        gpu,
-        s.model.attention.mla.is_some(),
-        origin,
-    ))
+    Ok(Efficiency::from_calibration(&cal, s, origin))
 }
 
 /// Read a POST body as a JSON object: 415 unless it is declared JSON (which
