@@ -480,6 +480,52 @@ impl Calibration {
     }
 }
 
+/// The built-in calibration profiles (profiles/gpus/*.yaml, embedded), by
+/// name (the file stem, e.g. "H200"): (path, text). Shared by the CLI's
+/// `--profile` and the server's `profile` field.
+pub fn builtin_profile(name: &str) -> Option<(&'static str, &'static str)> {
+    crate::spec::builtin_gpu_profiles()
+        .iter()
+        .copied()
+        .find(|(path, _)| profile_stem(path).eq_ignore_ascii_case(name.trim()))
+}
+
+/// Names of the built-in calibration profiles, for error messages.
+pub fn builtin_profile_names() -> Vec<String> {
+    crate::spec::builtin_gpu_profiles()
+        .iter()
+        .map(|(p, _)| profile_stem(p))
+        .collect()
+}
+
+fn profile_stem(path: &str) -> String {
+    std::path::Path::new(path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Parse profile `text` (from `origin`) and turn it into efficiencies for
+/// `s`, refusing a profile measured on another GPU than the scenario's.
+pub fn efficiency_from_profile(
+    text: &str,
+    origin: &str,
+    s: &crate::scenario::Scenario,
+) -> crate::error::Result<crate::perf::Efficiency> {
+    let cal: Calibration = crate::yaml::from_str(text, origin)?;
+    let gpu = &s.cluster.gpu;
+    if !cal.gpu.eq_ignore_ascii_case(&gpu.name) {
+        return Err(crate::error::Error::input(
+            "profile",
+            format!(
+                "profile {origin} was measured on {} but the plan's GPU is {}",
+                cal.gpu, gpu.name
+            ),
+        ));
+    }
+    Ok(crate::perf::Efficiency::from_calibration(&cal, s, origin))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

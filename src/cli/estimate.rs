@@ -1,7 +1,7 @@
 //! `kvplan estimate`.
 
 use super::{load_model_path, print_data, EstimateArgs, Format, ScenarioArgs};
-use crate::calibration::Calibration;
+use crate::calibration::{builtin_profile, builtin_profile_names, efficiency_from_profile};
 use crate::error::{Error, Result};
 use crate::estimate::estimate;
 use crate::perf::Efficiency;
@@ -14,47 +14,25 @@ use crate::spec::Catalog;
 /// Efficiencies for the scenario: a calibration profile when `--profile`
 /// names one (a built-in profiles/gpus/NAME.yaml or a path), else defaults.
 pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
-    let gpu = &s.cluster.gpu;
     let Some(p) = &args.profile else {
         return Ok(Efficiency::default());
     };
-    let builtin = crate::spec::builtin_gpu_profiles()
-        .iter()
-        .find(|(path, _)| {
-            std::path::Path::new(path)
-                .file_stem()
-                .is_some_and(|s| s.to_string_lossy().eq_ignore_ascii_case(p))
-        });
-    let (origin, text) = match builtin {
+    let (origin, text) = match builtin_profile(p) {
         Some((path, text)) => (path.to_string(), text.to_string()),
         None => {
             let text = std::fs::read_to_string(p).map_err(|e| {
-                let names: Vec<String> = crate::spec::builtin_gpu_profiles()
-                    .iter()
-                    .map(|(path, _)| path.to_string())
-                    .collect();
                 Error::input(
                     "profile",
                     format!(
                         "cannot read '{p}': {e}; built-in profiles: {}",
-                        names.join(", ")
+                        builtin_profile_names().join(", ")
                     ),
                 )
             })?;
             (p.clone(), text)
         }
     };
-    let cal: Calibration = crate::yaml::from_str(&text, &origin)?;
-    if !cal.gpu.eq_ignore_ascii_case(&gpu.name) {
-        return Err(Error::input(
-            "profile",
-            format!(
-                "profile {origin} was measured on {} but --gpus names {}",
-                cal.gpu, gpu.name
-            ),
-        ));
-    }
-    Ok(Efficiency::from_calibration(&cal, s, &origin))
+    efficiency_from_profile(&text, &origin, s)
 }
 
 /// Run `estimate`.

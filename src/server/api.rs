@@ -3,7 +3,9 @@
 //! calls as the CLI subcommand of the same name, and returns its JSON.
 
 use super::{blocking, ApiError, AppState, Shared};
-use crate::calibration::Calibration;
+use crate::calibration::{
+    builtin_profile, builtin_profile_names, efficiency_from_profile, Calibration,
+};
 use crate::error::Error;
 use crate::estimate::estimate as run_core;
 use crate::memory::weights::param_counts;
@@ -14,7 +16,7 @@ use crate::request::{resolve, EstimateRequest, Resolved, Tokens};
 use crate::scenario::Scenario;
 use crate::spec::dtype::{KvDtype, WeightFormat};
 use crate::spec::model::ModelSpec;
-use crate::spec::{builtin_gpu_profiles, model_from_file_text, Catalog};
+use crate::spec::{model_from_file_text, Catalog};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -76,11 +78,12 @@ impl Listings {
             "weights": WeightFormat::ALL.iter().map(|f| f.name()).collect::<Vec<_>>(),
             "kv_dtypes": KvDtype::ALL.iter().map(|k| k.name()).collect::<Vec<_>>(),
         });
-        let profiles = builtin_gpu_profiles()
+        let profiles = builtin_profile_names()
             .iter()
-            .map(|(path, body)| {
+            .filter_map(|name| builtin_profile(name).map(|(path, body)| (name, path, body)))
+            .map(|(name, path, body)| {
                 let c: Calibration = crate::yaml::from_str(body, path)?;
-                Ok(json!({"name": profile_name(path), "gpu": c.gpu, "device_name": c.device_name, "date": c.date}))
+                Ok(json!({"name": name, "gpu": c.gpu, "device_name": c.device_name, "date": c.date}))
             })
             .collect::<crate::Result<Vec<Value>>>()?;
         Ok(Listings {
@@ -147,13 +150,6 @@ pub(crate) async fn profiles(State(st): State<Shared>) -> Response {
 }
 
 /// A built-in profile's name: its file stem ("profiles/gpus/H200.yaml" → "H200").
-fn profile_name(path: &str) -> String {
-    std::path::Path::new(path)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 /// Efficiencies as `--profile NAME` gives them: the defaults, or a built-in
 /// calibration profile measured by `kvplan probe` (never a path: the server
 /// reads no files).
@@ -161,32 +157,16 @@ fn efficiency(profile: Option<&str>, s: &Scenario) -> Result<Efficiency, ApiErro
     let Some(p) = profile.map(str::trim).filter(|p| !p.is_empty()) else {
         return Ok(Efficiency::default());
     };
-    let all = builtin_gpu_profiles();
-    let Some((origin, text)) = all
-        .iter()
-        .find(|(path, _)| profile_name(path).eq_ignore_ascii_case(p))
-    else {
-        let names: Vec<String> = all.iter().map(|(path, _)| profile_name(path)).collect();
+    let Some((origin, text)) = builtin_profile(p) else {
         return Err(ApiError::bad(
             "profile",
             format!(
                 "unknown calibration profile '{p}'; built-in: {} (the server reads no files)",
-                names.join(", ")
+                builtin_profile_names().join(", ")
             ),
         ));
     };
-    let cal: Calibration = crate::yaml::from_str(text, origin)?;
-    let gpu = &s.cluster.gpu;
-    if !cal.gpu.eq_ignore_ascii_case(&gpu.name) {
-        return Err(ApiError::bad(
-            "profile",
-            format!(
-                "profile {origin} was measured on {} but gpus names {}",
-                cal.gpu, gpu.name
-            ),
-        ));
-    }
-    Ok(Efficiency::from_calibration(&cal, s, origin))
+    Ok(efficiency_from_profile(text, origin, s)?)
 }
 
 /// Read a POST body as a JSON object: 415 unless it is declared JSON (which
