@@ -115,3 +115,38 @@ fn calibrated_model_predicts_the_measured_decode_step() {
         rows.join("\n")
     );
 }
+
+#[test]
+fn measured_allreduce_sets_the_link_efficiency() {
+    // A profile with an NCCL sample: 360 GB/s bus bandwidth over H200 NVLink
+    // (900 GB/s bidirectional = 450 GB/s one way, gpu-specs/H200.yaml) → 0.8.
+    let text = std::fs::read_to_string(format!(
+        "{}/profiles/gpus/H200.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let mut cal: Calibration = kvplan::yaml::from_str(&text, "H200.yaml").unwrap();
+    cal.allreduce = vec![kvplan::calibration::AllReduceEntry {
+        gpus: 2,
+        bytes: 1 << 30,
+        seconds: 0.003,
+        busbw_bytes_per_s: 360e9,
+    }];
+    let catalog = Catalog::builtin().unwrap();
+    let req = EstimateRequest {
+        model: "llama-3.1-8b".into(),
+        gpus: "2xH200".into(),
+        ctx: Some(Tokens::Number(4096)),
+        ..Default::default()
+    };
+    let s = resolve(&req, &catalog, &|_| unreachable!())
+        .unwrap()
+        .scenario;
+    let eff = Efficiency::from_calibration(&cal, &s, "test");
+    assert!((eff.link - 0.8).abs() < 1e-9, "{}", eff.link);
+    cal.allreduce.clear();
+    assert_eq!(
+        Efficiency::from_calibration(&cal, &s, "test").link,
+        Efficiency::default().link
+    );
+}

@@ -469,7 +469,14 @@ impl Efficiency {
             memory: memory.clamp(0.05, 1.0),
             kv_memory: kv_memory.clamp(0.02, 1.0),
             matmul: c.gemm_efficiency_bf16.clamp(0.05, 1.0),
-            link: Efficiency::default().link,
+            // NCCL bus bandwidth of the largest measured all-reduce (when the probe
+            // ran on several GPUs) against the link's one-way datasheet figure.
+            link: c
+                .allreduce
+                .iter()
+                .max_by_key(|a| a.bytes)
+                .map(|a| (a.busbw_bytes_per_s / gpu.link_uni_bytes_per_s()).clamp(0.05, 1.0))
+                .unwrap_or(Efficiency::default().link),
             gemm_fixed_seconds: gemm_fixed,
             kernel_fixed_seconds: c.kernel_floor_seconds_graph.unwrap_or(0.0),
             source: format!(
