@@ -263,10 +263,12 @@ impl Report {
             ),
             "activation peak is an estimate (one layer's widest temporaries × tokens in flight + sampler logits), typically within ±30%".to_string(),
             format!(
-                "speed: roofline with {:.0}% of datasheet memory bandwidth and {:.0}% of the matrix rate ({})",
+                "speed: roofline with {:.0}% of datasheet memory bandwidth and {:.0}% of the matrix rate ({}), plus the engine's fixed decode cost ({:.2} ms per step + {:.0} µs per layer); TPOT excludes prefills interleaved by the engine and queueing",
                 p.efficiency.memory * 100.0,
                 p.efficiency.matmul * 100.0,
-                p.efficiency.source
+                p.efficiency.source,
+                d.engine.decode_overhead_per_step_seconds * 1e3,
+                d.engine.decode_overhead_per_layer_seconds * 1e6
             ),
         ];
         if m.moe.is_some() {
