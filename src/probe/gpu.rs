@@ -17,7 +17,10 @@ use cudarc::driver::{
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
 
 use super::blas::{out_dtype, Backend, Blas, LtPlan, CUBLAS_WORKSPACE, LT_WORKSPACE};
-use super::kernels::{GQA_THREADS, SOURCE};
+use super::kernels::{
+    mla_fused_smem, GQA_THREADS, MLA_FUSED_HEADS, MLA_FUSED_RANK, MLA_FUSED_ROPE, MLA_FUSED_STAGES,
+    MLA_FUSED_THREADS, MLA_FUSED_TILE, SOURCE,
+};
 use super::math::{self, round_up};
 use super::reference::{self as cref, SplitMix64};
 use super::*;
@@ -132,6 +135,8 @@ pub(crate) struct Funcs {
     reduce: CudaFunction,
     softmax: CudaFunction,
     softmax_bf16: CudaFunction,
+    /// Fused MLA kernels, one per pipeline depth of [`MLA_FUSED_STAGES`].
+    mla_fused: Vec<CudaFunction>,
     tiny: CudaFunction,
     _module: Arc<CudaModule>,
 }
@@ -243,6 +248,20 @@ impl Gpu {
             reduce: f("attn_reduce")?,
             softmax: f("softmax_rows")?,
             softmax_bf16: f("softmax_rows_bf16")?,
+            mla_fused: MLA_FUSED_STAGES
+                .iter()
+                .map(|&st| {
+                    let func = f(&format!("mla_fused_st{st}"))?;
+                    func.set_attribute(
+                        ds::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                        mla_fused_smem(st) as i32,
+                    )
+                    .map_err(|e| {
+                        ProbeError::cuda("setting the fused MLA kernel's shared memory", e)
+                    })?;
+                    Ok(func)
+                })
+                .collect::<Result<_, ProbeError>>()?,
             tiny: f("tiny")?,
             _module: module,
         });
@@ -533,6 +552,68 @@ impl Gpu {
         Ok(())
     }
 
+    /// Fused MLA decode (split-K flash-decoding with tensor cores) for `n`
+    /// sequences of `t` tokens, [`MLA_FUSED_HEADS`] heads per block, then the
+    /// split reduce. Only the compiled-in shape (see [`mla_fused_fits`]).
+    #[allow(clippy::too_many_arguments)]
+    fn mla_fused(
+        &self,
+        q: u64,
+        kv: u64,
+        out: u64,
+        part_o: u64,
+        part_ml: u64,
+        heads: u64,
+        t: u64,
+        n: u64,
+        chunk: u64,
+        variant: usize,
+    ) -> Result<(), ProbeError> {
+        let splits = t.div_ceil(chunk);
+        let w = MLA_FUSED_RANK + MLA_FUSED_ROPE;
+        let qscale = ((1.0 / (w as f64).sqrt()) * LOG2E) as f32;
+        let (heads_i, t_i, chunk_i, splits_i, hd_i) = (
+            heads as i32,
+            t as i32,
+            chunk as i32,
+            splits as i32,
+            MLA_FUSED_RANK as i32,
+        );
+        unsafe {
+            self.stream
+                .launch_builder(&self.funcs().mla_fused[variant])
+                .arg(&q)
+                .arg(&kv)
+                .arg(&part_o)
+                .arg(&part_ml)
+                .arg(&heads_i)
+                .arg(&t_i)
+                .arg(&chunk_i)
+                .arg(&splits_i)
+                .arg(&qscale)
+                .launch(LaunchConfig {
+                    grid_dim: (splits as u32, (heads / MLA_FUSED_HEADS) as u32, n as u32),
+                    block_dim: (MLA_FUSED_THREADS, 1, 1),
+                    shared_mem_bytes: mla_fused_smem(MLA_FUSED_STAGES[variant]),
+                })
+                .map_err(Self::launch_err("mla_fused"))?;
+            self.stream
+                .launch_builder(&self.funcs().reduce)
+                .arg(&part_o)
+                .arg(&part_ml)
+                .arg(&out)
+                .arg(&splits_i)
+                .arg(&hd_i)
+                .launch(LaunchConfig {
+                    grid_dim: ((n * heads) as u32, 1, 1),
+                    block_dim: (256, 1, 1),
+                    shared_mem_bytes: 0,
+                })
+                .map_err(Self::launch_err("attn_reduce"))?;
+        }
+        Ok(())
+    }
+
     /// MLA decode for sequences `[b0, b0 + n)`: scores GEMM (f32, scaled by
     /// softmax scale · log2 e), row softmax to bf16, weighted-sum GEMM.
     #[allow(clippy::too_many_arguments)]
@@ -690,6 +771,23 @@ fn self_check_gqa(
     Ok(checks)
 }
 
+/// Name prefix of the fused MLA self-checks: a failure there disables the
+/// fused path (the cuBLAS path is the fallback) instead of stopping the probe.
+const MLA_FUSED_CHECK: &str = "mla_fused_st";
+
+/// Whether the fused MLA kernel's compiled-in shape fits the request.
+fn mla_fused_fits(heads: u64, rank: u64, rope: u64) -> bool {
+    rank == MLA_FUSED_RANK && rope == MLA_FUSED_ROPE && heads % MLA_FUSED_HEADS == 0 && heads > 0
+}
+
+/// Fused MLA chunk sizes (tokens per split) worth timing for `t` tokens.
+fn mla_fused_chunks(t: u64) -> Vec<u64> {
+    [128u64, 256, 512, 1024, 2048]
+        .into_iter()
+        .filter(|&c| c == 128 || c / 2 < t)
+        .collect()
+}
+
 fn self_check_mla(
     gpu: &Gpu,
     heads: u64,
@@ -736,6 +834,25 @@ fn self_check_mla_t(
         1.0 / (w as f64).sqrt(),
     );
     let mut checks = vec![];
+    if mla_fused_fits(h, rank, rope) {
+        let chunk = 128;
+        let splits = t.div_ceil(chunk);
+        let po = alloc(b * h * splits * rank * 4, "self-check partials")?;
+        let pml = alloc(b * h * splits * 2 * 4, "self-check partials")?;
+        for (v, st) in MLA_FUSED_STAGES.iter().enumerate() {
+            gpu.upload(bo.ptr, &vec![0xffffu16; (b * h * rank) as usize])?;
+            gpu.mla_fused(bq.ptr, bkv.ptr, bo.ptr, po.ptr, pml.ptr, h, t, b, chunk, v)?;
+            let mut out = vec![0u16; (b * h * rank) as usize];
+            gpu.download(&mut out, bo.ptr)?;
+            let err = cref::relative_error(&bf16_vec_to_f64(&out), &r);
+            checks.push(check_result(
+                &format!("{MLA_FUSED_CHECK}{st} (tensor-core flash-decoding) + attn_reduce"),
+                format!("batch {b}, {h} heads, latent {rank}+{rope}, {t} tokens, chunk {chunk}"),
+                err,
+                ATTN_THRESHOLD,
+            ));
+        }
+    }
     for s_bf16 in [false, true] {
         gpu.upload(bo.ptr, &vec![0xffffu16; (b * h * rank) as usize])?;
         gpu.mla_group(
@@ -893,6 +1010,15 @@ impl Stages<'_> {
         (self.progress)(ProbeEvent::Note(s.clone()));
         notes.push(s);
     }
+}
+
+/// One timed MLA variant.
+#[derive(Clone, Copy, Debug)]
+enum MlaCfg {
+    /// cuBLAS GEMM → softmax kernel → GEMM, `grp` sequences per launch.
+    Unfused { grp: u64, s_bf16: bool },
+    /// Fused kernel: `chunk` tokens per split, pipeline variant index.
+    Fused { chunk: u64, variant: usize },
 }
 
 /// Runs one layer's attention (argument: layer index).
@@ -1195,7 +1321,12 @@ pub(crate) fn run(
                 (gpu.summary.l2_bytes * 2 / 3).max(8 << 20),
             );
             let max = (4 * GIB / (heads * t * 6)).clamp(l2, b.max(l2));
-            (max * heads * t * 6, l2, max)
+            let fused = if mla_fused_fits(heads, kv_lora_rank, rope_dim) {
+                b * heads * t.div_ceil(128) * (kv_lora_rank + 2) * 4
+            } else {
+                0
+            };
+            (max * heads * t * 6 + fused, l2, max)
         }
     };
     let bw_separate = req.weights_bytes < GIB;
@@ -1235,6 +1366,20 @@ pub(crate) fn run(
             alloc(mla_group_max * heads * t * 4, "MLA scores")?,
             alloc(mla_group_max * heads * t * 2, "MLA probabilities")?,
         ),
+    };
+    let mla_parts = match req.attention {
+        ProbeAttention::Mla {
+            heads,
+            kv_lora_rank,
+            rope_dim,
+        } if mla_fused_fits(heads, kv_lora_rank, rope_dim) => {
+            let splits = t.div_ceil(128);
+            Some((
+                alloc(b * heads * splits * kv_lora_rank * 4, "fused MLA partials")?,
+                alloc(b * heads * splits * 2 * 4, "fused MLA partials")?,
+            ))
+        }
+        _ => None,
     };
     let bwbuf = if bw_separate {
         Some(alloc(2 * GIB, "bandwidth buffer")?)
@@ -1291,7 +1436,19 @@ pub(crate) fn run(
             rope_dim,
         } => self_check_mla(gpu, heads, kv_lora_rank, rope_dim, 0x5eed)?,
     });
-    if let Some(bad) = self_checks.iter().find(|c| !c.passed) {
+    let fused_ok = !self_checks
+        .iter()
+        .any(|c| c.kernel.starts_with(MLA_FUSED_CHECK) && !c.passed);
+    if !fused_ok {
+        st.note(
+            &mut notes,
+            "fused MLA kernel failed its self-check: timed with the cuBLAS path only".into(),
+        );
+    }
+    if let Some(bad) = self_checks
+        .iter()
+        .find(|c| !c.passed && !c.kernel.starts_with(MLA_FUSED_CHECK))
+    {
         return Err(ProbeError::SelfCheckFailed {
             kernel: format!("{} ({})", bad.kernel, bad.shape),
             relative_error: bad.relative_error,
@@ -1548,8 +1705,16 @@ pub(crate) fn run(
             rope_dim,
         } => {
             let w = kv_lora_rank + rope_dim;
-            let run_layer = move |l: usize, grp: u64, s_bf16: bool| -> Result<(), ProbeError> {
+            let parts = mla_parts.as_ref().map(|(o, ml)| (o.ptr, ml.ptr));
+            let run_layer = move |l: usize, cfg: MlaCfg| -> Result<(), ProbeError> {
                 let base = kvp + l as u64 * layer_bytes;
+                let (grp, s_bf16) = match cfg {
+                    MlaCfg::Fused { chunk, variant } => {
+                        let (po, pml) = parts.expect("fused MLA partials allocated");
+                        return gpu.mla_fused(qp, base, op, po, pml, heads, t, b, chunk, variant);
+                    }
+                    MlaCfg::Unfused { grp, s_bf16 } => (grp, s_bf16),
+                };
                 let mut s0 = 0;
                 while s0 < b {
                     let n = grp.min(b - s0);
@@ -1572,37 +1737,63 @@ pub(crate) fn run(
             };
             let mut groups = vec![mla_group_l2, mla_group_max];
             groups.dedup();
-            let mut tried = vec![];
-            let mut best: Option<(u64, bool, Timing)> = None;
-            for &g in &groups {
+            let mut cfgs = vec![];
+            for &grp in &groups {
                 for s_bf16 in [false, true] {
-                    let tm = gpu.measure(9, 2e-3, |i| run_layer(i % layers, g, s_bf16))?;
-                    tried.push(format!(
-                        "{g} seq/launch, {} scores: {:.1} µs",
-                        if s_bf16 { "bf16" } else { "f32" },
-                        tm.median_s * 1e6
-                    ));
-                    if best
-                        .as_ref()
-                        .is_none_or(|(_, _, bt)| tm.median_s < bt.median_s)
-                    {
-                        best = Some((g, s_bf16, tm));
+                    cfgs.push(MlaCfg::Unfused { grp, s_bf16 });
+                }
+            }
+            if parts.is_some() && fused_ok {
+                for variant in 0..MLA_FUSED_STAGES.len() {
+                    for chunk in mla_fused_chunks(t) {
+                        cfgs.push(MlaCfg::Fused { chunk, variant });
                     }
                 }
             }
-            let (grp, s_bf16, timing) = best.expect("at least one variant");
+            let describe = |cfg: MlaCfg| match cfg {
+                MlaCfg::Unfused { grp, s_bf16 } => format!(
+                    "cuBLAS {grp} seq/launch, {} scores",
+                    if s_bf16 { "bf16" } else { "f32" }
+                ),
+                MlaCfg::Fused { chunk, variant } => {
+                    format!("fused st{} chunk {chunk}", MLA_FUSED_STAGES[variant])
+                }
+            };
+            let mut tried = vec![];
+            let mut best: Option<(MlaCfg, Timing)> = None;
+            for &cfg in &cfgs {
+                let tm = gpu.measure(9, 2e-3, |i| run_layer(i % layers, cfg))?;
+                tried.push(format!("{}: {:.1} µs", describe(cfg), tm.median_s * 1e6));
+                if best
+                    .as_ref()
+                    .is_none_or(|(_, bt)| tm.median_s < bt.median_s)
+                {
+                    best = Some((cfg, tm));
+                }
+            }
+            let (cfg, timing) = best.expect("at least one variant");
+            let method = match cfg {
+                MlaCfg::Unfused { grp, s_bf16 } => format!(
+                    "cuBLAS strided-batched bf16 GEMMs (scores {}, weighted sum bf16) + softmax kernel, {grp} sequence(s) per launch",
+                    if s_bf16 { "bf16" } else { "f32" }
+                ),
+                MlaCfg::Fused { chunk, variant } => format!(
+                    "fused split-K flash-decoding MLA kernel (mma.sync bf16 tensor cores, {} heads per block, {}-token tiles, {}-stage cp.async pipeline): chunk {chunk} tokens ({} splits, {} blocks of {MLA_FUSED_THREADS} threads) + reduce kernel",
+                    MLA_FUSED_HEADS,
+                    MLA_FUSED_TILE,
+                    MLA_FUSED_STAGES[variant],
+                    t.div_ceil(chunk),
+                    t.div_ceil(chunk) * b * (heads / MLA_FUSED_HEADS)
+                ),
+            };
             let res = AttentionResult {
                 kind: "mla".into(),
                 batch: b,
                 context: t,
-                method: format!(
-                    "cuBLAS strided-batched bf16 GEMMs (scores {}, weighted sum bf16) + softmax kernel, {grp} sequence(s) per launch; tried {}",
-                    if s_bf16 { "bf16" } else { "f32" },
-                    tried.join(", ")
-                ),
+                method: format!("{method}; tried {}", tried.join(", ")),
                 phase: phase(timing, att_bytes, att_flops, copy_bps, ceiling_flops),
             };
-            (res, Box::new(move |l| run_layer(l, grp, s_bf16)))
+            (res, Box::new(move |l| run_layer(l, cfg)))
         }
     };
 

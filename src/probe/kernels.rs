@@ -15,8 +15,28 @@ pub const KERNELS: &[&str] = &[
     "attn_reduce",
     "softmax_rows",
     "softmax_rows_bf16",
+    "mla_fused_st2",
+    "mla_fused_st3",
     "tiny",
 ];
+
+/// Fused MLA kernel: compiled-in latent rank and rope width, heads per block,
+/// tokens per tile, threads per block.
+pub const MLA_FUSED_RANK: u64 = 512;
+pub const MLA_FUSED_ROPE: u64 = 64;
+pub const MLA_FUSED_HEADS: u64 = 16;
+pub const MLA_FUSED_TILE: u64 = 32;
+pub const MLA_FUSED_THREADS: u32 = 128;
+/// Pipeline depths (shared-memory tile buffers) of the fused MLA variants.
+pub const MLA_FUSED_STAGES: &[usize] = &[2, 3];
+
+/// Dynamic shared memory of the fused MLA kernel with `stages` tile buffers.
+pub const fn mla_fused_smem(stages: usize) -> u32 {
+    let row = (MLA_FUSED_RANK + MLA_FUSED_ROPE + 8) * 2;
+    (MLA_FUSED_HEADS * row
+        + stages as u64 * MLA_FUSED_TILE * row
+        + MLA_FUSED_HEADS * (MLA_FUSED_TILE + 4) * 4) as u32
+}
 
 /// Threads per GQA attention block (4 warps).
 pub const GQA_THREADS: u32 = 128;
@@ -320,6 +340,205 @@ extern "C" __global__ void attn_reduce(const float* __restrict__ part_o, const f
         out[row * hd + d] = (bf16_t)f2bf(O * inv);
     }
 }
+
+
+/* ---- Fused MLA decode (flash-decoding, split-K over tokens), mma.sync bf16 tensor cores ----
+   q:  [B][H][MW] bf16 (absorbed: latent MR + rope), kv: [B][ctx][MW] bf16 (first MR values = latent c).
+   Block (split s, head group hg of 16 heads, batch b), 4 warps. Each tile of MT tokens is copied once
+   (cp.async, 16-byte, coalesced) into shared memory; warp w computes the scores of tokens [8w, 8w+8)
+   for all 16 heads (m16n8k16, A = Q from smem, B = K rows), scores go through smem, every warp does
+   the (redundant, cheap) online softmax for its fragment rows and accumulates O[16][MR/4] for its own
+   slice of the latent dimension from the same tile (ldmatrix.trans for V).
+   part_o: [B*H][splits][MR] f32 (unnormalised), part_ml: [B*H][splits][2] (max, sum), base 2. */
+#define MR 512
+#define MW 576
+#define MSTR (MW + 8)          /* padded smem row (bf16): 1168 bytes, conflict-free ldmatrix */
+#define MT 32                  /* tokens per tile */
+#define MH 16                  /* heads per block */
+#define MWARPS 4
+#define DPW (MR / MWARPS)      /* latent columns per warp */
+#define SSTR (MT + 4)
+
+__device__ __forceinline__ u32 smem_u32(const void* p) {
+    u32 a;
+    asm volatile("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"((u64)p));
+    return a;
+}
+__device__ __forceinline__ void cp16(u32 dst, const void* src, u32 bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"((u64)src), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void ldsm4(u32 addr, u32* r) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr) : "memory");
+}
+__device__ __forceinline__ void ldsm4t(u32 addr, u32* r) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr) : "memory");
+}
+__device__ __forceinline__ void mma16816(float* c, const u32* a, u32 b0, u32 b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ u32 pack_bf16x2(float lo, float hi) {
+    u32 d;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(hi), "f"(lo));
+    return d;
+}
+
+template <int ST>
+__device__ __forceinline__ void mla_fused_body(const bf16_t* __restrict__ q, const bf16_t* __restrict__ kv,
+    float* __restrict__ part_o, float* __restrict__ part_ml, int heads, int ctx, int chunk, int splits, float qscale)
+{
+    extern __shared__ __attribute__((aligned(16))) unsigned char smem[];
+    bf16_t* sQ = (bf16_t*)smem;
+    bf16_t* sK = sQ + MH * MSTR;
+    float* sS = (float*)(sK + ST * MT * MSTR);
+    const int s = blockIdx.x, hg = blockIdx.y, b = blockIdx.z;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int t0 = s * chunk;
+    const int t1 = min(ctx, t0 + chunk);
+    const int ntiles = (t1 - t0 + MT - 1) / MT;
+    const bf16_t* kvb = kv + (size_t)b * ctx * MW;
+
+    /* queries of the block's 16 heads */
+    const bf16_t* qb = q + ((size_t)b * heads + hg * MH) * MW;
+    for (int c = tid; c < MH * (MW / 8); c += MWARPS * 32) {
+        const int r = c / (MW / 8), col = (c % (MW / 8)) * 8;
+        cp16(smem_u32(sQ + r * MSTR + col), qb + (size_t)r * MW + col, 16);
+    }
+    auto load_tile = [&](int it) {
+        bf16_t* dst = sK + (it % ST) * MT * MSTR;
+        const int tok0 = t0 + it * MT;
+        #pragma unroll 2
+        for (int c = tid; c < MT * (MW / 8); c += MWARPS * 32) {
+            const int r = c / (MW / 8), col = (c % (MW / 8)) * 8;
+            const int tok = tok0 + r;
+            const bool ok = tok < t1;
+            cp16(smem_u32(dst + r * MSTR + col), kvb + (size_t)(ok ? tok : t0) * MW + col, ok ? 16u : 0u);
+        }
+    };
+    #pragma unroll
+    for (int i = 0; i < ST - 1; ++i) {
+        if (i < ntiles) load_tile(i);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    }
+
+    float acc[DPW / 8][4];
+    #pragma unroll
+    for (int j = 0; j < DPW / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+    float m0 = NEG_BIG, m1 = NEG_BIG, l0 = 0.f, l1 = 0.f;
+    const int qd = lane & 3, r0 = lane >> 2;
+    const int li = lane & 7, lm = lane >> 3;
+
+    for (int it = 0; it < ntiles; ++it) {
+        asm volatile("cp.async.wait_group %0;" :: "n"(ST - 2) : "memory");
+        __syncthreads();
+        if (it + ST - 1 < ntiles) load_tile(it + ST - 1);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+        const bf16_t* tK = sK + (it % ST) * MT * MSTR;
+
+        /* scores: 16 heads x tokens [8w, 8w+8) */
+        {
+            float c[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+            const u32 kaddr = smem_u32(tK + (warp * 8 + li) * MSTR + lm * 8);
+            const u32 qaddr = smem_u32(sQ + (li + (lm & 1) * 8) * MSTR + (lm >> 1) * 8);
+            #pragma unroll 6
+            for (int k = 0; k < MW; k += 32) {
+                u32 bb[4], a0[4], a1[4];
+                ldsm4(kaddr + k * 2, bb);
+                ldsm4(qaddr + k * 2, a0);
+                ldsm4(qaddr + (k + 16) * 2, a1);
+                mma16816(c[0], a0, bb[0], bb[1]);
+                mma16816(c[1], a1, bb[2], bb[3]);
+            }
+            const int col = warp * 8 + 2 * qd;
+            const int tok = t0 + it * MT + col;
+            const bool v0 = tok < t1, v1 = tok + 1 < t1;
+            sS[r0 * SSTR + col] = v0 ? (c[0][0] + c[1][0]) * qscale : NEG_BIG;
+            sS[r0 * SSTR + col + 1] = v1 ? (c[0][1] + c[1][1]) * qscale : NEG_BIG;
+            sS[(r0 + 8) * SSTR + col] = v0 ? (c[0][2] + c[1][2]) * qscale : NEG_BIG;
+            sS[(r0 + 8) * SSTR + col + 1] = v1 ? (c[0][3] + c[1][3]) * qscale : NEG_BIG;
+        }
+        __syncthreads();
+
+        /* online softmax on this thread's fragment rows r0, r0 + 8 */
+        float p0[MT / 4], p1[MT / 4];
+        float mx0 = NEG_BIG, mx1 = NEG_BIG;
+        #pragma unroll
+        for (int j = 0; j < MT / 8; ++j) {
+            const int col = 8 * j + 2 * qd;
+            p0[2 * j] = sS[r0 * SSTR + col]; p0[2 * j + 1] = sS[r0 * SSTR + col + 1];
+            p1[2 * j] = sS[(r0 + 8) * SSTR + col]; p1[2 * j + 1] = sS[(r0 + 8) * SSTR + col + 1];
+            mx0 = fmaxf(mx0, fmaxf(p0[2 * j], p0[2 * j + 1]));
+            mx1 = fmaxf(mx1, fmaxf(p1[2 * j], p1[2 * j + 1]));
+        }
+        #pragma unroll
+        for (int off = 1; off <= 2; off <<= 1) {
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+        }
+        const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+        const float al0 = exp2f(m0 - mn0), al1 = exp2f(m1 - mn1);
+        m0 = mn0; m1 = mn1;
+        float sum0 = 0.f, sum1 = 0.f;
+        #pragma unroll
+        for (int j = 0; j < MT / 4; ++j) {
+            p0[j] = exp2f(p0[j] - mn0); sum0 += p0[j];
+            p1[j] = exp2f(p1[j] - mn1); sum1 += p1[j];
+        }
+        l0 = l0 * al0 + sum0;
+        l1 = l1 * al1 + sum1;
+        #pragma unroll
+        for (int j = 0; j < DPW / 8; ++j) {
+            acc[j][0] *= al0; acc[j][1] *= al0; acc[j][2] *= al1; acc[j][3] *= al1;
+        }
+        /* O[16][DPW slice] += P[16][MT] . V[MT][slice] */
+        #pragma unroll
+        for (int kt = 0; kt < MT / 16; ++kt) {
+            u32 a[4];
+            a[0] = pack_bf16x2(p0[4 * kt], p0[4 * kt + 1]);
+            a[1] = pack_bf16x2(p1[4 * kt], p1[4 * kt + 1]);
+            a[2] = pack_bf16x2(p0[4 * kt + 2], p0[4 * kt + 3]);
+            a[3] = pack_bf16x2(p1[4 * kt + 2], p1[4 * kt + 3]);
+            const u32 vaddr = smem_u32(tK + (16 * kt + li + (lm & 1) * 8) * MSTR + warp * DPW + (lm >> 1) * 8);
+            #pragma unroll
+            for (int np = 0; np < DPW / 16; ++np) {
+                u32 bb[4];
+                ldsm4t(vaddr + np * 32, bb);
+                mma16816(acc[2 * np], a, bb[0], bb[1]);
+                mma16816(acc[2 * np + 1], a, bb[2], bb[3]);
+            }
+        }
+    }
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+
+    #pragma unroll
+    for (int off = 1; off <= 2; off <<= 1) {
+        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
+    }
+    const size_t row0 = ((size_t)b * heads + hg * MH + r0) * splits + s;
+    const size_t row1 = row0 + (size_t)8 * splits;
+    #pragma unroll
+    for (int j = 0; j < DPW / 8; ++j) {
+        const int d = warp * DPW + 8 * j + 2 * qd;
+        *(float2*)(part_o + row0 * MR + d) = make_float2(acc[j][0], acc[j][1]);
+        *(float2*)(part_o + row1 * MR + d) = make_float2(acc[j][2], acc[j][3]);
+    }
+    if (warp == 0 && qd == 0) {
+        part_ml[row0 * 2] = m0; part_ml[row0 * 2 + 1] = l0;
+        part_ml[row1 * 2] = m1; part_ml[row1 * 2 + 1] = l1;
+    }
+}
+
+#define MLA_KERNEL(NAME, STV) \
+extern "C" __global__ void __launch_bounds__(MWARPS * 32) NAME( \
+    const bf16_t* __restrict__ q, const bf16_t* __restrict__ kv, float* __restrict__ part_o, \
+    float* __restrict__ part_ml, int heads, int ctx, int chunk, int splits, float qscale) \
+{ mla_fused_body<STV>(q, kv, part_o, part_ml, heads, ctx, chunk, splits, qscale); }
+MLA_KERNEL(mla_fused_st2, 2)
+MLA_KERNEL(mla_fused_st3, 3)
 
 /* Row softmax in base 2 (scores already scaled by softmax scale * log2 e):
    s: [rows][T] (f32, or bf16 in place) -> p: [rows][T] bf16, normalised. One block (256 threads) per row.
