@@ -308,7 +308,7 @@ fn allreduce(a: &ProbeArgs) -> Result<()> {
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED);
     t.set_header(vec!["bytes", "time", "algbw GB/s", "busbw GB/s"]);
-    for s in samples {
+    for s in &samples {
         t.add_row(vec![
             crate::units::thousands(s.bytes),
             seconds(s.seconds),
@@ -317,5 +317,27 @@ fn allreduce(a: &ProbeArgs) -> Result<()> {
         ]);
     }
     println!("{t}");
+    if let Some(path) = &a.report {
+        let text = serde_json::to_string_pretty(&samples)
+            .map_err(|e| Error::Environment(e.to_string()))?;
+        std::fs::write(path, text)
+            .map_err(|e| Error::input("report", format!("cannot write '{path}': {e}")))?;
+    }
+    if let Some(path) = &a.out {
+        // Add the samples to an existing profile of this GPU (the link model reads them).
+        let old = std::fs::read_to_string(path)
+            .map_err(|e| Error::input("out", format!("cannot read '{path}': {e}; --allreduce adds to an existing profile (write one with `kvplan probe MODEL … --out`)")))?;
+        let mut cal: Calibration = crate::yaml::from_str(&old, path)?;
+        cal.add_allreduce(&samples);
+        let text = format!(
+            "# Calibration profile written by `kvplan probe` on {} ({})\n{}",
+            cal.device_name,
+            cal.date,
+            crate::yaml::to_string(&cal)?
+        );
+        std::fs::write(path, text)
+            .map_err(|e| Error::input("out", format!("cannot write '{path}': {e}")))?;
+        eprintln!("added {} all-reduce samples to {path}", samples.len());
+    }
     Ok(())
 }
