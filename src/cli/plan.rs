@@ -3,9 +3,8 @@
 use super::estimate::efficiency_for;
 use super::{load_model_path, print_data, Format, PlanArgs};
 use crate::error::{Error, Result};
-use crate::plan::{search, Candidate, Constraints, Objective};
+use crate::plan::{constraints_from, plan_json, search_pinned, Candidate, Objective, Pinned};
 use crate::request::resolve;
-use crate::spec::dtype::{KvDtype, WeightFormat};
 use crate::spec::Catalog;
 use crate::units::{gib, seconds};
 use comfy_table::{presets, Table};
@@ -38,50 +37,32 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
     base_args.ep = None;
     let req = base_args.request(Some(batch.unwrap_or(1)));
     let base = resolve(&req, catalog, &load_model_path)?.scenario;
-    let c = Constraints {
+    let c = constraints_from(
         batch,
-        max_tpot_seconds: a.max_tpot_ms.map(|x| x / 1e3),
-        max_ttft_seconds: a.max_ttft_ms.map(|x| x / 1e3),
-        weights: a
-            .scenario
-            .weights
-            .iter()
-            .map(|w| WeightFormat::parse(w, "weights"))
-            .collect::<Result<_>>()?,
-        kv_dtypes: a
-            .scenario
-            .kv_dtype
-            .iter()
-            .map(|k| KvDtype::parse(k, "kv-dtype"))
-            .collect::<Result<_>>()?,
-    };
+        a.max_tpot_ms,
+        a.max_ttft_ms,
+        a.scenario.weights.as_deref(),
+        a.scenario.kv_dtype.as_deref(),
+    )?;
     let eff = efficiency_for(&a.scenario, &base)?;
-    let mut all = search(&base, &c, objective, &eff);
-    // Honour parallelism the user pinned.
-    all.retain(|x| {
-        a.scenario.tp.is_none_or(|t| t == x.tp)
-            && a.scenario.pp.is_none_or(|p| p == x.pp)
-            && a.scenario.dp.is_none_or(|d| d == x.dp)
-            && a.scenario.ep.is_none_or(|e| e == x.ep)
-    });
-    if all.is_empty() {
-        return Err(Error::input(
-            "tp",
-            "no valid configuration: the pinned parallelism does not divide the model or the GPUs",
-        ));
-    }
+    let sc = &a.scenario;
+    let all = search_pinned(
+        &base,
+        &c,
+        objective,
+        &eff,
+        Pinned {
+            tp: sc.tp,
+            pp: sc.pp,
+            dp: sc.dp,
+            ep: sc.ep,
+        },
+    )?;
     let any_fit = all.iter().any(|x| x.fits);
     let shown: Vec<Candidate> = all.iter().take(a.top).cloned().collect();
     match a.format {
         Format::Json | Format::Yaml => {
-            let out = serde_json::json!({
-                "objective": a.objective,
-                "evaluated": all.len(),
-                "any_fits": any_fit,
-                "candidates": shown,
-                "pareto": all.iter().filter(|x| x.pareto).collect::<Vec<_>>(),
-            });
-            print_data(&out, a.format)?;
+            print_data(&plan_json(&a.objective, &all, a.top), a.format)?;
         }
         Format::Table | Format::Markdown => {
             println!(

@@ -175,14 +175,7 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
             merged.merge(&cal);
             cal = merged;
         }
-        let text = format!(
-            "# Calibration profile written by `kvplan probe` on {} ({})\n{}",
-            cal.device_name,
-            cal.date,
-            crate::yaml::to_string(&cal)?
-        );
-        std::fs::write(path, text)
-            .map_err(|e| Error::input("out", format!("cannot write '{path}': {e}")))?;
+        write_profile(path, &cal)?;
         eprintln!(
             "wrote calibration profile {path}; use it with `kvplan estimate … --profile {path}`"
         );
@@ -208,6 +201,18 @@ pub struct ProbeRun {
     pub context: u64,
     /// What the probe measured.
     pub report: ProbeReport,
+}
+
+/// Write a calibration profile as YAML with a header saying where it came from.
+fn write_profile(path: &str, cal: &Calibration) -> Result<()> {
+    let text = format!(
+        "# Calibration profile written by `kvplan probe` on {} ({})\n{}",
+        cal.device_name,
+        cal.date,
+        crate::yaml::to_string(cal)?
+    );
+    std::fs::write(path, text)
+        .map_err(|e| Error::input("out", format!("cannot write '{path}': {e}")))
 }
 
 /// The batch×context points to probe.
@@ -329,14 +334,7 @@ fn allreduce(a: &ProbeArgs) -> Result<()> {
             .map_err(|e| Error::input("out", format!("cannot read '{path}': {e}; --allreduce adds to an existing profile (write one with `kvplan probe MODEL … --out`)")))?;
         let mut cal: Calibration = crate::yaml::from_str(&old, path)?;
         cal.add_allreduce(&samples);
-        let text = format!(
-            "# Calibration profile written by `kvplan probe` on {} ({})\n{}",
-            cal.device_name,
-            cal.date,
-            crate::yaml::to_string(&cal)?
-        );
-        std::fs::write(path, text)
-            .map_err(|e| Error::input("out", format!("cannot write '{path}': {e}")))?;
+        write_profile(path, &cal)?;
         eprintln!("added {} all-reduce samples to {path}", samples.len());
     }
     Ok(())

@@ -486,3 +486,77 @@ pub fn recommend(current: &Estimate, eff: &Efficiency) -> Vec<Recommendation> {
     recs.truncate(4);
     recs
 }
+
+/// Parallel degrees the user pinned (None: searched over).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pinned {
+    /// Tensor parallel.
+    pub tp: Option<u64>,
+    /// Pipeline parallel.
+    pub pp: Option<u64>,
+    /// Data parallel.
+    pub dp: Option<u64>,
+    /// Expert parallel.
+    pub ep: Option<u64>,
+}
+
+/// Constraints from the user's inputs as both edges (CLI, server) receive
+/// them: batch, latency limits in milliseconds, an optional weights format
+/// and KV dtype to restrict the search to.
+pub fn constraints_from(
+    batch: Option<u64>,
+    max_tpot_ms: Option<f64>,
+    max_ttft_ms: Option<f64>,
+    weights: Option<&str>,
+    kv_dtype: Option<&str>,
+) -> Result<Constraints> {
+    Ok(Constraints {
+        batch,
+        max_tpot_seconds: max_tpot_ms.map(|x| x / 1e3),
+        max_ttft_seconds: max_ttft_ms.map(|x| x / 1e3),
+        weights: weights
+            .map(|w| WeightFormat::parse(w, "weights"))
+            .into_iter()
+            .collect::<Result<_>>()?,
+        kv_dtypes: kv_dtype
+            .map(|k| KvDtype::parse(k, "kv-dtype"))
+            .into_iter()
+            .collect::<Result<_>>()?,
+    })
+}
+
+/// `search`, keeping only the layouts whose degrees match those pinned;
+/// an error when none is left.
+pub fn search_pinned(
+    base: &Scenario,
+    c: &Constraints,
+    objective: Objective,
+    eff: &Efficiency,
+    pinned: Pinned,
+) -> Result<Vec<Candidate>> {
+    let mut all = search(base, c, objective, eff);
+    all.retain(|x| {
+        pinned.tp.is_none_or(|t| t == x.tp)
+            && pinned.pp.is_none_or(|p| p == x.pp)
+            && pinned.dp.is_none_or(|d| d == x.dp)
+            && pinned.ep.is_none_or(|e| e == x.ep)
+    });
+    if all.is_empty() {
+        return Err(Error::input(
+            "tp",
+            "no valid configuration: the pinned parallelism does not divide the model or the GPUs",
+        ));
+    }
+    Ok(all)
+}
+
+/// The JSON that `plan --format json` prints and `POST /api/plan` returns.
+pub fn plan_json(objective: &str, all: &[Candidate], top: usize) -> serde_json::Value {
+    serde_json::json!({
+        "objective": objective,
+        "evaluated": all.len(),
+        "any_fits": all.iter().any(|x| x.fits),
+        "candidates": all.iter().take(top).collect::<Vec<_>>(),
+        "pareto": all.iter().filter(|x| x.pareto).collect::<Vec<_>>(),
+    })
+}

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::estimate::estimate as run_core;
 use crate::memory::weights::param_counts;
 use crate::perf::Efficiency;
-use crate::plan::{recommend, search, Candidate, Constraints, Objective};
+use crate::plan::{self, constraints_from, recommend, search_pinned, Objective, Pinned};
 use crate::report::Report;
 use crate::request::{resolve, EstimateRequest, Resolved, Tokens};
 use crate::scenario::Scenario;
@@ -479,44 +479,22 @@ fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiE
     base_req.ep = None;
     base_req.batch = Some(batch.unwrap_or(1));
     let base = resolve_req(&app.catalog, &base_req, spec.as_ref())?.scenario;
-    let c = Constraints {
+    let c = constraints_from(
         batch,
-        max_tpot_seconds: pf.max_tpot_ms.map(|x| x / 1e3),
-        max_ttft_seconds: pf.max_ttft_ms.map(|x| x / 1e3),
-        weights: req
-            .weights
-            .iter()
-            .map(|w| WeightFormat::parse(w, "weights"))
-            .collect::<crate::Result<_>>()?,
-        kv_dtypes: req
-            .kv_dtype
-            .iter()
-            .map(|k| KvDtype::parse(k, "kv-dtype"))
-            .collect::<crate::Result<_>>()?,
-    };
+        pf.max_tpot_ms,
+        pf.max_ttft_ms,
+        req.weights.as_deref(),
+        req.kv_dtype.as_deref(),
+    )?;
     let eff = efficiency(profile, &base)?;
-    let mut all = search(&base, &c, objective, &eff);
-    // Honour parallelism the user pinned.
-    all.retain(|x| {
-        req.tp.is_none_or(|t| t == x.tp)
-            && req.pp.is_none_or(|p| p == x.pp)
-            && req.dp.is_none_or(|d| d == x.dp)
-            && req.ep.is_none_or(|e| e == x.ep)
-    });
-    if all.is_empty() {
-        return Err(ApiError::bad(
-            "tp",
-            "no valid configuration: the pinned parallelism does not divide the model or the GPUs",
-        ));
-    }
-    let shown: Vec<&Candidate> = all.iter().take(top as usize).collect();
-    to_json(&json!({
-        "objective": objective_text,
-        "evaluated": all.len(),
-        "any_fits": all.iter().any(|x| x.fits),
-        "candidates": shown,
-        "pareto": all.iter().filter(|x| x.pareto).collect::<Vec<_>>(),
-    }))
+    let pinned = Pinned {
+        tp: req.tp,
+        pp: req.pp,
+        dp: req.dp,
+        ep: req.ep,
+    };
+    let all = search_pinned(&base, &c, objective, &eff, pinned)?;
+    to_json(&plan::plan_json(&objective_text, &all, top as usize))
 }
 
 /// `POST /api/sweep`: per-GPU memory at several contexts (the page's chart).
