@@ -6,8 +6,10 @@
 
 pub mod calibration;
 pub mod cli;
+pub mod deadline;
 pub mod error;
 pub mod estimate;
+pub mod files;
 pub mod memory;
 pub mod perf;
 pub mod plan;

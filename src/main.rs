@@ -15,7 +15,15 @@ fn main() {
     }
     let args = Cli::parse();
     if let Err(e) = cli::run(args) {
-        eprintln!("error: {e}");
-        std::process::exit(2);
+        // eprintln! would panic if stderr is closed too; write and ignore.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "error: {e}");
+        // A failed write to stdout is the environment's fault (exit 3).
+        let code = if cli::OUTPUT_FAILED.load(std::sync::atomic::Ordering::SeqCst) {
+            3
+        } else {
+            2
+        };
+        std::process::exit(code);
     }
 }

@@ -46,7 +46,7 @@ pub fn models(c: &Catalog, format: Format) -> Result<()> {
             m.aliases.join(", "),
         ]);
     }
-    println!("{t}");
+    crate::outln!("{t}");
     Ok(())
 }
 
@@ -76,7 +76,7 @@ pub fn gpus(c: &Catalog, format: Format) -> Result<()> {
             g.aliases.join(", "),
         ]);
     }
-    println!("{t}");
+    crate::outln!("{t}");
     Ok(())
 }
 
@@ -104,6 +104,6 @@ pub fn engines(c: &Catalog, format: Format) -> Result<()> {
             e.max_num_batched_tokens.to_string(),
         ]);
     }
-    println!("{t}");
+    crate::outln!("{t}");
     Ok(())
 }

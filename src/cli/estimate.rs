@@ -20,7 +20,11 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
     let (origin, text) = match builtin_profile(p) {
         Some((path, text)) => (path.to_string(), text.to_string()),
         None => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
+            let text = crate::files::read_limited(
+                std::path::Path::new(p),
+                crate::files::MAX_SPEC_FILE_BYTES,
+            )
+            .map_err(|e| {
                 Error::input(
                     "profile",
                     format!(
@@ -45,8 +49,8 @@ pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<()> {
     let mut report = Report::new(&est, recs);
     report.assumptions.extend(r.notes);
     match a.format {
-        Format::Table => print!("{}", table::render_text(&report)),
-        Format::Markdown => print!("{}", table::render_markdown(&report)),
+        Format::Table => crate::out!("{}", table::render_text(&report)),
+        Format::Markdown => crate::out!("{}", table::render_markdown(&report)),
         f => print_data(&report, f)?,
     }
     Ok(())

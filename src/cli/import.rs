@@ -37,8 +37,7 @@ pub fn run(a: &ImportArgs) -> Result<()> {
     let (text, origin) = match a.config.strip_prefix("hf:") {
         Some(id) => crate::spec::hub::fetch_config(id)?,
         None => (
-            std::fs::read_to_string(&a.config)
-                .map_err(|e| Error::input("config", format!("cannot read '{}': {e}", a.config)))?,
+            crate::files::read_text(&a.config, "config", crate::files::MAX_SPEC_FILE_BYTES)?,
             a.config.clone(),
         ),
     };
@@ -64,7 +63,7 @@ pub fn run(a: &ImportArgs) -> Result<()> {
     match &a.out {
         Some(p) => std::fs::write(p, text)
             .map_err(|e| Error::input("out", format!("cannot write '{p}': {e}")))?,
-        None => print!("{text}"),
+        None => crate::out!("{text}"),
     }
     Ok(())
 }

@@ -221,7 +221,7 @@ pub fn load_model_path(path: &str) -> Result<ModelSpec> {
     if let Some(id) = path.strip_prefix("hf:") {
         return crate::spec::hub::load(id);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::files::read_limited(std::path::Path::new(path), crate::files::MAX_SPEC_FILE_BYTES).map_err(|e| {
         Error::input("model", format!("cannot read '{path}': {e}; give a built-in name (`kvplan models`) or a config.json path"))
     })?;
     crate::spec::model_from_file_text(path, &text)
@@ -243,17 +243,62 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Set when writing to stdout failed (not a closed pipe): the process then
+/// exits with the environment's code, 3, after one `error:` line.
+pub static OUTPUT_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Write to stdout without ever panicking (`print!` panics on a full disk
+/// or a closed stream). A closed pipe (`kvplan models | head`) is quiet
+/// success; any other failure is an environment error of one line.
+pub fn write_out(args: std::fmt::Arguments) -> Result<()> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    match o.write_fmt(args).and_then(|()| o.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => {
+            OUTPUT_FAILED.store(true, std::sync::atomic::Ordering::SeqCst);
+            Err(Error::Environment(format!(
+                "cannot write the output to stdout: {e}"
+            )))
+        }
+    }
+}
+
+/// `print!` that returns the write error (`?`) instead of panicking.
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::write_out(format_args!($($t)*))? };
+}
+
+/// `println!` that returns the write error (`?`) instead of panicking.
+#[macro_export]
+macro_rules! outln {
+    () => { $crate::cli::write_out(format_args!("\n"))? };
+    ($($t:tt)*) => { $crate::cli::write_out(format_args!("{}\n", format_args!($($t)*)))? };
+}
+
+/// `eprintln!` that never panics (a closed or full stderr is ignored:
+/// there is nowhere left to report it).
+#[macro_export]
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 /// Print serializable data in a machine format.
 pub fn print_data<T: serde::Serialize>(value: &T, format: Format) -> Result<()> {
     match format {
         Format::Json => {
-            println!(
+            crate::outln!(
                 "{}",
                 serde_json::to_string_pretty(value)
                     .map_err(|e| Error::Environment(e.to_string()))?
             );
         }
-        Format::Yaml => print!("{}", crate::yaml::to_string(value)?),
+        Format::Yaml => crate::out!("{}", crate::yaml::to_string(value)?),
         _ => unreachable!("callers render tables themselves"),
     }
     Ok(())

@@ -65,7 +65,7 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
             print_data(&plan_json(&a.objective, &all, a.top), a.format)?;
         }
         Format::Table | Format::Markdown => {
-            println!(
+            crate::outln!(
                 "{} on {} GPUs ({}), context {} tokens — {} configurations evaluated, objective {}",
                 base.model.display_name,
                 base.cluster.total_gpus(),
@@ -126,18 +126,18 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
                     },
                 ]);
             }
-            println!("{t}");
+            crate::outln!("{t}");
             if !any_fit {
-                println!("\nnothing fits on these GPUs under these constraints. What would:");
+                crate::outln!("\nnothing fits on these GPUs under these constraints. What would:");
                 let est = crate::estimate::estimate(&base, &eff, 1.0)?;
                 let recs = crate::plan::recommend(&est, &eff);
                 if recs.is_empty() {
-                    println!(
+                    crate::outln!(
                         "  - fewer bits (--weights int4), a shorter --ctx, or more GPUs/nodes"
                     );
                 }
                 for r in recs {
-                    println!("  - {}\n    {}", r.title, r.detail);
+                    crate::outln!("  - {}\n    {}", r.title, r.detail);
                 }
             }
         }

@@ -67,7 +67,7 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
         let inv = probe::inventory().map_err(|e| Error::Environment(e.to_string()))?;
         match a.format {
             Format::Json | Format::Yaml => super::print_data(&inv, a.format)?,
-            _ => print!("{}", inv.table()),
+            _ => crate::out!("{}", inv.table()),
         }
         return Ok(());
     }
@@ -111,7 +111,7 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
             margin,
             a.device,
         );
-        eprintln!(
+        crate::errln!(
             "probing {} on GPU {}: stage {} ({} layers), weights {}, KV {} ({} seq × {} tokens)",
             s.model.display_name,
             a.device,
@@ -123,7 +123,7 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
             ctx
         );
         let mut progress = |ev: ProbeEvent| match ev {
-            ProbeEvent::Stage { name, index, total } => eprintln!("  [{index}/{total}] {name}"),
+            ProbeEvent::Stage { name, index, total } => crate::errln!("  [{index}/{total}] {name}"),
             ProbeEvent::Progress { stage, done, total } => {
                 let width = 30usize;
                 let filled = (done as usize * width) / (total.max(1) as usize);
@@ -133,15 +133,15 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
                     ".".repeat(width - filled.min(width))
                 );
                 if done >= total {
-                    eprintln!();
+                    crate::errln!();
                 }
                 let _ = std::io::stderr().flush();
             }
-            ProbeEvent::Note(n) => eprintln!("  note: {n}"),
+            ProbeEvent::Note(n) => crate::errln!("  note: {n}"),
         };
         let report =
             probe::run(&req, &mut progress).map_err(|e| Error::Environment(e.to_string()))?;
-        print_report(&report);
+        print_report(&report)?;
         gpu_spec = Some(s.cluster.gpu.clone());
         runs.push(ProbeRun {
             model: sa.model.clone(),
@@ -159,7 +159,7 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
             serde_json::to_string_pretty(&runs).map_err(|e| Error::Environment(e.to_string()))?;
         std::fs::write(path, text)
             .map_err(|e| Error::input("report", format!("cannot write '{path}': {e}")))?;
-        eprintln!("wrote the reports to {path}");
+        crate::errln!("wrote the reports to {path}");
     }
     if let (Some(path), Some(gpu)) = (&a.out, gpu_spec) {
         let mut cal = Calibration::from_reports(
@@ -169,14 +169,17 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
         );
         cal.gpu = gpu.name.clone();
         cal.driver = inv.driver_version.clone();
-        if let Ok(old) = std::fs::read_to_string(path) {
+        if let Ok(old) = crate::files::read_limited(
+            std::path::Path::new(path),
+            crate::files::MAX_SPEC_FILE_BYTES,
+        ) {
             let prev: Calibration = crate::yaml::from_str(&old, path)?;
             let mut merged = prev;
             merged.merge(&cal);
             cal = merged;
         }
         write_profile(path, &cal)?;
-        eprintln!(
+        crate::errln!(
             "wrote calibration profile {path}; use it with `kvplan estimate … --profile {path}`"
         );
     }
@@ -244,7 +247,7 @@ fn parse_points(a: &ProbeArgs, sa: &ScenarioArgs) -> Result<Vec<(u64, u64)>> {
         .collect()
 }
 
-fn print_report(r: &ProbeReport) {
+fn print_report(r: &ProbeReport) -> Result<()> {
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED);
     t.set_header(vec!["phase", "measured", "predicted", "error", "achieved"]);
@@ -279,9 +282,9 @@ fn print_report(r: &ProbeReport) {
             r.attention.phase.bandwidth_vs_copy, r.attention.phase.vs_roofline
         ),
     ]);
-    println!("{t}");
+    crate::outln!("{t}");
     for c in &r.self_checks {
-        println!(
+        crate::outln!(
             "  self-check {} {}: relative error {:.1e} (threshold {:.0e}) {}",
             c.kernel,
             c.shape,
@@ -291,8 +294,9 @@ fn print_report(r: &ProbeReport) {
         );
     }
     for n in &r.notes {
-        println!("  note: {n}");
+        crate::outln!("  note: {n}");
     }
+    Ok(())
 }
 
 fn allreduce(a: &ProbeArgs) -> Result<()> {
@@ -321,7 +325,7 @@ fn allreduce(a: &ProbeArgs) -> Result<()> {
             format!("{:.1}", s.busbw_bytes_per_s / 1e9),
         ]);
     }
-    println!("{t}");
+    crate::outln!("{t}");
     if let Some(path) = &a.report {
         let text = serde_json::to_string_pretty(&samples)
             .map_err(|e| Error::Environment(e.to_string()))?;
@@ -330,12 +334,12 @@ fn allreduce(a: &ProbeArgs) -> Result<()> {
     }
     if let Some(path) = &a.out {
         // Add the samples to an existing profile of this GPU (the link model reads them).
-        let old = std::fs::read_to_string(path)
+        let old = crate::files::read_limited(std::path::Path::new(path), crate::files::MAX_SPEC_FILE_BYTES)
             .map_err(|e| Error::input("out", format!("cannot read '{path}': {e}; --allreduce adds to an existing profile (write one with `kvplan probe MODEL … --out`)")))?;
         let mut cal: Calibration = crate::yaml::from_str(&old, path)?;
         cal.add_allreduce(&samples);
         write_profile(path, &cal)?;
-        eprintln!("added {} all-reduce samples to {path}", samples.len());
+        crate::errln!("added {} all-reduce samples to {path}", samples.len());
     }
     Ok(())
 }

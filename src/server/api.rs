@@ -371,6 +371,59 @@ struct Common {
     profile: Option<String>,
 }
 
+/// Single-scenario estimates (of a model of up to 64 layers, ~20 µs each)
+/// per cost unit: one unit is about 1 ms of one core.
+const ESTIMATES_PER_UNIT: u64 = 64;
+
+/// Cost units of `estimates` estimates of a model of `layers` layers
+/// (MTP modules included): the core's work is linear in the layers.
+fn units_of(estimates: u64, layers: u64) -> u64 {
+    estimates
+        .saturating_mul(layers.div_ceil(64).max(1))
+        .div_ceil(ESTIMATES_PER_UNIT)
+        .max(1)
+}
+
+/// Layers of the request's model, read from the built-in spec or the pasted
+/// config's own numbers before it is parsed (clamped to the bounds: larger
+/// numbers are refused by the parse itself, in one unit of work).
+fn request_layers(app: &AppState, c: &Common) -> u64 {
+    let layers = match &c.config {
+        Some(cfg) => {
+            let lm = cfg
+                .get("text_config")
+                .filter(|v| v.is_object())
+                .unwrap_or(cfg);
+            let n = |k: &str| lm.get(k).and_then(Value::as_u64).unwrap_or(0);
+            let layers = n("num_hidden_layers")
+                .max(n("n_layer"))
+                .max(n("num_layers"));
+            let mtp = if c.req.mtp == Some(true) {
+                n("num_nextn_predict_layers")
+            } else {
+                0
+            };
+            layers.min(*crate::spec::bounds::LAYERS.end())
+                + mtp.min(*crate::spec::bounds::MTP_LAYERS.end())
+        }
+        None => app
+            .catalog
+            .model(&c.req.model)
+            .map_or(64, |m| m.num_layers + m.mtp_layers),
+    };
+    layers
+}
+
+/// Layers the core walks for scenario `s` (MTP modules when loaded).
+fn scenario_layers(s: &Scenario) -> u64 {
+    s.model.num_layers
+        + if s.deployment.mtp {
+            s.model.mtp_layers
+        } else {
+            0
+        }
+}
+
 /// `POST /api/estimate`: the same Report JSON as `kvplan estimate --format json`.
 pub(crate) async fn estimate(
     State(st): State<Shared>,
@@ -379,20 +432,44 @@ pub(crate) async fn estimate(
 ) -> Response {
     let r = async {
         let c = parse_common(&headers, body, &mut |_| Ok(()))?;
-        blocking(&st, move |app| estimate_json(app, &c)).await
+        // Phase 1 (one unit): parse, resolve, and count the work; phase 2:
+        // the estimate and its recommendation search, weighed by that count.
+        let p = blocking(&st, 1, move |app| estimate_prepare(app, &c)).await?;
+        let cost = p.cost_units;
+        blocking(&st, cost, move |_| estimate_run(&p)).await
     };
     respond(r.await)
 }
 
-/// The work of `/api/estimate` (what `kvplan estimate` does, minus printing).
-fn estimate_json(app: &AppState, c: &Common) -> Result<String, ApiError> {
+/// A checked estimate request and what it will cost.
+struct EstimatePrepared {
+    resolved: Resolved,
+    eff: Efficiency,
+    /// Cost units: the estimate plus its recommendation search.
+    cost_units: u64,
+}
+
+/// The checks of `/api/estimate`: parse, resolve, efficiencies, cost.
+fn estimate_prepare(app: &AppState, c: &Common) -> Result<EstimatePrepared, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
-    let r = resolve_req(&app.catalog, &c.req, spec.as_ref())?;
-    let eff = efficiency(c.profile.as_deref(), &r.scenario)?;
-    let est = run_core(&r.scenario, &eff, r.tokens_per_step)?;
-    let recs = recommend(&est, &eff);
+    let resolved = resolve_req(&app.catalog, &c.req, spec.as_ref())?;
+    let eff = efficiency(c.profile.as_deref(), &resolved.scenario)?;
+    let s = &resolved.scenario;
+    let estimates = plan::recommend_cost(s).saturating_mul(2).saturating_add(1);
+    Ok(EstimatePrepared {
+        cost_units: units_of(estimates, scenario_layers(s)),
+        resolved,
+        eff,
+    })
+}
+
+/// The work of `/api/estimate` (what `kvplan estimate` does, minus printing).
+fn estimate_run(p: &EstimatePrepared) -> Result<String, ApiError> {
+    let r = &p.resolved;
+    let est = run_core(&r.scenario, &p.eff, r.tokens_per_step)?;
+    let recs = recommend(&est, &p.eff);
     let mut report = Report::new(&est, recs);
-    report.assumptions.extend(r.notes);
+    report.assumptions.extend(r.notes.iter().cloned());
     to_json(&report)
 }
 
@@ -428,13 +505,47 @@ pub(crate) async fn plan(
             pf.top = take(obj, "top")?;
             Ok(())
         })?;
-        blocking(&st, move |app| plan_json(app, &c, &pf)).await
+        // Phase 1 (one unit): check and resolve, and count the
+        // configurations the search would evaluate.
+        let prepared = blocking(&st, 1, move |app| plan_prepare(app, &c, &pf)).await?;
+        // Phase 2: the search, weighed (or refused) by that count.
+        let cost = prepared.cost_units();
+        blocking(&st, cost, move |_| plan_run(&prepared)).await
     };
     respond(r.await)
 }
 
-/// The work of `/api/plan`, step for step what `kvplan plan` does.
-fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiError> {
+/// A checked plan request, ready to search.
+struct PlanPrepared {
+    base: Scenario,
+    constraints: plan::Constraints,
+    objective: Objective,
+    objective_text: String,
+    eff: Efficiency,
+    pinned: Pinned,
+    top: usize,
+    /// Upper estimate of configurations the search evaluates.
+    configurations: u64,
+}
+
+impl PlanPrepared {
+    /// Cost units of the search: two estimates per configuration.
+    fn cost_units(&self) -> u64 {
+        units_of(
+            self.configurations.saturating_mul(2),
+            scenario_layers(&self.base),
+        )
+    }
+}
+
+/// The search of `/api/plan`.
+fn plan_run(p: &PlanPrepared) -> Result<String, ApiError> {
+    let all = search_pinned(&p.base, &p.constraints, p.objective, &p.eff, p.pinned)?;
+    to_json(&plan::plan_json(&p.objective_text, &all, p.top))
+}
+
+/// The checks of `/api/plan`, step for step what `kvplan plan` does.
+fn plan_prepare(app: &AppState, c: &Common, pf: &PlanFields) -> Result<PlanPrepared, ApiError> {
     let (req, config, profile) = (&c.req, c.config.as_ref(), c.profile.as_deref());
     let objective_text = pf.objective.clone().unwrap_or_else(|| "throughput".into());
     let objective = Objective::parse(&objective_text)?;
@@ -493,8 +604,17 @@ fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiE
         dp: req.dp,
         ep: req.ep,
     };
-    let all = search_pinned(&base, &c, objective, &eff, pinned)?;
-    to_json(&plan::plan_json(&objective_text, &all, top as usize))
+    let configurations = plan::search_cost(&base, &c, objective);
+    Ok(PlanPrepared {
+        base,
+        constraints: c,
+        objective,
+        objective_text,
+        eff,
+        pinned,
+        top: top as usize,
+        configurations,
+    })
 }
 
 /// `POST /api/sweep`: per-GPU memory at several contexts (the page's chart).
@@ -524,7 +644,10 @@ pub(crate) async fn sweep(
                     .collect::<Result<Vec<u64>, _>>()
             })
             .transpose()?;
-        blocking(&st, move |app| sweep_json(app, &c, contexts)).await
+        // One estimate per point (at most 64 given, ~31 by default).
+        let points = contexts.as_ref().map_or(32, |v| v.len() as u64 + 1);
+        let cost = units_of(points, request_layers(&st, &c));
+        blocking(&st, cost, move |app| sweep_json(app, &c, contexts)).await
     };
     respond(r.await)
 }
@@ -590,7 +713,7 @@ pub(crate) async fn config(
 ) -> Response {
     let r = async {
         let obj = body_object(&headers, body)?;
-        blocking(&st, move |_| {
+        blocking(&st, 1, move |_| {
             let m = parse_config(&Value::Object(obj))?;
             let p = param_counts(&m);
             to_json(&json!({
@@ -607,4 +730,63 @@ pub(crate) async fn config(
         .await
     };
     respond(r.await)
+}
+
+/// The API's request handling without HTTP or the in-flight cap: decode
+/// `body` as the handler of `route` does and run it on this thread. For the
+/// fuzz targets and tests, which drive the decoder and the core end to end
+/// millions of times; the server itself always goes through the handlers.
+pub(crate) fn call_sync(app: &AppState, route: &str, body: &[u8]) -> Result<String, ApiError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    let body = Ok(Bytes::copy_from_slice(body));
+    match route {
+        "/api/estimate" => {
+            let c = parse_common(&headers, body, &mut |_| Ok(()))?;
+            let p = estimate_prepare(app, &c)?;
+            super::check_cost(app, p.cost_units)?;
+            estimate_run(&p)
+        }
+        "/api/plan" => {
+            let mut pf = PlanFields::default();
+            let c = parse_common(&headers, body, &mut |obj| {
+                pf.users = take(obj, "users")?;
+                pf.max_tpot_ms = take(obj, "max_tpot_ms")?;
+                pf.max_ttft_ms = take(obj, "max_ttft_ms")?;
+                pf.objective = take(obj, "objective")?;
+                pf.top = take(obj, "top")?;
+                Ok(())
+            })?;
+            let p = plan_prepare(app, &c, &pf)?;
+            super::check_cost(app, p.cost_units())?;
+            plan_run(&p)
+        }
+        "/api/sweep" => {
+            let mut contexts: Option<Vec<Tokens>> = None;
+            let c = parse_common(&headers, body, &mut |obj| {
+                contexts = take(obj, "contexts")?;
+                Ok(())
+            })?;
+            let contexts = contexts
+                .map(|v| {
+                    if v.len() > MAX_POINTS {
+                        return Err(ApiError::bad("contexts", "too many points"));
+                    }
+                    v.iter()
+                        .map(|t| t.resolve("contexts").map_err(ApiError::from))
+                        .collect::<Result<Vec<u64>, _>>()
+                })
+                .transpose()?;
+            sweep_json(app, &c, contexts)
+        }
+        "/api/config" => {
+            let obj = body_object(&headers, body)?;
+            let m = parse_config(&Value::Object(obj))?;
+            to_json(&m)
+        }
+        _ => Err(ApiError::new(StatusCode::NOT_FOUND, "not found")),
+    }
 }

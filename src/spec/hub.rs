@@ -160,7 +160,7 @@ impl HubConfig {
         let token = var("HF_TOKEN")
             .or_else(|| var("HUGGING_FACE_HUB_TOKEN"))
             .or_else(|| {
-                std::fs::read_to_string(home.join("token"))
+                crate::files::read_limited(&home.join("token"), 64 * 1024)
                     .ok()
                     .map(|t| t.trim().to_string())
                     .filter(|t| !t.is_empty())
@@ -240,7 +240,7 @@ pub fn load_with(cfg: &HubConfig, id: &HubId) -> Result<ModelSpec> {
 }
 
 fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| {
+    crate::files::read_limited(path, crate::files::MAX_SPEC_FILE_BYTES).map_err(|e| {
         Error::Environment(format!(
             "cannot read '{}': {e}; delete it to fetch it again",
             path.display()
@@ -350,7 +350,7 @@ impl Cached {
     /// The snapshot commit for the revision: refs/<revision>, or the
     /// revision itself when it names a snapshot folder (a commit hash).
     fn commit(&self) -> Option<String> {
-        if let Ok(c) = std::fs::read_to_string(self.ref_path()) {
+        if let Ok(c) = crate::files::read_limited(&self.ref_path(), 64 * 1024) {
             let c = c.trim().to_string();
             if !c.is_empty() {
                 return Some(c);
@@ -833,7 +833,8 @@ fn safetensors_summary(
 ) -> std::result::Result<Option<SafetensorsSummary>, String> {
     let files: Vec<String> = match src.optional("model.safetensors.index.json")? {
         Some(p) => {
-            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let text = crate::files::read_limited(&p, crate::files::MAX_INDEX_FILE_BYTES)
+                .map_err(|e| format!("{}: {e}", p.display()))?;
             let v: Value = serde_json::from_str(&text)
                 .map_err(|e| format!("model.safetensors.index.json line {}: {e}", e.line()))?;
             let map = v
