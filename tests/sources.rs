@@ -7,7 +7,7 @@
 //!   below from parts, so this file does not match itself),
 //! - a path into a folder outside the checkout (the shared notes folder
 //!   one level up, or an absolute path on the build machine),
-//! - a bare upper-case `NAME.md` that no file in the repository has,
+//! - a bare upper-case `*.md` file name that no file in the repository has,
 //! - a `docs/sources/…` path that does not exist.
 
 use std::collections::HashSet;
@@ -67,10 +67,19 @@ fn is_upper_md(name: &str) -> bool {
 fn no_text_file_names_a_file_outside_the_repository() {
     let root = repo_root();
     let files = repo_files(&root);
-    assert!(files.len() > 50, "expected the whole checkout, found {} files", files.len());
+    assert!(
+        files.len() > 50,
+        "expected the whole checkout, found {} files",
+        files.len()
+    );
     let relative: HashSet<String> = files
         .iter()
-        .map(|p| p.strip_prefix(&root).unwrap().to_string_lossy().into_owned())
+        .map(|p| {
+            p.strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     let basenames: HashSet<String> = files
         .iter()
@@ -87,14 +96,20 @@ fn no_text_file_names_a_file_outside_the_repository() {
 
     let mut bad = Vec::new();
     for path in &files {
-        let Ok(meta) = std::fs::metadata(path) else { continue };
+        let Ok(meta) = std::fs::metadata(path) else {
+            continue;
+        };
         if meta.len() > 4 << 20 {
             continue; // large data files (CSV fixtures) hold no prose references
         }
         let Ok(text) = std::fs::read_to_string(path) else {
             continue; // binary (images, fonts)
         };
-        let rel = path.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         for (line_no, line) in text.lines().enumerate() {
             let mut complain = |why: String| bad.push(format!("{rel}:{}: {why}", line_no + 1));
             for dir in &outside_dirs {
@@ -109,10 +124,15 @@ fn no_text_file_names_a_file_outside_the_repository() {
                 let token = raw.trim_end_matches('.');
                 let base = token.rsplit('/').next().unwrap_or(token);
                 if outside_names.iter().any(|n| n == base) && !relative.contains(token) {
-                    complain(format!("`{token}` is not in the repository; cite docs/sources/ instead"));
+                    complain(format!(
+                        "`{token}` is not in the repository; cite docs/sources/ instead"
+                    ));
                 } else if !token.contains('/') && is_upper_md(token) && !basenames.contains(token) {
                     complain(format!("`{token}`: no file of that name in the repository"));
-                } else if token.starts_with("docs/sources/") && !relative.contains(token) {
+                } else if token.starts_with("docs/sources/")
+                    && token.ends_with(".md")
+                    && !relative.contains(token)
+                {
                     complain(format!("`{token}` does not exist"));
                 }
             }
@@ -140,6 +160,9 @@ fn the_sources_pages_exist_and_name_original_sources() {
     ] {
         let text = std::fs::read_to_string(root.join(page))
             .unwrap_or_else(|e| panic!("docs/sources/{page}: {e}"));
-        assert!(text.contains(must_mention), "docs/sources/{page} should cite {must_mention}");
+        assert!(
+            text.contains(must_mention),
+            "docs/sources/{page} should cite {must_mention}"
+        );
     }
 }
