@@ -814,14 +814,14 @@ fn page_flows_at_desktop_and_phone_sizes() {
         }
         screenshot(&b, &format!("web-{}.png", s.name));
     }
-    hub_flow(&b, &chromium);
+    hub_flow(&b);
     network_flow(&b, &url);
 }
 
-/// 11. A server started with --allow-hub answers `hf:` ids from the HF
-/// cache (offline here: a temporary HF_HOME in the standard layout), and the
-/// page equals the CLI given the same cache.
-fn hub_flow(b: &Browser, _chromium: &str) {
+/// Flow 11: a server started with --allow-hub answers `hf:` ids from the
+/// HF cache (offline here: a temporary HF_HOME in the standard layout), and
+/// the page equals the CLI given the same cache.
+fn hub_flow(b: &Browser) {
     const REPO: &str = "Qwen/Qwen2.5-0.5B-Instruct";
     const COMMIT: &str = "7ae557604adf67be50417f59c2c2f167def9a775";
     let home = Scratch::new("hub");
@@ -854,7 +854,7 @@ fn hub_flow(b: &Browser, _chromium: &str) {
     assert_eq!(cli["model"]["params_total"], 494_032_768);
 }
 
-/// 10. Compression and the favicon, from the browser's own network log.
+/// Flow 10: compression and the favicon, from the browser's own network log.
 fn network_flow(b: &Browser, url: &str) {
     b.set_viewport(DESKTOP.width, DESKTOP.height, false);
     let _ = b.network_log();
