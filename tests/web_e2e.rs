@@ -674,6 +674,23 @@ fn flows(b: &Browser, url: &str, s: Screen) {
             .contains(&gib(outside.unsigned_abs())),
         "{acc}"
     );
+    // A batch that does not fit at this context: no speed, and a button
+    // that sets the largest batch that does.
+    b.type_into("#batch", "64");
+    let req = wait_ready(b, &json!({"ctx": "128k", "batch": 64}));
+    let cli = cli_json(&cli_args(&req, "llama-3.1-8b"), None);
+    assert_page_equals(b, &cli, &req);
+    let max_batch = cli["limits"]["max_batch"].as_u64().unwrap();
+    assert!(
+        cli["fits"] == false && (1..64).contains(&max_batch),
+        "{}",
+        cli["limits"]
+    );
+    b.click("#use-max-batch");
+    let req = wait_ready(b, &json!({"batch": max_batch}));
+    let cli = cli_json(&cli_args(&req, "llama-3.1-8b"), None);
+    assert_eq!(cli["fits"], true, "the largest batch that fits fits");
+    assert_page_equals(b, &cli, &req);
 
     // 7. A KV pool below zero: "short by …", and no speed (max batch 0).
     open(
@@ -698,6 +715,27 @@ fn flows(b: &Browser, url: &str, s: Screen) {
     );
     assert_eq!(speed[0], true);
     assert!(speed[1].as_str().unwrap().contains("No speed"), "{speed}");
+    // 9b. Enter on a recommendation's "Try this": its list is redrawn, so
+    //     the focus goes to the result's heading, not back to the page's top.
+    open(b, &format!("{url}?model=deepseek-v3&gpus=8xH800&ctx=100k"));
+    let req = wait_ready(b, &json!({"model": "deepseek-v3", "ctx": "100k"}));
+    let cli = cli_json(&cli_args(&req, "deepseek-v3"), None);
+    let rec = cli["recommendations"][0]["candidate"].clone();
+    assert!(rec.is_object(), "a recommendation for {req}");
+    b.js(
+        "document.querySelector('#recommendations li button').focus()",
+        json!([]),
+    );
+    b.keys("#recommendations li button", "\u{E007}");
+    let req = wait_ready(b, &row_request(&rec));
+    b.wait_for(
+        "the focus on the result's heading",
+        "return document.activeElement && document.activeElement.id === 'results-h'",
+        json!([]),
+        10,
+    );
+    let cli = cli_json(&cli_args(&req, "deepseek-v3"), None);
+    assert_page_equals(b, &cli, &req);
 
     // 2. A pasted config.json (a model the page knows only from the paste).
     let text = fixture("Qwen--Qwen2.5-1.5B-Instruct.json");
