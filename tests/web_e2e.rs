@@ -854,14 +854,16 @@ fn page_flows_at_desktop_and_phone_sizes() {
         }
         screenshot(&b, &format!("web-{}.png", s.name));
     }
-    hub_flow(&b);
-    network_flow(&b, &url);
+    for s in [DESKTOP, PHONE] {
+        hub_flow(&b, s);
+        network_flow(&b, &url, s);
+    }
 }
 
 /// Flow 11: a server started with --allow-hub answers `hf:` ids from the
 /// HF cache (offline here: a temporary HF_HOME in the standard layout), and
 /// the page equals the CLI given the same cache.
-fn hub_flow(b: &Browser) {
+fn hub_flow(b: &Browser, s: Screen) {
     const REPO: &str = "Qwen/Qwen2.5-0.5B-Instruct";
     const COMMIT: &str = "7ae557604adf67be50417f59c2c2f167def9a775";
     let home = Scratch::new("hub");
@@ -886,18 +888,19 @@ fn hub_flow(b: &Browser) {
         ("HF_ENDPOINT", "http://127.0.0.1:9"),
     ];
     let (_server, url) = start_server(&["--allow-hub"], &env);
-    b.set_viewport(DESKTOP.width, DESKTOP.height, false);
+    b.set_viewport(s.width, s.height, s.mobile);
     open(b, &format!("{url}?model=hf:{REPO}&gpus=1xH100&ctx=8k"));
     let req = wait_ready(b, &json!({"model": format!("hf:{REPO}")}));
     let cli = cli_json_env(&cli_args(&req, &format!("hf:{REPO}")), None, &env);
     assert_page_equals(b, &cli, &req);
     assert_eq!(cli["model"]["params_total"], 494_032_768);
+    assert_page_width(b, s, "a Hub model");
 }
 
 /// Flow 10: compression, from the browser's own network log, and the
 /// favicon, counted by a proxy between the browser and the server (the
 /// browser process fetches icons outside the page's log).
-fn network_flow(b: &Browser, url: &str) {
+fn network_flow(b: &Browser, url: &str, s: Screen) {
     let upstream: std::net::SocketAddr = url
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -905,7 +908,7 @@ fn network_flow(b: &Browser, url: &str) {
         .unwrap();
     let proxy = proxy::CountingProxy::start(upstream);
     let url = format!("http://{}/", proxy.addr);
-    b.set_viewport(DESKTOP.width, DESKTOP.height, false);
+    b.set_viewport(s.width, s.height, s.mobile);
     let _ = b.network_log();
     open(b, &format!("{url}?model=llama-3.1-8b&gpus=1xH100"));
     wait_ready(b, &json!({"model": "llama-3.1-8b"}));
@@ -961,7 +964,10 @@ fn network_flow(b: &Browser, url: &str) {
             }
         }
     }
-    println!("favicon: {icons} fetch through the proxy ({favicon} in the page's log); encodings: {encodings:?}");
+    println!(
+        "{}: favicon: {icons} fetch through the proxy ({favicon} in the page's log); encodings: {encodings:?}",
+        s.name
+    );
     for p in ["/app.js", "/style.css", "/api/estimate", "/api/models"] {
         let e = encodings.get(p).map(String::as_str).unwrap_or("(not seen)");
         assert!(e == "br" || e == "gzip", "{p} came {e}: {encodings:?}");
