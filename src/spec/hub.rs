@@ -239,12 +239,25 @@ pub fn load_with(cfg: &HubConfig, id: &HubId) -> Result<ModelSpec> {
     Ok(spec)
 }
 
+/// Largest JSON file (config.json, hf_quant_config.json) read from a
+/// repository: real ones are a few KiB, the largest with label maps ~1 MiB.
+const MAX_JSON_BYTES: u64 = 8 << 20;
+
 fn read_text(path: &Path) -> Result<String> {
-    crate::files::read_limited(path, crate::files::MAX_SPEC_FILE_BYTES).map_err(|e| {
-        Error::Environment(format!(
+    crate::files::read_limited(path, MAX_JSON_BYTES).map_err(|e| match e {
+        crate::files::ReadError::TooLarge(n, limit) => Error::input(
+            "model",
+            format!(
+                "'{}' is {} bytes or more, more than the {} a model's JSON file can plausibly be; this is not a transformers config",
+                path.display(),
+                thousands(n),
+                thousands(limit)
+            ),
+        ),
+        e => Error::Environment(format!(
             "cannot read '{}': {e}; delete it to fetch it again",
             path.display()
-        ))
+        )),
     })
 }
 
