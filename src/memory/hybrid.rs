@@ -133,22 +133,25 @@ mod tests {
         let state = 3 * (2 * 16 * 128 + 32 * 128) * 2 + 32 * 128 * 128 * 4;
         assert_eq!(state, 2_146_304);
         let p = vllm_hybrid_pages(attn, 10, state, 30, 16, 16).unwrap();
-        // 16 × cdiv(2,146,304, 16 × 1,024) = 16 × 132 = 2,112 tokens per block.
-        assert_eq!(p.block_size, 2112);
-        assert_eq!(p.page_bytes, 2112 * 1024);
-        assert_eq!(p.state_padding_bytes, 2112 * 1024 - state);
+        // 16 × cdiv(2,146,304, 16 × 1,024) = 16 × 131 = 2,096 tokens per block
+        // (vLLM logs "Setting attention block size to 2096 tokens" for this model).
+        assert_eq!(p.block_size, 2096);
+        assert_eq!(p.page_bytes, 2096 * 1024);
+        assert_eq!(p.state_padding_bytes, 2096 * 1024 - state);
         // 10 : 30 → groups of 10: one attention group, three state groups.
         assert_eq!(
             (p.group_size, p.attention_groups, p.state_groups),
             (10, 1, 3)
         );
-        // 304 blocks (budget = 304 pages × 10 layers): 304 / 4 × 2,112 tokens reported.
+        // 304 blocks (budget = 304 pages × 10 layers): 304 / 4 × 2,096 = 159,296 tokens reported.
         let budget = 304 * p.page_bytes * 10;
         assert_eq!(p.num_blocks(budget), 304);
-        assert_eq!(p.kv_cache_tokens(budget), 76 * 2112);
-        // 64k-token sequences: 32 attention blocks + 3 state blocks each.
+        assert_eq!(p.kv_cache_tokens(budget), 159_296);
+        // 64k-token sequences: 32 attention blocks + one (or, with a spare page
+        // per state group, two) blocks per state group.
         assert_eq!(p.blocks_per_sequence(65_536, 1), 32 + 3);
         assert_eq!(p.sequences(budget, 65_536, 1), 304 / 35);
+        assert_eq!(p.sequences(budget, 65_536, 2), 304 / 38);
     }
 
     #[test]
