@@ -68,6 +68,9 @@ pub struct ModelReport {
     pub max_context: u64,
     /// The checkpoint's own format, if quantized.
     pub checkpoint_format: Option<String>,
+    /// What was read about that format: where from, which linear layers stay
+    /// 16-bit, KV quantization.
+    pub checkpoint_layout: Option<String>,
 }
 
 /// GPU section.
@@ -134,6 +137,9 @@ pub struct KvReport {
     pub bytes_per_token_per_gpu: u64,
     /// One sequence at the workload context on the binding GPU (window caps and blocks applied).
     pub bytes_per_sequence_per_gpu: u64,
+    /// Fixed-size state of one sequence (linear-attention / SSM layers), whole
+    /// model, logical bytes before any page padding; 0 for pure attention models.
+    pub state_bytes_per_sequence: u64,
 }
 
 /// Memory section (binding GPU).
@@ -295,6 +301,17 @@ impl Report {
                 }
             ));
         }
+        if let Some(ix) = &m.indexer {
+            let own = m.num_layers - ix.shared_layers.len() as u64;
+            let per_layer = crate::memory::hybrid::indexer_key_bytes(ix.head_dim);
+            assumptions.push(format!(
+                "NOT INCLUDED: the DSA indexer's fp8 keys ({per_layer} B per token per layer on {own} layers = {} B/token whole model, replicated on every TP rank) are not yet in the KV figures, so KV is understated by that much",
+                crate::units::thousands(per_layer * own)
+            ));
+        }
+        if m.state_bytes_per_sequence() > 0 {
+            assumptions.push("linear-attention / SSM state: logical bytes per sequence, split over TP by heads; the engines' page padding of the state (vLLM pads it to one attention page) is not included".into());
+        }
         Report {
             kvplan_version: env!("CARGO_PKG_VERSION"),
             model: ModelReport {
@@ -310,6 +327,7 @@ impl Report {
                 layers: m.num_layers,
                 max_context: m.max_context,
                 checkpoint_format: m.checkpoint_format.map(|f| f.name().to_string()),
+                checkpoint_layout: m.checkpoint_layout.as_ref().map(|l| l.summary()),
             },
             gpus: GpuReport {
                 name: s.cluster.gpu.name.clone(),
@@ -346,6 +364,7 @@ impl Report {
                     d.engine.block_size,
                     d.engine.sliding_window_capped,
                 ),
+                state_bytes_per_sequence: m.state_bytes_per_sequence(),
             },
             memory_per_gpu: MemoryReport {
                 weights_bytes: b.weights_bytes,
