@@ -262,6 +262,7 @@ pub const KNOWN_FAMILIES: &[&str] = &[
     "deepseek_v3",
     "deepseek_v32",
     "deepseek_v4",
+    "deepseek_ref",
     "kimi_k2",
     "kimi_k25",
     "kimi_k3",
