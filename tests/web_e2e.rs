@@ -7,6 +7,7 @@
 //! for the results, and check that every number the page shows
 //! (`data-field` / `data-value`) equals the CLI's `--format json` for the same
 //! inputs. Skips with a clear message where Chromium is not installed.
+#![cfg(feature = "server")]
 
 #[path = "e2e/http.rs"]
 mod http;
@@ -46,8 +47,9 @@ fn cli_json(args: &[String], dir: Option<&std::path::Path>) -> Value {
         c.current_dir(d);
     }
     let out = c.output().unwrap();
+    // Exit 0 fits / meets the constraints, 1 does not; both print the JSON.
     assert!(
-        out.status.success(),
+        matches!(out.status.code(), Some(0 | 1)),
         "kvplan {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -1,7 +1,10 @@
 //! The estimate as data (the stable JSON contract of docs/sources/design.md) and its
 //! renderings: JSON, YAML, Markdown and the terminal table.
 
+pub mod chart;
+#[cfg(feature = "plot")]
 pub mod plot;
+pub mod series;
 pub mod table;
 
 use crate::estimate::Estimate;
@@ -331,12 +334,7 @@ impl Report {
             kv_cache: KvReport {
                 bytes_per_token: mem.kv_bytes_per_token_model,
                 bytes_per_token_per_gpu: mem.kv_bytes_per_token_gpu,
-                bytes_per_sequence_per_gpu: b.kv.sequence_bytes(
-                    d.kv_dtype,
-                    s.workload.context,
-                    d.engine.block_size,
-                    d.engine.sliding_window_capped,
-                ),
+                bytes_per_sequence_per_gpu: b.kv.sequence_bytes(s.workload.context),
             },
             memory_per_gpu: MemoryReport {
                 weights_bytes: b.weights_bytes,
