@@ -317,17 +317,19 @@ fn check_tokens_in_flight(context: u64, batch: u64) -> Result<(), ApiError> {
     }
 }
 
-/// The server's models beyond the catalogue: only the pasted config (it
-/// never reads paths or fetches models).
+/// The server's models beyond the catalogue: the pasted config, and `hf:`
+/// models already fetched through the server's Hub edge (it never reads paths).
 struct ServerModels<'a> {
     catalog: &'a Catalog,
     config: Option<&'a ModelSpec>,
+    from_hub: Option<&'a ModelSpec>,
 }
 
 impl crate::request::ModelSource for ServerModels<'_> {
     fn load(&self, name: &str) -> crate::Result<ModelSpec> {
-        match self.config {
-            Some(m) if name == CONFIG_NAME => Ok(m.clone()),
+        match (self.config, self.from_hub) {
+            (Some(m), _) if name == CONFIG_NAME => Ok(m.clone()),
+            (_, Some(m)) if name.trim().starts_with("hf:") => Ok(m.clone()),
             _ => Err(match self.catalog.model(name).err() {
                 Some(e) => e.with_hint(self.alternatives()),
                 None => Error::input(
@@ -343,14 +345,30 @@ impl crate::request::ModelSource for ServerModels<'_> {
 }
 
 /// Resolve like the CLI, except that the only model "file" is the pasted
-/// config: the server never reads paths or fetches models.
+/// config: the server never reads paths, and fetches `hf:` models only
+/// through its Hub edge (`--allow-hub`).
 fn resolve_req(
-    catalog: &Catalog,
+    app: &AppState,
     req: &EstimateRequest,
     config: Option<&ModelSpec>,
 ) -> Result<Resolved, ApiError> {
     check_ranges(req)?;
-    let r = resolve_with(req, catalog, &ServerModels { catalog, config })?;
+    let from_hub = match (req.model.trim().strip_prefix("hf:"), &app.hub) {
+        (Some(id), Some(edge)) if config.is_none() => Some(edge.load(id)?),
+        (Some(_), None) if config.is_none() => {
+            return Err(ApiError::bad(
+                "model",
+                "this server does not fetch models from the Hugging Face Hub: start it with `kvplan serve --allow-hub`, or send the model's config.json in the `config` field (on the page: paste it)",
+            ))
+        }
+        _ => None,
+    };
+    let models = ServerModels {
+        catalog: &app.catalog,
+        config,
+        from_hub: from_hub.as_ref(),
+    };
+    let r = resolve_with(req, &app.catalog, &models)?;
     check_tokens_in_flight(r.scenario.workload.context, r.scenario.workload.batch)?;
     Ok(r)
 }
@@ -401,7 +419,7 @@ pub(crate) async fn estimate(
 /// The work of `/api/estimate` (what `kvplan estimate` does, minus printing).
 fn estimate_json(app: &AppState, c: &Common) -> Result<String, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
-    let r = resolve_req(&app.catalog, &c.req, spec.as_ref())?;
+    let r = resolve_req(app, &c.req, spec.as_ref())?;
     let eff = efficiency(c.profile.as_deref(), &r.scenario)?;
     let est = run_core(&r.scenario, &eff, r.tokens_per_step)?;
     let recs = recommend(&est, &eff);
@@ -491,7 +509,7 @@ fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiE
     base_req.dp = None;
     base_req.ep = None;
     base_req.batch = Some(batch.unwrap_or(1));
-    let base = resolve_req(&app.catalog, &base_req, spec.as_ref())?.scenario;
+    let base = resolve_req(app, &base_req, spec.as_ref())?.scenario;
     let c = constraints_from(
         batch,
         pf.max_tpot_ms,
@@ -545,7 +563,7 @@ pub(crate) async fn sweep(
 /// The work of `/api/sweep`: one core estimate per context, nothing else changed.
 fn sweep_json(app: &AppState, c: &Common, contexts: Option<Vec<u64>>) -> Result<String, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
-    let r = resolve_req(&app.catalog, &c.req, spec.as_ref())?;
+    let r = resolve_req(app, &c.req, spec.as_ref())?;
     let max = r.scenario.model.max_context;
     let mut points = contexts.unwrap_or_else(|| {
         let mut v: Vec<u64> = (10..40)
