@@ -241,6 +241,11 @@ fn nemotron_3_super_mamba2_latent_moe() {
     let (kv_tok, state) = kv_and_state(&m, KvDtype::Bf16);
     assert_eq!(kv_tok, 8 * 2 * 2 * 128 * 2);
     assert_eq!(state, 40 * (3 * conv_dim * 2 + 128 * 64 * 128 * 4));
+    // The MTP block ("*E" in mtp_hybrid_override_pattern): enorm, hnorm, eh_proj
+    // (2h → h), shared-head norm, one attention mixer and one MoE block (with its
+    // block norm) — the last block of the model is MoE-only, so the attention is
+    // the last attention layer's.
+    assert_eq!(p.mtp, 3 * h + 2 * h * h + attn + moe + h);
     // Ultra gives the blocks as layers_block_type and no num_hidden_layers.
     let u = param_counts(&fixture26(
         "nvidia--NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16.json",

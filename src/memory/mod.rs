@@ -230,10 +230,22 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
         let (w, p, epg) = stage_weights(s, stage, r);
         let mut kv = KvLayout::build(m, e, d.kv_dtype, d.tp, r.clone());
         if stage + 1 == d.pp && mtp_layers > 0 {
-            // The MTP layer caches like the model's last layer.
-            let last = kv::layer(m, e, d.tp, m.num_layers - 1);
+            // The MTP layer caches like the model's last attention layer (a
+            // Nemotron-H model ends in an MoE-only block; its MTP block has
+            // attention, `mtp_hybrid_override_pattern` "*E").
+            let last = (0..m.num_layers)
+                .rev()
+                .find(|&i| {
+                    matches!(
+                        m.layer_type(i),
+                        crate::spec::model::LayerType::Full
+                            | crate::spec::model::LayerType::Sliding
+                    )
+                })
+                .unwrap_or(m.num_layers - 1);
+            let extra = kv::layer(m, e, d.tp, last);
             kv.layers
-                .extend(std::iter::repeat_n(last, mtp_layers as usize));
+                .extend(std::iter::repeat_n(extra, mtp_layers as usize));
         }
         let kv_bytes = batch_local * kv.sequence_bytes(ctx);
         let budget_kv = kv_budget(s, capacity, fraction, w, activations);
