@@ -193,6 +193,8 @@ impl<F: Fn(&str) -> Result<ModelSpec>> ModelSource for F {
 
 /// Resolve `req` against the catalogue. `load_model` turns a model name that
 /// is not built in (a path, `hf:` id) into a spec; the edge supplies it.
+/// The scenario is not validated here: the operation that runs the core does
+/// that once (`Scenario::validate`).
 pub fn resolve(
     req: &EstimateRequest,
     catalog: &Catalog,
@@ -426,7 +428,8 @@ pub fn resolve_with(
         },
         workload: Workload { context, batch },
     };
-    scenario.validate()?;
+    // Validation has one home: the operation that runs the core validates
+    // the scenario once (`estimate::estimate`, `ops::plan`, `ops::sweep`).
     Ok(Resolved {
         scenario,
         tokens_per_step,

@@ -3,11 +3,10 @@
 use super::{print_data, CliModels, EstimateArgs, Format, ScenarioArgs, Verdict};
 use crate::calibration::{builtin_profile, builtin_profile_names, efficiency_from_profile};
 use crate::error::{Error, Result};
-use crate::estimate::estimate;
+use crate::ops::{self, admit_all, Env, Estimated};
 use crate::perf::Efficiency;
-use crate::plan::recommend;
-use crate::report::{table, Report};
-use crate::request::resolve_with;
+use crate::report::table;
+use crate::request::EstimateRequest;
 use crate::scenario::Scenario;
 use crate::spec::Catalog;
 
@@ -35,15 +34,27 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
     efficiency_from_profile(&text, &origin, s)
 }
 
+/// The CLI's operation environment for `args`: models from files and the
+/// Hub, the `--profile` it names, no limits.
+pub fn run_estimate(
+    catalog: &Catalog,
+    args: &ScenarioArgs,
+    req: &EstimateRequest,
+) -> Result<Estimated> {
+    let efficiency = |s: &Scenario| efficiency_for(args, s);
+    let env = Env {
+        catalog,
+        models: &CliModels,
+        efficiency: &efficiency,
+        admit: &admit_all,
+    };
+    ops::estimate(&env, req)
+}
+
 /// Run `estimate`; the verdict is whether the scenario fits.
 pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<Verdict> {
     let req = a.scenario.request(Some(a.batch));
-    let r = resolve_with(&req, catalog, &CliModels)?;
-    let eff = efficiency_for(&a.scenario, &r.scenario)?;
-    let est = estimate(&r.scenario, &eff, r.tokens_per_step)?;
-    let recs = recommend(&est, &eff);
-    let mut report = Report::new(&est, recs);
-    report.assumptions.extend(r.notes);
+    let report = run_estimate(catalog, &a.scenario, &req)?.report;
     match a.format {
         Format::Table => print!("{}", table::render_text(&report)),
         Format::Markdown => print!("{}", table::render_markdown(&report)),

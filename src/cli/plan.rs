@@ -2,67 +2,40 @@
 
 use super::estimate::efficiency_for;
 use super::{print_data, CliModels, Format, PlanArgs, Verdict};
-use crate::error::{Error, Result};
-use crate::plan::{constraints_from, plan_json, search_pinned, Candidate, Pinned};
-use crate::request::resolve_with;
+use crate::error::Result;
+use crate::ops::{self, admit_all, Env, PlanRequest};
+use crate::plan::Candidate;
+use crate::scenario::Scenario;
 use crate::spec::Catalog;
 use crate::units::{gib, seconds};
 use comfy_table::{presets, Table};
 
 /// Run `plan`; the verdict is whether any configuration meets the constraints.
 pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
-    let objective = a.objective;
-    let batch = a.users.or(a.batch);
-    if batch == Some(0) {
-        return Err(Error::input("users", "must be at least 1"));
-    }
-    for (name, v) in [
-        ("max-tpot-ms", a.max_tpot_ms),
-        ("max-ttft-ms", a.max_ttft_ms),
-    ] {
-        if let Some(x) = v {
-            if !(x > 0.0 && x.is_finite()) {
-                return Err(Error::input(
-                    name,
-                    format!("{x} must be a positive number of milliseconds"),
-                ));
-            }
-        }
-    }
-    // Parallelism flags are searched over, so resolve the base with defaults.
-    let mut base_args = a.scenario.clone();
-    base_args.tp = None;
-    base_args.pp = None;
-    base_args.dp = None;
-    base_args.ep = None;
-    let req = base_args.request(Some(batch.unwrap_or(1)));
-    let base = resolve_with(&req, catalog, &CliModels)?.scenario;
-    let c = constraints_from(
-        batch,
-        a.max_tpot_ms,
-        a.max_ttft_ms,
-        a.scenario.weights,
-        a.scenario.kv_dtype,
-    )?;
-    let eff = efficiency_for(&a.scenario, &base)?;
-    let sc = &a.scenario;
-    let all = search_pinned(
-        &base,
-        &c,
-        objective,
-        &eff,
-        Pinned {
-            tp: sc.tp,
-            pp: sc.pp,
-            dp: sc.dp,
-            ep: sc.ep,
+    let efficiency = |s: &Scenario| efficiency_for(&a.scenario, s);
+    let env = Env {
+        catalog,
+        models: &CliModels,
+        efficiency: &efficiency,
+        admit: &admit_all,
+    };
+    let planned = ops::plan(
+        &env,
+        &PlanRequest {
+            // Without --users/--batch each configuration runs at its largest batch.
+            request: a.scenario.request(a.batch),
+            users: a.users,
+            max_tpot_ms: a.max_tpot_ms,
+            max_ttft_ms: a.max_ttft_ms,
+            objective: Some(a.objective),
         },
     )?;
-    let any_fit = all.iter().any(|x| x.fits);
+    let (base, eff, all) = (&planned.base, &planned.efficiency, &planned.candidates);
+    let any_fit = planned.any_fits();
     let shown: Vec<Candidate> = all.iter().take(a.top).cloned().collect();
     match a.format {
         Format::Json | Format::Yaml => {
-            print_data(&plan_json(objective, &all, a.top), a.format)?;
+            print_data(&planned.json(a.top), a.format)?;
         }
         Format::Table | Format::Markdown => {
             println!(
@@ -129,8 +102,8 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
             println!("{t}");
             if !any_fit {
                 println!("\nnothing fits on these GPUs under these constraints. What would:");
-                let est = crate::estimate::estimate(&base, &eff, 1.0)?;
-                let recs = crate::plan::recommend(&est, &eff);
+                let est = crate::estimate::estimate(base, eff, 1.0)?;
+                let recs = crate::plan::recommend(&est, eff);
                 if recs.is_empty() {
                     println!(
                         "  - fewer bits (--weights int4), a shorter --ctx, or more GPUs/nodes"

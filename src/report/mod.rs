@@ -249,6 +249,30 @@ pub struct PerformanceReport {
     pub efficiency_source: String,
 }
 
+impl MemoryReport {
+    /// The memory section of the binding GPU of `mem`.
+    pub fn of(mem: &crate::memory::MemoryPlan) -> MemoryReport {
+        let b = mem.binding_stage();
+        MemoryReport {
+            weights_bytes: b.weights_bytes,
+            kv_cache_bytes: b.kv_cache_bytes,
+            activation_bytes: b.activation_bytes,
+            overhead_bytes: b.overhead_bytes,
+            total_bytes: b.total_bytes(),
+            capacity_bytes: mem.capacity_bytes,
+            budget_bytes: mem.budget_bytes,
+            kv_budget_bytes: clamp_i64(b.kv_budget_bytes),
+            stage: b.stage,
+            experts_per_gpu: b.experts_per_gpu,
+        }
+    }
+}
+
+/// Signed bytes as the JSON contract's i64.
+fn clamp_i64(v: i128) -> i64 {
+    v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
 impl Report {
     /// Build the report of an estimate.
     pub fn new(e: &Estimate, recommendations: Vec<Recommendation>) -> Report {
@@ -258,7 +282,7 @@ impl Report {
         let mem = &e.memory;
         let b = mem.binding_stage();
         let p = &e.performance;
-        let clamp = |v: i128| v.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        let clamp = clamp_i64;
         let mut assumptions = vec![
             "memory in GiB = 2^30 bytes (as nvidia-smi and engines print)".to_string(),
             format!("GPU memory {}: {}", crate::units::gib(s.cluster.gpu.memory_bytes), s.cluster.gpu.memory_bytes_source),
@@ -355,18 +379,7 @@ impl Report {
                 bytes_per_sequence_per_gpu: b.kv.sequence_bytes(s.workload.context),
                 state_bytes_per_sequence: m.state_bytes_per_sequence(),
             },
-            memory_per_gpu: MemoryReport {
-                weights_bytes: b.weights_bytes,
-                kv_cache_bytes: b.kv_cache_bytes,
-                activation_bytes: b.activation_bytes,
-                overhead_bytes: b.overhead_bytes,
-                total_bytes: b.total_bytes(),
-                capacity_bytes: mem.capacity_bytes,
-                budget_bytes: mem.budget_bytes,
-                kv_budget_bytes: clamp(b.kv_budget_bytes),
-                stage: b.stage,
-                experts_per_gpu: b.experts_per_gpu,
-            },
+            memory_per_gpu: MemoryReport::of(mem),
             stages: mem
                 .stages
                 .iter()
