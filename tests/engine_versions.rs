@@ -87,7 +87,7 @@ fn bare_name_is_the_newest_release() {
     assert_eq!(c.engine("vllm@0.11.2").unwrap().id(), "vllm@0.10");
     assert_eq!(c.engine("sglang@0.5").unwrap().id(), "sglang@0.5.3");
     assert_eq!(c.engine("sglang@0.5.1").unwrap().id(), "sglang@0.4");
-    assert_eq!(c.engine("TensorRT-LLM@1.1").unwrap().id(), "trtllm@0.20");
+    assert_eq!(c.engine("TensorRT-LLM@1.1").unwrap().id(), "trtllm@0.19");
     // Every version lists every sibling, with its releases and sources.
     assert!(v.versions.len() >= 2);
     assert!(v
@@ -217,7 +217,7 @@ fn engines_command_lists_versions_and_changes() {
         "vllm@0.21 = vllm",
         "0.21.0–0.27.x",
         "sglang@0.5.3 = sglang",
-        "trtllm@0.20",
+        "trtllm@0.19",
         "gpu_memory_utilization default 0.9 → 0.92",
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");

@@ -279,7 +279,7 @@ impl Catalog {
             .zip(&self.version_files)
             .filter(|(e, vf)| e.name == n && vf.covers(&wanted))
             .map(|(e, _)| e)
-            .last()
+            .next_back()
             .ok_or_else(|| {
                 Error::input(
                     "engine",
