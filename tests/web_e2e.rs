@@ -674,6 +674,23 @@ fn flows(b: &Browser, url: &str, s: Screen) {
             .contains(&gib(outside.unsigned_abs())),
         "{acc}"
     );
+    // A batch that does not fit at this context: no speed, and a button
+    // that sets the largest batch that does.
+    b.type_into("#batch", "64");
+    let req = wait_ready(b, &json!({"ctx": "128k", "batch": 64}));
+    let cli = cli_json(&cli_args(&req, "llama-3.1-8b"), None);
+    assert_page_equals(b, &cli, &req);
+    let max_batch = cli["limits"]["max_batch"].as_u64().unwrap();
+    assert!(
+        cli["fits"] == false && (1..64).contains(&max_batch),
+        "{}",
+        cli["limits"]
+    );
+    b.click("#use-max-batch");
+    let req = wait_ready(b, &json!({"batch": max_batch}));
+    let cli = cli_json(&cli_args(&req, "llama-3.1-8b"), None);
+    assert_eq!(cli["fits"], true, "the largest batch that fits fits");
+    assert_page_equals(b, &cli, &req);
 
     // 7. A KV pool below zero: "short by …", and no speed (max batch 0).
     open(
@@ -698,6 +715,27 @@ fn flows(b: &Browser, url: &str, s: Screen) {
     );
     assert_eq!(speed[0], true);
     assert!(speed[1].as_str().unwrap().contains("No speed"), "{speed}");
+    // 9b. Enter on a recommendation's "Try this": its list is redrawn, so
+    //     the focus goes to the result's heading, not back to the page's top.
+    open(b, &format!("{url}?model=deepseek-v3&gpus=8xH800&ctx=100k"));
+    let req = wait_ready(b, &json!({"model": "deepseek-v3", "ctx": "100k"}));
+    let cli = cli_json(&cli_args(&req, "deepseek-v3"), None);
+    let rec = cli["recommendations"][0]["candidate"].clone();
+    assert!(rec.is_object(), "a recommendation for {req}");
+    b.js(
+        "document.querySelector('#recommendations li button').focus()",
+        json!([]),
+    );
+    b.keys("#recommendations li button", "\u{E007}");
+    let req = wait_ready(b, &row_request(&rec));
+    b.wait_for(
+        "the focus on the result's heading",
+        "return document.activeElement && document.activeElement.id === 'results-h'",
+        json!([]),
+        10,
+    );
+    let cli = cli_json(&cli_args(&req, "deepseek-v3"), None);
+    assert_page_equals(b, &cli, &req);
 
     // 2. A pasted config.json (a model the page knows only from the paste).
     let text = fixture("Qwen--Qwen2.5-1.5B-Instruct.json");
@@ -816,14 +854,16 @@ fn page_flows_at_desktop_and_phone_sizes() {
         }
         screenshot(&b, &format!("web-{}.png", s.name));
     }
-    hub_flow(&b);
-    network_flow(&b, &url);
+    for s in [DESKTOP, PHONE] {
+        hub_flow(&b, s);
+        network_flow(&b, &url, s);
+    }
 }
 
 /// Flow 11: a server started with --allow-hub answers `hf:` ids from the
 /// HF cache (offline here: a temporary HF_HOME in the standard layout), and
 /// the page equals the CLI given the same cache.
-fn hub_flow(b: &Browser) {
+fn hub_flow(b: &Browser, s: Screen) {
     const REPO: &str = "Qwen/Qwen2.5-0.5B-Instruct";
     const COMMIT: &str = "7ae557604adf67be50417f59c2c2f167def9a775";
     let home = Scratch::new("hub");
@@ -848,18 +888,19 @@ fn hub_flow(b: &Browser) {
         ("HF_ENDPOINT", "http://127.0.0.1:9"),
     ];
     let (_server, url) = start_server(&["--allow-hub"], &env);
-    b.set_viewport(DESKTOP.width, DESKTOP.height, false);
+    b.set_viewport(s.width, s.height, s.mobile);
     open(b, &format!("{url}?model=hf:{REPO}&gpus=1xH100&ctx=8k"));
     let req = wait_ready(b, &json!({"model": format!("hf:{REPO}")}));
     let cli = cli_json_env(&cli_args(&req, &format!("hf:{REPO}")), None, &env);
     assert_page_equals(b, &cli, &req);
     assert_eq!(cli["model"]["params_total"], 494_032_768);
+    assert_page_width(b, s, "a Hub model");
 }
 
 /// Flow 10: compression, from the browser's own network log, and the
 /// favicon, counted by a proxy between the browser and the server (the
 /// browser process fetches icons outside the page's log).
-fn network_flow(b: &Browser, url: &str) {
+fn network_flow(b: &Browser, url: &str, s: Screen) {
     let upstream: std::net::SocketAddr = url
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -867,7 +908,7 @@ fn network_flow(b: &Browser, url: &str) {
         .unwrap();
     let proxy = proxy::CountingProxy::start(upstream);
     let url = format!("http://{}/", proxy.addr);
-    b.set_viewport(DESKTOP.width, DESKTOP.height, false);
+    b.set_viewport(s.width, s.height, s.mobile);
     let _ = b.network_log();
     open(b, &format!("{url}?model=llama-3.1-8b&gpus=1xH100"));
     wait_ready(b, &json!({"model": "llama-3.1-8b"}));
@@ -923,7 +964,10 @@ fn network_flow(b: &Browser, url: &str) {
             }
         }
     }
-    println!("favicon: {icons} fetch through the proxy ({favicon} in the page's log); encodings: {encodings:?}");
+    println!(
+        "{}: favicon: {icons} fetch through the proxy ({favicon} in the page's log); encodings: {encodings:?}",
+        s.name
+    );
     for p in ["/app.js", "/style.css", "/api/estimate", "/api/models"] {
         let e = encodings.get(p).map(String::as_str).unwrap_or("(not seen)");
         assert!(e == "br" || e == "gzip", "{p} came {e}: {encodings:?}");
@@ -974,4 +1018,75 @@ fn static_files_are_compressed_and_revalidated() {
     assert!(again.body.is_empty());
     let icon = http::get(addr, "/favicon.svg");
     assert_eq!(icon.header("cache-control"), Some("public, max-age=86400"));
+}
+
+/// Without a browser: the Hub edge of `serve --allow-hub` answers a cached
+/// model again from memory (not counted against the rate), remembers a
+/// failure, and refuses lookups beyond `--hub-lookups-per-minute` with a 429
+/// that says when to retry.
+#[test]
+fn the_hub_edge_limits_lookups_and_remembers_answers() {
+    const COMMIT: &str = "7ae557604adf67be50417f59c2c2f167def9a775";
+    let home = Scratch::new("hub-limits");
+    let repo_dir = home
+        .0
+        .join("hub")
+        .join("models--Qwen--Qwen2.5-0.5B-Instruct");
+    let snap = repo_dir.join("snapshots").join(COMMIT);
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(repo_dir.join("refs")).unwrap();
+    std::fs::write(
+        snap.join("config.json"),
+        fixture("Qwen--Qwen2.5-0.5B-Instruct.json"),
+    )
+    .unwrap();
+    std::fs::write(repo_dir.join("refs").join("main"), COMMIT).unwrap();
+    let home_s = home.0.to_str().unwrap().to_string();
+    let env = [
+        ("HF_HOME", home_s.as_str()),
+        ("HF_HUB_OFFLINE", "1"),
+        ("HF_ENDPOINT", "http://127.0.0.1:9"),
+    ];
+    let (_server, url) = start_server(&["--allow-hub", "--hub-lookups-per-minute", "2"], &env);
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let post = |model: &str| {
+        http::post_json(
+            addr,
+            "/api/estimate",
+            &json!({"model": model, "gpus": "H100", "ctx": "8k"}).to_string(),
+        )
+    };
+    // Lookup 1: the cached model; then the same answer from memory, uncounted.
+    for _ in 0..4 {
+        let r = post("hf:Qwen/Qwen2.5-0.5B-Instruct");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["model"]["params_total"], 494_032_768);
+    }
+    // Lookup 2: a repository not in the cache (offline): a 400 on `model`.
+    let missing = post("hf:nobody/missing");
+    assert_eq!(missing.status, 400, "{}", missing.text());
+    assert_eq!(missing.json()["field"], "model");
+    // Lookup 3 within the minute: refused, with when to retry.
+    let limited = post("hf:nobody/other");
+    assert_eq!(limited.status, 429, "{}", limited.text());
+    let msg = limited.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("2 Hugging Face lookups a minute") && msg.contains("retry in"),
+        "{msg}"
+    );
+    // The failure is remembered (the same 400, not a 429), and the model still answers.
+    assert_eq!(post("hf:nobody/missing").status, 400);
+    assert_eq!(post("hf:Qwen/Qwen2.5-0.5B-Instruct").status, 200);
+    // An id far longer than any Hub id is refused before any lookup.
+    let long = post(&format!("hf:org/{}", "x".repeat(300)));
+    assert_eq!(long.status, 400);
+    assert!(
+        long.text().contains("at most 200 characters"),
+        "{}",
+        long.text()
+    );
 }
