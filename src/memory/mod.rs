@@ -3,6 +3,7 @@
 //! pool (`kv_budget_bytes`, `kv_cache_tokens`).
 
 pub mod activations;
+pub mod hybrid;
 pub mod kv;
 pub mod weights;
 
