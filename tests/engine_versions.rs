@@ -8,6 +8,7 @@ use kvplan::memory;
 use kvplan::request::{resolve, EstimateRequest, Tokens};
 use kvplan::scenario::Scenario;
 use kvplan::spec::engine::EngineSpec;
+use kvplan::spec::engine_id::EngineId;
 use kvplan::spec::Catalog;
 use std::process::Command;
 
@@ -16,7 +17,7 @@ fn request(model: &str, gpus: &str, engine: &str) -> EstimateRequest {
         model: model.into(),
         gpus: gpus.into(),
         ctx: Some(Tokens::Number(32768)),
-        engine: Some(engine.into()),
+        engine: Some(EngineId::parse(engine).unwrap()),
         ..Default::default()
     }
 }
@@ -158,7 +159,7 @@ fn decode_context_parallelism_multiplies_mla_capacity() {
     let e = resolve(&req, &c, &|_| unreachable!()).unwrap_err();
     assert_eq!(e.field(), Some("dcp"), "{e}");
     req.dcp = Some(8);
-    req.engine = Some("sglang".into());
+    req.engine = Some(EngineId::parse("sglang").unwrap());
     let e = resolve(&req, &c, &|_| unreachable!()).unwrap_err();
     assert_eq!(e.field(), Some("dcp"), "{e}");
 }

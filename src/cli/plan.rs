@@ -1,17 +1,17 @@
 //! `kvplan plan`.
 
 use super::estimate::efficiency_for;
-use super::{load_model_path, print_data, Format, PlanArgs};
+use super::{print_data, CliModels, Format, PlanArgs, Verdict};
 use crate::error::{Error, Result};
-use crate::plan::{constraints_from, plan_json, search_pinned, Candidate, Objective, Pinned};
-use crate::request::resolve;
+use crate::plan::{constraints_from, plan_json, search_pinned, Candidate, Pinned};
+use crate::request::resolve_with;
 use crate::spec::Catalog;
 use crate::units::{gib, seconds};
 use comfy_table::{presets, Table};
 
-/// Run `plan`.
-pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
-    let objective = Objective::parse(&a.objective)?;
+/// Run `plan`; the verdict is whether any configuration meets the constraints.
+pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
+    let objective = a.objective;
     let batch = a.users.or(a.batch);
     if batch == Some(0) {
         return Err(Error::input("users", "must be at least 1"));
@@ -36,13 +36,13 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
     base_args.dp = None;
     base_args.ep = None;
     let req = base_args.request(Some(batch.unwrap_or(1)));
-    let base = resolve(&req, catalog, &load_model_path)?.scenario;
+    let base = resolve_with(&req, catalog, &CliModels)?.scenario;
     let c = constraints_from(
         batch,
         a.max_tpot_ms,
         a.max_ttft_ms,
-        a.scenario.weights.as_deref(),
-        a.scenario.kv_dtype.as_deref(),
+        a.scenario.weights,
+        a.scenario.kv_dtype,
     )?;
     let eff = efficiency_for(&a.scenario, &base)?;
     let sc = &a.scenario;
@@ -62,7 +62,7 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
     let shown: Vec<Candidate> = all.iter().take(a.top).cloned().collect();
     match a.format {
         Format::Json | Format::Yaml => {
-            print_data(&plan_json(&a.objective, &all, a.top), a.format)?;
+            print_data(&plan_json(objective, &all, a.top), a.format)?;
         }
         Format::Table | Format::Markdown => {
             println!(
@@ -101,8 +101,8 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
             for (i, x) in shown.iter().enumerate() {
                 t.add_row(vec![
                     (i + 1).to_string(),
-                    x.weights_dtype.clone(),
-                    x.kv_dtype.clone(),
+                    x.weights_dtype.to_string(),
+                    x.kv_dtype.to_string(),
                     x.tp.to_string(),
                     x.pp.to_string(),
                     x.dp.to_string(),
@@ -142,5 +142,5 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(Verdict::from_ok(any_fit))
 }

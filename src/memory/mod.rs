@@ -251,23 +251,32 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
     // dcp-th token of a sequence (interleaved, vLLM PR #23734).
     let dcp = d.dcp.max(1);
     let local = |c: u64| c.div_ceil(dcp);
-    let block = e.block_size;
-    let capped = e.sliding_window_capped;
     let mut stages = Vec::new();
     let mtp_layers = if d.mtp { m.mtp_layers } else { 0 };
     let ranges = pp_layer_ranges(m.num_layers, d.pp);
     for (idx, r) in ranges.iter().enumerate() {
         let stage = idx as u64;
         let (w, p, epg) = stage_weights(s, stage, r);
-        let mut kv = kv::layout(m, e, d.tp, r.clone());
+        let mut kv = KvLayout::build(m, e, d.kv_dtype, d.tp, r.clone());
         if stage + 1 == d.pp && mtp_layers > 0 {
-            // The MTP layer caches like the model's last layer.
-            let extra = kv::layout(m, e, d.tp, m.num_layers - 1..m.num_layers);
-            for _ in 0..mtp_layers {
-                kv.layers.extend(extra.layers.iter().copied());
-            }
+            // The MTP layer caches like the model's last attention layer (a
+            // Nemotron-H model ends in an MoE-only block; its MTP block has
+            // attention, `mtp_hybrid_override_pattern` "*E").
+            let last = (0..m.num_layers)
+                .rev()
+                .find(|&i| {
+                    matches!(
+                        m.layer_type(i),
+                        crate::spec::model::LayerType::Full
+                            | crate::spec::model::LayerType::Sliding
+                    )
+                })
+                .unwrap_or(m.num_layers - 1);
+            let extra = kv::layer(m, e, d.tp, last);
+            kv.layers
+                .extend(std::iter::repeat_n(extra, mtp_layers as usize));
         }
-        let kv_bytes = batch_local * kv.sequence_bytes(d.kv_dtype, local(ctx), block, capped);
+        let kv_bytes = batch_local * kv.sequence_bytes(local(ctx));
         let budget_kv = kv_budget(s, capacity, fraction, w, activations);
         stages.push(StageMemory {
             stage,
@@ -284,7 +293,7 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
     }
     // The binding stage: the one that can hold the fewest sequences.
     let seqs_fit = |st: &StageMemory, c: u64| -> u64 {
-        let per = st.kv.sequence_bytes(d.kv_dtype, local(c), block, capped);
+        let per = st.kv.sequence_bytes(local(c));
         if st.kv_budget_bytes <= 0 {
             0
         } else if per == 0 {
@@ -305,9 +314,7 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
     // Largest context at this batch: binary search over the monotone sequence size.
     let fits_ctx = |c: u64| {
         stages.iter().all(|st| {
-            batch_local.saturating_mul(st.kv.sequence_bytes(d.kv_dtype, local(c), block, capped))
-                as i128
-                <= st.kv_budget_bytes
+            batch_local.saturating_mul(st.kv.sequence_bytes(local(c))) as i128 <= st.kv_budget_bytes
         })
     };
     let max_context_memory = if !fits_ctx(1) {
@@ -325,21 +332,13 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
         lo
     };
     let max_context = max_context_memory.min(m.max_context);
-    let kv_bytes_per_token_gpu = stages[binding].kv.bytes_per_token(d.kv_dtype);
-    let full = kv::layout(m, e, 1, 0..m.num_layers);
-    let kv_bytes_per_token_model = full.bytes_per_token(d.kv_dtype);
+    let kv_bytes_per_token_gpu = stages[binding].kv.bytes_per_token();
+    let full = KvLayout::build(m, e, d.kv_dtype, 1, 0..m.num_layers);
+    let kv_bytes_per_token_model = full.bytes_per_token();
     // Start-up capacity in tokens, as the engine logs it: blocks of all layers held.
     let kv_cache_tokens = stages
         .iter()
-        .map(|st| {
-            let per_token = st.kv.bytes_per_token(d.kv_dtype);
-            if st.kv_budget_bytes <= 0 || per_token == 0 {
-                0
-            } else {
-                let blocks = st.kv_budget_bytes as u128 / (per_token as u128 * block as u128);
-                (blocks * block as u128).min(u64::MAX as u128 / 4) as u64
-            }
-        })
+        .map(|st| st.kv.pool_tokens(st.kv_budget_bytes))
         .min()
         .unwrap_or(0)
         .saturating_mul(dcp)

@@ -581,7 +581,18 @@ pub fn mtp_tensors(m: &ModelSpec) -> Vec<Tensor> {
         Tensor::vec("shared_head.norm", h, Split::Replicated),
     ];
     // The MTP block uses the layer type of the last (MoE) layer.
-    let l = layer_tensors(m, m.num_layers.max(1) - 1);
+    let last = m.num_layers.max(1) - 1;
+    let l = layer_tensors(m, last);
+    if m.layer_type(last) == LayerType::None {
+        // Nemotron-H ends in an MoE-only block; its MTP block ("*E") also has
+        // attention: take the last attention layer's.
+        if let Some(a) = (0..m.num_layers)
+            .rev()
+            .find(|&i| matches!(m.layer_type(i), LayerType::Full | LayerType::Sliding))
+        {
+            t.extend(attention_tensors(m, m.layer_type(a)));
+        }
+    }
     t.extend(l.dense);
     for _ in 0..l.num_experts {
         t.extend(l.expert.iter().cloned());
