@@ -120,6 +120,8 @@ pub struct DeploymentReport {
     pub max_num_batched_tokens: u64,
     /// MTP module loaded.
     pub mtp: bool,
+    /// Decode context parallelism (1 = none).
+    pub dcp: u64,
 }
 
 /// Workload section.
@@ -304,6 +306,25 @@ impl Report {
                 d.engine.decode_overhead_per_layer_seconds * 1e6
             ),
         ];
+        if d.engine.cuda_graph_in_budget {
+            assumptions.push(format!(
+                "the CUDA-graph memory estimate ({}) comes out of the KV budget, as {} does at start-up",
+                crate::units::gib(d.engine.cuda_graph_bytes),
+                d.engine.display_name
+            ));
+        }
+        if let Some(b) = d.engine.kv_cache_memory_bytes {
+            assumptions.push(format!(
+                "--kv-cache-memory: the KV pool is {} per GPU, no profile-based budget",
+                crate::units::gib(b)
+            ));
+        }
+        if d.dcp > 1 {
+            assumptions.push(format!(
+                "decode context parallelism {}: each GPU of a TP group keeps every {}-th token (KV capacity ×{}, per-GPU KV reads ÷{}); each attention layer adds an all-gather of the query heads and an exchange of partial outputs + LSE across the {} GPUs",
+                d.dcp, d.dcp, d.dcp, d.dcp, d.dcp
+            ));
+        }
         if m.moe.is_some() {
             assumptions.push("MoE decode reads the experts the batch touches, uniform routing: E·(1−(1−k/E)^tokens)".into());
         }
@@ -368,6 +389,7 @@ impl Report {
                 block_size: d.engine.block_size,
                 max_num_batched_tokens: d.engine.max_num_batched_tokens,
                 mtp: d.mtp,
+                dcp: d.dcp,
             },
             workload: WorkloadReport {
                 context: s.workload.context,
