@@ -153,14 +153,19 @@ fn decode_context_parallelism_multiplies_mla_capacity() {
         eight.max_batch,
         one.max_batch
     );
-    // dcp must divide tp, and engines without DCP refuse it.
+    // dcp must divide tp, and engines without DCP refuse it (checked where
+    // the operation validates the scenario, not in `resolve`).
     req.dcp = Some(3);
     let c = Catalog::builtin().unwrap();
-    let e = resolve(&req, &c, &|_| unreachable!()).unwrap_err();
+    let e = resolve(&req, &c, &|_| unreachable!())
+        .and_then(|r| r.scenario.validate())
+        .unwrap_err();
     assert_eq!(e.field(), Some("dcp"), "{e}");
     req.dcp = Some(8);
     req.engine = Some(EngineId::parse("sglang").unwrap());
-    let e = resolve(&req, &c, &|_| unreachable!()).unwrap_err();
+    let e = resolve(&req, &c, &|_| unreachable!())
+        .and_then(|r| r.scenario.validate())
+        .unwrap_err();
     assert_eq!(e.field(), Some("dcp"), "{e}");
 }
 
@@ -201,8 +206,10 @@ fn kv_cache_memory_replaces_the_fraction_rule() {
     assert_eq!(p.kv_cache_tokens, (40u64 << 30) / (16 * 131_072) * 16);
     req.kv_cache_memory = Some(Tokens::Text("500GiB".into()));
     let c = Catalog::builtin().unwrap();
-    let e = resolve(&req, &c, &|_| unreachable!()).unwrap_err();
-    assert_eq!(e.field(), Some("kv-cache-memory"), "{e}");
+    let e = resolve(&req, &c, &|_| unreachable!())
+        .and_then(|r| r.scenario.validate())
+        .unwrap_err();
+    assert_eq!(e.field(), Some("kv_cache_memory"), "{e}");
 }
 
 #[test]
