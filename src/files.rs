@@ -72,16 +72,14 @@ fn kind(ft: std::fs::FileType) -> &'static str {
     }
 }
 
-/// Read `path` as UTF-8 text if it is a regular file of at most `max_bytes`.
-/// Never blocks on a FIFO and never reads past `max_bytes + 1`.
-pub fn read_limited(path: &Path, max_bytes: u64) -> std::result::Result<String, ReadError> {
+/// Open `path` for reading if it is a regular file, without blocking on a
+/// FIFO; also returns its size. For readers of a bounded part of a large
+/// file (a safetensors header); whole files go through [`read_limited`].
+pub fn open_regular(path: &Path) -> std::result::Result<(std::fs::File, u64), ReadError> {
     // stat first (does not block, unlike opening a FIFO for reading).
     let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
     if !meta.is_file() {
         return Err(ReadError::NotRegular(kind(meta.file_type())));
-    }
-    if meta.len() > max_bytes {
-        return Err(ReadError::TooLarge(meta.len(), max_bytes));
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.read(true);
@@ -96,7 +94,18 @@ pub fn read_limited(path: &Path, max_bytes: u64) -> std::result::Result<String, 
     if !meta.is_file() {
         return Err(ReadError::NotRegular(kind(meta.file_type())));
     }
-    let mut buf = Vec::with_capacity(meta.len().min(max_bytes) as usize);
+    Ok((f, meta.len()))
+}
+
+/// Read `path` as UTF-8 text if it is a regular file of at most `max_bytes`.
+/// Never blocks on a FIFO and never reads past `max_bytes + 1`.
+pub fn read_limited(path: &Path, max_bytes: u64) -> std::result::Result<String, ReadError> {
+    let (f, len) = open_regular(path)?;
+    if len > max_bytes {
+        return Err(ReadError::TooLarge(len, max_bytes));
+    }
+    let meta_len = len;
+    let mut buf = Vec::with_capacity(meta_len.min(max_bytes) as usize);
     f.take(max_bytes + 1)
         .read_to_end(&mut buf)
         .map_err(ReadError::Io)?;
@@ -106,11 +115,23 @@ pub fn read_limited(path: &Path, max_bytes: u64) -> std::result::Result<String, 
     String::from_utf8(buf).map_err(|_| ReadError::NotText)
 }
 
-/// Read a user-named file for the option or field `field`; errors are input
-/// errors naming the path and what to give instead.
+impl ReadError {
+    /// The error for the option or field `field`, naming `path` and ending
+    /// with `hint`: a file that cannot be opened is the environment's
+    /// (exit 3); a device, FIFO, oversized or binary file is bad input (exit 2).
+    pub fn for_field(self, field: &str, path: &str, hint: &str) -> Error {
+        let message = format!("cannot read '{path}': {self}{hint}");
+        match self {
+            ReadError::Io(_) => Error::file(field, message),
+            _ => Error::input(field, message),
+        }
+    }
+}
+
+/// Read a user-named file for the option or field `field` (see
+/// [`ReadError::for_field`] for the errors).
 pub fn read_text(path: &str, field: &str, max_bytes: u64) -> Result<String> {
-    read_limited(Path::new(path), max_bytes)
-        .map_err(|e| Error::input(field, format!("cannot read '{path}': {e}")))
+    read_limited(Path::new(path), max_bytes).map_err(|e| e.for_field(field, path, ""))
 }
 
 #[cfg(test)]
@@ -124,6 +145,8 @@ mod tests {
         assert!(e.to_string().contains("character device"), "{e}");
         let e = read_limited(Path::new("/"), 1024).unwrap_err();
         assert!(e.to_string().contains("directory"), "{e}");
+        let e = open_regular(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(e, ReadError::NotRegular(_)), "{e}");
     }
 
     #[test]

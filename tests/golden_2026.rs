@@ -44,9 +44,8 @@ fn near_b(got: u64, billions: f64, tol: f64, what: &str) {
 fn kv_and_state(m: &ModelSpec, dtype: KvDtype) -> (u64, u64) {
     let c = Catalog::builtin().unwrap();
     let e = c.engine("vllm").unwrap();
-    let l = kv::layout(m, e, 1, 0..m.num_layers);
-    let state = l.layers.iter().map(|x| x.state_bytes_per_sequence()).sum();
-    (l.bytes_per_token(dtype), state)
+    let l = kv::KvLayout::build(m, e, dtype, 1, 0..m.num_layers);
+    (l.bytes_per_token(), l.state_bytes_per_sequence())
 }
 
 #[test]

@@ -1,13 +1,12 @@
 //! `kvplan estimate`.
 
-use super::{load_model_path, print_data, EstimateArgs, Format, ScenarioArgs};
+use super::{print_data, CliModels, EstimateArgs, Format, ScenarioArgs, Verdict};
 use crate::calibration::{builtin_profile, builtin_profile_names, efficiency_from_profile};
-use crate::error::{Error, Result};
-use crate::estimate::estimate;
+use crate::error::Result;
+use crate::ops::{self, admit_all, Env, Estimated};
 use crate::perf::Efficiency;
-use crate::plan::recommend;
-use crate::report::{table, Report};
-use crate::request::resolve;
+use crate::report::table;
+use crate::request::EstimateRequest;
 use crate::scenario::Scenario;
 use crate::spec::Catalog;
 
@@ -25,10 +24,11 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
                 crate::files::MAX_SPEC_FILE_BYTES,
             )
             .map_err(|e| {
-                Error::input(
+                e.for_field(
                     "profile",
-                    format!(
-                        "cannot read '{p}': {e}; built-in profiles: {}",
+                    p,
+                    &format!(
+                        "; built-in profiles: {}",
                         builtin_profile_names().join(", ")
                     ),
                 )
@@ -39,19 +39,31 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
     efficiency_from_profile(&text, &origin, s)
 }
 
-/// Run `estimate`.
-pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<()> {
+/// The CLI's operation environment for `args`: models from files and the
+/// Hub, the `--profile` it names, no limits.
+pub fn run_estimate(
+    catalog: &Catalog,
+    args: &ScenarioArgs,
+    req: &EstimateRequest,
+) -> Result<Estimated> {
+    let efficiency = |s: &Scenario| efficiency_for(args, s);
+    let env = Env {
+        catalog,
+        models: &CliModels,
+        efficiency: &efficiency,
+        admit: &admit_all,
+    };
+    ops::estimate(&env, req)
+}
+
+/// Run `estimate`; the verdict is whether the scenario fits.
+pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<Verdict> {
     let req = a.scenario.request(Some(a.batch));
-    let r = resolve(&req, catalog, &load_model_path)?;
-    let eff = efficiency_for(&a.scenario, &r.scenario)?;
-    let est = estimate(&r.scenario, &eff, r.tokens_per_step)?;
-    let recs = recommend(&est, &eff);
-    let mut report = Report::new(&est, recs);
-    report.assumptions.extend(r.notes);
+    let report = run_estimate(catalog, &a.scenario, &req)?.report;
     match a.format {
         Format::Table => crate::out!("{}", table::render_text(&report)),
         Format::Markdown => crate::out!("{}", table::render_markdown(&report)),
         f => print_data(&report, f)?,
     }
-    Ok(())
+    Ok(Verdict::from_ok(report.fits))
 }

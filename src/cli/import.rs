@@ -35,7 +35,10 @@ pub struct ImportArgs {
 /// Run `import`.
 pub fn run(a: &ImportArgs) -> Result<()> {
     let (text, origin) = match a.config.strip_prefix("hf:") {
-        Some(id) => crate::spec::hub::fetch_config(id)?,
+        #[cfg(feature = "hub")]
+        Some(id) => crate::hub::fetch_config(id)?,
+        #[cfg(not(feature = "hub"))]
+        Some(_) => return Err(Error::missing_feature("hub", "an hf: model")),
         None => (
             crate::files::read_text(&a.config, "config", crate::files::MAX_SPEC_FILE_BYTES)?,
             a.config.clone(),
@@ -65,7 +68,7 @@ pub fn run(a: &ImportArgs) -> Result<()> {
     );
     match &a.out {
         Some(p) => std::fs::write(p, text)
-            .map_err(|e| Error::input("out", format!("cannot write '{p}': {e}")))?,
+            .map_err(|e| Error::file("out", format!("cannot write '{p}': {e}")))?,
         None => crate::out!("{text}"),
     }
     Ok(())

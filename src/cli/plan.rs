@@ -1,68 +1,41 @@
 //! `kvplan plan`.
 
 use super::estimate::efficiency_for;
-use super::{load_model_path, print_data, Format, PlanArgs};
-use crate::error::{Error, Result};
-use crate::plan::{constraints_from, plan_json, search_pinned, Candidate, Objective, Pinned};
-use crate::request::resolve;
+use super::{print_data, CliModels, Format, PlanArgs, Verdict};
+use crate::error::Result;
+use crate::ops::{self, admit_all, Env, PlanRequest};
+use crate::plan::Candidate;
+use crate::scenario::Scenario;
 use crate::spec::Catalog;
 use crate::units::{gib, seconds};
 use comfy_table::{presets, Table};
 
-/// Run `plan`.
-pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
-    let objective = Objective::parse(&a.objective)?;
-    let batch = a.users.or(a.batch);
-    if batch == Some(0) {
-        return Err(Error::input("users", "must be at least 1"));
-    }
-    for (name, v) in [
-        ("max-tpot-ms", a.max_tpot_ms),
-        ("max-ttft-ms", a.max_ttft_ms),
-    ] {
-        if let Some(x) = v {
-            if !(x > 0.0 && x.is_finite()) {
-                return Err(Error::input(
-                    name,
-                    format!("{x} must be a positive number of milliseconds"),
-                ));
-            }
-        }
-    }
-    // Parallelism flags are searched over, so resolve the base with defaults.
-    let mut base_args = a.scenario.clone();
-    base_args.tp = None;
-    base_args.pp = None;
-    base_args.dp = None;
-    base_args.ep = None;
-    let req = base_args.request(Some(batch.unwrap_or(1)));
-    let base = resolve(&req, catalog, &load_model_path)?.scenario;
-    let c = constraints_from(
-        batch,
-        a.max_tpot_ms,
-        a.max_ttft_ms,
-        a.scenario.weights.as_deref(),
-        a.scenario.kv_dtype.as_deref(),
-    )?;
-    let eff = efficiency_for(&a.scenario, &base)?;
-    let sc = &a.scenario;
-    let all = search_pinned(
-        &base,
-        &c,
-        objective,
-        &eff,
-        Pinned {
-            tp: sc.tp,
-            pp: sc.pp,
-            dp: sc.dp,
-            ep: sc.ep,
+/// Run `plan`; the verdict is whether any configuration meets the constraints.
+pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
+    let efficiency = |s: &Scenario| efficiency_for(&a.scenario, s);
+    let env = Env {
+        catalog,
+        models: &CliModels,
+        efficiency: &efficiency,
+        admit: &admit_all,
+    };
+    let planned = ops::plan(
+        &env,
+        &PlanRequest {
+            // Without --users/--batch each configuration runs at its largest batch.
+            request: a.scenario.request(a.batch),
+            users: a.users,
+            max_tpot_ms: a.max_tpot_ms,
+            max_ttft_ms: a.max_ttft_ms,
+            objective: Some(a.objective),
         },
     )?;
-    let any_fit = all.iter().any(|x| x.fits);
+    let (base, eff, all) = (&planned.base, &planned.efficiency, &planned.candidates);
+    let any_fit = planned.any_fits();
     let shown: Vec<Candidate> = all.iter().take(a.top).cloned().collect();
     match a.format {
         Format::Json | Format::Yaml => {
-            print_data(&plan_json(&a.objective, &all, a.top), a.format)?;
+            print_data(&planned.json(a.top), a.format)?;
         }
         Format::Table | Format::Markdown => {
             crate::outln!(
@@ -101,8 +74,8 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
             for (i, x) in shown.iter().enumerate() {
                 t.add_row(vec![
                     (i + 1).to_string(),
-                    x.weights_dtype.clone(),
-                    x.kv_dtype.clone(),
+                    x.weights_dtype.to_string(),
+                    x.kv_dtype.to_string(),
                     x.tp.to_string(),
                     x.pp.to_string(),
                     x.dp.to_string(),
@@ -129,8 +102,8 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
             crate::outln!("{t}");
             if !any_fit {
                 crate::outln!("\nnothing fits on these GPUs under these constraints. What would:");
-                let est = crate::estimate::estimate(&base, &eff, 1.0)?;
-                let recs = crate::plan::recommend(&est, &eff);
+                let est = crate::estimate::estimate(base, eff, 1.0)?;
+                let recs = crate::plan::recommend(&est, eff);
                 if recs.is_empty() {
                     crate::outln!(
                         "  - fewer bits (--weights int4), a shorter --ctx, or more GPUs/nodes"
@@ -142,5 +115,5 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(Verdict::from_ok(any_fit))
 }

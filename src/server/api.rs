@@ -7,12 +7,11 @@ use crate::calibration::{
     builtin_profile, builtin_profile_names, efficiency_from_profile, Calibration,
 };
 use crate::error::Error;
-use crate::estimate::estimate as run_core;
 use crate::memory::weights::param_counts;
+use crate::ops::{self, Env, EstimatePrepared, PlanPrepared, PlanRequest};
 use crate::perf::Efficiency;
-use crate::plan::{self, constraints_from, recommend, search_pinned, Objective, Pinned};
-use crate::report::Report;
-use crate::request::{resolve, EstimateRequest, Resolved, Tokens};
+use crate::plan::Objective;
+use crate::request::{EstimateRequest, Tokens};
 use crate::scenario::Scenario;
 use crate::spec::dtype::{KvDtype, WeightFormat};
 use crate::spec::model::ModelSpec;
@@ -153,12 +152,12 @@ pub(crate) async fn profiles(State(st): State<Shared>) -> Response {
 /// Efficiencies as `--profile NAME` gives them: the defaults, or a built-in
 /// calibration profile measured by `kvplan probe` (never a path: the server
 /// reads no files).
-fn efficiency(profile: Option<&str>, s: &Scenario) -> Result<Efficiency, ApiError> {
+fn efficiency(profile: Option<&str>, s: &Scenario) -> crate::Result<Efficiency> {
     let Some(p) = profile.map(str::trim).filter(|p| !p.is_empty()) else {
         return Ok(Efficiency::default());
     };
     let Some((origin, text)) = builtin_profile(p) else {
-        return Err(ApiError::bad(
+        return Err(Error::input(
             "profile",
             format!(
                 "unknown calibration profile '{p}'; built-in: {} (the server reads no files)",
@@ -166,7 +165,7 @@ fn efficiency(profile: Option<&str>, s: &Scenario) -> Result<Efficiency, ApiErro
             ),
         ));
     };
-    Ok(efficiency_from_profile(text, origin, s)?)
+    efficiency_from_profile(text, origin, s)
 }
 
 /// Read a POST body as a JSON object: 415 unless it is declared JSON (which
@@ -307,24 +306,55 @@ fn check_ranges(req: &EstimateRequest) -> Result<(), ApiError> {
 }
 
 /// `ctx × batch` bounded so no byte count can overflow.
-fn check_tokens_in_flight(context: u64, batch: u64) -> Result<(), ApiError> {
+fn check_tokens_in_flight(context: u64, batch: u64) -> crate::Result<()> {
     match context.checked_mul(batch) {
         Some(t) if t <= MAX_TOKENS_IN_FLIGHT => Ok(()),
-        _ => Err(ApiError::bad(
+        _ => Err(Error::input(
             "batch",
             format!("ctx × batch = {context} × {batch} tokens in flight is beyond any deployment (limit 10^11)"),
         )),
     }
 }
 
-/// Resolve like the CLI, except that the only model "file" is the pasted
-/// config: the server never reads paths, and fetches `hf:` models only
-/// through its Hub edge (`--allow-hub`).
-fn resolve_req(
+/// The server's models beyond the catalogue: the pasted config, and `hf:`
+/// models already fetched through the server's Hub edge (it never reads paths).
+struct ServerModels<'a> {
+    catalog: &'a Catalog,
+    config: Option<&'a ModelSpec>,
+    from_hub: Option<&'a ModelSpec>,
+}
+
+impl crate::request::ModelSource for ServerModels<'_> {
+    fn load(&self, name: &str) -> crate::Result<ModelSpec> {
+        match (self.config, self.from_hub) {
+            (Some(m), _) if name == CONFIG_NAME => Ok(m.clone()),
+            (_, Some(m)) if name.trim().starts_with("hf:") => Ok(m.clone()),
+            _ => Err(match self.catalog.model(name).err() {
+                Some(e) => e.with_hint(self.alternatives()),
+                None => Error::input(
+                    "model",
+                    "the server does not read files; send the config.json in the `config` field",
+                ),
+            }),
+        }
+    }
+    fn alternatives(&self) -> &str {
+        "For a model that is not built in, send its config.json in the `config` field."
+    }
+}
+
+/// Run `op` in the server's operation environment: the only model "file"
+/// is the pasted config (the server never reads paths, and fetches `hf:`
+/// models only through its Hub edge, `--allow-hub`), only built-in
+/// calibration profiles, and the bounds on the work of one request
+/// (parallel degrees, tokens in flight).
+fn with_env<T>(
     app: &AppState,
     req: &EstimateRequest,
     config: Option<&ModelSpec>,
-) -> Result<Resolved, ApiError> {
+    profile: Option<&str>,
+    op: impl FnOnce(&Env<'_>) -> crate::Result<T>,
+) -> Result<T, ApiError> {
     check_ranges(req)?;
     let from_hub = match (req.model.trim().strip_prefix("hf:"), &app.hub) {
         (Some(id), Some(edge)) if config.is_none() => Some(edge.load(id)?),
@@ -336,21 +366,20 @@ fn resolve_req(
         }
         _ => None,
     };
-    let load = |name: &str| -> crate::Result<ModelSpec> {
-        match (config, &from_hub) {
-            (Some(m), _) if name == CONFIG_NAME => Ok(m.clone()),
-            (_, Some(m)) if name.trim().starts_with("hf:") => Ok(m.clone()),
-            _ => Err(app.catalog.model(name).err().unwrap_or_else(|| {
-                Error::input(
-                    "model",
-                    "the server does not read files; send the config.json in the `config` field",
-                )
-            })),
-        }
+    let models = ServerModels {
+        catalog: &app.catalog,
+        config,
+        from_hub: from_hub.as_ref(),
     };
-    let r = resolve(req, &app.catalog, &load)?;
-    check_tokens_in_flight(r.scenario.workload.context, r.scenario.workload.batch)?;
-    Ok(r)
+    let eff = |s: &Scenario| efficiency(profile, s);
+    let admit = |s: &Scenario| check_tokens_in_flight(s.workload.context, s.workload.batch);
+    let env = Env {
+        catalog: &app.catalog,
+        models: &models,
+        efficiency: &eff,
+        admit: &admit,
+    };
+    Ok(op(&env)?)
 }
 
 /// Body, API-only `config`, and the request: the common start of the POSTs.
@@ -400,7 +429,7 @@ fn units_of(estimates: u64, layers: u64) -> u64 {
 /// config's own numbers before it is parsed (clamped to the bounds: larger
 /// numbers are refused by the parse itself, in one unit of work).
 fn request_layers(app: &AppState, c: &Common) -> u64 {
-    let layers = match &c.config {
+    match &c.config {
         Some(cfg) => {
             let lm = cfg
                 .get("text_config")
@@ -422,8 +451,7 @@ fn request_layers(app: &AppState, c: &Common) -> u64 {
             .catalog
             .model(&c.req.model)
             .map_or(64, |m| m.num_layers + m.mtp_layers),
-    };
-    layers
+    }
 }
 
 /// Layers the core walks for scenario `s` (MTP modules when loaded).
@@ -447,42 +475,30 @@ pub(crate) async fn estimate(
         // Phase 1 (one unit): parse, resolve, and count the work; phase 2:
         // the estimate and its recommendation search, weighed by that count.
         let p = blocking(&st, 1, move |app| estimate_prepare(app, &c)).await?;
-        let cost = p.cost_units;
-        blocking(&st, cost, move |_| estimate_run(&p)).await
+        let cost = estimate_units(&p);
+        blocking(&st, cost, move |_| estimate_run(p)).await
     };
     respond(r.await)
 }
 
-/// A checked estimate request and what it will cost.
-struct EstimatePrepared {
-    resolved: Resolved,
-    eff: Efficiency,
-    /// Cost units: the estimate plus its recommendation search.
-    cost_units: u64,
-}
-
-/// The checks of `/api/estimate`: parse, resolve, efficiencies, cost.
+/// The checks of `/api/estimate`: parse, resolve, admit, efficiencies
+/// (the first half of `ops::estimate`).
 fn estimate_prepare(app: &AppState, c: &Common) -> Result<EstimatePrepared, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
-    let resolved = resolve_req(app, &c.req, spec.as_ref())?;
-    let eff = efficiency(c.profile.as_deref(), &resolved.scenario)?;
-    let s = &resolved.scenario;
-    let estimates = plan::recommend_cost(s).saturating_mul(2).saturating_add(1);
-    Ok(EstimatePrepared {
-        cost_units: units_of(estimates, scenario_layers(s)),
-        resolved,
-        eff,
+    let profile = c.profile.as_deref();
+    with_env(app, &c.req, spec.as_ref(), profile, |env| {
+        ops::estimate_prepare(env, &c.req)
     })
 }
 
+/// Cost units of a prepared estimate: the estimate and its recommendations.
+fn estimate_units(p: &EstimatePrepared) -> u64 {
+    units_of(p.search_cost(), scenario_layers(&p.resolved.scenario))
+}
+
 /// The work of `/api/estimate` (what `kvplan estimate` does, minus printing).
-fn estimate_run(p: &EstimatePrepared) -> Result<String, ApiError> {
-    let r = &p.resolved;
-    let est = run_core(&r.scenario, &p.eff, r.tokens_per_step)?;
-    let recs = recommend(&est, &p.eff);
-    let mut report = Report::new(&est, recs);
-    report.assumptions.extend(r.notes.iter().cloned());
-    to_json(&report)
+fn estimate_run(p: EstimatePrepared) -> Result<String, ApiError> {
+    to_json(&p.run()?.report)
 }
 
 /// JSON text, or a 500 if serialisation fails (it cannot for these types).
@@ -497,7 +513,7 @@ struct PlanFields {
     users: Option<u64>,
     max_tpot_ms: Option<f64>,
     max_ttft_ms: Option<f64>,
-    objective: Option<String>,
+    objective: Option<Objective>,
     top: Option<u64>,
 }
 
@@ -517,74 +533,21 @@ pub(crate) async fn plan(
             pf.top = take(obj, "top")?;
             Ok(())
         })?;
+        let top = pf.top.unwrap_or(10);
         // Phase 1 (one unit): check and resolve, and count the
         // configurations the search would evaluate.
-        let prepared = blocking(&st, 1, move |app| plan_prepare(app, &c, &pf)).await?;
+        let p = blocking(&st, 1, move |app| plan_prepare(app, &c, &pf)).await?;
         // Phase 2: the search, weighed (or refused) by that count.
-        let cost = prepared.cost_units();
-        blocking(&st, cost, move |_| plan_run(&prepared)).await
+        let cost = plan_units(&p);
+        blocking(&st, cost, move |_| plan_run(p, top)).await
     };
     respond(r.await)
 }
 
-/// A checked plan request, ready to search.
-struct PlanPrepared {
-    base: Scenario,
-    constraints: plan::Constraints,
-    objective: Objective,
-    objective_text: String,
-    eff: Efficiency,
-    pinned: Pinned,
-    top: usize,
-    /// Upper estimate of configurations the search evaluates.
-    configurations: u64,
-}
-
-impl PlanPrepared {
-    /// Cost units of the search: two estimates per configuration.
-    fn cost_units(&self) -> u64 {
-        units_of(
-            self.configurations.saturating_mul(2),
-            scenario_layers(&self.base),
-        )
-    }
-}
-
-/// The search of `/api/plan`.
-fn plan_run(p: &PlanPrepared) -> Result<String, ApiError> {
-    let all = search_pinned(&p.base, &p.constraints, p.objective, &p.eff, p.pinned)?;
-    to_json(&plan::plan_json(&p.objective_text, &all, p.top))
-}
-
-/// The checks of `/api/plan`, step for step what `kvplan plan` does.
+/// The checks of `/api/plan`, step for step what `kvplan plan` does
+/// before its search (the first half of `ops::plan`).
 fn plan_prepare(app: &AppState, c: &Common, pf: &PlanFields) -> Result<PlanPrepared, ApiError> {
     let (req, config, profile) = (&c.req, c.config.as_ref(), c.profile.as_deref());
-    let objective_text = pf.objective.clone().unwrap_or_else(|| "throughput".into());
-    let objective = Objective::parse(&objective_text)?;
-    if pf.users.is_some() && req.batch.is_some() {
-        return Err(ApiError::bad(
-            "users",
-            "give either users or batch, not both",
-        ));
-    }
-    let batch = pf.users.or(req.batch);
-    if batch == Some(0) {
-        let f = if pf.users.is_some() { "users" } else { "batch" };
-        return Err(ApiError::bad(f, "must be at least 1"));
-    }
-    for (name, v) in [
-        ("max_tpot_ms", pf.max_tpot_ms),
-        ("max_ttft_ms", pf.max_ttft_ms),
-    ] {
-        if let Some(x) = v {
-            if !(x > 0.0 && x.is_finite()) {
-                return Err(ApiError::bad(
-                    name,
-                    format!("{x} must be a positive number of milliseconds"),
-                ));
-            }
-        }
-    }
     let top = pf.top.unwrap_or(10);
     if top > MAX_TOP {
         return Err(ApiError::bad(
@@ -592,41 +555,29 @@ fn plan_prepare(app: &AppState, c: &Common, pf: &PlanFields) -> Result<PlanPrepa
             format!("{top} must be at most {MAX_TOP}"),
         ));
     }
-    check_ranges(req)?;
     let spec = config.map(parse_config).transpose()?;
-    // Parallelism is searched over, so resolve the base with defaults.
-    let mut base_req = req.clone();
-    base_req.tp = None;
-    base_req.pp = None;
-    base_req.dp = None;
-    base_req.ep = None;
-    base_req.batch = Some(batch.unwrap_or(1));
-    let base = resolve_req(app, &base_req, spec.as_ref())?.scenario;
-    let c = constraints_from(
-        batch,
-        pf.max_tpot_ms,
-        pf.max_ttft_ms,
-        req.weights.as_deref(),
-        req.kv_dtype.as_deref(),
-    )?;
-    let eff = efficiency(profile, &base)?;
-    let pinned = Pinned {
-        tp: req.tp,
-        pp: req.pp,
-        dp: req.dp,
-        ep: req.ep,
-    };
-    let configurations = plan::search_cost(&base, &c, objective);
-    Ok(PlanPrepared {
-        base,
-        constraints: c,
-        objective,
-        objective_text,
-        eff,
-        pinned,
-        top: top as usize,
-        configurations,
+    with_env(app, req, spec.as_ref(), profile, |env| {
+        ops::plan_prepare(
+            env,
+            &PlanRequest {
+                request: req.clone(),
+                users: pf.users,
+                max_tpot_ms: pf.max_tpot_ms,
+                max_ttft_ms: pf.max_ttft_ms,
+                objective: pf.objective,
+            },
+        )
     })
+}
+
+/// Cost units of a prepared plan: two estimates per configuration.
+fn plan_units(p: &PlanPrepared) -> u64 {
+    units_of(p.search_cost().saturating_mul(2), scenario_layers(&p.base))
+}
+
+/// The search of `/api/plan`, `top` candidates in the answer.
+fn plan_run(p: PlanPrepared, top: u64) -> Result<String, ApiError> {
+    to_json(&p.run()?.json(top as usize))
 }
 
 /// `POST /api/sweep`: per-GPU memory at several contexts (the page's chart).
@@ -664,56 +615,14 @@ pub(crate) async fn sweep(
     respond(r.await)
 }
 
-/// The work of `/api/sweep`: one core estimate per context, nothing else changed.
+/// The work of `/api/sweep`: the memory chart's series, nothing else changed.
 fn sweep_json(app: &AppState, c: &Common, contexts: Option<Vec<u64>>) -> Result<String, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
-    let r = resolve_req(app, &c.req, spec.as_ref())?;
-    let max = r.scenario.model.max_context;
-    let mut points = contexts.unwrap_or_else(|| {
-        let mut v: Vec<u64> = (10..40)
-            .map(|p| 1u64 << p)
-            .take_while(|&c| c <= max)
-            .collect();
-        v.push(max);
-        v
-    });
-    points.push(r.scenario.workload.context);
-    points.sort_unstable();
-    points.dedup();
-    let eff = efficiency(c.profile.as_deref(), &r.scenario)?;
-    let mut out = Vec::new();
-    let mut head = None;
-    for c in points {
-        let mut s = r.scenario.clone();
-        s.workload.context = c;
-        check_tokens_in_flight(c, s.workload.batch)
-            .map_err(|e| ApiError::bad("contexts", e.error))?;
-        let est = run_core(&s, &eff, r.tokens_per_step).map_err(|e| match e {
-            Error::Input { field, message } if field == "ctx" => {
-                ApiError::bad("contexts", format!("{c}: {message}"))
-            }
-            e => e.into(),
-        })?;
-        let rep = Report::new(&est, vec![]);
-        head.get_or_insert((
-            rep.memory_per_gpu.capacity_bytes,
-            rep.memory_per_gpu.budget_bytes,
-        ));
-        out.push(json!({
-            "context": c,
-            "fits": rep.fits,
-            "max_batch": rep.limits.max_batch,
-            "memory_per_gpu": rep.memory_per_gpu,
-        }));
-    }
-    let (capacity, budget) = head.unwrap_or_default();
-    to_json(&json!({
-        "model_max_context": max,
-        "batch": r.scenario.workload.batch,
-        "capacity_bytes": capacity,
-        "budget_bytes": budget,
-        "points": out,
-    }))
+    let profile = c.profile.as_deref();
+    let sweep = with_env(app, &c.req, spec.as_ref(), profile, |env| {
+        ops::sweep(env, &c.req, contexts)
+    })?;
+    to_json(&sweep)
 }
 
 /// `POST /api/config`: parse a pasted HF config.json (the body itself) and
@@ -759,8 +668,8 @@ pub(crate) fn call_sync(app: &AppState, route: &str, body: &[u8]) -> Result<Stri
         "/api/estimate" => {
             let c = parse_common(&headers, body, &mut |_| Ok(()))?;
             let p = estimate_prepare(app, &c)?;
-            super::check_cost(app, p.cost_units)?;
-            estimate_run(&p)
+            super::check_cost(app, estimate_units(&p))?;
+            estimate_run(p)
         }
         "/api/plan" => {
             let mut pf = PlanFields::default();
@@ -773,8 +682,8 @@ pub(crate) fn call_sync(app: &AppState, route: &str, body: &[u8]) -> Result<Stri
                 Ok(())
             })?;
             let p = plan_prepare(app, &c, &pf)?;
-            super::check_cost(app, p.cost_units())?;
-            plan_run(&p)
+            super::check_cost(app, plan_units(&p))?;
+            plan_run(p, pf.top.unwrap_or(10))
         }
         "/api/sweep" => {
             let mut contexts: Option<Vec<Tokens>> = None;

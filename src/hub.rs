@@ -17,11 +17,11 @@
 //! This module does I/O by design; the core never calls it (the CLI passes
 //! `load` to `request::resolve` as its model loader).
 
-use super::dtype::WeightFormat;
-use super::hf::parse_config;
-use super::model::ModelSpec;
 use crate::error::{Error, Result};
 use crate::memory::weights::param_counts;
+use crate::spec::dtype::WeightFormat;
+use crate::spec::hf::parse_config;
+use crate::spec::model::ModelSpec;
 use crate::units::thousands;
 use hf_hub::api::sync::{ApiBuilder, ApiError, ApiRepo};
 use hf_hub::{Cache, Repo, RepoType};
@@ -436,14 +436,17 @@ impl Source for Cached {
     }
 }
 
-/// Read a safetensors header from a file on disk.
+/// Read a safetensors header from a file on disk: a regular file only
+/// (never a device or FIFO), and only the 8-byte length plus a header of
+/// at most `MAX_HEADER_BYTES` that the file is long enough to hold.
 fn read_local_header(path: &Path) -> std::result::Result<Vec<u8>, String> {
-    let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (mut f, file_len) =
+        crate::files::open_regular(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut len = [0u8; 8];
     f.read_exact(&mut len)
         .map_err(|e| format!("{}: not a safetensors file ({e})", path.display()))?;
     let n = u64::from_le_bytes(len);
-    if n > MAX_HEADER_BYTES {
+    if n > MAX_HEADER_BYTES || n > file_len.saturating_sub(8) {
         return Err(format!(
             "{}: header length {n} is not plausible",
             path.display()
@@ -907,12 +910,34 @@ fn safetensors_summary(
 /// Apply NVIDIA ModelOpt's `hf_quant_config.json` (`quantization.quant_algo`).
 fn apply_modelopt(spec: &mut ModelSpec, path: &Path) -> Result<Option<String>> {
     let text = read_text(path)?;
-    super::hf::apply_modelopt_sidecar(spec, &text, &path.display().to_string()).map(Some)
+    crate::spec::hf::apply_modelopt_sidecar(spec, &text, &path.display().to_string()).map(Some)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_headers_are_read_from_regular_files_only_and_bounded() {
+        // A device would otherwise give an endless stream of zeros.
+        let e = read_local_header(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.contains("character device"), "{e}");
+        let dir = std::env::temp_dir().join(format!("kvplan-hub-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("model.safetensors");
+        // A length prefix that claims more header than the file holds.
+        let mut bytes = 1_000u64.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"{}");
+        std::fs::write(&p, &bytes).unwrap();
+        let e = read_local_header(&p).unwrap_err();
+        assert!(e.contains("not plausible"), "{e}");
+        // A well-formed one is read exactly.
+        let mut bytes = 2u64.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"{}tensor data");
+        std::fs::write(&p, &bytes).unwrap();
+        assert_eq!(read_local_header(&p).unwrap(), b"{}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn ids() {
