@@ -8,7 +8,15 @@ use std::sync::OnceLock;
 fn api() -> &'static kvplan::server::SyncApi {
     static A: OnceLock<kvplan::server::SyncApi> = OnceLock::new();
     A.get_or_init(|| {
-        kvplan::server::SyncApi::new(kvplan::server::Limits::default()).expect("api")
+        // A 3 s deadline and ~2 s of work per request at most, so no input
+        // nears libFuzzer's 10 s hang limit (the server's defaults are 10 s
+        // and 200,000 units; the code paths are the same).
+        let limits = kvplan::server::Limits {
+            timeout: std::time::Duration::from_secs(3),
+            max_request_cost: 2_000,
+            ..kvplan::server::Limits::default()
+        };
+        kvplan::server::SyncApi::new(limits).expect("api")
     })
 }
 

@@ -102,8 +102,8 @@ pub(crate) struct AppState {
 type Shared = Arc<AppState>;
 
 /// The API without HTTP: decode a request body for a route and run it on
-/// the calling thread (no in-flight cap, no timeout; the per-request cost
-/// cap applies). Exists for the fuzz targets (fuzz/) and the hostile-input
+/// the calling thread (no in-flight cap; the per-request cost cap and the
+/// deadline of `limits.timeout` apply, as in the server). Exists for the fuzz targets (fuzz/) and the hostile-input
 /// tests, which drive the decoder and the core end to end.
 #[derive(Debug)]
 pub struct SyncApi(Shared);
@@ -126,7 +126,8 @@ impl SyncApi {
 
     /// `POST route` with `body`: the JSON text of a 200, or the error.
     pub fn call(&self, route: &str, body: &[u8]) -> std::result::Result<String, ApiError> {
-        api::call_sync(&self.0, route, body)
+        let deadline = std::time::Instant::now() + self.0.limits.timeout;
+        crate::deadline::with_deadline(deadline, || api::call_sync(&self.0, route, body))
     }
 }
 
