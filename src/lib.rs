@@ -6,6 +6,7 @@
 
 pub mod calibration;
 pub mod cli;
+pub mod emit;
 pub mod error;
 pub mod estimate;
 pub mod memory;

@@ -37,17 +37,23 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
 
 /// Run `estimate`.
 pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<()> {
-    let req = a.scenario.request(Some(a.batch));
+    let (scenario_args, engine_note) = a.emit.align(&a.scenario)?;
+    let req = scenario_args.request(Some(a.batch));
     let r = resolve(&req, catalog, &load_model_path)?;
-    let eff = efficiency_for(&a.scenario, &r.scenario)?;
+    let eff = efficiency_for(&scenario_args, &r.scenario)?;
     let est = estimate(&r.scenario, &eff, r.tokens_per_step)?;
     let recs = recommend(&est, &eff);
     let mut report = Report::new(&est, recs);
     report.assumptions.extend(r.notes);
+    report.assumptions.extend(engine_note);
+    let launch = a.emit.launch(&r.scenario, &eff, r.tokens_per_step)?;
     match a.format {
         Format::Table => print!("{}", table::render_text(&report)),
         Format::Markdown => print!("{}", table::render_markdown(&report)),
-        f => print_data(&report, f)?,
+        f => print_data(&super::emit::with_launch(&report, &launch)?, f)?,
+    }
+    if let (Some(l), Format::Table | Format::Markdown) = (&launch, a.format) {
+        super::emit::print_launch(l, a.format == Format::Markdown);
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! Holds no formulas: it parses, calls the core, and renders.
 
 mod catalog;
+pub mod emit;
 mod estimate;
 mod import;
 mod plan;
@@ -34,12 +35,12 @@ pub struct Cli {
 pub enum Command {
     /// Per-GPU memory, fit verdict, limits, speed and recommendations for one configuration.
     #[command(
-        after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 2x8xH800 --weights fp8-block --tp 8 --pp 2\n  kvplan estimate qwen2.5-7b --gpus H100 --ctx 32k --batch 64 --kv-dtype fp8 --engine sglang\n  kvplan estimate ./config.json --gpus 4xL40S --ctx 8k --format json"
+        after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 2x8xH800 --weights fp8-block --tp 8 --pp 2\n  kvplan estimate qwen2.5-7b --gpus H100 --ctx 32k --batch 64 --kv-dtype fp8 --engine sglang\n  kvplan estimate ./config.json --gpus 4xL40S --ctx 8k --format json\n  kvplan estimate llama-3.1-8b --gpus H100 --ctx 8k --batch 64 --emit vllm"
     )]
     Estimate(EstimateArgs),
     /// Search formats × parallelism × batch and rank the configurations.
     #[command(
-        after_help = "Examples:\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --ctx 32k --users 256\n  kvplan plan llama-3.1-8b --gpus 8xH100 --ctx 8k --max-tpot-ms 20 --objective gpus"
+        after_help = "Examples:\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --ctx 32k --users 256\n  kvplan plan llama-3.1-8b --gpus 8xH100 --ctx 8k --max-tpot-ms 20 --objective gpus\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --ctx 32k --emit vllm\n  kvplan plan qwen3-30b-a3b --gpus 4xH100 --ctx 16k --users 64 --emit sglang --output-len 512"
     )]
     Plan(PlanArgs),
     /// List the built-in models.
@@ -184,6 +185,9 @@ pub struct EstimateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Launch commands for this deployment (`--emit vllm`).
+    #[command(flatten)]
+    pub emit: emit::EmitArgs,
 }
 
 /// `plan` options.
@@ -213,6 +217,9 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Launch commands for the best fitting configuration (`--emit vllm`).
+    #[command(flatten)]
+    pub emit: emit::EmitArgs,
 }
 
 /// Load a model that is not built in: `hf:org/name[@revision]` from the

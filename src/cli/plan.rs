@@ -29,14 +29,16 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
             }
         }
     }
+    let (scenario_args, engine_note) = a.emit.align(&a.scenario)?;
     // Parallelism flags are searched over, so resolve the base with defaults.
-    let mut base_args = a.scenario.clone();
+    let mut base_args = scenario_args.clone();
     base_args.tp = None;
     base_args.pp = None;
     base_args.dp = None;
     base_args.ep = None;
     let req = base_args.request(Some(batch.unwrap_or(1)));
-    let base = resolve(&req, catalog, &load_model_path)?.scenario;
+    let resolved = resolve(&req, catalog, &load_model_path)?;
+    let base = resolved.scenario;
     let c = constraints_from(
         batch,
         a.max_tpot_ms,
@@ -44,7 +46,7 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
         a.scenario.weights.as_deref(),
         a.scenario.kv_dtype.as_deref(),
     )?;
-    let eff = efficiency_for(&a.scenario, &base)?;
+    let eff = efficiency_for(&scenario_args, &base)?;
     let sc = &a.scenario;
     let all = search_pinned(
         &base,
@@ -60,9 +62,27 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
     )?;
     let any_fit = all.iter().any(|x| x.fits);
     let shown: Vec<Candidate> = all.iter().take(a.top).cloned().collect();
+    // --emit: the launch of the best fitting configuration the engine can express.
+    let launch = match a.emit.target()? {
+        None => None,
+        Some(t) => Some(crate::emit::emit_best(
+            &base,
+            &all,
+            &eff,
+            resolved.tokens_per_step,
+            t,
+            &a.emit.options(),
+        )?),
+    };
     match a.format {
         Format::Json | Format::Yaml => {
-            print_data(&plan_json(&a.objective, &all, a.top), a.format)?;
+            print_data(
+                &super::emit::with_launch(
+                    &plan_json(&a.objective, &all, a.top),
+                    &launch.as_ref().map(|(_, l)| l.clone()),
+                )?,
+                a.format,
+            )?;
         }
         Format::Table | Format::Markdown => {
             println!(
@@ -139,6 +159,13 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
                 for r in recs {
                     println!("  - {}\n    {}", r.title, r.detail);
                 }
+            }
+            if let Some((i, l)) = &launch {
+                if let Some(n) = &engine_note {
+                    println!("\nnote: {n}");
+                }
+                println!("\nlaunch of configuration #{}:", i + 1);
+                super::emit::print_launch(l, a.format == Format::Markdown);
             }
         }
     }

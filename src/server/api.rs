@@ -378,14 +378,71 @@ pub(crate) async fn estimate(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let r = async {
-        let c = parse_common(&headers, body, &mut |_| Ok(()))?;
-        blocking(&st, move |app| estimate_json(app, &c)).await
+        let mut ef = EmitFields::default();
+        let mut c = parse_common(&headers, body, &mut |obj| ef.take_from(obj))?;
+        ef.align(&mut c.req)?;
+        blocking(&st, move |app| estimate_json(app, &c, &ef)).await
     };
     respond(r.await)
 }
 
+/// The API's `emit`, `input_len` and `output_len` fields (the CLI's `--emit` flags).
+#[derive(Debug, Default)]
+struct EmitFields {
+    emit: Option<String>,
+    input_len: Option<u64>,
+    output_len: Option<u64>,
+}
+
+impl EmitFields {
+    fn take_from(&mut self, obj: &mut Body) -> Result<(), ApiError> {
+        self.emit = take(obj, "emit")?;
+        self.input_len = take(obj, "input_len")?;
+        self.output_len = take(obj, "output_len")?;
+        Ok(())
+    }
+
+    fn target(&self) -> Result<Option<crate::emit::Target>, ApiError> {
+        Ok(self
+            .emit
+            .as_deref()
+            .map(crate::emit::Target::parse)
+            .transpose()?)
+    }
+
+    fn options(&self) -> crate::emit::EmitOptions {
+        crate::emit::EmitOptions {
+            input_len: self.input_len,
+            output_len: self.output_len,
+            ..Default::default()
+        }
+    }
+
+    /// As `--emit`: the engine profile becomes the emitted engine's.
+    fn align(&self, req: &mut EstimateRequest) -> Result<(), ApiError> {
+        if let Some(t) = self.target()? {
+            req.engine = Some(t.name().into());
+        }
+        Ok(())
+    }
+}
+
+/// JSON of a launch (cannot fail for these types).
+fn launch_value(l: crate::emit::Launch) -> Result<Value, ApiError> {
+    serde_json::to_value(l)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// Add `launch` to a JSON object.
+fn add_launch(mut v: Value, launch: Option<Value>) -> Value {
+    if let (Some(l), Value::Object(o)) = (launch, &mut v) {
+        o.insert("launch".into(), l);
+    }
+    v
+}
+
 /// The work of `/api/estimate` (what `kvplan estimate` does, minus printing).
-fn estimate_json(app: &AppState, c: &Common) -> Result<String, ApiError> {
+fn estimate_json(app: &AppState, c: &Common, ef: &EmitFields) -> Result<String, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
     let r = resolve_req(&app.catalog, &c.req, spec.as_ref())?;
     let eff = efficiency(c.profile.as_deref(), &r.scenario)?;
@@ -393,7 +450,13 @@ fn estimate_json(app: &AppState, c: &Common) -> Result<String, ApiError> {
     let recs = recommend(&est, &eff);
     let mut report = Report::new(&est, recs);
     report.assumptions.extend(r.notes);
-    to_json(&report)
+    let Some(t) = ef.target()? else {
+        return to_json(&report);
+    };
+    let l = crate::emit::emit(&r.scenario, &eff, r.tokens_per_step, t, &ef.options())?;
+    let v = serde_json::to_value(&report)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    to_json(&add_launch(v, Some(launch_value(l)?)))
 }
 
 /// JSON text, or a 500 if serialisation fails (it cannot for these types).
@@ -420,21 +483,28 @@ pub(crate) async fn plan(
 ) -> Response {
     let r = async {
         let mut pf = PlanFields::default();
-        let c = parse_common(&headers, body, &mut |obj| {
+        let mut ef = EmitFields::default();
+        let mut c = parse_common(&headers, body, &mut |obj| {
             pf.users = take(obj, "users")?;
             pf.max_tpot_ms = take(obj, "max_tpot_ms")?;
             pf.max_ttft_ms = take(obj, "max_ttft_ms")?;
             pf.objective = take(obj, "objective")?;
             pf.top = take(obj, "top")?;
-            Ok(())
+            ef.take_from(obj)
         })?;
-        blocking(&st, move |app| plan_json(app, &c, &pf)).await
+        ef.align(&mut c.req)?;
+        blocking(&st, move |app| plan_json(app, &c, &pf, &ef)).await
     };
     respond(r.await)
 }
 
 /// The work of `/api/plan`, step for step what `kvplan plan` does.
-fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiError> {
+fn plan_json(
+    app: &AppState,
+    c: &Common,
+    pf: &PlanFields,
+    ef: &EmitFields,
+) -> Result<String, ApiError> {
     let (req, config, profile) = (&c.req, c.config.as_ref(), c.profile.as_deref());
     let objective_text = pf.objective.clone().unwrap_or_else(|| "throughput".into());
     let objective = Objective::parse(&objective_text)?;
@@ -478,7 +548,8 @@ fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiE
     base_req.dp = None;
     base_req.ep = None;
     base_req.batch = Some(batch.unwrap_or(1));
-    let base = resolve_req(&app.catalog, &base_req, spec.as_ref())?.scenario;
+    let resolved = resolve_req(&app.catalog, &base_req, spec.as_ref())?;
+    let base = resolved.scenario;
     let c = constraints_from(
         batch,
         pf.max_tpot_ms,
@@ -494,7 +565,22 @@ fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiE
         ep: req.ep,
     };
     let all = search_pinned(&base, &c, objective, &eff, pinned)?;
-    to_json(&plan::plan_json(&objective_text, &all, top as usize))
+    let v = plan::plan_json(&objective_text, &all, top as usize);
+    let launch = match ef.target()? {
+        None => None,
+        Some(t) => {
+            let (_, l) = crate::emit::emit_best(
+                &base,
+                &all,
+                &eff,
+                resolved.tokens_per_step,
+                t,
+                &ef.options(),
+            )?;
+            Some(launch_value(l)?)
+        }
+    };
+    to_json(&add_launch(v, launch))
 }
 
 /// `POST /api/sweep`: per-GPU memory at several contexts (the page's chart).
