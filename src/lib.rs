@@ -13,6 +13,7 @@ pub mod memory;
 pub mod perf;
 pub mod plan;
 pub mod probe;
+pub mod reconcile;
 pub mod report;
 pub mod request;
 pub mod scenario;

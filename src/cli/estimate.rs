@@ -32,6 +32,10 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
             (p.clone(), text)
         }
     };
+    if crate::reconcile::profile::is_deployment_profile(&text) {
+        // A deployment profile changes the engine's terms, not the GPU's efficiencies.
+        return Ok(Efficiency::default());
+    }
     efficiency_from_profile(&text, &origin, s)
 }
 
@@ -39,13 +43,15 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
 pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<()> {
     let (scenario_args, engine_note) = a.emit.align(&a.scenario)?;
     let req = scenario_args.request(Some(a.batch));
-    let r = resolve(&req, catalog, &load_model_path)?;
+    let mut r = resolve(&req, catalog, &load_model_path)?;
+    let profile_notes = super::reconcile::apply_profile(&scenario_args, &mut r.scenario)?;
     let eff = efficiency_for(&scenario_args, &r.scenario)?;
     let est = estimate(&r.scenario, &eff, r.tokens_per_step)?;
     let recs = recommend(&est, &eff);
     let mut report = Report::new(&est, recs);
     report.assumptions.extend(r.notes);
     report.assumptions.extend(engine_note);
+    report.assumptions.extend(profile_notes);
     let launch = a.emit.launch(&r.scenario, &eff, r.tokens_per_step)?;
     match a.format {
         Format::Table => print!("{}", table::render_text(&report)),

@@ -8,6 +8,7 @@ mod import;
 mod plan;
 mod plot;
 pub mod probe;
+pub mod reconcile;
 mod serve;
 
 use crate::error::{Error, Result};
@@ -59,6 +60,11 @@ pub enum Command {
     /// Draw a chart (memory, attention, batch, throughput) into a .png or .svg file.
     #[command(after_help = plot::EXAMPLES)]
     Plot(plot::PlotArgs),
+    /// Compare an engine's start-up log (and a benchmark result) with kvplan's plan of the same deployment; --out writes a deployment profile.
+    #[command(
+        after_help = "Examples:\n  kvplan reconcile vllm.log --gpus H100\n  kvplan reconcile vllm.log --gpus 8xH100 --bench kvplan-bench.json --out profiles/deployments/llama70b-h100.yaml\n  kvplan estimate llama-3.1-70b --gpus 8xH100 --ctx 32k --profile profiles/deployments/llama70b-h100.yaml\n  kvplan reconcile sglang.log --gpus 4xL4 --model qwen2.5-32b --format json"
+    )]
+    Reconcile(reconcile::ReconcileArgs),
     /// Serve the web calculator and its JSON API.
     #[command(after_help = "Examples:\n  kvplan serve\n  kvplan serve --addr 0.0.0.0:8080")]
     Serve(serve::ServeArgs),
@@ -138,7 +144,7 @@ pub struct ScenarioArgs {
     /// Expected acceptance rate of MTP draft tokens (0–1, default 0.8).
     #[arg(long = "mtp-acceptance")]
     pub mtp_acceptance: Option<f64>,
-    /// Calibration profile (profiles/gpus/NAME.yaml written by `kvplan probe`, or a path).
+    /// Calibration profile: profiles/gpus/NAME.yaml written by `kvplan probe` (or a path), or a deployment profile written by `kvplan reconcile --out`.
     #[arg(long)]
     pub profile: Option<String>,
     /// Attention what-if: mha, gqa:N (N KV heads), mqa, mla:RANK (latent rank, rope 64).
@@ -247,6 +253,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Probe(a) => probe::run(&catalog, &a),
         Command::Plot(a) => plot::run(&catalog, &a),
         Command::Serve(a) => serve::run(&a),
+        Command::Reconcile(a) => reconcile::run(&catalog, &a),
     }
 }
 

@@ -38,7 +38,11 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
     base_args.ep = None;
     let req = base_args.request(Some(batch.unwrap_or(1)));
     let resolved = resolve(&req, catalog, &load_model_path)?;
-    let base = resolved.scenario;
+    let mut base = resolved.scenario;
+    let profile_notes = super::reconcile::apply_profile(&scenario_args, &mut base)?;
+    for n in &profile_notes {
+        eprintln!("note: {n}");
+    }
     let c = constraints_from(
         batch,
         a.max_tpot_ms,

@@ -709,7 +709,7 @@ impl Builder<'_> {
         } else if d.dp > 1 {
             // MoE replicas that each hold every expert: separate servers
             // (vLLM's --data-parallel-size would shard the experts over all ranks).
-            self.replicas(&model, &common, port, |tp, pp| tp_pp(tp, pp), serve);
+            self.replicas(&model, &common, port, tp_pp, serve);
             base_url = format!("http://{head}:{port}");
         } else if d.tp * d.pp > gpn || nodes > 1 {
             let a = tp_pp(d.tp, d.pp);

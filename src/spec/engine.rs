@@ -172,6 +172,19 @@ pub struct EngineSpec {
     /// added to the kernels (CUDA graphs: step = GPU + overhead).
     #[serde(default)]
     pub decode_overhead_overlaps_gpu: bool,
+    /// A measured activation peak per GPU (a deployment profile written by
+    /// `kvplan reconcile --out`), bytes; replaces the analytic estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_peak_bytes: Option<u64>,
+    /// Serving overhead on top of one prefill in the time to first token
+    /// (queueing, tokenisation, scheduling), seconds: measured by a
+    /// deployment profile, 0 otherwise.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ttft_overhead_seconds: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// Per-head tensors alive at an MLA prefill's attention call, in units of
