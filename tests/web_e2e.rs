@@ -1019,3 +1019,74 @@ fn static_files_are_compressed_and_revalidated() {
     let icon = http::get(addr, "/favicon.svg");
     assert_eq!(icon.header("cache-control"), Some("public, max-age=86400"));
 }
+
+/// Without a browser: the Hub edge of `serve --allow-hub` answers a cached
+/// model again from memory (not counted against the rate), remembers a
+/// failure, and refuses lookups beyond `--hub-lookups-per-minute` with a 429
+/// that says when to retry.
+#[test]
+fn the_hub_edge_limits_lookups_and_remembers_answers() {
+    const COMMIT: &str = "7ae557604adf67be50417f59c2c2f167def9a775";
+    let home = Scratch::new("hub-limits");
+    let repo_dir = home
+        .0
+        .join("hub")
+        .join("models--Qwen--Qwen2.5-0.5B-Instruct");
+    let snap = repo_dir.join("snapshots").join(COMMIT);
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(repo_dir.join("refs")).unwrap();
+    std::fs::write(
+        snap.join("config.json"),
+        fixture("Qwen--Qwen2.5-0.5B-Instruct.json"),
+    )
+    .unwrap();
+    std::fs::write(repo_dir.join("refs").join("main"), COMMIT).unwrap();
+    let home_s = home.0.to_str().unwrap().to_string();
+    let env = [
+        ("HF_HOME", home_s.as_str()),
+        ("HF_HUB_OFFLINE", "1"),
+        ("HF_ENDPOINT", "http://127.0.0.1:9"),
+    ];
+    let (_server, url) = start_server(&["--allow-hub", "--hub-lookups-per-minute", "2"], &env);
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let post = |model: &str| {
+        http::post_json(
+            addr,
+            "/api/estimate",
+            &json!({"model": model, "gpus": "H100", "ctx": "8k"}).to_string(),
+        )
+    };
+    // Lookup 1: the cached model; then the same answer from memory, uncounted.
+    for _ in 0..4 {
+        let r = post("hf:Qwen/Qwen2.5-0.5B-Instruct");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["model"]["params_total"], 494_032_768);
+    }
+    // Lookup 2: a repository not in the cache (offline): a 400 on `model`.
+    let missing = post("hf:nobody/missing");
+    assert_eq!(missing.status, 400, "{}", missing.text());
+    assert_eq!(missing.json()["field"], "model");
+    // Lookup 3 within the minute: refused, with when to retry.
+    let limited = post("hf:nobody/other");
+    assert_eq!(limited.status, 429, "{}", limited.text());
+    let msg = limited.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("2 Hugging Face lookups a minute") && msg.contains("retry in"),
+        "{msg}"
+    );
+    // The failure is remembered (the same 400, not a 429), and the model still answers.
+    assert_eq!(post("hf:nobody/missing").status, 400);
+    assert_eq!(post("hf:Qwen/Qwen2.5-0.5B-Instruct").status, 200);
+    // An id far longer than any Hub id is refused before any lookup.
+    let long = post(&format!("hf:org/{}", "x".repeat(300)));
+    assert_eq!(long.status, 400);
+    assert!(
+        long.text().contains("at most 200 characters"),
+        "{}",
+        long.text()
+    );
+}

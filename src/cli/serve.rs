@@ -11,7 +11,7 @@ pub struct ServeArgs {
     pub addr: String,
     /// Also take `hf:org/name[@revision]` model ids on the page, fetched from the Hugging Face Hub
     /// into the standard HF cache (HF_HOME, HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE as for the CLI).
-    /// Off by default: the server then downloads on behalf of whoever can reach it.
+    /// Off by default, because with it the server downloads on behalf of whoever can reach it.
     #[arg(long)]
     pub allow_hub: bool,
     /// With --allow-hub: Hub lookups allowed per minute, all clients together (answers kept in
