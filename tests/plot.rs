@@ -1,6 +1,7 @@
 //! `kvplan plot` end to end: the real binary draws every kind of chart to
 //! PNG and SVG in a temporary folder; the files are checked for size, PNG
 //! dimensions (read from the IHDR chunk by hand) and the SVG's text.
+#![cfg(feature = "plot")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

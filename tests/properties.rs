@@ -60,7 +60,7 @@ proptest! {
     fn pipeline_shards_sum_to_whole(mi in 0usize..6, pp in 1u64..9) {
         let m = builtin(MODELS[mi]);
         prop_assume!(pp <= m.num_layers && !m.tie_word_embeddings);
-        let s = scenario(MODELS[mi], &format!("{pp}xH100"), 4096, 1, |r| { r.tp = Some(1); r.pp = Some(pp); r.weights = Some("bf16".into()); });
+        let s = scenario(MODELS[mi], &format!("{pp}xH100"), 4096, 1, |r| { r.tp = Some(1); r.pp = Some(pp); r.weights = Some(WeightFormat::Bf16); });
         let plan = memory::plan(&s);
         let sum: u64 = plan.stages.iter().map(|st| st.weights_bytes).sum();
         prop_assert_eq!(sum, total_weight_bytes(&m, WeightFormat::Bf16));
@@ -77,7 +77,7 @@ fn expert_parallel_shards_sum_to_whole() {
         r.tp = Some(1);
         r.dp = Some(8);
         r.ep = Some(8);
-        r.weights = Some("bf16".into());
+        r.weights = Some(WeightFormat::Bf16);
     });
     let plan = memory::plan(&s);
     assert_eq!(plan.stages[0].experts_per_gpu, 32);
@@ -93,7 +93,7 @@ fn expert_parallel_shards_sum_to_whole() {
         r.tp = Some(1);
         r.dp = Some(3);
         r.ep = Some(3);
-        r.weights = Some("bf16".into());
+        r.weights = Some(WeightFormat::Bf16);
     });
     assert_eq!(memory::plan(&s2).stages[0].experts_per_gpu, 54); // ceil(160 / 3)
 }
@@ -102,7 +102,7 @@ fn expert_parallel_shards_sum_to_whole() {
 fn tensor_parallel_shards_sum_to_whole_plus_replicas() {
     // Llama-3.1-70B, TP 8: every tensor splits evenly except the replicated norms.
     let s = scenario("llama-3.1-70b", "8xH100", 4096, 1, |r| {
-        r.weights = Some("bf16".into())
+        r.weights = Some(WeightFormat::Bf16)
     });
     let plan = memory::plan(&s);
     let m = builtin("llama-3.1-70b");
@@ -142,7 +142,7 @@ fn sglang_arithmetic_uses_tp_table() {
     // SGLang (v0.4.x server_args.py): mem_fraction_static 0.81 at tp 8;
     // rest = total × frac − weights − context/non-torch, tokens = rest // cell_size.
     let s = scenario("llama-3.1-70b", "8xH100", 8192, 1, |r| {
-        r.engine = Some("sglang".into())
+        r.engine = Some(kvplan::spec::engine_id::EngineId::parse("sglang").unwrap())
     });
     let p = memory::plan(&s);
     assert!((p.memory_fraction - 0.81).abs() < 1e-12);

@@ -157,7 +157,7 @@ fn overrides(r: &Record) -> Overrides {
     Overrides {
         model: Some(req.model.clone()),
         gpus: Some(req.gpus.clone()),
-        engine: req.engine.clone(),
+        engine: req.engine.as_ref().map(|e| e.to_string()),
         request: Some(req),
     }
 }

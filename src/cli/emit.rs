@@ -36,7 +36,7 @@ impl EmitArgs {
         let Some(t) = self.target()? else {
             return Ok((out, None));
         };
-        let note = (!s.engine.eq_ignore_ascii_case(t.name())).then(|| {
+        let note = (!s.engine.name.eq_ignore_ascii_case(t.name())).then(|| {
             format!(
                 "--emit {} uses kvplan's {} engine profile (not --engine {})",
                 t.name(),
@@ -44,7 +44,10 @@ impl EmitArgs {
                 s.engine
             )
         });
-        out.engine = t.name().into();
+        out.engine = crate::spec::engine_id::EngineId {
+            name: t.name().into(),
+            version: None,
+        };
         Ok((out, note))
     }
 

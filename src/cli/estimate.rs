@@ -1,13 +1,13 @@
 //! `kvplan estimate`.
 
-use super::{load_model_path, print_data, EstimateArgs, Format, ScenarioArgs};
+use super::{print_data, CliModels, EstimateArgs, Format, ScenarioArgs, Verdict};
 use crate::calibration::{builtin_profile, builtin_profile_names, efficiency_from_profile};
 use crate::error::{Error, Result};
 use crate::estimate::estimate;
 use crate::perf::Efficiency;
 use crate::plan::recommend;
 use crate::report::{table, Report};
-use crate::request::resolve;
+use crate::request::resolve_with;
 use crate::scenario::Scenario;
 use crate::spec::Catalog;
 
@@ -21,7 +21,7 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
         Some((path, text)) => (path.to_string(), text.to_string()),
         None => {
             let text = std::fs::read_to_string(p).map_err(|e| {
-                Error::input(
+                Error::file(
                     "profile",
                     format!(
                         "cannot read '{p}': {e}; built-in profiles: {}",
@@ -39,11 +39,11 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
     efficiency_from_profile(&text, &origin, s)
 }
 
-/// Run `estimate`.
-pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<()> {
+/// Run `estimate`; the verdict is whether the scenario fits.
+pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<Verdict> {
     let (scenario_args, engine_note) = a.emit.align(&a.scenario)?;
     let req = scenario_args.request(Some(a.batch));
-    let mut r = resolve(&req, catalog, &load_model_path)?;
+    let mut r = resolve_with(&req, catalog, &CliModels)?;
     let profile_notes = super::reconcile::apply_profile(&scenario_args, &mut r.scenario)?;
     let eff = efficiency_for(&scenario_args, &r.scenario)?;
     let est = estimate(&r.scenario, &eff, r.tokens_per_step)?;
@@ -61,5 +61,5 @@ pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<()> {
     if let (Some(l), Format::Table | Format::Markdown) = (&launch, a.format) {
         super::emit::print_launch(l, a.format == Format::Markdown);
     }
-    Ok(())
+    Ok(Verdict::from_ok(report.fits))
 }

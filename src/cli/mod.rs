@@ -11,9 +11,13 @@ pub mod probe;
 pub mod reconcile;
 mod serve;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, EXIT_NOT_MET, EXIT_OK};
+use crate::plan::Objective;
 use crate::request::{EstimateRequest, Tokens};
+use crate::spec::dtype::{KvDtype, WeightFormat};
+use crate::spec::engine_id::EngineId;
 use crate::spec::model::ModelSpec;
+use crate::spec::whatif::AttentionVariant;
 use crate::spec::Catalog;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -23,7 +27,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "kvplan",
     version,
     about = "Plan LLM serving on GPUs: memory per GPU, KV cache, speed and parallelism",
-    after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate llama-3.1-70b --gpus 2xH100 --ctx 32k --batch 16 --weights fp8 --format json\n  kvplan plan qwen2.5-72b --gpus 8xA100-80GB --ctx 32k --users 64 --objective throughput\n  kvplan models\n  kvplan gpus\n  kvplan import path/to/config.json --name my-model"
+    after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate llama-3.1-70b --gpus 2xH100 --ctx 32k --batch 16 --weights fp8 --format json\n  kvplan plan qwen2.5-72b --gpus 8xA100-80GB --ctx 32k --users 64 --objective throughput\n  kvplan models\n  kvplan gpus\n  kvplan import path/to/config.json --name my-model\n\nExit codes:\n  0  it fits / a plan meets the constraints (other commands: done)\n  1  it does not fit / no configuration meets the constraints\n  2  bad input or spec (unknown name, impossible size, unreadable spec)\n  3  environment: no GPU or driver, no network, a file that cannot be read or written, a feature left out of this build"
 )]
 pub struct Cli {
     /// What to do.
@@ -105,14 +109,14 @@ pub struct ScenarioArgs {
     #[arg(long)]
     pub ctx: Option<String>,
     /// Weight format: bf16, fp16, fp8, fp8-block, int8, int4 (AWQ g128), int4-gptq, nf4, mxfp4, nvfp4. Default: the checkpoint's.
-    #[arg(long)]
-    pub weights: Option<String>,
+    #[arg(long, value_parser = parse_weights)]
+    pub weights: Option<WeightFormat>,
     /// KV cache dtype: bf16, fp16, fp8. Default: the model's 16-bit dtype.
-    #[arg(long = "kv-dtype")]
-    pub kv_dtype: Option<String>,
-    /// Serving engine profile: vllm, sglang, trtllm, hf.
-    #[arg(long, default_value = "vllm")]
-    pub engine: String,
+    #[arg(long = "kv-dtype", value_parser = parse_kv_dtype)]
+    pub kv_dtype: Option<KvDtype>,
+    /// Serving engine profile: vllm, sglang, trtllm, hf (name[@version]).
+    #[arg(long, default_value = "vllm", value_parser = parse_engine)]
+    pub engine: EngineId,
     /// Tensor-parallel degree (default: GPUs per node).
     #[arg(long)]
     pub tp: Option<u64>,
@@ -150,8 +154,26 @@ pub struct ScenarioArgs {
     #[arg(long)]
     pub profile: Option<String>,
     /// Attention what-if: mha, gqa:N (N KV heads), mqa, mla:RANK (latent rank, rope 64).
-    #[arg(long)]
-    pub attention: Option<String>,
+    #[arg(long, value_parser = parse_attention)]
+    pub attention: Option<AttentionVariant>,
+}
+
+// Typed flags: clap calls the core's own parsers, so a bad value is refused
+// at parse time (exit 2) with the same words the API uses.
+fn parse_weights(t: &str) -> std::result::Result<WeightFormat, String> {
+    WeightFormat::parse(t, "weights").map_err(|e| e.to_string())
+}
+fn parse_kv_dtype(t: &str) -> std::result::Result<KvDtype, String> {
+    KvDtype::parse(t, "kv-dtype").map_err(|e| e.to_string())
+}
+fn parse_engine(t: &str) -> std::result::Result<EngineId, String> {
+    EngineId::parse(t).map_err(|e| e.to_string())
+}
+fn parse_attention(t: &str) -> std::result::Result<AttentionVariant, String> {
+    AttentionVariant::parse(t).map_err(|e| e.to_string())
+}
+fn parse_objective(t: &str) -> std::result::Result<Objective, String> {
+    Objective::parse(t).map_err(|e| e.to_string())
 }
 
 impl ScenarioArgs {
@@ -162,8 +184,8 @@ impl ScenarioArgs {
             gpus: self.gpus.clone(),
             ctx: self.ctx.clone().map(Tokens::Text),
             batch,
-            weights: self.weights.clone(),
-            kv_dtype: self.kv_dtype.clone(),
+            weights: self.weights,
+            kv_dtype: self.kv_dtype,
             engine: Some(self.engine.clone()),
             tp: self.tp,
             pp: self.pp,
@@ -176,7 +198,7 @@ impl ScenarioArgs {
             max_model_len: self.max_model_len.clone().map(Tokens::Text),
             mtp: Some(self.mtp),
             mtp_acceptance: self.mtp_acceptance,
-            attention: self.attention.clone(),
+            attention: self.attention,
         }
     }
 }
@@ -217,8 +239,8 @@ pub struct PlanArgs {
     #[arg(long = "max-ttft-ms")]
     pub max_ttft_ms: Option<f64>,
     /// What to optimise: throughput, latency, gpus.
-    #[arg(long, default_value = "throughput")]
-    pub objective: String,
+    #[arg(long, default_value = "throughput", value_parser = parse_objective)]
+    pub objective: Objective,
     /// Candidates to show.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -230,14 +252,37 @@ pub struct PlanArgs {
     pub emit: emit::EmitArgs,
 }
 
+/// The CLI's models beyond the catalogue: files and the Hugging Face Hub.
+pub struct CliModels;
+
+impl crate::request::ModelSource for CliModels {
+    fn load(&self, name: &str) -> Result<ModelSpec> {
+        load_model_path(name)
+    }
+    fn alternatives(&self) -> &str {
+        "A path to a config.json or spec .yaml also works."
+    }
+}
+
 /// Load a model that is not built in: `hf:org/name[@revision]` from the
 /// Hugging Face Hub (or its local cache), or a config.json / .yaml path.
 pub fn load_model_path(path: &str) -> Result<ModelSpec> {
     if let Some(id) = path.strip_prefix("hf:") {
-        return crate::spec::hub::load(id);
+        #[cfg(feature = "hub")]
+        return crate::hub::load(id);
+        #[cfg(not(feature = "hub"))]
+        return Err(Error::missing_feature("hub", format!("hf:{id}").as_str()));
     }
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::input("model", format!("cannot read '{path}': {e}; give a built-in name (`kvplan models`) or a config.json path"))
+        let message = format!("cannot read '{path}': {e}; give a built-in name (`kvplan models`) or a config.json path");
+        // A name with a dot in it ("llama-3.1-8bb") is a typo, not a missing file.
+        let named_a_file = path.contains('/')
+            || [".json", ".yaml", ".yml"].iter().any(|x| path.ends_with(x));
+        if named_a_file {
+            Error::file("model", message)
+        } else {
+            Error::input("model", message)
+        }
     })?;
     let mut m = crate::spec::model_from_file_text(path, &text)?;
     apply_sidecar(&mut m, path)?;
@@ -272,20 +317,51 @@ pub fn apply_sidecar(m: &mut ModelSpec, config_path: &str) -> Result<()> {
     Ok(())
 }
 
+/// What a command concluded, for the exit code: whether the scenario fits
+/// (`estimate`) or some configuration meets the constraints (`plan`).
+/// Commands without a verdict report [`Verdict::Done`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Fits / meets the constraints / done (exit 0).
+    Done,
+    /// Does not fit / nothing meets the constraints (exit 1).
+    NotMet,
+}
+
+impl Verdict {
+    /// `Done` when `ok`, else `NotMet`.
+    pub fn from_ok(ok: bool) -> Self {
+        if ok {
+            Verdict::Done
+        } else {
+            Verdict::NotMet
+        }
+    }
+
+    /// The process exit code (see `kvplan --help`).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Done => EXIT_OK,
+            Verdict::NotMet => EXIT_NOT_MET,
+        }
+    }
+}
+
 /// Dispatch a parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
+pub fn run(cli: Cli) -> Result<Verdict> {
     let catalog = Catalog::builtin()?;
+    let done = |r: Result<()>| r.map(|()| Verdict::Done);
     match cli.command {
         Command::Estimate(a) => estimate::run(&catalog, &a),
         Command::Plan(a) => plan::run(&catalog, &a),
-        Command::Models(a) => catalog::models(&catalog, a.format),
-        Command::Gpus(a) => catalog::gpus(&catalog, a.format),
-        Command::Engines(a) => catalog::engines(&catalog, a.format),
-        Command::Import(a) => import::run(&a),
-        Command::Probe(a) => probe::run(&catalog, &a),
-        Command::Plot(a) => plot::run(&catalog, &a),
-        Command::Serve(a) => serve::run(&a),
-        Command::Reconcile(a) => reconcile::run(&catalog, &a),
+        Command::Models(a) => done(catalog::models(&catalog, a.format)),
+        Command::Gpus(a) => done(catalog::gpus(&catalog, a.format)),
+        Command::Engines(a) => done(catalog::engines(&catalog, a.format)),
+        Command::Import(a) => done(import::run(&a)),
+        Command::Probe(a) => done(probe::run(&catalog, &a)),
+        Command::Plot(a) => done(plot::run(&catalog, &a)),
+        Command::Serve(a) => done(serve::run(&a)),
+        Command::Reconcile(a) => done(reconcile::run(&catalog, &a)),
     }
 }
 

@@ -1,17 +1,17 @@
 //! `kvplan plan`.
 
 use super::estimate::efficiency_for;
-use super::{load_model_path, print_data, Format, PlanArgs};
+use super::{print_data, CliModels, Format, PlanArgs, Verdict};
 use crate::error::{Error, Result};
-use crate::plan::{constraints_from, plan_json, search_pinned, Candidate, Objective, Pinned};
-use crate::request::resolve;
+use crate::plan::{constraints_from, plan_json, search_pinned, Candidate, Pinned};
+use crate::request::resolve_with;
 use crate::spec::Catalog;
 use crate::units::{gib, seconds};
 use comfy_table::{presets, Table};
 
-/// Run `plan`.
-pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
-    let objective = Objective::parse(&a.objective)?;
+/// Run `plan`; the verdict is whether any configuration meets the constraints.
+pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
+    let objective = a.objective;
     let batch = a.users.or(a.batch);
     if batch == Some(0) {
         return Err(Error::input("users", "must be at least 1"));
@@ -37,7 +37,7 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
     base_args.dp = None;
     base_args.ep = None;
     let req = base_args.request(Some(batch.unwrap_or(1)));
-    let resolved = resolve(&req, catalog, &load_model_path)?;
+    let resolved = resolve_with(&req, catalog, &CliModels)?;
     let mut base = resolved.scenario;
     let profile_notes = super::reconcile::apply_profile(&scenario_args, &mut base)?;
     for n in &profile_notes {
@@ -47,8 +47,8 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
         batch,
         a.max_tpot_ms,
         a.max_ttft_ms,
-        a.scenario.weights.as_deref(),
-        a.scenario.kv_dtype.as_deref(),
+        a.scenario.weights,
+        a.scenario.kv_dtype,
     )?;
     let eff = efficiency_for(&scenario_args, &base)?;
     let sc = &a.scenario;
@@ -82,7 +82,7 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
         Format::Json | Format::Yaml => {
             print_data(
                 &super::emit::with_launch(
-                    &plan_json(&a.objective, &all, a.top),
+                    &plan_json(objective, &all, a.top),
                     &launch.as_ref().map(|(_, l)| l.clone()),
                 )?,
                 a.format,
@@ -125,8 +125,8 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
             for (i, x) in shown.iter().enumerate() {
                 t.add_row(vec![
                     (i + 1).to_string(),
-                    x.weights_dtype.clone(),
-                    x.kv_dtype.clone(),
+                    x.weights_dtype.to_string(),
+                    x.kv_dtype.to_string(),
                     x.tp.to_string(),
                     x.pp.to_string(),
                     x.dp.to_string(),
@@ -173,5 +173,5 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(Verdict::from_ok(any_fit))
 }

@@ -1,14 +1,17 @@
 //! `kvplan plot`: resolve the scenario like `estimate`, compute the chart's
 //! series (report::plot::series, pure) and draw them (report::plot).
 
-use super::estimate::efficiency_for;
-use super::{load_model_path, ScenarioArgs};
+use super::ScenarioArgs;
 use crate::error::Result;
-use crate::report::plot::{self, series, ImageFormat};
-use crate::request::resolve;
 use crate::spec::Catalog;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+#[cfg(feature = "plot")]
+use {
+    super::{estimate::efficiency_for, CliModels},
+    crate::report::plot::{self, series, ImageFormat},
+    crate::request::resolve_with,
+};
 
 /// `plot --help` examples.
 pub const EXAMPLES: &str = "Examples:\n  kvplan plot memory llama-3.1-70b --gpus 2xH100 --ctx 128k --out memory.png\n  kvplan plot attention deepseek-v3 --gpus 8xH800 --ctx 128k --out attention.svg\n  kvplan plot batch qwen2.5-7b --gpus H100 --ctx 128k --out batch.png\n  kvplan plot throughput llama-3.1-8b --gpus H100 --ctx 4k --out throughput.png\n  kvplan plot memory deepseek-v3 --gpus 8xH800 --ctx 32k --attention gqa:8 --out what-if.png";
@@ -43,12 +46,22 @@ pub struct PlotArgs {
     pub out: PathBuf,
 }
 
+/// `plot` in a build without the `plot` feature: say what is missing.
+#[cfg(not(feature = "plot"))]
+pub fn run(_catalog: &Catalog, _a: &PlotArgs) -> Result<()> {
+    Err(crate::error::Error::missing_feature(
+        "plot",
+        "`kvplan plot`",
+    ))
+}
+
 /// Run `plot`.
+#[cfg(feature = "plot")]
 pub fn run(catalog: &Catalog, a: &PlotArgs) -> Result<()> {
     // Check the output name before any work.
     ImageFormat::from_path(&a.out)?;
     let req = a.scenario.request(Some(a.batch));
-    let r = resolve(&req, catalog, &load_model_path)?;
+    let r = resolve_with(&req, catalog, &CliModels)?;
     let s = &r.scenario;
     s.validate()?;
     let fig = match a.kind {

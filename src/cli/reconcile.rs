@@ -93,8 +93,16 @@ pub fn run(catalog: &Catalog, a: &ReconcileArgs) -> Result<()> {
             pp: a.pp,
             dp: a.dp,
             ep: a.ep,
-            weights: a.weights.clone(),
-            kv_dtype: a.kv_dtype.clone(),
+            weights: a
+                .weights
+                .as_deref()
+                .map(|w| crate::spec::dtype::WeightFormat::parse(w, "weights"))
+                .transpose()?,
+            kv_dtype: a
+                .kv_dtype
+                .as_deref()
+                .map(|k| crate::spec::dtype::KvDtype::parse(k, "kv-dtype"))
+                .transpose()?,
             gpu_memory_utilization: a.gpu_memory_utilization,
             mem_fraction_static: a.mem_fraction_static,
             ..Default::default()

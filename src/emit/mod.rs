@@ -286,8 +286,8 @@ pub fn emit(
 /// parallel degrees, GPUs and batch.
 pub fn scenario_of_candidate(base: &Scenario, c: &crate::plan::Candidate) -> Result<Scenario> {
     let mut s = base.clone();
-    s.deployment.weights = WeightFormat::parse(&c.weights_dtype, "weights")?;
-    s.deployment.kv_dtype = KvDtype::parse(&c.kv_dtype, "kv-dtype")?;
+    s.deployment.weights = c.weights_dtype;
+    s.deployment.kv_dtype = c.kv_dtype;
     s.deployment.tp = c.tp;
     s.deployment.pp = c.pp;
     s.deployment.dp = c.dp;

@@ -222,15 +222,13 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
     let activations = activations::prefill_peak_bytes(s);
     let batch_local = s.batch_per_replica();
     let ctx = s.workload.context;
-    let block = e.block_size;
-    let capped = e.sliding_window_capped;
     let mut stages = Vec::new();
     let mtp_layers = if d.mtp { m.mtp_layers } else { 0 };
     let ranges = pp_layer_ranges(m.num_layers, d.pp);
     for (idx, r) in ranges.iter().enumerate() {
         let stage = idx as u64;
         let (w, p, epg) = stage_weights(s, stage, r);
-        let mut kv = kv::layout(m, e, d.tp, r.clone());
+        let mut kv = KvLayout::build(m, e, d.kv_dtype, d.tp, r.clone());
         if stage + 1 == d.pp && mtp_layers > 0 {
             // The MTP layer caches like the model's last attention layer (a
             // Nemotron-H model ends in an MoE-only block; its MTP block has
@@ -245,12 +243,11 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
                     )
                 })
                 .unwrap_or(m.num_layers - 1);
-            let extra = kv::layout(m, e, d.tp, last..last + 1);
-            for _ in 0..mtp_layers {
-                kv.layers.extend(extra.layers.iter().copied());
-            }
+            let extra = kv::layer(m, e, d.tp, last);
+            kv.layers
+                .extend(std::iter::repeat_n(extra, mtp_layers as usize));
         }
-        let kv_bytes = batch_local * kv.sequence_bytes(d.kv_dtype, ctx, block, capped);
+        let kv_bytes = batch_local * kv.sequence_bytes(ctx);
         let budget_kv = kv_budget(s, capacity, fraction, w, activations);
         stages.push(StageMemory {
             stage,
@@ -267,7 +264,7 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
     }
     // The binding stage: the one that can hold the fewest sequences.
     let seqs_fit = |st: &StageMemory, c: u64| -> u64 {
-        let per = st.kv.sequence_bytes(d.kv_dtype, c, block, capped);
+        let per = st.kv.sequence_bytes(c);
         if st.kv_budget_bytes <= 0 {
             0
         } else if per == 0 {
@@ -288,8 +285,7 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
     // Largest context at this batch: binary search over the monotone sequence size.
     let fits_ctx = |c: u64| {
         stages.iter().all(|st| {
-            batch_local.saturating_mul(st.kv.sequence_bytes(d.kv_dtype, c, block, capped)) as i128
-                <= st.kv_budget_bytes
+            batch_local.saturating_mul(st.kv.sequence_bytes(c)) as i128 <= st.kv_budget_bytes
         })
     };
     let max_context_memory = if !fits_ctx(1) {
@@ -307,21 +303,13 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
         lo
     };
     let max_context = max_context_memory.min(m.max_context);
-    let kv_bytes_per_token_gpu = stages[binding].kv.bytes_per_token(d.kv_dtype);
-    let full = kv::layout(m, e, 1, 0..m.num_layers);
-    let kv_bytes_per_token_model = full.bytes_per_token(d.kv_dtype);
+    let kv_bytes_per_token_gpu = stages[binding].kv.bytes_per_token();
+    let full = KvLayout::build(m, e, d.kv_dtype, 1, 0..m.num_layers);
+    let kv_bytes_per_token_model = full.bytes_per_token();
     // Start-up capacity in tokens, as the engine logs it: blocks of all layers held.
     let kv_cache_tokens = stages
         .iter()
-        .map(|st| {
-            let per_token = st.kv.bytes_per_token(d.kv_dtype);
-            if st.kv_budget_bytes <= 0 || per_token == 0 {
-                0
-            } else {
-                let blocks = st.kv_budget_bytes as u128 / (per_token as u128 * block as u128);
-                (blocks * block as u128).min(u64::MAX as u128 / 4) as u64
-            }
-        })
+        .map(|st| st.kv.pool_tokens(st.kv_budget_bytes))
         .min()
         .unwrap_or(0)
         .saturating_mul(d.dp);

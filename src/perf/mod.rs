@@ -237,18 +237,12 @@ pub fn decode_step_at(
             e,
             &s.model,
             &st.kv,
-            d.kv_dtype,
             a.num_heads / d.tp,
             batch_local,
             context,
         );
-        let kv_bytes = b * st.kv.sequence_bytes(d.kv_dtype, context, 1, true) as f64 + extra.bytes;
-        let attn_tokens: f64 = st
-            .kv
-            .layers
-            .iter()
-            .map(|l| l.cached_tokens(context, true) as f64)
-            .sum();
+        let kv_bytes = b * st.kv.attended_bytes(context) as f64 + extra.bytes;
+        let attn_tokens = st.kv.attended_tokens(context) as f64;
         flops += b * attn_flops_per_ctx * attn_tokens;
         let layers = st.layers.end - st.layers.start;
         let mem_s = w_bytes / bw + kv_bytes / (gpu.bandwidth_bytes_per_s() * eff.kv_memory);
@@ -454,16 +448,10 @@ impl Efficiency {
             .gemm_time_model()
             .unwrap_or((0.0, c.bandwidth_efficiency * datasheet));
         let memory = stream / datasheet;
-        let (kind, q, kv) = match crate::probe::shard::probe_attention(s) {
-            crate::probe::ProbeAttention::Gqa {
-                q_heads, kv_heads, ..
-            } => (crate::calibration::AttentionKind::Gqa, q_heads, kv_heads),
-            crate::probe::ProbeAttention::Mla { heads, .. } => {
-                (crate::calibration::AttentionKind::Mla, heads, 1)
-            }
-        };
+        let att = crate::measure::shard::probe_attention(s);
+        let (q, kv) = att.heads();
         let kv_memory = c
-            .attention_bytes_per_s(kind, q, kv)
+            .attention_bytes_per_s(att.kind(), q, kv)
             .map_or(memory, |b| b / datasheet);
         Efficiency {
             memory: memory.clamp(0.05, 1.0),

@@ -275,7 +275,10 @@ pub fn request_from_log(
     let engine = o
         .engine
         .clone()
-        .or(o.request.as_ref().and_then(|r| r.engine.clone()))
+        .or(o
+            .request
+            .as_ref()
+            .and_then(|r| r.engine.as_ref().map(|e| e.to_string())))
         .unwrap_or_else(|| engine_profile(catalog, &l.engine, l.version.as_deref()));
     let kv_dtype = kv.and_then(|k| {
         let k = k.to_ascii_lowercase();
@@ -320,9 +323,13 @@ pub fn request_from_log(
         },
         max_model_len: r0.max_model_len.clone(),
         batch: Some(1),
-        weights: r0.weights.clone().or(weights),
-        kv_dtype: r0.kv_dtype.clone().or(kv_dtype),
-        engine: Some(engine),
+        weights: r0.weights.or(weights
+            .as_deref()
+            .and_then(|w| crate::spec::dtype::WeightFormat::parse(w, "weights").ok())),
+        kv_dtype: r0.kv_dtype.or(kv_dtype
+            .as_deref()
+            .and_then(|k| crate::spec::dtype::KvDtype::parse(k, "kv-dtype").ok())),
+        engine: Some(crate::spec::engine_id::EngineId::parse(&engine)?),
         tp: par_known.then_some(tp),
         pp: par_known.then_some(pp),
         ep: par_known.then_some(ep),
@@ -341,7 +348,7 @@ pub fn request_from_log(
         block_size: r0.block_size.or(block.filter(|b| *b > 0)),
         mtp: r0.mtp,
         mtp_acceptance: r0.mtp_acceptance,
-        attention: r0.attention.clone(),
+        attention: r0.attention,
     };
     Ok((req, notes))
 }
@@ -706,7 +713,11 @@ impl Reconciliation {
             "rebuilt as: kvplan estimate {} --gpus {} --engine {}{}{}{}{}\n",
             self.request.model,
             self.request.gpus,
-            self.request.engine.as_deref().unwrap_or("vllm"),
+            self.request
+                .engine
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "vllm".into()),
             [
                 ("tp", self.request.tp),
                 ("pp", self.request.pp),

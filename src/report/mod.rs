@@ -1,7 +1,10 @@
 //! The estimate as data (the stable JSON contract of docs/sources/design.md) and its
 //! renderings: JSON, YAML, Markdown and the terminal table.
 
+pub mod chart;
+#[cfg(feature = "plot")]
 pub mod plot;
+pub mod series;
 pub mod table;
 
 use crate::estimate::Estimate;
@@ -292,6 +295,17 @@ impl Report {
                 }
             ));
         }
+        if let Some(ix) = &m.indexer {
+            let own = m.num_layers - ix.shared_layers.len() as u64;
+            let per_layer = crate::memory::hybrid::indexer_key_bytes(ix.head_dim);
+            assumptions.push(format!(
+                "NOT INCLUDED: the DSA indexer's fp8 keys ({per_layer} B per token per layer on {own} layers = {} B/token whole model, replicated on every TP rank) are not yet in the KV figures, so KV is understated by that much",
+                crate::units::thousands(per_layer * own)
+            ));
+        }
+        if m.state_bytes_per_sequence() > 0 {
+            assumptions.push("linear-attention / SSM state: logical bytes per sequence, split over TP by heads; the engines' page padding of the state (vLLM pads it to one attention page) is not included".into());
+        }
         Report {
             kvplan_version: env!("CARGO_PKG_VERSION"),
             model: ModelReport {
@@ -338,12 +352,7 @@ impl Report {
             kv_cache: KvReport {
                 bytes_per_token: mem.kv_bytes_per_token_model,
                 bytes_per_token_per_gpu: mem.kv_bytes_per_token_gpu,
-                bytes_per_sequence_per_gpu: b.kv.sequence_bytes(
-                    d.kv_dtype,
-                    s.workload.context,
-                    d.engine.block_size,
-                    d.engine.sliding_window_capped,
-                ),
+                bytes_per_sequence_per_gpu: b.kv.sequence_bytes(s.workload.context),
                 state_bytes_per_sequence: m.state_bytes_per_sequence(),
             },
             memory_per_gpu: MemoryReport {

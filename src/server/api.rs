@@ -12,7 +12,7 @@ use crate::memory::weights::param_counts;
 use crate::perf::Efficiency;
 use crate::plan::{self, constraints_from, recommend, search_pinned, Objective, Pinned};
 use crate::report::Report;
-use crate::request::{resolve, EstimateRequest, Resolved, Tokens};
+use crate::request::{resolve_with, EstimateRequest, Resolved, Tokens};
 use crate::scenario::Scenario;
 use crate::spec::dtype::{KvDtype, WeightFormat};
 use crate::spec::model::ModelSpec;
@@ -317,6 +317,33 @@ fn check_tokens_in_flight(context: u64, batch: u64) -> Result<(), ApiError> {
     }
 }
 
+/// The server's models beyond the catalogue: the pasted config, and `hf:`
+/// models already fetched through the server's Hub edge (it never reads paths).
+struct ServerModels<'a> {
+    catalog: &'a Catalog,
+    config: Option<&'a ModelSpec>,
+    from_hub: Option<&'a ModelSpec>,
+}
+
+impl crate::request::ModelSource for ServerModels<'_> {
+    fn load(&self, name: &str) -> crate::Result<ModelSpec> {
+        match (self.config, self.from_hub) {
+            (Some(m), _) if name == CONFIG_NAME => Ok(m.clone()),
+            (_, Some(m)) if name.trim().starts_with("hf:") => Ok(m.clone()),
+            _ => Err(match self.catalog.model(name).err() {
+                Some(e) => e.with_hint(self.alternatives()),
+                None => Error::input(
+                    "model",
+                    "the server does not read files; send the config.json in the `config` field",
+                ),
+            }),
+        }
+    }
+    fn alternatives(&self) -> &str {
+        "For a model that is not built in, send its config.json in the `config` field."
+    }
+}
+
 /// Resolve like the CLI, except that the only model "file" is the pasted
 /// config: the server never reads paths, and fetches `hf:` models only
 /// through its Hub edge (`--allow-hub`).
@@ -336,19 +363,12 @@ fn resolve_req(
         }
         _ => None,
     };
-    let load = |name: &str| -> crate::Result<ModelSpec> {
-        match (config, &from_hub) {
-            (Some(m), _) if name == CONFIG_NAME => Ok(m.clone()),
-            (_, Some(m)) if name.trim().starts_with("hf:") => Ok(m.clone()),
-            _ => Err(app.catalog.model(name).err().unwrap_or_else(|| {
-                Error::input(
-                    "model",
-                    "the server does not read files; send the config.json in the `config` field",
-                )
-            })),
-        }
+    let models = ServerModels {
+        catalog: &app.catalog,
+        config,
+        from_hub: from_hub.as_ref(),
     };
-    let r = resolve(req, &app.catalog, &load)?;
+    let r = resolve_with(req, &app.catalog, &models)?;
     check_tokens_in_flight(r.scenario.workload.context, r.scenario.workload.batch)?;
     Ok(r)
 }
@@ -433,7 +453,10 @@ impl EmitFields {
     /// As `--emit`: the engine profile becomes the emitted engine's.
     fn align(&self, req: &mut EstimateRequest) -> Result<(), ApiError> {
         if let Some(t) = self.target()? {
-            req.engine = Some(t.name().into());
+            req.engine = Some(crate::spec::engine_id::EngineId {
+                name: t.name().into(),
+                version: None,
+            });
         }
         Ok(())
     }
@@ -483,7 +506,7 @@ struct PlanFields {
     users: Option<u64>,
     max_tpot_ms: Option<f64>,
     max_ttft_ms: Option<f64>,
-    objective: Option<String>,
+    objective: Option<Objective>,
     top: Option<u64>,
 }
 
@@ -518,8 +541,7 @@ fn plan_json(
     ef: &EmitFields,
 ) -> Result<String, ApiError> {
     let (req, config, profile) = (&c.req, c.config.as_ref(), c.profile.as_deref());
-    let objective_text = pf.objective.clone().unwrap_or_else(|| "throughput".into());
-    let objective = Objective::parse(&objective_text)?;
+    let objective = pf.objective.unwrap_or(Objective::Throughput);
     if pf.users.is_some() && req.batch.is_some() {
         return Err(ApiError::bad(
             "users",
@@ -566,8 +588,8 @@ fn plan_json(
         batch,
         pf.max_tpot_ms,
         pf.max_ttft_ms,
-        req.weights.as_deref(),
-        req.kv_dtype.as_deref(),
+        req.weights,
+        req.kv_dtype,
     )?;
     let eff = efficiency(profile, &base)?;
     let pinned = Pinned {
@@ -577,7 +599,7 @@ fn plan_json(
         ep: req.ep,
     };
     let all = search_pinned(&base, &c, objective, &eff, pinned)?;
-    let v = plan::plan_json(&objective_text, &all, top as usize);
+    let v = plan::plan_json(objective, &all, top as usize);
     let launch = match ef.target()? {
         None => None,
         Some(t) => {

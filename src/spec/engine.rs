@@ -104,6 +104,10 @@ pub struct EngineSpec {
     /// Sliding-window layers keep only the window (true for vLLM/SGLang/TRT;
     /// HF holds the whole prompt right after prefill).
     pub sliding_window_capped: bool,
+    /// Whether the engine can keep the KV cache in fp32 (HF transformers
+    /// keeps the model's own dtype; serving engines cache 16 or 8 bits).
+    #[serde(default)]
+    pub fp32_kv: bool,
     /// Fixed host/launch cost per decoder layer in a decode step, seconds
     /// (small with CUDA graphs; large for eager PyTorch).
     #[serde(default)]

@@ -4,9 +4,9 @@
 
 pub mod dtype;
 pub mod engine;
+pub mod engine_id;
 pub mod gpu;
 pub mod hf;
-pub mod hub;
 pub mod model;
 pub mod whatif;
 
@@ -66,18 +66,22 @@ impl Catalog {
             .find(|m| {
                 m.name.eq_ignore_ascii_case(&n)
                     || m.aliases.iter().any(|a| a.eq_ignore_ascii_case(&n))
-                    || m.hf_repo.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(&n))
+                    || m.hf_repo
+                        .as_deref()
+                        .is_some_and(|r| r.eq_ignore_ascii_case(&n))
             })
             .ok_or_else(|| {
                 let names: Vec<&str> = self
                     .models
                     .iter()
-                    .flat_map(|m| std::iter::once(m.name.as_str()).chain(m.aliases.iter().map(String::as_str)))
+                    .flat_map(|m| {
+                        std::iter::once(m.name.as_str()).chain(m.aliases.iter().map(String::as_str))
+                    })
                     .collect();
                 Error::input(
                     "model",
                     format!(
-                        "unknown model '{name}'; {}. A path to a config.json or spec .yaml also works.",
+                        "unknown model '{name}'; {}.",
                         suggestion(name, names, "kvplan models")
                     ),
                 )

@@ -3,7 +3,7 @@
 //! and no I/O here, so the numbers can be unit-tested and reused by other
 //! renderers (the web page) without plotters.
 
-use super::{Axis, Figure, Guide, Panel, Series, Style};
+use super::chart::{Axis, Figure, Guide, Panel, Series, Style};
 use crate::memory::{self, kv};
 use crate::perf::{decode_step_at, Efficiency};
 use crate::scenario::Scenario;
@@ -228,9 +228,10 @@ pub struct AttentionCase {
     pub growing_bytes_per_token: u64,
 }
 
-/// KV layout of the whole model on one GPU (no TP split): the per-sequence view.
-fn whole_model_layout(m: &ModelSpec, e: &EngineSpec) -> kv::KvLayout {
-    kv::layout(m, e, 1, 0..m.num_layers)
+/// KV layout of the whole model on one GPU (no TP split), exact tokens
+/// (no block rounding): the per-sequence view the charts draw.
+fn whole_model_layout(m: &ModelSpec, e: &EngineSpec, dtype: KvDtype) -> kv::KvLayout {
+    kv::KvLayout::build(m, e, dtype, 1, 0..m.num_layers).with_policy(1, e.sliding_window_capped)
 }
 
 /// GQA group counts worth comparing for `heads` query heads: powers of two
@@ -262,17 +263,12 @@ pub fn attention_cases(m: &ModelSpec, e: &EngineSpec, dtype: KvDtype) -> Vec<Att
     let rank = a.mla.as_ref().map(|x| x.kv_lora_rank).unwrap_or(512);
     variants.push(AttentionVariant::Mla(rank));
     let case = |label: String, variant: Option<AttentionVariant>, model: ModelSpec| {
-        let layout = whole_model_layout(&model, e);
-        let bytes_per_token = layout.bytes_per_token(dtype);
+        let layout = whole_model_layout(&model, e, dtype);
         AttentionCase {
             label,
             variant,
-            bytes_per_token,
-            growing_bytes_per_token: if e.sliding_window_capped {
-                layout.growing_bytes_per_token(dtype)
-            } else {
-                bytes_per_token
-            },
+            bytes_per_token: layout.bytes_per_token(),
+            growing_bytes_per_token: layout.growing_bytes_per_token(),
             model,
         }
     };
@@ -308,15 +304,14 @@ pub fn attention_figure(s: &Scenario) -> Figure {
     let e = &d.engine;
     // Log-log: every kind is a straight line and the vertical gaps are the ratios.
     let contexts = geometric_contexts(1024.min(s.workload.context), s.workload.context, 32);
-    let capped = e.sliding_window_capped;
     let series = attention_cases(m, e, d.kv_dtype)
         .into_iter()
         .map(|c| {
-            let layout = whole_model_layout(&c.model, e);
+            let layout = whole_model_layout(&c.model, e, d.kv_dtype);
             let points = contexts
                 .iter()
                 .map(|&ctx| {
-                    let b = layout.sequence_bytes(d.kv_dtype, ctx, 1, capped);
+                    let b = layout.sequence_bytes(ctx);
                     (ctx as f64, b as f64 / GIB)
                 })
                 .collect();
