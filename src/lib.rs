@@ -21,6 +21,7 @@ pub mod estimate;
 pub mod hub;
 pub mod measure;
 pub mod memory;
+pub mod ops;
 pub mod perf;
 pub mod plan;
 #[cfg(feature = "gpu")]

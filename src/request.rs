@@ -111,6 +111,17 @@ pub struct EstimateRequest {
         serialize_with = "ser_attention"
     )]
     pub attention: Option<AttentionVariant>,
+    /// Decode context parallelism (vLLM `-dcp N`): KV capacity ×N, each
+    /// GPU reads 1/N of a sequence's cache per step (default 1).
+    #[serde(default)]
+    pub dcp: Option<u64>,
+    /// KV pool per GPU given directly (vLLM `--kv-cache-memory`), bytes or
+    /// text such as "40GiB"; replaces the memory-fraction rule.
+    #[serde(default)]
+    pub kv_cache_memory: Option<Tokens>,
+    /// Sequences in the engine's profile/sampler run (`--max-num-seqs`).
+    #[serde(default)]
+    pub max_num_seqs: Option<u64>,
 }
 
 /// Read an optional text field with `parse`, so the API takes exactly the
@@ -193,6 +204,8 @@ impl<F: Fn(&str) -> Result<ModelSpec>> ModelSource for F {
 
 /// Resolve `req` against the catalogue. `load_model` turns a model name that
 /// is not built in (a path, `hf:` id) into a spec; the edge supplies it.
+/// The scenario is not validated here: the operation that runs the core does
+/// that once (`Scenario::validate`).
 pub fn resolve(
     req: &EstimateRequest,
     catalog: &Catalog,
@@ -271,6 +284,32 @@ pub fn resolve_with(
         }
         engine.memory_fraction = f;
         engine.memory_fraction_by_tp.clear();
+        engine.fraction_rule = crate::spec::engine::FractionRule::Fixed;
+    }
+    if let Some(k) = &req.kv_cache_memory {
+        let b = match k {
+            Tokens::Number(n) => *n,
+            Tokens::Text(t) => units::parse_bytes(t, "kv-cache-memory")?,
+        };
+        if b == 0 || b > cluster.gpu.memory_bytes {
+            return Err(Error::input(
+                "kv-cache-memory",
+                format!(
+                    "{b} bytes must be more than 0 and at most the GPU's {} bytes",
+                    cluster.gpu.memory_bytes
+                ),
+            ));
+        }
+        engine.kv_cache_memory_bytes = Some(b);
+    }
+    if let Some(n) = req.max_num_seqs {
+        if n == 0 || n > 1_000_000 {
+            return Err(Error::input(
+                "max-num-seqs",
+                format!("{n} must be between 1 and 1,000,000"),
+            ));
+        }
+        engine.max_num_seqs = n;
     }
     if let Some(b) = req.block_size {
         if b == 0 || b > 1024 {
@@ -423,10 +462,12 @@ pub fn resolve_with(
             dp,
             engine,
             mtp,
+            dcp: req.dcp.unwrap_or(1),
         },
         workload: Workload { context, batch },
     };
-    scenario.validate()?;
+    // Validation has one home: the operation that runs the core validates
+    // the scenario once (`estimate::estimate`, `ops::plan`, `ops::sweep`).
     Ok(Resolved {
         scenario,
         tokens_per_step,

@@ -118,7 +118,11 @@ fn vllm_startup_arithmetic() {
     // vllm/v1/worker/gpu_worker.py: available = total × util − (weights + peak activations + non-torch);
     // kv_cache_utils.py: num_blocks = available // (page × layers); tokens = num_blocks × block_size,
     // page = block_size × kv_heads × (head + head_v) × 2 bytes.
-    let s = scenario("llama-3.1-8b", "H200", 8192, 1, |_| {});
+    // Pinned to the release this arithmetic follows (vLLM ≥ 0.21 also takes
+    // a CUDA-graph estimate out and defaults to 0.92).
+    let s = scenario("llama-3.1-8b", "H200", 8192, 1, |r| {
+        r.engine = Some(kvplan::spec::engine_id::EngineId::parse("vllm@0.11").unwrap())
+    });
     let p = memory::plan(&s);
     let st = &p.stages[0];
     let e = &s.deployment.engine;
@@ -141,8 +145,9 @@ fn vllm_startup_arithmetic() {
 fn sglang_arithmetic_uses_tp_table() {
     // SGLang (v0.4.x server_args.py): mem_fraction_static 0.81 at tp 8;
     // rest = total × frac − weights − context/non-torch, tokens = rest // cell_size.
+    // Pinned: SGLang ≥ 0.5.3 derives the fraction from a tiered reserve.
     let s = scenario("llama-3.1-70b", "8xH100", 8192, 1, |r| {
-        r.engine = Some(kvplan::spec::engine_id::EngineId::parse("sglang").unwrap())
+        r.engine = Some(kvplan::spec::engine_id::EngineId::parse("sglang@0.4").unwrap())
     });
     let p = memory::plan(&s);
     assert!((p.memory_fraction - 0.81).abs() < 1e-12);

@@ -295,7 +295,14 @@ fn cli_profile_makes_the_next_estimate_match_the_log() {
         "--format",
         "json",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // One 131,072-token sequence is more than the logged 46,611-token pool
+    // holds, so the verdict is "does not fit" (exit 1), as the engine found.
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let tokens = v["limits"]["kv_cache_tokens"].as_u64().unwrap();
     // The log: 46,611 tokens. SGLang pages are 1 token: the pool ÷ 64 KiB per token.

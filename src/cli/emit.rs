@@ -2,10 +2,9 @@
 //! next to the usual output. The commands themselves come from `crate::emit`.
 
 use super::ScenarioArgs;
-use crate::emit::{emit, EmitOptions, Launch, Target};
+use crate::emit::{EmitOptions, Launch, Target};
 use crate::error::Result;
-use crate::perf::Efficiency;
-use crate::scenario::Scenario;
+use crate::ops::{EmitRequest, Extras};
 use clap::Args;
 
 /// Flags of `--emit` (shared by estimate and plan).
@@ -28,27 +27,16 @@ impl EmitArgs {
         self.emit.as_deref().map(Target::parse).transpose()
     }
 
-    /// The scenario flags with `--engine` set to the emitted engine, so the
-    /// expected log lines follow that engine's arithmetic; a note when this
-    /// replaced another `--engine`.
-    pub fn align(&self, s: &ScenarioArgs) -> Result<(ScenarioArgs, Option<String>)> {
-        let mut out = s.clone();
-        let Some(t) = self.target()? else {
-            return Ok((out, None));
-        };
-        let note = (!s.engine.name.eq_ignore_ascii_case(t.name())).then(|| {
-            format!(
-                "--emit {} uses kvplan's {} engine profile (not --engine {})",
-                t.name(),
-                t.name(),
-                s.engine
-            )
-        });
-        out.engine = crate::spec::engine_id::EngineId {
-            name: t.name().into(),
-            version: None,
-        };
-        Ok((out, note))
+    /// What estimate/plan do beyond the report: `--emit`, and the
+    /// deployment profile `--profile` names, if it is one.
+    pub fn extras(&self, s: &ScenarioArgs) -> Result<Extras> {
+        Ok(Extras {
+            emit: self.target()?.map(|target| EmitRequest {
+                target,
+                options: self.options(),
+            }),
+            deployment: super::reconcile::deployment_profile(s)?,
+        })
     }
 
     /// The emit options these flags give.
@@ -59,34 +47,6 @@ impl EmitArgs {
             ..EmitOptions::default()
         }
     }
-
-    /// Emit for `s` when `--emit` was given.
-    pub fn launch(
-        &self,
-        s: &Scenario,
-        eff: &Efficiency,
-        tokens_per_step: f64,
-    ) -> Result<Option<Launch>> {
-        let Some(t) = self.target()? else {
-            return Ok(None);
-        };
-        emit(s, eff, tokens_per_step, t, &self.options()).map(Some)
-    }
-}
-
-/// A JSON value with the launch added under `launch`.
-pub fn with_launch<T: serde::Serialize>(
-    v: &T,
-    launch: &Option<Launch>,
-) -> Result<serde_json::Value> {
-    let mut v = serde_json::to_value(v).map_err(|e| crate::Error::Environment(e.to_string()))?;
-    if let (Some(l), serde_json::Value::Object(o)) = (launch, &mut v) {
-        o.insert(
-            "launch".into(),
-            serde_json::to_value(l).map_err(|e| crate::Error::Environment(e.to_string()))?,
-        );
-    }
-    Ok(v)
 }
 
 /// The launch as the table/markdown outputs print it.

@@ -3,11 +3,10 @@
 use super::{print_data, CliModels, EstimateArgs, Format, ScenarioArgs, Verdict};
 use crate::calibration::{builtin_profile, builtin_profile_names, efficiency_from_profile};
 use crate::error::{Error, Result};
-use crate::estimate::estimate;
+use crate::ops::{self, admit_all, Env, Estimated, Extras};
 use crate::perf::Efficiency;
-use crate::plan::recommend;
-use crate::report::{table, Report};
-use crate::request::resolve_with;
+use crate::report::table;
+use crate::request::EstimateRequest;
 use crate::scenario::Scenario;
 use crate::spec::Catalog;
 
@@ -39,26 +38,36 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
     efficiency_from_profile(&text, &origin, s)
 }
 
+/// Estimate in the CLI's operation environment for `args`: models from
+/// files and the Hub, the `--profile` it names, no limits; `extras` adds
+/// `--emit` and a deployment profile.
+pub fn run_estimate(
+    catalog: &Catalog,
+    args: &ScenarioArgs,
+    req: &EstimateRequest,
+    extras: &Extras,
+) -> Result<Estimated> {
+    let efficiency = |s: &Scenario| efficiency_for(args, s);
+    let env = Env {
+        catalog,
+        models: &CliModels,
+        efficiency: &efficiency,
+        admit: &admit_all,
+    };
+    ops::estimate_with(&env, req, extras)
+}
+
 /// Run `estimate`; the verdict is whether the scenario fits.
 pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<Verdict> {
-    let (scenario_args, engine_note) = a.emit.align(&a.scenario)?;
-    let req = scenario_args.request(Some(a.batch));
-    let mut r = resolve_with(&req, catalog, &CliModels)?;
-    let profile_notes = super::reconcile::apply_profile(&scenario_args, &mut r.scenario)?;
-    let eff = efficiency_for(&scenario_args, &r.scenario)?;
-    let est = estimate(&r.scenario, &eff, r.tokens_per_step)?;
-    let recs = recommend(&est, &eff);
-    let mut report = Report::new(&est, recs);
-    report.assumptions.extend(r.notes);
-    report.assumptions.extend(engine_note);
-    report.assumptions.extend(profile_notes);
-    let launch = a.emit.launch(&r.scenario, &eff, r.tokens_per_step)?;
+    let req = a.scenario.request(Some(a.batch));
+    let done = run_estimate(catalog, &a.scenario, &req, &a.emit.extras(&a.scenario)?)?;
+    let (report, launch) = (&done.report, &done.launch);
     match a.format {
-        Format::Table => print!("{}", table::render_text(&report)),
-        Format::Markdown => print!("{}", table::render_markdown(&report)),
-        f => print_data(&super::emit::with_launch(&report, &launch)?, f)?,
+        Format::Table => print!("{}", table::render_text(report)),
+        Format::Markdown => print!("{}", table::render_markdown(report)),
+        f => print_data(&done.json()?, f)?,
     }
-    if let (Some(l), Format::Table | Format::Markdown) = (&launch, a.format) {
+    if let (Some(l), Format::Table | Format::Markdown) = (launch, a.format) {
         super::emit::print_launch(l, a.format == Format::Markdown);
     }
     Ok(Verdict::from_ok(report.fits))

@@ -40,7 +40,7 @@ pub struct Cli {
 pub enum Command {
     /// Per-GPU memory, fit verdict, limits, speed and recommendations for one configuration.
     #[command(
-        after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 2x8xH800 --weights fp8-block --tp 8 --pp 2\n  kvplan estimate qwen2.5-7b --gpus H100 --ctx 32k --batch 64 --kv-dtype fp8 --engine sglang\n  kvplan estimate ./config.json --gpus 4xL40S --ctx 8k --format json\n  kvplan estimate llama-3.1-8b --gpus H100 --ctx 8k --batch 64 --emit vllm"
+        after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 2x8xH800 --weights fp8-block --tp 8 --pp 2\n  kvplan estimate qwen2.5-7b --gpus H100 --ctx 32k --batch 64 --kv-dtype fp8 --engine sglang\n  kvplan estimate kimi-k2 --gpus 8xH200 --ctx 128k --engine vllm --dcp 8\n  kvplan estimate llama-3.1-8b --gpus H100 --ctx 32k --engine vllm@0.11\n  kvplan estimate ./config.json --gpus 4xL40S --ctx 8k --format json\n  kvplan estimate llama-3.1-8b --gpus H100 --ctx 8k --batch 64 --emit vllm"
     )]
     Estimate(EstimateArgs),
     /// Search formats × parallelism × batch and rank the configurations.
@@ -114,7 +114,7 @@ pub struct ScenarioArgs {
     /// KV cache dtype: bf16, fp16, fp8. Default: the model's 16-bit dtype.
     #[arg(long = "kv-dtype", value_parser = parse_kv_dtype)]
     pub kv_dtype: Option<KvDtype>,
-    /// Serving engine profile: vllm, sglang, trtllm, hf (name[@version]).
+    /// Serving engine profile: vllm, sglang, trtllm, hf; NAME@VERSION pins a release (vllm@0.11, sglang@0.5.3); NAME alone is the newest kvplan models (`kvplan engines`).
     #[arg(long, default_value = "vllm", value_parser = parse_engine)]
     pub engine: EngineId,
     /// Tensor-parallel degree (default: GPUs per node).
@@ -141,6 +141,15 @@ pub struct ScenarioArgs {
     /// KV block / page size in tokens.
     #[arg(long = "block-size")]
     pub block_size: Option<u64>,
+    /// Sequences the engine schedules at once (`--max-num-seqs`; sizes the profile's sampler run).
+    #[arg(long = "max-num-seqs")]
+    pub max_num_seqs: Option<u64>,
+    /// KV pool per GPU given directly, replacing the memory fraction (vLLM `--kv-cache-memory`): 40GiB, 42949672960.
+    #[arg(long = "kv-cache-memory")]
+    pub kv_cache_memory: Option<String>,
+    /// Decode context parallelism (vLLM `-dcp N`, must divide --tp): each GPU of a TP group keeps every N-th token, so KV capacity grows ×N and each GPU reads 1/N of the cache per step.
+    #[arg(long)]
+    pub dcp: Option<u64>,
     /// Engine max model length (same as --ctx when --ctx is absent).
     #[arg(long = "max-model-len")]
     pub max_model_len: Option<String>,
@@ -199,6 +208,9 @@ impl ScenarioArgs {
             mtp: Some(self.mtp),
             mtp_acceptance: self.mtp_acceptance,
             attention: self.attention,
+            dcp: self.dcp,
+            kv_cache_memory: self.kv_cache_memory.clone().map(Tokens::Text),
+            max_num_seqs: self.max_num_seqs,
         }
     }
 }

@@ -2,91 +2,46 @@
 
 use super::estimate::efficiency_for;
 use super::{print_data, CliModels, Format, PlanArgs, Verdict};
-use crate::error::{Error, Result};
-use crate::plan::{constraints_from, plan_json, search_pinned, Candidate, Pinned};
-use crate::request::resolve_with;
+use crate::error::Result;
+use crate::ops::{self, admit_all, Env, PlanRequest};
+use crate::plan::Candidate;
+use crate::scenario::Scenario;
 use crate::spec::Catalog;
 use crate::units::{gib, seconds};
 use comfy_table::{presets, Table};
 
 /// Run `plan`; the verdict is whether any configuration meets the constraints.
 pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
-    let objective = a.objective;
-    let batch = a.users.or(a.batch);
-    if batch == Some(0) {
-        return Err(Error::input("users", "must be at least 1"));
-    }
-    for (name, v) in [
-        ("max-tpot-ms", a.max_tpot_ms),
-        ("max-ttft-ms", a.max_ttft_ms),
-    ] {
-        if let Some(x) = v {
-            if !(x > 0.0 && x.is_finite()) {
-                return Err(Error::input(
-                    name,
-                    format!("{x} must be a positive number of milliseconds"),
-                ));
-            }
-        }
-    }
-    let (scenario_args, engine_note) = a.emit.align(&a.scenario)?;
-    // Parallelism flags are searched over, so resolve the base with defaults.
-    let mut base_args = scenario_args.clone();
-    base_args.tp = None;
-    base_args.pp = None;
-    base_args.dp = None;
-    base_args.ep = None;
-    let req = base_args.request(Some(batch.unwrap_or(1)));
-    let resolved = resolve_with(&req, catalog, &CliModels)?;
-    let mut base = resolved.scenario;
-    let profile_notes = super::reconcile::apply_profile(&scenario_args, &mut base)?;
-    for n in &profile_notes {
+    let efficiency = |s: &Scenario| efficiency_for(&a.scenario, s);
+    let env = Env {
+        catalog,
+        models: &CliModels,
+        efficiency: &efficiency,
+        admit: &admit_all,
+    };
+    let planned = ops::plan_with(
+        &env,
+        &PlanRequest {
+            // Without --users/--batch each configuration runs at its largest batch.
+            request: a.scenario.request(a.batch),
+            users: a.users,
+            max_tpot_ms: a.max_tpot_ms,
+            max_ttft_ms: a.max_ttft_ms,
+            objective: Some(a.objective),
+        },
+        &a.emit.extras(&a.scenario)?,
+    )?;
+    let (base, eff, all) = (&planned.base, &planned.efficiency, &planned.candidates);
+    let any_fit = planned.any_fits();
+    let shown: Vec<Candidate> = all.iter().take(a.top).cloned().collect();
+    let launch = &planned.launch;
+    let engine_note = planned.notes.first().filter(|n| n.starts_with("--emit"));
+    for n in planned.notes.iter().filter(|n| !n.starts_with("--emit")) {
         eprintln!("note: {n}");
     }
-    let c = constraints_from(
-        batch,
-        a.max_tpot_ms,
-        a.max_ttft_ms,
-        a.scenario.weights,
-        a.scenario.kv_dtype,
-    )?;
-    let eff = efficiency_for(&scenario_args, &base)?;
-    let sc = &a.scenario;
-    let all = search_pinned(
-        &base,
-        &c,
-        objective,
-        &eff,
-        Pinned {
-            tp: sc.tp,
-            pp: sc.pp,
-            dp: sc.dp,
-            ep: sc.ep,
-        },
-    )?;
-    let any_fit = all.iter().any(|x| x.fits);
-    let shown: Vec<Candidate> = all.iter().take(a.top).cloned().collect();
-    // --emit: the launch of the best fitting configuration the engine can express.
-    let launch = match a.emit.target()? {
-        None => None,
-        Some(t) => Some(crate::emit::emit_best(
-            &base,
-            &all,
-            &eff,
-            resolved.tokens_per_step,
-            t,
-            &a.emit.options(),
-        )?),
-    };
     match a.format {
         Format::Json | Format::Yaml => {
-            print_data(
-                &super::emit::with_launch(
-                    &plan_json(objective, &all, a.top),
-                    &launch.as_ref().map(|(_, l)| l.clone()),
-                )?,
-                a.format,
-            )?;
+            print_data(&planned.json(a.top), a.format)?;
         }
         Format::Table | Format::Markdown => {
             println!(
@@ -153,8 +108,8 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
             println!("{t}");
             if !any_fit {
                 println!("\nnothing fits on these GPUs under these constraints. What would:");
-                let est = crate::estimate::estimate(&base, &eff, 1.0)?;
-                let recs = crate::plan::recommend(&est, &eff);
+                let est = crate::estimate::estimate(base, eff, 1.0)?;
+                let recs = crate::plan::recommend(&est, eff);
                 if recs.is_empty() {
                     println!(
                         "  - fewer bits (--weights int4), a shorter --ctx, or more GPUs/nodes"
@@ -164,8 +119,8 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
                     println!("  - {}\n    {}", r.title, r.detail);
                 }
             }
-            if let Some((i, l)) = &launch {
-                if let Some(n) = &engine_note {
+            if let Some((i, l)) = launch {
+                if let Some(n) = engine_note {
                     println!("\nnote: {n}");
                 }
                 println!("\nlaunch of configuration #{}:", i + 1);

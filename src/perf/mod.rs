@@ -241,7 +241,10 @@ pub fn decode_step_at(
             batch_local,
             context,
         );
-        let kv_bytes = b * st.kv.attended_bytes(context) as f64 + extra.bytes;
+        // With decode context parallelism each GPU reads its 1/dcp of every
+        // sequence's cache.
+        let dcp = d.dcp.max(1);
+        let kv_bytes = b * st.kv.attended_bytes(context.div_ceil(dcp)) as f64 + extra.bytes;
         let attn_tokens = st.kv.attended_tokens(context) as f64;
         flops += b * attn_flops_per_ctx * attn_tokens;
         let layers = st.layers.end - st.layers.start;
@@ -253,6 +256,24 @@ pub fn decode_step_at(
         // Two all-reduces per layer (after attention and after the MLP).
         let act_bytes = b * s.model.hidden_size as f64 * 2.0;
         let mut comm = 2.0 * layers as f64 * allreduce_seconds(act_bytes, d.tp, tp_bw);
+        if dcp > 1 {
+            // DCP per attention layer (vLLM PR #23734): all-gather the query
+            // heads of the DCP group, attend over the local 1/dcp of the
+            // tokens, then exchange the partial outputs and their LSEs
+            // (reduce-scatter). Absorbed MLA works in the latent width.
+            let (q_w, o_w) = match &a.mla {
+                Some(m) => (m.latent_dim() as f64, m.kv_lora_rank as f64),
+                None => (a.head_dim as f64, a.v_dim() as f64),
+            };
+            let group_heads = heads_local * dcp as f64;
+            let n = dcp as f64;
+            let dcp_bw = group_bandwidth(s, dcp, eff);
+            let q_bytes = b * group_heads * q_w * 2.0;
+            let o_bytes = b * group_heads * (o_w * 2.0 + 4.0);
+            let per_layer =
+                (n - 1.0) / n * (q_bytes + o_bytes) / dcp_bw + 2.0 * COLLECTIVE_LATENCY_S;
+            comm += layers as f64 * per_layer;
+        }
         if d.ep > 1 {
             // Dispatch + combine all-to-all per MoE layer: each token's k copies of
             // the hidden state leave for other GPUs ((ep−1)/ep of them).

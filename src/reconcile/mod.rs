@@ -349,6 +349,16 @@ pub fn request_from_log(
         mtp: r0.mtp,
         mtp_acceptance: r0.mtp_acceptance,
         attention: r0.attention,
+        dcp: r0
+            .dcp
+            .or(parse_u64(get("decode_context_parallel_size")).filter(|d| *d > 1)),
+        kv_cache_memory: r0
+            .kv_cache_memory
+            .clone()
+            .or(parse_u64(get("kv_cache_memory_bytes"))
+                .or(parse_u64(get("kv_cache_memory")))
+                .map(Tokens::Number)),
+        max_num_seqs: r0.max_num_seqs.or(parse_u64(get("max_num_seqs"))),
     };
     Ok((req, notes))
 }

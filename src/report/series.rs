@@ -91,21 +91,31 @@ impl MemoryPoint {
 
 /// Memory per GPU at each context, batch as in the scenario.
 pub fn memory_points(s: &Scenario, contexts: &[u64]) -> Vec<MemoryPoint> {
-    contexts
+    memory_plans(s, contexts)
         .iter()
-        .map(|&c| {
-            let mut sc = s.clone();
-            sc.workload.context = c;
-            let p = memory::plan(&sc);
+        .map(|(c, p)| {
             let b = p.binding_stage();
             MemoryPoint {
-                context: c,
+                context: *c,
                 weights: b.weights_bytes,
                 kv_cache: b.kv_cache_bytes,
                 activations: b.activation_bytes,
                 overhead: b.overhead_bytes,
                 fits: p.fits,
             }
+        })
+        .collect()
+}
+
+/// The whole memory plan at each context, batch as in the scenario: what
+/// the memory chart draws and `ops::sweep` (the web page's chart) reports.
+pub fn memory_plans(s: &Scenario, contexts: &[u64]) -> Vec<(u64, memory::MemoryPlan)> {
+    contexts
+        .iter()
+        .map(|&c| {
+            let mut sc = s.clone();
+            sc.workload.context = c;
+            (c, memory::plan(&sc))
         })
         .collect()
 }

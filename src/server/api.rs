@@ -7,12 +7,11 @@ use crate::calibration::{
     builtin_profile, builtin_profile_names, efficiency_from_profile, Calibration,
 };
 use crate::error::Error;
-use crate::estimate::estimate as run_core;
 use crate::memory::weights::param_counts;
+use crate::ops::{self, Env, PlanRequest};
 use crate::perf::Efficiency;
-use crate::plan::{self, constraints_from, recommend, search_pinned, Objective, Pinned};
-use crate::report::Report;
-use crate::request::{resolve_with, EstimateRequest, Resolved, Tokens};
+use crate::plan::Objective;
+use crate::request::{EstimateRequest, Tokens};
 use crate::scenario::Scenario;
 use crate::spec::dtype::{KvDtype, WeightFormat};
 use crate::spec::model::ModelSpec;
@@ -153,12 +152,12 @@ pub(crate) async fn profiles(State(st): State<Shared>) -> Response {
 /// Efficiencies as `--profile NAME` gives them: the defaults, or a built-in
 /// calibration profile measured by `kvplan probe` (never a path: the server
 /// reads no files).
-fn efficiency(profile: Option<&str>, s: &Scenario) -> Result<Efficiency, ApiError> {
+fn efficiency(profile: Option<&str>, s: &Scenario) -> crate::Result<Efficiency> {
     let Some(p) = profile.map(str::trim).filter(|p| !p.is_empty()) else {
         return Ok(Efficiency::default());
     };
     let Some((origin, text)) = builtin_profile(p) else {
-        return Err(ApiError::bad(
+        return Err(Error::input(
             "profile",
             format!(
                 "unknown calibration profile '{p}'; built-in: {} (the server reads no files)",
@@ -166,7 +165,7 @@ fn efficiency(profile: Option<&str>, s: &Scenario) -> Result<Efficiency, ApiErro
             ),
         ));
     };
-    Ok(efficiency_from_profile(text, origin, s)?)
+    efficiency_from_profile(text, origin, s)
 }
 
 /// Read a POST body as a JSON object: 415 unless it is declared JSON (which
@@ -307,10 +306,10 @@ fn check_ranges(req: &EstimateRequest) -> Result<(), ApiError> {
 }
 
 /// `ctx × batch` bounded so no byte count can overflow.
-fn check_tokens_in_flight(context: u64, batch: u64) -> Result<(), ApiError> {
+fn check_tokens_in_flight(context: u64, batch: u64) -> crate::Result<()> {
     match context.checked_mul(batch) {
         Some(t) if t <= MAX_TOKENS_IN_FLIGHT => Ok(()),
-        _ => Err(ApiError::bad(
+        _ => Err(Error::input(
             "batch",
             format!("ctx × batch = {context} × {batch} tokens in flight is beyond any deployment (limit 10^11)"),
         )),
@@ -344,14 +343,18 @@ impl crate::request::ModelSource for ServerModels<'_> {
     }
 }
 
-/// Resolve like the CLI, except that the only model "file" is the pasted
-/// config: the server never reads paths, and fetches `hf:` models only
-/// through its Hub edge (`--allow-hub`).
-fn resolve_req(
+/// Run `op` in the server's operation environment: the only model "file"
+/// is the pasted config (the server never reads paths, and fetches `hf:`
+/// models only through its Hub edge, `--allow-hub`), only built-in
+/// calibration profiles, and the bounds on the work of one request
+/// (parallel degrees, tokens in flight).
+fn with_env<T>(
     app: &AppState,
     req: &EstimateRequest,
     config: Option<&ModelSpec>,
-) -> Result<Resolved, ApiError> {
+    profile: Option<&str>,
+    op: impl FnOnce(&Env<'_>) -> crate::Result<T>,
+) -> Result<T, ApiError> {
     check_ranges(req)?;
     let from_hub = match (req.model.trim().strip_prefix("hf:"), &app.hub) {
         (Some(id), Some(edge)) if config.is_none() => Some(edge.load(id)?),
@@ -368,9 +371,15 @@ fn resolve_req(
         config,
         from_hub: from_hub.as_ref(),
     };
-    let r = resolve_with(req, &app.catalog, &models)?;
-    check_tokens_in_flight(r.scenario.workload.context, r.scenario.workload.batch)?;
-    Ok(r)
+    let eff = |s: &Scenario| efficiency(profile, s);
+    let admit = |s: &Scenario| check_tokens_in_flight(s.workload.context, s.workload.batch);
+    let env = Env {
+        catalog: &app.catalog,
+        models: &models,
+        efficiency: &eff,
+        admit: &admit,
+    };
+    Ok(op(&env)?)
 }
 
 /// Body, API-only `config`, and the request: the common start of the POSTs.
@@ -411,8 +420,7 @@ pub(crate) async fn estimate(
 ) -> Response {
     let r = async {
         let mut ef = EmitFields::default();
-        let mut c = parse_common(&headers, body, &mut |obj| ef.take_from(obj))?;
-        ef.align(&mut c.req)?;
+        let c = parse_common(&headers, body, &mut |obj| ef.take_from(obj))?;
         blocking(&st, move |app| estimate_json(app, &c, &ef)).await
     };
     respond(r.await)
@@ -442,56 +450,32 @@ impl EmitFields {
             .transpose()?)
     }
 
-    fn options(&self) -> crate::emit::EmitOptions {
-        crate::emit::EmitOptions {
-            input_len: self.input_len,
-            output_len: self.output_len,
-            ..Default::default()
-        }
+    /// What the operation does beyond the report (the engine follows `emit`
+    /// there, as with `--emit`).
+    fn extras(&self) -> Result<ops::Extras, ApiError> {
+        Ok(ops::Extras {
+            emit: self.target()?.map(|target| ops::EmitRequest {
+                target,
+                options: crate::emit::EmitOptions {
+                    input_len: self.input_len,
+                    output_len: self.output_len,
+                    ..Default::default()
+                },
+            }),
+            deployment: None,
+        })
     }
-
-    /// As `--emit`: the engine profile becomes the emitted engine's.
-    fn align(&self, req: &mut EstimateRequest) -> Result<(), ApiError> {
-        if let Some(t) = self.target()? {
-            req.engine = Some(crate::spec::engine_id::EngineId {
-                name: t.name().into(),
-                version: None,
-            });
-        }
-        Ok(())
-    }
-}
-
-/// JSON of a launch (cannot fail for these types).
-fn launch_value(l: crate::emit::Launch) -> Result<Value, ApiError> {
-    serde_json::to_value(l)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-}
-
-/// Add `launch` to a JSON object.
-fn add_launch(mut v: Value, launch: Option<Value>) -> Value {
-    if let (Some(l), Value::Object(o)) = (launch, &mut v) {
-        o.insert("launch".into(), l);
-    }
-    v
 }
 
 /// The work of `/api/estimate` (what `kvplan estimate` does, minus printing).
 fn estimate_json(app: &AppState, c: &Common, ef: &EmitFields) -> Result<String, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
-    let r = resolve_req(app, &c.req, spec.as_ref())?;
-    let eff = efficiency(c.profile.as_deref(), &r.scenario)?;
-    let est = run_core(&r.scenario, &eff, r.tokens_per_step)?;
-    let recs = recommend(&est, &eff);
-    let mut report = Report::new(&est, recs);
-    report.assumptions.extend(r.notes);
-    let Some(t) = ef.target()? else {
-        return to_json(&report);
-    };
-    let l = crate::emit::emit(&r.scenario, &eff, r.tokens_per_step, t, &ef.options())?;
-    let v = serde_json::to_value(&report)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    to_json(&add_launch(v, Some(launch_value(l)?)))
+    let profile = c.profile.as_deref();
+    let extras = ef.extras()?;
+    let done = with_env(app, &c.req, spec.as_ref(), profile, |env| {
+        ops::estimate_with(env, &c.req, &extras)
+    })?;
+    to_json(&done.json()?)
 }
 
 /// JSON text, or a 500 if serialisation fails (it cannot for these types).
@@ -519,7 +503,7 @@ pub(crate) async fn plan(
     let r = async {
         let mut pf = PlanFields::default();
         let mut ef = EmitFields::default();
-        let mut c = parse_common(&headers, body, &mut |obj| {
+        let c = parse_common(&headers, body, &mut |obj| {
             pf.users = take(obj, "users")?;
             pf.max_tpot_ms = take(obj, "max_tpot_ms")?;
             pf.max_ttft_ms = take(obj, "max_ttft_ms")?;
@@ -527,7 +511,6 @@ pub(crate) async fn plan(
             pf.top = take(obj, "top")?;
             ef.take_from(obj)
         })?;
-        ef.align(&mut c.req)?;
         blocking(&st, move |app| plan_json(app, &c, &pf, &ef)).await
     };
     respond(r.await)
@@ -541,31 +524,6 @@ fn plan_json(
     ef: &EmitFields,
 ) -> Result<String, ApiError> {
     let (req, config, profile) = (&c.req, c.config.as_ref(), c.profile.as_deref());
-    let objective = pf.objective.unwrap_or(Objective::Throughput);
-    if pf.users.is_some() && req.batch.is_some() {
-        return Err(ApiError::bad(
-            "users",
-            "give either users or batch, not both",
-        ));
-    }
-    let batch = pf.users.or(req.batch);
-    if batch == Some(0) {
-        let f = if pf.users.is_some() { "users" } else { "batch" };
-        return Err(ApiError::bad(f, "must be at least 1"));
-    }
-    for (name, v) in [
-        ("max_tpot_ms", pf.max_tpot_ms),
-        ("max_ttft_ms", pf.max_ttft_ms),
-    ] {
-        if let Some(x) = v {
-            if !(x > 0.0 && x.is_finite()) {
-                return Err(ApiError::bad(
-                    name,
-                    format!("{x} must be a positive number of milliseconds"),
-                ));
-            }
-        }
-    }
     let top = pf.top.unwrap_or(10);
     if top > MAX_TOP {
         return Err(ApiError::bad(
@@ -573,48 +531,22 @@ fn plan_json(
             format!("{top} must be at most {MAX_TOP}"),
         ));
     }
-    check_ranges(req)?;
     let spec = config.map(parse_config).transpose()?;
-    // Parallelism is searched over, so resolve the base with defaults.
-    let mut base_req = req.clone();
-    base_req.tp = None;
-    base_req.pp = None;
-    base_req.dp = None;
-    base_req.ep = None;
-    base_req.batch = Some(batch.unwrap_or(1));
-    let resolved = resolve_req(app, &base_req, spec.as_ref())?;
-    let base = resolved.scenario;
-    let c = constraints_from(
-        batch,
-        pf.max_tpot_ms,
-        pf.max_ttft_ms,
-        req.weights,
-        req.kv_dtype,
-    )?;
-    let eff = efficiency(profile, &base)?;
-    let pinned = Pinned {
-        tp: req.tp,
-        pp: req.pp,
-        dp: req.dp,
-        ep: req.ep,
-    };
-    let all = search_pinned(&base, &c, objective, &eff, pinned)?;
-    let v = plan::plan_json(objective, &all, top as usize);
-    let launch = match ef.target()? {
-        None => None,
-        Some(t) => {
-            let (_, l) = crate::emit::emit_best(
-                &base,
-                &all,
-                &eff,
-                resolved.tokens_per_step,
-                t,
-                &ef.options(),
-            )?;
-            Some(launch_value(l)?)
-        }
-    };
-    to_json(&add_launch(v, launch))
+    let extras = ef.extras()?;
+    let planned = with_env(app, req, spec.as_ref(), profile, |env| {
+        ops::plan_with(
+            env,
+            &PlanRequest {
+                request: req.clone(),
+                users: pf.users,
+                max_tpot_ms: pf.max_tpot_ms,
+                max_ttft_ms: pf.max_ttft_ms,
+                objective: pf.objective,
+            },
+            &extras,
+        )
+    })?;
+    to_json(&planned.json(top as usize))
 }
 
 /// `POST /api/sweep`: per-GPU memory at several contexts (the page's chart).
@@ -649,56 +581,14 @@ pub(crate) async fn sweep(
     respond(r.await)
 }
 
-/// The work of `/api/sweep`: one core estimate per context, nothing else changed.
+/// The work of `/api/sweep`: the memory chart's series, nothing else changed.
 fn sweep_json(app: &AppState, c: &Common, contexts: Option<Vec<u64>>) -> Result<String, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
-    let r = resolve_req(app, &c.req, spec.as_ref())?;
-    let max = r.scenario.model.max_context;
-    let mut points = contexts.unwrap_or_else(|| {
-        let mut v: Vec<u64> = (10..40)
-            .map(|p| 1u64 << p)
-            .take_while(|&c| c <= max)
-            .collect();
-        v.push(max);
-        v
-    });
-    points.push(r.scenario.workload.context);
-    points.sort_unstable();
-    points.dedup();
-    let eff = efficiency(c.profile.as_deref(), &r.scenario)?;
-    let mut out = Vec::new();
-    let mut head = None;
-    for c in points {
-        let mut s = r.scenario.clone();
-        s.workload.context = c;
-        check_tokens_in_flight(c, s.workload.batch)
-            .map_err(|e| ApiError::bad("contexts", e.error))?;
-        let est = run_core(&s, &eff, r.tokens_per_step).map_err(|e| match e {
-            Error::Input { field, message } if field == "ctx" => {
-                ApiError::bad("contexts", format!("{c}: {message}"))
-            }
-            e => e.into(),
-        })?;
-        let rep = Report::new(&est, vec![]);
-        head.get_or_insert((
-            rep.memory_per_gpu.capacity_bytes,
-            rep.memory_per_gpu.budget_bytes,
-        ));
-        out.push(json!({
-            "context": c,
-            "fits": rep.fits,
-            "max_batch": rep.limits.max_batch,
-            "memory_per_gpu": rep.memory_per_gpu,
-        }));
-    }
-    let (capacity, budget) = head.unwrap_or_default();
-    to_json(&json!({
-        "model_max_context": max,
-        "batch": r.scenario.workload.batch,
-        "capacity_bytes": capacity,
-        "budget_bytes": budget,
-        "points": out,
-    }))
+    let profile = c.profile.as_deref();
+    let sweep = with_env(app, &c.req, spec.as_ref(), profile, |env| {
+        ops::sweep(env, &c.req, contexts)
+    })?;
+    to_json(&sweep)
 }
 
 /// `POST /api/config`: parse a pasted HF config.json (the body itself) and

@@ -1,0 +1,394 @@
+//! The operations layer, in the spirit of cargo's `ops`: one function per
+//! thing kvplan does — [`estimate`], [`plan`], [`sweep`] — taking typed
+//! inputs and returning report types. The CLI and the server only translate
+//! flags or JSON into these inputs and render what comes back, so every step
+//! (resolve the request, validate the scenario once, pick the efficiencies,
+//! search) is written here once.
+//!
+//! What differs between the edges is passed in as an [`Env`]: where models
+//! that are not built in come from (files and the Hub for the CLI, a pasted
+//! config for the server), where calibration profiles come from, and any
+//! limits an edge puts on the work of one request.
+//!
+//! The serving simulator's operation (`simulate`: a workload through the
+//! engine's scheduler over time) belongs here too, as `ops/simulate.rs`
+//! next to these, taking the same `Env` and returning its own report type.
+
+use crate::emit::{EmitOptions, Launch, Target};
+use crate::error::{Error, Result};
+use crate::estimate::Estimate;
+use crate::perf::Efficiency;
+use crate::plan::{constraints_from, recommend, search_pinned, Candidate, Objective, Pinned};
+use crate::reconcile::profile::DeploymentProfile;
+use crate::report::{MemoryReport, Report};
+use crate::request::{resolve_with, EstimateRequest, ModelSource, Resolved};
+use crate::scenario::Scenario;
+use crate::spec::engine_id::EngineId;
+use crate::spec::Catalog;
+use serde::Serialize;
+
+/// What an edge supplies to every operation.
+pub struct Env<'a> {
+    /// The built-in models, GPUs and engines.
+    pub catalog: &'a Catalog,
+    /// Models that are not built in (a path, an `hf:` id, a pasted config).
+    pub models: &'a dyn ModelSource,
+    /// The efficiencies for a resolved scenario: the defaults, or the
+    /// calibration profile the user named (as far as this edge can read one).
+    pub efficiency: &'a dyn Fn(&Scenario) -> Result<Efficiency>,
+    /// Limits this edge puts on a resolved scenario before any arithmetic
+    /// runs (the server bounds the work of one request); `Ok` to accept.
+    pub admit: &'a dyn Fn(&Scenario) -> Result<()>,
+}
+
+/// Accept every scenario (the CLI's [`Env::admit`]).
+pub fn admit_all(_: &Scenario) -> Result<()> {
+    Ok(())
+}
+
+/// What `--emit` (the API's `emit`) asks for: the launch commands of the
+/// deployment for one engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmitRequest {
+    /// The engine to emit for.
+    pub target: Target,
+    /// Benchmark lengths, head address, port.
+    pub options: EmitOptions,
+}
+
+/// Optional steps of [`estimate_with`] and [`plan_with`] that both edges
+/// offer: launch commands, and a deployment profile measured by
+/// `kvplan reconcile --out`.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// Emit the launch for this engine; the engine profile becomes that
+    /// engine's (a version pinned for the same engine is kept).
+    pub emit: Option<EmitRequest>,
+    /// A deployment profile applied to the resolved scenario.
+    pub deployment: Option<DeploymentProfile>,
+}
+
+impl Extras {
+    /// The request as the operation runs it (`--emit` sets the engine), and
+    /// a note when that replaced another engine.
+    fn align(&self, req: &EstimateRequest) -> (EstimateRequest, Option<String>) {
+        let mut out = req.clone();
+        let Some(e) = &self.emit else {
+            return (out, None);
+        };
+        let name = e.target.name();
+        match &req.engine {
+            Some(id) if id.name.eq_ignore_ascii_case(name) => (out, None),
+            other => {
+                let note = other.as_ref().map(|id| {
+                    format!("--emit {name} uses kvplan's {name} engine profile (not --engine {id})")
+                });
+                out.engine = Some(EngineId {
+                    name: name.into(),
+                    version: None,
+                });
+                (out, note)
+            }
+        }
+    }
+
+    /// Apply the deployment profile, if any, to a resolved scenario.
+    fn apply(&self, s: &mut Scenario) -> Result<Vec<String>> {
+        match &self.deployment {
+            Some(p) => p.apply(s),
+            None => Ok(vec![]),
+        }
+    }
+}
+
+/// The outcome of [`estimate`]: the report both edges print or return,
+/// and what it was computed from.
+#[derive(Debug, Clone)]
+pub struct Estimated {
+    /// The JSON contract (`estimate --format json`, `POST /api/estimate`).
+    pub report: Report,
+    /// The core's full result.
+    pub estimate: Estimate,
+    /// The efficiencies used.
+    pub efficiency: Efficiency,
+    /// The launch commands, when [`Extras::emit`] asked for them.
+    pub launch: Option<Launch>,
+}
+
+impl Estimated {
+    /// The report's JSON with `launch` added when there is one (the body of
+    /// `estimate --format json` and `POST /api/estimate`).
+    pub fn json(&self) -> Result<serde_json::Value> {
+        with_launch(&self.report, self.launch.as_ref())
+    }
+}
+
+/// A JSON value with `launch` added at its top level.
+pub fn with_launch<T: Serialize>(v: &T, launch: Option<&Launch>) -> Result<serde_json::Value> {
+    let json = |e: serde_json::Error| Error::Environment(e.to_string());
+    let mut v = serde_json::to_value(v).map_err(json)?;
+    if let (Some(l), serde_json::Value::Object(o)) = (launch, &mut v) {
+        o.insert("launch".into(), serde_json::to_value(l).map_err(json)?);
+    }
+    Ok(v)
+}
+
+/// Resolve the request and admit it (the first steps of every operation).
+fn resolve_admitted(env: &Env<'_>, req: &EstimateRequest) -> Result<Resolved> {
+    let r = resolve_with(req, env.catalog, env.models)?;
+    (env.admit)(&r.scenario)?;
+    Ok(r)
+}
+
+/// One configuration: per-GPU memory, fit verdict, limits, speed and
+/// recommendations. The scenario is validated once, by the core estimate.
+pub fn estimate(env: &Env<'_>, req: &EstimateRequest) -> Result<Estimated> {
+    estimate_with(env, req, &Extras::default())
+}
+
+/// [`estimate`] with launch commands and/or a deployment profile.
+pub fn estimate_with(env: &Env<'_>, req: &EstimateRequest, x: &Extras) -> Result<Estimated> {
+    let (req, engine_note) = x.align(req);
+    let mut r = resolve_admitted(env, &req)?;
+    let profile_notes = x.apply(&mut r.scenario)?;
+    let eff = (env.efficiency)(&r.scenario)?;
+    let est = crate::estimate::estimate(&r.scenario, &eff, r.tokens_per_step)?;
+    let recs = recommend(&est, &eff);
+    let mut report = Report::new(&est, recs);
+    report.assumptions.extend(r.notes);
+    report.assumptions.extend(engine_note);
+    report.assumptions.extend(profile_notes);
+    let launch = match &x.emit {
+        Some(e) => Some(crate::emit::emit(
+            &r.scenario,
+            &eff,
+            r.tokens_per_step,
+            e.target,
+            &e.options,
+        )?),
+        None => None,
+    };
+    Ok(Estimated {
+        report,
+        estimate: est,
+        efficiency: eff,
+        launch,
+    })
+}
+
+/// Inputs of [`plan`]: the scenario (its formats and parallelism restrict
+/// the search) and the plan's own options.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlanRequest {
+    /// The scenario as for an estimate; `tp`/`pp`/`dp`/`ep` pin degrees,
+    /// `weights`/`kv_dtype` restrict formats, `batch` is the batch to serve.
+    pub request: EstimateRequest,
+    /// Concurrent users to serve (= batch; give one of the two).
+    pub users: Option<u64>,
+    /// Upper bound on time per output token, ms.
+    pub max_tpot_ms: Option<f64>,
+    /// Upper bound on time to first token, ms.
+    pub max_ttft_ms: Option<f64>,
+    /// What to optimise (default throughput).
+    pub objective: Option<Objective>,
+}
+
+/// The outcome of [`plan`].
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The scenario the search started from (degrees at their defaults).
+    pub base: Scenario,
+    /// The efficiencies used.
+    pub efficiency: Efficiency,
+    /// The objective ranked by.
+    pub objective: Objective,
+    /// Every evaluated configuration, best first.
+    pub candidates: Vec<Candidate>,
+    /// Notes from [`Extras`] (engine replaced by `--emit`, deployment profile).
+    pub notes: Vec<String>,
+    /// The launch of the best fitting configuration the engine can express
+    /// (its index in `candidates`), when [`Extras::emit`] asked for it.
+    pub launch: Option<(usize, Launch)>,
+}
+
+impl Planned {
+    /// Whether some configuration fits and meets the constraints.
+    pub fn any_fits(&self) -> bool {
+        self.candidates.iter().any(|c| c.fits)
+    }
+
+    /// The JSON of `plan --format json` and `POST /api/plan`, `top` candidates.
+    pub fn json(&self, top: usize) -> serde_json::Value {
+        let v = crate::plan::plan_json(self.objective, &self.candidates, top);
+        match with_launch(&v, self.launch.as_ref().map(|(_, l)| l)) {
+            Ok(with) => with,
+            Err(_) => v,
+        }
+    }
+}
+
+/// Search formats × parallelism × batch and rank the configurations. The
+/// plan's inputs are checked here, once for both edges.
+pub fn plan(env: &Env<'_>, p: &PlanRequest) -> Result<Planned> {
+    plan_with(env, p, &Extras::default())
+}
+
+/// [`plan`] with launch commands for the best configuration the engine can
+/// express and/or a deployment profile.
+pub fn plan_with(env: &Env<'_>, p: &PlanRequest, x: &Extras) -> Result<Planned> {
+    let (aligned, engine_note) = x.align(&p.request);
+    let req = &aligned;
+    if p.users.is_some() && req.batch.is_some() {
+        return Err(Error::input(
+            "users",
+            "give either users or batch, not both",
+        ));
+    }
+    let batch = p.users.or(req.batch);
+    if batch == Some(0) {
+        let f = if p.users.is_some() { "users" } else { "batch" };
+        return Err(Error::input(f, "must be at least 1"));
+    }
+    for (name, v) in [
+        ("max-tpot-ms", p.max_tpot_ms),
+        ("max-ttft-ms", p.max_ttft_ms),
+    ] {
+        if let Some(x) = v {
+            if !(x > 0.0 && x.is_finite()) {
+                return Err(Error::input(
+                    name,
+                    format!("{x} must be a positive number of milliseconds"),
+                ));
+            }
+        }
+    }
+    // Parallelism is searched over, so resolve the base with defaults.
+    let mut base_req = req.clone();
+    base_req.tp = None;
+    base_req.pp = None;
+    base_req.dp = None;
+    base_req.ep = None;
+    base_req.batch = Some(batch.unwrap_or(1));
+    let resolved = resolve_admitted(env, &base_req)?;
+    let mut base = resolved.scenario;
+    let mut notes: Vec<String> = engine_note.into_iter().collect();
+    notes.extend(x.apply(&mut base)?);
+    base.validate()?;
+    let c = constraints_from(
+        batch,
+        p.max_tpot_ms,
+        p.max_ttft_ms,
+        req.weights,
+        req.kv_dtype,
+    )?;
+    let eff = (env.efficiency)(&base)?;
+    let objective = p.objective.unwrap_or(Objective::Throughput);
+    let pinned = Pinned {
+        tp: req.tp,
+        pp: req.pp,
+        dp: req.dp,
+        ep: req.ep,
+    };
+    let candidates = search_pinned(&base, &c, objective, &eff, pinned)?;
+    let launch = match &x.emit {
+        Some(e) => Some(crate::emit::emit_best(
+            &base,
+            &candidates,
+            &eff,
+            resolved.tokens_per_step,
+            e.target,
+            &e.options,
+        )?),
+        None => None,
+    };
+    Ok(Planned {
+        base,
+        efficiency: eff,
+        objective,
+        candidates,
+        notes,
+        launch,
+    })
+}
+
+/// One context of a [`sweep`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepPoint {
+    /// Tokens per sequence.
+    pub context: u64,
+    /// Whether the workload fits at this context.
+    pub fits: bool,
+    /// Largest batch at this context.
+    pub max_batch: u64,
+    /// Memory of the binding GPU, as in the estimate report.
+    pub memory_per_gpu: MemoryReport,
+}
+
+/// Per-GPU memory against context (the web page's chart).
+#[derive(Debug, Clone, Serialize)]
+pub struct Sweep {
+    /// The model's own maximum context.
+    pub model_max_context: u64,
+    /// Batch of every point.
+    pub batch: u64,
+    /// GPU memory, bytes.
+    pub capacity_bytes: u64,
+    /// The engine's budget, bytes.
+    pub budget_bytes: u64,
+    /// One point per context, ascending.
+    pub points: Vec<SweepPoint>,
+}
+
+/// Memory per GPU at several contexts, nothing else changed: `contexts`, or
+/// by default powers of two from 1Ki to the model's maximum; the request's
+/// own context is always included. Each point is validated and admitted;
+/// the numbers are the memory chart's ([`crate::report::series::memory_plans`]).
+pub fn sweep(env: &Env<'_>, req: &EstimateRequest, contexts: Option<Vec<u64>>) -> Result<Sweep> {
+    let r = resolve_admitted(env, req)?;
+    // The request itself first (its errors name its own fields), then each point.
+    r.scenario.validate()?;
+    let max = r.scenario.model.max_context;
+    let mut points = contexts.unwrap_or_else(|| {
+        let mut v: Vec<u64> = (10..40)
+            .map(|p| 1u64 << p)
+            .take_while(|&c| c <= max)
+            .collect();
+        v.push(max);
+        v
+    });
+    points.push(r.scenario.workload.context);
+    points.sort_unstable();
+    points.dedup();
+    for &c in &points {
+        let mut s = r.scenario.clone();
+        s.workload.context = c;
+        let as_contexts = |e: Error| match e {
+            Error::Input { field, message } if field == "ctx" || field == "batch" => {
+                Error::input("contexts", format!("{c}: {message}"))
+            }
+            e => e,
+        };
+        (env.admit)(&s).map_err(as_contexts)?;
+        s.validate().map_err(as_contexts)?;
+    }
+    let plans = crate::report::series::memory_plans(&r.scenario, &points);
+    let head = plans
+        .first()
+        .map(|(_, p)| (p.capacity_bytes, p.budget_bytes));
+    let (capacity, budget) = head.unwrap_or_default();
+    Ok(Sweep {
+        model_max_context: max,
+        batch: r.scenario.workload.batch,
+        capacity_bytes: capacity,
+        budget_bytes: budget,
+        points: plans
+            .iter()
+            .map(|(c, p)| SweepPoint {
+                context: *c,
+                fits: p.fits,
+                max_batch: p.max_batch,
+                memory_per_gpu: MemoryReport::of(p),
+            })
+            .collect(),
+    })
+}
