@@ -14,6 +14,10 @@ use std::path::Path;
 /// tens of KiB; 4 MiB leaves room for anything plausible.
 pub const MAX_SPEC_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
+/// Largest engine log or benchmark output `kvplan reconcile` reads (a
+/// day of a busy server's log is tens of MiB).
+pub const MAX_LOG_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Largest auxiliary Hub file read (`model.safetensors.index.json` lists
 /// every tensor: ~9 MB for a 90,000-tensor checkpoint).
 pub const MAX_INDEX_FILE_BYTES: u64 = 64 * 1024 * 1024;

@@ -15,6 +15,7 @@
 pub mod calibration;
 pub mod cli;
 pub mod deadline;
+pub mod emit;
 pub mod error;
 pub mod estimate;
 pub mod files;
@@ -27,6 +28,7 @@ pub mod perf;
 pub mod plan;
 #[cfg(feature = "gpu")]
 pub mod probe;
+pub mod reconcile;
 pub mod report;
 pub mod request;
 pub mod scenario;

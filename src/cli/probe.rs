@@ -148,7 +148,8 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
             ProbeEvent::Progress { stage, done, total } => {
                 let width = 30usize;
                 let filled = (done as usize * width) / (total.max(1) as usize);
-                eprint!(
+                let _ = write!(
+                    std::io::stderr(),
                     "\r      {stage:<12} [{}{}] {done}/{total}",
                     "#".repeat(filled),
                     ".".repeat(width - filled.min(width))

@@ -14,15 +14,18 @@
 //! engine's scheduler over time) belongs here too, as `ops/simulate.rs`
 //! next to these, taking the same `Env` and returning its own report type.
 
+use crate::emit::{EmitOptions, Launch, Target};
 use crate::error::{Error, Result};
 use crate::estimate::Estimate;
 use crate::perf::Efficiency;
 use crate::plan::{
     constraints_from, recommend, search_pinned, Candidate, Constraints, Objective, Pinned,
 };
+use crate::reconcile::profile::DeploymentProfile;
 use crate::report::{MemoryReport, Report};
 use crate::request::{resolve_with, EstimateRequest, ModelSource, Resolved};
 use crate::scenario::Scenario;
+use crate::spec::engine_id::EngineId;
 use crate::spec::Catalog;
 use serde::Serialize;
 
@@ -45,6 +48,61 @@ pub fn admit_all(_: &Scenario) -> Result<()> {
     Ok(())
 }
 
+/// What `--emit` (the API's `emit`) asks for: the launch commands of the
+/// deployment for one engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmitRequest {
+    /// The engine to emit for.
+    pub target: Target,
+    /// Benchmark lengths, head address, port.
+    pub options: EmitOptions,
+}
+
+/// Optional steps of [`estimate_with`] and [`plan_with`] that both edges
+/// offer: launch commands, and a deployment profile measured by
+/// `kvplan reconcile --out`.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// Emit the launch for this engine; the engine profile becomes that
+    /// engine's (a version pinned for the same engine is kept).
+    pub emit: Option<EmitRequest>,
+    /// A deployment profile applied to the resolved scenario.
+    pub deployment: Option<DeploymentProfile>,
+}
+
+impl Extras {
+    /// The request as the operation runs it (`--emit` sets the engine), and
+    /// a note when that replaced another engine.
+    fn align(&self, req: &EstimateRequest) -> (EstimateRequest, Option<String>) {
+        let mut out = req.clone();
+        let Some(e) = &self.emit else {
+            return (out, None);
+        };
+        let name = e.target.name();
+        match &req.engine {
+            Some(id) if id.name.eq_ignore_ascii_case(name) => (out, None),
+            other => {
+                let note = other.as_ref().map(|id| {
+                    format!("--emit {name} uses kvplan's {name} engine profile (not --engine {id})")
+                });
+                out.engine = Some(EngineId {
+                    name: name.into(),
+                    version: None,
+                });
+                (out, note)
+            }
+        }
+    }
+
+    /// Apply the deployment profile, if any, to a resolved scenario.
+    fn apply(&self, s: &mut Scenario) -> Result<Vec<String>> {
+        match &self.deployment {
+            Some(p) => p.apply(s),
+            None => Ok(vec![]),
+        }
+    }
+}
+
 /// The outcome of [`estimate`]: the report both edges print or return,
 /// and what it was computed from.
 #[derive(Debug, Clone)]
@@ -55,6 +113,26 @@ pub struct Estimated {
     pub estimate: Estimate,
     /// The efficiencies used.
     pub efficiency: Efficiency,
+    /// The launch commands, when [`Extras::emit`] asked for them.
+    pub launch: Option<Launch>,
+}
+
+impl Estimated {
+    /// The report's JSON with `launch` added when there is one (the body of
+    /// `estimate --format json` and `POST /api/estimate`).
+    pub fn json(&self) -> Result<serde_json::Value> {
+        with_launch(&self.report, self.launch.as_ref())
+    }
+}
+
+/// A JSON value with `launch` added at its top level.
+pub fn with_launch<T: Serialize>(v: &T, launch: Option<&Launch>) -> Result<serde_json::Value> {
+    let json = |e: serde_json::Error| Error::Environment(e.to_string());
+    let mut v = serde_json::to_value(v).map_err(json)?;
+    if let (Some(l), serde_json::Value::Object(o)) = (launch, &mut v) {
+        o.insert("launch".into(), serde_json::to_value(l).map_err(json)?);
+    }
+    Ok(v)
 }
 
 /// Resolve the request and admit it (the first steps of every operation).
@@ -67,27 +145,47 @@ fn resolve_admitted(env: &Env<'_>, req: &EstimateRequest) -> Result<Resolved> {
 /// One configuration: per-GPU memory, fit verdict, limits, speed and
 /// recommendations. The scenario is validated once, by the core estimate.
 pub fn estimate(env: &Env<'_>, req: &EstimateRequest) -> Result<Estimated> {
-    estimate_prepare(env, req)?.run()
+    estimate_with(env, req, &Extras::default())
+}
+
+/// [`estimate`] with launch commands and/or a deployment profile.
+pub fn estimate_with(env: &Env<'_>, req: &EstimateRequest, x: &Extras) -> Result<Estimated> {
+    estimate_prepare(env, req, x)?.run()
 }
 
 /// An estimate resolved and admitted, its arithmetic not yet done: an edge
 /// that bounds work (the server) weighs [`EstimatePrepared::search_cost`]
-/// before it calls [`EstimatePrepared::run`] ([`estimate`] does both).
+/// before it calls [`EstimatePrepared::run`] ([`estimate_with`] does both).
 #[derive(Debug, Clone)]
 pub struct EstimatePrepared {
-    /// The resolved request.
+    /// The resolved request (deployment profile applied).
     pub resolved: Resolved,
     /// The efficiencies it will use.
     pub efficiency: Efficiency,
+    /// Notes from [`Extras`] (engine replaced by `--emit`, deployment profile).
+    pub notes: Vec<String>,
+    /// The launch to emit, if asked for.
+    pub emit: Option<EmitRequest>,
 }
 
-/// The first half of [`estimate`]: resolve, admit, pick the efficiencies.
-pub fn estimate_prepare(env: &Env<'_>, req: &EstimateRequest) -> Result<EstimatePrepared> {
-    let resolved = resolve_admitted(env, req)?;
+/// The first half of [`estimate_with`]: resolve, admit, apply the extras,
+/// pick the efficiencies.
+pub fn estimate_prepare(
+    env: &Env<'_>,
+    req: &EstimateRequest,
+    x: &Extras,
+) -> Result<EstimatePrepared> {
+    let (req, engine_note) = x.align(req);
+    let mut resolved = resolve_admitted(env, &req)?;
+    let profile_notes = x.apply(&mut resolved.scenario)?;
     let efficiency = (env.efficiency)(&resolved.scenario)?;
+    let mut notes: Vec<String> = engine_note.into_iter().collect();
+    notes.extend(profile_notes);
     Ok(EstimatePrepared {
         resolved,
         efficiency,
+        notes,
+        emit: x.emit.clone(),
     })
 }
 
@@ -100,8 +198,9 @@ impl EstimatePrepared {
             .saturating_add(1)
     }
 
-    /// The second half of [`estimate`]: the core estimate and its
-    /// recommendations (stops early if this thread's deadline passes).
+    /// The second half of [`estimate_with`]: the core estimate, its
+    /// recommendations and the launch (stops with an error if this
+    /// thread's deadline passes).
     pub fn run(self) -> Result<Estimated> {
         let (r, eff) = (self.resolved, self.efficiency);
         let est = crate::estimate::estimate(&r.scenario, &eff, r.tokens_per_step)?;
@@ -113,10 +212,22 @@ impl EstimatePrepared {
         }
         let mut report = Report::new(&est, recs);
         report.assumptions.extend(r.notes);
+        report.assumptions.extend(self.notes);
+        let launch = match &self.emit {
+            Some(e) => Some(crate::emit::emit(
+                &r.scenario,
+                &eff,
+                r.tokens_per_step,
+                e.target,
+                &e.options,
+            )?),
+            None => None,
+        };
         Ok(Estimated {
             report,
             estimate: est,
             efficiency: eff,
+            launch,
         })
     }
 }
@@ -149,6 +260,11 @@ pub struct Planned {
     pub objective: Objective,
     /// Every evaluated configuration, best first.
     pub candidates: Vec<Candidate>,
+    /// Notes from [`Extras`] (engine replaced by `--emit`, deployment profile).
+    pub notes: Vec<String>,
+    /// The launch of the best fitting configuration the engine can express
+    /// (its index in `candidates`), when [`Extras::emit`] asked for it.
+    pub launch: Option<(usize, Launch)>,
 }
 
 impl Planned {
@@ -159,23 +275,35 @@ impl Planned {
 
     /// The JSON of `plan --format json` and `POST /api/plan`, `top` candidates.
     pub fn json(&self, top: usize) -> serde_json::Value {
-        crate::plan::plan_json(self.objective, &self.candidates, top)
+        let v = crate::plan::plan_json(self.objective, &self.candidates, top);
+        match with_launch(&v, self.launch.as_ref().map(|(_, l)| l)) {
+            Ok(with) => with,
+            Err(_) => v,
+        }
     }
 }
 
 /// Search formats × parallelism × batch and rank the configurations. The
 /// plan's inputs are checked here, once for both edges.
 pub fn plan(env: &Env<'_>, p: &PlanRequest) -> Result<Planned> {
-    plan_prepare(env, p)?.run()
+    plan_with(env, p, &Extras::default())
+}
+
+/// [`plan`] with launch commands for the best configuration the engine can
+/// express and/or a deployment profile.
+pub fn plan_with(env: &Env<'_>, p: &PlanRequest, x: &Extras) -> Result<Planned> {
+    plan_prepare(env, p, x)?.run()
 }
 
 /// A plan checked, resolved and admitted, its search not yet run: an edge
 /// that bounds work (the server) weighs [`PlanPrepared::search_cost`]
-/// before it calls [`PlanPrepared::run`] ([`plan`] does both).
+/// before it calls [`PlanPrepared::run`] ([`plan_with`] does both).
 #[derive(Debug, Clone)]
 pub struct PlanPrepared {
     /// The scenario the search starts from (degrees at their defaults).
     pub base: Scenario,
+    /// Tokens per decode step of the base (for the launch).
+    pub tokens_per_step: f64,
     /// The plan's constraints.
     pub constraints: Constraints,
     /// The objective ranked by.
@@ -184,12 +312,17 @@ pub struct PlanPrepared {
     pub efficiency: Efficiency,
     /// Degrees the user fixed.
     pub pinned: Pinned,
+    /// Notes from [`Extras`].
+    pub notes: Vec<String>,
+    /// The launch to emit, if asked for.
+    pub emit: Option<EmitRequest>,
 }
 
-/// The first half of [`plan`]: check the plan's inputs, resolve the base
-/// scenario and admit it.
-pub fn plan_prepare(env: &Env<'_>, p: &PlanRequest) -> Result<PlanPrepared> {
-    let req = &p.request;
+/// The first half of [`plan_with`]: check the plan's inputs, resolve the
+/// base scenario, admit it and apply the extras.
+pub fn plan_prepare(env: &Env<'_>, p: &PlanRequest, x: &Extras) -> Result<PlanPrepared> {
+    let (aligned, engine_note) = x.align(&p.request);
+    let req = &aligned;
     if p.users.is_some() && req.batch.is_some() {
         return Err(Error::input(
             "users",
@@ -221,7 +354,10 @@ pub fn plan_prepare(env: &Env<'_>, p: &PlanRequest) -> Result<PlanPrepared> {
     base_req.dp = None;
     base_req.ep = None;
     base_req.batch = Some(batch.unwrap_or(1));
-    let base = resolve_admitted(env, &base_req)?.scenario;
+    let resolved = resolve_admitted(env, &base_req)?;
+    let mut base = resolved.scenario;
+    let mut notes: Vec<String> = engine_note.into_iter().collect();
+    notes.extend(x.apply(&mut base)?);
     base.validate()?;
     let c = constraints_from(
         batch,
@@ -240,10 +376,13 @@ pub fn plan_prepare(env: &Env<'_>, p: &PlanRequest) -> Result<PlanPrepared> {
     };
     Ok(PlanPrepared {
         base,
+        tokens_per_step: resolved.tokens_per_step,
         constraints: c,
         objective,
         efficiency: eff,
         pinned,
+        notes,
+        emit: x.emit.clone(),
     })
 }
 
@@ -254,9 +393,9 @@ impl PlanPrepared {
         crate::plan::search_cost(&self.base, &self.constraints, self.objective)
     }
 
-    /// The second half of [`plan`]: the search (refused when larger than
-    /// [`crate::plan::MAX_SEARCH_CONFIGURATIONS`]; stopped when this
-    /// thread's deadline passes).
+    /// The second half of [`plan_with`]: the search (refused when larger
+    /// than [`crate::plan::MAX_SEARCH_CONFIGURATIONS`]; stopped when this
+    /// thread's deadline passes) and the launch of the best configuration.
     pub fn run(self) -> Result<Planned> {
         let candidates = search_pinned(
             &self.base,
@@ -265,11 +404,24 @@ impl PlanPrepared {
             &self.efficiency,
             self.pinned,
         )?;
+        let launch = match &self.emit {
+            Some(e) => Some(crate::emit::emit_best(
+                &self.base,
+                &candidates,
+                &self.efficiency,
+                self.tokens_per_step,
+                e.target,
+                &e.options,
+            )?),
+            None => None,
+        };
         Ok(Planned {
             base: self.base,
             efficiency: self.efficiency,
             objective: self.objective,
             candidates,
+            notes: self.notes,
+            launch,
         })
     }
 }

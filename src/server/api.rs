@@ -471,23 +471,70 @@ pub(crate) async fn estimate(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let r = async {
-        let c = parse_common(&headers, body, &mut |_| Ok(()))?;
+        let mut ef = EmitFields::default();
+        let c = parse_common(&headers, body, &mut |obj| ef.take_from(obj))?;
         // Phase 1 (one unit): parse, resolve, and count the work; phase 2:
         // the estimate and its recommendation search, weighed by that count.
-        let p = blocking(&st, 1, move |app| estimate_prepare(app, &c)).await?;
+        let p = blocking(&st, 1, move |app| estimate_prepare(app, &c, &ef)).await?;
         let cost = estimate_units(&p);
         blocking(&st, cost, move |_| estimate_run(p)).await
     };
     respond(r.await)
 }
 
+/// The API's `emit`, `input_len` and `output_len` fields (the CLI's `--emit` flags).
+#[derive(Debug, Default)]
+struct EmitFields {
+    emit: Option<String>,
+    input_len: Option<u64>,
+    output_len: Option<u64>,
+}
+
+impl EmitFields {
+    fn take_from(&mut self, obj: &mut Body) -> Result<(), ApiError> {
+        self.emit = take(obj, "emit")?;
+        self.input_len = take(obj, "input_len")?;
+        self.output_len = take(obj, "output_len")?;
+        Ok(())
+    }
+
+    fn target(&self) -> Result<Option<crate::emit::Target>, ApiError> {
+        Ok(self
+            .emit
+            .as_deref()
+            .map(crate::emit::Target::parse)
+            .transpose()?)
+    }
+
+    /// What the operation does beyond the report (the engine follows `emit`
+    /// there, as with `--emit`).
+    fn extras(&self) -> Result<ops::Extras, ApiError> {
+        Ok(ops::Extras {
+            emit: self.target()?.map(|target| ops::EmitRequest {
+                target,
+                options: crate::emit::EmitOptions {
+                    input_len: self.input_len,
+                    output_len: self.output_len,
+                    ..Default::default()
+                },
+            }),
+            deployment: None,
+        })
+    }
+}
+
 /// The checks of `/api/estimate`: parse, resolve, admit, efficiencies
-/// (the first half of `ops::estimate`).
-fn estimate_prepare(app: &AppState, c: &Common) -> Result<EstimatePrepared, ApiError> {
+/// (the first half of `ops::estimate_with`).
+fn estimate_prepare(
+    app: &AppState,
+    c: &Common,
+    ef: &EmitFields,
+) -> Result<EstimatePrepared, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
     let profile = c.profile.as_deref();
+    let extras = ef.extras()?;
     with_env(app, &c.req, spec.as_ref(), profile, |env| {
-        ops::estimate_prepare(env, &c.req)
+        ops::estimate_prepare(env, &c.req, &extras)
     })
 }
 
@@ -498,7 +545,7 @@ fn estimate_units(p: &EstimatePrepared) -> u64 {
 
 /// The work of `/api/estimate` (what `kvplan estimate` does, minus printing).
 fn estimate_run(p: EstimatePrepared) -> Result<String, ApiError> {
-    to_json(&p.run()?.report)
+    to_json(&p.run()?.json()?)
 }
 
 /// JSON text, or a 500 if serialisation fails (it cannot for these types).
@@ -524,19 +571,11 @@ pub(crate) async fn plan(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let r = async {
-        let mut pf = PlanFields::default();
-        let c = parse_common(&headers, body, &mut |obj| {
-            pf.users = take(obj, "users")?;
-            pf.max_tpot_ms = take(obj, "max_tpot_ms")?;
-            pf.max_ttft_ms = take(obj, "max_ttft_ms")?;
-            pf.objective = take(obj, "objective")?;
-            pf.top = take(obj, "top")?;
-            Ok(())
-        })?;
+        let (c, pf, ef) = parse_plan(&headers, body)?;
         let top = pf.top.unwrap_or(10);
         // Phase 1 (one unit): check and resolve, and count the
         // configurations the search would evaluate.
-        let p = blocking(&st, 1, move |app| plan_prepare(app, &c, &pf)).await?;
+        let p = blocking(&st, 1, move |app| plan_prepare(app, &c, &pf, &ef)).await?;
         // Phase 2: the search, weighed (or refused) by that count.
         let cost = plan_units(&p);
         blocking(&st, cost, move |_| plan_run(p, top)).await
@@ -544,9 +583,32 @@ pub(crate) async fn plan(
     respond(r.await)
 }
 
+/// The body of `/api/plan`: the common fields, the plan's and `emit`'s.
+fn parse_plan(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Common, PlanFields, EmitFields), ApiError> {
+    let mut pf = PlanFields::default();
+    let mut ef = EmitFields::default();
+    let c = parse_common(headers, body, &mut |obj| {
+        pf.users = take(obj, "users")?;
+        pf.max_tpot_ms = take(obj, "max_tpot_ms")?;
+        pf.max_ttft_ms = take(obj, "max_ttft_ms")?;
+        pf.objective = take(obj, "objective")?;
+        pf.top = take(obj, "top")?;
+        ef.take_from(obj)
+    })?;
+    Ok((c, pf, ef))
+}
+
 /// The checks of `/api/plan`, step for step what `kvplan plan` does
-/// before its search (the first half of `ops::plan`).
-fn plan_prepare(app: &AppState, c: &Common, pf: &PlanFields) -> Result<PlanPrepared, ApiError> {
+/// before its search (the first half of `ops::plan_with`).
+fn plan_prepare(
+    app: &AppState,
+    c: &Common,
+    pf: &PlanFields,
+    ef: &EmitFields,
+) -> Result<PlanPrepared, ApiError> {
     let (req, config, profile) = (&c.req, c.config.as_ref(), c.profile.as_deref());
     let top = pf.top.unwrap_or(10);
     if top > MAX_TOP {
@@ -556,6 +618,7 @@ fn plan_prepare(app: &AppState, c: &Common, pf: &PlanFields) -> Result<PlanPrepa
         ));
     }
     let spec = config.map(parse_config).transpose()?;
+    let extras = ef.extras()?;
     with_env(app, req, spec.as_ref(), profile, |env| {
         ops::plan_prepare(
             env,
@@ -566,6 +629,7 @@ fn plan_prepare(app: &AppState, c: &Common, pf: &PlanFields) -> Result<PlanPrepa
                 max_ttft_ms: pf.max_ttft_ms,
                 objective: pf.objective,
             },
+            &extras,
         )
     })
 }
@@ -589,30 +653,39 @@ pub(crate) async fn sweep(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let r = async {
-        let mut contexts: Option<Vec<Tokens>> = None;
-        let c = parse_common(&headers, body, &mut |obj| {
-            contexts = take(obj, "contexts")?;
-            Ok(())
-        })?;
-        let contexts = contexts
-            .map(|v| {
-                if v.len() > MAX_POINTS {
-                    return Err(ApiError::bad(
-                        "contexts",
-                        format!("at most {MAX_POINTS} points"),
-                    ));
-                }
-                v.iter()
-                    .map(|t| t.resolve("contexts").map_err(ApiError::from))
-                    .collect::<Result<Vec<u64>, _>>()
-            })
-            .transpose()?;
+        let (c, contexts) = parse_sweep(&headers, body)?;
         // One estimate per point (at most 64 given, ~31 by default).
         let points = contexts.as_ref().map_or(32, |v| v.len() as u64 + 1);
         let cost = units_of(points, request_layers(&st, &c));
         blocking(&st, cost, move |app| sweep_json(app, &c, contexts)).await
     };
     respond(r.await)
+}
+
+/// The body of `/api/sweep`: the common fields and the contexts.
+fn parse_sweep(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Common, Option<Vec<u64>>), ApiError> {
+    let mut contexts: Option<Vec<Tokens>> = None;
+    let c = parse_common(headers, body, &mut |obj| {
+        contexts = take(obj, "contexts")?;
+        Ok(())
+    })?;
+    let contexts = contexts
+        .map(|v| {
+            if v.len() > MAX_POINTS {
+                return Err(ApiError::bad(
+                    "contexts",
+                    format!("at most {MAX_POINTS} points"),
+                ));
+            }
+            v.iter()
+                .map(|t| t.resolve("contexts").map_err(ApiError::from))
+                .collect::<Result<Vec<u64>, _>>()
+        })
+        .transpose()?;
+    Ok((c, contexts))
 }
 
 /// The work of `/api/sweep`: the memory chart's series, nothing else changed.
@@ -666,41 +739,22 @@ pub(crate) fn call_sync(app: &AppState, route: &str, body: &[u8]) -> Result<Stri
     let body = Ok(Bytes::copy_from_slice(body));
     match route {
         "/api/estimate" => {
-            let c = parse_common(&headers, body, &mut |_| Ok(()))?;
-            let p = estimate_prepare(app, &c)?;
+            let mut ef = EmitFields::default();
+            let c = parse_common(&headers, body, &mut |obj| ef.take_from(obj))?;
+            let p = estimate_prepare(app, &c, &ef)?;
             super::check_cost(app, estimate_units(&p))?;
             estimate_run(p)
         }
         "/api/plan" => {
-            let mut pf = PlanFields::default();
-            let c = parse_common(&headers, body, &mut |obj| {
-                pf.users = take(obj, "users")?;
-                pf.max_tpot_ms = take(obj, "max_tpot_ms")?;
-                pf.max_ttft_ms = take(obj, "max_ttft_ms")?;
-                pf.objective = take(obj, "objective")?;
-                pf.top = take(obj, "top")?;
-                Ok(())
-            })?;
-            let p = plan_prepare(app, &c, &pf)?;
+            let (c, pf, ef) = parse_plan(&headers, body)?;
+            let p = plan_prepare(app, &c, &pf, &ef)?;
             super::check_cost(app, plan_units(&p))?;
             plan_run(p, pf.top.unwrap_or(10))
         }
         "/api/sweep" => {
-            let mut contexts: Option<Vec<Tokens>> = None;
-            let c = parse_common(&headers, body, &mut |obj| {
-                contexts = take(obj, "contexts")?;
-                Ok(())
-            })?;
-            let contexts = contexts
-                .map(|v| {
-                    if v.len() > MAX_POINTS {
-                        return Err(ApiError::bad("contexts", "too many points"));
-                    }
-                    v.iter()
-                        .map(|t| t.resolve("contexts").map_err(ApiError::from))
-                        .collect::<Result<Vec<u64>, _>>()
-                })
-                .transpose()?;
+            let (c, contexts) = parse_sweep(&headers, body)?;
+            let points = contexts.as_ref().map_or(32, |v| v.len() as u64 + 1);
+            super::check_cost(app, units_of(points, request_layers(app, &c)))?;
             sweep_json(app, &c, contexts)
         }
         "/api/config" => {
