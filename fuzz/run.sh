@@ -23,10 +23,12 @@ TRIPLE="$(rustc -vV | sed -n 's/^host: //p')"
 
 # --- seed the corpus from the repository's real inputs
 for t in "${ALL[@]}"; do mkdir -p "corpus/$t" "artifacts/$t"; cp -f seeds/"$t"/* "corpus/$t/" 2>/dev/null || true; done
-cp -f ../tests/fixtures/hf-configs/*.json corpus/hf_config/
-cp -f ../model-specs/*.yaml ../profiles/*/*.yaml corpus/yaml_spec/ 2>/dev/null || true
+CONFIGS=(../tests/fixtures/hf-configs/*.json ../tests/fixtures/hf-configs/*/*.json ../tests/fixtures/derived-configs/*.json)
+cp -f "${CONFIGS[@]}" corpus/hf_config/ 2>/dev/null || true
+cp -f ../model-specs/*.yaml ../profiles/*/*.yaml ../profiles/*/*/*.yaml corpus/yaml_spec/ 2>/dev/null || true
 # API bodies: each real config pasted into /api/config (route byte 1) and /api/estimate (0).
-for f in ../tests/fixtures/hf-configs/*.json; do
+for f in "${CONFIGS[@]}"; do
+  [ -f "$f" ] || continue
   b="$(basename "$f" .json)"
   { printf '\001'; cat "$f"; } > "corpus/api_request/config-$b"
   { printf '\000{"gpus":"8xH100","ctx":"8k","config":'; cat "$f"; printf '}'; } > "corpus/api_request/estimate-$b"

@@ -1,4 +1,6 @@
 // Shared by the fuzz targets: run a model end to end and check the numbers.
+// (Each target includes this file; not every target uses every function.)
+#![allow(dead_code)]
 
 use kvplan::estimate::estimate;
 use kvplan::perf::Efficiency;
