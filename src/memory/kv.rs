@@ -319,7 +319,7 @@ impl KvLayout {
         }
         if let Some((kv, st)) = self.state_pool_split(budget) {
             let attn = self.bytes_at(context, self.block_size, self.window_capped, false);
-            let by_kv = if attn == 0 { cap } else { kv / attn };
+            let by_kv = kv.checked_div(attn).unwrap_or(cap);
             return by_kv.min(st / self.state_bytes_per_sequence());
         }
         match self.sequence_bytes(context) {
