@@ -19,7 +19,7 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
         efficiency: &efficiency,
         admit: &admit_all,
     };
-    let planned = ops::plan(
+    let planned = ops::plan_with(
         &env,
         &PlanRequest {
             // Without --users/--batch each configuration runs at its largest batch.
@@ -29,10 +29,16 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
             max_ttft_ms: a.max_ttft_ms,
             objective: Some(a.objective),
         },
+        &a.emit.extras(&a.scenario)?,
     )?;
     let (base, eff, all) = (&planned.base, &planned.efficiency, &planned.candidates);
     let any_fit = planned.any_fits();
     let shown: Vec<Candidate> = all.iter().take(a.top).cloned().collect();
+    let launch = &planned.launch;
+    let engine_note = planned.notes.first().filter(|n| n.starts_with("--emit"));
+    for n in planned.notes.iter().filter(|n| !n.starts_with("--emit")) {
+        eprintln!("note: {n}");
+    }
     match a.format {
         Format::Json | Format::Yaml => {
             print_data(&planned.json(a.top), a.format)?;
@@ -112,6 +118,13 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
                 for r in recs {
                     println!("  - {}\n    {}", r.title, r.detail);
                 }
+            }
+            if let Some((i, l)) = launch {
+                if let Some(n) = engine_note {
+                    println!("\nnote: {n}");
+                }
+                println!("\nlaunch of configuration #{}:", i + 1);
+                super::emit::print_launch(l, a.format == Format::Markdown);
             }
         }
     }
