@@ -44,6 +44,7 @@ fn benches(c: &mut Criterion) {
         max_ttft_seconds: None,
         weights: vec![],
         kv_dtypes: vec![],
+        gpu_price_per_hour: None,
     };
     c.bench_function("plan deepseek-v3 2x8xH800 whole search", |b| {
         b.iter(|| search(black_box(&two), &cons, Objective::Throughput, &eff))

@@ -44,6 +44,7 @@ fn main() {
                 max_ttft_seconds: None,
                 weights: vec![],
                 kv_dtypes: vec![],
+                gpu_price_per_hour: None,
             };
             black_box(search(black_box(&two), &cons, Objective::Throughput, &eff));
         }

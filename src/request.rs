@@ -57,6 +57,7 @@ fn hub_id_hint(e: Error, name: &str, catalog: &Catalog) -> Error {
     let hub_like = matches!(e, Error::Environment(_))
         && n.matches('/').count() == 1
         && !n.starts_with(['.', '/', '~'])
+        && !n.starts_with("hf:")
         && ![".json", ".yaml", ".yml"]
             .iter()
             .any(|x| n.to_ascii_lowercase().ends_with(x));

@@ -641,7 +641,7 @@ fn vllm_kv_dtype_names() {
 
 // ───────────────────────── golden advice ─────────────────────────
 
-/// 1. Dense, one GPU, fits: Llama-3.1-8B bf16 on one H100 at 8k × 32.
+/// Scenario 1: Dense, one GPU, fits: Llama-3.1-8B bf16 on one H100 at 8k × 32.
 /// Weights 16.1 GB = 15.0 GiB; KV 32 × 8,000 × 131,072 B = 31.3 GiB; with
 /// ~3.5 GiB activations and overhead that is ≈ 50 GiB of the 73.6 GiB
 /// budget. Advice: nothing to quantize; keep bf16.
@@ -652,7 +652,7 @@ fn golden_01_dense_one_gpu_fits_keep_bf16() {
     assert!(recs(&e).iter().all(|r| r.kind != "quantization"));
 }
 
-/// 2. Dense, one GPU, too big: Llama-3.1-70B on one H100 at 8k × 1.
+/// Scenario 2: Dense, one GPU, too big: Llama-3.1-70B on one H100 at 8k × 1.
 /// bf16 = 141 GB cannot fit 80 GiB; no layout or context helps on one GPU.
 /// fp8 (W8A8, native on Hopper, effectively lossless per arXiv:2411.02355)
 /// is 70.6 GB = 65.7 GiB, + 2.4 GiB of KV (8,000 × 327,680 B) + ~3.5 GiB
@@ -670,7 +670,7 @@ fn golden_02_dense_too_big_mildest_quantization_first() {
     assert!(q.cost.contains("arXiv:2411.02355"), "{}", q.cost);
 }
 
-/// 3. Dense, one node, KV-bound: Llama-3.1-70B on 8×H100 at 32k × 64.
+/// Scenario 3: Dense, one node, KV-bound: Llama-3.1-70B on 8×H100 at 32k × 64.
 /// Weights bf16 over TP8: 17.6 GB = 16.4 GiB per GPU, leaving ≈ 53 GiB per
 /// GPU = 430 GiB of pool; the batch needs 64 × 32,000 × 327,680 B = 625
 /// GiB in bf16 KV — too much — but 312 GiB in fp8 KV. The fix is the KV
@@ -695,7 +695,7 @@ fn golden_03_kv_bound_fp8_kv_before_weights() {
     );
 }
 
-/// 4. Dense, two GPUs, too big: Llama-3.1-70B on 2×H100, 32k × 16. The
+/// Scenario 4: Dense, two GPUs, too big: Llama-3.1-70B on 2×H100, 32k × 16. The
 /// bf16 weights (141 GB = 131 GiB) leave 2 × 73.6 − 131 ≈ 16 GiB for KV,
 /// but 16 × 32,000 × 327,680 B = 156 GiB is needed. More hardware, when
 /// it comes, is a fuller NVLink node (4 or 8 H100s), labelled, last.
@@ -710,7 +710,7 @@ fn golden_04_two_gpus_more_hardware_is_a_fuller_node() {
     assert_eq!(last.candidate.weights_dtype, WeightFormat::Bf16);
 }
 
-/// 5. MoE + MLA, one node, fits in its own format: DeepSeek-V3 fp8-block
+/// Scenario 5: MoE + MLA, one node, fits in its own format: DeepSeek-V3 fp8-block
 /// (671e9 params ≈ 627 GiB incl. scales) on 8×H200 is 78 GiB per GPU of a
 /// 128.6 GiB budget (0.92 × 139.8). Advice: keep the fp8 checkpoint; no
 /// further quantization.
@@ -722,7 +722,7 @@ fn golden_05_moe_mla_keeps_its_fp8_checkpoint() {
     assert_eq!(e.report.deployment.weights_dtype, "fp8-block");
 }
 
-/// 6. MoE + MLA, one node too small: DeepSeek-V3 on 8×H100 (80 GiB):
+/// Scenario 6: MoE + MLA, one node too small: DeepSeek-V3 on 8×H100 (80 GiB):
 /// 627 GiB / 8 = 78 GiB of weights per GPU exceeds the 73.6 GiB budget,
 /// so no layout or context on these GPUs works. The fp8 checkpoint on a
 /// second node (16 H100s, PP over the nodes) is the faithful answer; it is
@@ -744,7 +744,7 @@ fn golden_06_moe_mla_needs_a_second_node() {
         .all(|r| !(r.kind == "layout" && r.candidate.gpus == 8)));
 }
 
-/// 7. MoE, mid-size GPU: Qwen3-30B-A3B (30.5e9 params) in bf16 = 61 GB
+/// Scenario 7: MoE, mid-size GPU: Qwen3-30B-A3B (30.5e9 params) in bf16 = 61 GB
 /// does not fit a 48 GB L40S; fp8 (native on Ada) is 30.5 GB and fits.
 /// Advice: fp8, the mildest format that fits, with its quality caveat.
 #[test]
@@ -755,7 +755,7 @@ fn golden_07_moe_on_l40s_fp8() {
     assert_eq!(q.candidate.weights_dtype.payload_bits(), 8, "{}", q.title);
 }
 
-/// 8. Ampere and fp8: an A100 has no FP8 tensor cores, so fp8 weights
+/// Scenario 8: Ampere and fp8: an A100 has no FP8 tensor cores, so fp8 weights
 /// run weight-only (Marlin), GEMMs at the bf16 rate; the quantization an
 /// engineer offers there is W8A8 int8 (native int8 math on Ampere) or
 /// int4, never "fp8" as if native. Llama-3.1-70B does not fit one A100 in
@@ -774,7 +774,7 @@ fn golden_08_ampere_does_not_get_native_fp8_advice() {
     );
 }
 
-/// 9. Tiny model, big GPU: Qwen2.5-0.5B int4 + fp8 KV on an H100 holds
+/// Scenario 9: Tiny model, big GPU: Qwen2.5-0.5B int4 + fp8 KV on an H100 holds
 /// thousands of 8k sequences in memory, but vLLM runs 1024 at once.
 #[test]
 fn golden_09_tiny_model_batch_is_max_num_seqs() {
@@ -787,7 +787,7 @@ fn golden_09_tiny_model_batch_is_max_num_seqs() {
     assert_eq!(c.batch_limit, "max_num_seqs");
 }
 
-/// 10. Same on a 24 GB L4: vLLM's small-GPU default max_num_seqs is 256.
+/// Scenario 10: Same on a 24 GB L4: vLLM's small-GPU default max_num_seqs is 256.
 #[test]
 fn golden_10_small_gpu_max_num_seqs_256() {
     let mut r = req("qwen2.5-0.5b", "L4", "4k", None);
@@ -796,7 +796,7 @@ fn golden_10_small_gpu_max_num_seqs_256() {
     assert!(p.candidates.iter().all(|c| c.batch <= 256));
 }
 
-/// 11. Latency target on a node: Llama-3.1-8B, 8k, TPOT ≤ 20 ms, fewest
+/// Scenario 11: Latency target on a node: Llama-3.1-8B, 8k, TPOT ≤ 20 ms, fewest
 /// GPUs. One H100 streams the 16 GB of bf16 weights in ≈ 5.6 ms, so one
 /// GPU at a moderate batch meets 20 ms: the answer is 1 GPU in bf16, not
 /// TP8 at batch 1.
@@ -814,7 +814,7 @@ fn golden_11_latency_target_fewest_gpus() {
     );
 }
 
-/// 12. Multi-node dense that fits: Llama-3.1-405B bf16 (812 GB = 756 GiB)
+/// Scenario 12: Multi-node dense that fits: Llama-3.1-405B bf16 (812 GB = 756 GiB)
 /// on 2 nodes × 8 H100: 47 GiB of weights per GPU with TP8 PP2, leaving KV
 /// room at 8k × 1. It fits as given: no quantization advice.
 #[test]
@@ -825,7 +825,7 @@ fn golden_12_multi_node_405b_fits_in_bf16() {
     assert!(recs(&e).iter().all(|r| r.kind != "quantization"));
 }
 
-/// 13. Cost: Llama-3.1-70B on 8×H100 at $2.49/GPU-hour: the cheapest
+/// Scenario 13: Cost: Llama-3.1-70B on 8×H100 at $2.49/GPU-hour: the cheapest
 /// configuration per token is the one with the most tokens per GPU-hour;
 /// check the arithmetic of the winner by hand.
 #[test]
@@ -846,7 +846,7 @@ fn golden_13_cost_per_million_tokens() {
     }
 }
 
-/// 14. MoE on two A100s: Mixtral-8x7B (46.7e9 params) bf16 = 93.4 GB =
+/// Scenario 14: MoE on two A100s: Mixtral-8x7B (46.7e9 params) bf16 = 93.4 GB =
 /// 87 GiB, 43.5 GiB per GPU with TP2 of a 73 GiB budget: it fits as the
 /// checkpoint is; no quantization advice.
 #[test]
@@ -856,7 +856,7 @@ fn golden_14_mixtral_fits_two_a100() {
     assert!(recs(&e).iter().all(|r| r.kind != "quantization"));
 }
 
-/// 15. MLA, small: DeepSeek-V2-Lite (15.7e9 params) bf16 = 31 GB on one
+/// Scenario 15: MLA, small: DeepSeek-V2-Lite (15.7e9 params) bf16 = 31 GB on one
 /// H100 fits; no quantization advice.
 #[test]
 fn golden_15_mla_lite_one_gpu() {
@@ -865,7 +865,7 @@ fn golden_15_mla_lite_one_gpu() {
     assert!(recs(&e).iter().all(|r| r.kind != "quantization"));
 }
 
-/// 16. A pinned TP on a node: `--tp 4` on 8 H100s for an 8B model is two
+/// Scenario 16: A pinned TP on a node: `--tp 4` on 8 H100s for an 8B model is two
 /// replicas (TP4 DP2): PP inside one NVLink node only adds bubbles.
 #[test]
 fn golden_16_tp4_on_a_node_is_two_replicas() {
@@ -875,7 +875,7 @@ fn golden_16_tp4_on_a_node_is_two_replicas() {
     assert_eq!((e.report.deployment.pp, e.report.deployment.dp), (1, 2));
 }
 
-/// 17. TTFT target that no batch can meet on the GPUs given: the prefill
+/// Scenario 17: TTFT target that no batch can meet on the GPUs given: the prefill
 /// of 32,000 tokens on a 70B model on 2 GPUs takes seconds (≈ 4.5e15
 /// FLOP at ≈ 1.4e15 FLOP/s): the advice says which limit it relaxes or
 /// adds hardware that meets it.
@@ -893,5 +893,80 @@ fn golden_17_ttft_unreachable_says_what_it_relaxes() {
             r.title,
             r.candidate.ttft_seconds
         );
+    }
+}
+
+// ───────────────────────── catalogue gaps ─────────────────────────
+
+/// Finding: T4, V100, RTX A6000 and L20 were missing. Memory is what the
+/// driver reports (nvidia-smi memory.total in public outputs,
+/// docs/sources/gpus.md): T4 15,360 MiB, V100-SXM2-32GB 32,510 MiB (ECC
+/// on), RTX A6000 49,140 MiB (ECC off), L20 46,068 MiB (ECC on).
+#[test]
+fn missing_gpus_are_in_the_catalogue() {
+    let mib = 1u64 << 20;
+    for (name, mem_mib, fp8) in [
+        ("T4", 15_360, false),
+        ("V100", 32_510, false),
+        ("RTX-A6000", 49_140, false),
+        ("A6000", 49_140, false),
+        ("L20", 46_068, true),
+    ] {
+        let g = catalog()
+            .gpu(name)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(g.memory_bytes, mem_mib * mib, "{name}");
+        assert!(g.memory_bytes_source.contains("nvidia-smi"), "{name}");
+        assert_eq!(g.supports_weights(WeightFormat::Fp8), fp8, "{name}");
+    }
+}
+
+/// Finding: L4/A10/A10G were sized at 24.00 GiB while L40S used its
+/// reduced ECC-on figure. One rule now: what nvidia-smi reports (L4
+/// 23,034 MiB; A10 and A10G 23,028 MiB; L40S 46,068 MiB).
+#[test]
+fn usable_memory_is_what_the_driver_reports() {
+    for (name, mem_mib) in [
+        ("L4", 23_034u64),
+        ("A10", 23_028),
+        ("A10G", 23_028),
+        ("L40S", 46_068),
+    ] {
+        let g = catalog().gpu(name).unwrap();
+        assert_eq!(g.memory_bytes, mem_mib << 20, "{name}");
+        assert!(
+            g.memory_bytes_source.starts_with("reported"),
+            "{name}: {}",
+            g.memory_bytes_source
+        );
+    }
+}
+
+/// Finding: Llama-3.2, Mistral Small/Large and Phi-4 were missing (GLM-4.x
+/// is on main as glm-4.7). Parameters from the model cards (Llama-3.2-1B
+/// 1.24B, 3B 3.21B, Phi-4 14.7B, Mistral-Small-24B 23.57B, Mistral Large
+/// 2411 123B); KV bytes per token = 2 × layers × KV heads × head_dim × 2 B
+/// from the published shapes.
+#[test]
+fn missing_models_are_in_the_catalogue() {
+    for (name, params_b, kv) in [
+        ("llama-3.2-1b", 1.24, 2 * 16 * 8 * 64 * 2),
+        ("llama-3.2-3b", 3.21, 2 * 28 * 8 * 128 * 2),
+        ("phi-4", 14.7, 2 * 40 * 10 * 128 * 2),
+        ("mistral-small-24b", 23.57, 2 * 40 * 8 * 128 * 2),
+        ("mistral-large-123b", 123.0, 2 * 88 * 8 * 128 * 2),
+    ] {
+        let m = catalog()
+            .model(name)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let gpus = if name == "phi-4" { "2xH200" } else { "8xH200" };
+        let e = estimate(&req(name, gpus, "4k", Some(1)));
+        let p = e.report.model.params_total as f64 / 1e9;
+        assert!(
+            (p - params_b).abs() / params_b < 0.01,
+            "{name}: {p}B vs {params_b}B"
+        );
+        assert_eq!(e.report.kv_cache.bytes_per_token, kv, "{name}");
+        assert!(m.source.contains("huggingface.co/"), "{name}: {}", m.source);
     }
 }

@@ -14,7 +14,7 @@ use comfy_table::{presets, Table};
 fn gpu_prices(values: &[String]) -> Result<Vec<crate::plan::cost::Price>> {
     let mut out = Vec::new();
     for v in values {
-        if v.contains('=') || v.contains(':') && !std::path::Path::new(v).exists() {
+        if v.contains('=') || (v.contains(':') && !std::path::Path::new(v).exists()) {
             out.extend(crate::plan::cost::parse_prices(v, "--gpu-price")?);
         } else {
             let text = std::fs::read_to_string(v).map_err(|e| {

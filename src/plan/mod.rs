@@ -81,7 +81,7 @@ impl<'de> serde::Deserialize<'de> for Objective {
 }
 
 /// Constraints of a search.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Constraints {
     /// Concurrent sequences to serve; None: as many as fit.
     pub batch: Option<u64>,
@@ -416,9 +416,8 @@ fn evaluate(s: &mut Scenario, c: &Constraints, eff: &Efficiency) -> Option<Candi
             "memory"
         };
         let top = run(s, admitted)?;
-        if c.max_tpot_seconds.is_none() && c.max_ttft_seconds.is_none() {
-            (top, by)
-        } else if missed(&top, c).is_empty() {
+        let limited = c.max_tpot_seconds.is_some() || c.max_ttft_seconds.is_some();
+        if !limited || missed(&top, c).is_empty() {
             (top, by)
         } else {
             // Largest batch in [1, admitted) meeting the latency limits.
