@@ -101,6 +101,12 @@ pub struct EngineSpec {
     /// Bytes per token per layer of an fp8 MLA latent cache (576 for a plain
     /// e4m3 latent; 656 for vLLM's `fp8_ds_mla`).
     pub mla_fp8_bytes_per_token_layer: u64,
+    /// Bytes per token per layer of an fp8 MLA latent in the sparse-attention
+    /// (DSA) backends of DeepSeek-V3.2 / GLM-5: 656 = 512 fp8 + 4 fp32 tile
+    /// scales + 64 bf16 rope values (vLLM `fp8_ds_mla`, FlashMLA sparse;
+    /// SGLang's NSA fp8 store).
+    #[serde(default = "fp8_ds_mla")]
+    pub mla_sparse_fp8_bytes_per_token_layer: u64,
     /// Sliding-window layers keep only the window (true for vLLM/SGLang/TRT;
     /// HF holds the whole prompt right after prefill).
     pub sliding_window_capped: bool,
@@ -320,19 +326,35 @@ pub fn sglang_tier(gpu_mib: f64) -> (u64, u64, u64) {
     }
 }
 
-/// SGLang ≥ 0.5 reserved memory, MiB (same source): 512 + 1.5 × max(chunk,
+/// The launch settings SGLang ≥ 0.5's reserved-memory rule reads, kept
+/// together so the rule and the fraction derived from it take one argument.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SglangLaunch {
+    /// Chunked-prefill size (`chunked_prefill_size`), tokens.
+    pub chunk: u64,
+    /// Tensor-parallel degree.
+    pub tp: u64,
+    /// Pipeline-parallel degree.
+    pub pp: u64,
+    /// DP-attention degree (1 without DP attention).
+    pub dp_attention: u64,
+    /// An EAGLE/MTP draft model runs beside the target.
+    pub speculative: bool,
+}
+
+/// SGLang ≥ 0.5 reserved memory, MiB (same source as `sglang_tier`): 512 + 1.5 × max(chunk,
 /// 2048) + 2 per CUDA-graph batch + tp × pp / 8 × 1024; with DP attention
 /// 3 × max_bs × dp more (and 1.5 × max_bs × dp more above a max batch of
 /// 300); at least 10 GiB on GPUs above 60 GiB; + 2 GiB for an EAGLE/MTP
 /// draft.
-pub fn sglang_reserved_mib(
-    gpu_mib: f64,
-    chunk: u64,
-    tp: u64,
-    pp: u64,
-    dp_attention: u64,
-    speculative: bool,
-) -> f64 {
+pub fn sglang_reserved_mib(gpu_mib: f64, launch: &SglangLaunch) -> f64 {
+    let SglangLaunch {
+        chunk,
+        tp,
+        pp,
+        dp_attention,
+        speculative,
+    } = *launch;
     let (_, bs, bs_tp4) = sglang_tier(gpu_mib);
     let max_bs = if tp >= 4 { bs_tp4 } else { bs } as f64;
     let mut reserved = 512.0 + 1.5 * chunk.max(2048) as f64 + 2.0 * max_bs;
@@ -355,16 +377,9 @@ pub fn sglang_reserved_mib(
 
 /// SGLang ≥ 0.5 default `mem_fraction_static`: `(gpu − reserved) / gpu`,
 /// rounded to 3 decimals as the engine does.
-pub fn sglang_tiered_fraction(
-    gpu_bytes: u64,
-    chunk: u64,
-    tp: u64,
-    pp: u64,
-    dp_attention: u64,
-    speculative: bool,
-) -> f64 {
+pub fn sglang_tiered_fraction(gpu_bytes: u64, launch: &SglangLaunch) -> f64 {
     let gpu_mib = gpu_bytes as f64 / (1u64 << 20) as f64;
-    let r = sglang_reserved_mib(gpu_mib, chunk, tp, pp, dp_attention, speculative);
+    let r = sglang_reserved_mib(gpu_mib, launch);
     ((gpu_mib - r) / gpu_mib * 1000.0).round() / 1000.0
 }
 
@@ -414,6 +429,10 @@ pub enum DecodeCache {
     /// expanded to every query head on every layer; full sliding layers roll
     /// their window each step.
     Static,
+}
+
+fn fp8_ds_mla() -> u64 {
+    crate::memory::hybrid::FP8_DS_MLA_BYTES
 }
 
 fn two() -> u64 {
@@ -475,11 +494,13 @@ impl EngineSpec {
             FractionRule::Fixed => self.default_fraction(tp),
             FractionRule::SglangTieredReserve => sglang_tiered_fraction(
                 gpu_memory_bytes,
-                self.max_num_batched_tokens,
-                tp,
-                pp,
-                dp_attention,
-                speculative,
+                &SglangLaunch {
+                    chunk: self.max_num_batched_tokens,
+                    tp,
+                    pp,
+                    dp_attention,
+                    speculative,
+                },
             ),
         }
     }
