@@ -3,7 +3,7 @@
 use super::{print_data, CliModels, EstimateArgs, Format, ScenarioArgs, Verdict};
 use crate::calibration::{builtin_profile, builtin_profile_names, efficiency_from_profile};
 use crate::error::{Error, Result};
-use crate::ops::{self, admit_all, Env, Estimated};
+use crate::ops::{self, admit_all, Env, Estimated, Extras};
 use crate::perf::Efficiency;
 use crate::report::table;
 use crate::request::EstimateRequest;
@@ -31,15 +31,21 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
             (p.clone(), text)
         }
     };
+    if crate::reconcile::profile::is_deployment_profile(&text) {
+        // A deployment profile changes the engine's terms, not the GPU's efficiencies.
+        return Ok(Efficiency::default());
+    }
     efficiency_from_profile(&text, &origin, s)
 }
 
-/// The CLI's operation environment for `args`: models from files and the
-/// Hub, the `--profile` it names, no limits.
+/// Estimate in the CLI's operation environment for `args`: models from
+/// files and the Hub, the `--profile` it names, no limits; `extras` adds
+/// `--emit` and a deployment profile.
 pub fn run_estimate(
     catalog: &Catalog,
     args: &ScenarioArgs,
     req: &EstimateRequest,
+    extras: &Extras,
 ) -> Result<Estimated> {
     let efficiency = |s: &Scenario| efficiency_for(args, s);
     let env = Env {
@@ -48,17 +54,21 @@ pub fn run_estimate(
         efficiency: &efficiency,
         admit: &admit_all,
     };
-    ops::estimate(&env, req)
+    ops::estimate_with(&env, req, extras)
 }
 
 /// Run `estimate`; the verdict is whether the scenario fits.
 pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<Verdict> {
     let req = a.scenario.request(Some(a.batch));
-    let report = run_estimate(catalog, &a.scenario, &req)?.report;
+    let done = run_estimate(catalog, &a.scenario, &req, &a.emit.extras(&a.scenario)?)?;
+    let (report, launch) = (&done.report, &done.launch);
     match a.format {
-        Format::Table => print!("{}", table::render_text(&report)),
-        Format::Markdown => print!("{}", table::render_markdown(&report)),
-        f => print_data(&report, f)?,
+        Format::Table => print!("{}", table::render_text(report)),
+        Format::Markdown => print!("{}", table::render_markdown(report)),
+        f => print_data(&done.json()?, f)?,
+    }
+    if let (Some(l), Format::Table | Format::Markdown) = (launch, a.format) {
+        super::emit::print_launch(l, a.format == Format::Markdown);
     }
     Ok(Verdict::from_ok(report.fits))
 }

@@ -38,7 +38,7 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
         efficiency: &efficiency,
         admit: &admit_all,
     };
-    let planned = ops::plan(
+    let planned = ops::plan_with(
         &env,
         &PlanRequest {
             // Without --users/--batch each configuration runs at its largest batch.
@@ -49,10 +49,16 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
             objective: Some(a.objective),
             gpu_prices: gpu_prices(&a.gpu_price)?,
         },
+        &a.emit.extras(&a.scenario)?,
     )?;
     let (base, all) = (&planned.base, &planned.candidates);
     let any_fit = planned.any_fits();
     let shown: Vec<Candidate> = all.iter().take(a.top).cloned().collect();
+    let launch = &planned.launch;
+    let engine_note = planned.notes.first().filter(|n| n.starts_with("--emit"));
+    for n in planned.notes.iter().filter(|n| !n.starts_with("--emit")) {
+        eprintln!("note: {n}");
+    }
     match a.format {
         Format::Json | Format::Yaml => {
             print_data(&planned.json(a.top), a.format)?;
@@ -178,6 +184,13 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
                         r.title, r.detail, r.cost
                     );
                 }
+            }
+            if let Some((i, l)) = launch {
+                if let Some(n) = engine_note {
+                    println!("\nnote: {n}");
+                }
+                println!("\nlaunch of configuration #{}:", i + 1);
+                super::emit::print_launch(l, a.format == Format::Markdown);
             }
         }
     }

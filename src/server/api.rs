@@ -419,20 +419,63 @@ pub(crate) async fn estimate(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let r = async {
-        let c = parse_common(&headers, body, &mut |_| Ok(()))?;
-        blocking(&st, move |app| estimate_json(app, &c)).await
+        let mut ef = EmitFields::default();
+        let c = parse_common(&headers, body, &mut |obj| ef.take_from(obj))?;
+        blocking(&st, move |app| estimate_json(app, &c, &ef)).await
     };
     respond(r.await)
 }
 
+/// The API's `emit`, `input_len` and `output_len` fields (the CLI's `--emit` flags).
+#[derive(Debug, Default)]
+struct EmitFields {
+    emit: Option<String>,
+    input_len: Option<u64>,
+    output_len: Option<u64>,
+}
+
+impl EmitFields {
+    fn take_from(&mut self, obj: &mut Body) -> Result<(), ApiError> {
+        self.emit = take(obj, "emit")?;
+        self.input_len = take(obj, "input_len")?;
+        self.output_len = take(obj, "output_len")?;
+        Ok(())
+    }
+
+    fn target(&self) -> Result<Option<crate::emit::Target>, ApiError> {
+        Ok(self
+            .emit
+            .as_deref()
+            .map(crate::emit::Target::parse)
+            .transpose()?)
+    }
+
+    /// What the operation does beyond the report (the engine follows `emit`
+    /// there, as with `--emit`).
+    fn extras(&self) -> Result<ops::Extras, ApiError> {
+        Ok(ops::Extras {
+            emit: self.target()?.map(|target| ops::EmitRequest {
+                target,
+                options: crate::emit::EmitOptions {
+                    input_len: self.input_len,
+                    output_len: self.output_len,
+                    ..Default::default()
+                },
+            }),
+            deployment: None,
+        })
+    }
+}
+
 /// The work of `/api/estimate` (what `kvplan estimate` does, minus printing).
-fn estimate_json(app: &AppState, c: &Common) -> Result<String, ApiError> {
+fn estimate_json(app: &AppState, c: &Common, ef: &EmitFields) -> Result<String, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
     let profile = c.profile.as_deref();
+    let extras = ef.extras()?;
     let done = with_env(app, &c.req, spec.as_ref(), profile, |env| {
-        ops::estimate(env, &c.req)
+        ops::estimate_with(env, &c.req, &extras)
     })?;
-    to_json(&done.report)
+    to_json(&done.json()?)
 }
 
 /// JSON text, or a 500 if serialisation fails (it cannot for these types).
@@ -460,6 +503,7 @@ pub(crate) async fn plan(
 ) -> Response {
     let r = async {
         let mut pf = PlanFields::default();
+        let mut ef = EmitFields::default();
         let c = parse_common(&headers, body, &mut |obj| {
             pf.users = take::<Count>(obj, "users")?.map(|c| c.0);
             pf.max_tpot_ms = take(obj, "max_tpot_ms")?;
@@ -489,15 +533,20 @@ pub(crate) async fn plan(
                     ))
                 }
             };
-            Ok(())
+            ef.take_from(obj)
         })?;
-        blocking(&st, move |app| plan_json(app, &c, &pf)).await
+        blocking(&st, move |app| plan_json(app, &c, &pf, &ef)).await
     };
     respond(r.await)
 }
 
 /// The work of `/api/plan`, step for step what `kvplan plan` does.
-fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiError> {
+fn plan_json(
+    app: &AppState,
+    c: &Common,
+    pf: &PlanFields,
+    ef: &EmitFields,
+) -> Result<String, ApiError> {
     let (req, config, profile) = (&c.req, c.config.as_ref(), c.profile.as_deref());
     let top = pf.top.unwrap_or(10);
     if top == 0 {
@@ -513,8 +562,9 @@ fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiE
         ));
     }
     let spec = config.map(parse_config).transpose()?;
+    let extras = ef.extras()?;
     let planned = with_env(app, req, spec.as_ref(), profile, |env| {
-        ops::plan(
+        ops::plan_with(
             env,
             &PlanRequest {
                 request: req.clone(),
@@ -524,6 +574,7 @@ fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiE
                 objective: pf.objective,
                 gpu_prices: pf.gpu_prices.clone(),
             },
+            &extras,
         )
     })?;
     to_json(&planned.json(top as usize))

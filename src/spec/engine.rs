@@ -182,6 +182,15 @@ pub struct EngineSpec {
     /// added to the kernels (CUDA graphs: step = GPU + overhead).
     #[serde(default)]
     pub decode_overhead_overlaps_gpu: bool,
+    /// A measured activation peak per GPU (a deployment profile written by
+    /// `kvplan reconcile --out`), bytes; replaces the analytic estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_peak_bytes: Option<u64>,
+    /// Serving overhead on top of one prefill in the time to first token
+    /// (queueing, tokenisation, scheduling), seconds: measured by a
+    /// deployment profile, 0 otherwise.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ttft_overhead_seconds: f64,
     /// Release range this profile follows, e.g. "0.26.0–0.27.x" (empty for
     /// an unversioned profile); filled from `profiles/engines/<name>/*.yaml`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -381,6 +390,10 @@ pub fn sglang_tiered_fraction(gpu_bytes: u64, launch: &SglangLaunch) -> f64 {
     let gpu_mib = gpu_bytes as f64 / (1u64 << 20) as f64;
     let r = sglang_reserved_mib(gpu_mib, launch);
     ((gpu_mib - r) / gpu_mib * 1000.0).round() / 1000.0
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// Per-head tensors alive at an MLA prefill's attention call, in units of
