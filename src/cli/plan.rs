@@ -57,7 +57,7 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
     let launch = &planned.launch;
     let engine_note = planned.notes.first().filter(|n| n.starts_with("--emit"));
     for n in planned.notes.iter().filter(|n| !n.starts_with("--emit")) {
-        eprintln!("note: {n}");
+        crate::errln!("note: {n}");
     }
     match a.format {
         Format::Json | Format::Yaml => {
@@ -74,9 +74,9 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
                 a.objective
             );
             if a.format == Format::Markdown {
-                println!("## {title}\n");
+                crate::outln!("## {title}\n");
             } else {
-                println!("{title}");
+                crate::outln!("{title}");
             }
             let priced = planned.price.is_some();
             let mut t = Table::new();
@@ -152,24 +152,26 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
                 });
                 t.add_row(row);
             }
-            println!("{t}");
+            crate::outln!("{t}");
             let mut notes: Vec<&String> = shown.iter().flat_map(|x| x.notes.iter()).collect();
             notes.sort();
             notes.dedup();
             for n in notes {
-                println!("  note: {n}");
+                crate::outln!("  note: {n}");
             }
             if let Some(p) = &planned.price {
-                println!(
+                crate::outln!(
                     "  price: ${:.2} per {} GPU-hour ({})",
-                    p.usd_per_hour, base.cluster.gpu.name, p.source
+                    p.usd_per_hour,
+                    base.cluster.gpu.name,
+                    p.source
                 );
             }
             if !any_fit {
-                println!("\nnothing meets these constraints on these GPUs. What would:");
+                crate::outln!("\nnothing meets these constraints on these GPUs. What would:");
                 let recs = planned.fallback();
                 if recs.is_empty() {
-                    println!(
+                    crate::outln!(
                         "  - fewer bits (--weights int4), a shorter --ctx, or more GPUs/nodes"
                     );
                 }
@@ -179,18 +181,20 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
                     } else {
                         format!(" [relaxes {}]", r.relaxes.join(", "))
                     };
-                    println!(
+                    crate::outln!(
                         "  - {}{relaxes}\n    {}\n    cost: {}",
-                        r.title, r.detail, r.cost
+                        r.title,
+                        r.detail,
+                        r.cost
                     );
                 }
             }
             if let Some((i, l)) = launch {
                 if let Some(n) = engine_note {
-                    println!("\nnote: {n}");
+                    crate::outln!("\nnote: {n}");
                 }
-                println!("\nlaunch of configuration #{}:", i + 1);
-                super::emit::print_launch(l, a.format == Format::Markdown);
+                crate::outln!("\nlaunch of configuration #{}:", i + 1);
+                super::emit::print_launch(l, a.format == Format::Markdown)?;
             }
         }
     }
