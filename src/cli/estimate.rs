@@ -37,13 +37,21 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
 
 /// Run `estimate`.
 pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<()> {
-    let req = a.scenario.request(Some(a.batch));
+    let mut req = a.scenario.request(Some(a.batch));
+    let workload = a.workload.workload(a.batch)?;
+    if let (Some(w), None) = (&workload, &req.ctx) {
+        // Plan the memory for the workload's longest request.
+        req.ctx = Some(crate::request::Tokens::Number(w.max_sequence_tokens()));
+    }
     let r = resolve(&req, catalog, &load_model_path)?;
     let eff = efficiency_for(&a.scenario, &r.scenario)?;
     let est = estimate(&r.scenario, &eff, r.tokens_per_step)?;
     let recs = recommend(&est, &eff);
     let mut report = Report::new(&est, recs);
     report.assumptions.extend(r.notes);
+    if let Some(w) = &workload {
+        report.serving = Some(crate::serving::simulate(&r.scenario, &est.memory, &eff, w)?);
+    }
     match a.format {
         Format::Table => print!("{}", table::render_text(&report)),
         Format::Markdown => print!("{}", table::render_markdown(&report)),

@@ -8,6 +8,7 @@ mod plan;
 mod plot;
 pub mod probe;
 mod serve;
+pub mod workload;
 
 use crate::error::{Error, Result};
 use crate::request::{EstimateRequest, Tokens};
@@ -34,12 +35,12 @@ pub struct Cli {
 pub enum Command {
     /// Per-GPU memory, fit verdict, limits, speed and recommendations for one configuration.
     #[command(
-        after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 2x8xH800 --weights fp8-block --tp 8 --pp 2\n  kvplan estimate qwen2.5-7b --gpus H100 --ctx 32k --batch 64 --kv-dtype fp8 --engine sglang\n  kvplan estimate ./config.json --gpus 4xL40S --ctx 8k --format json"
+        after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 2x8xH800 --weights fp8-block --tp 8 --pp 2\n  kvplan estimate qwen2.5-7b --gpus H100 --ctx 32k --batch 64 --kv-dtype fp8 --engine sglang\n  kvplan estimate ./config.json --gpus 4xL40S --ctx 8k --format json\n\nServing simulation (TTFT/TPOT/ITL percentiles, tokens/s at a load):\n  kvplan estimate llama-3.1-70b --gpus 8xH200 --weights fp8 --isl 8k --osl 1k --concurrency 64\n  kvplan estimate qwen2.5-7b --gpus H100 --isl 2k --osl 256 --request-rate 20 --burstiness 0.5 --num-requests 2000\n  kvplan estimate llama-3.1-8b --gpus H100 --isl 4k --osl 512 --concurrency 128 --random-range-ratio 0.2 --prefix-cache-hit 0.5 --engine sglang"
     )]
     Estimate(EstimateArgs),
     /// Search formats × parallelism × batch and rank the configurations.
     #[command(
-        after_help = "Examples:\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --ctx 32k --users 256\n  kvplan plan llama-3.1-8b --gpus 8xH100 --ctx 8k --max-tpot-ms 20 --objective gpus"
+        after_help = "Examples:\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --ctx 32k --users 256\n  kvplan plan llama-3.1-8b --gpus 8xH100 --ctx 8k --max-tpot-ms 20 --objective gpus\n\nPlan to an SLA with the serving simulator (ranks by output tokens/s per GPU among those that meet it):\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --isl 8k --osl 1k --concurrency 256 --max-ttft-ms 2000 --max-tpot-ms 50 --percentile p90\n  kvplan plan llama-3.1-70b --gpus 8xH100 --isl 2k --osl 512 --request-rate 10 --max-ttft-ms 1000 --percentile p99"
     )]
     Plan(PlanArgs),
     /// List the built-in models.
@@ -181,6 +182,9 @@ pub struct EstimateArgs {
     /// Concurrent sequences (whole deployment).
     #[arg(long, default_value_t = 1)]
     pub batch: u64,
+    /// Serving simulation workload (--isl/--osl turn it on).
+    #[command(flatten)]
+    pub workload: workload::WorkloadArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -210,6 +214,9 @@ pub struct PlanArgs {
     /// Candidates to show.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+    /// Serving workload: with --isl/--osl the plan simulates each configuration and plans to the SLA.
+    #[command(flatten)]
+    pub workload: workload::WorkloadArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,

@@ -35,7 +35,11 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
     base_args.pp = None;
     base_args.dp = None;
     base_args.ep = None;
-    let req = base_args.request(Some(batch.unwrap_or(1)));
+    let mut req = base_args.request(Some(batch.unwrap_or(1)));
+    let workload = a.workload.workload(batch.unwrap_or(1))?;
+    if let (Some(w), None) = (&workload, &req.ctx) {
+        req.ctx = Some(crate::request::Tokens::Number(w.max_sequence_tokens()));
+    }
     let base = resolve(&req, catalog, &load_model_path)?.scenario;
     let c = constraints_from(
         batch,
@@ -46,6 +50,39 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
     )?;
     let eff = efficiency_for(&a.scenario, &base)?;
     let sc = &a.scenario;
+    if let Some(w) = workload {
+        let sla = crate::serving::plan::Sla {
+            max_ttft_ms: a.max_ttft_ms,
+            max_tpot_ms: a.max_tpot_ms,
+            percentile: a.workload.percentile.clone(),
+        };
+        let pinned = Pinned {
+            tp: sc.tp,
+            pp: sc.pp,
+            dp: sc.dp,
+            ep: sc.ep,
+        };
+        let sp = crate::serving::plan::plan(&base, &c, pinned, &eff, &w, &sla)?;
+        match a.format {
+            Format::Json | Format::Yaml => print_data(&sp, a.format)?,
+            Format::Table | Format::Markdown => {
+                println!(
+                    "{} on {} GPUs ({}), {} serving {} prompt + {} output tokens per request",
+                    base.model.display_name,
+                    base.cluster.total_gpus(),
+                    base.cluster.gpu.name,
+                    base.deployment.engine.display_name,
+                    w.isl,
+                    w.osl
+                );
+                print!(
+                    "{}",
+                    crate::serving::render::plan_text(&sp, a.top, a.format == Format::Markdown)
+                );
+            }
+        }
+        return Ok(());
+    }
     let all = search_pinned(
         &base,
         &c,

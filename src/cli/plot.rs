@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
 /// `plot --help` examples.
-pub const EXAMPLES: &str = "Examples:\n  kvplan plot memory llama-3.1-70b --gpus 2xH100 --ctx 128k --out memory.png\n  kvplan plot attention deepseek-v3 --gpus 8xH800 --ctx 128k --out attention.svg\n  kvplan plot batch qwen2.5-7b --gpus H100 --ctx 128k --out batch.png\n  kvplan plot throughput llama-3.1-8b --gpus H100 --ctx 4k --out throughput.png\n  kvplan plot memory deepseek-v3 --gpus 8xH800 --ctx 32k --attention gqa:8 --out what-if.png";
+pub const EXAMPLES: &str = "Examples:\n  kvplan plot memory llama-3.1-70b --gpus 2xH100 --ctx 128k --out memory.png\n  kvplan plot attention deepseek-v3 --gpus 8xH800 --ctx 128k --out attention.svg\n  kvplan plot batch qwen2.5-7b --gpus H100 --ctx 128k --out batch.png\n  kvplan plot throughput llama-3.1-8b --gpus H100 --ctx 4k --out throughput.png\n  kvplan plot memory deepseek-v3 --gpus 8xH800 --ctx 32k --attention gqa:8 --out what-if.png\n  kvplan plot serving llama-3.1-70b --gpus 8xH100 --weights fp8 --isl 8k --osl 1k --concurrency 512 --out serving.svg";
 
 /// Which chart to draw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -24,6 +24,8 @@ pub enum PlotKind {
     Batch,
     /// Tokens/s and time per output token against batch, with the memory→compute-bound crossover.
     Throughput,
+    /// Simulated serving: TTFT and TPOT against concurrency (up to --concurrency, default 256), and tokens/s per GPU against tokens/s per user. Needs --isl and --osl.
+    Serving,
 }
 
 /// `plot` options.
@@ -41,13 +43,20 @@ pub struct PlotArgs {
     /// Output file: .png (bitmap) or .svg (vector).
     #[arg(long)]
     pub out: PathBuf,
+    /// Serving workload (the `serving` chart).
+    #[command(flatten)]
+    pub workload: super::workload::WorkloadArgs,
 }
 
 /// Run `plot`.
 pub fn run(catalog: &Catalog, a: &PlotArgs) -> Result<()> {
     // Check the output name before any work.
     ImageFormat::from_path(&a.out)?;
-    let req = a.scenario.request(Some(a.batch));
+    let mut req = a.scenario.request(Some(a.batch));
+    let workload = a.workload.workload(a.batch)?;
+    if let (Some(w), None) = (&workload, &req.ctx) {
+        req.ctx = Some(crate::request::Tokens::Number(w.max_sequence_tokens()));
+    }
     let r = resolve(&req, catalog, &load_model_path)?;
     let s = &r.scenario;
     s.validate()?;
@@ -58,6 +67,23 @@ pub fn run(catalog: &Catalog, a: &PlotArgs) -> Result<()> {
         PlotKind::Throughput => {
             let eff = efficiency_for(&a.scenario, s)?;
             series::throughput_figure(s, &eff, r.tokens_per_step)
+        }
+        PlotKind::Serving => {
+            let w = workload.ok_or_else(|| {
+                crate::error::Error::input(
+                    "isl",
+                    "the serving chart needs --isl and --osl (e.g. --isl 8k --osl 1k)",
+                )
+            })?;
+            let eff = efficiency_for(&a.scenario, s)?;
+            let max = a.workload.concurrency.unwrap_or(256);
+            let points = crate::serving::figure::sweep(
+                s,
+                &eff,
+                &w,
+                &crate::serving::figure::concurrency_sweep(s.deployment.dp, max),
+            )?;
+            crate::serving::figure::serving_figure(s, &w, &points, &a.workload.percentile)
         }
     };
     plot::render_to_file(&fig, &a.out)?;

@@ -39,6 +39,9 @@ pub struct Report {
     pub recommendations: Vec<Recommendation>,
     /// Assumptions behind the numbers.
     pub assumptions: Vec<String>,
+    /// The serving simulation, when a workload (isl/osl) was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving: Option<crate::serving::ServingResult>,
 }
 
 /// Model section.
@@ -396,6 +399,7 @@ impl Report {
             },
             recommendations,
             assumptions,
+            serving: None,
         }
     }
 }

@@ -14,6 +14,8 @@ use crate::plan::{self, constraints_from, recommend, search_pinned, Objective, P
 use crate::report::Report;
 use crate::request::{resolve, EstimateRequest, Resolved, Tokens};
 use crate::scenario::Scenario;
+use crate::serving::plan::{plan as serving_plan, Sla};
+use crate::serving::{simulate, ServingRequest, ServingWorkload};
 use crate::spec::dtype::{KvDtype, WeightFormat};
 use crate::spec::model::ModelSpec;
 use crate::spec::{model_from_file_text, Catalog};
@@ -378,21 +380,62 @@ pub(crate) async fn estimate(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let r = async {
-        let c = parse_common(&headers, body, &mut |_| Ok(()))?;
-        blocking(&st, move |app| estimate_json(app, &c)).await
+        let mut sv: Option<ServingRequest> = None;
+        let c = parse_common(&headers, body, &mut |obj| {
+            sv = take(obj, "serving")?;
+            Ok(())
+        })?;
+        blocking(&st, move |app| estimate_json(app, &c, sv.as_ref())).await
     };
     respond(r.await)
 }
 
+/// Requests one API call may simulate (the CLI has no such limit).
+const MAX_API_SERVING_REQUESTS: u64 = 20_000;
+
+/// The serving workload of a body, within the API's bounds; the request's
+/// context defaults to the workload's longest request.
+fn serving_workload(
+    sv: Option<&ServingRequest>,
+    req: &mut EstimateRequest,
+) -> Result<Option<ServingWorkload>, ApiError> {
+    let Some(sv) = sv else {
+        return Ok(None);
+    };
+    let w = sv.workload(req.batch.unwrap_or(1));
+    if w.requests() > MAX_API_SERVING_REQUESTS {
+        return Err(ApiError::bad(
+            "serving.num_requests",
+            format!(
+                "{} requests: the API simulates at most {MAX_API_SERVING_REQUESTS} (use the CLI for more)",
+                w.requests()
+            ),
+        ));
+    }
+    if req.ctx.is_none() {
+        req.ctx = Some(Tokens::Number(w.max_sequence_tokens()));
+    }
+    Ok(Some(w))
+}
+
 /// The work of `/api/estimate` (what `kvplan estimate` does, minus printing).
-fn estimate_json(app: &AppState, c: &Common) -> Result<String, ApiError> {
+fn estimate_json(
+    app: &AppState,
+    c: &Common,
+    sv: Option<&ServingRequest>,
+) -> Result<String, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
-    let r = resolve_req(&app.catalog, &c.req, spec.as_ref())?;
+    let mut req = c.req.clone();
+    let workload = serving_workload(sv, &mut req)?;
+    let r = resolve_req(&app.catalog, &req, spec.as_ref())?;
     let eff = efficiency(c.profile.as_deref(), &r.scenario)?;
     let est = run_core(&r.scenario, &eff, r.tokens_per_step)?;
     let recs = recommend(&est, &eff);
     let mut report = Report::new(&est, recs);
     report.assumptions.extend(r.notes);
+    if let Some(w) = &workload {
+        report.serving = Some(simulate(&r.scenario, &est.memory, &eff, w)?);
+    }
     to_json(&report)
 }
 
@@ -410,6 +453,7 @@ struct PlanFields {
     max_ttft_ms: Option<f64>,
     objective: Option<String>,
     top: Option<u64>,
+    serving: Option<ServingRequest>,
 }
 
 /// `POST /api/plan`: ranked candidates and the Pareto front, as `kvplan plan --format json`.
@@ -426,6 +470,7 @@ pub(crate) async fn plan(
             pf.max_ttft_ms = take(obj, "max_ttft_ms")?;
             pf.objective = take(obj, "objective")?;
             pf.top = take(obj, "top")?;
+            pf.serving = take(obj, "serving")?;
             Ok(())
         })?;
         blocking(&st, move |app| plan_json(app, &c, &pf)).await
@@ -478,6 +523,7 @@ fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiE
     base_req.dp = None;
     base_req.ep = None;
     base_req.batch = Some(batch.unwrap_or(1));
+    let workload = serving_workload(pf.serving.as_ref(), &mut base_req)?;
     let base = resolve_req(&app.catalog, &base_req, spec.as_ref())?.scenario;
     let c = constraints_from(
         batch,
@@ -493,6 +539,20 @@ fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiE
         dp: req.dp,
         ep: req.ep,
     };
+    if let Some(w) = workload {
+        let sla = Sla {
+            max_ttft_ms: pf.max_ttft_ms,
+            max_tpot_ms: pf.max_tpot_ms,
+            percentile: pf
+                .serving
+                .as_ref()
+                .and_then(|x| x.percentile.clone())
+                .unwrap_or_else(|| "p90".into()),
+        };
+        let mut sp = serving_plan(&base, &c, pinned, &eff, &w, &sla)?;
+        sp.candidates.truncate(top as usize);
+        return to_json(&sp);
+    }
     let all = search_pinned(&base, &c, objective, &eff, pinned)?;
     to_json(&plan::plan_json(&objective_text, &all, top as usize))
 }

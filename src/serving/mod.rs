@@ -8,6 +8,9 @@
 //! memory plan, efficiencies and a workload in; TTFT, TPOT, ITL, end-to-end
 //! latency percentiles and throughput out, named as benchmark tools name them.
 
+pub mod figure;
+pub mod plan;
+pub mod render;
 pub mod replica;
 pub mod rng;
 
@@ -17,7 +20,7 @@ use crate::perf::{Bound, Efficiency, IterationModel};
 use crate::scenario::Scenario;
 use replica::{run_replica, Arrivals, ReplicaConfig, ReplicaError, ReplicaRun, RequestSpec};
 use rng::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How requests arrive at the deployment.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -174,6 +177,65 @@ impl ServingWorkload {
             ));
         }
         Ok(())
+    }
+}
+
+/// The serving workload as the API receives it (`"serving": {...}` in the
+/// bodies of /api/estimate and /api/plan); the CLI's flags map onto it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServingRequest {
+    /// Prompt tokens per request.
+    pub isl: u64,
+    /// Output tokens per request.
+    pub osl: u64,
+    /// Closed-loop clients over the deployment (default: the request's batch).
+    #[serde(default)]
+    pub concurrency: Option<u64>,
+    /// Open-loop requests per second over the deployment.
+    #[serde(default)]
+    pub request_rate: Option<f64>,
+    /// Gamma shape of arrivals (1 = Poisson).
+    #[serde(default)]
+    pub burstiness: Option<f64>,
+    /// Requests to simulate.
+    #[serde(default)]
+    pub num_requests: Option<u64>,
+    /// Length spread ratio.
+    #[serde(default)]
+    pub random_range_ratio: Option<f64>,
+    /// Prefix-cache hit fraction.
+    #[serde(default)]
+    pub prefix_cache_hit: Option<f64>,
+    /// Statistic SLA limits apply to: p50, p90, p99, mean (default p90).
+    #[serde(default)]
+    pub percentile: Option<String>,
+    /// Seed.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+impl ServingRequest {
+    /// The workload; `default_concurrency` when neither concurrency nor rate is given.
+    pub fn workload(&self, default_concurrency: u64) -> ServingWorkload {
+        let arrival = match (self.request_rate, self.concurrency) {
+            (Some(r), cap) => Arrival::Rate {
+                per_second: r,
+                burstiness: self.burstiness.unwrap_or(1.0),
+                max_concurrency: cap,
+            },
+            (None, Some(c)) => Arrival::Concurrency(c),
+            (None, None) => Arrival::Concurrency(default_concurrency.max(1)),
+        };
+        ServingWorkload {
+            isl: self.isl,
+            osl: self.osl,
+            random_range_ratio: self.random_range_ratio.unwrap_or(0.0),
+            arrival,
+            num_requests: self.num_requests,
+            prefix_cache_hit: self.prefix_cache_hit.unwrap_or(0.0),
+            seed: self.seed.unwrap_or(0),
+        }
     }
 }
 
@@ -547,6 +609,11 @@ fn combine(
                 ""
             }
         ));
+    }
+    if s.deployment.mtp {
+        assumptions.push(
+            "speculative decoding (MTP) is not simulated: each decode iteration emits one token per request".into(),
+        );
     }
     if sched.request_overhead_seconds == 0.0 {
         assumptions.push(
