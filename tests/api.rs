@@ -412,7 +412,7 @@ fn sweep_points_equal_single_estimates() {
         assert_eq!(p["fits"], est["fits"]);
         assert_eq!(p["max_batch"], est["limits"]["max_batch"]);
     }
-    // Memory grows with context (property from DESIGN.md).
+    // Memory grows with context (property from docs/sources/design.md).
     let totals: Vec<u64> = pts
         .iter()
         .map(|p| p["memory_per_gpu"]["total_bytes"].as_u64().unwrap())

@@ -161,7 +161,7 @@ fn config_json_path_works_as_model() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["kv_cache"]["bytes_per_token"].as_u64(), Some(57_344)); // MODELS.md
+    assert_eq!(v["kv_cache"]["bytes_per_token"].as_u64(), Some(57_344)); // docs/sources/models.md
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Golden numbers, each from a source independent of kvplan's code: the
-//! parameter counts printed in reference/MODELS.md (counted by a separate
+//! parameter counts printed in docs/sources/models.md (counted by a separate
 //! script and checked there against official figures), derivations from the
 //! config.json written out in the test, the DeepSeek-V2 paper's KV formulas,
 //! and the checkpoint tensor layouts of each quantization format.
@@ -11,7 +11,7 @@ use kvplan::memory::weights::{param_counts, total_weight_bytes};
 use kvplan::spec::dtype::{KvDtype, WeightFormat};
 use kvplan::spec::Catalog;
 
-/// Assert `got` rounds to `billions` at two decimals (MODELS.md precision).
+/// Assert `got` rounds to `billions` at two decimals (docs/sources/models.md precision).
 fn assert_billions(got: u64, billions: f64, what: &str) {
     let g = got as f64 / 1e9;
     assert!(
@@ -63,7 +63,7 @@ fn deepseek_v3_params_mla_moe_mtp() {
     assert_eq!(expected, 671_026_419_200);
     let p = param_counts(&builtin("deepseek-v3"));
     assert_eq!(p.total, expected);
-    // MODELS.md: 671.03B total / 37.55B active (36.6B + 0.93B embedding per README_WEIGHTS).
+    // docs/sources/models.md: 671.03B total / 37.55B active (36.6B + 0.93B embedding per README_WEIGHTS).
     assert_billions(p.total, 671.03, "DeepSeek-V3 total");
     assert_billions(p.active, 37.55, "DeepSeek-V3 active");
     // MTP: eh_proj (2h→h) + 3 norms + one MoE decoder layer; README_WEIGHTS quotes
@@ -75,7 +75,7 @@ fn deepseek_v3_params_mla_moe_mtp() {
 
 #[test]
 fn reference_counts_from_models_md() {
-    // (spec, counted total B, counted active B) from reference/MODELS.md.
+    // (spec, counted total B, counted active B) from docs/sources/models.md.
     let cases = [
         ("qwen2.5-0.5b", 0.49, 0.49),
         ("qwen2.5-7b", 7.62, 7.62),
@@ -116,7 +116,7 @@ fn kv_bytes_per_token_every_attention_kind() {
         let m = builtin(name);
         kv::layout(&m, vllm, 1, 0..m.num_layers).bytes_per_token(d)
     };
-    // GQA: 2 × layers × kv_heads × head_dim × 2 (MODELS.md "KV bytes/token").
+    // GQA: 2 × layers × kv_heads × head_dim × 2 (docs/sources/models.md "KV bytes/token").
     assert_eq!(
         per_token("llama-3.1-8b", KvDtype::Bf16),
         2 * 32 * 8 * 128 * 2
@@ -134,7 +134,7 @@ fn kv_bytes_per_token_every_attention_kind() {
     // fp8 KV halves it (1 byte per value; vLLM `--kv-cache-dtype fp8`).
     assert_eq!(per_token("llama-3.1-8b", KvDtype::Fp8), 65_536);
     assert_eq!(per_token("deepseek-v3", KvDtype::Fp8), 576 * 61);
-    // Sliding-window models, all layers counted (MODELS.md "if all layers full").
+    // Sliding-window models, all layers counted (docs/sources/models.md "if all layers full").
     assert_eq!(per_token("gemma-2-9b", KvDtype::Bf16), 344_064);
     assert_eq!(per_token("gpt-oss-120b", KvDtype::Bf16), 73_728);
     assert_eq!(per_token("mistral-7b", KvDtype::Bf16), 131_072);
@@ -142,7 +142,7 @@ fn kv_bytes_per_token_every_attention_kind() {
 
 #[test]
 fn mqa_kv_bytes() {
-    // MQA (falcon-7b shape per MODELS.md: 71 heads, 1 KV head, head 64, 32 layers):
+    // MQA (falcon-7b shape per docs/sources/models.md: 71 heads, 1 KV head, head 64, 32 layers):
     // DeepSeek-V2 paper Table 1: MQA caches 2·d_h·l elements per token.
     let cfg = r#"{"model_type":"falcon_like","hidden_size":4544,"num_hidden_layers":32,"num_attention_heads":71,
         "num_key_value_heads":1,"head_dim":64,"intermediate_size":18176,"vocab_size":65024,"max_position_embeddings":2048}"#;
@@ -165,7 +165,7 @@ fn sliding_window_caps_growth() {
         l.sequence_bytes(KvDtype::Bf16, 10_000, 1, true),
         32 * 4096 * per_layer_token
     );
-    // HF keeps the whole prompt right after prefill (ENGINES.md).
+    // HF keeps the whole prompt right after prefill (docs/sources/engines.md).
     let lh = kv::layout(&m, hf, 1, 0..32);
     assert_eq!(
         lh.sequence_bytes(KvDtype::Bf16, 10_000, 1, false),
@@ -179,7 +179,7 @@ fn sliding_window_caps_growth() {
         lg.sequence_bytes(KvDtype::Bf16, 8192, 1, true),
         21 * 4096 * per + 21 * 8192 * per
     );
-    // Gemma-3-27B: 5 local (1024) : 1 global → 52 local + 10 global layers (MODELS.md).
+    // Gemma-3-27B: 5 local (1024) : 1 global → 52 local + 10 global layers (docs/sources/models.md).
     let g3 = builtin("gemma-3-27b");
     let l3 = kv::layout(&g3, vllm, 1, 0..62);
     let per3 = 2 * 16 * 128 * 2;
@@ -308,7 +308,7 @@ fn checkpoint_formats_are_read() {
 fn llama4_interleaved_moe_and_chunked_attention() {
     // meta-llama--Llama-4-Maverick-17B-128E-Instruct.json: MoE on every 2nd layer
     // (interleave_moe_layer_step 2) with 128 experts + 1 shared, dense layers of
-    // intermediate_size_mlp 16384. Official (MODELS.md, Llama 4 card): 400B total, 17B active.
+    // intermediate_size_mlp 16384. Official (docs/sources/models.md, Llama 4 card): 400B total, 17B active.
     let m = fixture("meta-llama--Llama-4-Maverick-17B-128E-Instruct.json");
     assert_eq!(m.moe_layers(), 24);
     let p = param_counts(&m);
@@ -322,7 +322,7 @@ fn llama4_interleaved_moe_and_chunked_attention() {
         "active {}",
         p.active
     );
-    // KV: 48 layers × 8 KV heads × 128 × 2 × 2 = 196,608 B/token (MODELS.md), with 36 of the
+    // KV: 48 layers × 8 KV heads × 128 × 2 × 2 = 196,608 B/token (docs/sources/models.md), with 36 of the
     // 48 layers chunked at 8192 tokens.
     let c = Catalog::builtin().unwrap();
     let l = kv::layout(&m, c.engine("vllm").unwrap(), 1, 0..48);

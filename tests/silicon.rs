@@ -286,3 +286,93 @@ fn report_names_every_group_and_reason() {
         assert!(text.contains(why.as_str()), "{why}");
     }
 }
+
+const AMD_SUBSET: &str = include_str!("fixtures/silicon/amd_subset.csv");
+
+#[test]
+fn mape_is_the_mean_absolute_percentage_error() {
+    // Two rows with hand-set figures: TPOT 11 vs 10 ms (10%) and 15 vs 20 ms
+    // (25%) → 17.5%; TTFT 300 vs 200 ms (50%) and 100 vs 100 ms (0%) → 25%.
+    let ev = run(&Options::default());
+    let mut a = ev.results[0].clone();
+    let mut b = ev.results[1].clone();
+    (
+        a.tpot_measured,
+        a.tpot_predicted,
+        a.ttft_measured,
+        a.ttft_single,
+    ) = (0.010, 0.011, 0.2, 0.3);
+    (
+        b.tpot_measured,
+        b.tpot_predicted,
+        b.ttft_measured,
+        b.ttft_single,
+    ) = (0.020, 0.015, 0.1, 0.1);
+    let m = mape([&a, &b], Predictor::Step).unwrap();
+    assert_eq!(m.n, 2);
+    assert!((m.tpot - 0.175).abs() < 1e-12, "{}", m.tpot);
+    assert!((m.ttft - 0.25).abs() < 1e-12, "{}", m.ttft);
+    // The serving predictor did not run on these rows: nothing to score.
+    assert!(mape([&a, &b], Predictor::Serving).is_none());
+}
+
+#[test]
+fn scorecard_counts_coverage_against_distinct_rows() {
+    let ev = run(&Options::default());
+    let sc = scorecard(&ev, Predictor::Step, Mode::Agg, &|_| true);
+    let agg_used = ev.results.iter().filter(|r| r.mode == Mode::Agg).count();
+    assert_eq!(sc.coverage.0, agg_used);
+    // Distinct aggregated rows: every aggregated row but the duplicates.
+    let records = parse_csv(SUBSET).unwrap();
+    let agg_rows = records.iter().filter(|r| r.mode == "agg").count();
+    assert!(sc.coverage.1 < agg_rows && sc.coverage.1 >= agg_used);
+    assert_eq!(sc.groups.iter().map(|(_, m)| m.n).sum::<usize>(), agg_used);
+}
+
+#[test]
+fn inferencex_matches_mark_mtp_runs_and_lengths() {
+    let n = INFERENCEX_MATCHES.lines().skip(1).count();
+    let mtp = INFERENCEX_MATCHES
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(2) == Some("mtp"))
+        .count();
+    assert_eq!((n, mtp), (393, 104));
+    let records = parse_csv(SUBSET).unwrap();
+    let by_id = |id: &str| records.iter().find(|r| r.id == id).unwrap();
+    let r =
+        by_id("2026_03_25_deepseek_r1_b200_sxm_trtllm_fp8_disagg_1024x1024_c1600_tp8_0_ep8_0_355");
+    assert_eq!(r.mtp, Some(true));
+    let r = by_id("dsr1_b200_trtllm_fp8_agg_1024x8192_c4_cfg75");
+    assert_eq!(r.mtp, Some(false));
+    // InferenceX draws lengths in [0.8 L, L] and sends 10 × concurrency requests.
+    assert_eq!((r.range_ratio, r.num_requests), (0.8, Some(40)));
+    let ev = run(&Options::default());
+    let row = ev.results.iter().find(|x| x.id == r.id).unwrap();
+    assert_eq!((row.isl_mean, row.osl_mean), (922, 7373));
+}
+
+#[test]
+fn amd_rows_map_with_named_skips() {
+    assert!(is_amd_layout(AMD_SUBSET));
+    let records = parse_amd_csv(AMD_SUBSET).expect("AMD subset parses");
+    assert_eq!(records.len(), 31);
+    let ev = evaluate(&records, &Catalog::builtin().unwrap(), &Options::default());
+    let expect: BTreeMap<String, usize> = [
+        (AMD_WRONG_IMAGE, 1),
+        (AMD_NO_ISL, 1),
+        (skip::NO_CONCURRENCY, 1),
+        (AMD_SHARED_PREFIX, 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(ev.skipped, expect);
+    assert_eq!(ev.results.len(), 27);
+    assert!(ev
+        .results
+        .iter()
+        .all(|r| (r.gpu == "MI300X" || r.gpu == "MI325X") && r.model == "deepseek-r1"));
+    assert_eq!(ev.results.iter().filter(|r| r.mtp).count(), 2);
+    assert_eq!(ev.results.iter().filter(|r| r.median_only).count(), 4);
+}

@@ -50,7 +50,7 @@ How to rerun (H200 machine, python3 with torch 2.11 + transformers 5.17, no inte
 
 ``--cases a,b`` runs a subset (names from CASES below); ``--list`` prints them. The configs
 used are read from validation/configs/<case>.json, exactly as run; ``--write-configs
-/work/shared/reference/hf-configs`` regenerates them from the reference copies (applying the
+tests/fixtures/hf-configs`` regenerates them from the reference copies (applying the
 documented edits). CPU debugging: ``python3 validation/hf_validate.py --cpu-smoke --out
 /tmp/smoke`` builds tiny (2-4 layer, hidden 64) variants of every case and runs every code
 path except CUDA-only timing/capture, and lists host-sync hazards seen in one StaticCache
@@ -590,7 +590,7 @@ def run_point(ctx, model, B, S, res, deadline):
                 steps_done += PROF_STEPS
             except Exception as e:
                 d["profile"] = err_record(e)
-        # same loop with cuDNN removed from SDPA's choices (ENGINES.md: cuDNN decode attention
+        # same loop with cuDNN removed from SDPA's choices (docs/sources/engines.md: cuDNN decode attention
         # had a high host cost on Hopper); default SDPA choice is what the numbers above use
         if not ctx.cpu and now() < deadline:
             try:

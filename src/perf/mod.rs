@@ -37,7 +37,7 @@ pub struct Efficiency {
 }
 
 impl Default for Efficiency {
-    /// Defaults from the H200 measurements in GPU-NOTES.md: a 16-byte read
+    /// Defaults from the H200 measurements in docs/sources/gpu-notes.md: a 16-byte read
     /// kernel reached 4,553 of 4,800 GB/s (0.95) but a decode-shaped GEMM
     /// streamed weights at 4.25 TB/s (0.89) → 0.85 allows for attention and
     /// small kernels; cuBLAS bf16 8192³ reached 799 of 989 TFLOP/s (0.81) →
@@ -51,7 +51,7 @@ impl Default for Efficiency {
             link: 0.8,
             gemm_fixed_seconds: 0.0,
             kernel_fixed_seconds: 0.0,
-            source: "defaults (H200 ceilings in GPU-NOTES.md)".into(),
+            source: "defaults (H200 ceilings in docs/sources/gpu-notes.md)".into(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The estimate as data (the stable JSON contract of DESIGN.md) and its
+//! The estimate as data (the stable JSON contract of docs/sources/design.md) and its
 //! renderings: JSON, YAML, Markdown and the terminal table.
 
 pub mod plot;

@@ -1,6 +1,6 @@
 //! Hugging Face `config.json` → `ModelSpec`. Reads the common fields across
 //! families, including the many encodings of the same idea that
-//! reference/MODELS.md lists (sliding windows, head_dim overrides, expert
+//! docs/sources/models.md lists (sliding windows, head_dim overrides, expert
 //! counts, MLA, MTP, quantization_config, nested `text_config`).
 
 use super::dtype::{DType, WeightFormat};
