@@ -60,7 +60,9 @@ pub enum Command {
     #[command(after_help = plot::EXAMPLES)]
     Plot(plot::PlotArgs),
     /// Serve the web calculator and its JSON API.
-    #[command(after_help = "Examples:\n  kvplan serve\n  kvplan serve --addr 0.0.0.0:8080")]
+    #[command(
+        after_help = "Examples:\n  kvplan serve\n  kvplan serve --addr 0.0.0.0:8080\n  kvplan serve --allow-hub --hub-lookups-per-minute 10   # hf:org/name ids on the page"
+    )]
     Serve(serve::ServeArgs),
 }
 

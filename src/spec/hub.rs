@@ -239,7 +239,24 @@ pub fn load_with(cfg: &HubConfig, id: &HubId) -> Result<ModelSpec> {
     Ok(spec)
 }
 
+/// Largest JSON file (config.json, hf_quant_config.json) read from a
+/// repository: real ones are a few KiB, the largest with label maps ~1 MiB.
+const MAX_JSON_BYTES: u64 = 8 << 20;
+
 fn read_text(path: &Path) -> Result<String> {
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.len() > MAX_JSON_BYTES {
+            return Err(Error::input(
+                "model",
+                format!(
+                    "'{}' is {} bytes, more than the {} a model's JSON file can plausibly be; this is not a transformers config",
+                    path.display(),
+                    thousands(meta.len()),
+                    thousands(MAX_JSON_BYTES)
+                ),
+            ));
+        }
+    }
     std::fs::read_to_string(path).map_err(|e| {
         Error::Environment(format!(
             "cannot read '{}': {e}; delete it to fetch it again",
