@@ -38,5 +38,43 @@ fn main() {
         }
         writeln!(code, "];").unwrap();
     }
+    // Versioned engine profiles: profiles/engines/<engine>/<version>.yaml.
+    let mut versions: Vec<String> = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("profiles/engines") {
+        for dir in rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+        {
+            println!("cargo:rerun-if-changed={}", dir.display());
+            if let Ok(files) = std::fs::read_dir(&dir) {
+                versions.extend(
+                    files
+                        .filter_map(|e| e.ok())
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+                        .map(|p| p.to_string_lossy().replace('\\', "/")),
+                );
+            }
+        }
+    }
+    versions.sort();
+    writeln!(
+        code,
+        "/// Built-in versioned engine profiles `profiles/engines/<engine>/<version>.yaml`: (path, contents)."
+    )
+    .unwrap();
+    writeln!(code, "pub const ENGINE_VERSIONS: &[(&str, &str)] = &[").unwrap();
+    for f in versions {
+        let abs = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join(&f);
+        println!("cargo:rerun-if-changed={}", abs.display());
+        writeln!(
+            code,
+            "    ({f:?}, include_str!({:?})),",
+            abs.display().to_string()
+        )
+        .unwrap();
+    }
+    writeln!(code, "];").unwrap();
     std::fs::write(Path::new(&out).join("embedded.rs"), code).expect("write embedded.rs");
 }

@@ -9,7 +9,7 @@
 //! dense bf16 FLOP/s, then the report files.
 
 use kvplan::calibration::Calibration;
-use kvplan::cli::probe::ProbeRun;
+use kvplan::measure::ProbeRun;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1191,14 +1191,22 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
         }
     };
     let run = |s: &Side, ctx: u64| -> Result<(kvplan::estimate::Estimate, f64), String> {
+        let rejects = |e: Error| {
+            format!(
+                "kvplan rejects the layout ({})",
+                e.field().unwrap_or("other")
+            )
+        };
         let req = EstimateRequest {
             model: model_name.clone(),
             gpus: s.gpus.clone(),
             ctx: Some(Tokens::Number(ctx)),
             batch: Some(s.batch.max(1)),
-            weights: Some(weights.clone()),
-            kv_dtype: Some(kv.clone()),
-            engine: Some(r.backend.clone()),
+            weights: Some(
+                kvplan::spec::dtype::WeightFormat::parse(&weights, "weights").map_err(rejects)?,
+            ),
+            kv_dtype: Some(kvplan::spec::dtype::KvDtype::parse(&kv, "kv-dtype").map_err(rejects)?),
+            engine: Some(kvplan::spec::engine_id::EngineId::parse(&r.backend).map_err(rejects)?),
             tp: Some(s.layout.tp),
             pp: Some(s.layout.pp),
             ep: Some(s.layout.ep),

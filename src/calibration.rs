@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::probe::{AllReduceSample, ProbeReport};
+use crate::measure::{AllReduceSample, ProbeReport};
 
 /// A measured profile of one GPU model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,15 +96,8 @@ pub struct GemmSample {
     pub count: u64,
 }
 
-/// Kind of attention an [`AttentionSample`] measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttentionKind {
-    /// Full attention with grouped KV heads.
-    Gqa,
-    /// Multi-head latent attention.
-    Mla,
-}
+/// Kind of attention an [`AttentionSample`] measured (defined with the probe's types).
+pub use crate::measure::AttentionKind;
 
 /// One layer's decode attention over the cache.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -279,7 +272,7 @@ impl Calibration {
     /// Build a profile from one probe report. `datasheet_bw` (bytes/s) and
     /// `datasheet_bf16_flops` (FLOP/s) are the GPU's published peaks, which
     /// the efficiencies are stated against. `driver` and `date` are left for
-    /// the caller to fill from [`crate::probe::inventory`] (date is today).
+    /// the caller to fill from `probe::inventory` (date is today).
     pub fn from_report(report: &ProbeReport, datasheet_bw: f64, datasheet_bf16_flops: f64) -> Self {
         Self::from_reports(
             std::slice::from_ref(report),
@@ -302,7 +295,7 @@ impl Calibration {
             "Calibration::from_reports needs at least one report"
         );
         let med = |f: &dyn Fn(&ProbeReport) -> f64| {
-            crate::probe::math::median(&reports.iter().map(f).collect::<Vec<_>>())
+            crate::measure::math::median(&reports.iter().map(f).collect::<Vec<_>>())
         };
         let read = med(&|r| r.bandwidth.read_bytes_per_s);
         let copy = med(&|r| r.bandwidth.copy_bytes_per_s);
@@ -313,7 +306,7 @@ impl Calibration {
         let mut eff = AttentionEfficiency::default();
         for r in reports {
             let c = &r.gemm_ceiling;
-            let mut push = |g: &crate::probe::GemmResult| {
+            let mut push = |g: &crate::measure::GemmResult| {
                 let s = GemmSample {
                     m: g.m,
                     n: g.n,
@@ -329,17 +322,8 @@ impl Calibration {
             };
             push(c);
             r.gemms.iter().for_each(&mut push);
-            let kind = if r.attention.kind == "mla" {
-                AttentionKind::Mla
-            } else {
-                AttentionKind::Gqa
-            };
-            let (q_heads, kv_heads) = match r.request.attention {
-                crate::probe::ProbeAttention::Gqa {
-                    q_heads, kv_heads, ..
-                } => (q_heads, kv_heads),
-                crate::probe::ProbeAttention::Mla { heads, .. } => (heads, 1),
-            };
+            let kind = r.request.attention.kind();
+            let (q_heads, kv_heads) = r.request.attention.heads();
             attention.push(AttentionSample {
                 kind,
                 batch: r.attention.batch,
@@ -349,7 +333,7 @@ impl Calibration {
                 q_heads: Some(q_heads),
                 kv_heads: Some(kv_heads),
             });
-            let cache = crate::probe::math::kv_layer_bytes(
+            let cache = crate::measure::math::kv_layer_bytes(
                 &r.request.attention,
                 r.attention.batch,
                 r.attention.context,
@@ -375,12 +359,12 @@ impl Calibration {
                     .map(|p| p.seconds),
             });
         }
-        let floor = |f: &dyn Fn(&crate::probe::KernelFloors) -> f64| {
+        let floor = |f: &dyn Fn(&crate::measure::KernelFloors) -> f64| {
             let v: Vec<f64> = reports
                 .iter()
                 .filter_map(|r| r.kernel_floors.as_ref().map(f))
                 .collect();
-            (!v.is_empty()).then(|| crate::probe::math::median(&v))
+            (!v.is_empty()).then(|| crate::measure::math::median(&v))
         };
         let first = &reports[0];
         Calibration {
@@ -404,7 +388,7 @@ impl Calibration {
         }
     }
 
-    /// Add all-reduce samples from [`crate::probe::allreduce_bandwidth`].
+    /// Add all-reduce samples from `probe::allreduce_bandwidth`.
     pub fn add_allreduce(&mut self, samples: &[AllReduceSample]) {
         self.allreduce
             .extend(samples.iter().map(|s| AllReduceEntry {
@@ -620,7 +604,7 @@ mod tests {
             .all(|d| !d.graph && d.eager_seconds.is_none()));
         // With floors and a graph-timed step.
         for (i, r) in reports.iter_mut().enumerate() {
-            r.kernel_floors = Some(crate::probe::KernelFloors {
+            r.kernel_floors = Some(crate::measure::KernelFloors {
                 kernel_eager_s: 2e-6,
                 kernel_graph_s: 1e-6 * (i + 1) as f64,
                 gemm_eager_s: 6e-6,

@@ -3,13 +3,68 @@
 
 use std::fmt;
 
+/// An input field, known by both its spellings: the CLI option
+/// (`kv-dtype`, kebab-case) and the JSON key of the API (`kv_dtype`,
+/// snake_case). Errors carry it so each edge names the field its own way,
+/// without rewriting the message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Field(String);
+
+impl Field {
+    /// The JSON key (snake_case), e.g. `kv_dtype`.
+    pub fn json(&self) -> &str {
+        &self.0
+    }
+
+    /// The CLI option without dashes in front (kebab-case), e.g. `kv-dtype`.
+    pub fn cli(&self) -> String {
+        self.0.replace('_', "-")
+    }
+}
+
+impl From<&str> for Field {
+    /// Either spelling: `kv-dtype` and `kv_dtype` name the same field.
+    fn from(name: &str) -> Self {
+        Field(name.trim().replace('-', "_"))
+    }
+}
+
+impl From<String> for Field {
+    fn from(name: String) -> Self {
+        Field::from(name.as_str())
+    }
+}
+
+impl From<&String> for Field {
+    fn from(name: &String) -> Self {
+        Field::from(name.as_str())
+    }
+}
+
+impl PartialEq<&str> for Field {
+    fn eq(&self, other: &&str) -> bool {
+        let o = other.trim();
+        o.len() == self.0.len()
+            && o.bytes()
+                .zip(self.0.bytes())
+                .all(|(a, b)| a == b || (a == b'-' && b == b'_'))
+    }
+}
+
+impl fmt::Display for Field {
+    /// The CLI spelling (the command line is the default front end).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.cli())
+    }
+}
+
 /// What went wrong, coarse enough for an edge to choose an exit code or an
 /// HTTP status, with a message that names the bad input and the fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// The user's input is invalid (unknown name, impossible size, bad flag
     /// combination). `field` names the option or JSON field at fault.
-    Input { field: String, message: String },
+    Input { field: Field, message: String },
     /// A spec file (YAML or JSON) could not be read or parsed; the message
     /// says the file and, where known, the line.
     Spec { path: String, message: String },
@@ -19,7 +74,7 @@ pub enum Error {
 
 impl Error {
     /// Shorthand for an input error on `field`.
-    pub fn input(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn input(field: impl Into<Field>, message: impl Into<String>) -> Self {
         Error::Input {
             field: field.into(),
             message: message.into(),
@@ -34,14 +89,71 @@ impl Error {
         }
     }
 
-    /// The field (CLI option / JSON key) at fault, when the error is about one.
+    /// `what` needs an edge that this build leaves out (a cargo feature, all
+    /// on by default); an environment error that says how to rebuild.
+    pub fn missing_feature(feature: &str, what: &str) -> Self {
+        Error::Environment(format!(
+            "{what} needs the `{feature}` feature, which this build of kvplan leaves out; rebuild with `cargo build --release --features {feature}` (on by default)"
+        ))
+    }
+
+    /// A file named by `field` that cannot be read or written: an
+    /// environment error (exit code 3), whose message still names the option.
+    pub fn file(field: &str, message: impl Into<String>) -> Self {
+        Error::Environment(format!("{field}: {}", message.into()))
+    }
+
+    /// The message without the field or path in front (for serde errors,
+    /// which the edge prefixes with the field itself).
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Input { message, .. } | Error::Spec { message, .. } => message,
+            Error::Environment(m) => m,
+        }
+    }
+
+    /// The field at fault (its JSON spelling), when the error is about one.
     pub fn field(&self) -> Option<&str> {
         match self {
-            Error::Input { field, .. } => Some(field),
+            Error::Input { field, .. } => Some(field.json()),
             _ => None,
         }
     }
+
+    /// This error with `hint` (what else the user could give) added to an
+    /// input error's message; other errors, or an empty hint, unchanged.
+    pub fn with_hint(self, hint: &str) -> Self {
+        match self {
+            Error::Input { field, message } if !hint.is_empty() => Error::Input {
+                field,
+                message: format!("{message} {hint}"),
+            },
+            e => e,
+        }
+    }
 }
+
+impl Error {
+    /// The process exit code for this error (ripgrep-style, see `kvplan
+    /// --help`): 2 = bad input or spec, 3 = environment (no GPU, no network,
+    /// a file that cannot be read or written, a feature left out of the build).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input { .. } | Error::Spec { .. } => EXIT_BAD_INPUT,
+            Error::Environment(_) => EXIT_ENVIRONMENT,
+        }
+    }
+}
+
+/// Exit code: it fits / a plan meets the constraints / the command did its job.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: it does not fit / no configuration meets the constraints.
+pub const EXIT_NOT_MET: i32 = 1;
+/// Exit code: bad input or a bad spec file.
+pub const EXIT_BAD_INPUT: i32 = 2;
+/// Exit code: the environment cannot do it (no GPU, no network, a missing
+/// or unwritable file, a feature this build leaves out).
+pub const EXIT_ENVIRONMENT: i32 = 3;
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,6 +1,8 @@
 //! kvplan command line. `main` reads like a table of contents: parse, load
 //! the built-in catalogue, dispatch to one function per subcommand (in
-//! src/cli/), and turn any error into one clear line and exit code 2.
+//! src/cli/), and turn the outcome into an exit code that scripts can branch
+//! on: 0 fits / meets the constraints, 1 does not, 2 bad input, 3 environment
+//! (any error is one clear line first).
 
 use clap::Parser;
 use kvplan::cli::{self, Cli};
@@ -14,8 +16,11 @@ fn main() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let args = Cli::parse();
-    if let Err(e) = cli::run(args) {
-        eprintln!("error: {e}");
-        std::process::exit(2);
+    match cli::run(args) {
+        Ok(verdict) => std::process::exit(verdict.exit_code()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(e.exit_code());
+        }
     }
 }

@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::scenario::{Cluster, Deployment, Scenario, Workload};
 use crate::spec::dtype::{KvDtype, WeightFormat};
+use crate::spec::engine_id::EngineId;
 use crate::spec::model::ModelSpec;
 use crate::spec::whatif::AttentionVariant;
 use crate::spec::Catalog;
@@ -60,15 +61,15 @@ pub struct EstimateRequest {
     /// Concurrent sequences (default 1).
     #[serde(default)]
     pub batch: Option<u64>,
-    /// Weight format (default: the checkpoint's).
+    /// Weight format (default: the checkpoint's); any spelling `--weights` takes.
+    #[serde(default, deserialize_with = "de_weights")]
+    pub weights: Option<WeightFormat>,
+    /// KV dtype (default: the model's 16-bit dtype); any spelling `--kv-dtype` takes.
+    #[serde(default, deserialize_with = "de_kv_dtype")]
+    pub kv_dtype: Option<KvDtype>,
+    /// Engine profile, `name[@version]` (default vllm).
     #[serde(default)]
-    pub weights: Option<String>,
-    /// KV dtype (default: the model's 16-bit dtype).
-    #[serde(default)]
-    pub kv_dtype: Option<String>,
-    /// Engine profile (default vllm).
-    #[serde(default)]
-    pub engine: Option<String>,
+    pub engine: Option<EngineId>,
     /// Tensor parallel (default: GPUs per node).
     #[serde(default)]
     pub tp: Option<u64>,
@@ -102,9 +103,73 @@ pub struct EstimateRequest {
     /// Accepted draft tokens per step with MTP (expected extra tokens, 0–1 per draft).
     #[serde(default)]
     pub mtp_acceptance: Option<f64>,
-    /// Attention what-if: `mha`, `gqa:N`, `mqa` or `mla:RANK` replaces the model's attention shape.
+    /// Attention what-if: `mha`, `gqa:N`, `mqa` or `mla:RANK` replaces the
+    /// model's attention shape (empty text: none).
+    #[serde(
+        default,
+        deserialize_with = "de_attention",
+        serialize_with = "ser_attention"
+    )]
+    pub attention: Option<AttentionVariant>,
+    /// Decode context parallelism (vLLM `-dcp N`): KV capacity ×N, each
+    /// GPU reads 1/N of a sequence's cache per step (default 1).
     #[serde(default)]
-    pub attention: Option<String>,
+    pub dcp: Option<u64>,
+    /// KV pool per GPU given directly (vLLM `--kv-cache-memory`), bytes or
+    /// text such as "40GiB"; replaces the memory-fraction rule.
+    #[serde(default)]
+    pub kv_cache_memory: Option<Tokens>,
+    /// Sequences in the engine's profile/sampler run (`--max-num-seqs`).
+    #[serde(default)]
+    pub max_num_seqs: Option<u64>,
+}
+
+/// Read an optional text field with `parse`, so the API takes exactly the
+/// spellings the CLI takes and says what is wrong in the same words.
+fn de_parsed<'de, D, T>(
+    d: D,
+    parse: impl Fn(&str) -> Result<T>,
+) -> std::result::Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(t) => parse(&t)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(e.message())),
+    }
+}
+
+fn de_weights<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<WeightFormat>, D::Error> {
+    de_parsed(d, |t| WeightFormat::parse(t, "weights"))
+}
+
+fn de_kv_dtype<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<KvDtype>, D::Error> {
+    de_parsed(d, |t| KvDtype::parse(t, "kv-dtype"))
+}
+
+fn de_attention<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<AttentionVariant>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        Some(t) if !t.trim().is_empty() => AttentionVariant::parse(&t)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(e.message())),
+        _ => Ok(None),
+    }
+}
+
+fn ser_attention<S: serde::Serializer>(
+    v: &Option<AttentionVariant>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(a) => s.serialize_some(&a.flag()),
+        None => s.serialize_none(),
+    }
 }
 
 /// What resolving a request yields.
@@ -118,12 +183,43 @@ pub struct Resolved {
     pub notes: Vec<String>,
 }
 
+/// Where an edge finds a model that is not built in (a path, an `hf:` id, a
+/// pasted config), and what it tells the user they may give instead of a
+/// built-in name. Any `Fn(&str) -> Result<ModelSpec>` is one, with no hint.
+pub trait ModelSource {
+    /// Turn `name` (not a built-in model) into a spec.
+    fn load(&self, name: &str) -> Result<ModelSpec>;
+    /// One sentence appended to "unknown model" errors, e.g. "A path to a
+    /// config.json also works." (empty: nothing to add).
+    fn alternatives(&self) -> &str {
+        ""
+    }
+}
+
+impl<F: Fn(&str) -> Result<ModelSpec>> ModelSource for F {
+    fn load(&self, name: &str) -> Result<ModelSpec> {
+        self(name)
+    }
+}
+
 /// Resolve `req` against the catalogue. `load_model` turns a model name that
 /// is not built in (a path, `hf:` id) into a spec; the edge supplies it.
+/// The scenario is not validated here: the operation that runs the core does
+/// that once (`Scenario::validate`).
 pub fn resolve(
     req: &EstimateRequest,
     catalog: &Catalog,
     load_model: &dyn Fn(&str) -> Result<ModelSpec>,
+) -> Result<Resolved> {
+    resolve_with(req, catalog, &load_model)
+}
+
+/// [`resolve`] with an edge's [`ModelSource`], whose hint completes
+/// "unknown model" errors (the CLI: paths; the server: a pasted config).
+pub fn resolve_with(
+    req: &EstimateRequest,
+    catalog: &Catalog,
+    models: &dyn ModelSource,
 ) -> Result<Resolved> {
     let mut notes = Vec::new();
     if req.model.trim().is_empty() {
@@ -138,16 +234,15 @@ pub fn resolve(
             let looks_like_path =
                 req.model.contains('/') || req.model.contains('.') || req.model.starts_with("hf:");
             if looks_like_path {
-                let m = load_model(&req.model)?;
+                let m = models.load(&req.model)?;
                 notes.push(format!("model from {}", m.source));
                 m
             } else {
-                return Err(e);
+                return Err(e.with_hint(models.alternatives()));
             }
         }
     };
-    if let Some(a) = req.attention.as_deref().filter(|a| !a.trim().is_empty()) {
-        let variant = AttentionVariant::parse(a)?;
+    if let Some(variant) = req.attention {
         let before = model.attention_label();
         model = variant.apply(&model)?;
         notes.push(format!(
@@ -171,9 +266,9 @@ pub fn resolve(
     };
     let n = cluster.total_gpus();
 
-    let engine_name = req.engine.as_deref().unwrap_or("vllm");
+    let engine_id = req.engine.clone().unwrap_or_default();
     let mut engine = catalog
-        .engine(engine_name)?
+        .engine(&engine_id.to_string())?
         .for_gpu(&cluster.gpu.name, cluster.gpu.memory_bytes);
     if let Some(f) = req.gpu_memory_utilization.or(req.mem_fraction_static) {
         if req.gpu_memory_utilization.is_some() && req.mem_fraction_static.is_some() {
@@ -189,6 +284,32 @@ pub fn resolve(
         }
         engine.memory_fraction = f;
         engine.memory_fraction_by_tp.clear();
+        engine.fraction_rule = crate::spec::engine::FractionRule::Fixed;
+    }
+    if let Some(k) = &req.kv_cache_memory {
+        let b = match k {
+            Tokens::Number(n) => *n,
+            Tokens::Text(t) => units::parse_bytes(t, "kv-cache-memory")?,
+        };
+        if b == 0 || b > cluster.gpu.memory_bytes {
+            return Err(Error::input(
+                "kv-cache-memory",
+                format!(
+                    "{b} bytes must be more than 0 and at most the GPU's {} bytes",
+                    cluster.gpu.memory_bytes
+                ),
+            ));
+        }
+        engine.kv_cache_memory_bytes = Some(b);
+    }
+    if let Some(n) = req.max_num_seqs {
+        if n == 0 || n > 1_000_000 {
+            return Err(Error::input(
+                "max-num-seqs",
+                format!("{n} must be between 1 and 1,000,000"),
+            ));
+        }
+        engine.max_num_seqs = n;
     }
     if let Some(b) = req.block_size {
         if b == 0 || b > 1024 {
@@ -234,8 +355,8 @@ pub fn resolve(
     };
     let batch = req.batch.unwrap_or(1);
 
-    let weights = match &req.weights {
-        Some(w) => WeightFormat::parse(w, "weights")?,
+    let weights = match req.weights {
+        Some(w) => w,
         None => model
             .checkpoint_format
             .unwrap_or(match model.native_dtype.as_weight_format() {
@@ -243,15 +364,15 @@ pub fn resolve(
                 f => f,
             }),
     };
-    let kv_dtype = match &req.kv_dtype {
-        Some(k) => KvDtype::parse(k, "kv-dtype")?,
+    let kv_dtype = match req.kv_dtype {
+        Some(k) => k,
         // fp32 checkpoints are served in bf16 (weights default to bf16 too).
         None => match KvDtype::from_native(model.native_dtype) {
             KvDtype::Fp32 => KvDtype::Bf16,
             k => k,
         },
     };
-    if kv_dtype == KvDtype::Fp32 && engine.name != "hf" {
+    if kv_dtype == KvDtype::Fp32 && !engine.fp32_kv {
         return Err(Error::input(
             "kv-dtype",
             "fp32 KV is only modelled for --engine hf; use bf16, fp16 or fp8",
@@ -341,10 +462,12 @@ pub fn resolve(
             dp,
             engine,
             mtp,
+            dcp: req.dcp.unwrap_or(1),
         },
         workload: Workload { context, batch },
     };
-    scenario.validate()?;
+    // Validation has one home: the operation that runs the core validates
+    // the scenario once (`estimate::estimate`, `ops::plan`, `ops::sweep`).
     Ok(Resolved {
         scenario,
         tokens_per_step,
@@ -361,7 +484,7 @@ mod tests {
             model: model.into(),
             gpus: "8xH100".into(),
             ctx: Some(Tokens::Text("8k".into())),
-            attention: attention.map(str::to_string),
+            attention: attention.map(|a| AttentionVariant::parse(a).unwrap()),
             ..Default::default()
         }
     }
@@ -389,7 +512,14 @@ mod tests {
     fn attention_errors_name_the_field() {
         let c = Catalog::builtin().unwrap();
         for bad in ["gqa:3", "gqa:256", "banana", "gqa:"] {
-            let e = resolve(&req("deepseek-v3", Some(bad)), &c, &no_files).unwrap_err();
+            // Parsed at the edge (flag or JSON field), applied in resolve: both name the field.
+            let e = AttentionVariant::parse(bad)
+                .and_then(|v| {
+                    let mut r = req("deepseek-v3", None);
+                    r.attention = Some(v);
+                    resolve(&r, &c, &no_files)
+                })
+                .unwrap_err();
             assert_eq!(e.field(), Some("attention"), "{bad}: {e}");
         }
     }

@@ -47,6 +47,9 @@ pub struct Deployment {
     pub engine: EngineSpec,
     /// Load the multi-token-prediction module for speculative decoding.
     pub mtp: bool,
+    /// Decode context parallelism (`-dcp`): ranks of a TP group that split
+    /// each sequence's KV cache by token position (1 = none).
+    pub dcp: u64,
 }
 
 /// What the GPUs must serve.
@@ -81,6 +84,35 @@ impl Scenario {
         for (f, v) in [("tp", d.tp), ("pp", d.pp), ("ep", d.ep), ("dp", d.dp)] {
             if v == 0 {
                 return Err(Error::input(f, "must be at least 1"));
+            }
+        }
+        if d.dcp == 0 {
+            return Err(Error::input("dcp", "must be at least 1"));
+        }
+        if d.dcp > 1 {
+            if d.tp % d.dcp != 0 {
+                return Err(Error::input(
+                    "dcp",
+                    format!(
+                        "decode context parallelism reuses the TP group: dcp = {} must divide tp = {}",
+                        d.dcp, d.tp
+                    ),
+                ));
+            }
+            if d.dcp > d.engine.max_dcp {
+                return Err(Error::input(
+                    "dcp",
+                    format!(
+                        "{} {} does not support decode context parallelism{}; use --engine vllm (0.11 or newer) or drop --dcp",
+                        d.engine.display_name,
+                        d.engine.version,
+                        if d.engine.max_dcp > 1 {
+                            format!(" above {}", d.engine.max_dcp)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                ));
             }
         }
         let gpus = self.cluster.total_gpus();

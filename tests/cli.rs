@@ -1,5 +1,6 @@
-//! The real binary: the seed case end to end, the JSON contract, and bad
-//! input — each a clear one-line error, exit code 2, never a panic.
+//! The real binary: the seed case end to end, the JSON contract, the exit
+//! codes (0 fits, 1 does not fit, 2 bad input, 3 environment), and bad
+//! input — each a clear one-line error, never a panic.
 
 use std::process::{Command, Output};
 
@@ -14,11 +15,16 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
-/// Assert a clean failure: exit 2, an `error:` line mentioning every `needles`, no panic.
+/// Assert a clean failure on bad input: exit 2, an `error:` line mentioning every `needles`, no panic.
 fn fails_with(args: &[&str], needles: &[&str]) {
+    fails_with_code(2, args, needles)
+}
+
+/// Assert a clean failure with exit `code`, an `error:` line mentioning every `needles`, no panic.
+fn fails_with_code(code: i32, args: &[&str], needles: &[&str]) {
     let o = kvplan(args);
     let e = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "args {args:?}: stderr {e}");
+    assert_eq!(o.status.code(), Some(code), "args {args:?}: stderr {e}");
     assert!(e.starts_with("error: "), "{e}");
     assert!(!e.contains("panicked"), "{e}");
     for n in needles {
@@ -36,7 +42,8 @@ fn seed_case_explains_fp8_does_not_fit() {
         "--gpus",
         "8xH800",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    // It does not fit: exit 1 (scripts branch on the verdict), output as usual.
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("DOES NOT FIT"), "{out}");
     assert!(out.contains("fp8-block"), "{out}");
@@ -57,7 +64,8 @@ fn json_contract_keys() {
         "--format",
         "json",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    // The seed case does not fit: exit 1, the JSON printed all the same.
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     for path in [
         "/model/params_total",
@@ -357,7 +365,9 @@ fn malformed_spec_files_name_file_and_line() {
         &["estimate", zero.to_str().unwrap(), "--gpus", "H100"],
         &["zero.json", "hidden_size"],
     );
-    fails_with(
+    // A file that is not there is the environment's problem (exit 3).
+    fails_with_code(
+        3,
         &["estimate", "/no/such/config.json", "--gpus", "H100"],
         &["cannot read"],
     );
@@ -394,7 +404,8 @@ fn calibration_profile_is_used_and_checked() {
         ],
         &["profile", "measured on H200"],
     );
-    fails_with(
+    fails_with_code(
+        3,
         &[
             "estimate",
             "llama-3.1-8b",
@@ -408,16 +419,19 @@ fn calibration_profile_is_used_and_checked() {
 }
 
 #[test]
+#[cfg(feature = "gpu")]
 fn probe_without_gpu_fails_cleanly() {
-    // CI machines have no NVIDIA driver: a clear message and exit 2, never a panic or hang.
+    // CI machines have no NVIDIA driver: a clear message and exit 3 (environment),
+    // never a panic or hang; bad arguments are still exit 2.
     if std::path::Path::new("/dev/nvidiactl").exists() {
         eprintln!(
             "skipping: this machine has an NVIDIA GPU; the no-driver path is tested elsewhere"
         );
         return;
     }
-    fails_with(&["probe", "--list"], &["NVIDIA driver"]);
-    fails_with(
+    fails_with_code(3, &["probe", "--list"], &["NVIDIA driver"]);
+    fails_with_code(
+        3,
         &[
             "probe",
             "llama-3.1-8b",
@@ -433,6 +447,85 @@ fn probe_without_gpu_fails_cleanly() {
         &["probe", "llama-3.1-8b", "--gpus", "H200", "--points", "16"],
         &["points"],
     );
+}
+
+/// A build without the edges (`--no-default-features`) keeps every
+/// subcommand, checks its arguments as usual, and names the feature it lacks.
+#[test]
+#[cfg(not(all(feature = "gpu", feature = "server", feature = "plot", feature = "hub")))]
+fn commands_without_their_feature_say_which_feature() {
+    #[cfg(not(feature = "gpu"))]
+    {
+        fails_with_code(3, &["probe", "--list"], &["`gpu` feature"]);
+        fails_with(&["probe"], &["give a model"]);
+    }
+    #[cfg(not(feature = "server"))]
+    fails_with_code(3, &["serve"], &["`server` feature"]);
+    #[cfg(not(feature = "plot"))]
+    fails_with_code(
+        3,
+        &[
+            "plot",
+            "memory",
+            "llama-3.1-8b",
+            "--gpus",
+            "H100",
+            "--out",
+            "m.png",
+        ],
+        &["`plot` feature"],
+    );
+    #[cfg(not(feature = "hub"))]
+    fails_with_code(
+        3,
+        &["estimate", "hf:Qwen/Qwen2.5-7B", "--gpus", "H100"],
+        &["`hub` feature"],
+    );
+}
+
+/// Exit codes as `kvplan --help` documents them: 0 fits / a plan meets the
+/// constraints, 1 does not fit / nothing meets them, 2 bad input, 3 environment.
+#[test]
+fn exit_codes_carry_the_verdict() {
+    let code = |args: &[&str]| kvplan(args).status.code();
+    // Llama-3.1-8B bf16 (16 GB of weights) at 8k on one 80 GB H100 fits.
+    let fits = ["estimate", "llama-3.1-8b", "--gpus", "H100", "--ctx", "8k"];
+    assert_eq!(code(&fits), Some(0));
+    assert_eq!(code(&[&fits[..], &["--format", "json"]].concat()), Some(0));
+    // Llama-3.1-405B bf16 (~810 GB of weights) cannot fit on one 80 GB H100.
+    let too_big = [
+        "estimate",
+        "llama-3.1-405b",
+        "--gpus",
+        "H100",
+        "--ctx",
+        "8k",
+    ];
+    assert_eq!(code(&too_big), Some(1));
+    let plan_ok = ["plan", "llama-3.1-8b", "--gpus", "H100", "--ctx", "8k"];
+    assert_eq!(code(&plan_ok), Some(0));
+    // Nothing, at any format or layout, puts 405B parameters on one 24 GB L4.
+    let plan_none = ["plan", "llama-3.1-405b", "--gpus", "L4", "--ctx", "8k"];
+    assert_eq!(code(&plan_none), Some(1));
+    assert_eq!(
+        code(&["estimate", "no-such-model", "--gpus", "H100"]),
+        Some(2)
+    );
+    assert_eq!(
+        code(&["estimate", "llama-3.1-8b", "--gpus", "H100", "--ctx", "0"]),
+        Some(2)
+    );
+    assert_eq!(code(&["models"]), Some(0));
+    let help = String::from_utf8_lossy(&kvplan(&["--help"]).stdout).to_string();
+    for line in [
+        "Exit codes:",
+        "0  it fits",
+        "1  it does not fit",
+        "2  bad input",
+        "3  environment",
+    ] {
+        assert!(help.contains(line), "--help lacks '{line}':\n{help}");
+    }
 }
 
 #[test]

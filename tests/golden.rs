@@ -114,7 +114,7 @@ fn kv_bytes_per_token_every_attention_kind() {
     let vllm = c.engine("vllm").unwrap();
     let per_token = |name: &str, d: KvDtype| {
         let m = builtin(name);
-        kv::layout(&m, vllm, 1, 0..m.num_layers).bytes_per_token(d)
+        kv::KvLayout::build(&m, vllm, d, 1, 0..m.num_layers).bytes_per_token()
     };
     // GQA: 2 × layers × kv_heads × head_dim × 2 (docs/sources/models.md "KV bytes/token").
     assert_eq!(
@@ -148,8 +148,8 @@ fn mqa_kv_bytes() {
         "num_key_value_heads":1,"head_dim":64,"intermediate_size":18176,"vocab_size":65024,"max_position_embeddings":2048}"#;
     let m = kvplan::spec::hf::parse_config(cfg, "mqa.json").unwrap();
     let c = Catalog::builtin().unwrap();
-    let l = kv::layout(&m, c.engine("vllm").unwrap(), 1, 0..32);
-    assert_eq!(l.bytes_per_token(KvDtype::Bf16), 2 * 64 * 32 * 2);
+    let l = kv::KvLayout::build(&m, c.engine("vllm").unwrap(), KvDtype::Bf16, 1, 0..32);
+    assert_eq!(l.bytes_per_token(), 2 * 64 * 32 * 2);
 }
 
 #[test]
@@ -159,32 +159,32 @@ fn sliding_window_caps_growth() {
     let hf = c.engine("hf").unwrap();
     // Mistral-7B-v0.1: window 4096 on all 32 layers, 8 KV heads × 128.
     let m = builtin("mistral-7b");
-    let l = kv::layout(&m, vllm, 1, 0..32);
+    let l = kv::KvLayout::build(&m, vllm, KvDtype::Bf16, 1, 0..32);
     let per_layer_token = 2 * 8 * 128 * 2;
     assert_eq!(
-        l.sequence_bytes(KvDtype::Bf16, 10_000, 1, true),
+        l.clone().with_policy(1, true).sequence_bytes(10_000),
         32 * 4096 * per_layer_token
     );
     // HF keeps the whole prompt right after prefill (docs/sources/engines.md).
-    let lh = kv::layout(&m, hf, 1, 0..32);
+    let lh = kv::KvLayout::build(&m, hf, KvDtype::Bf16, 1, 0..32);
     assert_eq!(
-        lh.sequence_bytes(KvDtype::Bf16, 10_000, 1, false),
+        lh.clone().with_policy(1, false).sequence_bytes(10_000),
         32 * 10_000 * per_layer_token
     );
     // Gemma-2-9B at 8192: 21 local layers hold 4096 tokens, 21 global hold 8192.
     let g = builtin("gemma-2-9b");
-    let lg = kv::layout(&g, vllm, 1, 0..42);
+    let lg = kv::KvLayout::build(&g, vllm, KvDtype::Bf16, 1, 0..42);
     let per = 2 * 8 * 256 * 2;
     assert_eq!(
-        lg.sequence_bytes(KvDtype::Bf16, 8192, 1, true),
+        lg.clone().with_policy(1, true).sequence_bytes(8192),
         21 * 4096 * per + 21 * 8192 * per
     );
     // Gemma-3-27B: 5 local (1024) : 1 global → 52 local + 10 global layers (docs/sources/models.md).
     let g3 = builtin("gemma-3-27b");
-    let l3 = kv::layout(&g3, vllm, 1, 0..62);
+    let l3 = kv::KvLayout::build(&g3, vllm, KvDtype::Bf16, 1, 0..62);
     let per3 = 2 * 16 * 128 * 2;
     assert_eq!(
-        l3.sequence_bytes(KvDtype::Bf16, 100_000, 1, true),
+        l3.clone().with_policy(1, true).sequence_bytes(100_000),
         52 * 1024 * per3 + 10 * 100_000 * per3
     );
 }
@@ -194,9 +194,9 @@ fn block_rounding() {
     // vLLM allocates whole blocks of 16 tokens: 100 tokens take 7 blocks = 112 token slots.
     let c = Catalog::builtin().unwrap();
     let m = builtin("llama-3.1-8b");
-    let l = kv::layout(&m, c.engine("vllm").unwrap(), 1, 0..32);
+    let l = kv::KvLayout::build(&m, c.engine("vllm").unwrap(), KvDtype::Bf16, 1, 0..32);
     assert_eq!(
-        l.sequence_bytes(KvDtype::Bf16, 100, 16, true),
+        l.clone().with_policy(16, true).sequence_bytes(100),
         112 * 131_072
     );
 }
@@ -206,13 +206,13 @@ fn tp_splits_kv_heads_with_replication_and_keeps_mla_whole() {
     let c = Catalog::builtin().unwrap();
     let vllm = c.engine("vllm").unwrap();
     let m = builtin("llama-3.1-70b"); // 8 KV heads
-    let per_rank = |tp| kv::layout(&m, vllm, tp, 0..80).bytes_per_token(KvDtype::Bf16);
+    let per_rank = |tp| kv::KvLayout::build(&m, vllm, KvDtype::Bf16, tp, 0..80).bytes_per_token();
     assert_eq!(per_rank(8), 327_680 / 8);
     // tp 16 > 8 KV heads: each rank still holds one head (vLLM replicates).
     assert_eq!(per_rank(16), 327_680 / 8);
     let ds = builtin("deepseek-v3");
     assert_eq!(
-        kv::layout(&ds, vllm, 8, 0..61).bytes_per_token(KvDtype::Bf16),
+        kv::KvLayout::build(&ds, vllm, KvDtype::Bf16, 8, 0..61).bytes_per_token(),
         70_272
     );
 }
@@ -325,11 +325,11 @@ fn llama4_interleaved_moe_and_chunked_attention() {
     // KV: 48 layers × 8 KV heads × 128 × 2 × 2 = 196,608 B/token (docs/sources/models.md), with 36 of the
     // 48 layers chunked at 8192 tokens.
     let c = Catalog::builtin().unwrap();
-    let l = kv::layout(&m, c.engine("vllm").unwrap(), 1, 0..48);
-    assert_eq!(l.bytes_per_token(KvDtype::Bf16), 196_608);
+    let l = kv::KvLayout::build(&m, c.engine("vllm").unwrap(), KvDtype::Bf16, 1, 0..48);
+    assert_eq!(l.bytes_per_token(), 196_608);
     let per = 8 * 128 * 2 * 2;
     assert_eq!(
-        l.sequence_bytes(KvDtype::Bf16, 100_000, 1, true),
+        l.clone().with_policy(1, true).sequence_bytes(100_000),
         36 * 8192 * per + 12 * 100_000 * per
     );
 }

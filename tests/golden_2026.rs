@@ -44,9 +44,8 @@ fn near_b(got: u64, billions: f64, tol: f64, what: &str) {
 fn kv_and_state(m: &ModelSpec, dtype: KvDtype) -> (u64, u64) {
     let c = Catalog::builtin().unwrap();
     let e = c.engine("vllm").unwrap();
-    let l = kv::layout(m, e, 1, 0..m.num_layers);
-    let state = l.layers.iter().map(|x| x.state_bytes_per_sequence()).sum();
-    (l.bytes_per_token(dtype), state)
+    let l = kv::KvLayout::build(m, e, dtype, 1, 0..m.num_layers);
+    (l.bytes_per_token(), l.state_bytes_per_sequence())
 }
 
 #[test]
@@ -340,4 +339,28 @@ fn silicon_set_models_and_gpus_resolve() {
     ] {
         assert!(c.gpu(g).is_ok(), "{g}");
     }
+}
+
+#[test]
+fn dsa_models_say_the_indexer_keys_are_not_in_the_kv() {
+    // GLM-5: 78 layers with their own indexer, 128-wide fp8 keys + one fp32 scale.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvplan"))
+        .args([
+            "estimate",
+            "glm-5-fp8",
+            "--gpus",
+            "8xB200",
+            "--ctx",
+            "64k",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let notes = v["assumptions"].to_string();
+    assert!(
+        notes.contains("132 B per token per layer on 78 layers = 10,296 B/token"),
+        "{notes}"
+    );
 }

@@ -11,6 +11,7 @@
 //! (2 heads × 64 = 128 rows × 896 + 128 bias each), o (896×896), gated MLP
 //! 3 × 896 × 4,864, two RMSNorms (2 × 896); final norm 896; tied lm_head.
 //! = 494,032,768 (the "0.49B" of the model card).
+#![cfg(all(feature = "hub", feature = "plot"))]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -375,10 +376,20 @@ fn json_ok(o: &Output) -> serde_json::Value {
 }
 
 fn stderr_fail(o: &Output) -> String {
+    stderr_fail_code(o, 2)
+}
+
+/// A failure of the environment (no network, nothing cached, a refused
+/// token): exit 3, as `kvplan --help` documents.
+fn stderr_fail_env(o: &Output) -> String {
+    stderr_fail_code(o, 3)
+}
+
+fn stderr_fail_code(o: &Output, code: i32) -> String {
     assert_eq!(
         o.status.code(),
-        Some(2),
-        "expected exit 2; stdout: {}",
+        Some(code),
+        "expected exit {code}; stdout: {}",
         String::from_utf8_lossy(&o.stdout)
     );
     let e = String::from_utf8_lossy(&o.stderr).to_string();
@@ -485,7 +496,7 @@ fn offline_cache_in_standard_layout() {
 fn offline_with_nothing_cached_names_the_missing_file() {
     let home = TempDir::new("empty");
     let env = [("HF_HUB_OFFLINE", "1")];
-    let e = stderr_fail(&estimate(&format!("hf:{REPO}"), &home.0, &env));
+    let e = stderr_fail_env(&estimate(&format!("hf:{REPO}"), &home.0, &env));
     let refs = home
         .0
         .join("hub/models--Qwen--Qwen2.5-0.5B-Instruct/refs/main");
@@ -493,7 +504,7 @@ fn offline_with_nothing_cached_names_the_missing_file() {
     assert!(e.contains(refs.to_str().unwrap()), "{e}");
     // A ref without its snapshot: the message names config.json's path.
     let repo_dir = write_cache(&home.0, &[], true);
-    let e = stderr_fail(&estimate(&format!("hf:{REPO}"), &home.0, &env));
+    let e = stderr_fail_env(&estimate(&format!("hf:{REPO}"), &home.0, &env));
     let want = repo_dir.join("snapshots").join(COMMIT).join("config.json");
     assert!(e.contains(want.to_str().unwrap()), "{e}");
 }
@@ -617,14 +628,14 @@ fn gated_repository_needs_hf_token() {
     let url = serve(hub.clone());
     let home = TempDir::new("gated");
     let id = format!("hf:{repo}");
-    let e = stderr_fail(&estimate(&id, &home.0, &[("HF_ENDPOINT", &url)]));
+    let e = stderr_fail_env(&estimate(&id, &home.0, &[("HF_ENDPOINT", &url)]));
     assert!(e.contains("401"), "{e}");
     assert!(
         e.contains("HF_TOKEN") && e.contains("licence") && e.contains(&format!("{url}/{repo}")),
         "{e}"
     );
     // A wrong token: the message says the token was refused.
-    let e = stderr_fail(&estimate(
+    let e = stderr_fail_env(&estimate(
         &id,
         &home.0,
         &[("HF_ENDPOINT", &url), ("HF_TOKEN", "hf_wrong")],
@@ -700,7 +711,7 @@ fn unreachable_endpoint_suggests_offline_mode() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}");
-    let e = stderr_fail(&estimate(
+    let e = stderr_fail_env(&estimate(
         &format!("hf:{REPO}"),
         &home.0,
         &[("HF_ENDPOINT", &url)],

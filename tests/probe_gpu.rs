@@ -2,6 +2,7 @@
 //! NVIDIA driver or GPU exists (this machine and CI); on a GPU machine they
 //! run the real kernels, whose outputs `probe::run` checks against the CPU
 //! float64 reference before timing (relative error < 1e-2 for bf16).
+#![cfg(feature = "gpu")]
 
 use kvplan::probe::{
     self, GemmShape, ProbeAttention, ProbeDtype, ProbeError, ProbeEvent, ProbeRequest,

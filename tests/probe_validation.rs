@@ -7,9 +7,9 @@
 //! step (CUDA graph, all layers) within ±15%. Runs in CI; no GPU needed.
 
 use kvplan::calibration::Calibration;
-use kvplan::cli::probe::ProbeRun;
+use kvplan::measure::shard;
+use kvplan::measure::ProbeRun;
 use kvplan::perf::Efficiency;
-use kvplan::probe::shard;
 use kvplan::request::{resolve, EstimateRequest, Tokens};
 use kvplan::spec::Catalog;
 
@@ -48,7 +48,7 @@ fn calibrated_model_predicts_the_measured_decode_step() {
             gpus: r.gpus.clone(),
             ctx: Some(Tokens::Number(r.context)),
             batch: Some(r.batch),
-            weights: Some(r.weights.clone()),
+            weights: Some(kvplan::spec::dtype::WeightFormat::parse(&r.weights, "weights").unwrap()),
             tp: Some(r.tp),
             ..Default::default()
         };

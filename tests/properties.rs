@@ -60,7 +60,7 @@ proptest! {
     fn pipeline_shards_sum_to_whole(mi in 0usize..6, pp in 1u64..9) {
         let m = builtin(MODELS[mi]);
         prop_assume!(pp <= m.num_layers && !m.tie_word_embeddings);
-        let s = scenario(MODELS[mi], &format!("{pp}xH100"), 4096, 1, |r| { r.tp = Some(1); r.pp = Some(pp); r.weights = Some("bf16".into()); });
+        let s = scenario(MODELS[mi], &format!("{pp}xH100"), 4096, 1, |r| { r.tp = Some(1); r.pp = Some(pp); r.weights = Some(WeightFormat::Bf16); });
         let plan = memory::plan(&s);
         let sum: u64 = plan.stages.iter().map(|st| st.weights_bytes).sum();
         prop_assert_eq!(sum, total_weight_bytes(&m, WeightFormat::Bf16));
@@ -77,7 +77,7 @@ fn expert_parallel_shards_sum_to_whole() {
         r.tp = Some(1);
         r.dp = Some(8);
         r.ep = Some(8);
-        r.weights = Some("bf16".into());
+        r.weights = Some(WeightFormat::Bf16);
     });
     let plan = memory::plan(&s);
     assert_eq!(plan.stages[0].experts_per_gpu, 32);
@@ -93,7 +93,7 @@ fn expert_parallel_shards_sum_to_whole() {
         r.tp = Some(1);
         r.dp = Some(3);
         r.ep = Some(3);
-        r.weights = Some("bf16".into());
+        r.weights = Some(WeightFormat::Bf16);
     });
     assert_eq!(memory::plan(&s2).stages[0].experts_per_gpu, 54); // ceil(160 / 3)
 }
@@ -102,7 +102,7 @@ fn expert_parallel_shards_sum_to_whole() {
 fn tensor_parallel_shards_sum_to_whole_plus_replicas() {
     // Llama-3.1-70B, TP 8: every tensor splits evenly except the replicated norms.
     let s = scenario("llama-3.1-70b", "8xH100", 4096, 1, |r| {
-        r.weights = Some("bf16".into())
+        r.weights = Some(WeightFormat::Bf16)
     });
     let plan = memory::plan(&s);
     let m = builtin("llama-3.1-70b");
@@ -118,7 +118,11 @@ fn vllm_startup_arithmetic() {
     // vllm/v1/worker/gpu_worker.py: available = total × util − (weights + peak activations + non-torch);
     // kv_cache_utils.py: num_blocks = available // (page × layers); tokens = num_blocks × block_size,
     // page = block_size × kv_heads × (head + head_v) × 2 bytes.
-    let s = scenario("llama-3.1-8b", "H200", 8192, 1, |_| {});
+    // Pinned to the release this arithmetic follows (vLLM ≥ 0.21 also takes
+    // a CUDA-graph estimate out and defaults to 0.92).
+    let s = scenario("llama-3.1-8b", "H200", 8192, 1, |r| {
+        r.engine = Some(kvplan::spec::engine_id::EngineId::parse("vllm@0.11").unwrap())
+    });
     let p = memory::plan(&s);
     let st = &p.stages[0];
     let e = &s.deployment.engine;
@@ -141,8 +145,9 @@ fn vllm_startup_arithmetic() {
 fn sglang_arithmetic_uses_tp_table() {
     // SGLang (v0.4.x server_args.py): mem_fraction_static 0.81 at tp 8;
     // rest = total × frac − weights − context/non-torch, tokens = rest // cell_size.
+    // Pinned: SGLang ≥ 0.5.3 derives the fraction from a tiered reserve.
     let s = scenario("llama-3.1-70b", "8xH100", 8192, 1, |r| {
-        r.engine = Some("sglang".into())
+        r.engine = Some(kvplan::spec::engine_id::EngineId::parse("sglang@0.4").unwrap())
     });
     let p = memory::plan(&s);
     assert!((p.memory_fraction - 0.81).abs() < 1e-12);

@@ -13,6 +13,8 @@ use kvplan::scenario::Scenario;
 use kvplan::serving::replica::{run_replica, Arrivals, ReplicaConfig, RequestSpec};
 use kvplan::serving::{simulate, Arrival, ServingWorkload};
 use kvplan::spec::scheduler::{BatchPolicy, KvAdmission, Preemption, SchedulerSpec};
+use kvplan::spec::dtype::WeightFormat;
+use kvplan::spec::engine_id::EngineId;
 use kvplan::spec::Catalog;
 
 const MS: f64 = 1e-3;
@@ -179,8 +181,8 @@ fn scenario(model: &str, gpus: &str, engine: &str) -> Scenario {
         gpus: gpus.into(),
         ctx: Some(Tokens::Number(4096)),
         batch: Some(1),
-        weights: Some("bf16".into()),
-        engine: Some(engine.into()),
+        weights: Some(WeightFormat::Bf16),
+        engine: Some(EngineId::parse(engine).unwrap()),
         ..Default::default()
     };
     resolve(&req, &c, &|_| unreachable!()).unwrap().scenario

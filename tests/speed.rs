@@ -15,7 +15,7 @@ fn scenario(model: &str, gpus: &str, ctx: u64, batch: u64) -> Scenario {
         gpus: gpus.into(),
         ctx: Some(Tokens::Number(ctx)),
         batch: Some(batch),
-        weights: Some("bf16".into()),
+        weights: Some(kvplan::spec::dtype::WeightFormat::Bf16),
         ..Default::default()
     };
     resolve(&req, &c, &|_| unreachable!()).unwrap().scenario

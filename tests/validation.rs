@@ -63,10 +63,13 @@ fn weights_and_kv_within_one_percent() {
                 p["batch"].as_u64().unwrap(),
                 p["prompt_len"].as_u64().unwrap(),
             );
-            let layout = kv::layout(&spec, hf_engine, 1, 0..spec.num_layers);
+            let layout =
+                kv::KvLayout::build(&spec, hf_engine, KvDtype::Bf16, 1, 0..spec.num_layers);
             // Right after prefill HF holds the whole prompt in every layer (sliding too).
-            let predicted =
-                b * layout.sequence_bytes(KvDtype::Bf16, s, 1, hf_engine.sliding_window_capped);
+            let predicted = b * layout
+                .clone()
+                .with_policy(1, hf_engine.sliding_window_capped)
+                .sequence_bytes(s);
             let measured = p["kv_after_prefill"]["storage_bytes"].as_u64().unwrap();
             let err = rel(predicted as f64, measured as f64);
             rows.push(format!("{name:24} {b:>3}×{s:<5} KV predicted {predicted:>14} measured {measured:>14} error {:.3}%", err * 100.0));
@@ -151,9 +154,9 @@ fn scenario(catalog: &Catalog, config: &str, engine: &str, ctx: u64, batch: u64)
         gpus: "H200".into(),
         ctx: Some(Tokens::Number(ctx)),
         batch: Some(batch),
-        weights: Some("bf16".into()),
-        kv_dtype: Some("bf16".into()),
-        engine: Some(engine.into()),
+        weights: Some(kvplan::spec::dtype::WeightFormat::Bf16),
+        kv_dtype: Some(kvplan::spec::dtype::KvDtype::Bf16),
+        engine: Some(kvplan::spec::engine_id::EngineId::parse(engine).unwrap()),
         ..Default::default()
     };
     let load = |path: &str| {

@@ -28,6 +28,7 @@
 //! Skips with a clear message where Chromium is not installed. With
 //! KVPLAN_SCREENSHOTS=DIR it also writes web-desktop.png and web-phone.png
 //! there (docs/ holds the current ones).
+#![cfg(feature = "server")]
 
 #[path = "e2e/http.rs"]
 mod http;
@@ -98,8 +99,9 @@ fn cli_json_env(args: &[String], dir: Option<&Path>, env: &[(&str, &str)]) -> Va
         c.env(k, v);
     }
     let out = c.output().unwrap();
+    // Exit 0 fits / meets the constraints, 1 does not; both print the JSON.
     assert!(
-        out.status.success(),
+        matches!(out.status.code(), Some(0 | 1)),
         "kvplan {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );

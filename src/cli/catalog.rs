@@ -118,29 +118,72 @@ pub fn gpus(c: &Catalog, format: Format) -> Result<()> {
     Ok(())
 }
 
-/// List engines.
+/// List engines: every modelled version (`NAME@VERSION` pins one; `NAME`
+/// is the newest), its releases, defaults and what changed.
 pub fn engines(c: &Catalog, format: Format) -> Result<()> {
     if matches!(format, Format::Json | Format::Yaml) {
         return print_data(&c.engines, format);
     }
     let mut t = table(format);
     t.set_header(vec![
-        "name",
+        "--engine",
         "engine",
-        "version",
+        "releases",
         "memory fraction",
         "block",
         "prefill chunk",
+        "what changed",
     ]);
-    for e in &c.engines {
-        t.add_row(vec![
-            e.name.clone(),
-            e.display_name.clone(),
-            e.version.clone(),
-            format!("{}", e.memory_fraction),
-            e.block_size.to_string(),
-            e.max_num_batched_tokens.to_string(),
-        ]);
+    for newest in &c.engines {
+        let versions: Vec<&crate::spec::engine::EngineSpec> = if newest.releases.is_empty() {
+            vec![newest]
+        } else {
+            c.engine_versions
+                .iter()
+                .filter(|e| e.name == newest.name)
+                .collect()
+        };
+        for e in versions {
+            let fraction = match e.fraction_rule {
+                crate::spec::engine::FractionRule::Fixed if e.memory_fraction_by_tp.is_empty() => {
+                    format!("{}", e.memory_fraction)
+                }
+                crate::spec::engine::FractionRule::Fixed => format!(
+                    "{}–{} by TP",
+                    e.memory_fraction_by_tp
+                        .iter()
+                        .map(|x| x.1)
+                        .fold(f64::INFINITY, f64::min),
+                    e.memory_fraction_by_tp
+                        .iter()
+                        .map(|x| x.1)
+                        .fold(0.0, f64::max)
+                ),
+                crate::spec::engine::FractionRule::SglangTieredReserve => {
+                    "(gpu − tiered reserve) / gpu".to_string()
+                }
+            };
+            let id = if e.id() == format!("{}@{}", newest.name, newest.version)
+                && !newest.releases.is_empty()
+            {
+                format!("{} = {}", e.id(), e.name)
+            } else {
+                e.id()
+            };
+            t.add_row(vec![
+                id,
+                e.display_name.clone(),
+                if e.releases.is_empty() {
+                    e.version.clone()
+                } else {
+                    e.releases.clone()
+                },
+                fraction,
+                e.block_size.to_string(),
+                e.max_num_batched_tokens.to_string(),
+                e.changes.join("; "),
+            ]);
+        }
     }
     println!("{t}");
     Ok(())

@@ -1,13 +1,11 @@
 //! `kvplan estimate`.
 
-use super::{load_model_path, print_data, EstimateArgs, Format, ScenarioArgs};
+use super::{print_data, CliModels, EstimateArgs, Format, ScenarioArgs, Verdict};
 use crate::calibration::{builtin_profile, builtin_profile_names, efficiency_from_profile};
 use crate::error::{Error, Result};
-use crate::estimate::estimate;
+use crate::ops::{self, admit_all, Env};
 use crate::perf::Efficiency;
-use crate::plan::recommend;
-use crate::report::{table, Report};
-use crate::request::resolve;
+use crate::report::table;
 use crate::scenario::Scenario;
 use crate::spec::Catalog;
 
@@ -21,7 +19,7 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
         Some((path, text)) => (path.to_string(), text.to_string()),
         None => {
             let text = std::fs::read_to_string(p).map_err(|e| {
-                Error::input(
+                Error::file(
                     "profile",
                     format!(
                         "cannot read '{p}': {e}; built-in profiles: {}",
@@ -35,27 +33,36 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
     efficiency_from_profile(&text, &origin, s)
 }
 
-/// Run `estimate`.
-pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<()> {
-    let mut req = a.scenario.request(Some(a.batch));
+/// The CLI's operation environment for `args` (models from files and the
+/// Hub, the `--profile` it names, no limits), handed to `op`.
+pub fn with_env<T>(
+    catalog: &Catalog,
+    args: &ScenarioArgs,
+    op: impl FnOnce(&Env<'_>) -> Result<T>,
+) -> Result<T> {
+    let efficiency = |s: &Scenario| efficiency_for(args, s);
+    let env = Env {
+        catalog,
+        models: &CliModels,
+        efficiency: &efficiency,
+        admit: &admit_all,
+    };
+    op(&env)
+}
+
+/// Run `estimate`; the verdict is whether the scenario fits. With
+/// `--isl/--osl` the report adds the serving simulation.
+pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<Verdict> {
+    let req = a.scenario.request(Some(a.batch));
     let workload = a.workload.workload(a.batch)?;
-    if let (Some(w), None) = (&workload, &req.ctx) {
-        // Plan the memory for the workload's longest request.
-        req.ctx = Some(crate::request::Tokens::Number(w.max_sequence_tokens()));
-    }
-    let r = resolve(&req, catalog, &load_model_path)?;
-    let eff = efficiency_for(&a.scenario, &r.scenario)?;
-    let est = estimate(&r.scenario, &eff, r.tokens_per_step)?;
-    let recs = recommend(&est, &eff);
-    let mut report = Report::new(&est, recs);
-    report.assumptions.extend(r.notes);
-    if let Some(w) = &workload {
-        report.serving = Some(crate::serving::simulate(&r.scenario, &est.memory, &eff, w)?);
-    }
+    let report = with_env(catalog, &a.scenario, |env| {
+        ops::estimate_with(env, &req, workload.as_ref())
+    })?
+    .report;
     match a.format {
         Format::Table => print!("{}", table::render_text(&report)),
         Format::Markdown => print!("{}", table::render_markdown(&report)),
         f => print_data(&report, f)?,
     }
-    Ok(())
+    Ok(Verdict::from_ok(report.fits))
 }

@@ -35,10 +35,13 @@ pub struct ImportArgs {
 /// Run `import`.
 pub fn run(a: &ImportArgs) -> Result<()> {
     let (text, origin) = match a.config.strip_prefix("hf:") {
-        Some(id) => crate::spec::hub::fetch_config(id)?,
+        #[cfg(feature = "hub")]
+        Some(id) => crate::hub::fetch_config(id)?,
+        #[cfg(not(feature = "hub"))]
+        Some(_) => return Err(Error::missing_feature("hub", "an hf: model")),
         None => (
             std::fs::read_to_string(&a.config)
-                .map_err(|e| Error::input("config", format!("cannot read '{}': {e}", a.config)))?,
+                .map_err(|e| Error::file("config", format!("cannot read '{}': {e}", a.config)))?,
             a.config.clone(),
         ),
     };
@@ -66,7 +69,7 @@ pub fn run(a: &ImportArgs) -> Result<()> {
     );
     match &a.out {
         Some(p) => std::fs::write(p, text)
-            .map_err(|e| Error::input("out", format!("cannot write '{p}': {e}")))?,
+            .map_err(|e| Error::file("out", format!("cannot write '{p}': {e}")))?,
         None => print!("{text}"),
     }
     Ok(())

@@ -10,9 +10,13 @@ pub mod probe;
 mod serve;
 pub mod workload;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, EXIT_NOT_MET, EXIT_OK};
+use crate::plan::Objective;
 use crate::request::{EstimateRequest, Tokens};
+use crate::spec::dtype::{KvDtype, WeightFormat};
+use crate::spec::engine_id::EngineId;
 use crate::spec::model::ModelSpec;
+use crate::spec::whatif::AttentionVariant;
 use crate::spec::Catalog;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -22,7 +26,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "kvplan",
     version,
     about = "Plan LLM serving on GPUs: memory per GPU, KV cache, speed and parallelism",
-    after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate llama-3.1-70b --gpus 2xH100 --ctx 32k --batch 16 --weights fp8 --format json\n  kvplan plan qwen2.5-72b --gpus 8xA100-80GB --ctx 32k --users 64 --objective throughput\n  kvplan models\n  kvplan gpus\n  kvplan import path/to/config.json --name my-model"
+    after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate llama-3.1-70b --gpus 2xH100 --ctx 32k --batch 16 --weights fp8 --format json\n  kvplan plan qwen2.5-72b --gpus 8xA100-80GB --ctx 32k --users 64 --objective throughput\n  kvplan models\n  kvplan gpus\n  kvplan import path/to/config.json --name my-model\n\nExit codes:\n  0  it fits / a plan meets the constraints (other commands: done)\n  1  it does not fit / no configuration meets the constraints\n  2  bad input or spec (unknown name, impossible size, unreadable spec)\n  3  environment: no GPU or driver, no network, a file that cannot be read or written, a feature left out of this build"
 )]
 pub struct Cli {
     /// What to do.
@@ -35,7 +39,7 @@ pub struct Cli {
 pub enum Command {
     /// Per-GPU memory, fit verdict, limits, speed and recommendations for one configuration.
     #[command(
-        after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 2x8xH800 --weights fp8-block --tp 8 --pp 2\n  kvplan estimate qwen2.5-7b --gpus H100 --ctx 32k --batch 64 --kv-dtype fp8 --engine sglang\n  kvplan estimate ./config.json --gpus 4xL40S --ctx 8k --format json\n\nServing simulation (TTFT/TPOT/ITL percentiles, tokens/s at a load):\n  kvplan estimate llama-3.1-70b --gpus 8xH200 --weights fp8 --isl 8k --osl 1k --concurrency 64\n  kvplan estimate qwen2.5-7b --gpus H100 --isl 2k --osl 256 --request-rate 20 --burstiness 0.5 --num-requests 2000\n  kvplan estimate llama-3.1-8b --gpus H100 --isl 4k --osl 512 --concurrency 128 --random-range-ratio 0.2 --prefix-cache-hit 0.5 --engine sglang"
+        after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 2x8xH800 --weights fp8-block --tp 8 --pp 2\n  kvplan estimate qwen2.5-7b --gpus H100 --ctx 32k --batch 64 --kv-dtype fp8 --engine sglang\n  kvplan estimate kimi-k2 --gpus 8xH200 --ctx 128k --engine vllm --dcp 8\n  kvplan estimate llama-3.1-8b --gpus H100 --ctx 32k --engine vllm@0.11\n  kvplan estimate ./config.json --gpus 4xL40S --ctx 8k --format json\n\nServing simulation (TTFT/TPOT/ITL percentiles, tokens/s at a load):\n  kvplan estimate llama-3.1-70b --gpus 8xH200 --weights fp8 --isl 8k --osl 1k --concurrency 64\n  kvplan estimate qwen2.5-7b --gpus H100 --isl 2k --osl 256 --request-rate 20 --burstiness 0.5 --num-requests 2000\n  kvplan estimate llama-3.1-8b --gpus H100 --isl 4k --osl 512 --concurrency 128 --random-range-ratio 0.2 --prefix-cache-hit 0.5 --engine sglang"
     )]
     Estimate(EstimateArgs),
     /// Search formats × parallelism × batch and rank the configurations.
@@ -99,14 +103,14 @@ pub struct ScenarioArgs {
     #[arg(long)]
     pub ctx: Option<String>,
     /// Weight format: bf16, fp16, fp8, fp8-block, int8, int4 (AWQ g128), int4-gptq, nf4, mxfp4, nvfp4. Default: the checkpoint's.
-    #[arg(long)]
-    pub weights: Option<String>,
+    #[arg(long, value_parser = parse_weights)]
+    pub weights: Option<WeightFormat>,
     /// KV cache dtype: bf16, fp16, fp8. Default: the model's 16-bit dtype.
-    #[arg(long = "kv-dtype")]
-    pub kv_dtype: Option<String>,
-    /// Serving engine profile: vllm, sglang, trtllm, hf.
-    #[arg(long, default_value = "vllm")]
-    pub engine: String,
+    #[arg(long = "kv-dtype", value_parser = parse_kv_dtype)]
+    pub kv_dtype: Option<KvDtype>,
+    /// Serving engine profile: vllm, sglang, trtllm, hf; NAME@VERSION pins a release (vllm@0.11, sglang@0.5.3); NAME alone is the newest kvplan models (`kvplan engines`).
+    #[arg(long, default_value = "vllm", value_parser = parse_engine)]
+    pub engine: EngineId,
     /// Tensor-parallel degree (default: GPUs per node).
     #[arg(long)]
     pub tp: Option<u64>,
@@ -131,6 +135,15 @@ pub struct ScenarioArgs {
     /// KV block / page size in tokens.
     #[arg(long = "block-size")]
     pub block_size: Option<u64>,
+    /// Sequences the engine schedules at once (`--max-num-seqs`; sizes the profile's sampler run).
+    #[arg(long = "max-num-seqs")]
+    pub max_num_seqs: Option<u64>,
+    /// KV pool per GPU given directly, replacing the memory fraction (vLLM `--kv-cache-memory`): 40GiB, 42949672960.
+    #[arg(long = "kv-cache-memory")]
+    pub kv_cache_memory: Option<String>,
+    /// Decode context parallelism (vLLM `-dcp N`, must divide --tp): each GPU of a TP group keeps every N-th token, so KV capacity grows ×N and each GPU reads 1/N of the cache per step.
+    #[arg(long)]
+    pub dcp: Option<u64>,
     /// Engine max model length (same as --ctx when --ctx is absent).
     #[arg(long = "max-model-len")]
     pub max_model_len: Option<String>,
@@ -144,8 +157,26 @@ pub struct ScenarioArgs {
     #[arg(long)]
     pub profile: Option<String>,
     /// Attention what-if: mha, gqa:N (N KV heads), mqa, mla:RANK (latent rank, rope 64).
-    #[arg(long)]
-    pub attention: Option<String>,
+    #[arg(long, value_parser = parse_attention)]
+    pub attention: Option<AttentionVariant>,
+}
+
+// Typed flags: clap calls the core's own parsers, so a bad value is refused
+// at parse time (exit 2) with the same words the API uses.
+fn parse_weights(t: &str) -> std::result::Result<WeightFormat, String> {
+    WeightFormat::parse(t, "weights").map_err(|e| e.to_string())
+}
+fn parse_kv_dtype(t: &str) -> std::result::Result<KvDtype, String> {
+    KvDtype::parse(t, "kv-dtype").map_err(|e| e.to_string())
+}
+fn parse_engine(t: &str) -> std::result::Result<EngineId, String> {
+    EngineId::parse(t).map_err(|e| e.to_string())
+}
+fn parse_attention(t: &str) -> std::result::Result<AttentionVariant, String> {
+    AttentionVariant::parse(t).map_err(|e| e.to_string())
+}
+fn parse_objective(t: &str) -> std::result::Result<Objective, String> {
+    Objective::parse(t).map_err(|e| e.to_string())
 }
 
 impl ScenarioArgs {
@@ -156,8 +187,8 @@ impl ScenarioArgs {
             gpus: self.gpus.clone(),
             ctx: self.ctx.clone().map(Tokens::Text),
             batch,
-            weights: self.weights.clone(),
-            kv_dtype: self.kv_dtype.clone(),
+            weights: self.weights,
+            kv_dtype: self.kv_dtype,
             engine: Some(self.engine.clone()),
             tp: self.tp,
             pp: self.pp,
@@ -170,7 +201,10 @@ impl ScenarioArgs {
             max_model_len: self.max_model_len.clone().map(Tokens::Text),
             mtp: Some(self.mtp),
             mtp_acceptance: self.mtp_acceptance,
-            attention: self.attention.clone(),
+            attention: self.attention,
+            dcp: self.dcp,
+            kv_cache_memory: self.kv_cache_memory.clone().map(Tokens::Text),
+            max_num_seqs: self.max_num_seqs,
         }
     }
 }
@@ -211,8 +245,8 @@ pub struct PlanArgs {
     #[arg(long = "max-ttft-ms")]
     pub max_ttft_ms: Option<f64>,
     /// What to optimise: throughput, latency, gpus.
-    #[arg(long, default_value = "throughput")]
-    pub objective: String,
+    #[arg(long, default_value = "throughput", value_parser = parse_objective)]
+    pub objective: Objective,
     /// Candidates to show.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -224,14 +258,37 @@ pub struct PlanArgs {
     pub format: Format,
 }
 
+/// The CLI's models beyond the catalogue: files and the Hugging Face Hub.
+pub struct CliModels;
+
+impl crate::request::ModelSource for CliModels {
+    fn load(&self, name: &str) -> Result<ModelSpec> {
+        load_model_path(name)
+    }
+    fn alternatives(&self) -> &str {
+        "A path to a config.json or spec .yaml also works."
+    }
+}
+
 /// Load a model that is not built in: `hf:org/name[@revision]` from the
 /// Hugging Face Hub (or its local cache), or a config.json / .yaml path.
 pub fn load_model_path(path: &str) -> Result<ModelSpec> {
     if let Some(id) = path.strip_prefix("hf:") {
-        return crate::spec::hub::load(id);
+        #[cfg(feature = "hub")]
+        return crate::hub::load(id);
+        #[cfg(not(feature = "hub"))]
+        return Err(Error::missing_feature("hub", format!("hf:{id}").as_str()));
     }
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::input("model", format!("cannot read '{path}': {e}; give a built-in name (`kvplan models`) or a config.json path"))
+        let message = format!("cannot read '{path}': {e}; give a built-in name (`kvplan models`) or a config.json path");
+        // A name with a dot in it ("llama-3.1-8bb") is a typo, not a missing file.
+        let named_a_file = path.contains('/')
+            || [".json", ".yaml", ".yml"].iter().any(|x| path.ends_with(x));
+        if named_a_file {
+            Error::file("model", message)
+        } else {
+            Error::input("model", message)
+        }
     })?;
     let mut m = crate::spec::model_from_file_text(path, &text)?;
     apply_sidecar(&mut m, path)?;
@@ -266,19 +323,50 @@ pub fn apply_sidecar(m: &mut ModelSpec, config_path: &str) -> Result<()> {
     Ok(())
 }
 
+/// What a command concluded, for the exit code: whether the scenario fits
+/// (`estimate`) or some configuration meets the constraints (`plan`).
+/// Commands without a verdict report [`Verdict::Done`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Fits / meets the constraints / done (exit 0).
+    Done,
+    /// Does not fit / nothing meets the constraints (exit 1).
+    NotMet,
+}
+
+impl Verdict {
+    /// `Done` when `ok`, else `NotMet`.
+    pub fn from_ok(ok: bool) -> Self {
+        if ok {
+            Verdict::Done
+        } else {
+            Verdict::NotMet
+        }
+    }
+
+    /// The process exit code (see `kvplan --help`).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Done => EXIT_OK,
+            Verdict::NotMet => EXIT_NOT_MET,
+        }
+    }
+}
+
 /// Dispatch a parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
+pub fn run(cli: Cli) -> Result<Verdict> {
     let catalog = Catalog::builtin()?;
+    let done = |r: Result<()>| r.map(|()| Verdict::Done);
     match cli.command {
         Command::Estimate(a) => estimate::run(&catalog, &a),
         Command::Plan(a) => plan::run(&catalog, &a),
-        Command::Models(a) => catalog::models(&catalog, a.format),
-        Command::Gpus(a) => catalog::gpus(&catalog, a.format),
-        Command::Engines(a) => catalog::engines(&catalog, a.format),
-        Command::Import(a) => import::run(&a),
-        Command::Probe(a) => probe::run(&catalog, &a),
-        Command::Plot(a) => plot::run(&catalog, &a),
-        Command::Serve(a) => serve::run(&a),
+        Command::Models(a) => done(catalog::models(&catalog, a.format)),
+        Command::Gpus(a) => done(catalog::gpus(&catalog, a.format)),
+        Command::Engines(a) => done(catalog::engines(&catalog, a.format)),
+        Command::Import(a) => done(import::run(&a)),
+        Command::Probe(a) => done(probe::run(&catalog, &a)),
+        Command::Plot(a) => done(plot::run(&catalog, &a)),
+        Command::Serve(a) => done(serve::run(&a)),
     }
 }
 

@@ -1,70 +1,38 @@
 //! `kvplan plan`.
 
-use super::estimate::efficiency_for;
-use super::{load_model_path, print_data, Format, PlanArgs};
-use crate::error::{Error, Result};
-use crate::plan::{constraints_from, plan_json, search_pinned, Candidate, Objective, Pinned};
-use crate::request::resolve;
+use super::estimate::with_env;
+use super::{print_data, Format, PlanArgs, Verdict};
+use crate::error::Result;
+use crate::ops::{self, PlanRequest};
+use crate::plan::Candidate;
 use crate::spec::Catalog;
 use crate::units::{gib, seconds};
 use comfy_table::{presets, Table};
 
-/// Run `plan`.
-pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
-    let objective = Objective::parse(&a.objective)?;
-    let batch = a.users.or(a.batch);
-    if batch == Some(0) {
-        return Err(Error::input("users", "must be at least 1"));
-    }
-    for (name, v) in [
-        ("max-tpot-ms", a.max_tpot_ms),
-        ("max-ttft-ms", a.max_ttft_ms),
-    ] {
-        if let Some(x) = v {
-            if !(x > 0.0 && x.is_finite()) {
-                return Err(Error::input(
-                    name,
-                    format!("{x} must be a positive number of milliseconds"),
-                ));
-            }
-        }
-    }
-    // Parallelism flags are searched over, so resolve the base with defaults.
-    let mut base_args = a.scenario.clone();
-    base_args.tp = None;
-    base_args.pp = None;
-    base_args.dp = None;
-    base_args.ep = None;
-    let mut req = base_args.request(Some(batch.unwrap_or(1)));
-    let workload = a.workload.workload(batch.unwrap_or(1))?;
-    if let (Some(w), None) = (&workload, &req.ctx) {
-        req.ctx = Some(crate::request::Tokens::Number(w.max_sequence_tokens()));
-    }
-    let base = resolve(&req, catalog, &load_model_path)?.scenario;
-    let c = constraints_from(
-        batch,
-        a.max_tpot_ms,
-        a.max_ttft_ms,
-        a.scenario.weights.as_deref(),
-        a.scenario.kv_dtype.as_deref(),
-    )?;
-    let eff = efficiency_for(&a.scenario, &base)?;
-    let sc = &a.scenario;
-    if let Some(w) = workload {
-        let sla = crate::serving::plan::Sla {
-            max_ttft_ms: a.max_ttft_ms,
-            max_tpot_ms: a.max_tpot_ms,
-            percentile: a.workload.percentile.clone(),
-        };
-        let pinned = Pinned {
-            tp: sc.tp,
-            pp: sc.pp,
-            dp: sc.dp,
-            ep: sc.ep,
-        };
-        let sp = crate::serving::plan::plan(&base, &c, pinned, &eff, &w, &sla)?;
+/// Run `plan`; the verdict is whether any configuration meets the
+/// constraints. With `--isl/--osl` each deployment is simulated and the plan
+/// is to the SLA (`--max-ttft-ms`/`--max-tpot-ms` at `--percentile`).
+pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
+    let workload = a.workload.workload(a.users.or(a.batch).unwrap_or(1))?;
+    let planned = with_env(catalog, &a.scenario, |env| {
+        ops::plan(
+            env,
+            &PlanRequest {
+                // Without --users/--batch each configuration runs at its largest batch.
+                request: a.scenario.request(a.batch),
+                users: a.users,
+                max_tpot_ms: a.max_tpot_ms,
+                max_ttft_ms: a.max_ttft_ms,
+                objective: Some(a.objective),
+                serving: workload.clone(),
+                percentile: Some(a.workload.percentile.clone()),
+            },
+        )
+    })?;
+    if let (Some(sp), Some(w)) = (&planned.serving, &workload) {
+        let base = &planned.base;
         match a.format {
-            Format::Json | Format::Yaml => print_data(&sp, a.format)?,
+            Format::Json | Format::Yaml => print_data(&planned.json(usize::MAX), a.format)?,
             Format::Table | Format::Markdown => {
                 println!(
                     "{} on {} GPUs ({}), {} serving {} prompt + {} output tokens per request",
@@ -77,29 +45,18 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
                 );
                 print!(
                     "{}",
-                    crate::serving::render::plan_text(&sp, a.top, a.format == Format::Markdown)
+                    crate::serving::render::plan_text(sp, a.top, a.format == Format::Markdown)
                 );
             }
         }
-        return Ok(());
+        return Ok(Verdict::from_ok(sp.any_meets));
     }
-    let all = search_pinned(
-        &base,
-        &c,
-        objective,
-        &eff,
-        Pinned {
-            tp: sc.tp,
-            pp: sc.pp,
-            dp: sc.dp,
-            ep: sc.ep,
-        },
-    )?;
-    let any_fit = all.iter().any(|x| x.fits);
+    let (base, eff, all) = (&planned.base, &planned.efficiency, &planned.candidates);
+    let any_fit = planned.any_fits();
     let shown: Vec<Candidate> = all.iter().take(a.top).cloned().collect();
     match a.format {
         Format::Json | Format::Yaml => {
-            print_data(&plan_json(&a.objective, &all, a.top), a.format)?;
+            print_data(&planned.json(a.top), a.format)?;
         }
         Format::Table | Format::Markdown => {
             println!(
@@ -138,8 +95,8 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
             for (i, x) in shown.iter().enumerate() {
                 t.add_row(vec![
                     (i + 1).to_string(),
-                    x.weights_dtype.clone(),
-                    x.kv_dtype.clone(),
+                    x.weights_dtype.to_string(),
+                    x.kv_dtype.to_string(),
                     x.tp.to_string(),
                     x.pp.to_string(),
                     x.dp.to_string(),
@@ -166,8 +123,8 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
             println!("{t}");
             if !any_fit {
                 println!("\nnothing fits on these GPUs under these constraints. What would:");
-                let est = crate::estimate::estimate(&base, &eff, 1.0)?;
-                let recs = crate::plan::recommend(&est, &eff);
+                let est = crate::estimate::estimate(base, eff, 1.0)?;
+                let recs = crate::plan::recommend(&est, eff);
                 if recs.is_empty() {
                     println!(
                         "  - fewer bits (--weights int4), a shorter --ctx, or more GPUs/nodes"
@@ -179,5 +136,5 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(Verdict::from_ok(any_fit))
 }

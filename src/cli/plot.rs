@@ -1,14 +1,17 @@
 //! `kvplan plot`: resolve the scenario like `estimate`, compute the chart's
 //! series (report::plot::series, pure) and draw them (report::plot).
 
-use super::estimate::efficiency_for;
-use super::{load_model_path, ScenarioArgs};
+use super::ScenarioArgs;
 use crate::error::Result;
-use crate::report::plot::{self, series, ImageFormat};
-use crate::request::resolve;
 use crate::spec::Catalog;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+#[cfg(feature = "plot")]
+use {
+    super::{estimate::efficiency_for, CliModels},
+    crate::report::plot::{self, series, ImageFormat},
+    crate::request::resolve_with,
+};
 
 /// `plot --help` examples.
 pub const EXAMPLES: &str = "Examples:\n  kvplan plot memory llama-3.1-70b --gpus 2xH100 --ctx 128k --out memory.png\n  kvplan plot attention deepseek-v3 --gpus 8xH800 --ctx 128k --out attention.svg\n  kvplan plot batch qwen2.5-7b --gpus H100 --ctx 128k --out batch.png\n  kvplan plot throughput llama-3.1-8b --gpus H100 --ctx 4k --out throughput.png\n  kvplan plot memory deepseek-v3 --gpus 8xH800 --ctx 32k --attention gqa:8 --out what-if.png\n  kvplan plot serving llama-3.1-70b --gpus 8xH100 --weights fp8 --isl 8k --osl 1k --concurrency 512 --out serving.svg";
@@ -48,16 +51,38 @@ pub struct PlotArgs {
     pub workload: super::workload::WorkloadArgs,
 }
 
+/// `plot` in a build without the `plot` feature: say what is missing.
+#[cfg(not(feature = "plot"))]
+pub fn run(_catalog: &Catalog, _a: &PlotArgs) -> Result<()> {
+    Err(crate::error::Error::missing_feature(
+        "plot",
+        "`kvplan plot`",
+    ))
+}
+
 /// Run `plot`.
+#[cfg(feature = "plot")]
 pub fn run(catalog: &Catalog, a: &PlotArgs) -> Result<()> {
     // Check the output name before any work.
     ImageFormat::from_path(&a.out)?;
-    let mut req = a.scenario.request(Some(a.batch));
-    let workload = a.workload.workload(a.batch)?;
-    if let (Some(w), None) = (&workload, &req.ctx) {
-        req.ctx = Some(crate::request::Tokens::Number(w.max_sequence_tokens()));
+    if a.kind == PlotKind::Serving {
+        let w = a.workload.workload(a.batch)?.ok_or_else(|| {
+            crate::error::Error::input(
+                "isl",
+                "the serving chart needs --isl and --osl (e.g. --isl 8k --osl 1k)",
+            )
+        })?;
+        let req = a.scenario.request(Some(a.batch));
+        let max = a.workload.concurrency.unwrap_or(256);
+        let sweep = super::estimate::with_env(catalog, &a.scenario, |env| {
+            crate::ops::serving_sweep(env, &req, &w, max, &a.workload.percentile)
+        })?;
+        plot::render_to_file(&sweep.figure, &a.out)?;
+        eprintln!("wrote {} ({})", a.out.display(), sweep.figure.subtitle);
+        return Ok(());
     }
-    let r = resolve(&req, catalog, &load_model_path)?;
+    let req = a.scenario.request(Some(a.batch));
+    let r = resolve_with(&req, catalog, &CliModels)?;
     let s = &r.scenario;
     s.validate()?;
     let fig = match a.kind {
@@ -68,23 +93,7 @@ pub fn run(catalog: &Catalog, a: &PlotArgs) -> Result<()> {
             let eff = efficiency_for(&a.scenario, s)?;
             series::throughput_figure(s, &eff, r.tokens_per_step)
         }
-        PlotKind::Serving => {
-            let w = workload.ok_or_else(|| {
-                crate::error::Error::input(
-                    "isl",
-                    "the serving chart needs --isl and --osl (e.g. --isl 8k --osl 1k)",
-                )
-            })?;
-            let eff = efficiency_for(&a.scenario, s)?;
-            let max = a.workload.concurrency.unwrap_or(256);
-            let points = crate::serving::figure::sweep(
-                s,
-                &eff,
-                &w,
-                &crate::serving::figure::concurrency_sweep(s.deployment.dp, max),
-            )?;
-            crate::serving::figure::serving_figure(s, &w, &points, &a.workload.percentile)
-        }
+        PlotKind::Serving => unreachable!("drawn above"),
     };
     plot::render_to_file(&fig, &a.out)?;
     eprintln!("wrote {} ({})", a.out.display(), fig.subtitle);

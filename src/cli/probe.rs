@@ -3,18 +3,23 @@
 //! times decode-like work, prints measured next to predicted and writes a
 //! calibration profile that later estimates use with `--profile`.
 
-use super::estimate::efficiency_for;
-use super::{load_model_path, Format, ScenarioArgs};
-use crate::calibration::Calibration;
+use super::{Format, ScenarioArgs};
 use crate::error::{Error, Result};
-use crate::estimate::estimate;
-use crate::probe::{self, shard, ProbeEvent, ProbeReport};
-use crate::request::resolve;
+pub use crate::measure::ProbeRun;
 use crate::spec::Catalog;
-use crate::units::{gib, parse_bytes, parse_tokens, seconds};
+use crate::units::{parse_bytes, parse_tokens};
 use clap::Args;
-use comfy_table::{presets, Table};
-use std::io::Write;
+#[cfg(feature = "gpu")]
+use {
+    super::{estimate::efficiency_for, CliModels},
+    crate::calibration::Calibration,
+    crate::estimate::estimate,
+    crate::probe::{self, shard, ProbeEvent, ProbeReport},
+    crate::request::resolve_with,
+    crate::units::{gib, seconds},
+    comfy_table::{presets, Table},
+    std::io::Write,
+};
 
 /// `probe` options.
 #[derive(Debug, Args)]
@@ -61,7 +66,27 @@ pub struct ProbeArgs {
     pub format: Format,
 }
 
+/// Run `probe` in a build without the `gpu` feature: check the arguments as
+/// the real run does, then say what is missing.
+#[cfg(not(feature = "gpu"))]
+pub fn run(_catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
+    if !a.list && !a.allreduce {
+        checked_points(a)?;
+    }
+    Err(Error::missing_feature("gpu", "`kvplan probe`"))
+}
+
+/// The safety margin and the batch×context points of a plan probe.
+fn checked_points(a: &ProbeArgs) -> Result<(u64, Vec<(u64, u64)>)> {
+    let sa = &a.scenario;
+    if sa.model.is_empty() || sa.gpus.is_empty() {
+        return Err(Error::input("model", "give a model and --gpus to probe (e.g. kvplan probe llama-3.1-8b --gpus H200), or --list"));
+    }
+    Ok((parse_bytes(&a.margin, "margin")?, parse_points(a, sa)?))
+}
+
 /// Run `probe`.
+#[cfg(feature = "gpu")]
 pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
     if a.list {
         let inv = probe::inventory().map_err(|e| Error::Environment(e.to_string()))?;
@@ -75,11 +100,7 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
         return allreduce(a);
     }
     let sa = &a.scenario;
-    if sa.model.is_empty() || sa.gpus.is_empty() {
-        return Err(Error::input("model", "give a model and --gpus to probe (e.g. kvplan probe llama-3.1-8b --gpus H200), or --list"));
-    }
-    let margin = parse_bytes(&a.margin, "margin")?;
-    let points = parse_points(a, sa)?;
+    let (margin, points) = checked_points(a)?;
     // Fail fast, before any plan is printed, where there is no driver or no such GPU.
     let inv = probe::inventory().map_err(|e| Error::Environment(e.to_string()))?;
     if a.device >= inv.gpus.len() {
@@ -98,7 +119,7 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
     for (batch, ctx) in points {
         let mut sa = sa.clone();
         sa.ctx = Some(ctx.to_string());
-        let r = resolve(&sa.request(Some(batch)), catalog, &load_model_path)?;
+        let r = resolve_with(&sa.request(Some(batch)), catalog, &CliModels)?;
         let s = &r.scenario;
         let eff = efficiency_for(&sa, s)?;
         let est = estimate(s, &eff, r.tokens_per_step)?;
@@ -158,7 +179,7 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
         let text =
             serde_json::to_string_pretty(&runs).map_err(|e| Error::Environment(e.to_string()))?;
         std::fs::write(path, text)
-            .map_err(|e| Error::input("report", format!("cannot write '{path}': {e}")))?;
+            .map_err(|e| Error::file("report", format!("cannot write '{path}': {e}")))?;
         eprintln!("wrote the reports to {path}");
     }
     if let (Some(path), Some(gpu)) = (&a.out, gpu_spec) {
@@ -183,26 +204,7 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
     Ok(())
 }
 
-/// One probed point with the plan it came from, as `--report` writes it
-/// (the validation test re-derives kvplan's prediction from these).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ProbeRun {
-    /// Model as given.
-    pub model: String,
-    /// GPUs as given.
-    pub gpus: String,
-    /// Weight format used.
-    pub weights: String,
-    /// Tensor parallel degree.
-    pub tp: u64,
-    /// Batch (whole deployment).
-    pub batch: u64,
-    /// Context tokens.
-    pub context: u64,
-    /// What the probe measured.
-    pub report: ProbeReport,
-}
-
+#[cfg(feature = "gpu")]
 /// Write a calibration profile as YAML with a header saying where it came from.
 fn write_profile(path: &str, cal: &Calibration) -> Result<()> {
     let text = format!(
@@ -212,7 +214,7 @@ fn write_profile(path: &str, cal: &Calibration) -> Result<()> {
         crate::yaml::to_string(cal)?
     );
     std::fs::write(path, text)
-        .map_err(|e| Error::input("out", format!("cannot write '{path}': {e}")))
+        .map_err(|e| Error::file("out", format!("cannot write '{path}': {e}")))
 }
 
 /// The batch×context points to probe.
@@ -244,6 +246,7 @@ fn parse_points(a: &ProbeArgs, sa: &ScenarioArgs) -> Result<Vec<(u64, u64)>> {
         .collect()
 }
 
+#[cfg(feature = "gpu")]
 fn print_report(r: &ProbeReport) {
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED);
@@ -295,6 +298,7 @@ fn print_report(r: &ProbeReport) {
     }
 }
 
+#[cfg(feature = "gpu")]
 fn allreduce(a: &ProbeArgs) -> Result<()> {
     let devices = if a.devices.is_empty() {
         vec![0, 1]
@@ -326,12 +330,12 @@ fn allreduce(a: &ProbeArgs) -> Result<()> {
         let text = serde_json::to_string_pretty(&samples)
             .map_err(|e| Error::Environment(e.to_string()))?;
         std::fs::write(path, text)
-            .map_err(|e| Error::input("report", format!("cannot write '{path}': {e}")))?;
+            .map_err(|e| Error::file("report", format!("cannot write '{path}': {e}")))?;
     }
     if let Some(path) = &a.out {
         // Add the samples to an existing profile of this GPU (the link model reads them).
         let old = std::fs::read_to_string(path)
-            .map_err(|e| Error::input("out", format!("cannot read '{path}': {e}; --allreduce adds to an existing profile (write one with `kvplan probe MODEL … --out`)")))?;
+            .map_err(|e| Error::file("out", format!("cannot read '{path}': {e}; --allreduce adds to an existing profile (write one with `kvplan probe MODEL … --out`)")))?;
         let mut cal: Calibration = crate::yaml::from_str(&old, path)?;
         cal.add_allreduce(&samples);
         write_profile(path, &cal)?;

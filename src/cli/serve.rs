@@ -20,8 +20,15 @@ pub struct ServeArgs {
     pub hub_lookups_per_minute: u64,
 }
 
+/// `serve` in a build without the `server` feature: say what is missing.
+#[cfg(not(feature = "server"))]
+pub fn run(_a: &ServeArgs) -> Result<()> {
+    Err(Error::missing_feature("server", "`kvplan serve`"))
+}
+
 /// Run `serve` until Ctrl-C. Prints the bound URL first, so scripts (and the
 /// browser test) can start it on port 0 and read where it listens.
+#[cfg(feature = "server")]
 pub fn run(a: &ServeArgs) -> Result<()> {
     let env = |what: &str, e: std::io::Error| Error::Environment(format!("{what}: {e}"));
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -94,92 +94,164 @@ impl KvLayer {
     }
 }
 
-/// The KV layers of a model (or of one GPU's shard of it).
+/// The KV cache of one GPU's shard, built once per (model, engine, dtype,
+/// parallel shard) as vLLM builds its KV-cache spec objects: the layers it
+/// holds, and the policy that turns them into bytes — the KV dtype, the
+/// engine's block (page) size and whether it drops tokens outside a sliding
+/// window. Memory, speed, reports, charts and the probe all ask this one
+/// object; the per-token formula lives only in [`KvLayer::bytes_per_token`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KvLayout {
-    /// One entry per decoder layer held.
+    /// One entry per decoder layer held (plus MTP layers where loaded).
     pub layers: Vec<KvLayer>,
+    /// Element type of the cache.
+    pub dtype: KvDtype,
+    /// Tokens per block (page); each layer's tokens round up to whole blocks.
+    pub block_size: u64,
+    /// Whether the engine frees tokens outside a sliding window
+    /// (`EngineSpec::sliding_window_capped`).
+    pub window_capped: bool,
 }
 
-/// Build the KV layer list for `model`, layers `range`, with K/V heads split
-/// over `tp` ranks (at least one head per rank: replication when tp exceeds
-/// the KV heads; MLA latents are never split by TP).
-pub fn layout(
-    model: &ModelSpec,
-    engine: &EngineSpec,
-    tp: u64,
-    range: std::ops::Range<u64>,
-) -> KvLayout {
+/// The cache of one decoder layer `i` of `model` under `engine`, with K/V
+/// heads split over `tp` ranks (at least one head per rank: replication when
+/// tp exceeds the KV heads; MLA latents are never split by TP).
+pub fn layer(model: &ModelSpec, engine: &EngineSpec, tp: u64, i: u64) -> KvLayer {
     let a = &model.attention;
-    let layers = range
-        .map(|i| {
-            let t = model.layer_type(i);
-            if matches!(t, LayerType::Linear | LayerType::Mamba | LayerType::None) {
-                return KvLayer::State {
-                    // Engines split the state by heads over TP (vLLM MambaStateShapeCalculator).
-                    bytes_per_sequence: model.state_bytes_per_layer(t).div_ceil(tp.max(1)),
-                };
-            }
-            if let Some(mla) = &a.mla {
-                return match engine.mla_cache {
-                    MlaCache::Latent => KvLayer::Mla {
-                        latent_dim: mla.latent_dim(),
-                        fp8_bytes: engine.mla_fp8_bytes_per_token_layer,
-                    },
-                    // Decompressed per-head K (nope + rope) and V, split over TP by heads.
-                    MlaCache::Decompressed => KvLayer::Full {
-                        kv_heads: (a.num_heads / tp.max(1)).max(1),
-                        k_dim: mla.qk_nope_head_dim + mla.qk_rope_head_dim,
-                        v_dim: mla.v_head_dim,
-                    },
-                };
-            }
-            let (n_kv, k_dim, v_dim) = model.kv_shape(t);
-            let kv_heads = (n_kv / tp.max(1)).max(1);
-            match t {
-                LayerType::Sliding => KvLayer::Sliding {
-                    kv_heads,
-                    k_dim,
-                    v_dim,
-                    window: model.sliding_window.unwrap_or(u64::MAX),
-                },
-                _ => KvLayer::Full {
-                    kv_heads,
-                    k_dim,
-                    v_dim,
-                },
-            }
-        })
-        .collect();
-    KvLayout { layers }
+    let t = model.layer_type(i);
+    if matches!(t, LayerType::Linear | LayerType::Mamba | LayerType::None) {
+        return KvLayer::State {
+            // Engines split the state by heads over TP (vLLM MambaStateShapeCalculator).
+            bytes_per_sequence: model.state_bytes_per_layer(t).div_ceil(tp.max(1)),
+        };
+    }
+    if let Some(mla) = &a.mla {
+        return match engine.mla_cache {
+            MlaCache::Latent => KvLayer::Mla {
+                latent_dim: mla.latent_dim(),
+                fp8_bytes: engine.mla_fp8_bytes_per_token_layer,
+            },
+            // Decompressed per-head K (nope + rope) and V, split over TP by heads.
+            MlaCache::Decompressed => KvLayer::Full {
+                kv_heads: (a.num_heads / tp.max(1)).max(1),
+                k_dim: mla.qk_nope_head_dim + mla.qk_rope_head_dim,
+                v_dim: mla.v_head_dim,
+            },
+        };
+    }
+    let (n_kv, k_dim, v_dim) = model.kv_shape(t);
+    let kv_heads = (n_kv / tp.max(1)).max(1);
+    match t {
+        LayerType::Sliding => KvLayer::Sliding {
+            kv_heads,
+            k_dim,
+            v_dim,
+            window: model.sliding_window.unwrap_or(u64::MAX),
+        },
+        _ => KvLayer::Full {
+            kv_heads,
+            k_dim,
+            v_dim,
+        },
+    }
 }
 
 impl KvLayout {
-    /// Bytes per token summed over layers, as if every layer cached the token
-    /// (the figure model cards and vLLM's page size quote).
-    pub fn bytes_per_token(&self, dtype: KvDtype) -> u64 {
-        self.layers.iter().map(|l| l.bytes_per_token(dtype)).sum()
+    /// The layout of layers `range` of `model` on one rank of `tp`, cached
+    /// in `dtype` with `engine`'s block size and window policy.
+    pub fn build(
+        model: &ModelSpec,
+        engine: &EngineSpec,
+        dtype: KvDtype,
+        tp: u64,
+        range: std::ops::Range<u64>,
+    ) -> KvLayout {
+        KvLayout {
+            layers: range.map(|i| layer(model, engine, tp, i)).collect(),
+            dtype,
+            block_size: engine.block_size.max(1),
+            window_capped: engine.sliding_window_capped,
+        }
     }
 
-    /// Bytes per token summed over layers that keep growing with context
-    /// (full and MLA layers; sliding layers stop at their window).
-    pub fn growing_bytes_per_token(&self, dtype: KvDtype) -> u64 {
+    /// The same layers under another block size and window policy (charts
+    /// and tests that want exact tokens or an uncapped cache).
+    pub fn with_policy(mut self, block_size: u64, window_capped: bool) -> KvLayout {
+        self.block_size = block_size.max(1);
+        self.window_capped = window_capped;
+        self
+    }
+
+    /// Bytes per token summed over layers, as if every layer cached the token
+    /// (the figure model cards and vLLM's page size quote).
+    pub fn bytes_per_token(&self) -> u64 {
         self.layers
             .iter()
-            .filter(|l| matches!(l, KvLayer::Full { .. } | KvLayer::Mla { .. }))
-            .map(|l| l.bytes_per_token(dtype))
+            .map(|l| l.bytes_per_token(self.dtype))
             .sum()
     }
 
-    /// Exact bytes one sequence of `context` tokens holds, with each layer's
-    /// tokens rounded up to whole blocks of `block_size`, plus state.
-    pub fn sequence_bytes(
-        &self,
-        dtype: KvDtype,
-        context: u64,
-        block_size: u64,
-        capped: bool,
-    ) -> u64 {
+    /// Bytes each further token adds once sliding windows are full: layers
+    /// that keep growing with context (full and MLA; sliding layers too when
+    /// the engine does not cap them).
+    pub fn growing_bytes_per_token(&self) -> u64 {
+        self.layers
+            .iter()
+            .filter(|l| {
+                matches!(l, KvLayer::Full { .. } | KvLayer::Mla { .. })
+                    || (!self.window_capped && matches!(l, KvLayer::Sliding { .. }))
+            })
+            .map(|l| l.bytes_per_token(self.dtype))
+            .sum()
+    }
+
+    /// Fixed bytes per sequence (recurrent state of linear / state-space
+    /// layers), independent of context.
+    pub fn state_bytes_per_sequence(&self) -> u64 {
+        self.layers
+            .iter()
+            .map(|l| l.state_bytes_per_sequence())
+            .sum()
+    }
+
+    /// Exact bytes one sequence of `context` tokens holds under the engine's
+    /// policy: each layer's tokens rounded up to whole blocks, plus state.
+    pub fn sequence_bytes(&self, context: u64) -> u64 {
+        self.bytes_at(context, self.block_size, self.window_capped)
+    }
+
+    /// Bytes decode attention reads for one sequence of `context` tokens:
+    /// exact tokens (no block rounding), sliding layers only their window
+    /// (every engine attends over the window, even where it keeps more).
+    pub fn attended_bytes(&self, context: u64) -> u64 {
+        self.bytes_at(context, 1, true)
+    }
+
+    /// Tokens decode attention reads per sequence, summed over layers.
+    pub fn attended_tokens(&self, context: u64) -> u64 {
+        self.layers
+            .iter()
+            .map(|l| l.cached_tokens(context, true))
+            .sum()
+    }
+
+    /// Tokens the engine's pool holds in `budget_bytes`, as engines log at
+    /// start-up: whole blocks of all layers held (0 when nothing is cached
+    /// per token or the budget is not positive).
+    pub fn pool_tokens(&self, budget_bytes: i128) -> u64 {
+        let per_token = self.bytes_per_token();
+        if budget_bytes <= 0 || per_token == 0 {
+            return 0;
+        }
+        let block = self.block_size as u128;
+        let blocks = budget_bytes as u128 / (per_token as u128 * block);
+        (blocks * block).min(u64::MAX as u128 / 4) as u64
+    }
+
+    /// Bytes of one sequence of `context` tokens with each layer's tokens
+    /// rounded up to blocks of `block_size`, dropping tokens outside the
+    /// window when `capped`, plus state.
+    fn bytes_at(&self, context: u64, block_size: u64, capped: bool) -> u64 {
         let block = block_size.max(1);
         self.layers
             .iter()
@@ -190,7 +262,7 @@ impl KvLayout {
                     t += block;
                 }
                 let t = t.div_ceil(block) * block;
-                t * l.bytes_per_token(dtype) + l.state_bytes_per_sequence()
+                t * l.bytes_per_token(self.dtype) + l.state_bytes_per_sequence()
             })
             .sum()
     }
@@ -224,5 +296,66 @@ mod tests {
         assert_eq!(sw.cached_tokens(10_000, true), 4096);
         assert_eq!(sw.cached_tokens(10_000, false), 10_000);
         assert_eq!(sw.cached_tokens(100, true), 100);
+    }
+
+    fn layout_of(layers: Vec<KvLayer>, block_size: u64, window_capped: bool) -> KvLayout {
+        KvLayout {
+            layers,
+            dtype: KvDtype::Bf16,
+            block_size,
+            window_capped,
+        }
+    }
+
+    #[test]
+    fn pool_tokens_are_whole_blocks_of_all_layers() {
+        // Two full layers of 8 KV heads × 128 in bf16: 2 × 8 × 256 × 2 = 8,192 B per
+        // token. vLLM: num_blocks = budget // (page per layer × layers); a 1 MiB budget
+        // holds 1,048,576 / (8,192 × 16) = 8 blocks of 16 tokens = 128 tokens.
+        let full = KvLayer::Full {
+            kv_heads: 8,
+            k_dim: 128,
+            v_dim: 128,
+        };
+        let l = layout_of(vec![full, full], 16, true);
+        assert_eq!(l.bytes_per_token(), 8192);
+        assert_eq!(l.pool_tokens(1 << 20), 128);
+        assert_eq!(l.pool_tokens((1 << 20) - 1), 112);
+        assert_eq!(l.pool_tokens(0), 0);
+        assert_eq!(l.pool_tokens(-5), 0);
+    }
+
+    #[test]
+    fn stored_and_attended_bytes_of_a_sliding_layer() {
+        // Window 4096, 10,000-token sequence, blocks of 16: the engine keeps the
+        // window plus the block it straddles, 4096 + 16 = 4112 token slots; decode
+        // attention reads exactly the 4096 window tokens; uncapped it keeps 10,000.
+        let sw = KvLayer::Sliding {
+            kv_heads: 1,
+            k_dim: 64,
+            v_dim: 64,
+            window: 4096,
+        };
+        let per = 2 * 64 * 2;
+        let l = layout_of(vec![sw], 16, true);
+        assert_eq!(l.sequence_bytes(10_000), 4112 * per);
+        assert_eq!(l.attended_bytes(10_000), 4096 * per);
+        assert_eq!(l.attended_tokens(10_000), 4096);
+        assert_eq!(l.growing_bytes_per_token(), 0);
+        let uncapped = l.with_policy(1, false);
+        assert_eq!(uncapped.sequence_bytes(10_000), 10_000 * per);
+        assert_eq!(uncapped.growing_bytes_per_token(), per);
+    }
+
+    #[test]
+    fn state_layers_cost_a_fixed_amount_per_sequence() {
+        let st = KvLayer::State {
+            bytes_per_sequence: 1_000,
+        };
+        let l = layout_of(vec![st, st], 16, true);
+        assert_eq!(l.bytes_per_token(), 0);
+        assert_eq!(l.state_bytes_per_sequence(), 2_000);
+        assert_eq!(l.sequence_bytes(1), 2_000);
+        assert_eq!(l.sequence_bytes(100_000), 2_000);
     }
 }

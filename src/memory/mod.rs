@@ -182,9 +182,29 @@ fn nccl_bytes(s: &Scenario) -> u64 {
     }
 }
 
+/// The memory fraction the engine applies in this scenario: the user's, or
+/// the engine's default for this GPU, parallelism and draft model.
+pub fn engine_fraction(s: &Scenario) -> f64 {
+    let d = &s.deployment;
+    let dp_attention = if d.ep > 1 { d.dp } else { 1 };
+    let speculative = d.mtp && s.model.mtp_layers > 0;
+    d.engine.fraction_for(
+        s.cluster.gpu.memory_bytes,
+        d.tp,
+        d.pp,
+        dp_attention,
+        speculative,
+    )
+}
+
 /// The KV pool left on one GPU by the engine's start-up arithmetic.
 fn kv_budget(s: &Scenario, capacity: u64, fraction: f64, weights: u64, activations: u64) -> i128 {
     let e = &s.deployment.engine;
+    if let Some(b) = e.kv_cache_memory_bytes {
+        // `--kv-cache-memory` (vLLM PR #21489): the pool is exactly this,
+        // no profile-based budget.
+        return b as i128;
+    }
     let cap = capacity as i128;
     let (w, a) = (weights as i128, activations as i128);
     let ctx = e.cuda_context_bytes as i128;
@@ -195,7 +215,12 @@ fn kv_budget(s: &Scenario, capacity: u64, fraction: f64, weights: u64, activatio
         // − (weights + torch peak + non-torch increase). The CUDA context
         // predates the baseline snapshot, and graphs are captured after the
         // KV cache, so both come out of the (1 − util) headroom.
-        BudgetRule::FractionOfTotal => (capacity as f64 * fraction) as i128 - w - a - non_torch,
+        // Since vLLM 0.21 the CUDA-graph estimate is taken out of the
+        // budget too (`cuda_graph_in_budget`).
+        BudgetRule::FractionOfTotal => {
+            let g = if e.cuda_graph_in_budget { graphs } else { 0 };
+            (capacity as f64 * fraction) as i128 - w - a - non_torch - g
+        }
         // SGLang profile_max_num_token: free memory after weights (context and
         // NCCL already taken) − total × (1 − mem_fraction_static); activations
         // and graphs live in the reserved share.
@@ -216,21 +241,23 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
     let d = &s.deployment;
     let e = &d.engine;
     let capacity = s.cluster.gpu.memory_bytes;
-    let fraction = e.default_fraction(d.tp);
+    let fraction = engine_fraction(s);
     let budget = (capacity as f64 * fraction) as u64;
     let overhead = overhead_bytes(s);
     let activations = activations::prefill_peak_bytes(s);
     let batch_local = s.batch_per_replica();
     let ctx = s.workload.context;
-    let block = e.block_size;
-    let capped = e.sliding_window_capped;
+    // Decode context parallelism: each rank of a DCP group holds every
+    // dcp-th token of a sequence (interleaved, vLLM PR #23734).
+    let dcp = d.dcp.max(1);
+    let local = |c: u64| c.div_ceil(dcp);
     let mut stages = Vec::new();
     let mtp_layers = if d.mtp { m.mtp_layers } else { 0 };
     let ranges = pp_layer_ranges(m.num_layers, d.pp);
     for (idx, r) in ranges.iter().enumerate() {
         let stage = idx as u64;
         let (w, p, epg) = stage_weights(s, stage, r);
-        let mut kv = kv::layout(m, e, d.tp, r.clone());
+        let mut kv = KvLayout::build(m, e, d.kv_dtype, d.tp, r.clone());
         if stage + 1 == d.pp && mtp_layers > 0 {
             // The MTP layer caches like the model's last attention layer (a
             // Nemotron-H model ends in an MoE-only block; its MTP block has
@@ -245,12 +272,11 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
                     )
                 })
                 .unwrap_or(m.num_layers - 1);
-            let extra = kv::layout(m, e, d.tp, last..last + 1);
-            for _ in 0..mtp_layers {
-                kv.layers.extend(extra.layers.iter().copied());
-            }
+            let extra = kv::layer(m, e, d.tp, last);
+            kv.layers
+                .extend(std::iter::repeat_n(extra, mtp_layers as usize));
         }
-        let kv_bytes = batch_local * kv.sequence_bytes(d.kv_dtype, ctx, block, capped);
+        let kv_bytes = batch_local * kv.sequence_bytes(local(ctx));
         let budget_kv = kv_budget(s, capacity, fraction, w, activations);
         stages.push(StageMemory {
             stage,
@@ -267,7 +293,7 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
     }
     // The binding stage: the one that can hold the fewest sequences.
     let seqs_fit = |st: &StageMemory, c: u64| -> u64 {
-        let per = st.kv.sequence_bytes(d.kv_dtype, c, block, capped);
+        let per = st.kv.sequence_bytes(local(c));
         if st.kv_budget_bytes <= 0 {
             0
         } else if per == 0 {
@@ -288,8 +314,7 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
     // Largest context at this batch: binary search over the monotone sequence size.
     let fits_ctx = |c: u64| {
         stages.iter().all(|st| {
-            batch_local.saturating_mul(st.kv.sequence_bytes(d.kv_dtype, c, block, capped)) as i128
-                <= st.kv_budget_bytes
+            batch_local.saturating_mul(st.kv.sequence_bytes(local(c))) as i128 <= st.kv_budget_bytes
         })
     };
     let max_context_memory = if !fits_ctx(1) {
@@ -307,23 +332,16 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
         lo
     };
     let max_context = max_context_memory.min(m.max_context);
-    let kv_bytes_per_token_gpu = stages[binding].kv.bytes_per_token(d.kv_dtype);
-    let full = kv::layout(m, e, 1, 0..m.num_layers);
-    let kv_bytes_per_token_model = full.bytes_per_token(d.kv_dtype);
+    let kv_bytes_per_token_gpu = stages[binding].kv.bytes_per_token();
+    let full = KvLayout::build(m, e, d.kv_dtype, 1, 0..m.num_layers);
+    let kv_bytes_per_token_model = full.bytes_per_token();
     // Start-up capacity in tokens, as the engine logs it: blocks of all layers held.
     let kv_cache_tokens = stages
         .iter()
-        .map(|st| {
-            let per_token = st.kv.bytes_per_token(d.kv_dtype);
-            if st.kv_budget_bytes <= 0 || per_token == 0 {
-                0
-            } else {
-                let blocks = st.kv_budget_bytes as u128 / (per_token as u128 * block as u128);
-                (blocks * block as u128).min(u64::MAX as u128 / 4) as u64
-            }
-        })
+        .map(|st| st.kv.pool_tokens(st.kv_budget_bytes))
         .min()
         .unwrap_or(0)
+        .saturating_mul(dcp)
         .saturating_mul(d.dp);
 
     let b = &stages[binding];

@@ -215,6 +215,9 @@ pub struct IterationModel<'a> {
     prefill_flops_per_pair: f64,
     kv_extra_engine: bool,
     sched: SchedulerSpec,
+    /// Decode context parallelism (1 = none) and its group's bandwidth.
+    dcp: f64,
+    dcp_bw: f64,
 }
 
 /// Bandwidth of a collective among `group` GPUs (inter-node when the group
@@ -248,7 +251,6 @@ impl<'a> IterationModel<'a> {
             }
             None => attn_flops_per_ctx,
         };
-        let dtype = d.kv_dtype;
         let stages = mem
             .stages
             .iter()
@@ -267,7 +269,7 @@ impl<'a> IterationModel<'a> {
                     kv: st.kv.clone(),
                 };
                 for l in &st.kv.layers {
-                    let bpt = l.bytes_per_token(dtype) as f64;
+                    let bpt = l.bytes_per_token(st.kv.dtype) as f64;
                     match l {
                         KvLayer::Full { .. } => {
                             c.full_bpt += bpt;
@@ -314,6 +316,8 @@ impl<'a> IterationModel<'a> {
             prefill_flops_per_pair,
             kv_extra_engine: e.decode_cache != DecodeCache::Paged || e.mla_decode_expands_latent,
             sched: e.scheduler_spec(),
+            dcp: d.dcp.max(1) as f64,
+            dcp_bw: group_bandwidth(s, d.dcp.max(1), eff),
         }
     }
 
@@ -383,8 +387,11 @@ impl<'a> IterationModel<'a> {
                     * split.moe_layers as f64;
             }
             // KV: decodes read their contexts; chunks read their prefixes.
-            let mut kv_bytes = (b.decode_context_tokens + b.prefill_prefix_tokens) * st.full_bpt
-                + (b.decode_window_tokens + b.prefill_window_prefix_tokens) * st.sliding_bpt
+            // With decode context parallelism each GPU holds and reads every
+            // dcp-th token of a sequence.
+            let mut kv_bytes = ((b.decode_context_tokens + b.prefill_prefix_tokens) * st.full_bpt
+                + (b.decode_window_tokens + b.prefill_window_prefix_tokens) * st.sliding_bpt)
+                / self.dcp
                 + b.decode_sequences * st.state_bytes;
             flops += self.attn_flops_per_ctx
                 * (b.decode_context_tokens * st.full_layers
@@ -400,7 +407,6 @@ impl<'a> IterationModel<'a> {
                     e,
                     &s.model,
                     &st.kv,
-                    d.kv_dtype,
                     s.model.attention.num_heads / d.tp,
                     n,
                     ctx,
@@ -415,6 +421,24 @@ impl<'a> IterationModel<'a> {
             // Two all-reduces per layer (after attention and after the MLP).
             let act_bytes = gemm_tokens * s.model.hidden_size as f64 * 2.0;
             let mut comm = 2.0 * st.layers * allreduce_seconds(act_bytes, d.tp, self.tp_bw);
+            if self.dcp > 1.0 {
+                // DCP per layer (vLLM PR #23734): all-gather the query heads of
+                // the DCP group, attend over the local 1/dcp of the tokens, then
+                // exchange the partial outputs and their LSEs. Absorbed MLA
+                // works in the latent width.
+                let a = &s.model.attention;
+                let (q_w, o_w) = match &a.mla {
+                    Some(m) => (m.latent_dim() as f64, m.kv_lora_rank as f64),
+                    None => (a.head_dim as f64, a.v_dim() as f64),
+                };
+                let n = self.dcp;
+                let group_heads = (a.num_heads / d.tp.max(1)) as f64 * n;
+                let q_bytes = gemm_tokens * group_heads * q_w * 2.0;
+                let o_bytes = gemm_tokens * group_heads * (o_w * 2.0 + 4.0);
+                comm += st.layers
+                    * ((n - 1.0) / n * (q_bytes + o_bytes) / self.dcp_bw
+                        + 2.0 * COLLECTIVE_LATENCY_S);
+            }
             if d.ep > 1 {
                 // Dispatch + combine all-to-all per MoE layer: each token's k copies of
                 // the hidden state leave for other GPUs ((ep−1)/ep of them).

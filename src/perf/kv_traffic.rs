@@ -22,7 +22,6 @@
 //!   reads per-head K and V.
 
 use crate::memory::kv::{KvLayer, KvLayout};
-use crate::spec::dtype::KvDtype;
 use crate::spec::engine::{DecodeCache, EngineSpec};
 use crate::spec::model::ModelSpec;
 
@@ -49,12 +48,12 @@ pub fn decode_extra(
     engine: &EngineSpec,
     model: &ModelSpec,
     kv: &KvLayout,
-    dtype: KvDtype,
     heads: u64,
     batch: u64,
     context: u64,
 ) -> KvTraffic {
     let mut t = KvTraffic::default();
+    let dtype = kv.dtype;
     let b = batch as f64;
     let h = heads as f64;
     for layer in &kv.layers {

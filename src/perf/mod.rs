@@ -219,16 +219,10 @@ impl Efficiency {
             .gemm_time_model()
             .unwrap_or((0.0, c.bandwidth_efficiency * datasheet));
         let memory = stream / datasheet;
-        let (kind, q, kv) = match crate::probe::shard::probe_attention(s) {
-            crate::probe::ProbeAttention::Gqa {
-                q_heads, kv_heads, ..
-            } => (crate::calibration::AttentionKind::Gqa, q_heads, kv_heads),
-            crate::probe::ProbeAttention::Mla { heads, .. } => {
-                (crate::calibration::AttentionKind::Mla, heads, 1)
-            }
-        };
+        let att = crate::measure::shard::probe_attention(s);
+        let (q, kv) = att.heads();
         let kv_memory = c
-            .attention_bytes_per_s(kind, q, kv)
+            .attention_bytes_per_s(att.kind(), q, kv)
             .map_or(memory, |b| b / datasheet);
         Efficiency {
             memory: memory.clamp(0.05, 1.0),

@@ -24,6 +24,15 @@ pub enum Objective {
 }
 
 impl Objective {
+    /// The canonical name ("throughput", "latency", "gpus").
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::Throughput => "throughput",
+            Objective::Latency => "latency",
+            Objective::Gpus => "gpus",
+        }
+    }
+
     /// Parse `--objective`.
     pub fn parse(t: &str) -> Result<Self> {
         match t.trim().to_ascii_lowercase().as_str() {
@@ -35,6 +44,32 @@ impl Objective {
                 format!("unknown objective '{o}'; valid: throughput, latency, gpus"),
             )),
         }
+    }
+}
+
+impl std::str::FromStr for Objective {
+    type Err = Error;
+    fn from_str(t: &str) -> Result<Self> {
+        Objective::parse(t)
+    }
+}
+
+impl std::fmt::Display for Objective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for Objective {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Objective {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Objective::parse(&text).map_err(|e| serde::de::Error::custom(e.message()))
     }
 }
 
@@ -56,10 +91,10 @@ pub struct Constraints {
 /// One evaluated configuration.
 #[derive(Debug, Clone, Serialize)]
 pub struct Candidate {
-    /// Weights format.
-    pub weights_dtype: String,
-    /// KV dtype.
-    pub kv_dtype: String,
+    /// Weights format (serialised as its name, e.g. "fp8-block").
+    pub weights_dtype: WeightFormat,
+    /// KV dtype (serialised as its name, e.g. "fp8").
+    pub kv_dtype: KvDtype,
     /// Tensor parallel.
     pub tp: u64,
     /// Pipeline parallel.
@@ -184,8 +219,8 @@ fn candidate_of(e: &Estimate, constraints_ok: bool, reason: String) -> Candidate
     let b = e.memory.binding_stage();
     let tpot = p.decode.seconds / p.tokens_per_step;
     Candidate {
-        weights_dtype: d.weights.name().into(),
-        kv_dtype: d.kv_dtype.name().into(),
+        weights_dtype: d.weights,
+        kv_dtype: d.kv_dtype,
         tp: d.tp,
         pp: d.pp,
         ep: d.ep,
@@ -415,8 +450,8 @@ pub fn recommend(current: &Estimate, eff: &Efficiency) -> Vec<Recommendation> {
     let fitting: Vec<&Candidate> = same.iter().filter(|x| x.fits).collect();
     // Highest throughput, then the best that keeps the 16-bit/8-bit formats.
     for cand in fitting.iter().take(8) {
-        let is_current = cand.weights_dtype == base.deployment.weights.name()
-            && cand.kv_dtype == base.deployment.kv_dtype.name()
+        let is_current = cand.weights_dtype == base.deployment.weights
+            && cand.kv_dtype == base.deployment.kv_dtype
             && (cand.tp, cand.pp, cand.dp, cand.ep)
                 == (
                     base.deployment.tp,
@@ -507,21 +542,15 @@ pub fn constraints_from(
     batch: Option<u64>,
     max_tpot_ms: Option<f64>,
     max_ttft_ms: Option<f64>,
-    weights: Option<&str>,
-    kv_dtype: Option<&str>,
+    weights: Option<WeightFormat>,
+    kv_dtype: Option<KvDtype>,
 ) -> Result<Constraints> {
     Ok(Constraints {
         batch,
         max_tpot_seconds: max_tpot_ms.map(|x| x / 1e3),
         max_ttft_seconds: max_ttft_ms.map(|x| x / 1e3),
-        weights: weights
-            .map(|w| WeightFormat::parse(w, "weights"))
-            .into_iter()
-            .collect::<Result<_>>()?,
-        kv_dtypes: kv_dtype
-            .map(|k| KvDtype::parse(k, "kv-dtype"))
-            .into_iter()
-            .collect::<Result<_>>()?,
+        weights: weights.into_iter().collect(),
+        kv_dtypes: kv_dtype.into_iter().collect(),
     })
 }
 
@@ -551,7 +580,7 @@ pub fn search_pinned(
 }
 
 /// The JSON that `plan --format json` prints and `POST /api/plan` returns.
-pub fn plan_json(objective: &str, all: &[Candidate], top: usize) -> serde_json::Value {
+pub fn plan_json(objective: Objective, all: &[Candidate], top: usize) -> serde_json::Value {
     serde_json::json!({
         "objective": objective,
         "evaluated": all.len(),

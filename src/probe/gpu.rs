@@ -1021,9 +1021,6 @@ enum MlaCfg {
     Fused { chunk: u64, variant: usize },
 }
 
-/// Runs one layer's attention (argument: layer index).
-type LayerFn<'a> = Box<dyn Fn(usize) -> Result<(), ProbeError> + 'a>;
-
 /// A GEMM shape with its chosen backend.
 struct Tuned {
     plan: Option<LtPlan>,
@@ -1212,21 +1209,192 @@ fn kernel_floors(gpu: &Gpu) -> Result<KernelFloors, String> {
     })
 }
 
-pub(crate) fn run(
+/// What the "open" stage settled: the attention kernel shape it compiled
+/// (`hd`, query heads per KV head, heads per block), the weight dtype really
+/// measured, and where every layer's matrices live in the weight buffer.
+struct Setup {
+    hd: u64,
+    qpk: u64,
+    group: u64,
+    wdt: ProbeDtype,
+    layout: math::WeightLayout,
+}
+
+/// Side of the square bf16 GEMM that measures the matrix ceiling.
+const CEILING_N: u64 = 8192;
+
+/// Every device buffer of one run (freed on drop, before the context) and
+/// the memory accounting of the "allocate" stage.
+struct Buffers {
+    weights: DevBuf,
+    kv: DevBuf,
+    x: DevBuf,
+    y: DevBuf,
+    q: DevBuf,
+    o: DevBuf,
+    /// GQA split partials (outputs, max/sum), or MLA scores and probabilities.
+    part_o: DevBuf,
+    part_ml: DevBuf,
+    /// Fused MLA partials, when the fused kernel fits the shape.
+    mla_parts: Option<(DevBuf, DevBuf)>,
+    /// A separate 2 GiB buffer for the bandwidth stage when the weights are small.
+    bw: Option<DevBuf>,
+    /// MLA sequences per launch: L2-sized group and the largest group.
+    mla_group_l2: u64,
+    mla_group_max: u64,
+    memory: MemoryCheck,
+}
+
+/// What the per-layer launches of the later stages need.
+struct Ctx<'a> {
+    gpu: &'a Gpu,
+    req: &'a ProbeRequest,
+    setup: &'a Setup,
+    bufs: &'a Buffers,
+}
+
+/// The attention variant the "attention" stage found fastest.
+#[derive(Clone, Copy, Debug)]
+enum AttnChoice {
+    /// GQA split-K kernel: tokens per split and prefetch variant index.
+    Gqa { chunk: u64, pf: usize },
+    /// One of the MLA paths.
+    Mla(MlaCfg),
+}
+
+/// Results of the "gemm" stage, and the tuned calls later stages replay.
+struct GemmStage {
+    ceiling: GemmResult,
+    gemms: Vec<GemmResult>,
+    tuned: Vec<Tuned>,
+    gemm_layer: PhaseResult,
+    /// Bytes and FLOPs of one layer's GEMMs.
+    bytes: u64,
+    flops: u64,
+}
+
+/// Results of the "attention" stage.
+struct AttentionStage {
+    result: AttentionResult,
+    choice: AttnChoice,
+    /// Bytes and FLOPs of one layer's attention.
+    bytes: u64,
+    flops: u64,
+}
+
+/// Results of the "decode-step" stage.
+struct DecodeStage {
+    decode_step: PhaseResult,
+    decode_step_graph: bool,
+    decode_step_eager: PhaseResult,
+    gemm_layer_graph: Option<PhaseResult>,
+    attention_layer_graph: Option<PhaseResult>,
+    kernel_floors: Option<KernelFloors>,
+}
+
+impl Ctx<'_> {
+    /// One layer's weight GEMMs (layer `l`'s matrices).
+    fn layer_gemms(&self, tuned: &[Tuned], l: usize) -> Result<(), ProbeError> {
+        let (gpu, b, wdt) = (self.gpu, self.req.batch, self.setup.wdt);
+        let (wp, xp, yp) = (self.bufs.weights.ptr, self.bufs.x.ptr, self.bufs.y.ptr);
+        let offsets = &self.setup.layout.offsets[l];
+        for (gi, g) in self.req.gemms.iter().enumerate() {
+            let tu = &tuned[gi];
+            let m = g.m(b);
+            if tu.count > 1 {
+                tu.call(gpu, wdt, m, g.n, g.k, wp + offsets[gi][0], xp, yp)?;
+            } else {
+                for &o in &offsets[gi] {
+                    tu.call(gpu, wdt, m, g.n, g.k, wp + o, xp, yp)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One layer's decode attention over layer `l`'s cache with `choice`.
+    fn attention_layer(&self, choice: AttnChoice, l: usize) -> Result<(), ProbeError> {
+        let (gpu, req, bufs) = (self.gpu, self.req, self.bufs);
+        let (b, t) = (req.batch, req.context_tokens);
+        let layer_bytes = math::kv_layer_bytes(&req.attention, b, t);
+        let base = bufs.kv.ptr + l as u64 * layer_bytes;
+        let (qp, op, pop, pmlp) = (bufs.q.ptr, bufs.o.ptr, bufs.part_o.ptr, bufs.part_ml.ptr);
+        match (req.attention, choice) {
+            (ProbeAttention::Gqa { kv_heads, .. }, AttnChoice::Gqa { chunk, pf }) => {
+                let Setup { hd, qpk, group, .. } = *self.setup;
+                gpu.gqa(
+                    qp,
+                    base,
+                    base + layer_bytes / 2,
+                    op,
+                    pop,
+                    pmlp,
+                    b,
+                    kv_heads,
+                    qpk,
+                    group,
+                    hd,
+                    t,
+                    chunk,
+                    pf,
+                )
+            }
+            (
+                ProbeAttention::Mla {
+                    heads,
+                    kv_lora_rank,
+                    rope_dim,
+                },
+                AttnChoice::Mla(cfg),
+            ) => {
+                let (grp, s_bf16) = match cfg {
+                    MlaCfg::Fused { chunk, variant } => {
+                        let (po, pml) = bufs
+                            .mla_parts
+                            .as_ref()
+                            .map(|(o, ml)| (o.ptr, ml.ptr))
+                            .expect("fused MLA partials allocated");
+                        return gpu.mla_fused(qp, base, op, po, pml, heads, t, b, chunk, variant);
+                    }
+                    MlaCfg::Unfused { grp, s_bf16 } => (grp, s_bf16),
+                };
+                let w = kv_lora_rank + rope_dim;
+                let mut s0 = 0;
+                while s0 < b {
+                    let n = grp.min(b - s0);
+                    gpu.mla_group(
+                        qp + s0 * heads * w * 2,
+                        base + s0 * t * w * 2,
+                        op + s0 * heads * kv_lora_rank * 2,
+                        pop,
+                        pmlp,
+                        heads,
+                        kv_lora_rank,
+                        rope_dim,
+                        t,
+                        n,
+                        s_bf16,
+                    )?;
+                    s0 += n;
+                }
+                Ok(())
+            }
+            _ => unreachable!("the attention choice follows the request's attention kind"),
+        }
+    }
+}
+
+/// Stage "open": driver and libraries, the device, the kernels for this
+/// attention shape, the BLAS handles, and the weight dtype and layout.
+fn open_stage(
     req: &ProbeRequest,
-    progress: &mut dyn FnMut(ProbeEvent),
-) -> Result<ProbeReport, ProbeError> {
-    let mut st = Stages {
-        progress,
-        index: 0,
-        total: 7,
-    };
-    let mut notes: Vec<String> = vec![];
+    st: &mut Stages<'_>,
+    notes: &mut Vec<String>,
+) -> Result<(Gpu, Setup), ProbeError> {
     st.start("open");
     check_driver()?;
     check_blas()?;
     let mut gpu = Gpu::open(req.device_index)?;
-    let sm = gpu.summary.sm_count as u64;
 
     // Attention shape and kernels.
     let (hd, qpk, group) = match req.attention {
@@ -1255,7 +1423,7 @@ pub(crate) fn run(
             .is_none()
         {
             st.note(
-                &mut notes,
+                notes,
                 "cuBLASLt offers no fp8 (e4m3) matmul on this GPU: the GEMMs are measured in bf16"
                     .into(),
             );
@@ -1264,7 +1432,7 @@ pub(crate) fn run(
     }
     if req.kv_dtype != ProbeDtype::Bf16 {
         st.note(
-            &mut notes,
+            notes,
             format!(
                 "KV cache dtype {} is measured with the bf16 attention kernels (same layout, 2 bytes per value)",
                 req.kv_dtype.name()
@@ -1274,15 +1442,32 @@ pub(crate) fn run(
     let layout = math::weight_layout(req.weights_bytes, req.layers, &req.gemms, wdt)?;
     if layout.wrapped {
         st.note(
-            &mut notes,
+            notes,
             "the layers' matrices do not all fit in weights_bytes: placement wraps around, so some layers share weights".into(),
         );
     }
+    let setup = Setup {
+        hd,
+        qpk,
+        group,
+        wdt,
+        layout,
+    };
+    Ok((gpu, setup))
+}
 
-    // ---- memory check and allocation
+/// Stage "allocate": refuse cleanly when the plan does not fit the free
+/// memory, then allocate every buffer and fill it with non-zero data.
+fn allocate_stage(
+    gpu: &Gpu,
+    req: &ProbeRequest,
+    setup: &Setup,
+    st: &mut Stages<'_>,
+) -> Result<Buffers, ProbeError> {
     st.start("allocate");
     let b = req.batch;
     let t = req.context_tokens;
+    let wdt = setup.wdt;
     // Activations: a batched shape gives each of its matrices its own
     // rows × k block in and rows × n block out (2 bytes per value at most).
     let x_bytes = req
@@ -1330,14 +1515,13 @@ pub(crate) fn run(
         }
     };
     let bw_separate = req.weights_bytes < GIB;
-    let ceiling_n = 8192u64;
     let scratch = LT_WORKSPACE
         + CUBLAS_WORKSPACE
         + x_bytes
         + y_bytes
         + b * qh * (qd + od) * 2
         + part_bytes
-        + 3 * ceiling_n * ceiling_n * 2
+        + 3 * CEILING_N * CEILING_N * 2
         + if bw_separate { 2 * GIB } else { 0 };
     let free_before = free_bytes() + LT_WORKSPACE + CUBLAS_WORKSPACE; // workspaces already allocated
     let need = req.weights_bytes + req.kv_cache_bytes + scratch;
@@ -1350,11 +1534,11 @@ pub(crate) fn run(
     }
     let weights = alloc(req.weights_bytes, "the weight shard")?;
     let kv = alloc(req.kv_cache_bytes, "the KV cache")?;
-    let xbuf = alloc(x_bytes, "activations in")?;
-    let ybuf = alloc(y_bytes, "activations out")?;
-    let qbuf = alloc(b * qh * qd * 2, "attention queries")?;
-    let obuf = alloc(b * qh * od * 2, "attention outputs")?;
-    let (pbuf_o, pbuf_ml) = match req.attention {
+    let x = alloc(x_bytes, "activations in")?;
+    let y = alloc(y_bytes, "activations out")?;
+    let q = alloc(b * qh * qd * 2, "attention queries")?;
+    let o = alloc(b * qh * od * 2, "attention outputs")?;
+    let (part_o, part_ml) = match req.attention {
         ProbeAttention::Gqa { .. } => {
             let splits = t.div_ceil(128);
             (
@@ -1381,7 +1565,7 @@ pub(crate) fn run(
         }
         _ => None,
     };
-    let bwbuf = if bw_separate {
+    let bw = if bw_separate {
         Some(alloc(2 * GIB, "bandwidth buffer")?)
     } else {
         None
@@ -1406,42 +1590,61 @@ pub(crate) fn run(
     st.step("allocate", 1, 3);
     gpu.fill(kv.ptr, req.kv_cache_bytes, ProbeDtype::Bf16, 2)?;
     st.step("allocate", 2, 3);
-    gpu.fill(xbuf.ptr, x_bytes, fill_dt(wdt), 3)?;
-    gpu.fill(qbuf.ptr, b * qh * qd * 2, ProbeDtype::Bf16, 4)?;
-    if let Some(bw) = &bwbuf {
-        gpu.fill(bw.ptr, 2 * GIB, ProbeDtype::Bf16, 5)?;
+    gpu.fill(x.ptr, x_bytes, fill_dt(wdt), 3)?;
+    gpu.fill(q.ptr, b * qh * qd * 2, ProbeDtype::Bf16, 4)?;
+    if let Some(bb) = &bw {
+        gpu.fill(bb.ptr, 2 * GIB, ProbeDtype::Bf16, 5)?;
     }
     gpu.sync("filling buffers")?;
     st.step("allocate", 3, 3);
-    let gpu = &gpu;
-    let (wp, kvp, xp, yp, qp, op, pop, pmlp) = (
-        weights.ptr,
-        kv.ptr,
-        xbuf.ptr,
-        ybuf.ptr,
-        qbuf.ptr,
-        obuf.ptr,
-        pbuf_o.ptr,
-        pbuf_ml.ptr,
-    );
+    Ok(Buffers {
+        weights,
+        kv,
+        x,
+        y,
+        q,
+        o,
+        part_o,
+        part_ml,
+        mla_parts,
+        bw,
+        mla_group_l2,
+        mla_group_max,
+        memory,
+    })
+}
 
-    // ---- self-checks
+/// Stage "self-check": every kernel against the CPU float64 reference.
+/// Returns the checks and whether the fused MLA kernel may be timed; any
+/// other failed check ends the run.
+fn self_check_stage(
+    cx: &Ctx<'_>,
+    st: &mut Stages<'_>,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<SelfCheck>, bool), ProbeError> {
     st.start("self-check");
-    let mut self_checks = self_check_gemm(gpu, wdt)?;
-    self_checks.extend(match req.attention {
-        ProbeAttention::Gqa { .. } => self_check_gqa(gpu, qpk, group, hd, 0x5eed)?,
+    let Setup {
+        hd,
+        qpk,
+        group,
+        wdt,
+        ..
+    } = *cx.setup;
+    let mut self_checks = self_check_gemm(cx.gpu, wdt)?;
+    self_checks.extend(match cx.req.attention {
+        ProbeAttention::Gqa { .. } => self_check_gqa(cx.gpu, qpk, group, hd, 0x5eed)?,
         ProbeAttention::Mla {
             heads,
             kv_lora_rank,
             rope_dim,
-        } => self_check_mla(gpu, heads, kv_lora_rank, rope_dim, 0x5eed)?,
+        } => self_check_mla(cx.gpu, heads, kv_lora_rank, rope_dim, 0x5eed)?,
     });
     let fused_ok = !self_checks
         .iter()
         .any(|c| c.kernel.starts_with(MLA_FUSED_CHECK) && !c.passed);
     if !fused_ok {
         st.note(
-            &mut notes,
+            notes,
             "fused MLA kernel failed its self-check: timed with the cuBLAS path only".into(),
         );
     }
@@ -1455,23 +1658,32 @@ pub(crate) fn run(
             threshold: bad.threshold,
         });
     }
+    Ok((self_checks, fused_ok))
+}
 
-    // ---- bandwidth
+/// Stage "bandwidth": a 16-byte-load read kernel and a device-to-device
+/// copy over the same buffer.
+fn bandwidth_stage(
+    cx: &Ctx<'_>,
+    st: &mut Stages<'_>,
+    notes: &mut Vec<String>,
+) -> Result<BandwidthResult, ProbeError> {
     st.start("bandwidth");
-    let (bw_ptr, bw_len) = match &bwbuf {
+    let (gpu, req, bufs) = (cx.gpu, cx.req, cx.bufs);
+    let (bw_ptr, bw_len) = match &bufs.bw {
         Some(bb) => (bb.ptr, 2 * GIB),
-        None => (wp, req.weights_bytes.min(8 * GIB)),
+        None => (bufs.weights.ptr, req.weights_bytes.min(8 * GIB)),
     };
     let bw_len = bw_len / 4096 * 4096;
     if bw_len < 4 * gpu.summary.l2_bytes {
         st.note(
-            &mut notes,
+            notes,
             format!(
                 "bandwidth buffer ({bw_len} B) is under 4× L2: the figure may include cache hits"
             ),
         );
     }
-    let sink = yp;
+    let sink = bufs.y.ptr;
     let read = gpu.measure(15, 5e-3, |_| gpu.read_kernel(bw_ptr, bw_len, sink))?;
     st.step("bandwidth", 1, 2);
     let half = bw_len / 2;
@@ -1479,7 +1691,7 @@ pub(crate) fn run(
     st.step("bandwidth", 2, 2);
     let read_bps = bw_len as f64 / read.median_s;
     let copy_bps = 2.0 * half as f64 / copy.median_s;
-    let bandwidth = BandwidthResult {
+    Ok(BandwidthResult {
         read_bytes: bw_len,
         read_bytes_per_s: read_bps,
         read,
@@ -1488,50 +1700,65 @@ pub(crate) fn run(
         copy,
         read_vs_copy: read_bps / copy_bps,
         read_vs_peak: req.peaks.map(|p| read_bps / p.memory_bandwidth_bytes_per_s),
-    };
+    })
+}
 
-    // ---- GEMMs
+/// The 8192³ bf16 GEMM that measures this GPU's matrix ceiling.
+fn gemm_ceiling(gpu: &Gpu, req: &ProbeRequest, copy_bps: f64) -> Result<GemmResult, ProbeError> {
+    let nn = CEILING_N;
+    let a = alloc(nn * nn * 2, "ceiling GEMM A")?;
+    let bm = alloc(nn * nn * 2, "ceiling GEMM B")?;
+    let c = alloc(nn * nn * 2, "ceiling GEMM C")?;
+    gpu.fill(a.ptr, nn * nn * 2, ProbeDtype::Bf16, 7)?;
+    gpu.fill(bm.ptr, nn * nn * 2, ProbeDtype::Bf16, 8)?;
+    let tuned = tune_linear(
+        gpu,
+        ProbeDtype::Bf16,
+        nn,
+        nn,
+        nn,
+        1,
+        0,
+        &[a.ptr],
+        bm.ptr,
+        c.ptr,
+        10,
+    )?;
+    let s = tuned.timing.median_s;
+    let flops = 2.0 * (nn * nn * nn) as f64 / s;
+    Ok(GemmResult {
+        name: "ceiling".into(),
+        m: nn,
+        n: nn,
+        k: nn,
+        count: 1,
+        dtype_requested: ProbeDtype::Bf16,
+        dtype_measured: ProbeDtype::Bf16,
+        backend: tuned.backend.name(),
+        batched: false,
+        call_seconds: s,
+        seconds: s,
+        flops_per_s: flops,
+        weight_bytes_per_s: (nn * nn * 2) as f64 / s,
+        bandwidth_vs_copy: (nn * nn * 2) as f64 / s / copy_bps,
+        flops_vs_peak: req.peaks.map(|p| flops / p.bf16_flops_per_s).unwrap_or(1.0),
+    })
+}
+
+/// Stage "gemm": the matrix ceiling, each layer GEMM alone (autotuned;
+/// several matrices as one strided-batched call where they lie back to
+/// back), then one layer's GEMMs back to back, rotated over the layers.
+fn gemm_stage(
+    cx: &Ctx<'_>,
+    copy_bps: f64,
+    st: &mut Stages<'_>,
+    notes: &mut Vec<String>,
+) -> Result<GemmStage, ProbeError> {
     st.start("gemm");
-    let ceiling = {
-        let nn = ceiling_n;
-        let a = alloc(nn * nn * 2, "ceiling GEMM A")?;
-        let bm = alloc(nn * nn * 2, "ceiling GEMM B")?;
-        let c = alloc(nn * nn * 2, "ceiling GEMM C")?;
-        gpu.fill(a.ptr, nn * nn * 2, ProbeDtype::Bf16, 7)?;
-        gpu.fill(bm.ptr, nn * nn * 2, ProbeDtype::Bf16, 8)?;
-        let tuned = tune_linear(
-            gpu,
-            ProbeDtype::Bf16,
-            nn,
-            nn,
-            nn,
-            1,
-            0,
-            &[a.ptr],
-            bm.ptr,
-            c.ptr,
-            10,
-        )?;
-        let s = tuned.timing.median_s;
-        let flops = 2.0 * (nn * nn * nn) as f64 / s;
-        GemmResult {
-            name: "ceiling".into(),
-            m: nn,
-            n: nn,
-            k: nn,
-            count: 1,
-            dtype_requested: ProbeDtype::Bf16,
-            dtype_measured: ProbeDtype::Bf16,
-            backend: tuned.backend.name(),
-            batched: false,
-            call_seconds: s,
-            seconds: s,
-            flops_per_s: flops,
-            weight_bytes_per_s: (nn * nn * 2) as f64 / s,
-            bandwidth_vs_copy: (nn * nn * 2) as f64 / s / copy_bps,
-            flops_vs_peak: req.peaks.map(|p| flops / p.bf16_flops_per_s).unwrap_or(1.0),
-        }
-    };
+    let (gpu, req, bufs) = (cx.gpu, cx.req, cx.bufs);
+    let (b, wdt, layout) = (req.batch, cx.setup.wdt, &cx.setup.layout);
+    let (wp, xp, yp) = (bufs.weights.ptr, bufs.x.ptr, bufs.y.ptr);
+    let ceiling = gemm_ceiling(gpu, req, copy_bps)?;
     let ceiling_flops = ceiling.flops_per_s;
     let flops_peak = req
         .peaks
@@ -1605,35 +1832,42 @@ pub(crate) fn run(
     st.step("gemm", ng, ng);
     // Notes wait for the end of a stage (the CLI draws a progress bar on the line).
     for n in pending.drain(..) {
-        st.note(&mut notes, n);
+        st.note(notes, n);
     }
-    let layer_gemms = |l: usize| -> Result<(), ProbeError> {
-        for (gi, g) in req.gemms.iter().enumerate() {
-            let tu = &tuned[gi];
-            let m = g.m(b);
-            if tu.count > 1 {
-                tu.call(gpu, wdt, m, g.n, g.k, wp + layout.offsets[l][gi][0], xp, yp)?;
-            } else {
-                for &o in &layout.offsets[l][gi] {
-                    tu.call(gpu, wdt, m, g.n, g.k, wp + o, xp, yp)?;
-                }
-            }
-        }
-        Ok(())
-    };
     let layers = req.layers as usize;
-    let gl_timing = gpu.measure(11, 2e-3, |i| layer_gemms(i % layers))?;
-    let gl_bytes = math::gemm_layer_bytes(&req.gemms, wdt, b);
-    let gl_flops = math::gemm_layer_flops(&req.gemms, b);
-    let gemm_layer = phase(gl_timing, gl_bytes, gl_flops, copy_bps, ceiling_flops);
+    let timing = gpu.measure(11, 2e-3, |i| cx.layer_gemms(&tuned, i % layers))?;
+    let bytes = math::gemm_layer_bytes(&req.gemms, wdt, b);
+    let flops = math::gemm_layer_flops(&req.gemms, b);
+    let gemm_layer = phase(timing, bytes, flops, copy_bps, ceiling_flops);
+    Ok(GemmStage {
+        ceiling,
+        gemms,
+        tuned,
+        gemm_layer,
+        bytes,
+        flops,
+    })
+}
 
-    // ---- attention
+/// Stage "attention": time every attention variant that applies to the
+/// shape over the allocated cache and keep the fastest.
+fn attention_stage(
+    cx: &Ctx<'_>,
+    fused_ok: bool,
+    copy_bps: f64,
+    ceiling_flops: f64,
+    st: &mut Stages<'_>,
+) -> Result<AttentionStage, ProbeError> {
     st.start("attention");
-    let layer_bytes = math::kv_layer_bytes(&req.attention, b, t);
-    let att_bytes = math::attention_bytes(&req.attention, b, t);
-    let att_flops = math::attention_flops(&req.attention, b, t);
-    let (attention, attn_layer): (AttentionResult, LayerFn<'_>) = match req.attention {
+    let (gpu, req, bufs) = (cx.gpu, cx.req, cx.bufs);
+    let (b, t) = (req.batch, req.context_tokens);
+    let layers = req.layers as usize;
+    let sm = gpu.summary.sm_count as u64;
+    let bytes = math::attention_bytes(&req.attention, b, t);
+    let flops = math::attention_flops(&req.attention, b, t);
+    let (result, choice) = match req.attention {
         ProbeAttention::Gqa { kv_heads, .. } => {
+            let Setup { qpk, group, .. } = *cx.setup;
             let kvb = kv_heads * (qpk / group);
             let mut chunks: Vec<u64> = [8u64, 32, 128]
                 .iter()
@@ -1641,25 +1875,6 @@ pub(crate) fn run(
                 .collect();
             chunks.sort();
             chunks.dedup();
-            let run_layer = move |l: usize, chunk: u64, pf: usize| {
-                let kbase = kvp + l as u64 * layer_bytes;
-                gpu.gqa(
-                    qp,
-                    kbase,
-                    kbase + layer_bytes / 2,
-                    op,
-                    pop,
-                    pmlp,
-                    b,
-                    kv_heads,
-                    qpk,
-                    group,
-                    hd,
-                    t,
-                    chunk,
-                    pf,
-                )
-            };
             let combos: Vec<(u64, usize)> = chunks
                 .iter()
                 .flat_map(|&c| (0..GQA_PF.len()).map(move |p| (c, p)))
@@ -1668,7 +1883,8 @@ pub(crate) fn run(
             let mut best: Option<(u64, usize, Timing)> = None;
             for (ci, &(c, pf)) in combos.iter().enumerate() {
                 st.step("attention", ci as u64, combos.len() as u64);
-                let tm = gpu.measure(9, 2e-3, |i| run_layer(i % layers, c, pf))?;
+                let choice = AttnChoice::Gqa { chunk: c, pf };
+                let tm = gpu.measure(9, 2e-3, |i| cx.attention_layer(choice, i % layers))?;
                 tried.push(format!(
                     "chunk {c} pf{}: {:.1} µs",
                     GQA_PF[pf],
@@ -1695,47 +1911,12 @@ pub(crate) fn run(
                     splits * b * kvb,
                     tried.join(", ")
                 ),
-                phase: phase(timing, att_bytes, att_flops, copy_bps, ceiling_flops),
+                phase: phase(timing, bytes, flops, copy_bps, ceiling_flops),
             };
-            (res, Box::new(move |l| run_layer(l, chunk, pf)))
+            (res, AttnChoice::Gqa { chunk, pf })
         }
-        ProbeAttention::Mla {
-            heads,
-            kv_lora_rank,
-            rope_dim,
-        } => {
-            let w = kv_lora_rank + rope_dim;
-            let parts = mla_parts.as_ref().map(|(o, ml)| (o.ptr, ml.ptr));
-            let run_layer = move |l: usize, cfg: MlaCfg| -> Result<(), ProbeError> {
-                let base = kvp + l as u64 * layer_bytes;
-                let (grp, s_bf16) = match cfg {
-                    MlaCfg::Fused { chunk, variant } => {
-                        let (po, pml) = parts.expect("fused MLA partials allocated");
-                        return gpu.mla_fused(qp, base, op, po, pml, heads, t, b, chunk, variant);
-                    }
-                    MlaCfg::Unfused { grp, s_bf16 } => (grp, s_bf16),
-                };
-                let mut s0 = 0;
-                while s0 < b {
-                    let n = grp.min(b - s0);
-                    gpu.mla_group(
-                        qp + s0 * heads * w * 2,
-                        base + s0 * t * w * 2,
-                        op + s0 * heads * kv_lora_rank * 2,
-                        pop,
-                        pmlp,
-                        heads,
-                        kv_lora_rank,
-                        rope_dim,
-                        t,
-                        n,
-                        s_bf16,
-                    )?;
-                    s0 += n;
-                }
-                Ok(())
-            };
-            let mut groups = vec![mla_group_l2, mla_group_max];
+        ProbeAttention::Mla { heads, .. } => {
+            let mut groups = vec![bufs.mla_group_l2, bufs.mla_group_max];
             groups.dedup();
             let mut cfgs = vec![];
             for &grp in &groups {
@@ -1743,7 +1924,7 @@ pub(crate) fn run(
                     cfgs.push(MlaCfg::Unfused { grp, s_bf16 });
                 }
             }
-            if parts.is_some() && fused_ok {
+            if bufs.mla_parts.is_some() && fused_ok {
                 for variant in 0..MLA_FUSED_STAGES.len() {
                     for chunk in mla_fused_chunks(t) {
                         cfgs.push(MlaCfg::Fused { chunk, variant });
@@ -1762,7 +1943,8 @@ pub(crate) fn run(
             let mut tried = vec![];
             let mut best: Option<(MlaCfg, Timing)> = None;
             for &cfg in &cfgs {
-                let tm = gpu.measure(9, 2e-3, |i| run_layer(i % layers, cfg))?;
+                let choice = AttnChoice::Mla(cfg);
+                let tm = gpu.measure(9, 2e-3, |i| cx.attention_layer(choice, i % layers))?;
                 tried.push(format!("{}: {:.1} µs", describe(cfg), tm.median_s * 1e6));
                 if best
                     .as_ref()
@@ -1791,15 +1973,36 @@ pub(crate) fn run(
                 batch: b,
                 context: t,
                 method: format!("{method}; tried {}", tried.join(", ")),
-                phase: phase(timing, att_bytes, att_flops, copy_bps, ceiling_flops),
+                phase: phase(timing, bytes, flops, copy_bps, ceiling_flops),
             };
-            (res, Box::new(move |l| run_layer(l, cfg)))
+            (res, AttnChoice::Mla(cfg))
         }
     };
+    Ok(AttentionStage {
+        result,
+        choice,
+        bytes,
+        flops,
+    })
+}
 
-    // ---- decode step: eager, then CUDA graphs (whole step, all layers'
-    // GEMMs, all layers' attention), then the per-kernel floors.
+/// Stage "decode-step": the whole synthetic step eager, then from CUDA
+/// graphs (the whole step, all layers' GEMMs, all layers' attention), then
+/// the per-kernel floors.
+fn decode_step_stage(
+    cx: &Ctx<'_>,
+    g: &GemmStage,
+    a: &AttentionStage,
+    copy_bps: f64,
+    st: &mut Stages<'_>,
+    notes: &mut Vec<String>,
+) -> Result<DecodeStage, ProbeError> {
     st.start("decode-step");
+    let (gpu, req) = (cx.gpu, cx.req);
+    let ceiling_flops = g.ceiling.flops_per_s;
+    let layers = req.layers as usize;
+    let layer_gemms = |l: usize| cx.layer_gemms(&g.tuned, l);
+    let attn_layer = |l: usize| cx.attention_layer(a.choice, l);
     let step = || -> Result<(), ProbeError> {
         for l in 0..layers {
             attn_layer(l)?;
@@ -1807,8 +2010,8 @@ pub(crate) fn run(
         }
         Ok(())
     };
-    let step_bytes = req.layers * (att_bytes + gl_bytes);
-    let step_flops = req.layers * (att_flops + gl_flops);
+    let step_bytes = req.layers * (a.bytes + g.bytes);
+    let step_flops = req.layers * (a.flops + g.flops);
     let eager_timing = gpu.measure(7, 1e-3, |_| step())?;
     let decode_step_eager = phase(
         eager_timing,
@@ -1820,14 +2023,15 @@ pub(crate) fn run(
     gpu.sync("the decode step")?;
     st.step("decode-step", 1, 5);
     let per_layer = 1.0 / layers as f64;
+    let mut pending: Vec<String> = vec![];
     let graph_note = |what: &str, why: String, pending: &mut Vec<String>| {
         pending.push(format!(
             "CUDA graph of {what} not captured ({why}); eager figures only"
         ))
     };
     let (decode_step, decode_step_graph) = match gpu.capture(step) {
-        Ok(g) => {
-            let tm = gpu.measure_graph(&g, 15, 5e-3)?;
+        Ok(gr) => {
+            let tm = gpu.measure_graph(&gr, 15, 5e-3)?;
             (
                 phase(tm, step_bytes, step_flops, copy_bps, ceiling_flops),
                 true,
@@ -1839,10 +2043,10 @@ pub(crate) fn run(
         }
     };
     st.step("decode-step", 2, 5);
-    let gemm_layer_graph = match gpu.capture(|| (0..layers).try_for_each(&layer_gemms)) {
-        Ok(g) => {
-            let tm = scale_timing(gpu.measure_graph(&g, 11, 2e-3)?, per_layer);
-            Some(phase(tm, gl_bytes, gl_flops, copy_bps, ceiling_flops))
+    let gemm_layer_graph = match gpu.capture(|| (0..layers).try_for_each(layer_gemms)) {
+        Ok(gr) => {
+            let tm = scale_timing(gpu.measure_graph(&gr, 11, 2e-3)?, per_layer);
+            Some(phase(tm, g.bytes, g.flops, copy_bps, ceiling_flops))
         }
         Err(why) => {
             graph_note("the layers' GEMMs", why, &mut pending);
@@ -1850,10 +2054,10 @@ pub(crate) fn run(
         }
     };
     st.step("decode-step", 3, 5);
-    let attention_layer_graph = match gpu.capture(|| (0..layers).try_for_each(&attn_layer)) {
-        Ok(g) => {
-            let tm = scale_timing(gpu.measure_graph(&g, 11, 2e-3)?, per_layer);
-            Some(phase(tm, att_bytes, att_flops, copy_bps, ceiling_flops))
+    let attention_layer_graph = match gpu.capture(|| (0..layers).try_for_each(attn_layer)) {
+        Ok(gr) => {
+            let tm = scale_timing(gpu.measure_graph(&gr, 11, 2e-3)?, per_layer);
+            Some(phase(tm, a.bytes, a.flops, copy_bps, ceiling_flops))
         }
         Err(why) => {
             graph_note("the layers' attention", why, &mut pending);
@@ -1881,66 +2085,115 @@ pub(crate) fn run(
     };
     st.step("decode-step", 5, 5);
     for n in pending.drain(..) {
-        st.note(&mut notes, n);
+        st.note(notes, n);
     }
     if let Some(info) = floor_info {
         // Information, not a caveat: shown, not added to the report's notes.
         (st.progress)(ProbeEvent::Note(info));
     }
+    Ok(DecodeStage {
+        decode_step,
+        decode_step_graph,
+        decode_step_eager,
+        gemm_layer_graph,
+        attention_layer_graph,
+        kernel_floors,
+    })
+}
 
-    let mut comparisons = vec![];
-    if let Some(p) = &req.predicted {
-        if let Some(x) = p.weights_read_s {
-            comparisons.push(Comparison::new(
-                "weights_read",
-                x,
-                req.weights_bytes as f64 / read_bps,
-            ));
-        }
-        if let Some(x) = p.gemm_layer_s {
-            comparisons.push(Comparison::new("gemm_layer", x, gemm_layer.seconds));
-            if let Some(g) = &gemm_layer_graph {
-                comparisons.push(Comparison::new("gemm_layer_graph", x, g.seconds));
-            }
-        }
-        if let Some(x) = p.attention_layer_s {
-            comparisons.push(Comparison::new(
-                "attention_layer",
-                x,
-                attention.phase.seconds,
-            ));
-            if let Some(g) = &attention_layer_graph {
-                comparisons.push(Comparison::new("attention_layer_graph", x, g.seconds));
-            }
-        }
-        if let Some(x) = p.decode_step_s {
-            comparisons.push(Comparison::new("decode_step", x, decode_step.seconds));
-            if decode_step_graph {
-                comparisons.push(Comparison::new(
-                    "decode_step_eager",
-                    x,
-                    decode_step_eager.seconds,
-                ));
-            }
+/// Measured against predicted, for each prediction the request carries.
+fn comparisons(
+    req: &ProbeRequest,
+    read_bps: f64,
+    g: &GemmStage,
+    a: &AttentionStage,
+    d: &DecodeStage,
+) -> Vec<Comparison> {
+    let mut out = vec![];
+    let Some(p) = &req.predicted else {
+        return out;
+    };
+    if let Some(x) = p.weights_read_s {
+        out.push(Comparison::new(
+            "weights_read",
+            x,
+            req.weights_bytes as f64 / read_bps,
+        ));
+    }
+    if let Some(x) = p.gemm_layer_s {
+        out.push(Comparison::new("gemm_layer", x, g.gemm_layer.seconds));
+        if let Some(gg) = &d.gemm_layer_graph {
+            out.push(Comparison::new("gemm_layer_graph", x, gg.seconds));
         }
     }
-    let decode_tokens_per_s = b as f64 / decode_step.seconds;
+    if let Some(x) = p.attention_layer_s {
+        out.push(Comparison::new(
+            "attention_layer",
+            x,
+            a.result.phase.seconds,
+        ));
+        if let Some(ag) = &d.attention_layer_graph {
+            out.push(Comparison::new("attention_layer_graph", x, ag.seconds));
+        }
+    }
+    if let Some(x) = p.decode_step_s {
+        out.push(Comparison::new("decode_step", x, d.decode_step.seconds));
+        if d.decode_step_graph {
+            out.push(Comparison::new(
+                "decode_step_eager",
+                x,
+                d.decode_step_eager.seconds,
+            ));
+        }
+    }
+    out
+}
+
+/// The timed run behind [`super::run`]: one function per stage, in order
+/// (open, allocate, self-check, bandwidth, gemm, attention, decode-step),
+/// then the comparison with kvplan's predictions.
+pub(crate) fn run(
+    req: &ProbeRequest,
+    progress: &mut dyn FnMut(ProbeEvent),
+) -> Result<ProbeReport, ProbeError> {
+    let mut st = Stages {
+        progress,
+        index: 0,
+        total: 7,
+    };
+    let mut notes: Vec<String> = vec![];
+    let (gpu, setup) = open_stage(req, &mut st, &mut notes)?;
+    let bufs = allocate_stage(&gpu, req, &setup, &mut st)?;
+    let cx = Ctx {
+        gpu: &gpu,
+        req,
+        setup: &setup,
+        bufs: &bufs,
+    };
+    let (self_checks, fused_ok) = self_check_stage(&cx, &mut st, &mut notes)?;
+    let bandwidth = bandwidth_stage(&cx, &mut st, &mut notes)?;
+    let copy_bps = bandwidth.copy_bytes_per_s;
+    let g = gemm_stage(&cx, copy_bps, &mut st, &mut notes)?;
+    let a = attention_stage(&cx, fused_ok, copy_bps, g.ceiling.flops_per_s, &mut st)?;
+    let d = decode_step_stage(&cx, &g, &a, copy_bps, &mut st, &mut notes)?;
+    let comparisons = comparisons(req, bandwidth.read_bytes_per_s, &g, &a, &d);
+    let decode_tokens_per_s = req.batch as f64 / d.decode_step.seconds;
     Ok(ProbeReport {
         request: req.clone(),
         device: gpu.summary.clone(),
-        memory,
+        memory: bufs.memory.clone(),
         self_checks,
         bandwidth,
-        gemm_ceiling: ceiling,
-        gemms,
-        gemm_layer,
-        attention,
-        gemm_layer_graph,
-        attention_layer_graph,
-        decode_step,
-        decode_step_graph,
-        decode_step_eager: Some(decode_step_eager),
-        kernel_floors,
+        gemm_ceiling: g.ceiling,
+        gemms: g.gemms,
+        gemm_layer: g.gemm_layer,
+        attention: a.result,
+        gemm_layer_graph: d.gemm_layer_graph,
+        attention_layer_graph: d.attention_layer_graph,
+        decode_step: d.decode_step,
+        decode_step_graph: d.decode_step_graph,
+        decode_step_eager: Some(d.decode_step_eager),
+        kernel_floors: d.kernel_floors,
         decode_tokens_per_s,
         comparisons,
         notes,

@@ -1,7 +1,10 @@
 //! The estimate as data (the stable JSON contract of docs/sources/design.md) and its
 //! renderings: JSON, YAML, Markdown and the terminal table.
 
+pub mod chart;
+#[cfg(feature = "plot")]
 pub mod plot;
+pub mod series;
 pub mod table;
 
 use crate::estimate::Estimate;
@@ -120,6 +123,8 @@ pub struct DeploymentReport {
     pub max_num_batched_tokens: u64,
     /// MTP module loaded.
     pub mtp: bool,
+    /// Decode context parallelism (1 = none).
+    pub dcp: u64,
 }
 
 /// Workload section.
@@ -249,6 +254,30 @@ pub struct PerformanceReport {
     pub efficiency_source: String,
 }
 
+impl MemoryReport {
+    /// The memory section of the binding GPU of `mem`.
+    pub fn of(mem: &crate::memory::MemoryPlan) -> MemoryReport {
+        let b = mem.binding_stage();
+        MemoryReport {
+            weights_bytes: b.weights_bytes,
+            kv_cache_bytes: b.kv_cache_bytes,
+            activation_bytes: b.activation_bytes,
+            overhead_bytes: b.overhead_bytes,
+            total_bytes: b.total_bytes(),
+            capacity_bytes: mem.capacity_bytes,
+            budget_bytes: mem.budget_bytes,
+            kv_budget_bytes: clamp_i64(b.kv_budget_bytes),
+            stage: b.stage,
+            experts_per_gpu: b.experts_per_gpu,
+        }
+    }
+}
+
+/// Signed bytes as the JSON contract's i64.
+fn clamp_i64(v: i128) -> i64 {
+    v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
 impl Report {
     /// Build the report of an estimate.
     pub fn new(e: &Estimate, recommendations: Vec<Recommendation>) -> Report {
@@ -258,7 +287,7 @@ impl Report {
         let mem = &e.memory;
         let b = mem.binding_stage();
         let p = &e.performance;
-        let clamp = |v: i128| v.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        let clamp = clamp_i64;
         let mut assumptions = vec![
             "memory in GiB = 2^30 bytes (as nvidia-smi and engines print)".to_string(),
             format!("GPU memory {}: {}", crate::units::gib(s.cluster.gpu.memory_bytes), s.cluster.gpu.memory_bytes_source),
@@ -280,6 +309,25 @@ impl Report {
                 d.engine.decode_overhead_per_layer_seconds * 1e6
             ),
         ];
+        if d.engine.cuda_graph_in_budget {
+            assumptions.push(format!(
+                "the CUDA-graph memory estimate ({}) comes out of the KV budget, as {} does at start-up",
+                crate::units::gib(d.engine.cuda_graph_bytes),
+                d.engine.display_name
+            ));
+        }
+        if let Some(b) = d.engine.kv_cache_memory_bytes {
+            assumptions.push(format!(
+                "--kv-cache-memory: the KV pool is {} per GPU, no profile-based budget",
+                crate::units::gib(b)
+            ));
+        }
+        if d.dcp > 1 {
+            assumptions.push(format!(
+                "decode context parallelism {}: each GPU of a TP group keeps every {}-th token (KV capacity ×{}, per-GPU KV reads ÷{}); each attention layer adds an all-gather of the query heads and an exchange of partial outputs + LSE across the {} GPUs",
+                d.dcp, d.dcp, d.dcp, d.dcp, d.dcp
+            ));
+        }
         if m.moe.is_some() {
             assumptions.push("MoE decode reads the experts the batch touches, uniform routing: E·(1−(1−k/E)^tokens)".into());
         }
@@ -294,6 +342,17 @@ impl Report {
                     crate::spec::engine::MlaCache::Decompressed => "decompressed per-head K/V",
                 }
             ));
+        }
+        if let Some(ix) = &m.indexer {
+            let own = m.num_layers - ix.shared_layers.len() as u64;
+            let per_layer = crate::memory::hybrid::indexer_key_bytes(ix.head_dim);
+            assumptions.push(format!(
+                "NOT INCLUDED: the DSA indexer's fp8 keys ({per_layer} B per token per layer on {own} layers = {} B/token whole model, replicated on every TP rank) are not yet in the KV figures, so KV is understated by that much",
+                crate::units::thousands(per_layer * own)
+            ));
+        }
+        if m.state_bytes_per_sequence() > 0 {
+            assumptions.push("linear-attention / SSM state: logical bytes per sequence, split over TP by heads; the engines' page padding of the state (vLLM pads it to one attention page) is not included".into());
         }
         Report {
             kvplan_version: env!("CARGO_PKG_VERSION"),
@@ -333,6 +392,7 @@ impl Report {
                 block_size: d.engine.block_size,
                 max_num_batched_tokens: d.engine.max_num_batched_tokens,
                 mtp: d.mtp,
+                dcp: d.dcp,
             },
             workload: WorkloadReport {
                 context: s.workload.context,
@@ -341,26 +401,10 @@ impl Report {
             kv_cache: KvReport {
                 bytes_per_token: mem.kv_bytes_per_token_model,
                 bytes_per_token_per_gpu: mem.kv_bytes_per_token_gpu,
-                bytes_per_sequence_per_gpu: b.kv.sequence_bytes(
-                    d.kv_dtype,
-                    s.workload.context,
-                    d.engine.block_size,
-                    d.engine.sliding_window_capped,
-                ),
+                bytes_per_sequence_per_gpu: b.kv.sequence_bytes(s.workload.context),
                 state_bytes_per_sequence: m.state_bytes_per_sequence(),
             },
-            memory_per_gpu: MemoryReport {
-                weights_bytes: b.weights_bytes,
-                kv_cache_bytes: b.kv_cache_bytes,
-                activation_bytes: b.activation_bytes,
-                overhead_bytes: b.overhead_bytes,
-                total_bytes: b.total_bytes(),
-                capacity_bytes: mem.capacity_bytes,
-                budget_bytes: mem.budget_bytes,
-                kv_budget_bytes: clamp(b.kv_budget_bytes),
-                stage: b.stage,
-                experts_per_gpu: b.experts_per_gpu,
-            },
+            memory_per_gpu: MemoryReport::of(mem),
             stages: mem
                 .stages
                 .iter()

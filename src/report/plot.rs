@@ -1,13 +1,16 @@
-//! Charts: the figure data model (`Figure`, `Panel`, `Series`, `Guide`) and
-//! its rendering to PNG or SVG with plotters. The numbers come from
-//! `plot::series` (pure); this module only draws what it is given.
+//! Charts: rendering of the figure data model ([`super::chart`]) to PNG or
+//! SVG with plotters (the `plot` feature). The numbers come from
+//! [`super::series`] (pure, in the core); this module only draws what it is
+//! given. Both are re-exported here, so `report::plot::series` and
+//! `report::plot::Figure` keep working.
 //!
 //! Bitmap text needs a font: DejaVu Sans (assets/fonts/, Bitstream Vera
 //! licence) is embedded and registered with plotters' ab_glyph backend, so
 //! PNGs render the same on any machine, with no system fonts. SVG output
 //! keeps every label as `<text>`.
 
-pub mod series;
+pub use super::chart::{Axis, Figure, Guide, Panel, Series, Style};
+pub use super::series;
 
 use crate::error::{Error, Result};
 use plotters::coord::Shift;
@@ -26,116 +29,6 @@ const FAMILY: &str = "sans-serif";
 const SIZE: (u32, u32) = (1280, 760);
 /// Width of the legend column to the right of each panel, pixels.
 const LEGEND_WIDTH: u32 = 380;
-
-/// A whole chart: title, one line of context, one or more panels stacked vertically.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Figure {
-    /// Top line: model, GPUs, formats.
-    pub title: String,
-    /// Second line: what is plotted and the headline finding.
-    pub subtitle: String,
-    /// Panels, top to bottom.
-    pub panels: Vec<Panel>,
-}
-
-/// One set of axes with its series and guide lines.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Panel {
-    /// Horizontal axis.
-    pub x: Axis,
-    /// Vertical axis.
-    pub y: Axis,
-    /// Data series, drawn in order (bands first makes later lines visible).
-    pub series: Vec<Series>,
-    /// Reference lines (capacity, budget, limits, crossovers).
-    pub guides: Vec<Guide>,
-}
-
-/// An axis: its label (with units) and scale.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Axis {
-    /// Label with units, e.g. "memory per GPU (GiB)".
-    pub label: String,
-    /// Logarithmic scale (values ≤ 0 are not drawn).
-    pub log: bool,
-}
-
-impl Axis {
-    /// A linear axis starting at zero.
-    pub fn linear(label: impl Into<String>) -> Self {
-        Axis {
-            label: label.into(),
-            log: false,
-        }
-    }
-
-    /// A logarithmic axis.
-    pub fn log(label: impl Into<String>) -> Self {
-        Axis {
-            label: label.into(),
-            log: true,
-        }
-    }
-}
-
-/// How a series is drawn.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Style {
-    /// A plain line.
-    Line,
-    /// A heavier line for the series the chart is about.
-    Thick,
-    /// A dashed line (components, secondary quantities).
-    Dashed,
-    /// A filled band between `base` and the series' points (stacked areas;
-    /// `base` has the same x values).
-    Band {
-        /// Lower edge of the band.
-        base: Vec<(f64, f64)>,
-    },
-}
-
-/// A named list of (x, y) points.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Series {
-    /// Legend entry.
-    pub name: String,
-    /// Points in x order.
-    pub points: Vec<(f64, f64)>,
-    /// Drawing style.
-    pub style: Style,
-}
-
-/// A horizontal or vertical reference line with a legend entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Guide {
-    /// Legend entry (and, for vertical lines, the label at the top).
-    pub label: String,
-    /// x (vertical) or y (horizontal) position.
-    pub value: f64,
-    /// True: a vertical line at x = value.
-    pub vertical: bool,
-}
-
-impl Guide {
-    /// A horizontal line at y = `value`.
-    pub fn horizontal(label: impl Into<String>, value: f64) -> Self {
-        Guide {
-            label: label.into(),
-            value,
-            vertical: false,
-        }
-    }
-
-    /// A vertical line at x = `value`.
-    pub fn vertical(label: impl Into<String>, value: f64) -> Self {
-        Guide {
-            label: label.into(),
-            value,
-            vertical: true,
-        }
-    }
-}
 
 /// Output image formats, chosen by the file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

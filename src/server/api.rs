@@ -7,15 +7,13 @@ use crate::calibration::{
     builtin_profile, builtin_profile_names, efficiency_from_profile, Calibration,
 };
 use crate::error::Error;
-use crate::estimate::estimate as run_core;
 use crate::memory::weights::param_counts;
+use crate::ops::{self, Env, PlanRequest};
 use crate::perf::Efficiency;
-use crate::plan::{self, constraints_from, recommend, search_pinned, Objective, Pinned};
-use crate::report::Report;
-use crate::request::{resolve, EstimateRequest, Resolved, Tokens};
+use crate::plan::Objective;
+use crate::request::{EstimateRequest, Tokens};
 use crate::scenario::Scenario;
-use crate::serving::plan::{plan as serving_plan, Sla};
-use crate::serving::{simulate, ServingRequest, ServingWorkload};
+use crate::serving::{ServingRequest, ServingWorkload};
 use crate::spec::dtype::{KvDtype, WeightFormat};
 use crate::spec::model::ModelSpec;
 use crate::spec::{model_from_file_text, Catalog};
@@ -155,12 +153,12 @@ pub(crate) async fn profiles(State(st): State<Shared>) -> Response {
 /// Efficiencies as `--profile NAME` gives them: the defaults, or a built-in
 /// calibration profile measured by `kvplan probe` (never a path: the server
 /// reads no files).
-fn efficiency(profile: Option<&str>, s: &Scenario) -> Result<Efficiency, ApiError> {
+fn efficiency(profile: Option<&str>, s: &Scenario) -> crate::Result<Efficiency> {
     let Some(p) = profile.map(str::trim).filter(|p| !p.is_empty()) else {
         return Ok(Efficiency::default());
     };
     let Some((origin, text)) = builtin_profile(p) else {
-        return Err(ApiError::bad(
+        return Err(Error::input(
             "profile",
             format!(
                 "unknown calibration profile '{p}'; built-in: {} (the server reads no files)",
@@ -168,7 +166,7 @@ fn efficiency(profile: Option<&str>, s: &Scenario) -> Result<Efficiency, ApiErro
             ),
         ));
     };
-    Ok(efficiency_from_profile(text, origin, s)?)
+    efficiency_from_profile(text, origin, s)
 }
 
 /// Read a POST body as a JSON object: 415 unless it is declared JSON (which
@@ -309,24 +307,55 @@ fn check_ranges(req: &EstimateRequest) -> Result<(), ApiError> {
 }
 
 /// `ctx × batch` bounded so no byte count can overflow.
-fn check_tokens_in_flight(context: u64, batch: u64) -> Result<(), ApiError> {
+fn check_tokens_in_flight(context: u64, batch: u64) -> crate::Result<()> {
     match context.checked_mul(batch) {
         Some(t) if t <= MAX_TOKENS_IN_FLIGHT => Ok(()),
-        _ => Err(ApiError::bad(
+        _ => Err(Error::input(
             "batch",
             format!("ctx × batch = {context} × {batch} tokens in flight is beyond any deployment (limit 10^11)"),
         )),
     }
 }
 
-/// Resolve like the CLI, except that the only model "file" is the pasted
-/// config: the server never reads paths, and fetches `hf:` models only
-/// through its Hub edge (`--allow-hub`).
-fn resolve_req(
+/// The server's models beyond the catalogue: the pasted config, and `hf:`
+/// models already fetched through the server's Hub edge (it never reads paths).
+struct ServerModels<'a> {
+    catalog: &'a Catalog,
+    config: Option<&'a ModelSpec>,
+    from_hub: Option<&'a ModelSpec>,
+}
+
+impl crate::request::ModelSource for ServerModels<'_> {
+    fn load(&self, name: &str) -> crate::Result<ModelSpec> {
+        match (self.config, self.from_hub) {
+            (Some(m), _) if name == CONFIG_NAME => Ok(m.clone()),
+            (_, Some(m)) if name.trim().starts_with("hf:") => Ok(m.clone()),
+            _ => Err(match self.catalog.model(name).err() {
+                Some(e) => e.with_hint(self.alternatives()),
+                None => Error::input(
+                    "model",
+                    "the server does not read files; send the config.json in the `config` field",
+                ),
+            }),
+        }
+    }
+    fn alternatives(&self) -> &str {
+        "For a model that is not built in, send its config.json in the `config` field."
+    }
+}
+
+/// Run `op` in the server's operation environment: the only model "file"
+/// is the pasted config (the server never reads paths, and fetches `hf:`
+/// models only through its Hub edge, `--allow-hub`), only built-in
+/// calibration profiles, and the bounds on the work of one request
+/// (parallel degrees, tokens in flight).
+fn with_env<T>(
     app: &AppState,
     req: &EstimateRequest,
     config: Option<&ModelSpec>,
-) -> Result<Resolved, ApiError> {
+    profile: Option<&str>,
+    op: impl FnOnce(&Env<'_>) -> crate::Result<T>,
+) -> Result<T, ApiError> {
     check_ranges(req)?;
     let from_hub = match (req.model.trim().strip_prefix("hf:"), &app.hub) {
         (Some(id), Some(edge)) if config.is_none() => Some(edge.load(id)?),
@@ -338,21 +367,20 @@ fn resolve_req(
         }
         _ => None,
     };
-    let load = |name: &str| -> crate::Result<ModelSpec> {
-        match (config, &from_hub) {
-            (Some(m), _) if name == CONFIG_NAME => Ok(m.clone()),
-            (_, Some(m)) if name.trim().starts_with("hf:") => Ok(m.clone()),
-            _ => Err(app.catalog.model(name).err().unwrap_or_else(|| {
-                Error::input(
-                    "model",
-                    "the server does not read files; send the config.json in the `config` field",
-                )
-            })),
-        }
+    let models = ServerModels {
+        catalog: &app.catalog,
+        config,
+        from_hub: from_hub.as_ref(),
     };
-    let r = resolve(req, &app.catalog, &load)?;
-    check_tokens_in_flight(r.scenario.workload.context, r.scenario.workload.batch)?;
-    Ok(r)
+    let eff = |s: &Scenario| efficiency(profile, s);
+    let admit = |s: &Scenario| check_tokens_in_flight(s.workload.context, s.workload.batch);
+    let env = Env {
+        catalog: &app.catalog,
+        models: &models,
+        efficiency: &eff,
+        admit: &admit,
+    };
+    Ok(op(&env)?)
 }
 
 /// Body, API-only `config`, and the request: the common start of the POSTs.
@@ -405,11 +433,11 @@ pub(crate) async fn estimate(
 /// Requests one API call may simulate (the CLI has no such limit).
 const MAX_API_SERVING_REQUESTS: u64 = 20_000;
 
-/// The serving workload of a body, within the API's bounds; the request's
-/// context defaults to the workload's longest request.
+/// The serving workload of a body, within the API's bounds (the operation
+/// defaults the context to the workload's longest request).
 fn serving_workload(
     sv: Option<&ServingRequest>,
-    req: &mut EstimateRequest,
+    req: &EstimateRequest,
 ) -> Result<Option<ServingWorkload>, ApiError> {
     let Some(sv) = sv else {
         return Ok(None);
@@ -424,9 +452,6 @@ fn serving_workload(
             ),
         ));
     }
-    if req.ctx.is_none() {
-        req.ctx = Some(Tokens::Number(w.max_sequence_tokens()));
-    }
     Ok(Some(w))
 }
 
@@ -437,18 +462,12 @@ fn estimate_json(
     sv: Option<&ServingRequest>,
 ) -> Result<String, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
-    let mut req = c.req.clone();
-    let workload = serving_workload(sv, &mut req)?;
-    let r = resolve_req(app, &req, spec.as_ref())?;
-    let eff = efficiency(c.profile.as_deref(), &r.scenario)?;
-    let est = run_core(&r.scenario, &eff, r.tokens_per_step)?;
-    let recs = recommend(&est, &eff);
-    let mut report = Report::new(&est, recs);
-    report.assumptions.extend(r.notes);
-    if let Some(w) = &workload {
-        report.serving = Some(simulate(&r.scenario, &est.memory, &eff, w)?);
-    }
-    to_json(&report)
+    let workload = serving_workload(sv, &c.req)?;
+    let profile = c.profile.as_deref();
+    let done = with_env(app, &c.req, spec.as_ref(), profile, |env| {
+        ops::estimate_with(env, &c.req, workload.as_ref())
+    })?;
+    to_json(&done.report)
 }
 
 /// JSON text, or a 500 if serialisation fails (it cannot for these types).
@@ -463,7 +482,7 @@ struct PlanFields {
     users: Option<u64>,
     max_tpot_ms: Option<f64>,
     max_ttft_ms: Option<f64>,
-    objective: Option<String>,
+    objective: Option<Objective>,
     top: Option<u64>,
     serving: Option<ServingRequest>,
 }
@@ -493,32 +512,6 @@ pub(crate) async fn plan(
 /// The work of `/api/plan`, step for step what `kvplan plan` does.
 fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiError> {
     let (req, config, profile) = (&c.req, c.config.as_ref(), c.profile.as_deref());
-    let objective_text = pf.objective.clone().unwrap_or_else(|| "throughput".into());
-    let objective = Objective::parse(&objective_text)?;
-    if pf.users.is_some() && req.batch.is_some() {
-        return Err(ApiError::bad(
-            "users",
-            "give either users or batch, not both",
-        ));
-    }
-    let batch = pf.users.or(req.batch);
-    if batch == Some(0) {
-        let f = if pf.users.is_some() { "users" } else { "batch" };
-        return Err(ApiError::bad(f, "must be at least 1"));
-    }
-    for (name, v) in [
-        ("max_tpot_ms", pf.max_tpot_ms),
-        ("max_ttft_ms", pf.max_ttft_ms),
-    ] {
-        if let Some(x) = v {
-            if !(x > 0.0 && x.is_finite()) {
-                return Err(ApiError::bad(
-                    name,
-                    format!("{x} must be a positive number of milliseconds"),
-                ));
-            }
-        }
-    }
     let top = pf.top.unwrap_or(10);
     if top > MAX_TOP {
         return Err(ApiError::bad(
@@ -526,47 +519,23 @@ fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiE
             format!("{top} must be at most {MAX_TOP}"),
         ));
     }
-    check_ranges(req)?;
     let spec = config.map(parse_config).transpose()?;
-    // Parallelism is searched over, so resolve the base with defaults.
-    let mut base_req = req.clone();
-    base_req.tp = None;
-    base_req.pp = None;
-    base_req.dp = None;
-    base_req.ep = None;
-    base_req.batch = Some(batch.unwrap_or(1));
-    let workload = serving_workload(pf.serving.as_ref(), &mut base_req)?;
-    let base = resolve_req(app, &base_req, spec.as_ref())?.scenario;
-    let c = constraints_from(
-        batch,
-        pf.max_tpot_ms,
-        pf.max_ttft_ms,
-        req.weights.as_deref(),
-        req.kv_dtype.as_deref(),
-    )?;
-    let eff = efficiency(profile, &base)?;
-    let pinned = Pinned {
-        tp: req.tp,
-        pp: req.pp,
-        dp: req.dp,
-        ep: req.ep,
-    };
-    if let Some(w) = workload {
-        let sla = Sla {
-            max_ttft_ms: pf.max_ttft_ms,
-            max_tpot_ms: pf.max_tpot_ms,
-            percentile: pf
-                .serving
-                .as_ref()
-                .and_then(|x| x.percentile.clone())
-                .unwrap_or_else(|| "p90".into()),
-        };
-        let mut sp = serving_plan(&base, &c, pinned, &eff, &w, &sla)?;
-        sp.candidates.truncate(top as usize);
-        return to_json(&sp);
-    }
-    let all = search_pinned(&base, &c, objective, &eff, pinned)?;
-    to_json(&plan::plan_json(&objective_text, &all, top as usize))
+    let workload = serving_workload(pf.serving.as_ref(), req)?;
+    let planned = with_env(app, req, spec.as_ref(), profile, |env| {
+        ops::plan(
+            env,
+            &PlanRequest {
+                request: req.clone(),
+                users: pf.users,
+                max_tpot_ms: pf.max_tpot_ms,
+                max_ttft_ms: pf.max_ttft_ms,
+                objective: pf.objective,
+                serving: workload,
+                percentile: pf.serving.as_ref().and_then(|x| x.percentile.clone()),
+            },
+        )
+    })?;
+    to_json(&planned.json(top as usize))
 }
 
 /// `POST /api/sweep`: per-GPU memory at several contexts (the page's chart).
@@ -601,56 +570,14 @@ pub(crate) async fn sweep(
     respond(r.await)
 }
 
-/// The work of `/api/sweep`: one core estimate per context, nothing else changed.
+/// The work of `/api/sweep`: the memory chart's series, nothing else changed.
 fn sweep_json(app: &AppState, c: &Common, contexts: Option<Vec<u64>>) -> Result<String, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
-    let r = resolve_req(app, &c.req, spec.as_ref())?;
-    let max = r.scenario.model.max_context;
-    let mut points = contexts.unwrap_or_else(|| {
-        let mut v: Vec<u64> = (10..40)
-            .map(|p| 1u64 << p)
-            .take_while(|&c| c <= max)
-            .collect();
-        v.push(max);
-        v
-    });
-    points.push(r.scenario.workload.context);
-    points.sort_unstable();
-    points.dedup();
-    let eff = efficiency(c.profile.as_deref(), &r.scenario)?;
-    let mut out = Vec::new();
-    let mut head = None;
-    for c in points {
-        let mut s = r.scenario.clone();
-        s.workload.context = c;
-        check_tokens_in_flight(c, s.workload.batch)
-            .map_err(|e| ApiError::bad("contexts", e.error))?;
-        let est = run_core(&s, &eff, r.tokens_per_step).map_err(|e| match e {
-            Error::Input { field, message } if field == "ctx" => {
-                ApiError::bad("contexts", format!("{c}: {message}"))
-            }
-            e => e.into(),
-        })?;
-        let rep = Report::new(&est, vec![]);
-        head.get_or_insert((
-            rep.memory_per_gpu.capacity_bytes,
-            rep.memory_per_gpu.budget_bytes,
-        ));
-        out.push(json!({
-            "context": c,
-            "fits": rep.fits,
-            "max_batch": rep.limits.max_batch,
-            "memory_per_gpu": rep.memory_per_gpu,
-        }));
-    }
-    let (capacity, budget) = head.unwrap_or_default();
-    to_json(&json!({
-        "model_max_context": max,
-        "batch": r.scenario.workload.batch,
-        "capacity_bytes": capacity,
-        "budget_bytes": budget,
-        "points": out,
-    }))
+    let profile = c.profile.as_deref();
+    let sweep = with_env(app, &c.req, spec.as_ref(), profile, |env| {
+        ops::sweep(env, &c.req, contexts)
+    })?;
+    to_json(&sweep)
 }
 
 /// `POST /api/config`: parse a pasted HF config.json (the body itself) and

@@ -45,25 +45,12 @@ impl From<Error> for ApiError {
     /// anything else is ours (500).
     fn from(e: Error) -> Self {
         match &e {
-            Error::Input { field, message } => {
-                // The core names CLI options ("kv-dtype"); the API's fields
-                // are snake_case ("kv_dtype").
-                let field = field.replace('-', "_");
-                let message = if field == "model" {
-                    // The server never reads paths: point at `config` instead.
-                    message.replace(
-                        "A path to a config.json or spec .yaml also works.",
-                        "For a model that is not built in, send its config.json in the `config` field.",
-                    )
-                } else {
-                    message.clone()
-                };
-                ApiError {
-                    status: StatusCode::BAD_REQUEST,
-                    error: format!("{field}: {message}"),
-                    field: Some(field),
-                }
-            }
+            // The field knows its JSON spelling ("kv_dtype"); the message is the core's.
+            Error::Input { field, message } => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                error: format!("{}: {message}", field.json()),
+                field: Some(field.json().to_string()),
+            },
             Error::Spec { .. } => ApiError {
                 status: StatusCode::BAD_REQUEST,
                 error: e.to_string(),

@@ -1,13 +1,13 @@
 //! The server's Hugging Face Hub edge (`kvplan serve --allow-hub`, off by
 //! default): `hf:org/name[@revision]` models for the page, through the same
-//! loader as the CLI (`spec::hub`, which keeps the standard HF cache on
+//! loader as the CLI (`crate::hub`, which keeps the standard HF cache on
 //! disk), behind limits a public server needs: a bounded in-memory cache of
 //! answers (the page asks for the same model on every input change), at
 //! most a set number of Hub lookups a minute, and one lookup at a time.
 
 use super::ApiError;
 use crate::error::Error;
-use crate::spec::hub::{load_with, HubConfig, HubId};
+use crate::hub::{load_with, HubConfig, HubId};
 use crate::spec::model::ModelSpec;
 use axum::http::StatusCode;
 use std::collections::{HashMap, VecDeque};

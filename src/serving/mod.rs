@@ -8,7 +8,6 @@
 //! memory plan, efficiencies and a workload in; TTFT, TPOT, ITL, end-to-end
 //! latency percentiles and throughput out, named as benchmark tools name them.
 
-pub mod figure;
 pub mod plan;
 pub mod render;
 pub mod replica;

@@ -67,9 +67,9 @@ impl Sla {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServingCandidate {
     /// Weight format.
-    pub weights_dtype: String,
+    pub weights_dtype: WeightFormat,
     /// KV dtype.
-    pub kv_dtype: String,
+    pub kv_dtype: KvDtype,
     /// Tensor parallel.
     pub tp: u64,
     /// Pipeline parallel.
@@ -135,8 +135,8 @@ fn apply(base: &Scenario, c: &Candidate) -> Option<Scenario> {
     s.deployment.pp = c.pp;
     s.deployment.ep = c.ep;
     s.deployment.dp = c.dp;
-    s.deployment.weights = WeightFormat::parse(&c.weights_dtype, "weights").ok()?;
-    s.deployment.kv_dtype = KvDtype::parse(&c.kv_dtype, "kv-dtype").ok()?;
+    s.deployment.weights = c.weights_dtype;
+    s.deployment.kv_dtype = c.kv_dtype;
     s.validate().ok()?;
     Some(s)
 }
@@ -235,8 +235,8 @@ pub fn plan(
                 let p = sla.percentile.as_str();
                 let ratio = sla.ratio(&r);
                 out.push(ServingCandidate {
-                    weights_dtype: cand.weights_dtype.clone(),
-                    kv_dtype: cand.kv_dtype.clone(),
+                    weights_dtype: cand.weights_dtype,
+                    kv_dtype: cand.kv_dtype,
                     tp: cand.tp,
                     pp: cand.pp,
                     ep: cand.ep,

@@ -152,8 +152,8 @@ pub fn plan_text(p: &super::plan::ServingPlan, top: usize, markdown: bool) -> St
         for (i, x) in rows.iter().enumerate() {
             t.add_row(vec![
                 (i + 1).to_string(),
-                x.weights_dtype.clone(),
-                x.kv_dtype.clone(),
+                x.weights_dtype.to_string(),
+                x.kv_dtype.to_string(),
                 x.tp.to_string(),
                 x.pp.to_string(),
                 x.dp.to_string(),

@@ -106,6 +106,10 @@ pub struct EngineSpec {
     /// Sliding-window layers keep only the window (true for vLLM/SGLang/TRT;
     /// HF holds the whole prompt right after prefill).
     pub sliding_window_capped: bool,
+    /// Whether the engine can keep the KV cache in fp32 (HF transformers
+    /// keeps the model's own dtype; serving engines cache 16 or 8 bits).
+    #[serde(default)]
+    pub fp32_kv: bool,
     /// Fixed host/launch cost per decoder layer in a decode step, seconds
     /// (small with CUDA graphs; large for eager PyTorch).
     #[serde(default)]
@@ -178,6 +182,196 @@ pub struct EngineSpec {
     /// `SchedulerSpec::generic()`.
     #[serde(default)]
     pub scheduler: Option<SchedulerSpec>,
+    /// Release range this profile follows, e.g. "0.26.0–0.27.x" (empty for
+    /// an unversioned profile); filled from `profiles/engines/<name>/*.yaml`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub releases: String,
+    /// What changed in this version against the previous one modelled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
+    /// Every version of this engine kvplan models, oldest first (for
+    /// listings; filled by the catalogue).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<EngineVersionInfo>,
+    /// The CUDA-graph memory estimate is taken out of the KV budget at
+    /// start-up (vLLM ≥ 0.21: `VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS` on
+    /// by default), rather than captured afterwards in the headroom.
+    #[serde(default)]
+    pub cuda_graph_in_budget: bool,
+    /// A KV budget per GPU given by the user (`--kv-cache-memory`, vLLM PR
+    /// #21489), bytes: replaces the memory-fraction rule when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache_memory_bytes: Option<u64>,
+    /// How the default memory fraction is chosen (SGLang ≥ 0.5: a reserve
+    /// tiered by GPU memory); `fixed` = `memory_fraction` / `_by_tp`.
+    #[serde(default)]
+    pub fraction_rule: FractionRule,
+    /// Largest decode context parallelism (`-dcp`) the engine supports;
+    /// 1 = none.
+    #[serde(default = "one")]
+    pub max_dcp: u64,
+}
+
+/// One modelled version of an engine, as listings show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineVersionInfo {
+    /// The id to pin it: `vllm@0.26`.
+    pub id: String,
+    /// Releases covered, e.g. "0.26.0–0.27.x".
+    pub releases: String,
+    /// What changed against the previous version.
+    pub changes: Vec<String>,
+    /// Source files and PRs of this version.
+    pub sources: Vec<String>,
+}
+
+/// One version file, `profiles/engines/<engine>/<version>.yaml`: the
+/// releases it covers, its sources, what changed, and the profile fields
+/// that differ from the previous version (the oldest version's base is
+/// `profiles/engines/<engine>.yaml`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineVersionFile {
+    /// Engine name (`vllm`).
+    pub engine: String,
+    /// The version id typed after `@` (`0.26`): the first release covered.
+    pub version: String,
+    /// Last release covered, as a prefix (`0.27` covers every 0.27.x).
+    pub last: String,
+    /// Display name of this version.
+    pub display_name: String,
+    /// Source files and PRs this version's arithmetic follows.
+    pub sources: Vec<String>,
+    /// What changed against the previous version modelled.
+    pub changes: Vec<String>,
+    /// Profile fields that differ from the previous version, by their YAML
+    /// names (any `EngineSpec` field).
+    #[serde(default)]
+    pub overrides: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A release number as numbers (`0.11.2` → [0, 11, 2]); `None` when a part
+/// is not a number.
+pub fn parse_release(v: &str) -> Option<Vec<u64>> {
+    let v = v.trim().trim_start_matches('v');
+    if v.is_empty() {
+        return None;
+    }
+    v.split('.')
+        .map(|p| p.trim_end_matches(".x").parse::<u64>().ok())
+        .collect()
+}
+
+impl EngineVersionFile {
+    /// Whether release `wanted` (already parsed) falls in this version's
+    /// range: not before `version` and not after `last`, each compared on
+    /// the parts both numbers give (`0.27` covers 0.27.9; `0.5` meets a
+    /// range starting at 0.5.3).
+    pub fn covers(&self, wanted: &[u64]) -> bool {
+        let (Some(first), Some(last)) = (parse_release(&self.version), parse_release(&self.last))
+        else {
+            return false;
+        };
+        let cmp = |a: &[u64], b: &[u64]| {
+            let n = a.len().min(b.len());
+            a[..n].cmp(&b[..n])
+        };
+        cmp(wanted, &first).is_ge() && cmp(wanted, &last).is_le()
+    }
+
+    /// "0.26.0–0.27.x" for listings.
+    pub fn releases(&self) -> String {
+        let first = if self.version.matches('.').count() >= 2 {
+            self.version.clone()
+        } else {
+            format!("{}.0", self.version)
+        };
+        if self.last.matches('.').count() >= 2 {
+            format!("{first}–{}", self.last)
+        } else {
+            format!("{first}–{}.x", self.last)
+        }
+    }
+}
+
+/// How an engine picks its memory fraction when the user gives none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FractionRule {
+    /// `memory_fraction` (or the `memory_fraction_by_tp` table).
+    #[default]
+    Fixed,
+    /// SGLang ≥ 0.5 (`server_args.py` memory reserve): reserved MiB from the
+    /// GPU's memory, the prefill chunk and the CUDA-graph batch; the
+    /// fraction is `(gpu − reserved) / gpu`.
+    SglangTieredReserve,
+}
+
+/// SGLang's tiered defaults by GPU memory: (chunked prefill size, CUDA-graph
+/// max batch below TP 4, CUDA-graph max batch at TP ≥ 4) for a GPU of
+/// `gpu_mib` MiB (sgl-project/sglang PR #10975, `server_args.py`
+/// `_handle_gpu_memory_settings`, v0.5.x).
+pub fn sglang_tier(gpu_mib: f64) -> (u64, u64, u64) {
+    if gpu_mib < 20.0 * 1024.0 {
+        (2048, 8, 8)
+    } else if gpu_mib < 35.0 * 1024.0 {
+        (2048, 24, 80)
+    } else if gpu_mib < 60.0 * 1024.0 {
+        (4096, 32, 160)
+    } else if gpu_mib < 160.0 * 1024.0 {
+        (8192, 256, 512)
+    } else {
+        (16384, 512, 512)
+    }
+}
+
+/// SGLang ≥ 0.5 reserved memory, MiB (same source): 512 + 1.5 × max(chunk,
+/// 2048) + 2 per CUDA-graph batch + tp × pp / 8 × 1024; with DP attention
+/// 3 × max_bs × dp more (and 1.5 × max_bs × dp more above a max batch of
+/// 300); at least 10 GiB on GPUs above 60 GiB; + 2 GiB for an EAGLE/MTP
+/// draft.
+pub fn sglang_reserved_mib(
+    gpu_mib: f64,
+    chunk: u64,
+    tp: u64,
+    pp: u64,
+    dp_attention: u64,
+    speculative: bool,
+) -> f64 {
+    let (_, bs, bs_tp4) = sglang_tier(gpu_mib);
+    let max_bs = if tp >= 4 { bs_tp4 } else { bs } as f64;
+    let mut reserved = 512.0 + 1.5 * chunk.max(2048) as f64 + 2.0 * max_bs;
+    reserved += (tp * pp) as f64 / 8.0 * 1024.0;
+    if dp_attention > 1 {
+        let dp = dp_attention as f64;
+        reserved += 3.0 * max_bs * dp;
+        if max_bs > 300.0 {
+            reserved += 1.5 * max_bs * dp;
+        }
+    }
+    if gpu_mib > 60.0 * 1024.0 {
+        reserved = reserved.max(10.0 * 1024.0);
+    }
+    if speculative {
+        reserved += 2.0 * 1024.0;
+    }
+    reserved
+}
+
+/// SGLang ≥ 0.5 default `mem_fraction_static`: `(gpu − reserved) / gpu`,
+/// rounded to 3 decimals as the engine does.
+pub fn sglang_tiered_fraction(
+    gpu_bytes: u64,
+    chunk: u64,
+    tp: u64,
+    pp: u64,
+    dp_attention: u64,
+    speculative: bool,
+) -> f64 {
+    let gpu_mib = gpu_bytes as f64 / (1u64 << 20) as f64;
+    let r = sglang_reserved_mib(gpu_mib, chunk, tp, pp, dp_attention, speculative);
+    ((gpu_mib - r) / gpu_mib * 1000.0).round() / 1000.0
 }
 
 /// Per-head tensors alive at an MLA prefill's attention call, in units of
@@ -265,6 +459,10 @@ impl EngineSpec {
                 e.max_num_seqs = l.max_num_seqs;
             }
         }
+        if e.fraction_rule == FractionRule::SglangTieredReserve {
+            // chunked_prefill_size follows the GPU's memory tier.
+            e.max_num_batched_tokens = sglang_tier(gpu_memory_bytes as f64 / (1u64 << 20) as f64).0;
+        }
         e
     }
 
@@ -273,6 +471,39 @@ impl EngineSpec {
         self.scheduler
             .clone()
             .unwrap_or_else(SchedulerSpec::generic)
+}
+
+    /// The memory fraction this engine uses by default on a GPU of
+    /// `gpu_memory_bytes` with `tp` × `pp` ranks, `dp_attention` attention
+    /// replicas sharing experts (1 = none) and a speculative draft or not.
+    pub fn fraction_for(
+        &self,
+        gpu_memory_bytes: u64,
+        tp: u64,
+        pp: u64,
+        dp_attention: u64,
+        speculative: bool,
+    ) -> f64 {
+        match self.fraction_rule {
+            FractionRule::Fixed => self.default_fraction(tp),
+            FractionRule::SglangTieredReserve => sglang_tiered_fraction(
+                gpu_memory_bytes,
+                self.max_num_batched_tokens,
+                tp,
+                pp,
+                dp_attention,
+                speculative,
+            ),
+        }
+    }
+
+    /// The id that pins this profile: `vllm@0.26` (`vllm` when unversioned).
+    pub fn id(&self) -> String {
+        if self.releases.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}@{}", self.name, self.version)
+        }
     }
 
     /// The default memory fraction for tensor-parallel size `tp`.

@@ -4,16 +4,16 @@
 
 pub mod dtype;
 pub mod engine;
+pub mod engine_id;
 pub mod gpu;
 pub mod hf;
-pub mod hub;
 pub mod model;
 pub mod scheduler;
 pub mod whatif;
 
 use crate::error::{suggestion, Error, Result};
 use crate::yaml;
-use engine::EngineSpec;
+use engine::{parse_release, EngineSpec, EngineVersionFile, EngineVersionInfo};
 use gpu::GpuSpec;
 use model::ModelSpec;
 
@@ -33,8 +33,114 @@ pub struct Catalog {
     pub models: Vec<ModelSpec>,
     /// GPU specs.
     pub gpus: Vec<GpuSpec>,
-    /// Engine profiles.
+    /// Engine profiles: the newest version of each engine (what `--engine
+    /// NAME` means).
     pub engines: Vec<EngineSpec>,
+    /// Every versioned engine profile, oldest first per engine (what
+    /// `--engine NAME@VERSION` picks from).
+    pub engine_versions: Vec<EngineSpec>,
+    /// The version files behind `engine_versions`, in the same order.
+    pub version_files: Vec<EngineVersionFile>,
+}
+
+/// Apply one version file on top of the previous version's profile.
+fn apply_version(prev: &EngineSpec, vf: &EngineVersionFile, path: &str) -> Result<EngineSpec> {
+    let mut v = serde_json::to_value(prev)
+        .map_err(|e| Error::spec(path, format!("cannot apply version: {e}")))?;
+    let obj = v
+        .as_object_mut()
+        .ok_or_else(|| Error::spec(path, "engine profile is not a mapping"))?;
+    for (k, val) in &vf.overrides {
+        if matches!(
+            k.as_str(),
+            "name" | "version" | "releases" | "versions" | "sources" | "changes"
+        ) {
+            return Err(Error::spec(path, format!("overrides may not set '{k}'")));
+        }
+        if !obj.contains_key(k) && !is_optional_field(k) {
+            return Err(Error::spec(
+                path,
+                format!("override of unknown field '{k}'"),
+            ));
+        }
+        obj.insert(k.clone(), val.clone());
+    }
+    let mut e: EngineSpec = serde_json::from_value(v)
+        .map_err(|e| Error::spec(path, format!("invalid override: {e}")))?;
+    e.version = vf.version.clone();
+    e.display_name = vf.display_name.clone();
+    e.releases = vf.releases();
+    e.changes = vf.changes.clone();
+    e.sources = vf.sources.clone();
+    Ok(e)
+}
+
+/// Engine fields that serialize only when set (so an override may add them).
+fn is_optional_field(k: &str) -> bool {
+    matches!(k, "kv_cache_memory_bytes" | "large_gpu_defaults")
+}
+
+/// Resolve every engine's versions: each version file applies its overrides
+/// to the previous version (the first to the base profile).
+fn resolve_versions(
+    bases: &[EngineSpec],
+    files: &[(&str, &str)],
+) -> Result<(Vec<EngineSpec>, Vec<EngineSpec>, Vec<EngineVersionFile>)> {
+    let mut parsed: Vec<(EngineVersionFile, &str)> = Vec::new();
+    for (path, text) in files {
+        let vf: EngineVersionFile = yaml::from_str(text, &format!("built-in {path}"))?;
+        if parse_release(&vf.version).is_none() || parse_release(&vf.last).is_none() {
+            return Err(Error::spec(
+                *path,
+                "version and last must be release numbers like 0.26",
+            ));
+        }
+        if !bases.iter().any(|b| b.name == vf.engine) {
+            return Err(Error::spec(
+                *path,
+                format!("no base profile for engine '{}'", vf.engine),
+            ));
+        }
+        parsed.push((vf, path));
+    }
+    parsed.sort_by(|a, b| {
+        (a.0.engine.clone(), parse_release(&a.0.version))
+            .cmp(&(b.0.engine.clone(), parse_release(&b.0.version)))
+    });
+    let mut newest = Vec::new();
+    let mut all = Vec::new();
+    let mut all_files = Vec::new();
+    for base in bases {
+        let mine: Vec<&(EngineVersionFile, &str)> = parsed
+            .iter()
+            .filter(|(vf, _)| vf.engine == base.name)
+            .collect();
+        if mine.is_empty() {
+            newest.push(base.clone());
+            continue;
+        }
+        let mut chain: Vec<EngineSpec> = Vec::new();
+        for (vf, path) in &mine {
+            let prev = chain.last().unwrap_or(base);
+            chain.push(apply_version(prev, vf, path)?);
+        }
+        let infos: Vec<EngineVersionInfo> = chain
+            .iter()
+            .map(|e| EngineVersionInfo {
+                id: e.id(),
+                releases: e.releases.clone(),
+                changes: e.changes.clone(),
+                sources: e.sources.clone(),
+            })
+            .collect();
+        for e in chain.iter_mut() {
+            e.versions = infos.clone();
+        }
+        newest.push(chain.last().cloned().expect("at least one version"));
+        all.extend(chain);
+        all_files.extend(mine.iter().map(|(vf, _)| vf.clone()));
+    }
+    Ok((newest, all, all_files))
 }
 
 fn parse_all<T: serde::de::DeserializeOwned>(files: &[(&str, &str)]) -> Result<Vec<T>> {
@@ -52,16 +158,21 @@ impl Catalog {
         for (m, (path, _)) in models.iter().zip(embedded::MODEL_SPECS) {
             m.validate(path)?;
         }
-        let engines: Vec<EngineSpec> = parse_all(embedded::ENGINE_PROFILES)?;
-        for (e, (path, _)) in engines.iter().zip(embedded::ENGINE_PROFILES) {
+        let bases: Vec<EngineSpec> = parse_all(embedded::ENGINE_PROFILES)?;
+        let (engines, engine_versions, version_files) =
+            resolve_versions(&bases, embedded::ENGINE_VERSIONS)?;
+        for e in bases.iter().chain(&engine_versions).chain(&engines) {
             if let Some(sc) = &e.scheduler {
-                sc.validate(&e.name).map_err(|m| Error::spec(*path, m))?;
+                sc.validate(&e.name)
+                    .map_err(|m| Error::spec(format!("engine profile {}", e.id()), m))?;
             }
         }
         Ok(Catalog {
             models,
             gpus: parse_all(embedded::GPU_SPECS)?,
             engines,
+            engine_versions,
+            version_files,
         })
     }
 
@@ -73,18 +184,22 @@ impl Catalog {
             .find(|m| {
                 m.name.eq_ignore_ascii_case(&n)
                     || m.aliases.iter().any(|a| a.eq_ignore_ascii_case(&n))
-                    || m.hf_repo.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(&n))
+                    || m.hf_repo
+                        .as_deref()
+                        .is_some_and(|r| r.eq_ignore_ascii_case(&n))
             })
             .ok_or_else(|| {
                 let names: Vec<&str> = self
                     .models
                     .iter()
-                    .flat_map(|m| std::iter::once(m.name.as_str()).chain(m.aliases.iter().map(String::as_str)))
+                    .flat_map(|m| {
+                        std::iter::once(m.name.as_str()).chain(m.aliases.iter().map(String::as_str))
+                    })
                     .collect();
                 Error::input(
                     "model",
                     format!(
-                        "unknown model '{name}'; {}. A path to a config.json or spec .yaml also works.",
+                        "unknown model '{name}'; {}.",
                         suggestion(name, names, "kvplan models")
                     ),
                 )
@@ -116,21 +231,76 @@ impl Catalog {
             })
     }
 
-    /// Find an engine profile by name.
+    /// Find an engine profile: `NAME` is the newest version kvplan models,
+    /// `NAME@VERSION` pins the profile whose release range holds VERSION
+    /// (`vllm@0.11`, `vllm@0.11.2`, `sglang@0.5`).
     pub fn engine(&self, name: &str) -> Result<&EngineSpec> {
-        let n = name.trim().to_ascii_lowercase();
-        let n = match n.as_str() {
+        let raw = name.trim().to_ascii_lowercase();
+        let (base, version) = match raw.split_once('@') {
+            Some((b, v)) => (b.trim().to_string(), Some(v.trim().to_string())),
+            None => (raw.clone(), None),
+        };
+        let n = match base.as_str() {
             "transformers" | "huggingface" => "hf",
             "tensorrt-llm" | "trt-llm" | "tensorrt" => "trtllm",
             o => o,
         };
-        self.engines.iter().find(|e| e.name == n).ok_or_else(|| {
+        let newest = self.engines.iter().find(|e| e.name == n).ok_or_else(|| {
             let names: Vec<&str> = self.engines.iter().map(|e| e.name.as_str()).collect();
             Error::input(
                 "engine",
-                format!("unknown engine '{name}'; valid: {}", names.join(", ")),
+                format!(
+                    "unknown engine '{name}'; valid: {} (pin a version with NAME@VERSION, e.g. vllm@0.11; `kvplan engines` lists them)",
+                    names.join(", ")
+                ),
             )
-        })
+        })?;
+        let Some(v) = version else {
+            return Ok(newest);
+        };
+        let listing = || -> String {
+            let list: Vec<String> = self
+                .engine_versions
+                .iter()
+                .filter(|e| e.name == n)
+                .map(|e| format!("{} ({})", e.id(), e.releases))
+                .collect();
+            list.join(", ")
+        };
+        if newest.releases.is_empty() {
+            return Err(Error::input(
+                "engine",
+                format!(
+                    "'{n}' has no versions in kvplan (its profile follows {} {}); use --engine {n}",
+                    newest.display_name, newest.version
+                ),
+            ));
+        }
+        let wanted = parse_release(&v).ok_or_else(|| {
+            Error::input(
+                "engine",
+                format!(
+                    "'{v}' in '{name}' is not a release number; kvplan models {}",
+                    listing()
+                ),
+            )
+        })?;
+        self.engine_versions
+            .iter()
+            .zip(&self.version_files)
+            .filter(|(e, vf)| e.name == n && vf.covers(&wanted))
+            .map(|(e, _)| e)
+            .next_back()
+            .ok_or_else(|| {
+                Error::input(
+                    "engine",
+                    format!(
+                        "kvplan does not model {n} {v}; it models {}; `--engine {n}` means the newest ({})",
+                        listing(),
+                        newest.id()
+                    ),
+                )
+            })
     }
 }
 

@@ -17,11 +17,11 @@
 //! This module does I/O by design; the core never calls it (the CLI passes
 //! `load` to `request::resolve` as its model loader).
 
-use super::dtype::WeightFormat;
-use super::hf::parse_config;
-use super::model::ModelSpec;
 use crate::error::{Error, Result};
 use crate::memory::weights::param_counts;
+use crate::spec::dtype::WeightFormat;
+use crate::spec::hf::parse_config;
+use crate::spec::model::ModelSpec;
 use crate::units::thousands;
 use hf_hub::api::sync::{ApiBuilder, ApiError, ApiRepo};
 use hf_hub::{Cache, Repo, RepoType};
@@ -910,7 +910,7 @@ fn safetensors_summary(
 /// Apply NVIDIA ModelOpt's `hf_quant_config.json` (`quantization.quant_algo`).
 fn apply_modelopt(spec: &mut ModelSpec, path: &Path) -> Result<Option<String>> {
     let text = read_text(path)?;
-    super::hf::apply_modelopt_sidecar(spec, &text, &path.display().to_string()).map(Some)
+    crate::spec::hf::apply_modelopt_sidecar(spec, &text, &path.display().to_string()).map(Some)
 }
 
 #[cfg(test)]

@@ -90,19 +90,22 @@ pub enum ProbeError {
 }
 
 impl ProbeError {
-    pub(crate) fn cuda(during: impl Into<String>, err: impl fmt::Debug) -> Self {
+    /// A failed CUDA driver call during `during` (used by the GPU side).
+    pub fn cuda(during: impl Into<String>, err: impl fmt::Debug) -> Self {
         ProbeError::Cuda {
             during: during.into(),
             message: format!("{err:?}"),
         }
     }
-    pub(crate) fn blas(during: impl Into<String>, err: impl fmt::Debug) -> Self {
+    /// A failed cuBLAS / cuBLASLt call during `during`.
+    pub fn blas(during: impl Into<String>, err: impl fmt::Debug) -> Self {
         ProbeError::Blas {
             during: during.into(),
             message: format!("{err:?}"),
         }
     }
-    pub(crate) fn nccl(during: impl Into<String>, err: impl fmt::Debug) -> Self {
+    /// A failed NCCL call during `during`.
+    pub fn nccl(during: impl Into<String>, err: impl fmt::Debug) -> Self {
         ProbeError::Nccl {
             during: during.into(),
             message: format!("{err:?}"),

@@ -228,7 +228,7 @@ mod tests {
             ctx: Some(Tokens::Number(4096)),
             batch: Some(16),
             tp: Some(tp),
-            weights: Some("bf16".into()),
+            weights: Some(WeightFormat::Bf16),
             ..Default::default()
         };
         resolve(&req, &c, &|_| unreachable!()).unwrap().scenario

@@ -3,10 +3,11 @@
 //! and no I/O here, so the numbers can be unit-tested and reused by other
 //! renderers (the web page) without plotters.
 
-use super::{Axis, Figure, Guide, Panel, Series, Style};
+use super::chart::{Axis, Figure, Guide, Panel, Series, Style};
 use crate::memory::{self, kv};
 use crate::perf::{decode_step_at, Efficiency};
 use crate::scenario::Scenario;
+use crate::serving::{simulate, Arrival, Percentiles, ServingResult, ServingWorkload};
 use crate::spec::dtype::{KvDtype, WeightFormat};
 use crate::spec::engine::EngineSpec;
 use crate::spec::model::{LayerType, ModelSpec};
@@ -91,21 +92,31 @@ impl MemoryPoint {
 
 /// Memory per GPU at each context, batch as in the scenario.
 pub fn memory_points(s: &Scenario, contexts: &[u64]) -> Vec<MemoryPoint> {
-    contexts
+    memory_plans(s, contexts)
         .iter()
-        .map(|&c| {
-            let mut sc = s.clone();
-            sc.workload.context = c;
-            let p = memory::plan(&sc);
+        .map(|(c, p)| {
             let b = p.binding_stage();
             MemoryPoint {
-                context: c,
+                context: *c,
                 weights: b.weights_bytes,
                 kv_cache: b.kv_cache_bytes,
                 activations: b.activation_bytes,
                 overhead: b.overhead_bytes,
                 fits: p.fits,
             }
+        })
+        .collect()
+}
+
+/// The whole memory plan at each context, batch as in the scenario: what
+/// the memory chart draws and `ops::sweep` (the web page's chart) reports.
+pub fn memory_plans(s: &Scenario, contexts: &[u64]) -> Vec<(u64, memory::MemoryPlan)> {
+    contexts
+        .iter()
+        .map(|&c| {
+            let mut sc = s.clone();
+            sc.workload.context = c;
+            (c, memory::plan(&sc))
         })
         .collect()
 }
@@ -228,9 +239,10 @@ pub struct AttentionCase {
     pub growing_bytes_per_token: u64,
 }
 
-/// KV layout of the whole model on one GPU (no TP split): the per-sequence view.
-fn whole_model_layout(m: &ModelSpec, e: &EngineSpec) -> kv::KvLayout {
-    kv::layout(m, e, 1, 0..m.num_layers)
+/// KV layout of the whole model on one GPU (no TP split), exact tokens
+/// (no block rounding): the per-sequence view the charts draw.
+fn whole_model_layout(m: &ModelSpec, e: &EngineSpec, dtype: KvDtype) -> kv::KvLayout {
+    kv::KvLayout::build(m, e, dtype, 1, 0..m.num_layers).with_policy(1, e.sliding_window_capped)
 }
 
 /// GQA group counts worth comparing for `heads` query heads: powers of two
@@ -262,17 +274,12 @@ pub fn attention_cases(m: &ModelSpec, e: &EngineSpec, dtype: KvDtype) -> Vec<Att
     let rank = a.mla.as_ref().map(|x| x.kv_lora_rank).unwrap_or(512);
     variants.push(AttentionVariant::Mla(rank));
     let case = |label: String, variant: Option<AttentionVariant>, model: ModelSpec| {
-        let layout = whole_model_layout(&model, e);
-        let bytes_per_token = layout.bytes_per_token(dtype);
+        let layout = whole_model_layout(&model, e, dtype);
         AttentionCase {
             label,
             variant,
-            bytes_per_token,
-            growing_bytes_per_token: if e.sliding_window_capped {
-                layout.growing_bytes_per_token(dtype)
-            } else {
-                bytes_per_token
-            },
+            bytes_per_token: layout.bytes_per_token(),
+            growing_bytes_per_token: layout.growing_bytes_per_token(),
             model,
         }
     };
@@ -308,15 +315,14 @@ pub fn attention_figure(s: &Scenario) -> Figure {
     let e = &d.engine;
     // Log-log: every kind is a straight line and the vertical gaps are the ratios.
     let contexts = geometric_contexts(1024.min(s.workload.context), s.workload.context, 32);
-    let capped = e.sliding_window_capped;
     let series = attention_cases(m, e, d.kv_dtype)
         .into_iter()
         .map(|c| {
-            let layout = whole_model_layout(&c.model, e);
+            let layout = whole_model_layout(&c.model, e, d.kv_dtype);
             let points = contexts
                 .iter()
                 .map(|&ctx| {
-                    let b = layout.sequence_bytes(d.kv_dtype, ctx, 1, capped);
+                    let b = layout.sequence_bytes(ctx);
                     (ctx as f64, b as f64 / GIB)
                 })
                 .collect();
@@ -630,6 +636,128 @@ pub fn throughput_figure(s: &Scenario, eff: &Efficiency, tokens_per_step: f64) -
     }
 }
 
+// ---- serving (`kvplan plot serving`, the web page's serving chart) ----
+// Latency against concurrency, and the Pareto picture operators use
+// (tokens/s per GPU against tokens/s per user), from the serving simulator.
+
+/// Concurrencies swept: powers of two from the DP degree up to `max`.
+pub fn concurrency_sweep(dp: u64, max: u64) -> Vec<u64> {
+    let mut v: Vec<u64> = std::iter::successors(Some(dp.max(1)), |c| Some(c * 2))
+        .take_while(|c| *c <= max.max(dp))
+        .collect();
+    if v.last() != Some(&max) && max > dp {
+        v.push(max);
+    }
+    v
+}
+
+/// Simulate `w` (closed loop) at each concurrency of the sweep.
+pub fn serving_sweep(
+    s: &Scenario,
+    eff: &Efficiency,
+    w: &ServingWorkload,
+    concurrencies: &[u64],
+) -> crate::error::Result<Vec<(u64, ServingResult)>> {
+    let mem = memory::plan(s);
+    concurrencies
+        .iter()
+        .map(|&c| {
+            let mut wk = w.clone();
+            wk.arrival = Arrival::Concurrency(c);
+            simulate(s, &mem, eff, &wk).map(|r| (c, r))
+        })
+        .collect()
+}
+
+/// The chart of a sweep; `percentile` is the statistic drawn beside the median.
+pub fn serving_figure(
+    s: &Scenario,
+    w: &ServingWorkload,
+    points: &[(u64, ServingResult)],
+    percentile: &str,
+) -> Figure {
+    let xy = |f: &dyn Fn(&ServingResult) -> f64| -> Vec<(f64, f64)> {
+        points.iter().map(|(c, r)| (*c as f64, f(r))).collect()
+    };
+    let pct = if percentile == "p50" {
+        "p90"
+    } else {
+        percentile
+    };
+    let at = |p: &Percentiles| p.at(pct).unwrap_or(p.p90);
+    let best = points
+        .iter()
+        .max_by(|a, b| {
+            a.1.output_tokens_per_second_per_gpu
+                .total_cmp(&b.1.output_tokens_per_second_per_gpu)
+        })
+        .map(|(c, r)| {
+            format!(
+                "peak {:.0} tok/s per GPU at concurrency {c}",
+                r.output_tokens_per_second_per_gpu
+            )
+        })
+        .unwrap_or_default();
+    Figure {
+        title: scenario_title(s),
+        subtitle: format!(
+            "simulated serving, {} prompt + {} output tokens per request, closed loop · {best}",
+            w.isl, w.osl
+        ),
+        panels: vec![
+            Panel {
+                x: Axis::log("concurrency (clients over the deployment, log)"),
+                y: Axis::log("latency (ms, log)"),
+                series: vec![
+                    Series {
+                        name: "TTFT p50".into(),
+                        points: xy(&|r| r.ttft_ms.p50),
+                        style: Style::Thick,
+                    },
+                    Series {
+                        name: format!("TTFT {pct}"),
+                        points: xy(&|r| at(&r.ttft_ms)),
+                        style: Style::Dashed,
+                    },
+                    Series {
+                        name: "TPOT p50".into(),
+                        points: xy(&|r| r.tpot_ms.p50),
+                        style: Style::Thick,
+                    },
+                    Series {
+                        name: format!("TPOT {pct}"),
+                        points: xy(&|r| at(&r.tpot_ms)),
+                        style: Style::Dashed,
+                    },
+                ],
+                guides: vec![],
+            },
+            Panel {
+                x: Axis::linear("output tokens/s per user (1000 / mean TPOT)"),
+                y: Axis::linear("output tokens/s per GPU"),
+                series: vec![Series {
+                    name: "concurrency sweep (right: fewer users)".into(),
+                    points: {
+                        let mut v: Vec<(f64, f64)> = points
+                            .iter()
+                            .map(|(_, r)| {
+                                (
+                                    r.output_tokens_per_second_per_user,
+                                    r.output_tokens_per_second_per_gpu,
+                                )
+                            })
+                            .collect();
+                        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+                        v
+                    },
+                    style: Style::Thick,
+                }],
+                guides: vec![],
+            },
+        ],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -820,3 +948,4 @@ mod tests {
             .any(|g| g.label.contains(&format!("compute-bound at batch {c}"))));
     }
 }
+

@@ -3,6 +3,7 @@
 //! work is split, and request validation. No GPU, no I/O.
 
 use super::{GemmShape, ProbeAttention, ProbeDtype, ProbeError, ProbeRequest, Timing};
+use crate::spec::dtype::KvDtype;
 
 /// Alignment of every matrix and cache block inside the big buffers (bytes).
 pub const ALIGN: u64 = 256;
@@ -13,24 +14,16 @@ pub fn round_up(x: u64, a: u64) -> u64 {
 }
 
 /// Values per token per layer in the KV cache: GQA `2 × kv_heads × head_dim`,
-/// MLA `kv_lora_rank + rope_dim` (one latent shared by all heads, no factor 2).
+/// MLA `kv_lora_rank + rope_dim` (one latent shared by all heads, no factor 2),
+/// from the core's one KV formula ([`crate::memory::kv::KvLayer`]).
 pub fn kv_values_per_token_layer(att: &ProbeAttention) -> u64 {
-    match *att {
-        ProbeAttention::Gqa {
-            kv_heads, head_dim, ..
-        } => 2 * kv_heads * head_dim,
-        ProbeAttention::Mla {
-            kv_lora_rank,
-            rope_dim,
-            ..
-        } => kv_lora_rank + rope_dim,
-    }
+    att.kv_layer().bytes_per_token(KvDtype::Bf16) / KvDtype::Bf16.bytes()
 }
 
 /// Bytes of cache one layer holds for `batch × context` tokens, as measured
 /// (the probe's kernels read bf16 caches: 2 bytes per value).
 pub fn kv_layer_bytes(att: &ProbeAttention, batch: u64, context: u64) -> u64 {
-    kv_values_per_token_layer(att) * 2 * batch * context
+    att.kv_layer().bytes_per_token(KvDtype::Bf16) * batch * context
 }
 
 /// Query heads of the layer.

@@ -1,0 +1,325 @@
+//! The operations layer, in the spirit of cargo's `ops`: one function per
+//! thing kvplan does — [`estimate`], [`plan`], [`sweep`] — taking typed
+//! inputs and returning report types. The CLI and the server only translate
+//! flags or JSON into these inputs and render what comes back, so every step
+//! (resolve the request, validate the scenario once, pick the efficiencies,
+//! search) is written here once.
+//!
+//! What differs between the edges is passed in as an [`Env`]: where models
+//! that are not built in come from (files and the Hub for the CLI, a pasted
+//! config for the server), where calibration profiles come from, and any
+//! limits an edge puts on the work of one request.
+//!
+//! The serving simulator runs inside these operations: [`estimate_with`]
+//! adds the `serving` section (a workload through the engine's scheduler
+//! over time) and [`plan`] with [`PlanRequest::serving`] plans to an SLA;
+//! `simulate.rs` holds the shared steps.
+
+mod simulate;
+pub use simulate::{serving_sweep, ServingSweep};
+
+use crate::error::{Error, Result};
+use crate::estimate::Estimate;
+use crate::perf::Efficiency;
+use crate::plan::{constraints_from, recommend, search_pinned, Candidate, Objective, Pinned};
+use crate::report::{MemoryReport, Report};
+use crate::request::{resolve_with, EstimateRequest, ModelSource, Resolved};
+use crate::scenario::Scenario;
+use crate::serving::plan::ServingPlan;
+use crate::serving::ServingWorkload;
+use crate::spec::Catalog;
+use serde::Serialize;
+
+/// What an edge supplies to every operation.
+pub struct Env<'a> {
+    /// The built-in models, GPUs and engines.
+    pub catalog: &'a Catalog,
+    /// Models that are not built in (a path, an `hf:` id, a pasted config).
+    pub models: &'a dyn ModelSource,
+    /// The efficiencies for a resolved scenario: the defaults, or the
+    /// calibration profile the user named (as far as this edge can read one).
+    pub efficiency: &'a dyn Fn(&Scenario) -> Result<Efficiency>,
+    /// Limits this edge puts on a resolved scenario before any arithmetic
+    /// runs (the server bounds the work of one request); `Ok` to accept.
+    pub admit: &'a dyn Fn(&Scenario) -> Result<()>,
+}
+
+/// Accept every scenario (the CLI's [`Env::admit`]).
+pub fn admit_all(_: &Scenario) -> Result<()> {
+    Ok(())
+}
+
+/// The outcome of [`estimate`]: the report both edges print or return,
+/// and what it was computed from.
+#[derive(Debug, Clone)]
+pub struct Estimated {
+    /// The JSON contract (`estimate --format json`, `POST /api/estimate`).
+    pub report: Report,
+    /// The core's full result.
+    pub estimate: Estimate,
+    /// The efficiencies used.
+    pub efficiency: Efficiency,
+}
+
+/// Resolve the request and admit it (the first steps of every operation).
+fn resolve_admitted(env: &Env<'_>, req: &EstimateRequest) -> Result<Resolved> {
+    let r = resolve_with(req, env.catalog, env.models)?;
+    (env.admit)(&r.scenario)?;
+    Ok(r)
+}
+
+/// One configuration: per-GPU memory, fit verdict, limits, speed and
+/// recommendations. The scenario is validated once, by the core estimate.
+pub fn estimate(env: &Env<'_>, req: &EstimateRequest) -> Result<Estimated> {
+    estimate_with(env, req, None)
+}
+
+/// [`estimate`], plus the serving simulation of `serving` when given (the
+/// report's `serving` section: TTFT/TPOT/ITL/E2E percentiles, throughput).
+/// Without a `ctx` the memory is planned for the workload's longest request.
+pub fn estimate_with(
+    env: &Env<'_>,
+    req: &EstimateRequest,
+    serving: Option<&ServingWorkload>,
+) -> Result<Estimated> {
+    let req = simulate::with_context(req, serving);
+    let r = resolve_admitted(env, &req)?;
+    let eff = (env.efficiency)(&r.scenario)?;
+    let est = crate::estimate::estimate(&r.scenario, &eff, r.tokens_per_step)?;
+    let recs = recommend(&est, &eff);
+    let mut report = Report::new(&est, recs);
+    report.assumptions.extend(r.notes);
+    if let Some(w) = serving {
+        report.serving = Some(crate::serving::simulate(
+            &r.scenario,
+            &est.memory,
+            &eff,
+            w,
+        )?);
+    }
+    Ok(Estimated {
+        report,
+        estimate: est,
+        efficiency: eff,
+    })
+}
+
+/// Inputs of [`plan`]: the scenario (its formats and parallelism restrict
+/// the search) and the plan's own options.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlanRequest {
+    /// The scenario as for an estimate; `tp`/`pp`/`dp`/`ep` pin degrees,
+    /// `weights`/`kv_dtype` restrict formats, `batch` is the batch to serve.
+    pub request: EstimateRequest,
+    /// Concurrent users to serve (= batch; give one of the two).
+    pub users: Option<u64>,
+    /// Upper bound on time per output token, ms.
+    pub max_tpot_ms: Option<f64>,
+    /// Upper bound on time to first token, ms.
+    pub max_ttft_ms: Option<f64>,
+    /// What to optimise (default throughput; ignored by a serving plan).
+    pub objective: Option<Objective>,
+    /// A serving workload: plan to the SLA (`max_ttft_ms`/`max_tpot_ms` at
+    /// `percentile`) by simulating each deployment instead of the classic
+    /// batch search.
+    pub serving: Option<ServingWorkload>,
+    /// Statistic the SLA limits apply to: p50, p90 (default), p99, mean.
+    pub percentile: Option<String>,
+}
+
+/// The outcome of [`plan`].
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The scenario the search started from (degrees at their defaults).
+    pub base: Scenario,
+    /// The efficiencies used.
+    pub efficiency: Efficiency,
+    /// The objective ranked by.
+    pub objective: Objective,
+    /// Every evaluated configuration, best first (empty for a serving plan).
+    pub candidates: Vec<Candidate>,
+    /// The serving plan, when the request gave a workload.
+    pub serving: Option<ServingPlan>,
+}
+
+impl Planned {
+    /// Whether some configuration fits and meets the constraints (for a
+    /// serving plan: meets the SLA).
+    pub fn any_fits(&self) -> bool {
+        match &self.serving {
+            Some(sp) => sp.any_meets,
+            None => self.candidates.iter().any(|c| c.fits),
+        }
+    }
+
+    /// The JSON of `plan --format json` and `POST /api/plan`, `top` candidates.
+    pub fn json(&self, top: usize) -> serde_json::Value {
+        match &self.serving {
+            Some(sp) => {
+                let mut sp = sp.clone();
+                sp.candidates.truncate(top);
+                serde_json::to_value(&sp).unwrap_or(serde_json::Value::Null)
+            }
+            None => crate::plan::plan_json(self.objective, &self.candidates, top),
+        }
+    }
+}
+
+/// Search formats × parallelism × batch and rank the configurations. The
+/// plan's inputs are checked here, once for both edges.
+pub fn plan(env: &Env<'_>, p: &PlanRequest) -> Result<Planned> {
+    let req = &p.request;
+    if p.users.is_some() && req.batch.is_some() {
+        return Err(Error::input(
+            "users",
+            "give either users or batch, not both",
+        ));
+    }
+    let batch = p.users.or(req.batch);
+    if batch == Some(0) {
+        let f = if p.users.is_some() { "users" } else { "batch" };
+        return Err(Error::input(f, "must be at least 1"));
+    }
+    for (name, v) in [
+        ("max-tpot-ms", p.max_tpot_ms),
+        ("max-ttft-ms", p.max_ttft_ms),
+    ] {
+        if let Some(x) = v {
+            if !(x > 0.0 && x.is_finite()) {
+                return Err(Error::input(
+                    name,
+                    format!("{x} must be a positive number of milliseconds"),
+                ));
+            }
+        }
+    }
+    // Parallelism is searched over, so resolve the base with defaults.
+    let mut base_req = simulate::with_context(req, p.serving.as_ref());
+    base_req.tp = None;
+    base_req.pp = None;
+    base_req.dp = None;
+    base_req.ep = None;
+    base_req.batch = Some(batch.unwrap_or(1));
+    let base = resolve_admitted(env, &base_req)?.scenario;
+    base.validate()?;
+    let c = constraints_from(
+        batch,
+        p.max_tpot_ms,
+        p.max_ttft_ms,
+        req.weights,
+        req.kv_dtype,
+    )?;
+    let eff = (env.efficiency)(&base)?;
+    let objective = p.objective.unwrap_or(Objective::Throughput);
+    let pinned = Pinned {
+        tp: req.tp,
+        pp: req.pp,
+        dp: req.dp,
+        ep: req.ep,
+    };
+    if let Some(w) = &p.serving {
+        let sla = crate::serving::plan::Sla {
+            max_ttft_ms: p.max_ttft_ms,
+            max_tpot_ms: p.max_tpot_ms,
+            percentile: p.percentile.clone().unwrap_or_else(|| "p90".into()),
+        };
+        let sp = crate::serving::plan::plan(&base, &c, pinned, &eff, w, &sla)?;
+        return Ok(Planned {
+            base,
+            efficiency: eff,
+            objective,
+            candidates: Vec::new(),
+            serving: Some(sp),
+        });
+    }
+    let candidates = search_pinned(&base, &c, objective, &eff, pinned)?;
+    Ok(Planned {
+        base,
+        efficiency: eff,
+        objective,
+        candidates,
+        serving: None,
+    })
+}
+
+/// One context of a [`sweep`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepPoint {
+    /// Tokens per sequence.
+    pub context: u64,
+    /// Whether the workload fits at this context.
+    pub fits: bool,
+    /// Largest batch at this context.
+    pub max_batch: u64,
+    /// Memory of the binding GPU, as in the estimate report.
+    pub memory_per_gpu: MemoryReport,
+}
+
+/// Per-GPU memory against context (the web page's chart).
+#[derive(Debug, Clone, Serialize)]
+pub struct Sweep {
+    /// The model's own maximum context.
+    pub model_max_context: u64,
+    /// Batch of every point.
+    pub batch: u64,
+    /// GPU memory, bytes.
+    pub capacity_bytes: u64,
+    /// The engine's budget, bytes.
+    pub budget_bytes: u64,
+    /// One point per context, ascending.
+    pub points: Vec<SweepPoint>,
+}
+
+/// Memory per GPU at several contexts, nothing else changed: `contexts`, or
+/// by default powers of two from 1Ki to the model's maximum; the request's
+/// own context is always included. Each point is validated and admitted;
+/// the numbers are the memory chart's ([`crate::report::series::memory_plans`]).
+pub fn sweep(env: &Env<'_>, req: &EstimateRequest, contexts: Option<Vec<u64>>) -> Result<Sweep> {
+    let r = resolve_admitted(env, req)?;
+    // The request itself first (its errors name its own fields), then each point.
+    r.scenario.validate()?;
+    let max = r.scenario.model.max_context;
+    let mut points = contexts.unwrap_or_else(|| {
+        let mut v: Vec<u64> = (10..40)
+            .map(|p| 1u64 << p)
+            .take_while(|&c| c <= max)
+            .collect();
+        v.push(max);
+        v
+    });
+    points.push(r.scenario.workload.context);
+    points.sort_unstable();
+    points.dedup();
+    for &c in &points {
+        let mut s = r.scenario.clone();
+        s.workload.context = c;
+        let as_contexts = |e: Error| match e {
+            Error::Input { field, message } if field == "ctx" || field == "batch" => {
+                Error::input("contexts", format!("{c}: {message}"))
+            }
+            e => e,
+        };
+        (env.admit)(&s).map_err(as_contexts)?;
+        s.validate().map_err(as_contexts)?;
+    }
+    let plans = crate::report::series::memory_plans(&r.scenario, &points);
+    let head = plans
+        .first()
+        .map(|(_, p)| (p.capacity_bytes, p.budget_bytes));
+    let (capacity, budget) = head.unwrap_or_default();
+    Ok(Sweep {
+        model_max_context: max,
+        batch: r.scenario.workload.batch,
+        capacity_bytes: capacity,
+        budget_bytes: budget,
+        points: plans
+            .iter()
+            .map(|(c, p)| SweepPoint {
+                context: *c,
+                fits: p.fits,
+                max_batch: p.max_batch,
+                memory_per_gpu: MemoryReport::of(p),
+            })
+            .collect(),
+    })
+}

@@ -1,0 +1,248 @@
+//! Versioned engine profiles: `--engine NAME` is the newest release kvplan
+//! models, `NAME@VERSION` pins one; the pinned pre-versioning releases give
+//! exactly the numbers kvplan gave before versions existed; each version's
+//! own arithmetic (graph estimate in the budget, SGLang's tiered reserve,
+//! `--kv-cache-memory`, decode context parallelism).
+
+use kvplan::memory;
+use kvplan::request::{resolve, EstimateRequest, Tokens};
+use kvplan::scenario::Scenario;
+use kvplan::spec::engine::EngineSpec;
+use kvplan::spec::engine_id::EngineId;
+use kvplan::spec::Catalog;
+use std::process::Command;
+
+fn request(model: &str, gpus: &str, engine: &str) -> EstimateRequest {
+    EstimateRequest {
+        model: model.into(),
+        gpus: gpus.into(),
+        ctx: Some(Tokens::Number(32768)),
+        engine: Some(EngineId::parse(engine).unwrap()),
+        ..Default::default()
+    }
+}
+
+fn scenario(req: &EstimateRequest) -> Scenario {
+    let c = Catalog::builtin().unwrap();
+    resolve(req, &c, &|_| unreachable!()).unwrap().scenario
+}
+
+/// The base profile file as it stood before versions existed, parsed alone.
+fn base_profile(name: &str) -> EngineSpec {
+    let p = format!(
+        "{}/profiles/engines/{name}.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    kvplan::yaml::from_str(&std::fs::read_to_string(&p).unwrap(), &p).unwrap()
+}
+
+#[test]
+fn pinned_old_releases_reproduce_the_unversioned_numbers() {
+    // vllm@0.11 and sglang@0.4 are the profiles kvplan shipped before
+    // versioning (profiles/engines/vllm.yaml, sglang.yaml): same plan, byte
+    // for byte, on several models and GPUs.
+    for (engine, base) in [
+        ("vllm@0.11", "vllm"),
+        ("sglang@0.4", "sglang"),
+        ("trtllm@1.0", "trtllm"),
+    ] {
+        for (model, gpus) in [
+            ("llama-3.1-8b", "H100"),
+            ("llama-3.1-70b", "4xA100-80GB"),
+            ("deepseek-v3", "8xH200"),
+            ("qwen3-30b-a3b", "2xL40S"),
+        ] {
+            let pinned = scenario(&request(model, gpus, engine));
+            let mut old = pinned.clone();
+            old.deployment.engine =
+                base_profile(base).for_gpu(&old.cluster.gpu.name, old.cluster.gpu.memory_bytes);
+            let (a, b) = (memory::plan(&pinned), memory::plan(&old));
+            assert_eq!(
+                a.kv_cache_tokens, b.kv_cache_tokens,
+                "{engine} {model} {gpus}"
+            );
+            assert_eq!(
+                a.memory_fraction, b.memory_fraction,
+                "{engine} {model} {gpus}"
+            );
+            assert_eq!(
+                a.binding_stage().kv_budget_bytes,
+                b.binding_stage().kv_budget_bytes,
+                "{engine} {model} {gpus}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bare_name_is_the_newest_release() {
+    let c = Catalog::builtin().unwrap();
+    let v = c.engine("vllm").unwrap();
+    // vLLM 0.21+: gpu_memory_utilization 0.92 with CUDA-graph profiling on
+    // (the start-up log line "CUDA graph memory profiling is enabled
+    // (default since v0.21.0). The current --gpu-memory-utilization=0.9200").
+    assert_eq!(v.id(), "vllm@0.21");
+    assert_eq!(v.memory_fraction, 0.92);
+    assert!(v.cuda_graph_in_budget);
+    assert_eq!(c.engine("vllm@0.27.1").unwrap().id(), "vllm@0.21");
+    assert_eq!(c.engine("vllm@0.11.2").unwrap().id(), "vllm@0.10");
+    assert_eq!(c.engine("sglang@0.5").unwrap().id(), "sglang@0.5.3");
+    assert_eq!(c.engine("sglang@0.5.1").unwrap().id(), "sglang@0.4");
+    assert_eq!(c.engine("TensorRT-LLM@1.1").unwrap().id(), "trtllm@0.19");
+    // Every version lists every sibling, with its releases and sources.
+    assert!(v.versions.len() >= 2);
+    assert!(v
+        .versions
+        .iter()
+        .all(|i| !i.sources.is_empty() && !i.releases.is_empty()));
+    // The graph estimate comes out of the budget: newest = old rule with 0.92 − graphs.
+    let new = scenario(&request("llama-3.1-8b", "H100", "vllm"));
+    let old = scenario(&request("llama-3.1-8b", "H100", "vllm@0.11"));
+    let (pn, po) = (memory::plan(&new), memory::plan(&old));
+    let cap = new.cluster.gpu.memory_bytes as f64;
+    let expect = po.binding_stage().kv_budget_bytes + ((cap * 0.92) as i128 - (cap * 0.9) as i128)
+        - new.deployment.engine.cuda_graph_bytes as i128;
+    assert_eq!(pn.binding_stage().kv_budget_bytes, expect);
+}
+
+#[test]
+fn unknown_versions_are_clear_errors_listing_the_modelled_ones() {
+    let c = Catalog::builtin().unwrap();
+    for bad in ["vllm@0.3", "vllm@9.0", "vllm@latest"] {
+        let e = c.engine(bad).unwrap_err();
+        assert_eq!(e.field(), Some("engine"), "{bad}");
+        let m = e.to_string();
+        assert!(
+            m.contains("vllm@0.10") && m.contains("vllm@0.21"),
+            "{bad}: {m}"
+        );
+        assert!(m.contains("0.10.0–0.20.x"), "{bad}: {m}");
+    }
+    let m = c.engine("hf@5").unwrap_err().to_string();
+    assert!(
+        m.contains("no versions") && m.contains("--engine hf"),
+        "{m}"
+    );
+    let m = c.engine("vlm@0.11").unwrap_err().to_string();
+    assert!(m.contains("unknown engine") && m.contains("vllm"), "{m}");
+}
+
+#[test]
+fn decode_context_parallelism_multiplies_mla_capacity() {
+    // vLLM PR #23734: "kvcache token budget always increased by dcp times";
+    // each rank of the DCP group keeps every dcp-th token, so the per-GPU
+    // budget is unchanged and the logged capacity is ×dcp.
+    let mut req = request("kimi-k2", "8xH200", "vllm");
+    let one = memory::plan(&scenario(&req));
+    assert!(
+        one.kv_cache_tokens > 0,
+        "Kimi-K2 must leave a KV pool on 8 × H200"
+    );
+    req.dcp = Some(8);
+    let s8 = scenario(&req);
+    let eight = memory::plan(&s8);
+    assert_eq!(
+        one.binding_stage().kv_budget_bytes,
+        eight.binding_stage().kv_budget_bytes
+    );
+    assert_eq!(eight.kv_cache_tokens, 8 * one.kv_cache_tokens);
+    // A sequence costs each GPU 1/8 of its KV: the batch that fits grows ~×8.
+    assert!(
+        eight.max_batch >= 8 * one.max_batch,
+        "{} vs {}",
+        eight.max_batch,
+        one.max_batch
+    );
+    // dcp must divide tp, and engines without DCP refuse it (checked where
+    // the operation validates the scenario, not in `resolve`).
+    req.dcp = Some(3);
+    let c = Catalog::builtin().unwrap();
+    let e = resolve(&req, &c, &|_| unreachable!())
+        .and_then(|r| r.scenario.validate())
+        .unwrap_err();
+    assert_eq!(e.field(), Some("dcp"), "{e}");
+    req.dcp = Some(8);
+    req.engine = Some(EngineId::parse("sglang").unwrap());
+    let e = resolve(&req, &c, &|_| unreachable!())
+        .and_then(|r| r.scenario.validate())
+        .unwrap_err();
+    assert_eq!(e.field(), Some("dcp"), "{e}");
+}
+
+#[test]
+fn sglang_tiered_reserve() {
+    // sgl-project/sglang PR #10975 (server_args.py _handle_gpu_memory_settings),
+    // by hand for 8 × H100 (80 GiB = 81,920 MiB, TP 8): tier < 160 GiB →
+    // chunked_prefill 8192, cuda_graph_max_bs 512 (TP ≥ 4); reserved =
+    // 512 + 1.5 × 8192 + 2 × 512 + 8 × 1 / 8 × 1024 = 14,848 MiB (≥ 10 GiB floor);
+    // fraction = round((81,920 − 14,848) / 81,920, 3) = 0.819.
+    let s = scenario(&request("llama-3.1-70b", "8xH100", "sglang@0.5.3"));
+    assert_eq!(s.deployment.engine.max_num_batched_tokens, 8192);
+    assert_eq!(memory::plan(&s).memory_fraction, 0.819);
+    // L40S (48 GiB = 49,152 MiB, TP 1): tier < 60 GiB → chunk 4096, max_bs 32;
+    // reserved = 512 + 6144 + 64 + 128 = 6,848 MiB (no floor below 60 GiB);
+    // fraction = round(42,304 / 49,152, 3) = 0.861.
+    let s = scenario(&request("llama-3.1-8b", "L40S", "sglang"));
+    let gib = s.cluster.gpu.memory_bytes as f64 / (1u64 << 30) as f64;
+    let mib = gib * 1024.0;
+    let reserved = 512.0 + 1.5 * 4096.0 + 2.0 * 32.0 + 128.0;
+    let want = ((mib - reserved) / mib * 1000.0).round() / 1000.0;
+    assert_eq!(s.deployment.engine.max_num_batched_tokens, 4096);
+    assert_eq!(memory::plan(&s).memory_fraction, want);
+    // --mem-fraction-static overrides the rule.
+    let mut req = request("llama-3.1-8b", "L40S", "sglang");
+    req.mem_fraction_static = Some(0.7);
+    assert_eq!(memory::plan(&scenario(&req)).memory_fraction, 0.7);
+}
+
+#[test]
+fn kv_cache_memory_replaces_the_fraction_rule() {
+    // vLLM PR #21489: --kv-cache-memory gives the pool directly.
+    let mut req = request("llama-3.1-8b", "H100", "vllm");
+    req.kv_cache_memory = Some(Tokens::Text("40GiB".into()));
+    let p = memory::plan(&scenario(&req));
+    assert_eq!(p.binding_stage().kv_budget_bytes, 40 << 30);
+    // 40 GiB / (16 tokens × 131,072 B) blocks × 16 tokens.
+    assert_eq!(p.kv_cache_tokens, (40u64 << 30) / (16 * 131_072) * 16);
+    req.kv_cache_memory = Some(Tokens::Text("500GiB".into()));
+    let c = Catalog::builtin().unwrap();
+    let e = resolve(&req, &c, &|_| unreachable!())
+        .and_then(|r| r.scenario.validate())
+        .unwrap_err();
+    assert_eq!(e.field(), Some("kv_cache_memory"), "{e}");
+}
+
+#[test]
+fn engines_command_lists_versions_and_changes() {
+    let o = Command::new(env!("CARGO_BIN_EXE_kvplan"))
+        .args(["engines"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        "vllm@0.10",
+        "vllm@0.21 = vllm",
+        "0.21.0–0.27.x",
+        "sglang@0.5.3 = sglang",
+        "trtllm@0.19",
+        "gpu_memory_utilization default 0.9 → 0.92",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    // An unknown version on the command line: exit 2 and the list.
+    let o = Command::new(env!("CARGO_BIN_EXE_kvplan"))
+        .args([
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "H100",
+            "--engine",
+            "vllm@0.3",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("vllm@0.10") && e.contains("vllm@0.21"), "{e}");
+}
