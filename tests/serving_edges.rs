@@ -2,6 +2,8 @@
 //! names of issue 13, the API fields (`"serving": {...}`) returning exactly
 //! what the CLI prints, the SLA plan, the chart, and bad input.
 
+#![cfg(feature = "server")]
+
 #[path = "e2e/http.rs"]
 mod http;
 
@@ -217,6 +219,7 @@ fn sla_plan_ranks_and_says_what_comes_nearest() {
 }
 
 #[test]
+#[cfg(feature = "plot")]
 fn serving_chart_is_drawn() {
     let dir = std::env::temp_dir().join(format!("kvplan-serving-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
