@@ -16,6 +16,7 @@ pub mod report;
 pub mod request;
 pub mod scenario;
 pub mod server;
+pub mod serving;
 pub mod spec;
 pub mod units;
 pub mod yaml;

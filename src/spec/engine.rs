@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::scheduler::SchedulerSpec;
+
 /// How the engine sizes its KV pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -172,6 +174,10 @@ pub struct EngineSpec {
     /// added to the kernels (CUDA graphs: step = GPU + overhead).
     #[serde(default)]
     pub decode_overhead_overlaps_gpu: bool,
+    /// The engine's scheduler policy for the serving simulator; absent:
+    /// `SchedulerSpec::generic()`.
+    #[serde(default)]
+    pub scheduler: Option<SchedulerSpec>,
 }
 
 /// Per-head tensors alive at an MLA prefill's attention call, in units of
@@ -260,6 +266,13 @@ impl EngineSpec {
             }
         }
         e
+    }
+
+    /// The scheduler the serving simulator runs for this engine.
+    pub fn scheduler_spec(&self) -> SchedulerSpec {
+        self.scheduler
+            .clone()
+            .unwrap_or_else(SchedulerSpec::generic)
     }
 
     /// The default memory fraction for tensor-parallel size `tp`.

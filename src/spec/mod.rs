@@ -8,6 +8,7 @@ pub mod gpu;
 pub mod hf;
 pub mod hub;
 pub mod model;
+pub mod scheduler;
 pub mod whatif;
 
 use crate::error::{suggestion, Error, Result};
@@ -51,10 +52,16 @@ impl Catalog {
         for (m, (path, _)) in models.iter().zip(embedded::MODEL_SPECS) {
             m.validate(path)?;
         }
+        let engines: Vec<EngineSpec> = parse_all(embedded::ENGINE_PROFILES)?;
+        for (e, (path, _)) in engines.iter().zip(embedded::ENGINE_PROFILES) {
+            if let Some(sc) = &e.scheduler {
+                sc.validate(&e.name).map_err(|m| Error::spec(*path, m))?;
+            }
+        }
         Ok(Catalog {
             models,
             gpus: parse_all(embedded::GPU_SPECS)?,
-            engines: parse_all(embedded::ENGINE_PROFILES)?,
+            engines,
         })
     }
 
