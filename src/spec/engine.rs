@@ -178,6 +178,28 @@ pub struct EngineSpec {
     /// `SchedulerSpec::generic()`.
     #[serde(default)]
     pub scheduler: Option<SchedulerSpec>,
+    /// Provenance of the profile's constants FITTED to measured serving runs
+    /// (which fields, on what data, by what method, with what error in and
+    /// out of sample); informational, read by no formula.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fitted: Vec<FittedConstants>,
+}
+
+/// One set of engine-profile constants fitted to measurements: the record a
+/// reader needs to judge them (docs/silicon.md has the tables).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FittedConstants {
+    /// Profile fields set by this fit (dotted paths, e.g. `scheduler.request_overhead_seconds`).
+    pub fields: Vec<String>,
+    /// The measurements, with their public source.
+    pub data: String,
+    /// How the values were found.
+    pub method: String,
+    /// Error on the fitted data.
+    pub in_sample: String,
+    /// Error on data the fit did not see.
+    pub out_of_sample: String,
 }
 
 /// Per-head tensors alive at an MLA prefill's attention call, in units of
