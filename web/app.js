@@ -8,6 +8,17 @@ const GIB = 2 ** 30;
 // Slider stops: common context lengths (exact token counts).
 const CTX_STEPS = [1024, 2048, 4096, 8192, 16384, 32768, 65536, 100000, 131072, 163840, 262144, 524288, 1000000, 1048576];
 const DEFAULTS = { model: 'llama-3.1-70b', gpu: 'H100', per_node: '4', nodes: '1', ctx: '32k', batch: '16', engine: 'vllm' };
+// Waits before a request: typed text waits for a pause in typing (a request
+// per keystroke flashes errors for half-typed names); numbers, selects and
+// sliders answer quickly; a Hub id waits longer (each lookup is a download).
+const TEXT_PAUSE_MS = 700;
+const CHANGE_PAUSE_MS = 200;
+const HUB_PAUSE_MS = 1500;
+// Fields whose typing waits for a pause.
+const TEXT_FIELDS = new Set(['model', 'gpu', 'ctx', 'attention']);
+// Longest config fragment put in a link (browsers take far more; chat
+// apps and mail clients cut long links).
+const MAX_CONFIG_FRAGMENT = 32000;
 // API field → the control that shows it (to mark errors).
 const FIELD_CONTROL = {
   model: 'model', config: 'config', gpus: 'gpu', ctx: 'ctx', max_model_len: 'ctx', batch: 'batch',
@@ -16,11 +27,19 @@ const FIELD_CONTROL = {
   max_num_batched_tokens: 'mnbt', mtp: 'mtp', mtp_acceptance: 'mtp', users: 'users',
   max_tpot_ms: 'max-tpot', max_ttft_ms: 'max-ttft', objective: 'objective', profile: 'profile', attention: 'attention',
 };
+// One parallelism order everywhere on the page.
+const PAR = ['tp', 'pp', 'dp', 'ep'];
 
 const catalog = { models: [], gpus: [], engines: [] };
-let customConfig = null; // parsed object of a pasted config.json
+// The pasted config.json: its text as typed, the parsed object once the
+// server accepted it, and its state: none | checking | ok | invalid | missing.
+const cfg = { text: '', obj: null, state: 'none', message: '', fragment: '' };
 let seq = 0; // latest request number; older answers are dropped
 let timer = null;
+let shown = null; // { req, rep } of the results on screen
+let lastSweep = null; // the chart's data, redrawn on resize
+let plan = null; // { req, gpus } of the plan table on screen
+let appliedGpus = null; // GPUs text of the last plan row applied
 
 // ---------- formatting ----------
 const nf0 = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
@@ -47,11 +66,14 @@ function fmtParams(n) {
   if (n >= 1e6) return (n / 1e6).toFixed(1) + 'M';
   return nf0.format(n);
 }
+// Token counts as people write them: decimal k/M where the number is round
+// in thousands (128,000 = "128k", never "125Ki"), binary Ki/Mi otherwise
+// (131,072 = "128Ki").
 function fmtTokens(n) {
-  if (n >= 1048576 && n % 1048576 === 0) return n / 1048576 + 'Mi';
   if (n >= 1000000 && n % 1000000 === 0) return n / 1000000 + 'M';
-  if (n >= 1024 && n % 1024 === 0) return n / 1024 + 'Ki';
+  if (n >= 1048576 && n % 1048576 === 0) return n / 1048576 + 'Mi';
   if (n >= 1000 && n % 1000 === 0) return n / 1000 + 'k';
+  if (n >= 1024 && n % 1024 === 0) return n / 1024 + 'Ki';
   return nf0.format(n);
 }
 const FORMATS = {
@@ -72,7 +94,7 @@ function h(tag, attrs, ...kids) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (k === 'class') el.className = v;
-    else if (k.startsWith('data-') || k.startsWith('aria-') || k === 'type' || k === 'value' || k === 'id' || k === 'scope') el.setAttribute(k, v);
+    else if (k.startsWith('data-') || k.startsWith('aria-') || k === 'type' || k === 'value' || k === 'id' || k === 'scope' || k === 'href') el.setAttribute(k, v);
     else el[k] = v;
   }
   for (const kid of kids) if (kid != null) el.append(kid);
@@ -105,12 +127,59 @@ async function api(path, body) {
   return data;
 }
 
+// ---------- a pasted config in the link: deflate-raw + base64url in the fragment ----------
+function b64url(bytes) {
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+function unb64url(text) {
+  const bin = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+async function through(bytes, stream) {
+  return new Uint8Array(await new Response(new Blob([bytes]).stream().pipeThrough(stream)).arrayBuffer());
+}
+// "z" + compressed, or "j" + plain where the browser cannot compress.
+async function packText(text) {
+  const bytes = new TextEncoder().encode(text);
+  if (typeof CompressionStream === 'function') return 'z' + b64url(await through(bytes, new CompressionStream('deflate-raw')));
+  return 'j' + b64url(bytes);
+}
+async function unpackText(packed) {
+  const kind = packed[0], bytes = unb64url(packed.slice(1));
+  if (kind === 'j') return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  if (kind === 'z') {
+    if (typeof DecompressionStream !== 'function') throw new Error('this browser cannot decompress it');
+    return new TextDecoder('utf-8', { fatal: true }).decode(await through(bytes, new DecompressionStream('deflate-raw')));
+  }
+  throw new Error('unknown encoding');
+}
+
 // ---------- state <-> controls <-> URL ----------
+// "8xH100" or "2x8xH100" typed into the GPU field: the counts and the name.
+function splitGpuField(text) {
+  const m = /^\s*(\d+)\s*[x×*]\s*(?:(\d+)\s*[x×*]\s*)?([A-Za-z].*)$/.exec(text || '');
+  if (!m) return null;
+  return m[2] ? { nodes: m[1], per: m[2], gpu: m[3].trim() } : { nodes: '1', per: m[1], gpu: m[3].trim() };
+}
+function gpuName() {
+  const t = $('gpu').value.trim();
+  const sp = splitGpuField(t);
+  return sp ? sp.gpu : t;
+}
 function gpusText() {
   const per = $('per-node').value.trim() || '1';
   const nodes = $('nodes').value.trim() || '1';
-  const gpu = $('gpu').value.trim();
-  return (nodes !== '1' ? nodes + 'x' : '') + per + 'x' + gpu;
+  return (nodes !== '1' ? nodes + 'x' : '') + per + 'x' + gpuName();
+}
+// The counts typed into the GPU field go to their own fields at once.
+function absorbGpuCounts(strip) {
+  const sp = splitGpuField($('gpu').value);
+  if (!sp) return;
+  $('per-node').value = sp.per;
+  $('nodes').value = sp.nodes;
+  if (strip) $('gpu').value = sp.gpu;
 }
 function parseGpus(text) {
   const m = /^\s*(?:(\d+)\s*[x×]\s*)?(?:(\d+)\s*[x×]\s*)?(.*)$/i.exec(text || '');
@@ -123,11 +192,20 @@ const num = (id) => {
   const v = $(id).value.trim();
   return v === '' ? undefined : Number(v);
 };
+const findModel = (name) => catalog.models.find((x) => x.name === name || (x.aliases || []).includes(name));
+
+// An input the page can tell is not ready before asking the server.
+class LocalError extends Error {
+  constructor(message, field) { super(message); this.field = field; this.local = true; }
+}
 
 // The body of /api/estimate for the current controls (API field names).
 function request() {
   const r = {};
-  if (customConfig) r.config = customConfig;
+  if (cfg.state === 'ok') r.config = cfg.obj;
+  else if (cfg.state === 'invalid') throw new LocalError(`config: ${cfg.message} Fix the pasted config.json, or press "Back to the built-in model".`, 'config');
+  else if (cfg.state === 'checking') throw new LocalError('config: checking the pasted config.json…', 'config');
+  else if (cfg.state === 'missing') throw new LocalError(cfg.message, 'config');
   else r.model = $('model').value.trim();
   r.gpus = gpusText();
   const ctx = $('ctx').value.trim();
@@ -137,7 +215,7 @@ function request() {
   for (const [id, key] of [['weights', 'weights'], ['kv-dtype', 'kv_dtype'], ['engine', 'engine']]) {
     if ($(id).value) r[key] = $(id).value;
   }
-  if (manual()) for (const k of ['tp', 'pp', 'ep', 'dp']) if (num(k) !== undefined) r[k] = num(k);
+  if (manual()) for (const k of PAR) if (num(k) !== undefined) r[k] = num(k);
   const frac = num('mem-fraction');
   if (frac !== undefined) r[$('engine').value === 'sglang' ? 'mem_fraction_static' : 'gpu_memory_utilization'] = frac;
   if (num('block-size') !== undefined) r.block_size = num('block-size');
@@ -147,17 +225,38 @@ function request() {
   if ($('attention').value.trim()) r.attention = $('attention').value.trim();
   return r;
 }
+// The request as far as the controls give it, for the link even when a
+// pasted config makes it unusable.
+function requestForLink() {
+  try { return request(); } catch (_) {
+    const saved = cfg.state;
+    cfg.state = 'none';
+    try { const r = request(); delete r.model; return r; } finally { cfg.state = saved; }
+  }
+}
 
-// The URL query uses the API's field names, so a link reads like the request.
+// The URL query uses the API's field names, so a link reads like the
+// request. A pasted config travels in the fragment (never sent to the
+// server); `config=in-link` says so, `config=not-in-link` says a config
+// was used that the link cannot carry.
 function writeUrl(r) {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(r)) if (k !== 'config') q.set(k, String(v));
-  history.replaceState(null, '', '?' + q.toString());
+  let hash = '';
+  if (cfg.state !== 'none') {
+    if (cfg.fragment && cfg.fragment.length <= MAX_CONFIG_FRAGMENT) {
+      q.set('config', 'in-link');
+      hash = '#config=' + cfg.fragment;
+    } else {
+      q.set('config', 'not-in-link');
+    }
+  }
+  history.replaceState(null, '', '?' + q.toString() + hash);
 }
 function readUrl() {
   const q = new URLSearchParams(location.search);
   const val = (k, d) => (q.has(k) ? q.get(k) : d);
-  $('model').value = val('model', DEFAULTS.model);
+  $('model').value = val('model', q.has('config') ? '' : DEFAULTS.model);
   const g = parseGpus(val('gpus', `${DEFAULTS.per_node}x${DEFAULTS.gpu}`)) || {};
   $('gpu').value = g.gpu || DEFAULTS.gpu;
   $('per-node').value = g.per || DEFAULTS.per_node;
@@ -167,10 +266,10 @@ function readUrl() {
   $('weights').value = val('weights', '');
   $('kv-dtype').value = val('kv_dtype', '');
   $('engine').value = val('engine', DEFAULTS.engine);
-  const par = ['tp', 'pp', 'ep', 'dp'].some((k) => q.has(k));
+  const par = PAR.some((k) => q.has(k));
   $('par-manual').checked = par;
   $('par-auto').checked = !par;
-  for (const k of ['tp', 'pp', 'ep', 'dp']) $(k).value = val(k, '');
+  for (const k of PAR) $(k).value = val(k, '');
   $('mem-fraction').value = val('gpu_memory_utilization', val('mem_fraction_static', ''));
   $('block-size').value = val('block_size', '');
   $('mnbt').value = val('max_num_batched_tokens', '');
@@ -183,10 +282,29 @@ function readUrl() {
   syncPar();
   syncSliders();
   describePickers();
+  return q.get('config');
+}
+// Restore a pasted config named by the link; where the link cannot give
+// it back, the page says so and computes nothing (never the default model).
+async function restoreConfig(marker) {
+  if (!marker) return;
+  $('custom').open = true;
+  const m = /(?:^#|&)config=([A-Za-z0-9_-]+)/.exec(location.hash);
+  if (marker === 'in-link' && m) {
+    try {
+      const text = await unpackText(m[1]);
+      await setConfigText(text, false);
+      return;
+    } catch (e) {
+      setConfigState('missing', `config: this link's pasted config.json could not be read (${e.message}); paste or upload the config.json again, or press "Back to the built-in model".`);
+      return;
+    }
+  }
+  setConfigState('missing', 'config: this link was made with a pasted config.json that is not in the link; paste or upload the config.json again, or press "Back to the built-in model".');
 }
 
 function syncPar() {
-  for (const k of ['tp', 'pp', 'ep', 'dp']) $(k).disabled = !manual();
+  for (const k of PAR) $(k).disabled = !manual();
 }
 function syncSliders() {
   const t = tokensOf($('ctx').value);
@@ -201,13 +319,24 @@ function syncSliders() {
   $('batch-range').setAttribute('aria-valuetext', `${2 ** $('batch-range').value} sequences`);
 }
 function describePickers() {
-  const m = catalog.models.find((x) => x.name === $('model').value.trim() || (x.aliases || []).includes($('model').value.trim()));
-  $('model-info').textContent = customConfig ? 'using the pasted config.json' : m
-    ? `${m.display_name}: ${fmtParams(m.params_total)} params (${fmtParams(m.params_active)} active), ${m.attention_label}, ${m.num_layers} layers, up to ${nf0.format(m.max_context)} tokens`
-    : '';
+  const name = $('model').value.trim();
+  const m = findModel(name);
+  let info = '';
+  if (cfg.state === 'ok') info = 'using the pasted config.json (below)';
+  else if (cfg.state !== 'none') info = 'the pasted config.json below is not usable yet';
+  else if (m) info = `${m.display_name}: ${fmtParams(m.params_total)} params (${fmtParams(m.params_active)} active), ${m.attention_label}, ${m.num_layers} layers, up to ${nf0.format(m.max_context)} tokens`;
+  else if (name.startsWith('hf:')) info = 'a Hugging Face Hub model, fetched by this server (if it was started with --allow-hub)';
+  $('model-info').textContent = info;
   $('ctx-info').textContent = isFinite(tokensOf($('ctx').value)) ? `= ${nf0.format(tokensOf($('ctx').value))} tokens` : '';
-  const g = catalog.gpus.find((x) => x.name.toLowerCase() === $('gpu').value.trim().toLowerCase());
+  const gn = gpuName().toLowerCase();
+  const g = catalog.gpus.find((x) => x.name.toLowerCase() === gn || (x.aliases || []).some((a) => a.toLowerCase() === gn));
   $('gpu-info').textContent = g ? `${g.display_name}: ${fmtGiB(g.memory_bytes)}, ${g.memory_bandwidth_tbps} TB/s` : '';
+}
+// Built-in names that start with what is typed (a half-typed name).
+function modelsStartingWith(text) {
+  const t = text.toLowerCase();
+  if (!t) return [];
+  return catalog.models.filter((m) => [m.name, ...(m.aliases || [])].some((n) => n.toLowerCase().startsWith(t)));
 }
 
 // ---------- rendering ----------
@@ -217,6 +346,29 @@ function setState(state) {
 }
 function clearInvalid() {
   for (const el of document.querySelectorAll('[aria-invalid="true"]')) el.removeAttribute('aria-invalid');
+}
+// A short description of a request, to say what the numbers on screen are for.
+function describeReq(r) {
+  const parts = [r.config ? 'the pasted config.json' : r.model, `on ${r.gpus}`];
+  if (r.ctx) parts.push(`ctx ${r.ctx}`);
+  if (r.batch !== undefined) parts.push(`batch ${r.batch}`);
+  for (const k of ['weights', 'kv_dtype', 'engine']) if (r[k]) parts.push(`${k === 'kv_dtype' ? 'KV' : k} ${r[k]}`);
+  if (PAR.some((k) => r[k] !== undefined)) parts.push(PAR.map((k) => `${k.toUpperCase()}${r[k] ?? '–'}`).join('·'));
+  return parts.join(', ');
+}
+// The numbers on screen no longer answer the inputs: say so and dim them.
+function markStale(why) {
+  const res = $('results');
+  res.dataset.stale = 'true';
+  $('stale').hidden = false;
+  $('stale').textContent = shown
+    ? `Not current: the numbers below are for ${describeReq(shown.req)}. ${why}`
+    : `No result yet. ${why}`;
+}
+function clearStale() {
+  $('results').dataset.stale = 'false';
+  $('stale').hidden = true;
+  $('stale').textContent = '';
 }
 function showError(e) {
   clearInvalid();
@@ -229,6 +381,7 @@ function showError(e) {
     box.append(' ', h('a', { href: '#' + id, class: 'fix' }, 'Go to the field'));
   }
   $('status').textContent = 'Fix the input marked in red.';
+  markStale('They will update when the input is fixed.');
   setState('error');
 }
 
@@ -239,22 +392,97 @@ function renderReport(rep) {
     const v = get(rep, el.dataset.field);
     el.dataset.value = v === undefined ? '' : String(v);
     el.textContent = v === undefined ? '–' : (FORMATS[el.dataset.format] || String)(v);
+    el.classList.remove('bad');
+    delete el.dataset.shown;
   }
-  const m = rep.model, g = rep.gpus, d = rep.deployment, w = rep.workload;
-  const par = [`TP${d.tp}`, d.pp > 1 && `PP${d.pp}`, d.dp > 1 && `DP${d.dp}`, d.ep > 1 && `EP${d.ep}`].filter(Boolean).join(' ');
+  const m = rep.model, g = rep.gpus, d = rep.deployment, w = rep.workload, mem = rep.memory_per_gpu;
+  const par = PAR.map((k) => `${k.toUpperCase()}${d[k]}`).join(' · ');
   $('summary').textContent = `${m.display_name} (${fmtParams(m.params_total)} params, ${m.attention}) on ${g.count} × ${g.display_name}` +
     ` · ${d.weights_dtype} weights · ${d.kv_dtype} KV · ${par} · ${d.engine} · ${nf0.format(w.context)} tokens × ${nf0.format(w.batch)} sequences`;
-  $('verdict').dataset.fits = String(rep.fits);
-  $('verdict-head').textContent = rep.fits ? 'FITS' : 'DOES NOT FIT';
-  $('verdict-lines').replaceChildren(...rep.verdict.map((t) => h('li', {}, t)));
-  renderBar(rep.memory_per_gpu);
+  renderVerdict(rep);
+  renderImpossible(rep);
+  renderAccount(mem);
+  renderBar(mem);
   $('recommendations').replaceChildren(...rep.recommendations.map((r) => h('li', {},
     h('strong', {}, r.title), ' ', h('span', { class: 'hint' }, r.detail), ' ',
-    applyButton(r.candidate))));
+    applyButton(r.candidate, 'recommendation'))));
   if (!rep.recommendations.length) $('recommendations').append(h('li', {}, 'No better configuration on these GPUs.'));
   $('assumptions').replaceChildren(...rep.assumptions.map((t) => h('li', {}, t)));
   $('version').textContent = rep.kvplan_version;
-  for (const k of ['tp', 'pp', 'ep', 'dp']) $(k).placeholder = String(d[k]);
+  for (const k of PAR) $(k).placeholder = String(d[k]);
+}
+
+// The headline and its reasons agree: under DOES NOT FIT, the failing
+// reasons come first, and a memory line that passes says it is memory alone.
+function renderVerdict(rep) {
+  const mem = rep.memory_per_gpu;
+  let lines = rep.verdict.slice();
+  if (!rep.fits) {
+    if (mem.total_bytes > mem.capacity_bytes && !lines.some((t) => /GPU memory|exceed/.test(t))) {
+      lines.push(`the total of ${fmtGiB(mem.total_bytes)} per GPU exceeds its ${fmtGiB(mem.capacity_bytes)} of GPU memory`);
+    }
+    const passing = (t) => /^fits:\s*/.test(t);
+    lines = [...lines.filter((t) => !passing(t)), ...lines.filter(passing).map((t) => 'memory alone would fit: ' + t.replace(/^fits:\s*/, ''))];
+  }
+  $('verdict').dataset.fits = String(rep.fits);
+  $('verdict-head').textContent = rep.fits ? 'FITS' : 'DOES NOT FIT';
+  $('verdict-lines').replaceChildren(...lines.map((t) => h('li', {}, t)));
+}
+
+// Quantities that cannot happen are said as what they mean: a KV pool
+// below zero is a shortfall, and a plan that does not fit has no speed.
+function renderImpossible(rep) {
+  const mem = rep.memory_per_gpu;
+  const pool = document.querySelector('[data-field="memory_per_gpu.kv_budget_bytes"]');
+  const short = mem.kv_shortfall_bytes !== undefined ? mem.kv_shortfall_bytes : Math.max(0, -mem.kv_budget_bytes);
+  pool.dataset.shortfall = String(short);
+  if (short > 0) {
+    pool.textContent = `short by ${fmtGiB(short)}`;
+    pool.classList.add('bad');
+  }
+  const note = $('speed-note');
+  note.replaceChildren();
+  if (!rep.fits) {
+    for (const el of document.querySelectorAll('#speed [data-field]')) {
+      el.textContent = '—';
+      el.dataset.shown = 'none';
+    }
+    const lim = rep.limits;
+    const why = lim.max_batch === 0
+      ? 'not even one sequence of this context fits'
+      : `at this context at most ${nf0.format(lim.max_batch)} sequences fit`;
+    note.append(`No speed: this configuration cannot run as set (${why}).`);
+    if (lim.max_batch > 0 && rep.workload.context <= lim.model_max_context && lim.max_batch < rep.workload.batch) {
+      const b = h('button', { type: 'button', class: 'apply', id: 'use-max-batch' }, `Use batch ${nf0.format(lim.max_batch)}`);
+      b.addEventListener('click', () => {
+        $('batch').value = String(lim.max_batch);
+        syncSliders();
+        schedule(0, true);
+      });
+      note.append(' ', b);
+    }
+  }
+  note.hidden = rep.fits;
+}
+
+// Say where the memory terms go: the four terms add up to the total; the
+// KV pool is what the engine's start-up arithmetic leaves inside its
+// budget, and the difference is the part the engine keeps outside it.
+function renderAccount(mem) {
+  const el = $('mem-account');
+  const sum = mem.weights_bytes + mem.activation_bytes + mem.overhead_bytes;
+  if (mem.kv_budget_bytes <= 0) {
+    el.dataset.value = '';
+    el.textContent = `weights + KV cache + activations + overhead = ${fmtGiB(mem.total_bytes)} per GPU; no KV pool is left inside the engine budget of ${fmtGiB(mem.budget_bytes)}.`;
+    return;
+  }
+  const outside = sum + mem.kv_budget_bytes - mem.budget_bytes;
+  el.dataset.value = String(outside);
+  const tail = outside >= 0
+    ? `${fmtGiB(outside)} of these sits outside the engine budget (the engine takes it from the headroom the memory fraction leaves).`
+    : `${fmtGiB(-outside)} of the budget stays unallocated by the engine.`;
+  el.textContent = `weights + KV cache + activations + overhead = ${fmtGiB(mem.total_bytes)} per GPU. ` +
+    `Weights + activations + overhead + KV pool = ${fmtGiB(sum + mem.kv_budget_bytes)} against an engine budget of ${fmtGiB(mem.budget_bytes)}: ${tail}`;
 }
 
 function renderBar(mem) {
@@ -269,21 +497,33 @@ function renderBar(mem) {
     `overhead ${fmtGiB(mem.overhead_bytes)}; total ${fmtGiB(mem.total_bytes)} of ${fmtGiB(mem.capacity_bytes)} (engine budget ${fmtGiB(mem.budget_bytes)})`);
 }
 
-// A button that loads a candidate configuration into the form.
-function applyButton(c) {
+// A button that loads a candidate configuration — deployment and batch —
+// into the form. From the plan table, focus stays on the button (the table
+// is not redrawn); a recommendation's list is redrawn, so focus moves to
+// the result's heading.
+function applyButton(c, from) {
   const b = h('button', { type: 'button', class: 'apply' }, 'Try this');
-  b.setAttribute('aria-label', `Try ${c.weights_dtype} weights, ${c.kv_dtype} KV, TP${c.tp} PP${c.pp} DP${c.dp} EP${c.ep} on ${c.gpus} GPUs`);
+  b.setAttribute('aria-label', `Try ${c.weights_dtype} weights, ${c.kv_dtype} KV, TP${c.tp} PP${c.pp} DP${c.dp} EP${c.ep} on ${c.gpus} GPUs at batch ${c.batch}`);
   b.addEventListener('click', () => {
+    if (b.disabled) return;
     $('weights').value = c.weights_dtype;
     $('kv-dtype').value = c.kv_dtype;
+    absorbGpuCounts(true);
     $('nodes').value = String(c.nodes);
     $('per-node').value = String(c.gpus / c.nodes);
+    $('batch').value = String(c.batch);
     $('par-manual').checked = true;
     $('par-auto').checked = false;
-    for (const k of ['tp', 'pp', 'ep', 'dp']) $(k).value = String(c[k]);
+    for (const k of PAR) $(k).value = String(c[k]);
     syncPar();
-    schedule(0);
-    $('results-h').scrollIntoView({ behavior: 'smooth' });
+    syncSliders();
+    if (from === 'plan') {
+      appliedGpus = gpusText();
+      $('plan-applied').textContent = `Applied: ${c.weights_dtype} weights, ${c.kv_dtype} KV, TP·PP·DP·EP ${c.tp}·${c.pp}·${c.dp}·${c.ep} on ${c.gpus} GPUs, batch ${nf0.format(c.batch)} — the result above shows it.`;
+      schedule(0, true);
+    } else {
+      schedule(0, true, () => $('results-h').focus({ preventScroll: false }));
+    }
   });
   return b;
 }
@@ -291,12 +531,21 @@ function applyButton(c) {
 const SERIES = [
   ['weights_bytes', 'weights'], ['kv_cache_bytes', 'kv'], ['activation_bytes', 'act'], ['overhead_bytes', 'ovh'],
 ];
+// Text sizes in CSS px: the chart is drawn at its on-screen width, so they
+// stay readable on a phone (the viewBox is never scaled down).
+const CHART_FONT = 12;
 function renderChart(sw, ctx) {
+  lastSweep = { sw, ctx };
   const svg = $('chart');
   svg.replaceChildren();
   const pts = sw.points;
   if (!pts.length) return;
-  const W = 640, H = 300, L = 56, R = 12, T = 12, B = 40;
+  const W = Math.max(280, Math.round(svg.parentElement.clientWidth || 640));
+  const narrow = W < 520;
+  const H = narrow ? 260 : 300, L = narrow ? 44 : 56, R = 14, T = 14, B = 42;
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  svg.setAttribute('width', String(W));
+  svg.setAttribute('height', String(H));
   const lx = (c) => Math.log2(c);
   const x0 = lx(pts[0].context), x1 = lx(pts[pts.length - 1].context);
   const ymax = Math.max(sw.capacity_bytes, ...pts.map((p) => p.memory_per_gpu.total_bytes)) * 1.05;
@@ -312,33 +561,43 @@ function renderChart(sw, ctx) {
     top.forEach((v, i) => { base[i] = v; });
   }
   // Grid and y labels (GiB).
-  const step = niceStep(ymax / GIB / 5);
+  const step = niceStep(ymax / GIB / (narrow ? 4 : 5));
   for (let g = 0; g * step * GIB <= ymax; g++) {
     const y = Y(g * step * GIB);
     svg.append(s('line', { x1: L, x2: W - R, y1: y, y2: y, class: 'grid' }));
     svg.append(s('text', { x: L - 6, y: y + 4, class: 'tick', 'text-anchor': 'end' }, `${g * step}`));
   }
-  svg.append(s('text', { x: 14, y: T + (H - T - B) / 2, class: 'axis', transform: `rotate(-90 14 ${T + (H - T - B) / 2})`, 'text-anchor': 'middle' }, 'GiB per GPU'));
-  // X labels at powers of two that are sample points.
-  let last = -Infinity;
+  const mid = T + (H - T - B) / 2;
+  svg.append(s('text', { x: 14, y: mid, class: 'axis', transform: `rotate(-90 14 ${mid})`, 'text-anchor': 'middle' }, 'GiB per GPU'));
+  // X labels: as many as fit without touching; the last one is kept whole
+  // inside the chart (anchored at its end).
+  const width = (t) => t.length * CHART_FONT * 0.62 + 10;
+  let lastRight = -Infinity;
+  const ticks = [];
   for (const p of pts) {
+    const label = fmtTokens(p.context);
     const x = X(p.context);
-    if (x - last < 44) continue;
-    last = x;
-    svg.append(s('line', { x1: x, x2: x, y1: H - B, y2: H - B + 4, class: 'grid' }));
-    svg.append(s('text', { x, y: H - B + 16, class: 'tick', 'text-anchor': 'middle' }, fmtTokens(p.context)));
+    if (x - width(label) / 2 < lastRight) continue;
+    ticks.push([x, label]);
+    lastRight = x + width(label) / 2;
   }
-  svg.append(s('text', { x: L + (W - L - R) / 2, y: H - 4, class: 'axis', 'text-anchor': 'middle' }, 'context per sequence, tokens (log scale)'));
-  // Capacity, budget and the current context.
+  for (const [x, label] of ticks) {
+    const half = width(label) / 2 - 5;
+    const anchor = x + half > W - 2 ? 'end' : x - half < L - 20 ? 'start' : 'middle';
+    const tx = anchor === 'end' ? W - 2 : x;
+    svg.append(s('line', { x1: x, x2: x, y1: H - B, y2: H - B + 4, class: 'grid' }));
+    svg.append(s('text', { x: tx, y: H - B + 17, class: 'tick', 'text-anchor': anchor }, label));
+  }
+  svg.append(s('text', { x: L + (W - L - R) / 2, y: H - 5, class: 'axis', 'text-anchor': 'middle' }, narrow ? 'context, tokens (log scale)' : 'context per sequence, tokens (log scale)'));
   // Capacity label above its line, budget label below its line (they are close).
-  for (const [v, cls, label, dy] of [[sw.capacity_bytes, 'line-capacity', 'GPU memory', -5], [sw.budget_bytes, 'line-budget', 'engine budget', 13]]) {
+  for (const [v, cls, label, dy] of [[sw.capacity_bytes, 'line-capacity', 'GPU memory', -5], [sw.budget_bytes, 'line-budget', 'engine budget', 15]]) {
     svg.append(s('line', { x1: L, x2: W - R, y1: Y(v), y2: Y(v), class: cls }));
     svg.append(s('text', { x: L + 6, y: Y(v) + dy, class: 'label ' + cls }, label));
   }
   if (ctx >= pts[0].context && ctx <= pts[pts.length - 1].context) {
     svg.append(s('line', { x1: X(ctx), x2: X(ctx), y1: T, y2: H - B, class: 'line-now' }));
     const right = X(ctx) > (L + W) / 2;
-    svg.append(s('text', { x: X(ctx) + (right ? -4 : 4), y: T + 12, class: 'label', 'text-anchor': right ? 'end' : 'start' }, `this plan: ${fmtTokens(ctx)}`));
+    svg.append(s('text', { x: X(ctx) + (right ? -4 : 4), y: T + 14, class: 'label', 'text-anchor': right ? 'end' : 'start' }, `this plan: ${fmtTokens(ctx)}`));
   }
   svg.append(s('line', { x1: L, x2: L, y1: T, y2: H - B, class: 'axisline' }));
   svg.append(s('line', { x1: L, x2: W - R, y1: H - B, y2: H - B, class: 'axisline' }));
@@ -358,10 +617,10 @@ function niceStep(x) {
   return 10 * p;
 }
 
-function cliCommand(r, rep) {
+function cliCommand(r) {
   const q = (v) => (/^[\w.:/@%+-]+$/.test(v) ? v : `'${String(v).replace(/'/g, "'\\''")}'`);
   const parts = ['kvplan', 'estimate', r.config ? 'config.json' : q(r.model), '--gpus', q(r.gpus)];
-  const flag = { ctx: '--ctx', batch: '--batch', weights: '--weights', kv_dtype: '--kv-dtype', engine: '--engine', tp: '--tp', pp: '--pp', ep: '--ep', dp: '--dp',
+  const flag = { ctx: '--ctx', batch: '--batch', weights: '--weights', kv_dtype: '--kv-dtype', engine: '--engine', tp: '--tp', pp: '--pp', dp: '--dp', ep: '--ep',
     gpu_memory_utilization: '--gpu-memory-utilization', mem_fraction_static: '--mem-fraction-static', block_size: '--block-size',
     max_num_batched_tokens: '--max-num-batched-tokens', profile: '--profile', attention: '--attention' };
   for (const [k, f] of Object.entries(flag)) if (r[k] !== undefined) parts.push(f, q(String(r[k])));
@@ -370,27 +629,95 @@ function cliCommand(r, rep) {
   return parts.join(' ');
 }
 
-// ---------- the update loop ----------
-function schedule(ms = 250) {
-  clearTimeout(timer);
-  timer = setTimeout(update, ms);
+// ---------- the plan table: what it was searched for, and when it is stale ----------
+// The inputs a search depends on (the parallelism and batch are searched
+// over; weights and KV dtype only when the search fixed them).
+function planInputs(r) {
+  const o = { ...r };
+  for (const k of [...PAR, 'batch', 'users', 'max_tpot_ms', 'max_ttft_ms', 'objective', 'top']) delete o[k];
+  if (o.config) o.config = JSON.stringify(o.config);
+  return o;
 }
-async function update() {
-  const r = request();
-  writeUrl(r);
+function planStaleReason(cur) {
+  if (!plan) return null;
+  const was = planInputs(plan.req), now = planInputs(cur);
+  const changed = [];
+  for (const k of new Set([...Object.keys(was), ...Object.keys(now)])) {
+    if ((k === 'weights' || k === 'kv_dtype') && was[k] === undefined) continue;
+    if (k === 'gpus' && (now.gpus === appliedGpus || now.gpus === was.gpus)) continue;
+    if (JSON.stringify(was[k]) !== JSON.stringify(now[k])) {
+      const label = k === 'config' ? 'the pasted config' : k;
+      changed.push(k === 'config' || k === 'model' ? label : `${label} ${was[k] ?? '(default)'} → ${now[k] ?? '(default)'}`);
+    }
+  }
+  return changed.length ? changed.join(', ') : null;
+}
+function checkPlanStale(cur) {
+  if (!plan) return;
+  const why = cur ? planStaleReason(cur) : 'the inputs are not valid';
+  const t = $('plan-table');
+  t.dataset.stale = why ? 'true' : 'false';
+  $('plan-stale').hidden = !why;
+  $('plan-stale').textContent = why ? `Out of date: the inputs changed since this search (${why}). Search again to try a row.` : '';
+  for (const b of t.querySelectorAll('button.apply')) {
+    b.disabled = !!why;
+    if (why) b.setAttribute('aria-disabled', 'true'); else b.removeAttribute('aria-disabled');
+  }
+}
+
+// ---------- the update loop ----------
+let afterUpdate = null;
+// Recompute after `ms`; `force` skips the half-typed-name hold; `then` runs
+// after the results are drawn.
+function schedule(ms = CHANGE_PAUSE_MS, force = false, then = null) {
+  clearTimeout(timer);
+  afterUpdate = then;
+  timer = setTimeout(() => update(force), ms);
+}
+async function update(force = false) {
   describePickers();
+  // A paste being checked recomputes when the check ends.
+  if (cfg.state === 'checking') return;
+  let r;
+  try {
+    r = request();
+  } catch (e) {
+    writeUrl(requestForLink());
+    ++seq;
+    showError(e);
+    checkPlanStale(null);
+    return;
+  }
+  writeUrl(r);
+  checkPlanStale(r);
+  // A half-typed built-in name: wait for the rest instead of an error.
+  if (!force && r.model && !findModel(r.model) && !r.model.startsWith('hf:')) {
+    const matches = modelsStartingWith(r.model);
+    if (matches.length) {
+      ++seq;
+      $('status').textContent = `${matches.length} built-in model${matches.length > 1 ? 's' : ''} start${matches.length > 1 ? '' : 's'} with '${r.model}': pick one from the list, or press Enter to use '${r.model}' as typed.`;
+      markStale('Waiting for a complete model name.');
+      setState('waiting');
+      return;
+    }
+  }
   const my = ++seq;
   setState('loading');
   $('status').textContent = 'Computing…';
+  const then = afterUpdate;
+  afterUpdate = null;
   try {
     const [rep, sw] = await Promise.all([api('/api/estimate', r), api('/api/sweep', r)]);
     if (my !== seq) return;
+    shown = { req: r, rep };
+    clearStale();
     renderReport(rep);
     renderChart(sw, rep.workload.context);
-    $('cli-cmd').textContent = cliCommand(r, rep);
+    $('cli-cmd').textContent = cliCommand(r);
     $('results').dataset.request = JSON.stringify(r);
     $('status').textContent = `Updated: ${rep.fits ? 'fits' : 'does not fit'}, ${fmtGiB(rep.memory_per_gpu.total_bytes)} of ${fmtGiB(rep.memory_per_gpu.capacity_bytes)} per GPU.`;
     setState('ready');
+    if (then) then();
   } catch (e) {
     if (my !== seq) return;
     $('results').dataset.request = JSON.stringify(r);
@@ -400,8 +727,12 @@ async function update() {
 
 async function runPlan(ev) {
   ev.preventDefault();
-  const r = request();
-  for (const k of ['tp', 'pp', 'ep', 'dp']) delete r[k];
+  let r;
+  try { r = request(); } catch (e) {
+    $('plan-status').textContent = e.message;
+    return;
+  }
+  for (const k of PAR) delete r[k];
   delete r.batch;
   const users = num('users'), tpot = num('max-tpot'), ttft = num('max-ttft');
   if (users !== undefined) r.users = users;
@@ -413,19 +744,34 @@ async function runPlan(ev) {
   try {
     const out = await api('/api/plan', r);
     const tb = $('plan-table').tBodies[0];
-    tb.replaceChildren(...out.candidates.map((c, i) => h('tr', {
-      class: c.fits ? '' : 'nofit',
-      'data-config': `${c.weights_dtype}/${c.kv_dtype}/${c.tp}/${c.pp}/${c.dp}/${c.ep}`,
-      'data-tps': String(c.tokens_per_second),
-    },
-      h('td', {}, String(i + 1) + (c.pareto ? ' ★' : '')), h('td', {}, c.weights_dtype), h('td', {}, c.kv_dtype),
-      h('td', {}, `${c.tp}·${c.pp}·${c.dp}·${c.ep}`), h('td', {}, String(c.gpus)), h('td', {}, nf0.format(c.batch)),
-      h('td', {}, nf0.format(c.tokens_per_second)), h('td', {}, fmtSec(c.tpot_seconds)), h('td', {}, fmtSec(c.ttft_seconds)),
-      h('td', {}, (c.fits ? '' : '✗ ') + c.reason), h('td', {}, applyButton(c)))));
+    const labels = Array.from($('plan-table').tHead.rows[0].cells, (c) => c.dataset.label || c.textContent);
+    tb.replaceChildren(...out.candidates.map((c, i) => {
+      const cells = [
+        String(i + 1) + (c.pareto ? ' ★' : ''), c.weights_dtype, c.kv_dtype, `${c.tp}·${c.pp}·${c.dp}·${c.ep}`, String(c.gpus),
+        nf0.format(c.batch), c.fits ? nf0.format(c.tokens_per_second) : '—', c.fits ? fmtSec(c.tpot_seconds) : '—',
+        c.fits ? fmtSec(c.ttft_seconds) : '—', (c.fits ? '' : '✗ ') + c.reason,
+      ].map((t, j) => h('td', { 'data-label': labels[j], class: j === 9 ? 'why' : '' }, t));
+      cells.push(h('td', { class: 'apply-cell', 'data-label': '' }, applyButton(c, 'plan')));
+      return h('tr', {
+        class: c.fits ? '' : 'nofit',
+        'data-config': `${c.weights_dtype}/${c.kv_dtype}/${c.tp}/${c.pp}/${c.dp}/${c.ep}`,
+        'data-tps': String(c.tokens_per_second),
+        'data-batch': String(c.batch),
+        'data-gpus': String(c.gpus),
+      }, ...cells);
+    }));
+    plan = { req: r };
+    appliedGpus = null;
+    $('plan-applied').textContent = '';
     $('plan-table').hidden = false;
     $('plan-table').dataset.request = JSON.stringify(r);
     $('plan-table').dataset.evaluated = String(out.evaluated);
+    const goal = [r.users !== undefined ? `${r.users} users` : 'the largest batch that fits',
+      r.max_tpot_ms !== undefined ? `TPOT ≤ ${r.max_tpot_ms} ms` : null, r.max_ttft_ms !== undefined ? `TTFT ≤ ${r.max_ttft_ms} ms` : null,
+      `objective ${r.objective}`].filter(Boolean).join(', ');
+    $('plan-for').textContent = `Searched for ${describeReq(r)}; ${r.weights ? '' : 'any weight format, '}${r.kv_dtype ? '' : 'any KV dtype, '}${goal}.`;
     $('plan-status').textContent = `${out.evaluated} configurations evaluated; ${out.any_fits ? 'best first, ★ = on the throughput/latency Pareto front' : 'none fits'}.`;
+    checkPlanStale(r);
   } catch (e) {
     $('plan-status').textContent = e.message;
     const id = FIELD_CONTROL[e.field];
@@ -433,34 +779,54 @@ async function runPlan(ev) {
   }
 }
 
-async function setConfigText(text) {
+function setConfigState(state, message) {
+  cfg.state = state;
+  cfg.message = message || '';
+  $('model').disabled = state !== 'none';
+  if (state === 'invalid' || state === 'missing') $('config').setAttribute('aria-invalid', 'true');
+  else $('config').removeAttribute('aria-invalid');
+  if (state === 'none') $('config-info').textContent = 'A pasted config travels in the share link (compressed, after the #), never to other servers.';
+  else if (state !== 'ok') $('config-info').textContent = message;
+  describePickers();
+}
+
+// A pasted or uploaded config.json: checked by the server, then used for
+// every request. While it is invalid nothing is computed (the old results
+// are marked stale) and the model picker stays locked: the page never
+// silently falls back to the built-in model.
+async function setConfigText(text, recompute = true) {
   $('config').value = text;
+  cfg.text = text;
   if (!text.trim()) {
-    customConfig = null;
-    $('config-info').textContent = 'The config stays in this page; it is not part of the share link.';
-    $('model').disabled = false;
-    schedule(0);
+    cfg.obj = null;
+    cfg.fragment = '';
+    setConfigState('none');
+    if (!$('model').value.trim()) $('model').value = DEFAULTS.model;
+    schedule(0, true);
     return;
   }
+  cfg.fragment = await packText(text).catch(() => '');
+  if (cfg.text !== text) return; // a newer paste arrived meanwhile
   let obj;
   try { obj = JSON.parse(text); } catch (e) {
-    customConfig = null;
-    $('config-info').textContent = `Not valid JSON: ${e.message}`;
-    $('config').setAttribute('aria-invalid', 'true');
+    cfg.obj = null;
+    setConfigState('invalid', `not valid JSON: ${e.message}.`);
+    if (recompute) schedule(0, true);
     return;
   }
+  setConfigState('checking', 'Checking the config.json…');
   try {
     const m = await api('/api/config', obj);
-    customConfig = obj;
-    $('config').removeAttribute('aria-invalid');
-    $('model').disabled = true;
-    $('config-info').textContent = `Read ${m.display_name}: ${fmtParams(m.params_total)} params (${fmtParams(m.params_active)} active), ${m.attention_label}, ${m.layers} layers, up to ${nf0.format(m.max_context)} tokens.`;
-    schedule(0);
+    if (cfg.text !== text) return;
+    cfg.obj = obj;
+    setConfigState('ok');
+    $('config-info').textContent = `Read ${m.display_name}: ${fmtParams(m.params_total)} params (${fmtParams(m.params_active)} active), ${m.attention_label}, ${m.layers} layers, up to ${nf0.format(m.max_context)} tokens. It travels in the share link.`;
   } catch (e) {
-    customConfig = null;
-    $('config-info').textContent = e.message;
-    $('config').setAttribute('aria-invalid', 'true');
+    if (cfg.text !== text) return;
+    cfg.obj = null;
+    setConfigState('invalid', e.message.replace(/^config:\s*/, '') + '.');
   }
+  if (recompute) schedule(0, true);
 }
 
 function fill(listId, items, value, label) {
@@ -482,23 +848,34 @@ async function init() {
     showError(e);
     return;
   }
-  readUrl();
+  const marker = readUrl();
+  setConfigState('none');
 
   const form = $('form');
-  form.addEventListener('submit', (e) => { e.preventDefault(); schedule(0); });
+  form.addEventListener('submit', (e) => { e.preventDefault(); absorbGpuCounts(true); schedule(0, true); });
   form.addEventListener('input', (e) => {
     const t = e.target;
     if (t.id === 'ctx-range') $('ctx').value = String(CTX_STEPS[t.value]);
     if (t.id === 'batch-range') $('batch').value = String(2 ** t.value);
     if (t.id === 'config' || t.id === 'config-file') return;
+    if (t.id === 'gpu') absorbGpuCounts(false);
     syncSliders();
-    schedule();
+    describePickers();
+    const hub = t.id === 'model' && t.value.trim().startsWith('hf:');
+    schedule(hub ? HUB_PAUSE_MS : TEXT_FIELDS.has(t.id) ? TEXT_PAUSE_MS : CHANGE_PAUSE_MS);
   });
   form.addEventListener('change', (e) => {
-    if (e.target.name === 'par-mode') {
+    const t = e.target;
+    if (t.name === 'par-mode') {
       syncPar();
-      if (manual()) for (const k of ['tp', 'pp', 'ep', 'dp']) if (!$(k).value) $(k).value = $(k).placeholder;
+      if (manual()) for (const k of PAR) if (!$(k).value) $(k).value = $(k).placeholder;
       schedule(0);
+    } else if (t.id === 'gpu') {
+      absorbGpuCounts(true);
+      describePickers();
+    } else if (t.id === 'model' && !$('model').disabled) {
+      // Enter or leaving the field: the name is complete as typed.
+      schedule(0, true);
     }
   });
   let cfgTimer = null;
@@ -520,8 +897,18 @@ async function init() {
       $('copy-status').textContent = `Copy this address: ${location.href}`;
     }
   });
+  // Redraw the chart at its new width (text stays at its CSS size).
+  let lastWidth = 0;
+  new ResizeObserver(() => {
+    const w = $('chart').parentElement.clientWidth;
+    if (lastSweep && Math.abs(w - lastWidth) > 2) {
+      lastWidth = w;
+      renderChart(lastSweep.sw, lastSweep.ctx);
+    }
+  }).observe($('chart').parentElement);
   $('status').textContent = '';
-  await update();
+  await restoreConfig(marker);
+  await update(true);
 }
 
 document.addEventListener('DOMContentLoaded', init);

@@ -24,6 +24,7 @@ pub fn models(c: &Catalog, format: Format) -> Result<()> {
     }
     let mut t = table(format);
     t.set_header(vec![
+        "family",
         "name",
         "model",
         "params",
@@ -33,9 +34,18 @@ pub fn models(c: &Catalog, format: Format) -> Result<()> {
         "max ctx",
         "aliases",
     ]);
-    for m in &c.models {
+    let mut models: Vec<_> = c.models.iter().collect();
+    models.sort_by_key(|m| (family_group(&m.family, &m.name), m.name.clone()));
+    let mut last = "";
+    for m in models {
         let p = param_counts(m);
+        let fam = family_group(&m.family, &m.name);
         t.add_row(vec![
+            if fam == last {
+                String::new()
+            } else {
+                fam.to_string()
+            },
             m.name.clone(),
             m.display_name.clone(),
             params(p.total),
@@ -45,9 +55,37 @@ pub fn models(c: &Catalog, format: Format) -> Result<()> {
             thousands(m.max_context),
             m.aliases.join(", "),
         ]);
+        last = fam;
     }
     println!("{t}");
     Ok(())
+}
+
+/// The family a model is listed under in `kvplan models`, from its HF
+/// `model_type` (and name where one type serves several families).
+fn family_group(model_type: &str, name: &str) -> &'static str {
+    let t = model_type;
+    if name.starts_with("deepseek-r1-distill-llama") {
+        return "Llama";
+    }
+    if name.starts_with("deepseek-r1-distill-qwen") {
+        return "Qwen";
+    }
+    match () {
+        _ if t.starts_with("deepseek") => "DeepSeek",
+        _ if t.starts_with("kimi") => "Kimi",
+        _ if t.starts_with("glm") => "GLM",
+        _ if t.starts_with("minimax") => "MiniMax",
+        _ if t.starts_with("nemotron") => "Nemotron",
+        _ if t.starts_with("qwen") => "Qwen",
+        _ if t.starts_with("llama") => "Llama",
+        _ if t.starts_with("gemma") => "Gemma",
+        _ if t.starts_with("mistral") || t.starts_with("mixtral") => "Mistral",
+        _ if t.starts_with("gpt_oss") => "gpt-oss",
+        _ if t.starts_with("mimo") => "MiMo",
+        _ if name.starts_with("yi") => "Yi",
+        _ => "other",
+    }
 }
 
 /// List GPUs.

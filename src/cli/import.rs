@@ -43,6 +43,9 @@ pub fn run(a: &ImportArgs) -> Result<()> {
         ),
     };
     let mut m = parse_config(&text, &origin)?;
+    if !a.config.starts_with("hf:") {
+        super::apply_sidecar(&mut m, &a.config)?;
+    }
     m.name = a.name.clone();
     m.display_name = a.display_name.clone().unwrap_or_else(|| a.name.clone());
     if a.hf_repo.is_some() {

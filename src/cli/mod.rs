@@ -59,7 +59,9 @@ pub enum Command {
     #[command(after_help = plot::EXAMPLES)]
     Plot(plot::PlotArgs),
     /// Serve the web calculator and its JSON API.
-    #[command(after_help = "Examples:\n  kvplan serve\n  kvplan serve --addr 0.0.0.0:8080")]
+    #[command(
+        after_help = "Examples:\n  kvplan serve\n  kvplan serve --addr 0.0.0.0:8080\n  kvplan serve --allow-hub --hub-lookups-per-minute 10   # hf:org/name ids on the page"
+    )]
     Serve(serve::ServeArgs),
 }
 
@@ -224,7 +226,37 @@ pub fn load_model_path(path: &str) -> Result<ModelSpec> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::input("model", format!("cannot read '{path}': {e}; give a built-in name (`kvplan models`) or a config.json path"))
     })?;
-    crate::spec::model_from_file_text(path, &text)
+    let mut m = crate::spec::model_from_file_text(path, &text)?;
+    apply_sidecar(&mut m, path)?;
+    Ok(m)
+}
+
+/// NVIDIA ModelOpt checkpoints keep their format in `hf_quant_config.json`
+/// next to `config.json` (or `<name>.hf_quant_config.json` next to
+/// `<name>.json`); without it they would be sized as 16-bit. Read it when
+/// config.json says nothing about quantization.
+pub fn apply_sidecar(m: &mut ModelSpec, config_path: &str) -> Result<()> {
+    if m.checkpoint_format.is_some() || !config_path.to_ascii_lowercase().ends_with(".json") {
+        return Ok(());
+    }
+    let p = std::path::Path::new(config_path);
+    let stem = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let dir = p.parent().unwrap_or_else(|| std::path::Path::new(""));
+    for cand in [
+        dir.join("hf_quant_config.json"),
+        dir.join(format!("{stem}.hf_quant_config.json")),
+    ] {
+        if let Ok(text) = std::fs::read_to_string(&cand) {
+            let note =
+                crate::spec::hf::apply_modelopt_sidecar(m, &text, &cand.display().to_string())?;
+            m.source = format!("{}; {note}", m.source);
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// Dispatch a parsed command line.

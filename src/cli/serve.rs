@@ -9,6 +9,15 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the address is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
+    /// Also take `hf:org/name[@revision]` model ids on the page, fetched from the Hugging Face Hub
+    /// into the standard HF cache (HF_HOME, HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE as for the CLI).
+    /// Off by default, because with it the server downloads on behalf of whoever can reach it.
+    #[arg(long)]
+    pub allow_hub: bool,
+    /// With --allow-hub: Hub lookups allowed per minute, all clients together (answers kept in
+    /// memory for 10 minutes do not count).
+    #[arg(long, default_value_t = 20, requires = "allow_hub", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub hub_lookups_per_minute: u64,
 }
 
 /// Run `serve` until Ctrl-C. Prints the bound URL first, so scripts (and the
@@ -19,7 +28,14 @@ pub fn run(a: &ServeArgs) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| env("cannot start the async runtime", e))?;
-    let router = crate::server::router()?;
+    let hub = if a.allow_hub {
+        Some(crate::server::HubOptions::from_env(
+            a.hub_lookups_per_minute as usize,
+        )?)
+    } else {
+        None
+    };
+    let router = crate::server::router_with_hub(crate::server::Limits::default(), hub)?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&a.addr)
             .await

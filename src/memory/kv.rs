@@ -111,9 +111,15 @@ pub fn layout(
     range: std::ops::Range<u64>,
 ) -> KvLayout {
     let a = &model.attention;
-    let kv_heads = (a.num_kv_heads / tp.max(1)).max(1);
     let layers = range
         .map(|i| {
+            let t = model.layer_type(i);
+            if matches!(t, LayerType::Linear | LayerType::Mamba | LayerType::None) {
+                return KvLayer::State {
+                    // Engines split the state by heads over TP (vLLM MambaStateShapeCalculator).
+                    bytes_per_sequence: model.state_bytes_per_layer(t).div_ceil(tp.max(1)),
+                };
+            }
             if let Some(mla) = &a.mla {
                 return match engine.mla_cache {
                     MlaCache::Latent => KvLayer::Mla {
@@ -128,20 +134,19 @@ pub fn layout(
                     },
                 };
             }
-            match model.layer_type(i) {
-                LayerType::Full => KvLayer::Full {
-                    kv_heads,
-                    k_dim: a.head_dim,
-                    v_dim: a.v_dim(),
-                },
+            let (n_kv, k_dim, v_dim) = model.kv_shape(t);
+            let kv_heads = (n_kv / tp.max(1)).max(1);
+            match t {
                 LayerType::Sliding => KvLayer::Sliding {
                     kv_heads,
-                    k_dim: a.head_dim,
-                    v_dim: a.v_dim(),
+                    k_dim,
+                    v_dim,
                     window: model.sliding_window.unwrap_or(u64::MAX),
                 },
-                LayerType::Linear => KvLayer::State {
-                    bytes_per_sequence: model.linear_state_bytes_per_layer,
+                _ => KvLayer::Full {
+                    kv_heads,
+                    k_dim,
+                    v_dim,
                 },
             }
         })

@@ -3,6 +3,7 @@
 //! pool (`kv_budget_bytes`, `kv_cache_tokens`).
 
 pub mod activations;
+pub mod hybrid;
 pub mod kv;
 pub mod weights;
 
@@ -231,8 +232,20 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
         let (w, p, epg) = stage_weights(s, stage, r);
         let mut kv = kv::layout(m, e, d.tp, r.clone());
         if stage + 1 == d.pp && mtp_layers > 0 {
-            // The MTP layer caches like the model's last layer.
-            let extra = kv::layout(m, e, d.tp, m.num_layers - 1..m.num_layers);
+            // The MTP layer caches like the model's last attention layer (a
+            // Nemotron-H model ends in an MoE-only block; its MTP block has
+            // attention, `mtp_hybrid_override_pattern` "*E").
+            let last = (0..m.num_layers)
+                .rev()
+                .find(|&i| {
+                    matches!(
+                        m.layer_type(i),
+                        crate::spec::model::LayerType::Full
+                            | crate::spec::model::LayerType::Sliding
+                    )
+                })
+                .unwrap_or(m.num_layers - 1);
+            let extra = kv::layout(m, e, d.tp, last..last + 1);
             for _ in 0..mtp_layers {
                 kv.layers.extend(extra.layers.iter().copied());
             }

@@ -5,8 +5,8 @@
 //! parallelism splits it (vLLM's column/row-parallel and vocab-parallel
 //! layers). Counting is exact; bytes follow `WeightFormat::linear_bytes`.
 
-use crate::spec::dtype::{DType, WeightFormat};
-use crate::spec::model::ModelSpec;
+use crate::spec::dtype::{DType, ModulePart, WeightFormat};
+use crate::spec::model::{FfnType, LayerType, LinearKind, ModelSpec};
 
 /// What a tensor is, which decides whether quantization applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +55,9 @@ pub struct Tensor {
     pub role: Role,
     /// TP split rule.
     pub split: Split,
+    /// The checkpoint stores this tensor 16-bit in its own format (its
+    /// quantization metadata excludes it); other formats quantize it as usual.
+    pub kept_16bit_in: Option<WeightFormat>,
 }
 
 impl Tensor {
@@ -65,6 +68,7 @@ impl Tensor {
             inp,
             role: Role::Linear,
             split,
+            kept_16bit_in: None,
         }
     }
     fn vec(name: &'static str, len: u64, split: Split) -> Self {
@@ -74,6 +78,7 @@ impl Tensor {
             inp: 1,
             role: Role::Vector,
             split,
+            kept_16bit_in: None,
         }
     }
 
@@ -108,6 +113,7 @@ impl Tensor {
     ) -> u64 {
         let (o, i) = self.shard_shape(tp);
         let quantize = format.is_quantized()
+            && self.kept_16bit_in != Some(format)
             && match self.role {
                 Role::ExpertLinear => true,
                 Role::Linear => quantize_dense,
@@ -146,8 +152,150 @@ impl LayerTensors {
     }
 }
 
-/// The attention tensors of one layer.
-fn attention_tensors(m: &ModelSpec) -> Vec<Tensor> {
+/// The token-mixer tensors of layer `i` (attention, linear attention or
+/// Mamba2; none for Nemotron-H's feed-forward-only blocks).
+fn mixer_tensors(m: &ModelSpec, i: u64) -> Vec<Tensor> {
+    match m.layer_type(i) {
+        LayerType::Full | LayerType::Sliding => {
+            let mut t = attention_tensors(m, m.layer_type(i));
+            t.extend(indexer_tensors(m, i));
+            t
+        }
+        LayerType::Linear => linear_attention_tensors(m),
+        LayerType::Mamba => mamba_tensors(m),
+        LayerType::None => Vec::new(),
+    }
+}
+
+/// DeepSeek sparse attention's indexer (DeepSeek-V3.2 `Indexer`: `wq_b`
+/// q_lora_rank → heads × head_dim, `wk` hidden → head_dim, LayerNorm `k_norm`
+/// with bias, `weights_proj` hidden → heads). Layers that share another
+/// layer's indexer hold none.
+fn indexer_tensors(m: &ModelSpec, i: u64) -> Vec<Tensor> {
+    let Some(ix) = &m.indexer else {
+        return Vec::new();
+    };
+    if ix.shared_layers.contains(&i) {
+        return Vec::new();
+    }
+    let h = m.hidden_size;
+    let q_in = m
+        .attention
+        .mla
+        .as_ref()
+        .and_then(|l| l.q_lora_rank)
+        .unwrap_or(h);
+    vec![
+        Tensor::lin(
+            "indexer.wq_b",
+            ix.num_heads * ix.head_dim,
+            q_in,
+            Split::Replicated,
+        ),
+        Tensor::lin("indexer.wk", ix.head_dim, h, Split::Replicated),
+        Tensor::vec("indexer.k_norm", ix.head_dim, Split::Replicated),
+        Tensor::vec("indexer.k_norm.bias", ix.head_dim, Split::Replicated),
+        Tensor {
+            name: "indexer.weights_proj",
+            out: ix.num_heads,
+            inp: h,
+            role: Role::Router,
+            split: Split::Replicated,
+            kept_16bit_in: None,
+        },
+    ]
+}
+
+/// A linear-attention layer. Gated DeltaNet (HF `Qwen3NextGatedDeltaNet`):
+/// `in_proj_qkvz` hidden → 2·k_dim + 2·v_dim, `in_proj_ba` hidden → 2·v_heads,
+/// depthwise `conv1d` of conv_dim × kernel (no bias), `dt_bias` and `A_log`
+/// per value head, gated RMSNorm of value_head_dim, `out_proj` v_dim → hidden.
+/// KDA (Kimi-Linear `KimiDeltaAttention`): q/k/v projections, three short
+/// convolutions, low-rank forget (`f_a`, `f_b`) and output (`g_a`, `g_b`)
+/// gates of rank head_dim, `b_proj` hidden → heads, `A_log` per head,
+/// `dt_bias` per channel, RMSNorm of head_dim, `o_proj`.
+fn linear_attention_tensors(m: &ModelSpec) -> Vec<Tensor> {
+    let Some(l) = &m.linear_attention else {
+        return Vec::new();
+    };
+    let h = m.hidden_size;
+    let kd = l.num_key_heads * l.key_head_dim;
+    let vd = l.num_value_heads * l.value_head_dim;
+    let vh = Split::Heads {
+        heads: l.num_value_heads,
+    };
+    match l.kind {
+        LinearKind::GatedDeltaNet => vec![
+            Tensor::lin("linear_attn.in_proj_qkvz", 2 * kd + 2 * vd, h, vh),
+            Tensor::lin("linear_attn.in_proj_ba", 2 * l.num_value_heads, h, vh),
+            Tensor::vec("linear_attn.conv1d", l.conv_dim() * l.conv_kernel, vh),
+            Tensor::vec("linear_attn.dt_bias", l.num_value_heads, vh),
+            Tensor::vec("linear_attn.A_log", l.num_value_heads, vh),
+            Tensor::vec("linear_attn.norm", l.value_head_dim, Split::Replicated),
+            Tensor::lin("linear_attn.out_proj", h, vd, Split::Cols),
+        ],
+        LinearKind::Kda => {
+            let heads = Split::Heads {
+                heads: l.num_value_heads,
+            };
+            let d = l.value_head_dim;
+            vec![
+                Tensor::lin("self_attn.q_proj", kd, h, heads),
+                Tensor::lin("self_attn.k_proj", kd, h, heads),
+                Tensor::lin("self_attn.v_proj", vd, h, heads),
+                Tensor::vec("self_attn.q_conv1d", kd * l.conv_kernel, heads),
+                Tensor::vec("self_attn.k_conv1d", kd * l.conv_kernel, heads),
+                Tensor::vec("self_attn.v_conv1d", vd * l.conv_kernel, heads),
+                Tensor::lin("self_attn.f_a_proj", d, h, Split::Replicated),
+                Tensor::lin("self_attn.f_b_proj", vd, d, heads),
+                Tensor::lin("self_attn.g_a_proj", d, h, Split::Replicated),
+                Tensor::lin("self_attn.g_b_proj", vd, d, heads),
+                Tensor::lin("self_attn.b_proj", l.num_value_heads, h, heads),
+                Tensor::vec("self_attn.A_log", l.num_value_heads, heads),
+                Tensor::vec("self_attn.dt_bias", vd, heads),
+                Tensor::vec("self_attn.o_norm", d, Split::Replicated),
+                Tensor::lin("self_attn.o_proj", h, vd, Split::Cols),
+            ]
+        }
+    }
+}
+
+/// A Mamba2 layer (HF `NemotronHMamba2Mixer`): `in_proj` hidden → 2·inner +
+/// 2·groups·N + heads (z, x, B, C, dt), depthwise `conv1d` over x, B, C with
+/// its bias, `dt_bias`, `A_log`, `D` per head, gated RMSNorm of inner,
+/// `out_proj` inner → hidden.
+fn mamba_tensors(m: &ModelSpec) -> Vec<Tensor> {
+    let Some(mb) = &m.mamba else {
+        return Vec::new();
+    };
+    let h = m.hidden_size;
+    let heads = Split::Heads {
+        heads: mb.num_heads,
+    };
+    let mut t = vec![
+        Tensor::lin(
+            "mixer.in_proj",
+            2 * mb.inner() + 2 * mb.n_groups * mb.state_size + mb.num_heads,
+            h,
+            heads,
+        ),
+        Tensor::vec("mixer.conv1d", mb.conv_dim() * mb.conv_kernel, heads),
+    ];
+    if mb.conv_bias {
+        t.push(Tensor::vec("mixer.conv1d.bias", mb.conv_dim(), heads));
+    }
+    t.extend([
+        Tensor::vec("mixer.dt_bias", mb.num_heads, heads),
+        Tensor::vec("mixer.A_log", mb.num_heads, heads),
+        Tensor::vec("mixer.D", mb.num_heads, heads),
+        Tensor::vec("mixer.norm", mb.inner(), heads),
+        Tensor::lin("mixer.out_proj", h, mb.inner(), Split::Cols),
+    ]);
+    t
+}
+
+/// The attention tensors of one layer of kind `kind` (full or sliding).
+fn attention_tensors(m: &ModelSpec, kind: LayerType) -> Vec<Tensor> {
     let a = &m.attention;
     let h = m.hidden_size;
     let mut t = Vec::new();
@@ -187,52 +335,37 @@ fn attention_tensors(m: &ModelSpec) -> Vec<Tensor> {
         ));
         return t;
     }
+    let (n_kv, head_dim, v_dim) = m.kv_shape(kind);
     let q_heads = Split::Heads { heads: a.num_heads };
-    let kv_heads = Split::Heads {
-        heads: a.num_kv_heads,
-    };
-    t.push(Tensor::lin("q_proj", a.num_heads * a.head_dim, h, q_heads));
+    let kv_heads = Split::Heads { heads: n_kv };
+    let gate = if a.output_gate { 2 } else { 1 };
     t.push(Tensor::lin(
-        "k_proj",
-        a.num_kv_heads * a.head_dim,
+        "q_proj",
+        gate * a.num_heads * head_dim,
         h,
-        kv_heads,
+        q_heads,
     ));
-    t.push(Tensor::lin(
-        "v_proj",
-        a.num_kv_heads * a.v_dim(),
-        h,
-        kv_heads,
-    ));
-    t.push(Tensor::lin(
-        "o_proj",
-        h,
-        a.num_heads * a.v_dim(),
-        Split::Cols,
-    ));
+    t.push(Tensor::lin("k_proj", n_kv * head_dim, h, kv_heads));
+    t.push(Tensor::lin("v_proj", n_kv * v_dim, h, kv_heads));
+    t.push(Tensor::lin("o_proj", h, a.num_heads * v_dim, Split::Cols));
     if a.qkv_bias {
         t.push(Tensor::vec(
             "q_proj.bias",
-            a.num_heads * a.head_dim,
+            gate * a.num_heads * head_dim,
             q_heads,
         ));
-        t.push(Tensor::vec(
-            "k_proj.bias",
-            a.num_kv_heads * a.head_dim,
-            kv_heads,
-        ));
-        t.push(Tensor::vec(
-            "v_proj.bias",
-            a.num_kv_heads * a.v_dim(),
-            kv_heads,
-        ));
+        t.push(Tensor::vec("k_proj.bias", n_kv * head_dim, kv_heads));
+        t.push(Tensor::vec("v_proj.bias", n_kv * v_dim, kv_heads));
     }
     if a.o_bias {
         t.push(Tensor::vec("o_proj.bias", h, Split::Replicated));
     }
-    if a.qk_norm {
-        t.push(Tensor::vec("q_norm", a.head_dim, Split::Replicated));
-        t.push(Tensor::vec("k_norm", a.head_dim, Split::Replicated));
+    if a.qk_norm && a.qk_norm_full_width {
+        t.push(Tensor::vec("q_norm", a.num_heads * head_dim, q_heads));
+        t.push(Tensor::vec("k_norm", n_kv * head_dim, kv_heads));
+    } else if a.qk_norm {
+        t.push(Tensor::vec("q_norm", head_dim, Split::Replicated));
+        t.push(Tensor::vec("k_norm", head_dim, Split::Replicated));
     }
     if a.sinks {
         t.push(Tensor::vec("sinks", a.num_heads, q_heads));
@@ -249,6 +382,7 @@ fn mlp_tensors(h: u64, inter: u64, gated: bool, bias: bool, role: Role) -> Vec<T
         inp,
         role,
         split,
+        kept_16bit_in: None,
     };
     if gated {
         t.push(mk("gate_proj", inter, h, Split::Rows));
@@ -265,10 +399,24 @@ fn mlp_tensors(h: u64, inter: u64, gated: bool, bias: bool, role: Role) -> Vec<T
     t
 }
 
+/// Mark `tensors` (all of `part`, in decoder layer `layer`) as stored 16-bit
+/// when the checkpoint's quantization metadata excludes them.
+fn mark_16bit(m: &ModelSpec, tensors: &mut [Tensor], part: ModulePart, layer: Option<u64>) {
+    let (Some(f), Some(l)) = (m.checkpoint_format, &m.checkpoint_layout) else {
+        return;
+    };
+    if l.keeps_16bit(part, layer) {
+        for t in tensors {
+            t.kept_16bit_in = Some(f);
+        }
+    }
+}
+
 /// All tensors of decoder layer `i`.
 pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
     let h = m.hidden_size;
-    let mut dense = attention_tensors(m);
+    let mut dense = mixer_tensors(m, i);
+    mark_16bit(m, &mut dense, ModulePart::Attention, Some(i));
     let norm_params = if m.norm.bias { 2 } else { 1 };
     for _ in 0..m.norm.per_layer * norm_params {
         dense.push(Tensor::vec("norm", h, Split::Replicated));
@@ -281,6 +429,7 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
                 inp: h,
                 role: Role::Router,
                 split: Split::Replicated,
+                kept_16bit_in: None,
             });
             if moe.router_bias {
                 dense.push(Tensor::vec(
@@ -296,14 +445,22 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
                     Split::Replicated,
                 ));
             }
+            if let Some(lat) = moe.latent_size {
+                // Latent MoE (Nemotron-3): routed experts work in a narrower
+                // latent space entered and left through two projections.
+                dense.push(Tensor::lin("fc1_latent_proj", lat, h, Split::Replicated));
+                dense.push(Tensor::lin("fc2_latent_proj", h, lat, Split::Replicated));
+            }
             if moe.shared_intermediate_size > 0 {
-                dense.extend(mlp_tensors(
+                let mut shared = mlp_tensors(
                     h,
                     moe.shared_intermediate_size,
                     m.mlp.gated,
                     false,
                     Role::Linear,
-                ));
+                );
+                mark_16bit(m, &mut shared, ModulePart::SharedExperts, Some(i));
+                dense.extend(shared);
                 if moe.shared_expert_gate {
                     dense.push(Tensor {
                         name: "shared_expert_gate",
@@ -311,26 +468,31 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
                         inp: h,
                         role: Role::Router,
                         split: Split::Replicated,
+                        kept_16bit_in: None,
                     });
                 }
             }
-            let e = mlp_tensors(
-                h,
+            let mut e = mlp_tensors(
+                moe.latent_size.unwrap_or(h),
                 moe.expert_intermediate_size,
                 m.mlp.gated,
                 moe.expert_bias,
                 Role::ExpertLinear,
             );
+            mark_16bit(m, &mut e, ModulePart::RoutedExperts, Some(i));
             (e, moe.num_experts)
         }
+        _ if m.ffn_type(i) == FfnType::None => (Vec::new(), 0),
         _ => {
-            dense.extend(mlp_tensors(
+            let mut mlp = mlp_tensors(
                 h,
                 m.mlp.intermediate_size,
                 m.mlp.gated,
                 m.mlp.bias,
                 Role::Linear,
-            ));
+            );
+            mark_16bit(m, &mut mlp, ModulePart::DenseMlp, Some(i));
+            dense.extend(mlp);
             (Vec::new(), 0)
         }
     };
@@ -342,19 +504,41 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
 }
 
 /// The distinct layer structures in `range` with how many layers share each
-/// (decoder layers differ only in dense-vs-MoE MLP), so callers sum over two
-/// kinds instead of every layer.
+/// (layers differ by token mixer, feed-forward kind and whether they hold an
+/// indexer), so callers sum over a few kinds instead of every layer.
 pub fn layer_kinds(m: &ModelSpec, range: std::ops::Range<u64>) -> Vec<(LayerTensors, u64)> {
-    let moe = range.clone().filter(|&i| m.is_moe_layer(i)).count() as u64;
-    let dense = range.end.saturating_sub(range.start) - moe;
-    let mut out = Vec::new();
-    if let Some(i) = range.clone().find(|&i| !m.is_moe_layer(i)) {
-        out.push((layer_tensors(m, i), dense));
+    let key = |i: u64| {
+        let own_indexer = m
+            .indexer
+            .as_ref()
+            .is_some_and(|x| !x.shared_layers.contains(&i));
+        let kept: Vec<bool> = match &m.checkpoint_layout {
+            None => Vec::new(),
+            Some(l) => [
+                ModulePart::Attention,
+                ModulePart::DenseMlp,
+                ModulePart::SharedExperts,
+                ModulePart::RoutedExperts,
+            ]
+            .iter()
+            .map(|p| l.keeps_16bit(*p, Some(i)))
+            .collect(),
+        };
+        (m.layer_type(i), m.ffn_type(i), own_indexer, kept)
+    };
+    type Key = (LayerType, FfnType, bool, Vec<bool>);
+    let mut kinds: Vec<(Key, u64, u64)> = Vec::new();
+    for i in range {
+        let k = key(i);
+        match kinds.iter_mut().find(|(kk, _, _)| *kk == k) {
+            Some(e) => e.2 += 1,
+            None => kinds.push((k, i, 1)),
+        }
     }
-    if let Some(i) = range.clone().find(|&i| m.is_moe_layer(i)) {
-        out.push((layer_tensors(m, i), moe));
-    }
-    out
+    kinds
+        .into_iter()
+        .map(|(_, first, n)| (layer_tensors(m, first), n))
+        .collect()
 }
 
 /// Tensors outside the decoder layers: embedding, final norm, lm_head.
@@ -365,6 +549,7 @@ pub fn outer_tensors(m: &ModelSpec) -> (Tensor, Vec<Tensor>, Option<Tensor>) {
         inp: m.hidden_size,
         role: Role::Embedding,
         split: Split::Rows,
+        kept_16bit_in: None,
     };
     let norm_params = if m.norm.bias { 2 } else { 1 };
     let final_norm = (0..norm_params)
@@ -376,7 +561,10 @@ pub fn outer_tensors(m: &ModelSpec) -> (Tensor, Vec<Tensor>, Option<Tensor>) {
         inp: m.hidden_size,
         role: Role::LmHead,
         split: Split::Rows,
+        kept_16bit_in: None,
     });
+    // The head and embedding stay 16-bit in every format kvplan models, so
+    // their exclusion in the metadata changes nothing.
     (emb, final_norm, head)
 }
 
@@ -393,7 +581,18 @@ pub fn mtp_tensors(m: &ModelSpec) -> Vec<Tensor> {
         Tensor::vec("shared_head.norm", h, Split::Replicated),
     ];
     // The MTP block uses the layer type of the last (MoE) layer.
-    let l = layer_tensors(m, m.num_layers.max(1) - 1);
+    let last = m.num_layers.max(1) - 1;
+    let l = layer_tensors(m, last);
+    if m.layer_type(last) == LayerType::None {
+        // Nemotron-H ends in an MoE-only block; its MTP block ("*E") also has
+        // attention: take the last attention layer's.
+        if let Some(a) = (0..m.num_layers)
+            .rev()
+            .find(|&i| matches!(m.layer_type(i), LayerType::Full | LayerType::Sliding))
+        {
+            t.extend(attention_tensors(m, m.layer_type(a)));
+        }
+    }
     t.extend(l.dense);
     for _ in 0..l.num_experts {
         t.extend(l.expert.iter().cloned());

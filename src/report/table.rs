@@ -95,14 +95,25 @@ pub fn render_text(r: &Report) -> String {
         d.engine,
         d.engine_version
     ));
+    let state = if r.kv_cache.state_bytes_per_sequence > 0 {
+        format!(
+            " + {} B fixed state per sequence (linear/SSM layers)",
+            thousands(r.kv_cache.state_bytes_per_sequence)
+        )
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "context {} tokens × batch {}; KV {} B/token (whole model), {} B/token per GPU; weights {} in all\n\n",
+        "context {} tokens × batch {}; KV {} B/token (whole model){state}, {} B/token per GPU; weights {} in all\n\n",
         thousands(r.workload.context),
         r.workload.batch,
         thousands(r.kv_cache.bytes_per_token),
         thousands(r.kv_cache.bytes_per_token_per_gpu),
         gib(r.model.weights_bytes_total)
     ));
+    if let Some(l) = &r.model.checkpoint_layout {
+        out.push_str(&format!("checkpoint: {l}\n\n"));
+    }
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED);
     t.set_header(vec![

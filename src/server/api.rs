@@ -318,17 +318,29 @@ fn check_tokens_in_flight(context: u64, batch: u64) -> Result<(), ApiError> {
 }
 
 /// Resolve like the CLI, except that the only model "file" is the pasted
-/// config: the server never reads paths or fetches models.
+/// config: the server never reads paths, and fetches `hf:` models only
+/// through its Hub edge (`--allow-hub`).
 fn resolve_req(
-    catalog: &Catalog,
+    app: &AppState,
     req: &EstimateRequest,
     config: Option<&ModelSpec>,
 ) -> Result<Resolved, ApiError> {
     check_ranges(req)?;
+    let from_hub = match (req.model.trim().strip_prefix("hf:"), &app.hub) {
+        (Some(id), Some(edge)) if config.is_none() => Some(edge.load(id)?),
+        (Some(_), None) if config.is_none() => {
+            return Err(ApiError::bad(
+                "model",
+                "this server does not fetch models from the Hugging Face Hub: start it with `kvplan serve --allow-hub`, or send the model's config.json in the `config` field (on the page: paste it)",
+            ))
+        }
+        _ => None,
+    };
     let load = |name: &str| -> crate::Result<ModelSpec> {
-        match config {
-            Some(m) if name == CONFIG_NAME => Ok(m.clone()),
-            _ => Err(catalog.model(name).err().unwrap_or_else(|| {
+        match (config, &from_hub) {
+            (Some(m), _) if name == CONFIG_NAME => Ok(m.clone()),
+            (_, Some(m)) if name.trim().starts_with("hf:") => Ok(m.clone()),
+            _ => Err(app.catalog.model(name).err().unwrap_or_else(|| {
                 Error::input(
                     "model",
                     "the server does not read files; send the config.json in the `config` field",
@@ -336,7 +348,7 @@ fn resolve_req(
             })),
         }
     };
-    let r = resolve(req, catalog, &load)?;
+    let r = resolve(req, &app.catalog, &load)?;
     check_tokens_in_flight(r.scenario.workload.context, r.scenario.workload.batch)?;
     Ok(r)
 }
@@ -387,7 +399,7 @@ pub(crate) async fn estimate(
 /// The work of `/api/estimate` (what `kvplan estimate` does, minus printing).
 fn estimate_json(app: &AppState, c: &Common) -> Result<String, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
-    let r = resolve_req(&app.catalog, &c.req, spec.as_ref())?;
+    let r = resolve_req(app, &c.req, spec.as_ref())?;
     let eff = efficiency(c.profile.as_deref(), &r.scenario)?;
     let est = run_core(&r.scenario, &eff, r.tokens_per_step)?;
     let recs = recommend(&est, &eff);
@@ -478,7 +490,7 @@ fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiE
     base_req.dp = None;
     base_req.ep = None;
     base_req.batch = Some(batch.unwrap_or(1));
-    let base = resolve_req(&app.catalog, &base_req, spec.as_ref())?.scenario;
+    let base = resolve_req(app, &base_req, spec.as_ref())?.scenario;
     let c = constraints_from(
         batch,
         pf.max_tpot_ms,
@@ -532,7 +544,7 @@ pub(crate) async fn sweep(
 /// The work of `/api/sweep`: one core estimate per context, nothing else changed.
 fn sweep_json(app: &AppState, c: &Common, contexts: Option<Vec<u64>>) -> Result<String, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
-    let r = resolve_req(&app.catalog, &c.req, spec.as_ref())?;
+    let r = resolve_req(app, &c.req, spec.as_ref())?;
     let max = r.scenario.model.max_context;
     let mut points = contexts.unwrap_or_else(|| {
         let mut v: Vec<u64> = (10..40)

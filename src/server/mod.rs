@@ -12,13 +12,15 @@
 mod api;
 mod assets;
 mod error;
+mod hub;
 
 pub use error::ApiError;
+pub use hub::HubOptions;
 
 use crate::error::Result;
 use crate::spec::Catalog;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,6 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use tower_http::compression::CompressionLayer;
 
 /// The protective limits of a server; tests shrink them to reach each path.
 #[derive(Debug, Clone)]
@@ -66,6 +69,8 @@ pub(crate) struct AppState {
     /// Requests waiting for a permit now.
     queued: AtomicUsize,
     listings: api::Listings,
+    /// `hf:` models through the Hub, when `kvplan serve --allow-hub` asked for it.
+    hub: Option<hub::HubEdge>,
 }
 
 /// Shared state handle.
@@ -78,6 +83,13 @@ pub fn router() -> Result<Router> {
 
 /// The router with the given limits (tests use tiny ones to trigger 413/503).
 pub fn router_with(limits: Limits) -> Result<Router> {
+    router_with_hub(limits, None)
+}
+
+/// The router with the given limits and, when `hub` is given, `hf:` model
+/// ids answered through the Hugging Face Hub (off unless asked for: a
+/// server that downloads on behalf of anyone who can reach it is a choice).
+pub fn router_with_hub(limits: Limits, hub: Option<HubOptions>) -> Result<Router> {
     let catalog = Catalog::builtin()?;
     let listings = api::Listings::new(&catalog)?;
     let state: Shared = Arc::new(AppState {
@@ -86,6 +98,7 @@ pub fn router_with(limits: Limits) -> Result<Router> {
         slots: Arc::new(Semaphore::new(limits.max_in_flight)),
         queued: AtomicUsize::new(0),
         listings,
+        hub: hub.map(hub::HubEdge::new),
     });
     let mut r = Router::new()
         .route("/healthz", get(api::healthz))
@@ -101,11 +114,17 @@ pub fn router_with(limits: Limits) -> Result<Router> {
     // Static files: one explicit route per embedded file, so no request path
     // can name anything else (no traversal to handle at all).
     for a in assets::ASSETS {
-        r = r.route(a.path, get(move || async move { assets::respond(a) }));
+        r = r.route(
+            a.path,
+            get(move |h: HeaderMap| async move { assets::respond(a, &h) }),
+        );
     }
     Ok(r.fallback(not_found)
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
+        // gzip or brotli when the client offers it (the page's JSON and
+        // scripts shrink 5-10×); outermost, so error answers shrink too.
+        .layer(CompressionLayer::new())
         .with_state(state))
 }
 

@@ -33,11 +33,15 @@ pub enum WeightFormat {
     Mxfp4,
     /// NVIDIA NVFP4: 4-bit e2m1 + one fp8 scale per 16 values + an fp32 global scale per tensor.
     Nvfp4,
+    /// compressed-tensors `pack-quantized` symmetric int4, group 32 (Kimi-K2.5,
+    /// Kimi-K2-Thinking): int32-packed nibbles + one bf16 scale per 32 inputs
+    /// + an int64 `weight_shape` pair per tensor; no zero points.
+    Int4G32,
 }
 
 impl WeightFormat {
     /// Every format, for listings and the plan search.
-    pub const ALL: [WeightFormat; 11] = [
+    pub const ALL: [WeightFormat; 12] = [
         WeightFormat::Fp32,
         WeightFormat::Bf16,
         WeightFormat::Fp16,
@@ -49,6 +53,7 @@ impl WeightFormat {
         WeightFormat::Nf4,
         WeightFormat::Mxfp4,
         WeightFormat::Nvfp4,
+        WeightFormat::Int4G32,
     ];
 
     /// The name users type (`--weights fp8-block`).
@@ -65,6 +70,7 @@ impl WeightFormat {
             WeightFormat::Nf4 => "nf4",
             WeightFormat::Mxfp4 => "mxfp4",
             WeightFormat::Nvfp4 => "nvfp4",
+            WeightFormat::Int4G32 => "int4-g32",
         }
     }
 
@@ -80,6 +86,7 @@ impl WeightFormat {
             "gptq" | "gptq-int4" => "int4-gptq",
             "w8a8" | "w8a16" | "int8-channel" => "int8",
             "bnb-nf4" => "nf4",
+            "int4-group32" | "w4a16-g32" | "pack-quantized" => "int4-g32",
             other => other,
         };
         WeightFormat::ALL
@@ -132,6 +139,9 @@ impl WeightFormat {
             WeightFormat::Mxfp4 => n.div_ceil(2) + groups(32),
             // NVFP4: e2m1 + one e4m3 scale per 16 along the input + fp32 global scale.
             WeightFormat::Nvfp4 => n.div_ceil(2) + groups(16) + 4,
+            // compressed-tensors pack-quantized: weight_packed int32 [out, in/8],
+            // weight_scale bf16 [out, in/32], weight_shape int64 [2].
+            WeightFormat::Int4G32 => out * inp.div_ceil(8) * 4 + groups(32) * 2 + 16,
         }
     }
 
@@ -174,6 +184,124 @@ impl fmt::Display for WeightFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// A part of a decoder layer, as quantization metadata names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModulePart {
+    /// The token mixer: attention, its indexer, linear attention or Mamba2.
+    Attention,
+    /// The dense MLP of non-MoE layers.
+    DenseMlp,
+    /// The always-on shared expert(s).
+    SharedExperts,
+    /// The routed experts.
+    RoutedExperts,
+    /// Every linear layer of the layer.
+    Layer,
+    /// The output head.
+    LmHead,
+    /// The token embedding.
+    Embedding,
+}
+
+impl ModulePart {
+    /// Name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModulePart::Attention => "attention",
+            ModulePart::DenseMlp => "dense MLP",
+            ModulePart::SharedExperts => "shared experts",
+            ModulePart::RoutedExperts => "routed experts",
+            ModulePart::Layer => "whole layer",
+            ModulePart::LmHead => "lm_head",
+            ModulePart::Embedding => "embedding",
+        }
+    }
+}
+
+/// Parts a quantized checkpoint keeps in 16 bits, as its quantization
+/// metadata lists them (compressed-tensors `ignore`, ModelOpt
+/// `exclude_modules`, fp8 `modules_to_not_convert`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keep16 {
+    /// Which part.
+    pub part: ModulePart,
+    /// Decoder layers it applies to; empty: every layer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<u64>,
+}
+
+/// What kvplan read from a checkpoint's quantization metadata beyond the
+/// format itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointLayout {
+    /// Where and what was read, e.g. "compressed-tensors pack-quantized int4
+    /// group 32 (config.json quantization_config)".
+    pub read_from: String,
+    /// Linear layers stored 16-bit (embedding, norms, routers and biases
+    /// always are).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep_16bit: Vec<Keep16>,
+    /// KV-cache quantization the checkpoint was calibrated for (ModelOpt
+    /// `kv_cache_quant_algo`, compressed-tensors `kv_cache_scheme`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache_dtype: Option<KvDtype>,
+    /// Exclusion patterns kvplan could not place on a part (reported, not applied).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unplaced_patterns: Vec<String>,
+}
+
+impl CheckpointLayout {
+    /// Whether `part` of decoder layer `layer` is stored 16-bit.
+    pub fn keeps_16bit(&self, part: ModulePart, layer: Option<u64>) -> bool {
+        self.keep_16bit.iter().any(|k| {
+            let part_hit = k.part == part || (k.part == ModulePart::Layer && layer.is_some());
+            let layer_hit = k.layers.is_empty() || layer.is_some_and(|l| k.layers.contains(&l));
+            part_hit && layer_hit
+        })
+    }
+
+    /// One line for reports: what stays 16-bit.
+    pub fn summary(&self) -> String {
+        if self.keep_16bit.is_empty() {
+            return format!("{}; every linear layer quantized", self.read_from);
+        }
+        let parts: Vec<String> = self
+            .keep_16bit
+            .iter()
+            .map(|k| {
+                if k.layers.is_empty() {
+                    k.part.name().to_string()
+                } else {
+                    format!("{} of layers {}", k.part.name(), ranges(&k.layers))
+                }
+            })
+            .collect();
+        format!("{}; 16-bit: {}", self.read_from, parts.join(", "))
+    }
+}
+
+/// "0-2, 5, 7-9" from a sorted list.
+fn ranges(v: &[u64]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            v[i].to_string()
+        } else {
+            format!("{}-{}", v[i], v[j])
+        });
+        i = j + 1;
+    }
+    out.join(", ")
 }
 
 /// Plain element types (model native dtype, activation dtype).
@@ -308,6 +436,8 @@ pub enum Arch {
     Blackwell,
     /// AMD MI300X / MI325X (fp8 as e4m3fnuz; no fp4).
     Cdna3,
+    /// AMD MI350X / MI355X (OCP fp8 e4m3fn; MXFP4/MXFP6 matrix math, no NVFP4).
+    Cdna4,
 }
 
 impl Arch {
@@ -315,13 +445,13 @@ impl Arch {
     pub fn has_fp8(self) -> bool {
         matches!(
             self,
-            Arch::Ada | Arch::Hopper | Arch::Blackwell | Arch::Cdna3
+            Arch::Ada | Arch::Hopper | Arch::Blackwell | Arch::Cdna3 | Arch::Cdna4
         )
     }
 
     /// Whether the GPU has FP4 tensor-core math.
     pub fn has_fp4(self) -> bool {
-        matches!(self, Arch::Blackwell)
+        matches!(self, Arch::Blackwell | Arch::Cdna4)
     }
 }
 

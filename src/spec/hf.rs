@@ -3,14 +3,18 @@
 //! docs/sources/models.md lists (sliding windows, head_dim overrides, expert
 //! counts, MLA, MTP, quantization_config, nested `text_config`).
 
-use super::dtype::{DType, WeightFormat};
-use super::model::{AttentionSpec, LayerType, MlaSpec, MlpSpec, ModelSpec, MoeSpec, NormSpec};
+use super::dtype::{CheckpointLayout, DType, Keep16, KvDtype, ModulePart, WeightFormat};
+use super::model::{
+    AttentionSpec, FfnType, HeadShape, IndexerSpec, LayerType, LinearAttentionSpec, LinearKind,
+    MambaSpec, MlaSpec, MlpSpec, ModelSpec, MoeSpec, NormSpec,
+};
 use crate::error::{Error, Result};
 use serde_json::Value;
 
 /// Parse config.json text; `origin` names the file in errors.
 pub fn parse_config(text: &str, origin: &str) -> Result<ModelSpec> {
-    let root: Value = serde_json::from_str(text).map_err(|e| {
+    let text = replace_non_finite(text);
+    let root: Value = serde_json::from_str(&text).map_err(|e| {
         Error::spec(
             origin,
             format!(
@@ -26,6 +30,49 @@ pub fn parse_config(text: &str, origin: &str) -> Result<ModelSpec> {
     let spec = from_value(&root, origin)?;
     spec.validate(origin)?;
     Ok(spec)
+}
+
+/// Python's `json.dump` writes `Infinity`, `-Infinity` and `NaN` (Nemotron-H's
+/// `time_step_limit`), which JSON does not allow. Replace those bare tokens —
+/// outside strings — with `null`; no field kvplan sizes a model with can
+/// hold them, so a sizing field that did would then be reported as missing.
+fn replace_non_finite(text: &str) -> std::borrow::Cow<'_, str> {
+    if !(text.contains("Infinity") || text.contains("NaN")) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_str = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_str {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        if c == '"' {
+            in_str = true;
+        } else {
+            let token = ["-Infinity", "Infinity", "NaN"]
+                .into_iter()
+                .find(|t| rest.starts_with(t));
+            if let Some(t) = token {
+                out.push_str("null");
+                rest = &rest[t.len()..];
+                continue;
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn get<'a>(c: &'a Value, keys: &[&str]) -> Option<&'a Value> {
@@ -72,10 +119,18 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         .unwrap_or("unknown")
         .to_string();
     let fam = family.as_str();
+    refuse_unmodelled(c, origin)?;
     let is_gemma = fam.starts_with("gemma");
     let is_gemma3 = fam.starts_with("gemma3");
     let hidden = need_u64(c, &["hidden_size", "n_embd", "d_model"], origin)?;
-    let layers = need_u64(c, &["num_hidden_layers", "n_layer", "num_layers"], origin)?;
+    // Newer Nemotron-H configs give the blocks as a list and no layer count.
+    let layers = match get_u64(c, &["num_hidden_layers", "n_layer", "num_layers"]) {
+        Some(l) => l,
+        None => match c.get("layers_block_type").and_then(Value::as_array) {
+            Some(a) => a.len() as u64,
+            None => need_u64(c, &["num_hidden_layers", "n_layer", "num_layers"], origin)?,
+        },
+    };
     let heads = need_u64(c, &["num_attention_heads", "n_head"], origin)?;
     let kv_heads =
         get_u64(c, &["num_key_value_heads", "n_head_kv", "num_kv_heads"]).unwrap_or(heads);
@@ -125,7 +180,24 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         None => None,
     };
     let attention_bias = get_bool(c, "attention_bias").unwrap_or(false);
+    // Qwen2-style attention: biases on q/k/v only (MiMo keeps Qwen2's layout
+    // and says so with attention_bias: true).
     let qwen2_bias = matches!(fam, "qwen2" | "qwen2_moe");
+    let qkv_only_bias = fam == "mimo";
+    let qk_norm = matches!(
+        fam,
+        "qwen3"
+            | "qwen3_moe"
+            | "gemma3"
+            | "gemma3_text"
+            | "olmo2"
+            | "qwen3_next"
+            | "qwen3_vl_text"
+            | "qwen3_vl_moe_text"
+            | "qwen3_5_text"
+            | "qwen3_5_moe_text"
+    ) || (fam == "minimax_m2" && get_bool(c, "use_qk_norm").unwrap_or(false));
+    let qwen_hybrid = matches!(fam, "qwen3_next" | "qwen3_5_text" | "qwen3_5_moe_text");
     let attention = AttentionSpec {
         num_heads: heads,
         num_kv_heads: kv_heads,
@@ -135,18 +207,70 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
             .unwrap_or(head_dim),
         v_head_dim: mla.as_ref().map(|m| m.v_head_dim),
         qkv_bias: (attention_bias || qwen2_bias) && mla.is_none(),
-        o_bias: attention_bias && mla.is_none(),
-        qk_norm: matches!(
-            fam,
-            "qwen3" | "qwen3_moe" | "gemma3" | "gemma3_text" | "olmo2" | "qwen3_next"
-        ),
+        o_bias: attention_bias && !qkv_only_bias && mla.is_none(),
+        qk_norm,
+        qk_norm_full_width: qk_norm
+            && get(c, &["qk_norm_type"]).and_then(Value::as_str) == Some("per_layer"),
+        // Qwen3-Next's attention is always gated; Qwen3.5 says so explicitly.
+        output_gate: get_bool(c, "attn_output_gate").unwrap_or(fam == "qwen3_next"),
         sinks: fam == "gpt_oss",
         mla,
     };
 
     // --- layer pattern
     let window = get_u64(c, &["sliding_window", "sliding_window_size"]);
-    let (layer_pattern, sliding_window) = layer_pattern(c, fam, layers, window, origin)?;
+    let (layer_pattern, ffn_pattern, sliding_window) = if fam == "nemotron_h" {
+        let (l, f) = nemotron_pattern(c, layers, origin)?;
+        (l, f, None)
+    } else if qwen_hybrid && c.get("layer_types").is_none() {
+        // Qwen3-Next: every `full_attention_interval`-th layer is full attention.
+        let every = get_u64(c, &["full_attention_interval"]).unwrap_or(4).max(1);
+        let types: Vec<LayerType> = (0..layers)
+            .map(|i| {
+                if (i + 1) % every == 0 {
+                    LayerType::Full
+                } else {
+                    LayerType::Linear
+                }
+            })
+            .collect();
+        (compress_pattern(&types), Vec::new(), None)
+    } else {
+        let (l, w) = layer_pattern(c, fam, layers, window, origin)?;
+        (l, ffn_types(c, layers, origin)?, w)
+    };
+    let linear_attention = if layer_pattern.contains(&LayerType::Linear) {
+        Some(linear_spec(c, fam, native_dtype, origin)?)
+    } else {
+        None
+    };
+    let mamba = if layer_pattern.contains(&LayerType::Mamba) {
+        Some(mamba_spec(c, native_dtype, origin)?)
+    } else {
+        None
+    };
+    let indexer = match get_u64(c, &["index_n_heads"]) {
+        None => None,
+        Some(n) => Some(IndexerSpec {
+            num_heads: n,
+            head_dim: need_u64(c, &["index_head_dim"], origin)?,
+            topk: need_u64(c, &["index_topk"], origin)?,
+            shared_layers: c
+                .get("indexer_types")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .enumerate()
+                        .filter(|(_, v)| v.as_str() == Some("shared"))
+                        .map(|(i, _)| i as u64)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }),
+    };
+    // Per-kind head shapes: Gemma-4 `global_head_dim` / `num_global_key_value_heads`,
+    // others `full_attention_*` … none of the supported families differ yet.
+    let full_attention_shape: Option<HeadShape> = None;
 
     // --- MLP / MoE
     let inter =
@@ -165,8 +289,15 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
             // Llama-4 MoE layers always add one shared expert of the expert width.
             let n_shared =
                 get_u64(c, &["n_shared_experts"]).unwrap_or(u64::from(fam.starts_with("llama4")));
-            let shared_inter =
-                get_u64(c, &["shared_expert_intermediate_size"]).unwrap_or(n_shared * expert_inter);
+            let shared_inter = get_u64(
+                c,
+                &[
+                    "shared_expert_intermediate_size",
+                    "moe_shared_expert_intermediate_size",
+                    "shared_intermediate_size",
+                ],
+            )
+            .unwrap_or(n_shared * expert_inter);
             let mut first_dense = get_u64(c, &["first_k_dense_replace"]).unwrap_or(0);
             let mut step = get_u64(c, &["moe_layer_freq", "decoder_sparse_step"])
                 .unwrap_or(1)
@@ -189,37 +320,65 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
                 experts_per_token: top_k,
                 expert_intermediate_size: expert_inter,
                 shared_intermediate_size: shared_inter,
-                shared_expert_gate: fam == "qwen2_moe" && shared_inter > 0,
+                shared_expert_gate: matches!(fam, "qwen2_moe" | "qwen3_next" | "qwen3_5_moe_text")
+                    && shared_inter > 0,
                 first_dense_layers: first_dense,
                 layer_step: step,
                 router_bias: fam == "gpt_oss",
                 router_score_bias: get(c, &["topk_method"]).and_then(Value::as_str)
-                    == Some("noaux_tc"),
+                    == Some("noaux_tc")
+                    || get_bool(c, "use_routing_bias") == Some(true)
+                    || fam == "nemotron_h",
                 expert_bias: fam == "gpt_oss",
+                latent_size: get_u64(c, &["moe_latent_size"]).filter(|l| *l > 0),
             })
         }
     };
     // Mixtral/gpt-oss name the expert width `intermediate_size` and have no dense layers.
     let has_dense_layers = match &moe {
         None => true,
+        Some(_) if !ffn_pattern.is_empty() => ffn_pattern.contains(&FfnType::Dense),
         Some(m) => m.first_dense_layers > 0 || m.layer_step > 1,
     };
     // Llama-4 names the dense layers' width `intermediate_size_mlp`.
     let dense_inter = get_u64(c, &["intermediate_size_mlp"]).unwrap_or(inter);
+    // Nemotron-H's MLPs and experts are two-matrix squared-ReLU blocks.
+    let act = get(c, &["mlp_hidden_act", "hidden_act"]).and_then(Value::as_str);
     let mlp = MlpSpec {
         intermediate_size: if has_dense_layers { dense_inter } else { 0 },
-        gated: true,
+        gated: !matches!(act, Some("relu2")),
         bias: get_bool(c, "mlp_bias").unwrap_or(false),
     };
     let norm = NormSpec {
         per_layer: if matches!(fam, "gemma2" | "gemma3" | "gemma3_text") {
             4
+        } else if fam == "nemotron_h" {
+            // One pre-norm per block: each Nemotron-H layer is one mixer or one FFN.
+            1
         } else {
             2
         },
         bias: false,
     };
-    let checkpoint_format = quant_format(root, origin)?;
+    let quant = match quant_format(root, origin)? {
+        Some(q) => Some(q),
+        None if !std::ptr::eq(c, root) => quant_format(c, origin)?,
+        None => None,
+    };
+    let (checkpoint_format, checkpoint_layout) = match quant {
+        Some((f, l)) => (Some(f), Some(l)),
+        None => (None, None),
+    };
+    let mtp_layers = get_u64(c, &["num_nextn_predict_layers", "mtp_num_hidden_layers"])
+        .filter(|n| *n > 0)
+        .or_else(|| {
+            // MiniMax-M2: `num_mtp_modules` modules of `mtp_transformer_layers` layers.
+            (get_bool(c, "use_mtp") == Some(true)).then(|| {
+                get_u64(c, &["num_mtp_modules"]).unwrap_or(0)
+                    * get_u64(c, &["mtp_transformer_layers"]).unwrap_or(1)
+            })
+        })
+        .unwrap_or(0);
     let name_hint = root
         .get("_name_or_path")
         .and_then(Value::as_str)
@@ -243,9 +402,207 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         mlp,
         moe,
         norm,
-        mtp_layers: get_u64(c, &["num_nextn_predict_layers"]).unwrap_or(0),
+        mtp_layers,
         linear_state_bytes_per_layer: 0,
         checkpoint_format,
+        checkpoint_layout,
+        ffn_pattern,
+        linear_attention,
+        mamba,
+        indexer,
+        full_attention_shape,
+    })
+}
+
+/// Fields of architectures kvplan does not model yet. A config that sets one
+/// is refused with the field's name and why, rather than sized wrongly.
+fn refuse_unmodelled(c: &Value, origin: &str) -> Result<()> {
+    let set = |k: &str| {
+        c.get(k)
+            .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
+    };
+    let checks: [(&str, &str); 6] = [
+        ("compress_ratios", "DeepSeek-V4's compressed attention (per-layer compress_ratios, hyper-connections hc_mult, grouped output o_groups) is not modelled yet, so its KV cache and weights would be wrong"),
+        ("hc_mult", "DeepSeek-V4's hyper-connections (hc_mult) are not modelled yet"),
+        ("block_configs", "per-layer block_configs (Nemotron-NAS / DeciLM: layers with their own head counts and FFN widths, or none) are not modelled yet"),
+        ("sparse_attention_config", "MiniMax-M3's block-sparse attention (sparse_attention_config: index heads and keys) is not modelled yet, so its KV cache would be wrong"),
+        ("attention_k_eq_v", "Gemma-4's shared K=V global attention (attention_k_eq_v) with a dense MLP beside each MoE block is not modelled yet"),
+        ("hidden_size_per_layer_input", "per-layer input embeddings (hidden_size_per_layer_input) are not modelled yet"),
+    ];
+    for (k, why) in checks {
+        let trivial = c.get(k).and_then(Value::as_u64) == Some(0);
+        if set(k) && !trivial {
+            return Err(Error::spec(
+                origin,
+                format!("field '{k}': {why}; write a kvplan YAML spec for this model, or pick a built-in one (kvplan models)"),
+            ));
+        }
+    }
+    if let Some(l) = c.get("linear_attn_config").filter(|v| v.is_object()) {
+        if get_bool(l, "use_full_rank_gate") == Some(true) {
+            return Err(Error::spec(
+                origin,
+                "field 'linear_attn_config.use_full_rank_gate': Kimi's full-rank KDA gates have no public shape kvplan could count; write a kvplan YAML spec for this model",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Nemotron-H blocks: `hybrid_override_pattern` (`M` Mamba2, `*` attention,
+/// `E` MoE, `-` MLP) or the newer `layers_block_type` list. Each block is one
+/// mixer or one feed-forward, so both patterns are returned.
+fn nemotron_pattern(
+    c: &Value,
+    layers: u64,
+    origin: &str,
+) -> Result<(Vec<LayerType>, Vec<FfnType>)> {
+    let kinds: Vec<String> = if let Some(p) =
+        c.get("hybrid_override_pattern").and_then(Value::as_str)
+    {
+        p.chars().map(|ch| ch.to_string()).collect()
+    } else if let Some(a) = c.get("layers_block_type").and_then(Value::as_array) {
+        a.iter()
+            .map(|v| v.as_str().unwrap_or("?").to_string())
+            .collect()
+    } else {
+        return Err(Error::spec(
+            origin,
+            "nemotron_h config has neither 'hybrid_override_pattern' nor 'layers_block_type'; kvplan needs one to know which blocks are Mamba2, attention, MLP or MoE",
+        ));
+    };
+    if kinds.len() as u64 != layers {
+        return Err(Error::spec(
+            origin,
+            format!(
+                "hybrid_override_pattern / layers_block_type lists {} blocks but num_hidden_layers is {layers}",
+                kinds.len()
+            ),
+        ));
+    }
+    let mut l = Vec::new();
+    let mut f = Vec::new();
+    for (i, k) in kinds.iter().enumerate() {
+        let (lt, ft) = match k.as_str() {
+            "M" | "mamba" => (LayerType::Mamba, FfnType::None),
+            "*" | "attention" => (LayerType::Full, FfnType::None),
+            "E" | "moe" => (LayerType::None, FfnType::Moe),
+            "-" | "mlp" => (LayerType::None, FfnType::Dense),
+            other => {
+                return Err(Error::spec(
+                    origin,
+                    format!("hybrid_override_pattern block {i} = '{other}' is not one of M (mamba), * (attention), E (moe), - (mlp)"),
+                ))
+            }
+        };
+        l.push(lt);
+        f.push(ft);
+    }
+    Ok((l, f))
+}
+
+/// Per-layer FFN kinds from `mlp_layer_types` (GLM: dense/sparse) or a list
+/// `moe_layer_freq` (0/1 per layer); empty when the config has neither.
+fn ffn_types(c: &Value, layers: u64, origin: &str) -> Result<Vec<FfnType>> {
+    let list = c
+        .get("mlp_layer_types")
+        .and_then(Value::as_array)
+        .map(|a| ("mlp_layer_types", a))
+        .or_else(|| {
+            c.get("moe_layer_freq")
+                .and_then(Value::as_array)
+                .map(|a| ("moe_layer_freq", a))
+        });
+    let Some((key, a)) = list else {
+        return Ok(Vec::new());
+    };
+    if a.len() as u64 != layers {
+        return Err(Error::spec(
+            origin,
+            format!(
+                "{key} lists {} layers but num_hidden_layers is {layers}",
+                a.len()
+            ),
+        ));
+    }
+    a.iter()
+        .enumerate()
+        .map(|(i, v)| match (v.as_str(), v.as_u64()) {
+            (Some("dense"), _) | (_, Some(0)) => Ok(FfnType::Dense),
+            (Some("sparse"), _) | (Some("moe"), _) | (_, Some(1)) => Ok(FfnType::Moe),
+            _ => Err(Error::spec(
+                origin,
+                format!("{key}[{i}] = {v} is not dense/sparse (or 0/1)"),
+            )),
+        })
+        .collect()
+}
+
+fn dtype_field(c: &Value, keys: &[&str], default: DType, origin: &str) -> Result<DType> {
+    match get(c, keys).and_then(Value::as_str) {
+        None => Ok(default),
+        Some(n) => DType::from_torch(n).ok_or_else(|| {
+            Error::spec(
+                origin,
+                format!(
+                    "field '{}' = '{n}' is not a dtype kvplan knows (float32, bfloat16, float16)",
+                    keys[0]
+                ),
+            )
+        }),
+    }
+}
+
+/// Gated DeltaNet shapes (Qwen3-Next, Qwen3.5/3.6: `linear_*` fields) or
+/// Kimi Delta Attention (`linear_attn_config`).
+fn linear_spec(c: &Value, fam: &str, native: DType, origin: &str) -> Result<LinearAttentionSpec> {
+    if let Some(l) = c.get("linear_attn_config").filter(|v| v.is_object()) {
+        let heads = need_u64(l, &["num_heads"], origin)?;
+        let d = need_u64(l, &["head_dim"], origin)?;
+        return Ok(LinearAttentionSpec {
+            kind: LinearKind::Kda,
+            num_key_heads: heads,
+            num_value_heads: heads,
+            key_head_dim: d,
+            value_head_dim: d,
+            conv_kernel: get_u64(l, &["short_conv_kernel_size"]).unwrap_or(4),
+            state_dtype: dtype_field(c, &["mamba_ssm_dtype"], DType::Fp32, origin)?,
+        });
+    }
+    if get_u64(c, &["linear_num_value_heads"]).is_none() {
+        return Err(Error::spec(
+            origin,
+            format!("{fam}: layer_types has linear_attention layers but 'linear_num_value_heads' is missing; kvplan needs linear_num_key_heads, linear_num_value_heads, linear_key_head_dim, linear_value_head_dim and linear_conv_kernel_dim to size their state"),
+        ));
+    }
+    Ok(LinearAttentionSpec {
+        kind: LinearKind::GatedDeltaNet,
+        num_key_heads: need_u64(c, &["linear_num_key_heads"], origin)?,
+        num_value_heads: need_u64(c, &["linear_num_value_heads"], origin)?,
+        key_head_dim: need_u64(c, &["linear_key_head_dim"], origin)?,
+        value_head_dim: need_u64(c, &["linear_value_head_dim"], origin)?,
+        conv_kernel: need_u64(c, &["linear_conv_kernel_dim"], origin)?,
+        // No mamba_ssm_dtype (Qwen3-Next): the state is kept in the model dtype.
+        state_dtype: dtype_field(c, &["mamba_ssm_dtype"], native, origin)?,
+    })
+}
+
+/// Mamba2 shapes (Nemotron-H).
+fn mamba_spec(c: &Value, native: DType, origin: &str) -> Result<MambaSpec> {
+    let heads = need_u64(c, &["mamba_num_heads"], origin)?;
+    Ok(MambaSpec {
+        num_heads: heads,
+        head_dim: need_u64(c, &["mamba_head_dim"], origin)?,
+        state_size: need_u64(c, &["ssm_state_size"], origin)?,
+        n_groups: get_u64(c, &["n_groups"]).unwrap_or(1),
+        conv_kernel: need_u64(c, &["conv_kernel"], origin)?,
+        conv_bias: get_bool(c, "use_conv_bias").unwrap_or(true),
+        state_dtype: dtype_field(
+            c,
+            &["mamba_ssm_cache_dtype", "mamba_ssm_dtype"],
+            native,
+            origin,
+        )?,
     })
 }
 
@@ -271,13 +628,17 @@ fn layer_pattern(
         let mut types = Vec::new();
         for (i, v) in list.iter().enumerate() {
             let t = match v.as_str() {
-                Some("full_attention") | Some("attention") | Some("global") => LayerType::Full,
+                Some("full_attention")
+                | Some("attention")
+                | Some("global")
+                | Some("deepseek_sparse_attention") => LayerType::Full,
                 Some("sliding_attention") | Some("local") | Some("chunked_attention") => {
                     LayerType::Sliding
                 }
-                Some("linear_attention") | Some("mamba") | Some("linear") => LayerType::Linear,
+                Some("linear_attention") | Some("linear") => LayerType::Linear,
+                Some("mamba") => LayerType::Mamba,
                 other => {
-                    return Err(Error::spec(origin, format!("layer_types[{i}] = {other:?} is not a known layer type (full_attention, sliding_attention, linear_attention)")));
+                    return Err(Error::spec(origin, format!("layer_types[{i}] = {other:?} is not a known layer type (full_attention, sliding_attention, linear_attention, mamba, deepseek_sparse_attention)")));
                 }
             };
             types.push(t);
@@ -292,9 +653,6 @@ fn layer_pattern(
             ));
         }
         let has_sliding = types.contains(&LayerType::Sliding);
-        if types.contains(&LayerType::Linear) {
-            return Err(Error::spec(origin, "linear-attention layers need their state size; write a YAML spec with linear_state_bytes_per_layer"));
-        }
         return Ok((
             compress_pattern(&types),
             if has_sliding { window } else { None },
@@ -345,37 +703,69 @@ fn layer_pattern(
     }
 }
 
-/// The checkpoint's weight format from `quantization_config`.
-fn quant_format(root: &Value, origin: &str) -> Result<Option<WeightFormat>> {
+/// The checkpoint's weight format and layout from `quantization_config`
+/// (in config.json or, for multimodal wrappers, in `text_config`).
+fn quant_format(root: &Value, origin: &str) -> Result<Option<(WeightFormat, CheckpointLayout)>> {
     let Some(q) = root.get("quantization_config").filter(|v| v.is_object()) else {
         return Ok(None);
     };
     let method = q.get("quant_method").and_then(Value::as_str).unwrap_or("");
     let bits = get_u64(q, &["bits", "w_bit"]);
-    let f = match method {
+    let plain = |f: WeightFormat, what: &str| (f, layout(what, &[], None));
+    let (f, mut lay) = match method {
         "fp8" => {
-            if q.get("weight_block_size").is_some_and(|v| !v.is_null()) {
+            let f = if q.get("weight_block_size").is_some_and(|v| !v.is_null()) {
                 WeightFormat::Fp8Block
             } else {
                 WeightFormat::Fp8
-            }
+            };
+            let skip = string_list(q, "modules_to_not_convert");
+            (
+                f,
+                layout(
+                    &format!("fp8 {} (quantization_config)", f.name()),
+                    &skip,
+                    None,
+                ),
+            )
         }
-        "mxfp4" => WeightFormat::Mxfp4,
-        "awq" if bits.unwrap_or(4) == 4 => WeightFormat::Int4,
-        "gptq" if bits.unwrap_or(4) == 4 => WeightFormat::Int4Gptq,
-        "gptq" if bits == Some(8) => WeightFormat::Int8,
+        "mxfp4" => {
+            let skip = string_list(q, "modules_to_not_convert");
+            (
+                WeightFormat::Mxfp4,
+                layout("mxfp4 (quantization_config)", &skip, None),
+            )
+        }
+        "awq" if bits.unwrap_or(4) == 4 => plain(WeightFormat::Int4, "AWQ int4 group 128"),
+        "gptq" if bits.unwrap_or(4) == 4 => plain(WeightFormat::Int4Gptq, "GPTQ int4 group 128"),
+        "gptq" if bits == Some(8) => plain(WeightFormat::Int8, "GPTQ int8"),
         "bitsandbytes" => {
             if get_bool(q, "load_in_4bit") == Some(true) {
-                WeightFormat::Nf4
+                plain(WeightFormat::Nf4, "bitsandbytes nf4")
             } else {
-                WeightFormat::Int8
+                plain(WeightFormat::Int8, "bitsandbytes int8")
             }
         }
-        "modelopt" => match q.get("quant_algo").and_then(Value::as_str) {
-            Some("FP8") => WeightFormat::Fp8,
-            Some("NVFP4") => WeightFormat::Nvfp4,
-            other => return Err(Error::spec(origin, format!("quantization_config: modelopt quant_algo {other:?} is not supported"))),
-        },
+        "compressed-tensors" => compressed_tensors(q, origin)?,
+        // ModelOpt writes its own quantization_config (quant_method "modelopt",
+        // or no method at all next to quant_algo).
+        "modelopt" | "" if q.get("quant_algo").is_some() => {
+            let algo = q.get("quant_algo").and_then(Value::as_str).unwrap_or("");
+            let kv = q
+                .get("kv_cache_scheme")
+                .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+            let f = modelopt_format(algo, "quantization_config.quant_algo", origin)?;
+            let skip = string_list(q, "ignore");
+            let kv = kv.filter(|k| k.contains("FP8") || k.contains("\"num_bits\":8"));
+            (
+                f,
+                layout(
+                    &format!("ModelOpt {algo} (quantization_config)"),
+                    &skip,
+                    kv.map(|_| KvDtype::Fp8),
+                ),
+            )
+        }
         other => {
             return Err(Error::spec(
                 origin,
@@ -383,7 +773,231 @@ fn quant_format(root: &Value, origin: &str) -> Result<Option<WeightFormat>> {
             ))
         }
     };
-    Ok(Some(f))
+    if lay.read_from.is_empty() {
+        lay.read_from = f.name().to_string();
+    }
+    Ok(Some((f, lay)))
+}
+
+fn string_list(q: &Value, key: &str) -> Vec<String> {
+    q.get(key)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// ModelOpt `quant_algo` → format. MIXED_PRECISION (per-layer formats in
+/// `quantized_layers`) is refused by name.
+fn modelopt_format(algo: &str, field: &str, origin: &str) -> Result<WeightFormat> {
+    match algo.to_ascii_uppercase().as_str() {
+        "FP8" => Ok(WeightFormat::Fp8),
+        "FP8_PB_WO" | "FP8_BLOCK" => Ok(WeightFormat::Fp8Block),
+        "NVFP4" => Ok(WeightFormat::Nvfp4),
+        "W4A16_AWQ" => Ok(WeightFormat::Int4),
+        other => Err(Error::spec(
+            origin,
+            format!("field '{field}' = '{other}': ModelOpt {other} (per-layer mixed formats) is not modelled; pass --weights to size it in one format"),
+        )),
+    }
+}
+
+/// compressed-tensors: one config group (the formats kvplan models) whose
+/// `weights` say the format: `pack-quantized` int4/int8 by group,
+/// `float-quantized` fp8, `nvfp4-pack-quantized`, `mxfp4-pack-quantized`.
+fn compressed_tensors(q: &Value, origin: &str) -> Result<(WeightFormat, CheckpointLayout)> {
+    let groups = q
+        .get("config_groups")
+        .and_then(Value::as_object)
+        .filter(|g| !g.is_empty())
+        .ok_or_else(|| {
+            Error::spec(
+                origin,
+                "compressed-tensors quantization_config has no config_groups",
+            )
+        })?;
+    if groups.len() > 1 {
+        return Err(Error::spec(
+            origin,
+            format!("field 'quantization_config.config_groups': {} groups (per-layer mixed formats) are not modelled; pass --weights to size it in one format", groups.len()),
+        ));
+    }
+    let (name, g) = groups.iter().next().expect("one group");
+    let w = g
+        .get("weights")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| Error::spec(origin, format!("config_groups.{name}.weights is missing")))?;
+    let targets = string_list(g, "targets");
+    if !targets.is_empty() && targets.iter().any(|t| t != "Linear") {
+        return Err(Error::spec(
+            origin,
+            format!("field 'config_groups.{name}.targets': module lists other than [\"Linear\"] are not modelled; pass --weights"),
+        ));
+    }
+    let nbits = get_u64(w, &["num_bits"]).unwrap_or(0);
+    let kind = w.get("type").and_then(Value::as_str).unwrap_or("int");
+    let group = get_u64(w, &["group_size"]);
+    let fmt = g
+        .get("format")
+        .or_else(|| q.get("format"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let symmetric = get_bool(w, "symmetric").unwrap_or(true);
+    let f = match (kind, nbits, group, fmt) {
+        ("int", 4, Some(32), "pack-quantized") if symmetric => WeightFormat::Int4G32,
+        ("float", 4, Some(32), f) if f.starts_with("mxfp4") => WeightFormat::Mxfp4,
+        ("float", 4, Some(16), _) => WeightFormat::Nvfp4,
+        ("float", 8, _, _) if w.get("block_structure").is_some_and(|b| !b.is_null()) => {
+            WeightFormat::Fp8Block
+        }
+        ("float", 8, _, _) => WeightFormat::Fp8,
+        ("int", 8, _, _) => WeightFormat::Int8,
+        _ => {
+            return Err(Error::spec(
+                origin,
+                format!("field 'config_groups.{name}.weights': {kind} {nbits}-bit, group {group:?}, format '{fmt}' (symmetric {symmetric}) is not a layout kvplan models (int4 pack-quantized group 32, mxfp4/nvfp4, fp8, int8); pass --weights"),
+            ))
+        }
+    };
+    let kv = q
+        .get("kv_cache_scheme")
+        .filter(|v| !v.is_null())
+        .and_then(|v| get_u64(v, &["num_bits"]))
+        .filter(|b| *b == 8)
+        .map(|_| KvDtype::Fp8);
+    let what = format!(
+        "compressed-tensors {} {kind}{nbits}{} (quantization_config)",
+        if fmt.is_empty() { "quantized" } else { fmt },
+        group.map(|g| format!(" group {g}")).unwrap_or_default()
+    );
+    Ok((f, layout(&what, &string_list(q, "ignore"), kv)))
+}
+
+/// ModelOpt's `hf_quant_config.json` (a sidecar of NVIDIA checkpoints whose
+/// config.json may say nothing about quantization): set the spec's format,
+/// its 16-bit parts and KV quantization. Returns a note for the source line.
+pub fn apply_modelopt_sidecar(spec: &mut ModelSpec, text: &str, origin: &str) -> Result<String> {
+    let v: Value = serde_json::from_str(&replace_non_finite(text)).map_err(|e| {
+        Error::spec(
+            origin,
+            format!(
+                "line {}, column {}: invalid JSON: {e}",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    let q = v.get("quantization").unwrap_or(&v);
+    let algo = q.get("quant_algo").and_then(Value::as_str).unwrap_or("");
+    if algo.is_empty() {
+        return Ok(format!(
+            "{origin}: no quant_algo; weights as in config.json"
+        ));
+    }
+    let f = modelopt_format(algo, "quantization.quant_algo", origin)?;
+    let kv = match q.get("kv_cache_quant_algo").and_then(Value::as_str) {
+        Some(k) if k.eq_ignore_ascii_case("FP8") => Some(KvDtype::Fp8),
+        _ => None,
+    };
+    let lay = layout(
+        &format!("ModelOpt {algo} (hf_quant_config.json)"),
+        &string_list(q, "exclude_modules"),
+        kv,
+    );
+    spec.checkpoint_format = Some(f);
+    spec.checkpoint_layout = Some(lay);
+    Ok(format!(
+        "weights {} from {origin} (ModelOpt {algo})",
+        f.name()
+    ))
+}
+
+/// Turn exclusion patterns into the parts they keep 16-bit. Patterns name
+/// modules by path (`model.layers.3.self_attn*`, `re:.*shared_experts.*`,
+/// `*.mlp.shared_expert.*`); norms, biases, routers and the embedding are
+/// 16-bit anyway; MTP modules are not counted in the model.
+fn layout(read_from: &str, patterns: &[String], kv: Option<KvDtype>) -> CheckpointLayout {
+    use std::collections::BTreeMap;
+    let mut keep: BTreeMap<ModulePart, Option<Vec<u64>>> = BTreeMap::new();
+    let mut unplaced = Vec::new();
+    for raw in patterns {
+        let p = raw.strip_prefix("re:").unwrap_or(raw).to_ascii_lowercase();
+        let layer = p.find("layers.").and_then(|i| {
+            let digits: String = p[i + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
+            digits.parse::<u64>().ok()
+        });
+        let after_layer = layer
+            .and_then(|l| {
+                p.find(&format!("layers.{l}"))
+                    .map(|i| &p[i + 7 + l.to_string().len()..])
+            })
+            .unwrap_or("");
+        let part = if p.contains("mtp") {
+            continue;
+        } else if p.contains("lm_head") || p == "head" || p.ends_with(".head") {
+            Some(ModulePart::LmHead)
+        } else if p.contains("embed") {
+            Some(ModulePart::Embedding)
+        } else if p.contains("norm")
+            || p.contains("bias")
+            || p.ends_with(".gate")
+            || p.ends_with("mlp.gate")
+            || p.contains("router")
+            || p.contains("vision")
+            || p.contains("mm_projector")
+            || p.contains("multi_modal")
+            || p.contains("patch_merge")
+        {
+            // 16-bit anyway, or outside the language model.
+            continue;
+        } else if p.contains("shared_expert") {
+            Some(ModulePart::SharedExperts)
+        } else if p.contains("experts") {
+            Some(ModulePart::RoutedExperts)
+        } else if p.contains("attn") || p.contains("mixer") {
+            Some(ModulePart::Attention)
+        } else if p.contains("mlp") {
+            Some(ModulePart::DenseMlp)
+        } else if layer.is_some()
+            && (after_layer.is_empty() || after_layer == "*" || after_layer == ".*")
+        {
+            Some(ModulePart::Layer)
+        } else {
+            None
+        };
+        match part {
+            None => unplaced.push(raw.clone()),
+            Some(part) => {
+                let e = keep.entry(part).or_insert_with(|| Some(Vec::new()));
+                match (layer, e.as_mut()) {
+                    (Some(l), Some(v)) => v.push(l),
+                    (None, _) => *e = None,
+                    (Some(_), None) => {}
+                }
+            }
+        }
+    }
+    let keep_16bit = keep
+        .into_iter()
+        .map(|(part, layers)| {
+            let mut layers = layers.unwrap_or_default();
+            layers.sort_unstable();
+            layers.dedup();
+            Keep16 { part, layers }
+        })
+        .collect();
+    CheckpointLayout {
+        read_from: read_from.to_string(),
+        keep_16bit,
+        kv_cache_dtype: kv,
+        unplaced_patterns: unplaced,
+    }
 }
 
 #[cfg(test)]

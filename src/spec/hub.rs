@@ -239,7 +239,24 @@ pub fn load_with(cfg: &HubConfig, id: &HubId) -> Result<ModelSpec> {
     Ok(spec)
 }
 
+/// Largest JSON file (config.json, hf_quant_config.json) read from a
+/// repository: real ones are a few KiB, the largest with label maps ~1 MiB.
+const MAX_JSON_BYTES: u64 = 8 << 20;
+
 fn read_text(path: &Path) -> Result<String> {
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.len() > MAX_JSON_BYTES {
+            return Err(Error::input(
+                "model",
+                format!(
+                    "'{}' is {} bytes, more than the {} a model's JSON file can plausibly be; this is not a transformers config",
+                    path.display(),
+                    thousands(meta.len()),
+                    thousands(MAX_JSON_BYTES)
+                ),
+            ));
+        }
+    }
     std::fs::read_to_string(path).map_err(|e| {
         Error::Environment(format!(
             "cannot read '{}': {e}; delete it to fetch it again",
@@ -893,35 +910,7 @@ fn safetensors_summary(
 /// Apply NVIDIA ModelOpt's `hf_quant_config.json` (`quantization.quant_algo`).
 fn apply_modelopt(spec: &mut ModelSpec, path: &Path) -> Result<Option<String>> {
     let text = read_text(path)?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| {
-        Error::spec(
-            path.display().to_string(),
-            format!(
-                "line {}, column {}: invalid JSON: {e}",
-                e.line(),
-                e.column()
-            ),
-        )
-    })?;
-    let algo = v
-        .pointer("/quantization/quant_algo")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let f = match algo.to_ascii_uppercase().as_str() {
-        "FP8" => WeightFormat::Fp8,
-        "NVFP4" => WeightFormat::Nvfp4,
-        "" => return Ok(None),
-        other => {
-            return Ok(Some(format!(
-                "hf_quant_config.json quant_algo {other} is not modelled; pass --weights"
-            )))
-        }
-    };
-    spec.checkpoint_format = Some(f);
-    Ok(Some(format!(
-        "weights {} from hf_quant_config.json (ModelOpt {algo})",
-        f.name()
-    )))
+    super::hf::apply_modelopt_sidecar(spec, &text, &path.display().to_string()).map(Some)
 }
 
 #[cfg(test)]

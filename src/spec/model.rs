@@ -3,7 +3,7 @@
 //! model-specs/*.yaml (written by `kvplan import` from real config.json files);
 //! HF config.json files are translated into the same type by `spec::hf`.
 
-use super::dtype::{DType, WeightFormat};
+use super::dtype::{CheckpointLayout, DType, WeightFormat};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +65,161 @@ pub struct ModelSpec {
     /// The checkpoint's own quantization (from `quantization_config`).
     #[serde(default)]
     pub checkpoint_format: Option<WeightFormat>,
+    /// What the checkpoint's quantization metadata says beyond the format:
+    /// which linear layers stay 16-bit, KV quantization, where it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_layout: Option<CheckpointLayout>,
+    /// Per-layer feed-forward kinds, cycled over the layers, when they do not
+    /// follow the MoE rule of `moe` (Nemotron-H blocks, GLM `mlp_layer_types`).
+    /// Empty: `moe.first_dense_layers` / `moe.layer_step` decide.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ffn_pattern: Vec<FfnType>,
+    /// Shapes of the `linear` layers (Gated DeltaNet, Kimi Delta Attention).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear_attention: Option<LinearAttentionSpec>,
+    /// Shapes of the `mamba` layers (Mamba2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mamba: Option<MambaSpec>,
+    /// DeepSeek sparse attention's lightning indexer (DeepSeek-V3.2, GLM-5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indexer: Option<IndexerSpec>,
+    /// KV heads and head size of the full-attention layers where they differ
+    /// from `attention` (Gemma-4 global layers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_attention_shape: Option<HeadShape>,
+}
+
+/// Feed-forward block of one layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FfnType {
+    /// The dense MLP (`mlp`).
+    Dense,
+    /// The mixture of experts (`moe`).
+    Moe,
+    /// No feed-forward block (Nemotron-H mixer-only layers).
+    None,
+}
+
+/// Which linear-attention recurrence a `linear` layer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinearKind {
+    /// Gated DeltaNet (Qwen3-Next, Qwen3.5/3.6): fused qkv short conv, one
+    /// recurrent state of `value_heads × key_head_dim × value_head_dim`.
+    GatedDeltaNet,
+    /// Kimi Delta Attention (Kimi-Linear/K3): separate q/k/v short convs,
+    /// per-channel gates, one `heads × head_dim × head_dim` state.
+    Kda,
+}
+
+/// Shapes of a linear-attention layer; decide its parameters and the fixed
+/// state each sequence holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinearAttentionSpec {
+    /// Recurrence.
+    pub kind: LinearKind,
+    /// Query/key heads.
+    pub num_key_heads: u64,
+    /// Value heads (= recurrent states per layer).
+    pub num_value_heads: u64,
+    /// Query/key head size.
+    pub key_head_dim: u64,
+    /// Value head size.
+    pub value_head_dim: u64,
+    /// Short causal convolution width (config `linear_conv_kernel_dim`).
+    pub conv_kernel: u64,
+    /// Element type of the recurrent state (config `mamba_ssm_dtype`).
+    pub state_dtype: DType,
+}
+
+impl LinearAttentionSpec {
+    /// Channels of the short convolution (q, k and v concatenated).
+    pub fn conv_dim(&self) -> u64 {
+        2 * self.num_key_heads * self.key_head_dim + self.num_value_heads * self.value_head_dim
+    }
+
+    /// Logical state bytes per sequence of one layer: the convolution's last
+    /// `conv_kernel − 1` inputs in `conv_dtype` plus the recurrent state
+    /// (vLLM `MambaStateShapeCalculator.gated_delta_net_state_shape` / `kda_state_shape`).
+    pub fn state_bytes(&self, conv_dtype: DType) -> u64 {
+        self.conv_kernel.saturating_sub(1) * self.conv_dim() * conv_dtype.bytes()
+            + self.num_value_heads
+                * self.key_head_dim
+                * self.value_head_dim
+                * self.state_dtype.bytes()
+    }
+}
+
+/// Shapes of a Mamba2 layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MambaSpec {
+    /// SSM heads (`mamba_num_heads`).
+    pub num_heads: u64,
+    /// Head size (`mamba_head_dim`); heads × head size = the inner width.
+    pub head_dim: u64,
+    /// SSM state size N (`ssm_state_size`).
+    pub state_size: u64,
+    /// B/C groups (`n_groups`).
+    pub n_groups: u64,
+    /// Causal convolution width (`conv_kernel`).
+    pub conv_kernel: u64,
+    /// The convolution has a bias (`use_conv_bias`).
+    #[serde(default)]
+    pub conv_bias: bool,
+    /// Element type of the SSM state (`mamba_ssm_cache_dtype`).
+    pub state_dtype: DType,
+}
+
+impl MambaSpec {
+    /// Inner width (heads × head size).
+    pub fn inner(&self) -> u64 {
+        self.num_heads * self.head_dim
+    }
+
+    /// Channels of the convolution: x, B and C.
+    pub fn conv_dim(&self) -> u64 {
+        self.inner() + 2 * self.n_groups * self.state_size
+    }
+
+    /// Logical state bytes per sequence of one layer (vLLM
+    /// `MambaStateShapeCalculator.mamba2_state_shape`): conv state
+    /// `(conv_kernel − 1) × conv_dim` in `conv_dtype`, SSM state
+    /// `heads × head_dim × state_size` in `state_dtype`.
+    pub fn state_bytes(&self, conv_dtype: DType) -> u64 {
+        self.conv_kernel.saturating_sub(1) * self.conv_dim() * conv_dtype.bytes()
+            + self.num_heads * self.head_dim * self.state_size * self.state_dtype.bytes()
+    }
+}
+
+/// DeepSeek sparse attention's indexer: a small set of fp8 keys per token that
+/// picks the `topk` tokens each query attends to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexerSpec {
+    /// Indexer query heads (`index_n_heads`).
+    pub num_heads: u64,
+    /// Indexer key size (`index_head_dim`).
+    pub head_dim: u64,
+    /// Tokens selected per query (`index_topk`).
+    pub topk: u64,
+    /// Layers whose indexer reuses another layer's keys (GLM-5.2
+    /// `indexer_types: shared`); they hold no indexer weights or keys.
+    /// Empty: every layer has its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_layers: Vec<u64>,
+}
+
+/// KV heads and head size of one kind of attention layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadShape {
+    /// KV heads.
+    pub num_kv_heads: u64,
+    /// Head size of Q, K and V.
+    pub head_dim: u64,
 }
 
 fn default_pattern() -> Vec<LayerType> {
@@ -79,8 +234,12 @@ pub enum LayerType {
     Full,
     /// Attends to the last `sliding_window` tokens.
     Sliding,
-    /// Linear attention / state-space layer with a fixed-size state.
+    /// Linear attention (Gated DeltaNet, KDA) with a fixed-size state.
     Linear,
+    /// Mamba2 state-space layer with a fixed-size state.
+    Mamba,
+    /// No token mixer (Nemotron-H MLP/MoE-only blocks).
+    None,
 }
 
 /// Attention dimensions.
@@ -106,6 +265,14 @@ pub struct AttentionSpec {
     /// Per-head RMSNorm on Q and K (Qwen3, Gemma-3).
     #[serde(default)]
     pub qk_norm: bool,
+    /// The Q/K norm spans all heads (`qk_norm_type: per_layer`, MiniMax-M2):
+    /// weights of `heads × head_dim` instead of `head_dim`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub qk_norm_full_width: bool,
+    /// q_proj also emits a sigmoid output gate per head (Qwen3-Next/3.5
+    /// `attn_output_gate`), doubling its rows.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub output_gate: bool,
     /// Learned attention-sink logits, one per head (gpt-oss).
     #[serde(default)]
     pub sinks: bool,
@@ -162,6 +329,10 @@ fn yes() -> bool {
     true
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// Mixture-of-experts layout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -193,6 +364,10 @@ pub struct MoeSpec {
     /// Expert linear layers carry biases (gpt-oss).
     #[serde(default)]
     pub expert_bias: bool,
+    /// Width of the latent space the routed experts work in (Nemotron-3
+    /// `moe_latent_size`); None: they work on the hidden state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latent_size: Option<u64>,
 }
 
 fn one() -> u64 {
@@ -229,7 +404,56 @@ impl ModelSpec {
     pub fn is_moe_layer(&self, i: u64) -> bool {
         match &self.moe {
             None => false,
+            Some(_) if !self.ffn_pattern.is_empty() => self.ffn_type(i) == FfnType::Moe,
             Some(m) => i >= m.first_dense_layers && (i - m.first_dense_layers) % m.layer_step == 0,
+        }
+    }
+
+    /// Feed-forward kind of layer `i`.
+    pub fn ffn_type(&self, i: u64) -> FfnType {
+        if !self.ffn_pattern.is_empty() {
+            return self.ffn_pattern[(i % self.ffn_pattern.len() as u64) as usize];
+        }
+        if self.is_moe_layer(i) {
+            FfnType::Moe
+        } else {
+            FfnType::Dense
+        }
+    }
+
+    /// Fixed state bytes per sequence of one `linear` or `mamba` layer, from
+    /// its shapes (conv state in the model's dtype), else the spec's
+    /// `linear_state_bytes_per_layer`.
+    pub fn state_bytes_per_layer(&self, t: LayerType) -> u64 {
+        match t {
+            LayerType::Linear => self
+                .linear_attention
+                .as_ref()
+                .map(|l| l.state_bytes(self.native_dtype))
+                .unwrap_or(self.linear_state_bytes_per_layer),
+            LayerType::Mamba => self
+                .mamba
+                .as_ref()
+                .map(|m| m.state_bytes(self.native_dtype))
+                .unwrap_or(self.linear_state_bytes_per_layer),
+            _ => 0,
+        }
+    }
+
+    /// Fixed state bytes per sequence of the whole model (all layers, logical
+    /// bytes before any page padding).
+    pub fn state_bytes_per_sequence(&self) -> u64 {
+        (0..self.num_layers)
+            .map(|i| self.state_bytes_per_layer(self.layer_type(i)))
+            .sum()
+    }
+
+    /// (KV heads, K head size, V head size) of an attention layer of kind `t`.
+    pub fn kv_shape(&self, t: LayerType) -> (u64, u64, u64) {
+        let a = &self.attention;
+        match (t, &self.full_attention_shape) {
+            (LayerType::Full, Some(s)) => (s.num_kv_heads, s.head_dim, s.head_dim),
+            _ => (a.num_kv_heads, a.head_dim, a.v_dim()),
         }
     }
 
@@ -240,35 +464,63 @@ impl ModelSpec {
             .count() as u64
     }
 
-    /// Kind of attention, for display ("GQA 64/8", "MLA 512+64", …).
+    /// Kind of attention, for display ("GQA 64/8", "MLA 512+64", hybrids as
+    /// "Gated DeltaNet 45 + GQA 32/2 15 layers").
     pub fn attention_label(&self) -> String {
         let a = &self.attention;
-        if let Some(m) = &a.mla {
-            return format!("MLA (latent {}+{})", m.kv_lora_rank, m.qk_rope_head_dim);
-        }
-        let base = if a.num_kv_heads == a.num_heads {
+        let count = |k: LayerType| {
+            (0..self.num_layers)
+                .filter(|&i| self.layer_type(i) == k)
+                .count()
+        };
+        let sliding = count(LayerType::Sliding);
+        let full = count(LayerType::Full);
+        let mut base = if let Some(m) = &a.mla {
+            format!("MLA (latent {}+{})", m.kv_lora_rank, m.qk_rope_head_dim)
+        } else if a.num_kv_heads == a.num_heads {
             "MHA".to_string()
         } else if a.num_kv_heads == 1 {
             "MQA".to_string()
         } else {
             format!("GQA {}/{}", a.num_heads, a.num_kv_heads)
         };
-        let sliding = self
-            .layer_pattern
-            .iter()
-            .filter(|t| **t == LayerType::Sliding)
-            .count();
-        if sliding == 0 {
-            base
-        } else if sliding == self.layer_pattern.len() {
-            format!("{base}, sliding {}", self.sliding_window.unwrap_or(0))
-        } else {
-            format!(
-                "{base}, {sliding}:{} sliding {} : full",
-                self.layer_pattern.len() - sliding,
-                self.sliding_window.unwrap_or(0)
-            )
+        if self.indexer.is_some() {
+            base = format!("{base} + DSA indexer");
         }
+        if sliding > 0 && full == 0 {
+            base = format!("{base}, sliding {}", self.sliding_window.unwrap_or(0));
+        } else if sliding > 0 {
+            let p = self.layer_pattern.len();
+            let ps = self
+                .layer_pattern
+                .iter()
+                .filter(|t| **t == LayerType::Sliding)
+                .count();
+            base = format!(
+                "{base}, {ps}:{} sliding {} : full",
+                p - ps,
+                self.sliding_window.unwrap_or(0)
+            );
+        }
+        let linear = count(LayerType::Linear);
+        let mamba = count(LayerType::Mamba);
+        if linear + mamba == 0 {
+            return base;
+        }
+        let kind = if mamba > 0 {
+            "Mamba2"
+        } else {
+            match self.linear_attention.as_ref().map(|l| l.kind) {
+                Some(LinearKind::GatedDeltaNet) => "Gated DeltaNet",
+                Some(LinearKind::Kda) => "KDA",
+                None => "linear attention",
+            }
+        };
+        format!(
+            "{kind} {} + {base} {} layers",
+            linear + mamba,
+            full + sliding
+        )
     }
 
     /// Check internal consistency; `origin` names the file for errors.
@@ -306,6 +558,21 @@ impl ModelSpec {
         if self.layer_pattern.is_empty() {
             return bad("layer_pattern must list at least one layer type".into());
         }
+        if self.layer_pattern.contains(&LayerType::Linear)
+            && self.linear_attention.is_none()
+            && self.linear_state_bytes_per_layer == 0
+        {
+            return bad("layer_pattern has linear layers but neither linear_attention nor linear_state_bytes_per_layer says their state".into());
+        }
+        if self.layer_pattern.contains(&LayerType::Mamba)
+            && self.mamba.is_none()
+            && self.linear_state_bytes_per_layer == 0
+        {
+            return bad("layer_pattern has mamba layers but neither mamba nor linear_state_bytes_per_layer says their state".into());
+        }
+        if self.ffn_pattern.contains(&FfnType::Moe) && self.moe.is_none() {
+            return bad("ffn_pattern has moe layers but the spec has no moe section".into());
+        }
         if self.layer_pattern.contains(&LayerType::Sliding) && self.sliding_window.unwrap_or(0) == 0
         {
             return bad(
@@ -327,7 +594,7 @@ impl ModelSpec {
                 return bad("moe.expert_intermediate_size must be > 0".into());
             }
         }
-        let has_dense_layers = (0..self.num_layers).any(|i| !self.is_moe_layer(i));
+        let has_dense_layers = (0..self.num_layers).any(|i| self.ffn_type(i) == FfnType::Dense);
         if has_dense_layers && self.mlp.intermediate_size == 0 {
             return bad(
                 "mlp.intermediate_size must be > 0 (the model has dense MLP layers)".into(),

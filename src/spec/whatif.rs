@@ -106,6 +106,8 @@ impl AttentionVariant {
             qkv_bias: a.mla.is_none() && a.qkv_bias,
             o_bias: a.mla.is_none() && a.o_bias,
             qk_norm: a.mla.is_none() && a.qk_norm,
+            qk_norm_full_width: a.mla.is_none() && a.qk_norm_full_width,
+            output_gate: a.mla.is_none() && a.output_gate,
             sinks: a.sinks,
             mla: None,
         };
@@ -157,6 +159,8 @@ impl AttentionVariant {
                     qkv_bias: false,
                     o_bias: false,
                     qk_norm: false,
+                    qk_norm_full_width: false,
+                    output_gate: false,
                     sinks: false,
                     mla: Some(mla),
                 }

@@ -1,6 +1,8 @@
 //! A minimal W3C WebDriver client (std only, over the tiny HTTP client) for
 //! driving Debian's headless Chromium through chromedriver. It covers what
-//! the page test needs: navigate, find, type, click, run a script.
+//! the page test needs: navigate, find, type, click, run a script, set the
+//! viewport (Chrome DevTools emulation, as a phone or a desktop), read the
+//! browser's network log, take a screenshot.
 
 #![allow(dead_code)]
 
@@ -72,6 +74,7 @@ impl Browser {
             std::thread::sleep(Duration::from_millis(100));
         }
         let caps = json!({"capabilities": {"alwaysMatch": {
+            "goog:loggingPrefs": {"performance": "ALL"},
             "goog:chromeOptions": {
                 "binary": chromium,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -95,16 +98,68 @@ impl Browser {
     /// One WebDriver command; panics with the driver's message on error.
     fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
         let full = format!("/session/{}{path}", self.session);
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
         let r = http::request(
             self.addr,
             method,
             &full,
             &[("Content-Type", "application/json")],
-            body.to_string().as_bytes(),
+            body.as_bytes(),
         );
         let v = r.json();
         assert_eq!(r.status, 200, "WebDriver {method} {path}: {v}");
         v["value"].clone()
+    }
+
+    /// A Chrome DevTools command (chromedriver's `goog/cdp/execute`).
+    pub fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.cmd(
+            "POST",
+            "/goog/cdp/execute",
+            json!({"cmd": cmd, "params": params}),
+        )
+    }
+
+    /// Lay pages out as a `width`×`height` CSS px screen; `mobile` makes it
+    /// a phone (the page's `<meta name=viewport>` applies, and content
+    /// wider than the screen widens the layout viewport, as on a phone).
+    pub fn set_viewport(&self, width: u32, height: u32, mobile: bool) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": if mobile { 3 } else { 1 }, "mobile": mobile}),
+        );
+        self.cdp(
+            "Emulation.setTouchEmulationEnabled",
+            json!({"enabled": mobile, "maxTouchPoints": if mobile { 5 } else { 1 }}),
+        );
+    }
+
+    /// The DevTools network events logged since the last call: (method, params).
+    pub fn network_log(&self) -> Vec<(String, Value)> {
+        let v = self.cmd("POST", "/se/log", json!({"type": "performance"}));
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| {
+                        let m: Value = serde_json::from_str(e["message"].as_str()?).ok()?;
+                        let method = m["message"]["method"].as_str()?.to_string();
+                        method
+                            .starts_with("Network.")
+                            .then(|| (method, m["message"]["params"].clone()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A PNG of the viewport.
+    pub fn screenshot(&self) -> Vec<u8> {
+        let v = self.cmd("GET", "/screenshot", json!(null));
+        base64_decode(v.as_str().expect("base64 screenshot"))
     }
 
     /// Open `url`.
@@ -184,4 +239,28 @@ impl Drop for Browser {
             b"",
         );
     }
+}
+
+/// Standard base64 (RFC 4648) to bytes; what WebDriver screenshots are in.
+pub fn base64_decode(text: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.bytes().filter_map(val) {
+        acc = (acc << 6) | c as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
 }

@@ -276,7 +276,9 @@ pub fn attention_cases(m: &ModelSpec, e: &EngineSpec, dtype: KvDtype) -> Vec<Att
             model,
         }
     };
-    let sliding = m.layer_pattern.iter().any(|t| *t != LayerType::Full);
+    // Linear / Mamba layers keep their state under every what-if; only
+    // sliding layers turn full under kvplan's MLA.
+    let sliding = m.layer_pattern.contains(&LayerType::Sliding);
     let mut cases = vec![case(
         format!("{} as is: {}", m.display_name, m.attention_label()),
         None,

@@ -1,0 +1,343 @@
+//! Golden numbers for the 2025–2026 families, each from a source independent
+//! of kvplan's code: the checkpoint names and model cards (total / active
+//! parameters, within the rounding the name uses), a count derived by hand in
+//! the test from the config.json fields (tests/fixtures/hf-configs/2026, see
+//! its SOURCES.md) and the HF modeling classes' tensor lists, KV bytes per
+//! token and state bytes per sequence from the engines' cache shapes, and
+//! checkpoint bytes from each format's tensor layout.
+
+mod common;
+use kvplan::memory::kv;
+use kvplan::memory::weights::{param_counts, total_weight_bytes};
+use kvplan::spec::dtype::{KvDtype, WeightFormat};
+use kvplan::spec::model::ModelSpec;
+use kvplan::spec::{hf, Catalog};
+
+fn fixture26(name: &str) -> ModelSpec {
+    let path = format!(
+        "{}/tests/fixtures/hf-configs/2026/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    hf::parse_config(&text, &path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn parse_err(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/hf-configs/2026/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    hf::parse_config(&text, &path).unwrap_err().to_string()
+}
+
+/// `got` is within `tol` billions of `billions`.
+fn near_b(got: u64, billions: f64, tol: f64, what: &str) {
+    let g = got as f64 / 1e9;
+    assert!(
+        (g - billions).abs() <= tol,
+        "{what}: counted {g:.3}B, name/card {billions}B (±{tol}B)"
+    );
+}
+
+/// Whole-model KV bytes per token and fixed state per sequence (one GPU, no TP).
+fn kv_and_state(m: &ModelSpec, dtype: KvDtype) -> (u64, u64) {
+    let c = Catalog::builtin().unwrap();
+    let e = c.engine("vllm").unwrap();
+    let l = kv::layout(m, e, 1, 0..m.num_layers);
+    let state = l.layers.iter().map(|x| x.state_bytes_per_sequence()).sum();
+    (l.bytes_per_token(dtype), state)
+}
+
+#[test]
+fn qwen3_5_397b_gated_deltanet_hybrid() {
+    // Qwen--Qwen3.5-397B-A17B.json text_config: hidden 4096, 60 layers, layer_types
+    // 3 linear_attention : 1 full_attention; full attention 32 heads × 256, 2 KV heads,
+    // attn_output_gate (q_proj emits query + gate), q/k RMSNorm of 256; Gated DeltaNet
+    // 16 key heads × 128, 64 value heads × 128, conv kernel 4 (HF Qwen3NextGatedDeltaNet:
+    // in_proj_qkvz, in_proj_ba, conv1d without bias, dt_bias, A_log, norm, out_proj);
+    // MoE 512 experts top-10 of width 1024, one shared expert of 1024 with a sigmoid gate;
+    // vocab 248320, untied.
+    let h = 4096u64;
+    let full = h * (2 * 32 * 256) + 2 * h * (2 * 256) + (32 * 256) * h + 2 * 256;
+    let (kd, vd) = (16 * 128u64, 64 * 128u64);
+    let conv_dim = 2 * kd + vd;
+    let gdn = h * (2 * kd + 2 * vd) + h * (2 * 64) + conv_dim * 4 + 64 + 64 + 128 + vd * h;
+    let expert = 3 * h * 1024;
+    let moe = 512 * expert + expert + h /*shared gate*/ + 512 * h /*router*/;
+    let norms = 2 * h;
+    let expected = 15 * (full + moe + norms) + 45 * (gdn + moe + norms) + 2 * 248_320 * h + h;
+    let m = fixture26("Qwen--Qwen3.5-397B-A17B.json");
+    let p = param_counts(&m);
+    assert_eq!(p.total, expected);
+    assert_eq!(p.active, expected - 60 * (512 - 10) * expert);
+    // Name "397B-A17B" (rounded; the name also counts the vision encoder, which
+    // kvplan leaves out as it holds no KV and is small next to the LM).
+    near_b(p.total, 397.0, 1.0, "Qwen3.5-397B total");
+    near_b(p.active, 17.0, 0.5, "Qwen3.5-397B active");
+    // KV: 15 full layers × 2 KV heads × (K+V) × 256 × 2 B.
+    // State (vLLM gated_delta_net_state_shape): conv (kernel − 1) × conv_dim in bf16 +
+    // recurrent 64 value heads × 128 × 128 in mamba_ssm_dtype float32, per linear layer.
+    let (kv_tok, state) = kv_and_state(&m, KvDtype::Bf16);
+    assert_eq!(kv_tok, 15 * 2 * 2 * 256 * 2);
+    assert_eq!(state, 45 * (3 * conv_dim * 2 + 64 * 128 * 128 * 4));
+    assert_eq!(state, 192_061_440);
+    assert_eq!(m.state_bytes_per_sequence(), state);
+}
+
+#[test]
+fn qwen3_5_family_names() {
+    for (f, total, active) in [
+        ("Qwen--Qwen3.5-122B-A10B.json", 122.0, 10.0),
+        ("Qwen--Qwen3.5-35B-A3B.json", 35.0, 3.0),
+        ("Qwen--Qwen3.6-35B-A3B.json", 35.0, 3.0),
+        ("Qwen--Qwen3-Next-80B-A3B-Thinking.json", 80.0, 3.0),
+        ("Qwen--Qwen3.8-2.4T-A95B.json", 2400.0, 95.0),
+    ] {
+        let m = fixture26(f);
+        let p = param_counts(&m);
+        near_b(p.total, total, total * 0.012, f);
+        // Qwen's "A<n>B" rounds the active count with or without the embedding
+        // and head (Qwen3-Next-80B-A3B: 3.25B without, 3.87B with): the name lies
+        // between the two, give or take the rounding.
+        let head = if m.tie_word_embeddings {
+            0
+        } else {
+            p.embedding
+        };
+        let lo = (p.active - p.embedding - head) as f64 / 1e9 - 0.5;
+        let hi = p.active as f64 / 1e9 + 0.5;
+        assert!(
+            lo <= active && active <= hi,
+            "{f}: A{active}B outside [{lo:.2}, {hi:.2}]"
+        );
+    }
+}
+
+#[test]
+fn minimax_m2_5_gqa_moe() {
+    // MiniMaxAI--MiniMax-M2.5.json: hidden 3072, 62 layers, 48 heads × 128, 8 KV heads,
+    // qk_norm_type per_layer (q_norm over 48 × 128, k_norm over 8 × 128), 256 experts
+    // top-8 of width 1536 (intermediate_size), sigmoid router with e_score_correction_bias
+    // (use_routing_bias), no shared expert, vocab 200064 untied; 3 MTP modules (not counted).
+    let h = 3072u64;
+    let attn = h * 48 * 128 + 2 * h * 8 * 128 + 48 * 128 * h + 48 * 128 + 8 * 128;
+    let expert = 3 * h * 1536;
+    let layer = attn + 256 * expert + 256 * h + 256 + 2 * h;
+    let expected = 62 * layer + 2 * 200_064 * h + h;
+    let m = fixture26("MiniMaxAI--MiniMax-M2.5.json");
+    let p = param_counts(&m);
+    assert_eq!(p.total, expected);
+    assert_eq!(p.active, expected - 62 * (256 - 8) * expert);
+    // MiniMax's card: 230B total, 10B active (non-embedding).
+    near_b(p.total, 230.0, 1.5, "MiniMax-M2.5 total");
+    near_b(p.active - 2 * 200_064 * h, 10.0, 0.3, "MiniMax-M2.5 active");
+    assert_eq!(m.mtp_layers, 3);
+    assert_eq!(kv_and_state(&m, KvDtype::Bf16), (62 * 8 * 2 * 128 * 2, 0));
+    // The fp8 checkpoint: block-128 scales, lm_head kept 16-bit (modules_to_not_convert).
+    assert_eq!(m.checkpoint_format, Some(WeightFormat::Fp8Block));
+}
+
+#[test]
+fn glm_5_mla_with_dsa_indexer() {
+    // zai-org--GLM-5.json: hidden 6144, 78 layers (first 3 dense, width 12288), MLA
+    // q_lora 2048, kv_lora 512, qk_nope 192, rope 64, v 256, 64 heads; DSA indexer
+    // 32 heads × 128 (DeepSeek-V3.2 Indexer: wq_b, wk, LayerNorm k_norm with bias,
+    // weights_proj); 256 experts top-8 of 2048 + 1 shared; noaux_tc router bias;
+    // vocab 154880 untied.
+    let h = 6144u64;
+    let mla =
+        h * 2048 + 2048 + 2048 * 64 * 256 + h * 576 + 512 + 512 * 64 * (192 + 256) + 64 * 256 * h;
+    let indexer = 2048 * 32 * 128 + h * 128 + 2 * 128 + h * 32;
+    let expert = 3 * h * 2048;
+    let moe = 256 * expert + expert + 256 * h + 256;
+    let dense = 3 * h * 12288;
+    let expected = 3 * (mla + indexer + dense + 2 * h)
+        + 75 * (mla + indexer + moe + 2 * h)
+        + 2 * 154_880 * h
+        + h;
+    let m = fixture26("zai-org--GLM-5.json");
+    let p = param_counts(&m);
+    assert_eq!(p.total, expected);
+    // Z.ai: GLM-5 has 744B parameters, 40B active (non-embedding).
+    near_b(p.total, 744.0, 1.0, "GLM-5 total");
+    near_b(p.active - 2 * 154_880 * h, 40.0, 0.5, "GLM-5 active");
+    // KV: the MLA latent (512 + 64) per layer.
+    assert_eq!(kv_and_state(&m, KvDtype::Bf16).0, 78 * 576 * 2);
+    // GLM-5.2 shares the indexer on `indexer_types: shared` layers: fewer weights.
+    let p52 = param_counts(&fixture26("zai-org--GLM-5.2.json"));
+    let shared = 57; // layers marked "shared" in indexer_types (counted in the file)
+    let listed = fixture26("zai-org--GLM-5.2.json")
+        .indexer
+        .unwrap()
+        .shared_layers
+        .len() as u64;
+    assert_eq!(listed, shared);
+    assert_eq!(p.total - p52.total, shared * indexer);
+}
+
+#[test]
+fn kimi_k2_5_int4_group32_checkpoint_bytes() {
+    // moonshotai--Kimi-K2.5.json text_config: the Kimi-K2 architecture (kvplan's reference
+    // count 1026.41B / 32.86B, Kimi's card "1T total, 32B activated") and a
+    // compressed-tensors pack-quantized int4 checkpoint: group 32, symmetric, targets
+    // Linear, ignore lm_head, self_attn, shared_experts and the dense mlp projections —
+    // so only the routed experts are int4.
+    let m = fixture26("moonshotai--Kimi-K2.5.json");
+    let p = param_counts(&m);
+    near_b(p.total, 1026.41, 0.01, "Kimi-K2.5 total");
+    near_b(p.active, 32.86, 0.01, "Kimi-K2.5 active");
+    assert_eq!(m.checkpoint_format, Some(WeightFormat::Int4G32));
+    // Tensor layout of one pack-quantized matrix (out × in): weight_packed int32
+    // [out, in/8], weight_scale bf16 [out, in/32], weight_shape int64 [2].
+    let packed = |o: u64, i: u64| o * (i / 8) * 4 + o * (i / 32) * 2 + 16;
+    let (h, e) = (7168u64, 2048u64);
+    let expert_bytes = 2 * packed(e, h) + packed(h, e);
+    let expert_params = 3 * h * e;
+    let routed = 60 * 384; // 61 layers, first_k_dense_replace 1
+    let expected = routed * expert_bytes + (p.total - routed * expert_params) * 2;
+    assert_eq!(total_weight_bytes(&m, WeightFormat::Int4G32), expected);
+    // ≈ 595 GB, as the published checkpoint.
+    assert!((expected as f64 / 1e9 - 594.0).abs() < 8.0, "{expected}");
+}
+
+#[test]
+fn nemotron_3_super_mamba2_latent_moe() {
+    // nvidia--NVIDIA-Nemotron-3-Super-120B-A12B-FP8.json: 88 blocks from
+    // hybrid_override_pattern (M Mamba2, * attention, E MoE), hidden 4096, one norm per
+    // block; Mamba2 128 heads × 64, n_groups 8, state 128, conv 4 with bias (HF
+    // NemotronHMamba2Mixer: in_proj, conv1d, dt_bias, A_log, D, norm, out_proj);
+    // attention 32 heads × 128, 2 KV heads; latent MoE: 512 experts top-22 of width
+    // 2688 on a 1024 latent (fc1/fc2_latent_proj), shared expert 5376, squared-ReLU
+    // (two matrices), router with e_score_correction_bias; vocab 131072 untied.
+    // The file writes `Infinity` in time_step_limit (not valid JSON).
+    let pattern =
+        "MEMEMEM*EMEMEMEM*EMEMEMEM*EMEMEMEMEM*EMEMEMEMEM*EMEMEMEMEM*EMEMEMEMEM*EMEMEMEM*EMEMEMEME";
+    let count = |c: char| pattern.chars().filter(|x| *x == c).count() as u64;
+    let (nm, na, ne) = (count('M'), count('*'), count('E'));
+    assert_eq!((nm, na, ne), (40, 8, 40));
+    let h = 4096u64;
+    let inner = 128 * 64u64;
+    let conv_dim = inner + 2 * 8 * 128;
+    let mamba =
+        h * (2 * inner + 2 * 8 * 128 + 128) + conv_dim * 4 + conv_dim + 3 * 128 + inner + inner * h;
+    let attn = h * 4096 + 2 * h * 256 + 4096 * h;
+    let expert = 2 * 1024 * 2688;
+    let moe = 512 * expert + 2 * h * 1024 + 2 * h * 5376 + 512 * h + 512;
+    let expected = nm * (mamba + h) + na * (attn + h) + ne * (moe + h) + 2 * 131_072 * h + h;
+    let m = fixture26("nvidia--NVIDIA-Nemotron-3-Super-120B-A12B-FP8.json");
+    let p = param_counts(&m);
+    assert_eq!(p.total, expected);
+    assert_eq!(p.active, expected - ne * (512 - 22) * expert);
+    // Name "120B-A12B".
+    near_b(p.total, 120.0, 1.0, "Nemotron-3-Super total");
+    near_b(
+        p.active - 2 * 131_072 * h,
+        12.0,
+        0.5,
+        "Nemotron-3-Super active",
+    );
+    // KV: 8 attention layers × 2 KV heads × (K+V) × 128 × 2 B; state (vLLM
+    // mamba2_state_shape): conv 3 × conv_dim in bf16 + SSM 128 × 64 × 128 float32.
+    let (kv_tok, state) = kv_and_state(&m, KvDtype::Bf16);
+    assert_eq!(kv_tok, 8 * 2 * 2 * 128 * 2);
+    assert_eq!(state, 40 * (3 * conv_dim * 2 + 128 * 64 * 128 * 4));
+    // The MTP block ("*E" in mtp_hybrid_override_pattern): enorm, hnorm, eh_proj
+    // (2h → h), shared-head norm, one attention mixer and one MoE block (with its
+    // block norm) — the last block of the model is MoE-only, so the attention is
+    // the last attention layer's.
+    assert_eq!(p.mtp, 3 * h + 2 * h * h + attn + moe + h);
+    // Ultra gives the blocks as layers_block_type and no num_hidden_layers.
+    let u = param_counts(&fixture26(
+        "nvidia--NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16.json",
+    ));
+    near_b(u.total, 550.0, 1.0, "Nemotron-3-Ultra total");
+}
+
+#[test]
+fn modelopt_nvfp4_sidecar_exclusions() {
+    // nvidia--Qwen3.5-397B-A17B-NVFP4: NVFP4 group 16 with attention (linear_attn and
+    // self_attn of every layer) and the shared experts excluded: only routed experts
+    // are 4-bit. NVFP4 tensor layout: e2m1 pairs [out, in/2], e4m3 scales [out, in/16],
+    // fp32 global scale.
+    let m = fixture26("nvidia--Qwen3.5-397B-A17B-NVFP4.json");
+    assert_eq!(m.checkpoint_format, Some(WeightFormat::Nvfp4));
+    let p = param_counts(&m);
+    let nvfp4 = |o: u64, i: u64| o * i / 2 + o * (i / 16) + 4;
+    let (h, e) = (4096u64, 1024u64);
+    let expert_bytes = 2 * nvfp4(e, h) + nvfp4(h, e);
+    let routed = 60 * 512;
+    let expected = routed * expert_bytes + (p.total - routed * 3 * h * e) * 2;
+    assert_eq!(total_weight_bytes(&m, WeightFormat::Nvfp4), expected);
+    let lay = m.checkpoint_layout.as_ref().unwrap();
+    assert!(lay.summary().contains("attention"), "{}", lay.summary());
+}
+
+#[test]
+fn unmodelled_families_name_the_field() {
+    for (f, field) in [
+        ("deepseek-ai--DeepSeek-V4-Pro.json", "compress_ratios"),
+        ("google--gemma-4-26B-A4B.json", "attention_k_eq_v"),
+        ("MiniMaxAI--MiniMax-M3.json", "sparse_attention_config"),
+        ("moonshotai--Kimi-K3.json", "use_full_rank_gate"),
+        (
+            "nvidia--Llama-3_3-Nemotron-Super-49B-v1.json",
+            "block_configs",
+        ),
+        ("nvidia--Qwen3.6-27B-NVFP4.json", "MIXED_PRECISION"),
+    ] {
+        let e = parse_err(f);
+        assert!(e.contains(field), "{f}: {e}");
+    }
+}
+
+#[test]
+fn every_2026_config_loads_or_names_why() {
+    let dir = format!(
+        "{}/tests/fixtures/hf-configs/2026",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if !name.ends_with(".json") || name.ends_with(".hf_quant_config.json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        match hf::parse_config(&text, &name) {
+            Ok(m) => assert!(param_counts(&m).total > 0, "{name}"),
+            Err(e) => assert!(e.to_string().contains("field '"), "{name}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn silicon_set_models_and_gpus_resolve() {
+    let c = Catalog::builtin().unwrap();
+    for name in [
+        "qwen3.5-397b-a17b",
+        "Qwen/Qwen3.5-397B-A17B",
+        "glm-5",
+        "zhipuai/GLM-5",
+        "minimax-m2.5",
+        "MiniMaxAI/MiniMax-M2.5",
+        "kimi-k2.5",
+        "moonshotai/Kimi-K2.5",
+        "nemotron-3-super-120b-a12b",
+        "nvidia/DeepSeek-R1-NVFP4",
+        "nvidia/Qwen3-32B-NVFP4",
+        "nvidia/DeepSeek-V3.1-NVFP4",
+        "deepseek-ai/DeepSeek-R1-0528",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "meta-llama/Llama-3.1-70B",
+        "meta-llama/Llama-2-70b-chat-hf",
+        "meta-llama/Llama-3.1-405B-FP8",
+    ] {
+        assert!(c.model(name).is_ok(), "{name}");
+    }
+    for g in [
+        "b300_sxm", "gb300", "b200_sxm", "h100_sxm", "gb200", "MI355X", "MI350X",
+    ] {
+        assert!(c.gpu(g).is_ok(), "{g}");
+    }
+}
