@@ -206,7 +206,10 @@ const MM: f64 = 989e12 * 0.7;
 fn vllm_prefill_knobs() -> (f64, f64) {
     let c = Catalog::builtin().unwrap();
     let sp = c.engine("vllm").unwrap().scheduler_spec();
-    (sp.eager_overhead_per_layer_seconds, sp.prefill_compute_scale)
+    (
+        sp.eager_overhead_per_layer_seconds,
+        sp.prefill_compute_scale,
+    )
 }
 
 fn prefill_by_hand(prompts: f64, isl: f64) -> f64 {
