@@ -203,12 +203,25 @@ const LAYERS: f64 = 32.0;
 const BW: f64 = 3.35e12 * 0.85;
 const MM: f64 = 989e12 * 0.7;
 
+/// The vLLM profile's FITTED prefill knobs (docs/silicon.md): the eager cost
+/// per layer of an iteration with prefill and the prefill FLOPs slowdown.
+fn vllm_prefill_knobs() -> (f64, f64) {
+    let c = Catalog::builtin().unwrap();
+    let sp = c.engine("vllm").unwrap().scheduler_spec();
+    (
+        sp.eager_overhead_per_layer_seconds,
+        sp.prefill_compute_scale,
+    )
+}
+
 fn prefill_by_hand(prompts: f64, isl: f64) -> f64 {
     // One iteration of `prompts` whole prompts: GEMMs over every token,
-    // causal attention isl²/2 pairs per prompt per layer; compute-bound.
+    // causal attention isl²/2 pairs per prompt per layer; compute-bound,
+    // at the profile's prefill compute scale; eager (no CUDA graph).
+    let (eager, scale) = vllm_prefill_knobs();
     let flops = 2.0 * PARAMS * prompts * isl + ATTN * prompts * isl * isl / 2.0 * LAYERS;
     let mem = PARAMS * 2.0 / BW;
-    (flops / MM).max(mem) + STEP + LAYERS * GAP
+    (flops * scale / MM).max(mem) + STEP + LAYERS * GAP + LAYERS * eager
 }
 
 fn decode_by_hand(batch: f64, ctx: f64) -> f64 {

@@ -393,11 +393,20 @@ impl<'a> IterationModel<'a> {
                 + (b.decode_window_tokens + b.prefill_window_prefix_tokens) * st.sliding_bpt)
                 / self.dcp
                 + b.decode_sequences * st.state_bytes;
+            // Linear-layer FLOPs of the prefill tokens (for the prefill compute scale).
+            let prefill_linear = if gemm_tokens > 0.0 {
+                flops * b.prefill_tokens / gemm_tokens
+            } else {
+                0.0
+            };
             flops += self.attn_flops_per_ctx
                 * (b.decode_context_tokens * st.full_layers
                     + b.decode_window_tokens * st.sliding_layers);
-            flops += self.prefill_flops_per_pair
+            let prefill_attn = self.prefill_flops_per_pair
                 * (b.prefill_pairs * st.full_layers + b.prefill_window_pairs * st.sliding_layers);
+            flops += prefill_attn;
+            let prefill_extra =
+                (self.sched.prefill_compute_scale - 1.0).max(0.0) * (prefill_linear + prefill_attn);
             let mut kv_extra = 0.0;
             if self.kv_extra_engine && b.decode_sequences > 0.0 {
                 // Eager-framework copies (HF): modelled for a uniform batch at the mean context.
@@ -417,7 +426,7 @@ impl<'a> IterationModel<'a> {
                     + (extra.expand_flops / self.mm).max(extra.expand_bytes / self.bw);
             }
             let mem_s = w_bytes / self.bw + kv_bytes / self.kv_bw;
-            let cmp_s = flops / self.mm;
+            let cmp_s = (flops + prefill_extra) / self.mm;
             // Two all-reduces per layer (after attention and after the MLP).
             let act_bytes = gemm_tokens * s.model.hidden_size as f64 * 2.0;
             let mut comm = 2.0 * st.layers * allreduce_seconds(act_bytes, d.tp, self.tp_bw);

@@ -210,6 +210,11 @@ pub struct EngineSpec {
     /// 1 = none.
     #[serde(default = "one")]
     pub max_dcp: u64,
+    /// Provenance of the profile's constants FITTED to measured serving runs
+    /// (which fields, on what data, by what method, with what error in and
+    /// out of sample); informational, read by no formula.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fitted: Vec<FittedConstants>,
 }
 
 /// One modelled version of an engine, as listings show it.
@@ -372,6 +377,28 @@ pub fn sglang_tiered_fraction(
     let gpu_mib = gpu_bytes as f64 / (1u64 << 20) as f64;
     let r = sglang_reserved_mib(gpu_mib, chunk, tp, pp, dp_attention, speculative);
     ((gpu_mib - r) / gpu_mib * 1000.0).round() / 1000.0
+}
+
+/// One set of engine-profile constants fitted to measurements: the record a
+/// reader needs to judge them (docs/silicon.md has the tables).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FittedConstants {
+    /// Profile fields set by this fit (dotted paths, e.g. `scheduler.request_overhead_seconds`).
+    pub fields: Vec<String>,
+    /// Which engine versions use these values, and whether the data came
+    /// from those versions' releases (the values live in every versioned
+    /// profile they apply to).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub applies_to: String,
+    /// The measurements, with their public source.
+    pub data: String,
+    /// How the values were found.
+    pub method: String,
+    /// Error on the fitted data.
+    pub in_sample: String,
+    /// Error on data the fit did not see.
+    pub out_of_sample: String,
 }
 
 /// Per-head tensors alive at an MLA prefill's attention call, in units of

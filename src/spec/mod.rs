@@ -77,7 +77,10 @@ fn apply_version(prev: &EngineSpec, vf: &EngineVersionFile, path: &str) -> Resul
 
 /// Engine fields that serialize only when set (so an override may add them).
 fn is_optional_field(k: &str) -> bool {
-    matches!(k, "kv_cache_memory_bytes" | "large_gpu_defaults")
+    matches!(
+        k,
+        "kv_cache_memory_bytes" | "large_gpu_defaults" | "scheduler" | "fitted"
+    )
 }
 
 /// Resolve every engine's versions: each version file applies its overrides

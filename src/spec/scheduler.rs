@@ -112,6 +112,16 @@ pub struct SchedulerSpec {
     /// token), added to TTFT and end-to-end latency, seconds.
     #[serde(default)]
     pub request_overhead_seconds: f64,
+    /// FITTED (where the profile says so): prefill FLOPs take this many times
+    /// their time at the GEMM efficiency (varlen attention and prefill-shaped
+    /// grouped expert GEMMs run below the decode GEMMs' share of the matrix
+    /// rate); 1 = no extra cost.
+    #[serde(default = "one")]
+    pub prefill_compute_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 fn yes() -> bool {
@@ -137,6 +147,7 @@ impl SchedulerSpec {
             eager_overhead_per_layer_seconds: 0.0,
             prefill_overhead_per_sequence_seconds: 0.0,
             request_overhead_seconds: 0.0,
+            prefill_compute_scale: 1.0,
         }
     }
 
@@ -208,6 +219,12 @@ impl SchedulerSpec {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(format!("engine {engine}: {name} = {v} must be ≥ 0"));
             }
+        }
+        let k = self.prefill_compute_scale;
+        if !(k.is_finite() && k >= 1.0) {
+            return Err(format!(
+                "engine {engine}: prefill_compute_scale = {k} must be ≥ 1 (1 = prefill at the GEMM efficiency)"
+            ));
         }
         Ok(())
     }
