@@ -209,7 +209,13 @@ fn sla_plan_ranks_and_says_what_comes_nearest() {
         "--max-ttft-ms",
         "200",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Exit 1: nothing meets the constraints (as for the classic plan).
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("nothing meets the SLA; nearest"), "{text}");
     assert!(

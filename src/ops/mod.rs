@@ -90,12 +90,7 @@ pub fn estimate_with(
     let mut report = Report::new(&est, recs);
     report.assumptions.extend(r.notes);
     if let Some(w) = serving {
-        report.serving = Some(crate::serving::simulate(
-            &r.scenario,
-            &est.memory,
-            &eff,
-            w,
-        )?);
+        report.serving = Some(crate::serving::simulate(&r.scenario, &est.memory, &eff, w)?);
     }
     Ok(Estimated {
         report,

@@ -948,4 +948,3 @@ mod tests {
             .any(|g| g.label.contains(&format!("compute-bound at batch {c}"))));
     }
 }
-

@@ -498,7 +498,7 @@ impl EngineSpec {
         self.scheduler
             .clone()
             .unwrap_or_else(SchedulerSpec::generic)
-}
+    }
 
     /// The memory fraction this engine uses by default on a GPU of
     /// `gpu_memory_bytes` with `tp` × `pp` ranks, `dp_attention` attention
