@@ -14,7 +14,7 @@ fn main() {
         ("GPU_PROFILES", "profiles/gpus"),
     ] {
         println!("cargo:rerun-if-changed={dir}");
-        let mut files: Vec<String> = std::fs::read_dir(dir)
+        let files: Vec<String> = std::fs::read_dir(dir)
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
                     .map(|e| e.path())
@@ -23,20 +23,8 @@ fn main() {
                     .collect()
             })
             .unwrap_or_default();
-        files.sort();
-        writeln!(code, "/// Built-in files of `{dir}/`: (path, contents).").unwrap();
-        writeln!(code, "pub const {konst}: &[(&str, &str)] = &[").unwrap();
-        for f in files {
-            let abs = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join(&f);
-            println!("cargo:rerun-if-changed={}", abs.display());
-            writeln!(
-                code,
-                "    ({f:?}, include_str!({:?})),",
-                abs.display().to_string()
-            )
-            .unwrap();
-        }
-        writeln!(code, "];").unwrap();
+        let doc = format!("Built-in files of `{dir}/`: (path, contents).");
+        embed_files(&mut code, konst, &doc, files);
     }
     // Versioned engine profiles: profiles/engines/<engine>/<version>.yaml.
     let mut versions: Vec<String> = Vec::new();
@@ -58,15 +46,25 @@ fn main() {
             }
         }
     }
-    versions.sort();
-    writeln!(
-        code,
-        "/// Built-in versioned engine profiles `profiles/engines/<engine>/<version>.yaml`: (path, contents)."
-    )
-    .unwrap();
-    writeln!(code, "pub const ENGINE_VERSIONS: &[(&str, &str)] = &[").unwrap();
-    for f in versions {
-        let abs = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join(&f);
+    embed_files(
+        &mut code,
+        "ENGINE_VERSIONS",
+        "Built-in versioned engine profiles `profiles/engines/<engine>/<version>.yaml`: (path, contents).",
+        versions,
+    );
+    std::fs::write(Path::new(&out).join("embedded.rs"), code).expect("write embedded.rs");
+}
+
+/// Writes `pub const {konst}: &[(&str, &str)]` of (path, contents) for the
+/// files (sorted here, so the table does not depend on directory order), and
+/// asks cargo to rebuild when any of them changes.
+fn embed_files(code: &mut String, konst: &str, doc: &str, mut files: Vec<String>) {
+    files.sort();
+    let root = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    writeln!(code, "/// {doc}").unwrap();
+    writeln!(code, "pub const {konst}: &[(&str, &str)] = &[").unwrap();
+    for f in files {
+        let abs = Path::new(&root).join(&f);
         println!("cargo:rerun-if-changed={}", abs.display());
         writeln!(
             code,
@@ -76,5 +74,4 @@ fn main() {
         .unwrap();
     }
     writeln!(code, "];").unwrap();
-    std::fs::write(Path::new(&out).join("embedded.rs"), code).expect("write embedded.rs");
 }

@@ -2,29 +2,19 @@
 //! recommendations) and the whole `plan` search for DeepSeek-V3 on 2×8×H800.
 //! Run: cargo bench --bench estimate
 
+mod scenarios;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use kvplan::estimate::estimate;
 use kvplan::perf::Efficiency;
-use kvplan::plan::{recommend, search, Constraints, Objective};
-use kvplan::request::{resolve, EstimateRequest, Tokens};
+use kvplan::plan::{recommend, search, Objective};
 use kvplan::spec::Catalog;
 use std::hint::black_box;
 
-fn scenario(gpus: &str, ctx: u64) -> kvplan::scenario::Scenario {
-    let c = Catalog::builtin().unwrap();
-    let req = EstimateRequest {
-        model: "deepseek-v3".into(),
-        gpus: gpus.into(),
-        ctx: Some(Tokens::Number(ctx)),
-        batch: Some(1),
-        ..Default::default()
-    };
-    resolve(&req, &c, &|_| unreachable!()).unwrap().scenario
-}
-
 fn benches(c: &mut Criterion) {
+    let catalog = Catalog::builtin().unwrap();
     let eff = Efficiency::default();
-    let seed = scenario("8xH800", 100_000);
+    let seed = scenarios::deepseek_v3(&catalog, "8xH800", 100_000);
     c.bench_function("estimate deepseek-v3 100k 8xH800 (core)", |b| {
         b.iter(|| estimate(black_box(&seed), &eff, 1.0).unwrap())
     });
@@ -37,14 +27,8 @@ fn benches(c: &mut Criterion) {
             })
         },
     );
-    let two = scenario("2x8xH800", 32_000);
-    let cons = Constraints {
-        batch: None,
-        max_tpot_seconds: None,
-        max_ttft_seconds: None,
-        weights: vec![],
-        kv_dtypes: vec![],
-    };
+    let two = scenarios::deepseek_v3(&catalog, "2x8xH800", 32_000);
+    let cons = scenarios::unconstrained();
     c.bench_function("plan deepseek-v3 2x8xH800 whole search", |b| {
         b.iter(|| search(black_box(&two), &cons, Objective::Throughput, &eff))
     });

@@ -8,43 +8,28 @@
 //! `estimate` adds one estimate of DeepSeek-V3 at 100k on 8×H800;
 //! `plan` adds the whole plan search for DeepSeek-V3 on 2×8×H800 at 32k.
 
+#[path = "../benches/scenarios/mod.rs"]
+mod scenarios;
+
 use kvplan::estimate::estimate;
 use kvplan::perf::Efficiency;
-use kvplan::plan::{search, Constraints, Objective};
-use kvplan::request::{resolve, EstimateRequest, Tokens};
+use kvplan::plan::{search, Objective};
 use kvplan::spec::Catalog;
 use std::hint::black_box;
-
-fn scenario(c: &Catalog, gpus: &str, ctx: u64) -> kvplan::scenario::Scenario {
-    let req = EstimateRequest {
-        model: "deepseek-v3".into(),
-        gpus: gpus.into(),
-        ctx: Some(Tokens::Number(ctx)),
-        batch: Some(1),
-        ..Default::default()
-    };
-    resolve(&req, c, &|_| unreachable!()).unwrap().scenario
-}
 
 fn main() {
     let what = std::env::args().nth(1).unwrap_or_else(|| "none".into());
     let c = Catalog::builtin().unwrap();
     let eff = Efficiency::default();
-    let seed = scenario(&c, "8xH800", 100_000);
-    let two = scenario(&c, "2x8xH800", 32_000);
+    let seed = scenarios::deepseek_v3(&c, "8xH800", 100_000);
+    let two = scenarios::deepseek_v3(&c, "2x8xH800", 32_000);
     match what.as_str() {
         "none" => {}
         "estimate" => {
             black_box(estimate(black_box(&seed), &eff, 1.0).unwrap());
         }
         "plan" => {
-            let cons = Constraints {
-                batch: None,
-                max_tpot_seconds: None,
-                max_ttft_seconds: None,
-                weights: vec![],
-                kv_dtypes: vec![],
-            };
+            let cons = scenarios::unconstrained();
             black_box(search(black_box(&two), &cons, Objective::Throughput, &eff));
         }
         other => {

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::measure::{AllReduceSample, ProbeReport};
+use crate::measure::{AllReduceSample, ProbeDtype, ProbeReport};
 
 /// A measured profile of one GPU model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,8 +84,8 @@ pub struct GemmSample {
     pub n: u64,
     /// Input features.
     pub k: u64,
-    /// Weight dtype measured ("bf16", "fp16", "fp8").
-    pub dtype: String,
+    /// Weight dtype measured (`bf16`, `fp16`, `fp8` in the profile).
+    pub dtype: ProbeDtype,
     /// Seconds per matmul (median; for a strided batch of `count`
     /// matrices, the call's time / count).
     pub seconds: f64,
@@ -213,7 +213,7 @@ impl Calibration {
         let pts: Vec<(f64, f64)> = self
             .gemm
             .iter()
-            .filter(|g| g.m <= 64 && g.dtype == "bf16" && g.seconds > 0.0)
+            .filter(|g| g.m <= 64 && g.dtype == ProbeDtype::Bf16 && g.seconds > 0.0)
             .map(|g| {
                 (
                     (g.n * g.k * 2 * g.count.max(1)) as f64,
@@ -311,7 +311,7 @@ impl Calibration {
                     m: g.m,
                     n: g.n,
                     k: g.k,
-                    dtype: g.dtype_measured.name().into(),
+                    dtype: g.dtype_measured,
                     seconds: g.seconds,
                     flops_per_s: g.flops_per_s,
                     count: if g.batched { g.count } else { 1 },

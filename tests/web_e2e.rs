@@ -862,13 +862,12 @@ fn page_flows_at_desktop_and_phone_sizes() {
     }
 }
 
-/// Flow 11: a server started with --allow-hub answers `hf:` ids from the
-/// HF cache (offline here: a temporary HF_HOME in the standard layout), and
-/// the page equals the CLI given the same cache.
-fn hub_flow(b: &Browser, s: Screen) {
-    const REPO: &str = "Qwen/Qwen2.5-0.5B-Instruct";
+/// An HF cache (`HF_HOME`) in the standard layout holding one snapshot of
+/// Qwen/Qwen2.5-0.5B-Instruct's config.json (the fixture, at its commit), so
+/// the Hub edge can be exercised offline.
+fn offline_hub_cache(tag: &str) -> Scratch {
     const COMMIT: &str = "7ae557604adf67be50417f59c2c2f167def9a775";
-    let home = Scratch::new("hub");
+    let home = Scratch::new(tag);
     let repo_dir = home
         .0
         .join("hub")
@@ -882,6 +881,15 @@ fn hub_flow(b: &Browser, s: Screen) {
     )
     .unwrap();
     std::fs::write(repo_dir.join("refs").join("main"), COMMIT).unwrap();
+    home
+}
+
+/// Flow 11: a server started with --allow-hub answers `hf:` ids from the
+/// HF cache (offline here: a temporary HF_HOME in the standard layout), and
+/// the page equals the CLI given the same cache.
+fn hub_flow(b: &Browser, s: Screen) {
+    const REPO: &str = "Qwen/Qwen2.5-0.5B-Instruct";
+    let home = offline_hub_cache("hub");
     let home_s = home.0.to_str().unwrap().to_string();
     // Nothing listens on port 9: any network use would fail.
     let env = [
@@ -1028,21 +1036,7 @@ fn static_files_are_compressed_and_revalidated() {
 /// that says when to retry.
 #[test]
 fn the_hub_edge_limits_lookups_and_remembers_answers() {
-    const COMMIT: &str = "7ae557604adf67be50417f59c2c2f167def9a775";
-    let home = Scratch::new("hub-limits");
-    let repo_dir = home
-        .0
-        .join("hub")
-        .join("models--Qwen--Qwen2.5-0.5B-Instruct");
-    let snap = repo_dir.join("snapshots").join(COMMIT);
-    std::fs::create_dir_all(&snap).unwrap();
-    std::fs::create_dir_all(repo_dir.join("refs")).unwrap();
-    std::fs::write(
-        snap.join("config.json"),
-        fixture("Qwen--Qwen2.5-0.5B-Instruct.json"),
-    )
-    .unwrap();
-    std::fs::write(repo_dir.join("refs").join("main"), COMMIT).unwrap();
+    let home = offline_hub_cache("hub-limits");
     let home_s = home.0.to_str().unwrap().to_string();
     let env = [
         ("HF_HOME", home_s.as_str()),

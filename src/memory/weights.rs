@@ -512,21 +512,19 @@ pub fn layer_kinds(m: &ModelSpec, range: std::ops::Range<u64>) -> Vec<(LayerTens
             .indexer
             .as_ref()
             .is_some_and(|x| !x.shared_layers.contains(&i));
-        let kept: Vec<bool> = match &m.checkpoint_layout {
-            None => Vec::new(),
+        let kept: [bool; 4] = match &m.checkpoint_layout {
+            None => [false; 4],
             Some(l) => [
                 ModulePart::Attention,
                 ModulePart::DenseMlp,
                 ModulePart::SharedExperts,
                 ModulePart::RoutedExperts,
             ]
-            .iter()
-            .map(|p| l.keeps_16bit(*p, Some(i)))
-            .collect(),
+            .map(|p| l.keeps_16bit(p, Some(i))),
         };
         (m.layer_type(i), m.ffn_type(i), own_indexer, kept)
     };
-    type Key = (LayerType, FfnType, bool, Vec<bool>);
+    type Key = (LayerType, FfnType, bool, [bool; 4]);
     let mut kinds: Vec<(Key, u64, u64)> = Vec::new();
     for i in range {
         let k = key(i);
@@ -663,18 +661,18 @@ pub fn total_weight_bytes(m: &ModelSpec, format: WeightFormat) -> u64 {
     if let Some(h) = &head {
         b += h.shard_bytes(1, format, nat, qd);
     }
-    for i in 0..m.num_layers {
-        let l = layer_tensors(m, i);
-        b += l
+    for (l, n) in layer_kinds(m, 0..m.num_layers) {
+        let dense = l
             .dense
             .iter()
             .map(|t| t.shard_bytes(1, format, nat, qd))
             .sum::<u64>();
-        b += l.num_experts
+        let experts = l.num_experts
             * l.expert
                 .iter()
                 .map(|t| t.shard_bytes(1, format, nat, qd))
                 .sum::<u64>();
+        b += n * (dense + experts);
     }
     b
 }

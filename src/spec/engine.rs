@@ -331,19 +331,35 @@ pub fn sglang_tier(gpu_mib: f64) -> (u64, u64, u64) {
     }
 }
 
-/// SGLang ≥ 0.5 reserved memory, MiB (same source): 512 + 1.5 × max(chunk,
+/// The launch settings SGLang ≥ 0.5's reserved-memory rule reads, kept
+/// together so the rule and the fraction derived from it take one argument.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SglangLaunch {
+    /// Chunked-prefill size (`chunked_prefill_size`), tokens.
+    pub chunk: u64,
+    /// Tensor-parallel degree.
+    pub tp: u64,
+    /// Pipeline-parallel degree.
+    pub pp: u64,
+    /// DP-attention degree (1 without DP attention).
+    pub dp_attention: u64,
+    /// An EAGLE/MTP draft model runs beside the target.
+    pub speculative: bool,
+}
+
+/// SGLang ≥ 0.5 reserved memory, MiB (same source as `sglang_tier`): 512 + 1.5 × max(chunk,
 /// 2048) + 2 per CUDA-graph batch + tp × pp / 8 × 1024; with DP attention
 /// 3 × max_bs × dp more (and 1.5 × max_bs × dp more above a max batch of
 /// 300); at least 10 GiB on GPUs above 60 GiB; + 2 GiB for an EAGLE/MTP
 /// draft.
-pub fn sglang_reserved_mib(
-    gpu_mib: f64,
-    chunk: u64,
-    tp: u64,
-    pp: u64,
-    dp_attention: u64,
-    speculative: bool,
-) -> f64 {
+pub fn sglang_reserved_mib(gpu_mib: f64, launch: &SglangLaunch) -> f64 {
+    let SglangLaunch {
+        chunk,
+        tp,
+        pp,
+        dp_attention,
+        speculative,
+    } = *launch;
     let (_, bs, bs_tp4) = sglang_tier(gpu_mib);
     let max_bs = if tp >= 4 { bs_tp4 } else { bs } as f64;
     let mut reserved = 512.0 + 1.5 * chunk.max(2048) as f64 + 2.0 * max_bs;
@@ -366,16 +382,9 @@ pub fn sglang_reserved_mib(
 
 /// SGLang ≥ 0.5 default `mem_fraction_static`: `(gpu − reserved) / gpu`,
 /// rounded to 3 decimals as the engine does.
-pub fn sglang_tiered_fraction(
-    gpu_bytes: u64,
-    chunk: u64,
-    tp: u64,
-    pp: u64,
-    dp_attention: u64,
-    speculative: bool,
-) -> f64 {
+pub fn sglang_tiered_fraction(gpu_bytes: u64, launch: &SglangLaunch) -> f64 {
     let gpu_mib = gpu_bytes as f64 / (1u64 << 20) as f64;
-    let r = sglang_reserved_mib(gpu_mib, chunk, tp, pp, dp_attention, speculative);
+    let r = sglang_reserved_mib(gpu_mib, launch);
     ((gpu_mib - r) / gpu_mib * 1000.0).round() / 1000.0
 }
 
@@ -515,11 +524,13 @@ impl EngineSpec {
             FractionRule::Fixed => self.default_fraction(tp),
             FractionRule::SglangTieredReserve => sglang_tiered_fraction(
                 gpu_memory_bytes,
-                self.max_num_batched_tokens,
-                tp,
-                pp,
-                dp_attention,
-                speculative,
+                &SglangLaunch {
+                    chunk: self.max_num_batched_tokens,
+                    tp,
+                    pp,
+                    dp_attention,
+                    speculative,
+                },
             ),
         }
     }

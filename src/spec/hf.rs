@@ -13,8 +13,19 @@ use serde_json::Value;
 
 /// Parse config.json text; `origin` names the file in errors.
 pub fn parse_config(text: &str, origin: &str) -> Result<ModelSpec> {
-    let text = replace_non_finite(text);
-    let root: Value = serde_json::from_str(&text).map_err(|e| {
+    let root = parse_json(text, origin)?;
+    if !root.is_object() {
+        return Err(Error::spec(origin, "config.json must be a JSON object"));
+    }
+    let spec = from_value(&root, origin)?;
+    spec.validate(origin)?;
+    Ok(spec)
+}
+
+/// JSON text as HF writes it (NaN/Infinity allowed), parsed; errors name the
+/// file, line and column.
+fn parse_json(text: &str, origin: &str) -> Result<Value> {
+    serde_json::from_str(&replace_non_finite(text)).map_err(|e| {
         Error::spec(
             origin,
             format!(
@@ -23,13 +34,7 @@ pub fn parse_config(text: &str, origin: &str) -> Result<ModelSpec> {
                 e.column()
             ),
         )
-    })?;
-    if !root.is_object() {
-        return Err(Error::spec(origin, "config.json must be a JSON object"));
-    }
-    let spec = from_value(&root, origin)?;
-    spec.validate(origin)?;
-    Ok(spec)
+    })
 }
 
 /// Python's `json.dump` writes `Infinity`, `-Infinity` and `NaN` (Nemotron-H's
@@ -880,16 +885,7 @@ fn compressed_tensors(q: &Value, origin: &str) -> Result<(WeightFormat, Checkpoi
 /// config.json may say nothing about quantization): set the spec's format,
 /// its 16-bit parts and KV quantization. Returns a note for the source line.
 pub fn apply_modelopt_sidecar(spec: &mut ModelSpec, text: &str, origin: &str) -> Result<String> {
-    let v: Value = serde_json::from_str(&replace_non_finite(text)).map_err(|e| {
-        Error::spec(
-            origin,
-            format!(
-                "line {}, column {}: invalid JSON: {e}",
-                e.line(),
-                e.column()
-            ),
-        )
-    })?;
+    let v = parse_json(text, origin)?;
     let q = v.get("quantization").unwrap_or(&v);
     let algo = q.get("quant_algo").and_then(Value::as_str).unwrap_or("");
     if algo.is_empty() {
