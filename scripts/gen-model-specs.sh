@@ -113,7 +113,8 @@ gen26 deepseek-v3.2 deepseek-ai--DeepSeek-V3.2
 gen26 deepseek-v3.2-nvfp4 nvidia--DeepSeek-V3.2-NVFP4
 gen26 deepseek-v3.1-nvfp4 nvidia--DeepSeek-V3.1-NVFP4
 gen26 kimi-k2.5 moonshotai--Kimi-K2.5
-gen26 kimi-k2-thinking moonshotai--Kimi-K2-Thinking
+# Kimi-K2-Thinking: the trimmed 2026 copy plus the published checkpoint's quantization_config.
+gen kimi-k2-thinking Kimi-K2-Thinking moonshotai/Kimi-K2-Thinking $D/moonshotai--Kimi-K2-Thinking.json
 gen26 kimi-k2.5-nvfp4 nvidia--Kimi-K2.5-NVFP4
 gen26 kimi-k2.6-nvfp4 nvidia--Kimi-K2.6-NVFP4 --alias kimi-k2.6
 gen26 kimi-k2.7-code-nvfp4 nvidia--Kimi-K2.7-Code-NVFP4 --alias kimi-k2.7-code

@@ -161,8 +161,16 @@ fn glm_5_mla_with_dsa_indexer() {
     // Z.ai: GLM-5 has 744B parameters, 40B active (non-embedding).
     near_b(p.total, 744.0, 1.0, "GLM-5 total");
     near_b(p.active - 2 * 154_880 * h, 40.0, 0.5, "GLM-5 active");
-    // KV: the MLA latent (512 + 64) per layer.
-    assert_eq!(kv_and_state(&m, KvDtype::Bf16).0, 78 * 576 * 2);
+    // KV: the MLA latent (512 + 64) per layer, plus the DSA indexer's key cache on
+    // every layer with its own indexer: 128 fp8 values + one fp32 scale per 128 =
+    // 132 B (vLLM deepseek_v2.py DeepseekV32IndexerCache: MLAAttentionSpec, one head,
+    // head_size = index_head_dim + index_head_dim / 128 × 4, uint8), fp8 whatever the
+    // KV dtype. An fp8 latent is fp8_ds_mla: 512 fp8 + 4 fp32 scales + 64 bf16 = 656 B.
+    assert_eq!(kv_and_state(&m, KvDtype::Bf16).0, 78 * (576 * 2 + 132));
+    assert_eq!(
+        kv_and_state(&m, KvDtype::Fp8).0,
+        78 * (512 + 16 + 128 + 132)
+    );
     // GLM-5.2 shares the indexer on `indexer_types: shared` layers: fewer weights.
     let p52 = param_counts(&fixture26("zai-org--GLM-5.2.json"));
     let shared = 57; // layers marked "shared" in indexer_types (counted in the file)
@@ -173,6 +181,26 @@ fn glm_5_mla_with_dsa_indexer() {
         .len() as u64;
     assert_eq!(listed, shared);
     assert_eq!(p.total - p52.total, shared * indexer);
+    // …and no indexer keys on those layers.
+    let m52 = fixture26("zai-org--GLM-5.2.json");
+    assert_eq!(
+        kv_and_state(&m52, KvDtype::Bf16).0,
+        78 * 576 * 2 + (78 - shared) * 132
+    );
+}
+
+#[test]
+fn deepseek_v3_2_kv_with_indexer_keys() {
+    // deepseek-ai--DeepSeek-V3.2.json: 61 layers, MLA kv_lora 512 + rope 64, indexer
+    // index_head_dim 128 on every layer: bf16 61 × (1,152 + 132) = 78,324 B/token; the
+    // MLA latent and the indexer keys are not split by TP (one KV head each).
+    let m = fixture26("deepseek-ai--DeepSeek-V3.2.json");
+    assert_eq!(kv_and_state(&m, KvDtype::Bf16), (61 * (1152 + 132), 0));
+    assert_eq!(kv_and_state(&m, KvDtype::Bf16).0, 78_324);
+    let c = Catalog::builtin().unwrap();
+    let e = c.engine("vllm").unwrap();
+    let tp8 = kv::KvLayout::build(&m, e, KvDtype::Fp8, 8, 0..m.num_layers);
+    assert_eq!(tp8.bytes_per_token(), 61 * (656 + 132));
 }
 
 #[test]
@@ -198,6 +226,35 @@ fn kimi_k2_5_int4_group32_checkpoint_bytes() {
     assert_eq!(total_weight_bytes(&m, WeightFormat::Int4G32), expected);
     // ≈ 595 GB, as the published checkpoint.
     assert!((expected as f64 / 1e9 - 594.0).abs() < 8.0, "{expected}");
+}
+
+#[test]
+fn kimi_k2_thinking_is_sized_as_its_int4_checkpoint() {
+    // The built-in spec reads the published checkpoint's compressed-tensors block (the
+    // trimmed 2026 copy has none; see docs/sources/models.md): int4 group 32 on the
+    // routed experts, everything else bf16 — the Kimi-K2 architecture of Kimi-K2.5.
+    let c = Catalog::builtin().unwrap();
+    let m = c.model("kimi-k2-thinking").unwrap();
+    assert_eq!(m.checkpoint_format, Some(WeightFormat::Int4G32));
+    let p = param_counts(m);
+    // Card: 1T total, 32B activated.
+    near_b(p.total, 1026.41, 0.01, "Kimi-K2-Thinking total");
+    near_b(p.active, 32.86, 0.01, "Kimi-K2-Thinking active");
+    // pack-quantized tensors of one (out × in) matrix: weight_packed int32 [out, in/8],
+    // weight_scale bf16 [out, in/32], weight_shape int64 [2].
+    let packed = |o: u64, i: u64| o * (i / 8) * 4 + o * (i / 32) * 2 + 16;
+    let (h, e) = (7168u64, 2048u64);
+    let routed = 60 * 384;
+    let expected = routed * (2 * packed(e, h) + packed(h, e)) + (p.total - routed * 3 * h * e) * 2;
+    assert_eq!(total_weight_bytes(m, WeightFormat::Int4G32), expected);
+    // The published checkpoint is ≈ 594 GB (not the 2.05 TB of bf16).
+    assert!((expected as f64 / 1e9 - 594.0).abs() < 8.0, "{expected}");
+    assert!(m
+        .checkpoint_layout
+        .as_ref()
+        .unwrap()
+        .summary()
+        .contains("attention"));
 }
 
 #[test]
@@ -342,8 +399,9 @@ fn silicon_set_models_and_gpus_resolve() {
 }
 
 #[test]
-fn dsa_models_say_the_indexer_keys_are_not_in_the_kv() {
-    // GLM-5: 78 layers with their own indexer, 128-wide fp8 keys + one fp32 scale.
+fn dsa_models_count_the_indexer_keys_in_the_kv() {
+    // GLM-5: 78 layers with their own indexer, 128-wide fp8 keys + one fp32 scale =
+    // 132 B per token per layer; fp8 KV stores the latent as fp8_ds_mla (656 B).
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvplan"))
         .args([
             "estimate",
@@ -352,15 +410,21 @@ fn dsa_models_say_the_indexer_keys_are_not_in_the_kv() {
             "8xB200",
             "--ctx",
             "64k",
+            "--kv-dtype",
+            "fp8",
             "--format",
             "json",
         ])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let notes = v["assumptions"].to_string();
-    assert!(
-        notes.contains("132 B per token per layer on 78 layers = 10,296 B/token"),
-        "{notes}"
+    assert_eq!(
+        v["kv_cache"]["bytes_per_token"].as_u64(),
+        Some(78 * (656 + 132)),
+        "{}",
+        v["kv_cache"]
     );
+    let notes = v["assumptions"].to_string();
+    assert!(!notes.contains("NOT INCLUDED"), "{notes}");
+    assert!(notes.contains("= 10,296 B/token whole model"), "{notes}");
 }

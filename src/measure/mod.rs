@@ -135,6 +135,7 @@ impl ProbeAttention {
             } => KvLayer::Mla {
                 latent_dim: kv_lora_rank + rope_dim,
                 fp8_bytes: kv_lora_rank + rope_dim,
+                indexer_bytes: 0,
             },
         }
     }

@@ -7,6 +7,7 @@
 //! latent of `kv_lora_rank + qk_rope_head_dim` values per token per layer,
 //! shared by all heads (DeepSeek-V2 paper, arXiv 2405.04434, Table 1).
 
+use crate::memory::hybrid::indexer_key_bytes;
 use crate::spec::dtype::KvDtype;
 use crate::spec::engine::{EngineSpec, MlaCache};
 use crate::spec::model::{LayerType, ModelSpec};
@@ -34,12 +35,19 @@ pub enum KvLayer {
         /// Window, tokens.
         window: u64,
     },
-    /// Multi-head latent attention: one shared latent per token.
+    /// Multi-head latent attention: one shared latent per token, plus the
+    /// DeepSeek-sparse-attention indexer's keys where the layer has its own
+    /// indexer (DeepSeek-V3.2, GLM-5).
     Mla {
         /// Elements per token (kv_lora_rank + qk_rope_head_dim = 576).
         latent_dim: u64,
         /// Bytes per token of an fp8 latent in this engine's layout.
         fp8_bytes: u64,
+        /// Bytes per token of the DSA indexer's key cache in this layer (0:
+        /// no indexer, or one shared with another layer). Engines keep it in
+        /// fp8 with one fp32 scale per 128 values whatever the KV dtype
+        /// (vLLM `DeepseekV32IndexerCache`: 132 B for 128-wide keys).
+        indexer_bytes: u64,
     },
     /// Linear attention / state-space layer: a fixed state per sequence.
     State {
@@ -66,10 +74,14 @@ impl KvLayer {
             KvLayer::Mla {
                 latent_dim,
                 fp8_bytes,
-            } => match dtype {
-                KvDtype::Fp8 => fp8_bytes,
-                d => latent_dim * d.bytes(),
-            },
+                indexer_bytes,
+            } => {
+                indexer_bytes
+                    + match dtype {
+                        KvDtype::Fp8 => fp8_bytes,
+                        d => latent_dim * d.bytes(),
+                    }
+            }
             KvLayer::State { .. } => 0,
         }
     }
@@ -115,7 +127,8 @@ pub struct KvLayout {
 
 /// The cache of one decoder layer `i` of `model` under `engine`, with K/V
 /// heads split over `tp` ranks (at least one head per rank: replication when
-/// tp exceeds the KV heads; MLA latents are never split by TP).
+/// tp exceeds the KV heads; MLA latents and DSA indexer keys are never split
+/// by TP: vLLM's `MLAAttentionSpec` has one KV head).
 pub fn layer(model: &ModelSpec, engine: &EngineSpec, tp: u64, i: u64) -> KvLayer {
     let a = &model.attention;
     let t = model.layer_type(i);
@@ -126,10 +139,21 @@ pub fn layer(model: &ModelSpec, engine: &EngineSpec, tp: u64, i: u64) -> KvLayer
         };
     }
     if let Some(mla) = &a.mla {
+        // DSA: layers with their own indexer cache its keys; GLM-5.2's
+        // `indexer_types: shared` layers reuse another layer's selection.
+        let indexer_bytes = match &model.indexer {
+            Some(ix) if !ix.shared_layers.contains(&i) => indexer_key_bytes(ix.head_dim),
+            _ => 0,
+        };
         return match engine.mla_cache {
             MlaCache::Latent => KvLayer::Mla {
                 latent_dim: mla.latent_dim(),
-                fp8_bytes: engine.mla_fp8_bytes_per_token_layer,
+                fp8_bytes: if model.indexer.is_some() {
+                    engine.mla_sparse_fp8_bytes_per_token_layer
+                } else {
+                    engine.mla_fp8_bytes_per_token_layer
+                },
+                indexer_bytes,
             },
             // Decompressed per-head K (nope + rope) and V, split over TP by heads.
             MlaCache::Decompressed => KvLayer::Full {
@@ -284,9 +308,19 @@ mod tests {
         let mla = KvLayer::Mla {
             latent_dim: 576,
             fp8_bytes: 656,
+            indexer_bytes: 0,
         };
         assert_eq!(mla.bytes_per_token(KvDtype::Bf16), 1152);
         assert_eq!(mla.bytes_per_token(KvDtype::Fp8), 656);
+        // With a DSA indexer of 128-wide keys: + 128 fp8 + one fp32 scale, in
+        // either KV dtype.
+        let dsa = KvLayer::Mla {
+            latent_dim: 576,
+            fp8_bytes: 656,
+            indexer_bytes: 132,
+        };
+        assert_eq!(dsa.bytes_per_token(KvDtype::Bf16), 1152 + 132);
+        assert_eq!(dsa.bytes_per_token(KvDtype::Fp8), 656 + 132);
         let sw = KvLayer::Sliding {
             kv_heads: 8,
             k_dim: 128,

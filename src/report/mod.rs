@@ -346,10 +346,17 @@ impl Report {
         if let Some(ix) = &m.indexer {
             let own = m.num_layers - ix.shared_layers.len() as u64;
             let per_layer = crate::memory::hybrid::indexer_key_bytes(ix.head_dim);
-            assumptions.push(format!(
-                "NOT INCLUDED: the DSA indexer's fp8 keys ({per_layer} B per token per layer on {own} layers = {} B/token whole model, replicated on every TP rank) are not yet in the KV figures, so KV is understated by that much",
-                crate::units::thousands(per_layer * own)
-            ));
+            match d.engine.mla_cache {
+                crate::spec::engine::MlaCache::Latent => assumptions.push(format!(
+                    "DSA indexer keys in the KV: {per_layer} B per token per layer ({} fp8 + fp32 scales, kept in fp8 whatever the KV dtype, replicated on every TP rank) on the {own} layers with their own indexer = {} B/token whole model; an fp8 latent is stored as fp8_ds_mla ({} B per token per layer)",
+                    ix.head_dim,
+                    crate::units::thousands(per_layer * own),
+                    d.engine.mla_sparse_fp8_bytes_per_token_layer
+                )),
+                crate::spec::engine::MlaCache::Decompressed => assumptions.push(
+                    "DSA indexer keys are not counted with a decompressed (per-head) MLA cache".into(),
+                ),
+            }
         }
         if m.state_bytes_per_sequence() > 0 {
             assumptions.push("linear-attention / SSM state: logical bytes per sequence, split over TP by heads; the engines' page padding of the state (vLLM pads it to one attention page) is not included".into());

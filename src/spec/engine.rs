@@ -103,6 +103,12 @@ pub struct EngineSpec {
     /// Bytes per token per layer of an fp8 MLA latent cache (576 for a plain
     /// e4m3 latent; 656 for vLLM's `fp8_ds_mla`).
     pub mla_fp8_bytes_per_token_layer: u64,
+    /// Bytes per token per layer of an fp8 MLA latent in the sparse-attention
+    /// (DSA) backends of DeepSeek-V3.2 / GLM-5: 656 = 512 fp8 + 4 fp32 tile
+    /// scales + 64 bf16 rope values (vLLM `fp8_ds_mla`, FlashMLA sparse;
+    /// SGLang's NSA fp8 store).
+    #[serde(default = "fp8_ds_mla")]
+    pub mla_sparse_fp8_bytes_per_token_layer: u64,
     /// Sliding-window layers keep only the window (true for vLLM/SGLang/TRT;
     /// HF holds the whole prompt right after prefill).
     pub sliding_window_capped: bool,
@@ -456,6 +462,10 @@ pub enum DecodeCache {
     /// expanded to every query head on every layer; full sliding layers roll
     /// their window each step.
     Static,
+}
+
+fn fp8_ds_mla() -> u64 {
+    crate::memory::hybrid::FP8_DS_MLA_BYTES
 }
 
 fn two() -> u64 {
