@@ -14,6 +14,7 @@
 
 pub mod calibration;
 pub mod cli;
+pub mod emit;
 pub mod error;
 pub mod estimate;
 #[cfg(feature = "hub")]
@@ -25,6 +26,7 @@ pub mod perf;
 pub mod plan;
 #[cfg(feature = "gpu")]
 pub mod probe;
+pub mod reconcile;
 pub mod report;
 pub mod request;
 pub mod scenario;

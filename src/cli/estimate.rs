@@ -3,7 +3,7 @@
 use super::{print_data, CliModels, EstimateArgs, Format, ScenarioArgs, Verdict};
 use crate::calibration::{builtin_profile, builtin_profile_names, efficiency_from_profile};
 use crate::error::{Error, Result};
-use crate::ops::{self, admit_all, Env};
+use crate::ops::{self, admit_all, Env, Extras};
 use crate::perf::Efficiency;
 use crate::report::table;
 use crate::scenario::Scenario;
@@ -30,6 +30,10 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
             (p.clone(), text)
         }
     };
+    if crate::reconcile::profile::is_deployment_profile(&text) {
+        // A deployment profile changes the engine's terms, not the GPU's efficiencies.
+        return Ok(Efficiency::default());
+    }
     efficiency_from_profile(&text, &origin, s)
 }
 
@@ -54,15 +58,21 @@ pub fn with_env<T>(
 /// `--isl/--osl` the report adds the serving simulation.
 pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<Verdict> {
     let req = a.scenario.request(Some(a.batch));
-    let workload = a.workload.workload(a.batch)?;
-    let report = with_env(catalog, &a.scenario, |env| {
-        ops::estimate_with(env, &req, workload.as_ref())
-    })?
-    .report;
+    let extras = Extras {
+        serving: a.workload.workload(a.batch)?,
+        ..a.emit.extras(&a.scenario)?
+    };
+    let done = with_env(catalog, &a.scenario, |env| {
+        ops::estimate_with(env, &req, &extras)
+    })?;
+    let (report, launch) = (&done.report, &done.launch);
     match a.format {
-        Format::Table => print!("{}", table::render_text(&report)),
-        Format::Markdown => print!("{}", table::render_markdown(&report)),
-        f => print_data(&report, f)?,
+        Format::Table => print!("{}", table::render_text(report)),
+        Format::Markdown => print!("{}", table::render_markdown(report)),
+        f => print_data(&done.json()?, f)?,
+    }
+    if let (Some(l), Format::Table | Format::Markdown) = (launch, a.format) {
+        super::emit::print_launch(l, a.format == Format::Markdown);
     }
     Ok(Verdict::from_ok(report.fits))
 }

@@ -2,11 +2,13 @@
 //! Holds no formulas: it parses, calls the core, and renders.
 
 mod catalog;
+pub mod emit;
 mod estimate;
 mod import;
 mod plan;
 mod plot;
 pub mod probe;
+pub mod reconcile;
 mod serve;
 pub mod workload;
 
@@ -39,12 +41,12 @@ pub struct Cli {
 pub enum Command {
     /// Per-GPU memory, fit verdict, limits, speed and recommendations for one configuration.
     #[command(
-        after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 2x8xH800 --weights fp8-block --tp 8 --pp 2\n  kvplan estimate qwen2.5-7b --gpus H100 --ctx 32k --batch 64 --kv-dtype fp8 --engine sglang\n  kvplan estimate kimi-k2 --gpus 8xH200 --ctx 128k --engine vllm --dcp 8\n  kvplan estimate llama-3.1-8b --gpus H100 --ctx 32k --engine vllm@0.11\n  kvplan estimate ./config.json --gpus 4xL40S --ctx 8k --format json\n\nServing simulation (TTFT/TPOT/ITL percentiles, tokens/s at a load):\n  kvplan estimate llama-3.1-70b --gpus 8xH200 --weights fp8 --isl 8k --osl 1k --concurrency 64\n  kvplan estimate qwen2.5-7b --gpus H100 --isl 2k --osl 256 --request-rate 20 --burstiness 0.5 --num-requests 2000\n  kvplan estimate llama-3.1-8b --gpus H100 --isl 4k --osl 512 --concurrency 128 --random-range-ratio 0.2 --prefix-cache-hit 0.5 --engine sglang"
+        after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 2x8xH800 --weights fp8-block --tp 8 --pp 2\n  kvplan estimate qwen2.5-7b --gpus H100 --ctx 32k --batch 64 --kv-dtype fp8 --engine sglang\n  kvplan estimate kimi-k2 --gpus 8xH200 --ctx 128k --engine vllm --dcp 8\n  kvplan estimate llama-3.1-8b --gpus H100 --ctx 32k --engine vllm@0.11\n  kvplan estimate ./config.json --gpus 4xL40S --ctx 8k --format json\n  kvplan estimate llama-3.1-8b --gpus H100 --ctx 8k --batch 64 --emit vllm\n\nServing simulation (TTFT/TPOT/ITL percentiles, tokens/s at a load):\n  kvplan estimate llama-3.1-70b --gpus 8xH200 --weights fp8 --isl 8k --osl 1k --concurrency 64\n  kvplan estimate qwen2.5-7b --gpus H100 --isl 2k --osl 256 --request-rate 20 --burstiness 0.5 --num-requests 2000\n  kvplan estimate llama-3.1-8b --gpus H100 --isl 4k --osl 512 --concurrency 128 --random-range-ratio 0.2 --prefix-cache-hit 0.5 --engine sglang"
     )]
     Estimate(EstimateArgs),
     /// Search formats × parallelism × batch and rank the configurations.
     #[command(
-        after_help = "Examples:\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --ctx 32k --users 256\n  kvplan plan llama-3.1-8b --gpus 8xH100 --ctx 8k --max-tpot-ms 20 --objective gpus\n\nPlan to an SLA with the serving simulator (ranks by output tokens/s per GPU among those that meet it):\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --isl 8k --osl 1k --concurrency 256 --max-ttft-ms 2000 --max-tpot-ms 50 --percentile p90\n  kvplan plan llama-3.1-70b --gpus 8xH100 --isl 2k --osl 512 --request-rate 10 --max-ttft-ms 1000 --percentile p99"
+        after_help = "Examples:\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --ctx 32k --users 256\n  kvplan plan llama-3.1-8b --gpus 8xH100 --ctx 8k --max-tpot-ms 20 --objective gpus\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --ctx 32k --emit vllm\n  kvplan plan qwen3-30b-a3b --gpus 4xH100 --ctx 16k --users 64 --emit sglang --output-len 512\n\nPlan to an SLA with the serving simulator (ranks by output tokens/s per GPU among those that meet it):\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --isl 8k --osl 1k --concurrency 256 --max-ttft-ms 2000 --max-tpot-ms 50 --percentile p90\n  kvplan plan llama-3.1-70b --gpus 8xH100 --isl 2k --osl 512 --request-rate 10 --max-ttft-ms 1000 --percentile p99"
     )]
     Plan(PlanArgs),
     /// List the built-in models.
@@ -63,6 +65,11 @@ pub enum Command {
     /// Draw a chart (memory, attention, batch, throughput) into a .png or .svg file.
     #[command(after_help = plot::EXAMPLES)]
     Plot(plot::PlotArgs),
+    /// Compare an engine's start-up log (and a benchmark result) with kvplan's plan of the same deployment; --out writes a deployment profile.
+    #[command(
+        after_help = "Examples:\n  kvplan reconcile vllm.log --gpus H100\n  kvplan reconcile vllm.log --gpus 8xH100 --bench kvplan-bench.json --out profiles/deployments/llama70b-h100.yaml\n  kvplan estimate llama-3.1-70b --gpus 8xH100 --ctx 32k --profile profiles/deployments/llama70b-h100.yaml\n  kvplan reconcile sglang.log --gpus 4xL4 --model qwen2.5-32b --format json"
+    )]
+    Reconcile(reconcile::ReconcileArgs),
     /// Serve the web calculator and its JSON API.
     #[command(
         after_help = "Examples:\n  kvplan serve\n  kvplan serve --addr 0.0.0.0:8080\n  kvplan serve --allow-hub --hub-lookups-per-minute 10   # hf:org/name ids on the page"
@@ -153,7 +160,7 @@ pub struct ScenarioArgs {
     /// Expected acceptance rate of MTP draft tokens (0–1, default 0.8).
     #[arg(long = "mtp-acceptance")]
     pub mtp_acceptance: Option<f64>,
-    /// Calibration profile (profiles/gpus/NAME.yaml written by `kvplan probe`, or a path).
+    /// Calibration profile: profiles/gpus/NAME.yaml written by `kvplan probe` (or a path), or a deployment profile written by `kvplan reconcile --out`.
     #[arg(long)]
     pub profile: Option<String>,
     /// Attention what-if: mha, gqa:N (N KV heads), mqa, mla:RANK (latent rank, rope 64).
@@ -224,6 +231,9 @@ pub struct EstimateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Launch commands for this deployment (`--emit vllm`).
+    #[command(flatten)]
+    pub emit: emit::EmitArgs,
 }
 
 /// `plan` options.
@@ -256,6 +266,9 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Launch commands for the best fitting configuration (`--emit vllm`).
+    #[command(flatten)]
+    pub emit: emit::EmitArgs,
 }
 
 /// The CLI's models beyond the catalogue: files and the Hugging Face Hub.
@@ -367,6 +380,7 @@ pub fn run(cli: Cli) -> Result<Verdict> {
         Command::Probe(a) => done(probe::run(&catalog, &a)),
         Command::Plot(a) => done(plot::run(&catalog, &a)),
         Command::Serve(a) => done(serve::run(&a)),
+        Command::Reconcile(a) => done(reconcile::run(&catalog, &a)),
     }
 }
 

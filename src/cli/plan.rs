@@ -14,8 +14,9 @@ use comfy_table::{presets, Table};
 /// is to the SLA (`--max-ttft-ms`/`--max-tpot-ms` at `--percentile`).
 pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
     let workload = a.workload.workload(a.users.or(a.batch).unwrap_or(1))?;
+    let extras = a.emit.extras(&a.scenario)?;
     let planned = with_env(catalog, &a.scenario, |env| {
-        ops::plan(
+        ops::plan_with(
             env,
             &PlanRequest {
                 // Without --users/--batch each configuration runs at its largest batch.
@@ -27,6 +28,7 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
                 serving: workload.clone(),
                 percentile: Some(a.workload.percentile.clone()),
             },
+            &extras,
         )
     })?;
     if let (Some(sp), Some(w)) = (&planned.serving, &workload) {
@@ -54,6 +56,11 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
     let (base, eff, all) = (&planned.base, &planned.efficiency, &planned.candidates);
     let any_fit = planned.any_fits();
     let shown: Vec<Candidate> = all.iter().take(a.top).cloned().collect();
+    let launch = &planned.launch;
+    let engine_note = planned.notes.first().filter(|n| n.starts_with("--emit"));
+    for n in planned.notes.iter().filter(|n| !n.starts_with("--emit")) {
+        eprintln!("note: {n}");
+    }
     match a.format {
         Format::Json | Format::Yaml => {
             print_data(&planned.json(a.top), a.format)?;
@@ -133,6 +140,13 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
                 for r in recs {
                     println!("  - {}\n    {}", r.title, r.detail);
                 }
+            }
+            if let Some((i, l)) = launch {
+                if let Some(n) = engine_note {
+                    println!("\nnote: {n}");
+                }
+                println!("\nlaunch of configuration #{}:", i + 1);
+                super::emit::print_launch(l, a.format == Format::Markdown);
             }
         }
     }

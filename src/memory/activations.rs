@@ -125,6 +125,9 @@ pub fn sliding_mask_bytes(s: &Scenario) -> u64 {
 /// the sliding-window mask and the logits.
 pub fn prefill_peak_bytes(s: &Scenario) -> u64 {
     let e = &s.deployment.engine;
+    if let Some(measured) = e.activation_peak_bytes {
+        return measured;
+    }
     let layer = (per_token_layer_peak_bytes(s) * prefill_tokens(s)) as f64 * e.activation_factor;
     layer.ceil() as u64 + sliding_mask_bytes(s) + logits_bytes(s)
 }

@@ -18,15 +18,18 @@
 mod simulate;
 pub use simulate::{serving_sweep, ServingSweep};
 
+use crate::emit::{EmitOptions, Launch, Target};
 use crate::error::{Error, Result};
 use crate::estimate::Estimate;
 use crate::perf::Efficiency;
 use crate::plan::{constraints_from, recommend, search_pinned, Candidate, Objective, Pinned};
+use crate::reconcile::profile::DeploymentProfile;
 use crate::report::{MemoryReport, Report};
 use crate::request::{resolve_with, EstimateRequest, ModelSource, Resolved};
 use crate::scenario::Scenario;
 use crate::serving::plan::ServingPlan;
 use crate::serving::ServingWorkload;
+use crate::spec::engine_id::EngineId;
 use crate::spec::Catalog;
 use serde::Serialize;
 
@@ -49,6 +52,64 @@ pub fn admit_all(_: &Scenario) -> Result<()> {
     Ok(())
 }
 
+/// What `--emit` (the API's `emit`) asks for: the launch commands of the
+/// deployment for one engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmitRequest {
+    /// The engine to emit for.
+    pub target: Target,
+    /// Benchmark lengths, head address, port.
+    pub options: EmitOptions,
+}
+
+/// Optional steps of [`estimate_with`] and [`plan_with`] that both edges
+/// offer: launch commands, and a deployment profile measured by
+/// `kvplan reconcile --out`.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// Emit the launch for this engine; the engine profile becomes that
+    /// engine's (a version pinned for the same engine is kept).
+    pub emit: Option<EmitRequest>,
+    /// A deployment profile applied to the resolved scenario.
+    pub deployment: Option<DeploymentProfile>,
+    /// A serving workload to simulate on the estimated deployment (the
+    /// report's `serving` section; [`PlanRequest::serving`] is the plan's).
+    pub serving: Option<ServingWorkload>,
+}
+
+impl Extras {
+    /// The request as the operation runs it (`--emit` sets the engine), and
+    /// a note when that replaced another engine.
+    fn align(&self, req: &EstimateRequest) -> (EstimateRequest, Option<String>) {
+        let mut out = req.clone();
+        let Some(e) = &self.emit else {
+            return (out, None);
+        };
+        let name = e.target.name();
+        match &req.engine {
+            Some(id) if id.name.eq_ignore_ascii_case(name) => (out, None),
+            other => {
+                let note = other.as_ref().map(|id| {
+                    format!("--emit {name} uses kvplan's {name} engine profile (not --engine {id})")
+                });
+                out.engine = Some(EngineId {
+                    name: name.into(),
+                    version: None,
+                });
+                (out, note)
+            }
+        }
+    }
+
+    /// Apply the deployment profile, if any, to a resolved scenario.
+    fn apply(&self, s: &mut Scenario) -> Result<Vec<String>> {
+        match &self.deployment {
+            Some(p) => p.apply(s),
+            None => Ok(vec![]),
+        }
+    }
+}
+
 /// The outcome of [`estimate`]: the report both edges print or return,
 /// and what it was computed from.
 #[derive(Debug, Clone)]
@@ -59,6 +120,26 @@ pub struct Estimated {
     pub estimate: Estimate,
     /// The efficiencies used.
     pub efficiency: Efficiency,
+    /// The launch commands, when [`Extras::emit`] asked for them.
+    pub launch: Option<Launch>,
+}
+
+impl Estimated {
+    /// The report's JSON with `launch` added when there is one (the body of
+    /// `estimate --format json` and `POST /api/estimate`).
+    pub fn json(&self) -> Result<serde_json::Value> {
+        with_launch(&self.report, self.launch.as_ref())
+    }
+}
+
+/// A JSON value with `launch` added at its top level.
+pub fn with_launch<T: Serialize>(v: &T, launch: Option<&Launch>) -> Result<serde_json::Value> {
+    let json = |e: serde_json::Error| Error::Environment(e.to_string());
+    let mut v = serde_json::to_value(v).map_err(json)?;
+    if let (Some(l), serde_json::Value::Object(o)) = (launch, &mut v) {
+        o.insert("launch".into(), serde_json::to_value(l).map_err(json)?);
+    }
+    Ok(v)
 }
 
 /// Resolve the request and admit it (the first steps of every operation).
@@ -71,31 +152,42 @@ fn resolve_admitted(env: &Env<'_>, req: &EstimateRequest) -> Result<Resolved> {
 /// One configuration: per-GPU memory, fit verdict, limits, speed and
 /// recommendations. The scenario is validated once, by the core estimate.
 pub fn estimate(env: &Env<'_>, req: &EstimateRequest) -> Result<Estimated> {
-    estimate_with(env, req, None)
+    estimate_with(env, req, &Extras::default())
 }
 
-/// [`estimate`], plus the serving simulation of `serving` when given (the
-/// report's `serving` section: TTFT/TPOT/ITL/E2E percentiles, throughput).
-/// Without a `ctx` the memory is planned for the workload's longest request.
-pub fn estimate_with(
-    env: &Env<'_>,
-    req: &EstimateRequest,
-    serving: Option<&ServingWorkload>,
-) -> Result<Estimated> {
-    let req = simulate::with_context(req, serving);
-    let r = resolve_admitted(env, &req)?;
+/// [`estimate`] with launch commands, a deployment profile and/or the
+/// serving simulation ([`Extras::serving`]: the report's `serving` section;
+/// without a `ctx` the memory is planned for the workload's longest request).
+pub fn estimate_with(env: &Env<'_>, req: &EstimateRequest, x: &Extras) -> Result<Estimated> {
+    let (req, engine_note) = x.align(req);
+    let req = simulate::with_context(&req, x.serving.as_ref());
+    let mut r = resolve_admitted(env, &req)?;
+    let profile_notes = x.apply(&mut r.scenario)?;
     let eff = (env.efficiency)(&r.scenario)?;
     let est = crate::estimate::estimate(&r.scenario, &eff, r.tokens_per_step)?;
     let recs = recommend(&est, &eff);
     let mut report = Report::new(&est, recs);
     report.assumptions.extend(r.notes);
-    if let Some(w) = serving {
+    report.assumptions.extend(engine_note);
+    report.assumptions.extend(profile_notes);
+    if let Some(w) = &x.serving {
         report.serving = Some(crate::serving::simulate(&r.scenario, &est.memory, &eff, w)?);
     }
+    let launch = match &x.emit {
+        Some(e) => Some(crate::emit::emit(
+            &r.scenario,
+            &eff,
+            r.tokens_per_step,
+            e.target,
+            &e.options,
+        )?),
+        None => None,
+    };
     Ok(Estimated {
         report,
         estimate: est,
         efficiency: eff,
+        launch,
     })
 }
 
@@ -135,6 +227,11 @@ pub struct Planned {
     pub candidates: Vec<Candidate>,
     /// The serving plan, when the request gave a workload.
     pub serving: Option<ServingPlan>,
+    /// Notes from [`Extras`] (engine replaced by `--emit`, deployment profile).
+    pub notes: Vec<String>,
+    /// The launch of the best fitting configuration the engine can express
+    /// (its index in `candidates`), when [`Extras::emit`] asked for it.
+    pub launch: Option<(usize, Launch)>,
 }
 
 impl Planned {
@@ -149,13 +246,15 @@ impl Planned {
 
     /// The JSON of `plan --format json` and `POST /api/plan`, `top` candidates.
     pub fn json(&self, top: usize) -> serde_json::Value {
-        match &self.serving {
-            Some(sp) => {
-                let mut sp = sp.clone();
-                sp.candidates.truncate(top);
-                serde_json::to_value(&sp).unwrap_or(serde_json::Value::Null)
-            }
-            None => crate::plan::plan_json(self.objective, &self.candidates, top),
+        if let Some(sp) = &self.serving {
+            let mut sp = sp.clone();
+            sp.candidates.truncate(top);
+            return serde_json::to_value(&sp).unwrap_or(serde_json::Value::Null);
+        }
+        let v = crate::plan::plan_json(self.objective, &self.candidates, top);
+        match with_launch(&v, self.launch.as_ref().map(|(_, l)| l)) {
+            Ok(with) => with,
+            Err(_) => v,
         }
     }
 }
@@ -163,7 +262,14 @@ impl Planned {
 /// Search formats × parallelism × batch and rank the configurations. The
 /// plan's inputs are checked here, once for both edges.
 pub fn plan(env: &Env<'_>, p: &PlanRequest) -> Result<Planned> {
-    let req = &p.request;
+    plan_with(env, p, &Extras::default())
+}
+
+/// [`plan`] with launch commands for the best configuration the engine can
+/// express and/or a deployment profile.
+pub fn plan_with(env: &Env<'_>, p: &PlanRequest, x: &Extras) -> Result<Planned> {
+    let (aligned, engine_note) = x.align(&p.request);
+    let req = &aligned;
     if p.users.is_some() && req.batch.is_some() {
         return Err(Error::input(
             "users",
@@ -195,7 +301,10 @@ pub fn plan(env: &Env<'_>, p: &PlanRequest) -> Result<Planned> {
     base_req.dp = None;
     base_req.ep = None;
     base_req.batch = Some(batch.unwrap_or(1));
-    let base = resolve_admitted(env, &base_req)?.scenario;
+    let resolved = resolve_admitted(env, &base_req)?;
+    let mut base = resolved.scenario;
+    let mut notes: Vec<String> = engine_note.into_iter().collect();
+    notes.extend(x.apply(&mut base)?);
     base.validate()?;
     let c = constraints_from(
         batch,
@@ -225,15 +334,30 @@ pub fn plan(env: &Env<'_>, p: &PlanRequest) -> Result<Planned> {
             objective,
             candidates: Vec::new(),
             serving: Some(sp),
+            notes,
+            launch: None,
         });
     }
     let candidates = search_pinned(&base, &c, objective, &eff, pinned)?;
+    let launch = match &x.emit {
+        Some(e) => Some(crate::emit::emit_best(
+            &base,
+            &candidates,
+            &eff,
+            resolved.tokens_per_step,
+            e.target,
+            &e.options,
+        )?),
+        None => None,
+    };
     Ok(Planned {
         base,
         efficiency: eff,
         objective,
         candidates,
         serving: None,
+        notes,
+        launch,
     })
 }
 

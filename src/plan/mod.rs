@@ -233,7 +233,7 @@ fn candidate_of(e: &Estimate, constraints_ok: bool, reason: String) -> Candidate
         weights_bytes_per_gpu: b.weights_bytes,
         total_bytes_per_gpu: b.total_bytes(),
         tpot_seconds: tpot,
-        ttft_seconds: p.prefill_seconds + p.decode.seconds,
+        ttft_seconds: p.prefill_seconds + p.decode.seconds + d.engine.ttft_overhead_seconds,
         tokens_per_second: p.decode_tokens_per_second,
         tokens_per_second_per_gpu: p.decode_tokens_per_second / s.cluster.total_gpus() as f64,
         pareto: false,
@@ -259,7 +259,7 @@ fn evaluate(s: &mut Scenario, c: &Constraints, eff: &Efficiency) -> Option<Candi
     let e = estimate(s, eff, 1.0).ok()?;
     let p = &e.performance;
     let tpot = p.decode.seconds / p.tokens_per_step;
-    let ttft = p.prefill_seconds + p.decode.seconds;
+    let ttft = p.prefill_seconds + p.decode.seconds + s.deployment.engine.ttft_overhead_seconds;
     let mut why = Vec::new();
     if !e.memory.fits {
         why.push(

@@ -440,7 +440,9 @@ impl Report {
                 decode_tokens_per_second: p.decode_tokens_per_second,
                 tokens_per_second_per_request: p.tokens_per_second_per_request,
                 prefill_seconds: p.prefill_seconds,
-                ttft_seconds: p.prefill_seconds + p.decode.seconds,
+                ttft_seconds: p.prefill_seconds
+                    + p.decode.seconds
+                    + e.scenario.deployment.engine.ttft_overhead_seconds,
                 decode_bound: p.decode.bound.name().into(),
                 prefill_bound: p.prefill_bound.name().into(),
                 decode_bytes_read: p.decode.bytes_read,

@@ -420,12 +420,13 @@ pub(crate) async fn estimate(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let r = async {
+        let mut ef = EmitFields::default();
         let mut sv: Option<ServingRequest> = None;
         let c = parse_common(&headers, body, &mut |obj| {
             sv = take(obj, "serving")?;
-            Ok(())
+            ef.take_from(obj)
         })?;
-        blocking(&st, move |app| estimate_json(app, &c, sv.as_ref())).await
+        blocking(&st, move |app| estimate_json(app, &c, &ef, sv.as_ref())).await
     };
     respond(r.await)
 }
@@ -455,19 +456,65 @@ fn serving_workload(
     Ok(Some(w))
 }
 
+/// The API's `emit`, `input_len` and `output_len` fields (the CLI's `--emit` flags).
+#[derive(Debug, Default)]
+struct EmitFields {
+    emit: Option<String>,
+    input_len: Option<u64>,
+    output_len: Option<u64>,
+}
+
+impl EmitFields {
+    fn take_from(&mut self, obj: &mut Body) -> Result<(), ApiError> {
+        self.emit = take(obj, "emit")?;
+        self.input_len = take(obj, "input_len")?;
+        self.output_len = take(obj, "output_len")?;
+        Ok(())
+    }
+
+    fn target(&self) -> Result<Option<crate::emit::Target>, ApiError> {
+        Ok(self
+            .emit
+            .as_deref()
+            .map(crate::emit::Target::parse)
+            .transpose()?)
+    }
+
+    /// What the operation does beyond the report (the engine follows `emit`
+    /// there, as with `--emit`).
+    fn extras(&self) -> Result<ops::Extras, ApiError> {
+        Ok(ops::Extras {
+            emit: self.target()?.map(|target| ops::EmitRequest {
+                target,
+                options: crate::emit::EmitOptions {
+                    input_len: self.input_len,
+                    output_len: self.output_len,
+                    ..Default::default()
+                },
+            }),
+            deployment: None,
+            serving: None,
+        })
+    }
+}
+
 /// The work of `/api/estimate` (what `kvplan estimate` does, minus printing).
 fn estimate_json(
     app: &AppState,
     c: &Common,
+    ef: &EmitFields,
     sv: Option<&ServingRequest>,
 ) -> Result<String, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
-    let workload = serving_workload(sv, &c.req)?;
     let profile = c.profile.as_deref();
+    let extras = ops::Extras {
+        serving: serving_workload(sv, &c.req)?,
+        ..ef.extras()?
+    };
     let done = with_env(app, &c.req, spec.as_ref(), profile, |env| {
-        ops::estimate_with(env, &c.req, workload.as_ref())
+        ops::estimate_with(env, &c.req, &extras)
     })?;
-    to_json(&done.report)
+    to_json(&done.json()?)
 }
 
 /// JSON text, or a 500 if serialisation fails (it cannot for these types).
@@ -495,6 +542,7 @@ pub(crate) async fn plan(
 ) -> Response {
     let r = async {
         let mut pf = PlanFields::default();
+        let mut ef = EmitFields::default();
         let c = parse_common(&headers, body, &mut |obj| {
             pf.users = take(obj, "users")?;
             pf.max_tpot_ms = take(obj, "max_tpot_ms")?;
@@ -502,15 +550,20 @@ pub(crate) async fn plan(
             pf.objective = take(obj, "objective")?;
             pf.top = take(obj, "top")?;
             pf.serving = take(obj, "serving")?;
-            Ok(())
+            ef.take_from(obj)
         })?;
-        blocking(&st, move |app| plan_json(app, &c, &pf)).await
+        blocking(&st, move |app| plan_json(app, &c, &pf, &ef)).await
     };
     respond(r.await)
 }
 
 /// The work of `/api/plan`, step for step what `kvplan plan` does.
-fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiError> {
+fn plan_json(
+    app: &AppState,
+    c: &Common,
+    pf: &PlanFields,
+    ef: &EmitFields,
+) -> Result<String, ApiError> {
     let (req, config, profile) = (&c.req, c.config.as_ref(), c.profile.as_deref());
     let top = pf.top.unwrap_or(10);
     if top > MAX_TOP {
@@ -521,8 +574,9 @@ fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiE
     }
     let spec = config.map(parse_config).transpose()?;
     let workload = serving_workload(pf.serving.as_ref(), req)?;
+    let extras = ef.extras()?;
     let planned = with_env(app, req, spec.as_ref(), profile, |env| {
-        ops::plan(
+        ops::plan_with(
             env,
             &PlanRequest {
                 request: req.clone(),
@@ -533,6 +587,7 @@ fn plan_json(app: &AppState, c: &Common, pf: &PlanFields) -> Result<String, ApiE
                 serving: workload,
                 percentile: pf.serving.as_ref().and_then(|x| x.percentile.clone()),
             },
+            &extras,
         )
     })?;
     to_json(&planned.json(top as usize))

@@ -188,6 +188,15 @@ pub struct EngineSpec {
     /// `SchedulerSpec::generic()`.
     #[serde(default)]
     pub scheduler: Option<SchedulerSpec>,
+    /// A measured activation peak per GPU (a deployment profile written by
+    /// `kvplan reconcile --out`), bytes; replaces the analytic estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_peak_bytes: Option<u64>,
+    /// Serving overhead on top of one prefill in the time to first token
+    /// (queueing, tokenisation, scheduling), seconds: measured by a
+    /// deployment profile, 0 otherwise.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ttft_overhead_seconds: f64,
     /// Release range this profile follows, e.g. "0.26.0–0.27.x" (empty for
     /// an unversioned profile); filled from `profiles/engines/<name>/*.yaml`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -414,6 +423,10 @@ pub struct FittedConstants {
     pub in_sample: String,
     /// Error on data the fit did not see.
     pub out_of_sample: String,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// Per-head tensors alive at an MLA prefill's attention call, in units of
