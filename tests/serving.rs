@@ -320,20 +320,61 @@ fn a_small_kv_pool_queues_or_preempts_as_the_engine_does() {
 #[test]
 fn littles_law_holds_on_a_closed_loop() {
     // Closed loop: C requests always in flight, so throughput = C / mean E2E
-    // (Little's law), up to the ramp-down at the end (~C/(2N) ≈ 0.3%).
-    let s = scenario("llama-3.1-8b", "H100", "vllm");
-    let mem = memory::plan(&s);
-    let c = 16;
-    let mut w = ServingWorkload::closed(512, 64, c);
-    w.num_requests = Some(100 * c);
-    w.random_range_ratio = 0.5;
-    let r = simulate(&s, &mem, &Efficiency::default(), &w).unwrap();
-    let little = c as f64 / (r.e2e_ms.mean / 1e3);
-    assert!(
-        close(r.requests_per_second, little, 0.02),
-        "{} req/s vs C / E2E = {little}",
-        r.requests_per_second
-    );
+    // (Little's law), up to the ramp-down at the end (~C/(2N) ≈ 0.3%) — also
+    // with a per-request overhead outside the iterations, which holds the
+    // client's slot (it is in E2E and delays the client's next request).
+    let base = scenario("llama-3.1-8b", "H100", "vllm");
+    let mut prev_e2e = 0.0;
+    for overhead in [0.0, 0.040] {
+        let mut s = base.clone();
+        let mut sched = s.deployment.engine.scheduler_spec();
+        sched.request_overhead_seconds = overhead;
+        s.deployment.engine.scheduler = Some(sched);
+        let mem = memory::plan(&s);
+        let c = 16;
+        let mut w = ServingWorkload::closed(512, 64, c);
+        w.num_requests = Some(100 * c);
+        w.random_range_ratio = 0.5;
+        let r = simulate(&s, &mem, &Efficiency::default(), &w).unwrap();
+        let little = c as f64 / (r.e2e_ms.mean / 1e3);
+        assert!(
+            close(r.requests_per_second, little, 0.02),
+            "overhead {overhead}: {} req/s vs C / E2E = {little}",
+            r.requests_per_second
+        );
+        // The overhead is in every request's TTFT: at least 40 ms more than
+        // without it (the batch is also smaller, so decode is no slower).
+        assert!(r.ttft_ms.p50 >= overhead * 1e3, "{}", r.ttft_ms.p50);
+        assert!(r.e2e_ms.mean > prev_e2e, "{} vs {prev_e2e}", r.e2e_ms.mean);
+        prev_e2e = r.e2e_ms.mean;
+    }
+}
+
+#[test]
+fn request_overhead_delays_a_lone_request_by_exactly_itself() {
+    // One request alone: the overhead shifts its whole life, so TTFT and
+    // E2E grow by exactly the overhead and TPOT does not change.
+    let base = scenario("llama-3.1-8b", "H100", "vllm");
+    let run = |overhead: f64| {
+        let mut s = base.clone();
+        let mut sched = s.deployment.engine.scheduler_spec();
+        sched.request_overhead_seconds = overhead;
+        s.deployment.engine.scheduler = Some(sched);
+        let mem = memory::plan(&s);
+        let mut w = ServingWorkload::closed(1000, 50, 1);
+        w.num_requests = Some(3);
+        simulate(&s, &mem, &Efficiency::default(), &w).unwrap()
+    };
+    let (a, b) = (run(0.0), run(0.025));
+    assert!(close(b.ttft_ms.mean - a.ttft_ms.mean, 25.0, 1e-6));
+    assert!(close(b.e2e_ms.mean - a.e2e_ms.mean, 25.0, 1e-6));
+    assert!(close(b.tpot_ms.mean, a.tpot_ms.mean, 1e-9));
+    // Three requests one after another: the run lasts 3 × 25 ms longer.
+    assert!(close(
+        b.duration_seconds - a.duration_seconds,
+        3.0 * 0.025,
+        1e-6
+    ));
 }
 
 #[test]

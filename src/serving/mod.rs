@@ -528,7 +528,6 @@ fn combine(
     load_text: &str,
     groups: &[Group],
 ) -> ServingResult {
-    let overhead = sched.request_overhead_seconds;
     let (mut ttft, mut tpot, mut e2e, mut itl) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut tok_s, mut req_s, mut preempt) = (0.0, 0.0, 0u64);
     let (mut running, mut busy) = (0.0, 0.0);
@@ -555,8 +554,9 @@ fn combine(
         duration = duration.max(dur);
         peak = peak.max(r.peak_kv_tokens / pool as f64);
         for x in &r.records {
-            let t = (x.first_token - x.arrival + overhead) * 1e3;
-            let e = (x.finish - x.arrival + overhead) * 1e3;
+            // From when the request is sent: the request overhead is inside.
+            let t = (x.first_token - x.arrival) * 1e3;
+            let e = (x.finish - x.arrival) * 1e3;
             ttft.push((t, wgt));
             e2e.push((e, wgt));
             if x.output > 1 {
@@ -618,6 +618,11 @@ fn combine(
         assumptions.push(
             "no per-request HTTP/tokenisation latency added (the profile's request_overhead_seconds is 0)".into(),
         );
+    } else {
+        assumptions.push(format!(
+            "each request spends {:.1} ms between being sent and being schedulable (the profile's request_overhead_seconds: HTTP, tokenisation); it counts in TTFT and E2E, and a closed-loop client waits through it",
+            sched.request_overhead_seconds * 1e3
+        ));
     }
     ServingResult {
         ttft_ms: percentiles(ttft),

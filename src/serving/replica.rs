@@ -583,6 +583,12 @@ where
     };
     let mut in_flight = 0u64;
     let mut freed = 0u64;
+    // Sent requests on their way to the scheduler: (when it sees them,
+    // request). Each spends the profile's request overhead (HTTP,
+    // tokenisation) between being sent and being schedulable; its client's
+    // slot is held meanwhile, so a closed loop's next request waits for it.
+    let overhead = cfg.sched.request_overhead_seconds.max(0.0);
+    let mut in_transit: VecDeque<(f64, usize)> = VecDeque::new();
     // Every request must fit alone, or it would be preempted forever.
     let waste = (cfg.block_size.max(1) - 1) as f64 / 2.0;
     if let Some(r) = requests
@@ -613,12 +619,26 @@ where
                 break;
             }
             sim.reqs[next].arrival = at;
-            sim.reqs[next].state = State::Waiting;
-            sim.waiting.push_back(next);
+            in_transit.push_back((at + overhead, next));
             next += 1;
             in_flight += 1;
         }
+        // Send times only grow and the overhead is one constant, so the
+        // queue is in order of when the scheduler sees them.
+        while let Some(&(ready, idx)) = in_transit.front() {
+            if ready > sim.now {
+                break;
+            }
+            in_transit.pop_front();
+            sim.reqs[idx].state = State::Waiting;
+            sim.waiting.push_back(idx);
+        }
         if sim.waiting.is_empty() && sim.running.is_empty() {
+            if let Some(&(ready, _)) = in_transit.front() {
+                // Idle until the next request reaches the scheduler.
+                sim.now = sim.now.max(ready);
+                continue;
+            }
             if next >= n {
                 break;
             }

@@ -108,8 +108,9 @@ pub struct SchedulerSpec {
     #[serde(default)]
     pub prefill_overhead_per_sequence_seconds: f64,
     /// FITTED (where the profile says so): fixed per-request latency outside
-    /// the iterations (HTTP, tokenisation, detokenisation of the first
-    /// token), added to TTFT and end-to-end latency, seconds.
+    /// the iterations (HTTP, tokenisation), seconds: a request becomes
+    /// schedulable this long after it is sent, so it counts in TTFT and
+    /// end-to-end latency and holds a closed-loop client's slot.
     #[serde(default)]
     pub request_overhead_seconds: f64,
     /// FITTED (where the profile says so): prefill FLOPs take this many times
