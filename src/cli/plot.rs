@@ -78,7 +78,7 @@ pub fn run(catalog: &Catalog, a: &PlotArgs) -> Result<()> {
             crate::ops::serving_sweep(env, &req, &w, max, &a.workload.percentile)
         })?;
         plot::render_to_file(&sweep.figure, &a.out)?;
-        eprintln!("wrote {} ({})", a.out.display(), sweep.figure.subtitle);
+        crate::errln!("wrote {} ({})", a.out.display(), sweep.figure.subtitle);
         return Ok(());
     }
     let req = a.scenario.request(Some(a.batch));
@@ -96,6 +96,6 @@ pub fn run(catalog: &Catalog, a: &PlotArgs) -> Result<()> {
         PlotKind::Serving => unreachable!("drawn above"),
     };
     plot::render_to_file(&fig, &a.out)?;
-    eprintln!("wrote {} ({})", a.out.display(), fig.subtitle);
+    crate::errln!("wrote {} ({})", a.out.display(), fig.subtitle);
     Ok(())
 }

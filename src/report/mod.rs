@@ -167,8 +167,13 @@ pub struct MemoryReport {
     pub capacity_bytes: u64,
     /// Engine budget (capacity × memory fraction).
     pub budget_bytes: u64,
-    /// KV pool the engine would allocate (negative: does not load).
-    pub kv_budget_bytes: i64,
+    /// KV pool the engine would allocate (0 when the rest does not even fit
+    /// the budget; see `kv_shortfall_bytes`). Never negative: a deficit is
+    /// not a quantity of memory.
+    pub kv_budget_bytes: u64,
+    /// How far weights + activations + overhead exceed the engine's budget
+    /// (0 when a KV pool is left). Integer bytes ≥ 0.
+    pub kv_shortfall_bytes: u64,
     /// Pipeline stage of this GPU.
     pub stage: u64,
     /// Routed experts per MoE layer on this GPU.
@@ -190,8 +195,10 @@ pub struct StageReport {
     pub kv_cache_bytes: u64,
     /// Total per GPU.
     pub total_bytes: u64,
-    /// KV pool per GPU.
-    pub kv_budget_bytes: i64,
+    /// KV pool per GPU (0 when there is none; see `kv_shortfall_bytes`).
+    pub kv_budget_bytes: u64,
+    /// Bytes by which this stage's GPU misses its budget before any KV (≥ 0).
+    pub kv_shortfall_bytes: u64,
 }
 
 /// Limits section.
@@ -266,16 +273,22 @@ impl MemoryReport {
             total_bytes: b.total_bytes(),
             capacity_bytes: mem.capacity_bytes,
             budget_bytes: mem.budget_bytes,
-            kv_budget_bytes: clamp_i64(b.kv_budget_bytes),
+            kv_budget_bytes: pool_bytes(b.kv_budget_bytes),
+            kv_shortfall_bytes: shortfall_bytes(b.kv_budget_bytes),
             stage: b.stage,
             experts_per_gpu: b.experts_per_gpu,
         }
     }
 }
 
-/// Signed bytes as the JSON contract's i64.
-fn clamp_i64(v: i128) -> i64 {
-    v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+/// A signed KV pool as the JSON contract's pool: 0 when there is none.
+fn pool_bytes(v: i128) -> u64 {
+    v.clamp(0, u64::MAX as i128) as u64
+}
+
+/// A signed KV pool's deficit (how far the rest exceeds the budget), ≥ 0.
+fn shortfall_bytes(v: i128) -> u64 {
+    (-v).clamp(0, u64::MAX as i128) as u64
 }
 
 impl Report {
@@ -287,7 +300,9 @@ impl Report {
         let mem = &e.memory;
         let b = mem.binding_stage();
         let p = &e.performance;
-        let clamp = clamp_i64;
+        // A signed pool becomes two non-negative integers: pool and shortfall.
+        let pool = pool_bytes;
+        let short = shortfall_bytes;
         let mut assumptions = vec![
             "memory in GiB = 2^30 bytes (as nvidia-smi and engines print)".to_string(),
             format!("GPU memory {}: {}", crate::units::gib(s.cluster.gpu.memory_bytes), s.cluster.gpu.memory_bytes_source),
@@ -359,7 +374,29 @@ impl Report {
             }
         }
         if m.state_bytes_per_sequence() > 0 {
-            assumptions.push("linear-attention / SSM state: logical bytes per sequence, split over TP by heads; the engines' page padding of the state (vLLM pads it to one attention page) is not included".into());
+            let kv = &b.kv;
+            let note = if let Some(p) = kv.vllm_pages() {
+                format!(
+                    "hybrid paging as vLLM's hybrid KV-cache manager: the attention block is raised to {} tokens so one page ({} B per layer) holds a layer's state ({} B logical per GPU, padded by {} B); layers in groups of {} ({} attention + {} state groups share one pool), each sequence takes one page per state group (no prefix caching of the state); `kv_cache_tokens` = blocks ÷ groups × block size, as vLLM reports it",
+                    p.block_size,
+                    crate::units::thousands(p.page_bytes),
+                    crate::units::thousands(p.page_bytes - p.state_padding_bytes),
+                    crate::units::thousands(p.state_padding_bytes),
+                    p.group_size,
+                    p.attention_groups,
+                    p.state_groups
+                )
+            } else if let Some(slots) = kv.state_slots(b.kv_budget_bytes) {
+                format!(
+                    "hybrid pools as SGLang's: the state has its own pool, the cache memory split KV : state = 1 : {} (mamba_full_memory_ratio); {} state slots per GPU ({} B each) cap the running sequences; `kv_cache_tokens` is the KV pool's share",
+                    d.engine.state_pool_ratio,
+                    crate::units::thousands(slots),
+                    crate::units::thousands(kv.state_bytes_per_sequence())
+                )
+            } else {
+                "linear-attention / SSM state: logical bytes per sequence beside the KV, split over TP by heads; this engine's paging of the state is not modelled (no padding counted)".to_string()
+            };
+            assumptions.push(note);
         }
         Report {
             kvplan_version: env!("CARGO_PKG_VERSION"),
@@ -422,7 +459,8 @@ impl Report {
                     weights_bytes: st.weights_bytes,
                     kv_cache_bytes: st.kv_cache_bytes,
                     total_bytes: st.total_bytes(),
-                    kv_budget_bytes: clamp(st.kv_budget_bytes),
+                    kv_budget_bytes: pool(st.kv_budget_bytes),
+                    kv_shortfall_bytes: short(st.kv_budget_bytes),
                 })
                 .collect(),
             fits: mem.fits,
