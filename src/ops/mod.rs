@@ -62,7 +62,8 @@ pub struct EmitRequest {
 #[derive(Debug, Clone, Default)]
 pub struct Extras {
     /// Emit the launch for this engine; the engine profile becomes that
-    /// engine's (a version pinned for the same engine is kept).
+    /// engine's, at the release whose flags the launch is checked against
+    /// (a version the user pinned for the same engine is kept).
     pub emit: Option<EmitRequest>,
     /// A deployment profile applied to the resolved scenario.
     pub deployment: Option<DeploymentProfile>,
@@ -77,15 +78,27 @@ impl Extras {
             return (out, None);
         };
         let name = e.target.name();
+        let pinned = e.target.checked_version();
         match &req.engine {
-            Some(id) if id.name.eq_ignore_ascii_case(name) => (out, None),
+            Some(id)
+                if id.name.eq_ignore_ascii_case(name)
+                    && (id.version.is_some() || pinned.is_none()) =>
+            {
+                (out, None)
+            }
             other => {
-                let note = other.as_ref().map(|id| {
-                    format!("--emit {name} uses kvplan's {name} engine profile (not --engine {id})")
-                });
+                let note = match (other, pinned) {
+                    (Some(id), _) if !id.name.eq_ignore_ascii_case(name) => Some(format!(
+                        "--emit {name} uses kvplan's {name} engine profile (not --engine {id})"
+                    )),
+                    (_, Some(v)) => Some(format!(
+                        "--emit {name} follows {name}@{v}, the release whose argument list the flags are checked against (pin another with --engine {name}@VERSION)"
+                    )),
+                    _ => None,
+                };
                 out.engine = Some(EngineId {
                     name: name.into(),
-                    version: None,
+                    version: e.target.checked_version().map(str::to_string),
                 });
                 (out, note)
             }

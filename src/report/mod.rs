@@ -306,6 +306,17 @@ impl Report {
                 d.engine.decode_overhead_per_layer_seconds * 1e6
             ),
         ];
+        if let Some(v) = s.cluster.gpu.cuda_visible_bytes {
+            assumptions.push(format!(
+                "the engine sizes its budget from the {} CUDA shows ({})",
+                crate::units::gib(v),
+                s.cluster
+                    .gpu
+                    .cuda_visible_source
+                    .as_deref()
+                    .unwrap_or("measured")
+            ));
+        }
         if d.engine.cuda_graph_in_budget {
             assumptions.push(format!(
                 "the CUDA-graph memory estimate ({}) comes out of the KV budget, as {} does at start-up",
