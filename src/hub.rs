@@ -160,7 +160,7 @@ impl HubConfig {
         let token = var("HF_TOKEN")
             .or_else(|| var("HUGGING_FACE_HUB_TOKEN"))
             .or_else(|| {
-                std::fs::read_to_string(home.join("token"))
+                crate::files::read_limited(&home.join("token"), 64 * 1024)
                     .ok()
                     .map(|t| t.trim().to_string())
                     .filter(|t| !t.is_empty())
@@ -244,24 +244,20 @@ pub fn load_with(cfg: &HubConfig, id: &HubId) -> Result<ModelSpec> {
 const MAX_JSON_BYTES: u64 = 8 << 20;
 
 fn read_text(path: &Path) -> Result<String> {
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.len() > MAX_JSON_BYTES {
-            return Err(Error::input(
-                "model",
-                format!(
-                    "'{}' is {} bytes, more than the {} a model's JSON file can plausibly be; this is not a transformers config",
-                    path.display(),
-                    thousands(meta.len()),
-                    thousands(MAX_JSON_BYTES)
-                ),
-            ));
-        }
-    }
-    std::fs::read_to_string(path).map_err(|e| {
-        Error::Environment(format!(
+    crate::files::read_limited(path, MAX_JSON_BYTES).map_err(|e| match e {
+        crate::files::ReadError::TooLarge(n, limit) => Error::input(
+            "model",
+            format!(
+                "'{}' is {} bytes or more, more than the {} a model's JSON file can plausibly be; this is not a transformers config",
+                path.display(),
+                thousands(n),
+                thousands(limit)
+            ),
+        ),
+        e => Error::Environment(format!(
             "cannot read '{}': {e}; delete it to fetch it again",
             path.display()
-        ))
+        )),
     })
 }
 
@@ -367,7 +363,7 @@ impl Cached {
     /// The snapshot commit for the revision: refs/<revision>, or the
     /// revision itself when it names a snapshot folder (a commit hash).
     fn commit(&self) -> Option<String> {
-        if let Ok(c) = std::fs::read_to_string(self.ref_path()) {
+        if let Ok(c) = crate::files::read_limited(&self.ref_path(), 64 * 1024) {
             let c = c.trim().to_string();
             if !c.is_empty() {
                 return Some(c);
@@ -440,14 +436,17 @@ impl Source for Cached {
     }
 }
 
-/// Read a safetensors header from a file on disk.
+/// Read a safetensors header from a file on disk: a regular file only
+/// (never a device or FIFO), and only the 8-byte length plus a header of
+/// at most `MAX_HEADER_BYTES` that the file is long enough to hold.
 fn read_local_header(path: &Path) -> std::result::Result<Vec<u8>, String> {
-    let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (mut f, file_len) =
+        crate::files::open_regular(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut len = [0u8; 8];
     f.read_exact(&mut len)
         .map_err(|e| format!("{}: not a safetensors file ({e})", path.display()))?;
     let n = u64::from_le_bytes(len);
-    if n > MAX_HEADER_BYTES {
+    if n > MAX_HEADER_BYTES || n > file_len.saturating_sub(8) {
         return Err(format!(
             "{}: header length {n} is not plausible",
             path.display()
@@ -850,7 +849,8 @@ fn safetensors_summary(
 ) -> std::result::Result<Option<SafetensorsSummary>, String> {
     let files: Vec<String> = match src.optional("model.safetensors.index.json")? {
         Some(p) => {
-            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let text = crate::files::read_limited(&p, crate::files::MAX_INDEX_FILE_BYTES)
+                .map_err(|e| format!("{}: {e}", p.display()))?;
             let v: Value = serde_json::from_str(&text)
                 .map_err(|e| format!("model.safetensors.index.json line {}: {e}", e.line()))?;
             let map = v
@@ -916,6 +916,28 @@ fn apply_modelopt(spec: &mut ModelSpec, path: &Path) -> Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_headers_are_read_from_regular_files_only_and_bounded() {
+        // A device would otherwise give an endless stream of zeros.
+        let e = read_local_header(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.contains("character device"), "{e}");
+        let dir = std::env::temp_dir().join(format!("kvplan-hub-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("model.safetensors");
+        // A length prefix that claims more header than the file holds.
+        let mut bytes = 1_000u64.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"{}");
+        std::fs::write(&p, &bytes).unwrap();
+        let e = read_local_header(&p).unwrap_err();
+        assert!(e.contains("not plausible"), "{e}");
+        // A well-formed one is read exactly.
+        let mut bytes = 2u64.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"{}tensor data");
+        std::fs::write(&p, &bytes).unwrap();
+        assert_eq!(read_local_header(&p).unwrap(), b"{}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn ids() {

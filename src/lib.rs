@@ -14,9 +14,11 @@
 
 pub mod calibration;
 pub mod cli;
+pub mod deadline;
 pub mod emit;
 pub mod error;
 pub mod estimate;
+pub mod files;
 #[cfg(feature = "hub")]
 pub mod hub;
 pub mod measure;

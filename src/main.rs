@@ -19,7 +19,10 @@ fn main() {
     match cli::run(args) {
         Ok(verdict) => std::process::exit(verdict.exit_code()),
         Err(e) => {
-            eprintln!("error: {e}");
+            // eprintln! would panic if stderr is closed too; write and ignore.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "error: {e}");
+            // A failed write to stdout is Error::Environment: exit 3.
             std::process::exit(e.exit_code());
         }
     }

@@ -282,6 +282,29 @@ pub fn resolve_with(
         if !(f > 0.0 && f <= 1.0) {
             return Err(Error::input(field, format!("{f} must be in (0, 1]")));
         }
+        // Each engine's flag only with that engine: the fractions mean
+        // different things (SGLang's excludes what vLLM's includes).
+        match (field, engine.name.as_str()) {
+            ("mem-fraction-static", "sglang") | ("gpu-memory-utilization", "vllm") => {}
+            ("mem-fraction-static", e) => {
+                return Err(Error::input(
+                    field,
+                    format!("--mem-fraction-static is SGLang's flag; with --engine {e} use --gpu-memory-utilization (or add --engine sglang)"),
+                ))
+            }
+            ("gpu-memory-utilization", "sglang") => {
+                return Err(Error::input(
+                    field,
+                    "--gpu-memory-utilization is vLLM's flag; SGLang's is --mem-fraction-static",
+                ))
+            }
+            (_, "trtllm") => notes.push(format!(
+                "--gpu-memory-utilization {f} used as TensorRT-LLM's kv_cache_config.free_gpu_memory_fraction (a fraction of the memory left free after the weights)"
+            )),
+            (_, e) => notes.push(format!(
+                "--gpu-memory-utilization {f} used as the fraction of GPU memory engine {e} may use"
+            )),
+        }
         engine.memory_fraction = f;
         engine.memory_fraction_by_tp.clear();
         engine.fraction_rule = crate::spec::engine::FractionRule::Fixed;
@@ -399,6 +422,26 @@ pub fn resolve_with(
             }
             _ => {}
         }
+    }
+    // Degrees that each divide the GPUs can still ask for more GPUs together.
+    let given: Vec<(&str, u64)> = [("tp", req.tp), ("pp", req.pp), ("dp", req.dp)]
+        .into_iter()
+        .filter_map(|(f, v)| v.map(|v| (f, v)))
+        .collect();
+    let product = given.iter().try_fold(1u64, |p, (_, v)| p.checked_mul(*v));
+    if given.len() > 1 && product.is_none_or(|p| p > n || n % p != 0) {
+        let shown = |v: Option<u64>| v.map_or("1".to_string(), |v| v.to_string());
+        let total = product.map_or("more than 2^64".to_string(), |p| p.to_string());
+        return Err(Error::input(
+            given.last().map_or("tp", |(f, _)| *f),
+            format!(
+                "tp × pp × dp = {} × {} × {} = {total} GPUs, but --gpus {} gives {n}; choose degrees whose product divides {n}",
+                shown(req.tp),
+                shown(req.pp),
+                shown(req.dp),
+                req.gpus
+            ),
+        ));
     }
     if context > 100_000_000 {
         return Err(Error::input(

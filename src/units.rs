@@ -159,6 +159,9 @@ pub struct ClusterText {
     pub gpu_name: String,
 }
 
+/// Most GPUs one `--gpus` may name (nodes × GPUs per node).
+pub const MAX_GPUS: u64 = 1_048_576;
+
 /// Parse `--gpus`: `H100`, `8xH800`, `8×H800`, `2x8xH100`.
 pub fn parse_cluster(text: &str) -> Result<ClusterText> {
     let t = text.trim().replace(['×', '*'], "x");
@@ -214,6 +217,18 @@ pub fn parse_cluster(text: &str) -> Result<ClusterText> {
         [n, g] => (num(n)?, num(g)?),
         _ => return Err(bad()),
     };
+    // Each count is bounded above; their product too (the largest clusters
+    // of 2026 have ~200,000 GPUs), so divisor searches stay small.
+    if nodes.saturating_mul(per) > MAX_GPUS {
+        return Err(Error::input(
+            "gpus",
+            format!(
+                "'{text}': {} GPUs in all is absurdly many (limit {})",
+                thousands(nodes.saturating_mul(per)),
+                thousands(MAX_GPUS)
+            ),
+        ));
+    }
     Ok(ClusterText {
         nodes,
         gpus_per_node: per,

@@ -156,3 +156,111 @@ fn sglang_arithmetic_uses_tp_table() {
     let cell = kv_heads_per_rank * (128 + 128) * 80 * 2; // × layers × 2 bytes
     assert_eq!(p.kv_cache_tokens as i128, st.kv_budget_bytes / cell);
 }
+
+/// Every built-in model, a GPU list and a workload: resolved like the CLI
+/// (None when the combination is refused), then the report.
+fn report_of(
+    c: &Catalog,
+    mi: usize,
+    gi: usize,
+    ctx: u64,
+    batch: u64,
+    engine: &str,
+    kv: &str,
+) -> Option<kvplan::report::Report> {
+    let m = &c.models[mi % c.models.len()];
+    let gpus = [
+        "H100",
+        "8xH100",
+        "2x8xH200",
+        "4xA100-80GB",
+        "8xMI300X",
+        "L40S",
+    ][gi % 6];
+    let req = EstimateRequest {
+        model: m.name.clone(),
+        gpus: gpus.into(),
+        ctx: Some(Tokens::Number(ctx)),
+        batch: Some(batch),
+        engine: Some(kvplan::spec::engine_id::EngineId::parse(engine).unwrap()),
+        kv_dtype: Some(kvplan::spec::dtype::KvDtype::parse(kv, "kv-dtype").unwrap()),
+        ..Default::default()
+    };
+    let r = resolve(&req, c, &|_| unreachable!()).ok()?;
+    let eff = kvplan::perf::Efficiency::default();
+    let e = kvplan::estimate::estimate(&r.scenario, &eff, r.tokens_per_step).ok()?;
+    Some(kvplan::report::Report::new(&e, vec![]))
+}
+
+/// All numbers a report gives users: finite and non-negative; the memory
+/// parts add up; a pool and a shortfall are never both non-zero.
+fn assert_sane(r: &kvplan::report::Report) {
+    let p = &r.performance;
+    for (name, v) in [
+        ("decode_step_seconds", p.decode_step_seconds),
+        (
+            "time_per_output_token_seconds",
+            p.time_per_output_token_seconds,
+        ),
+        ("decode_tokens_per_second", p.decode_tokens_per_second),
+        (
+            "tokens_per_second_per_request",
+            p.tokens_per_second_per_request,
+        ),
+        ("prefill_seconds", p.prefill_seconds),
+        ("ttft_seconds", p.ttft_seconds),
+        ("decode_bytes_read", p.decode_bytes_read),
+        ("decode_flops", p.decode_flops),
+        ("decode_memory_seconds", p.decode_memory_seconds),
+        ("decode_compute_seconds", p.decode_compute_seconds),
+        (
+            "decode_communication_seconds",
+            p.decode_communication_seconds,
+        ),
+        ("experts_touched_per_layer", p.experts_touched_per_layer),
+    ] {
+        assert!(v.is_finite() && v >= 0.0, "{name} = {v}");
+    }
+    let m = &r.memory_per_gpu;
+    assert_eq!(
+        m.total_bytes,
+        m.weights_bytes + m.kv_cache_bytes + m.activation_bytes + m.overhead_bytes
+    );
+    assert!(m.kv_budget_bytes == 0 || m.kv_shortfall_bytes == 0, "{m:?}");
+    assert!(m.budget_bytes <= m.capacity_bytes);
+}
+
+const ENGINES: [&str; 4] = ["vllm", "sglang", "trtllm", "hf"];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Random valid scenarios over every built-in model: sane numbers, and
+    /// more context or more sequences never make a step faster, a prefill
+    /// shorter or the largest batch larger.
+    #[test]
+    fn random_scenarios_are_finite_non_negative_and_monotonic(
+        mi in 0usize..64, gi in 0usize..6, ei in 0usize..4, fp8 in any::<bool>(),
+        ctx in 1u64..131_072, extra in 1u64..65_536, batch in 1u64..256, more in 1u64..256,
+    ) {
+        let c = Catalog::builtin().unwrap();
+        let kv = if fp8 { "fp8" } else { "bf16" };
+        let e = ENGINES[ei];
+        let Some(a) = report_of(&c, mi, gi, ctx, batch, e, kv) else { return Ok(()) };
+        assert_sane(&a);
+        if let Some(b) = report_of(&c, mi, gi, ctx + extra, batch, e, kv) {
+            assert_sane(&b);
+            prop_assert!(b.performance.decode_step_seconds >= a.performance.decode_step_seconds);
+            prop_assert!(b.performance.prefill_seconds >= a.performance.prefill_seconds);
+            prop_assert!(b.memory_per_gpu.kv_cache_bytes >= a.memory_per_gpu.kv_cache_bytes);
+            prop_assert!(b.limits.max_batch <= a.limits.max_batch);
+        }
+        if let Some(d) = report_of(&c, mi, gi, ctx, batch + more, e, kv) {
+            assert_sane(&d);
+            prop_assert!(d.performance.decode_step_seconds >= a.performance.decode_step_seconds);
+            prop_assert!(d.performance.decode_tokens_per_second >= 0.0);
+            prop_assert!(d.memory_per_gpu.total_bytes >= a.memory_per_gpu.total_bytes);
+            prop_assert!(d.limits.max_context_memory <= a.limits.max_context_memory);
+        }
+    }
+}

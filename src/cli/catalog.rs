@@ -57,7 +57,7 @@ pub fn models(c: &Catalog, format: Format) -> Result<()> {
         ]);
         last = fam;
     }
-    println!("{t}");
+    crate::outln!("{t}");
     Ok(())
 }
 
@@ -114,7 +114,7 @@ pub fn gpus(c: &Catalog, format: Format) -> Result<()> {
             g.aliases.join(", "),
         ]);
     }
-    println!("{t}");
+    crate::outln!("{t}");
     Ok(())
 }
 
@@ -185,6 +185,6 @@ pub fn engines(c: &Catalog, format: Format) -> Result<()> {
             ]);
         }
     }
-    println!("{t}");
+    crate::outln!("{t}");
     Ok(())
 }

@@ -50,10 +50,11 @@ impl EmitArgs {
 }
 
 /// The launch as the table/markdown outputs print it.
-pub fn print_launch(l: &Launch, markdown: bool) {
+pub fn print_launch(l: &Launch, markdown: bool) -> crate::error::Result<()> {
     if markdown {
-        println!("\n```sh\n{}```", l.to_text());
+        crate::outln!("\n```sh\n{}```", l.to_text());
     } else {
-        println!("\n{}", l.to_text());
+        crate::outln!("\n{}", l.to_text());
     }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use super::{print_data, CliModels, EstimateArgs, Format, ScenarioArgs, Verdict};
 use crate::calibration::{builtin_profile, builtin_profile_names, efficiency_from_profile};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ops::{self, admit_all, Env, Estimated, Extras};
 use crate::perf::Efficiency;
 use crate::report::table;
@@ -19,11 +19,16 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
     let (origin, text) = match builtin_profile(p) {
         Some((path, text)) => (path.to_string(), text.to_string()),
         None => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                Error::file(
+            let text = crate::files::read_limited(
+                std::path::Path::new(p),
+                crate::files::MAX_SPEC_FILE_BYTES,
+            )
+            .map_err(|e| {
+                e.for_field(
                     "profile",
-                    format!(
-                        "cannot read '{p}': {e}; built-in profiles: {}",
+                    p,
+                    &format!(
+                        "; built-in profiles: {}",
                         builtin_profile_names().join(", ")
                     ),
                 )
@@ -63,12 +68,12 @@ pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<Verdict> {
     let done = run_estimate(catalog, &a.scenario, &req, &a.emit.extras(&a.scenario)?)?;
     let (report, launch) = (&done.report, &done.launch);
     match a.format {
-        Format::Table => print!("{}", table::render_text(report)),
-        Format::Markdown => print!("{}", table::render_markdown(report)),
+        Format::Table => crate::out!("{}", table::render_text(report)),
+        Format::Markdown => crate::out!("{}", table::render_markdown(report)),
         f => print_data(&done.json()?, f)?,
     }
     if let (Some(l), Format::Table | Format::Markdown) = (launch, a.format) {
-        super::emit::print_launch(l, a.format == Format::Markdown);
+        super::emit::print_launch(l, a.format == Format::Markdown)?;
     }
     Ok(Verdict::from_ok(report.fits))
 }

@@ -40,8 +40,7 @@ pub fn run(a: &ImportArgs) -> Result<()> {
         #[cfg(not(feature = "hub"))]
         Some(_) => return Err(Error::missing_feature("hub", "an hf: model")),
         None => (
-            std::fs::read_to_string(&a.config)
-                .map_err(|e| Error::file("config", format!("cannot read '{}': {e}", a.config)))?,
+            crate::files::read_text(&a.config, "config", crate::files::MAX_SPEC_FILE_BYTES)?,
             a.config.clone(),
         ),
     };
@@ -70,7 +69,7 @@ pub fn run(a: &ImportArgs) -> Result<()> {
     match &a.out {
         Some(p) => std::fs::write(p, text)
             .map_err(|e| Error::file("out", format!("cannot write '{p}': {e}")))?,
-        None => print!("{text}"),
+        None => crate::out!("{text}"),
     }
     Ok(())
 }

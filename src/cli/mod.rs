@@ -285,12 +285,15 @@ pub fn load_model_path(path: &str) -> Result<ModelSpec> {
         #[cfg(not(feature = "hub"))]
         return Err(Error::missing_feature("hub", format!("hf:{id}").as_str()));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::files::read_limited(std::path::Path::new(path), crate::files::MAX_SPEC_FILE_BYTES).map_err(|e| {
         let message = format!("cannot read '{path}': {e}; give a built-in name (`kvplan models`) or a config.json path");
         // A name with a dot in it ("llama-3.1-8bb") is a typo, not a missing file.
         let named_a_file = path.contains('/')
             || [".json", ".yaml", ".yml"].iter().any(|x| path.ends_with(x));
-        if named_a_file {
+        // A device, FIFO, huge or binary file is bad input; a file that
+        // cannot be opened is the environment's.
+        let bad_content = !matches!(e, crate::files::ReadError::Io(_));
+        if named_a_file && !bad_content {
             Error::file("model", message)
         } else {
             Error::input("model", message)
@@ -319,12 +322,17 @@ pub fn apply_sidecar(m: &mut ModelSpec, config_path: &str) -> Result<()> {
         dir.join("hf_quant_config.json"),
         dir.join(format!("{stem}.hf_quant_config.json")),
     ] {
-        if let Ok(text) = std::fs::read_to_string(&cand) {
-            let note =
-                crate::spec::hf::apply_modelopt_sidecar(m, &text, &cand.display().to_string())?;
-            m.source = format!("{}; {note}", m.source);
-            return Ok(());
-        }
+        let text = match crate::files::read_limited(&cand, crate::files::MAX_SPEC_FILE_BYTES) {
+            Ok(text) => text,
+            // No sidecar next to the config: nothing to apply.
+            Err(crate::files::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                continue
+            }
+            Err(e) => return Err(e.for_field("model", &cand.display().to_string(), "")),
+        };
+        let note = crate::spec::hf::apply_modelopt_sidecar(m, &text, &cand.display().to_string())?;
+        m.source = format!("{}; {note}", m.source);
+        return Ok(());
     }
     Ok(())
 }
@@ -377,17 +385,55 @@ pub fn run(cli: Cli) -> Result<Verdict> {
     }
 }
 
+/// Write to stdout without ever panicking (`print!` panics on a full disk
+/// or a closed stream). A closed pipe (`kvplan models | head`) is quiet
+/// success; any other failure is an environment error (exit 3) of one line.
+pub fn write_out(args: std::fmt::Arguments) -> Result<()> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    match o.write_fmt(args).and_then(|()| o.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::Environment(format!(
+            "cannot write the output to stdout: {e}"
+        ))),
+    }
+}
+
+/// `print!` that returns the write error (`?`) instead of panicking.
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::write_out(format_args!($($t)*))? };
+}
+
+/// `println!` that returns the write error (`?`) instead of panicking.
+#[macro_export]
+macro_rules! outln {
+    () => { $crate::cli::write_out(format_args!("\n"))? };
+    ($($t:tt)*) => { $crate::cli::write_out(format_args!("{}\n", format_args!($($t)*)))? };
+}
+
+/// `eprintln!` that never panics (a closed or full stderr is ignored:
+/// there is nowhere left to report it).
+#[macro_export]
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 /// Print serializable data in a machine format.
 pub fn print_data<T: serde::Serialize>(value: &T, format: Format) -> Result<()> {
     match format {
         Format::Json => {
-            println!(
+            crate::outln!(
                 "{}",
                 serde_json::to_string_pretty(value)
                     .map_err(|e| Error::Environment(e.to_string()))?
             );
         }
-        Format::Yaml => print!("{}", crate::yaml::to_string(value)?),
+        Format::Yaml => crate::out!("{}", crate::yaml::to_string(value)?),
         _ => unreachable!("callers render tables themselves"),
     }
     Ok(())

@@ -37,14 +37,14 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
     let launch = &planned.launch;
     let engine_note = planned.notes.first().filter(|n| n.starts_with("--emit"));
     for n in planned.notes.iter().filter(|n| !n.starts_with("--emit")) {
-        eprintln!("note: {n}");
+        crate::errln!("note: {n}");
     }
     match a.format {
         Format::Json | Format::Yaml => {
             print_data(&planned.json(a.top), a.format)?;
         }
         Format::Table | Format::Markdown => {
-            println!(
+            crate::outln!(
                 "{} on {} GPUs ({}), context {} tokens — {} configurations evaluated, objective {}",
                 base.model.display_name,
                 base.cluster.total_gpus(),
@@ -105,26 +105,26 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
                     },
                 ]);
             }
-            println!("{t}");
+            crate::outln!("{t}");
             if !any_fit {
-                println!("\nnothing fits on these GPUs under these constraints. What would:");
+                crate::outln!("\nnothing fits on these GPUs under these constraints. What would:");
                 let est = crate::estimate::estimate(base, eff, 1.0)?;
                 let recs = crate::plan::recommend(&est, eff);
                 if recs.is_empty() {
-                    println!(
+                    crate::outln!(
                         "  - fewer bits (--weights int4), a shorter --ctx, or more GPUs/nodes"
                     );
                 }
                 for r in recs {
-                    println!("  - {}\n    {}", r.title, r.detail);
+                    crate::outln!("  - {}\n    {}", r.title, r.detail);
                 }
             }
             if let Some((i, l)) = launch {
                 if let Some(n) = engine_note {
-                    println!("\nnote: {n}");
+                    crate::outln!("\nnote: {n}");
                 }
-                println!("\nlaunch of configuration #{}:", i + 1);
-                super::emit::print_launch(l, a.format == Format::Markdown);
+                crate::outln!("\nlaunch of configuration #{}:", i + 1);
+                super::emit::print_launch(l, a.format == Format::Markdown)?;
             }
         }
     }

@@ -74,6 +74,6 @@ pub fn run(catalog: &Catalog, a: &PlotArgs) -> Result<()> {
         }
     };
     plot::render_to_file(&fig, &a.out)?;
-    eprintln!("wrote {} ({})", a.out.display(), fig.subtitle);
+    crate::errln!("wrote {} ({})", a.out.display(), fig.subtitle);
     Ok(())
 }

@@ -92,7 +92,7 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
         let inv = probe::inventory().map_err(|e| Error::Environment(e.to_string()))?;
         match a.format {
             Format::Json | Format::Yaml => super::print_data(&inv, a.format)?,
-            _ => print!("{}", inv.table()),
+            _ => crate::out!("{}", inv.table()),
         }
         return Ok(());
     }
@@ -132,7 +132,7 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
             margin,
             a.device,
         );
-        eprintln!(
+        crate::errln!(
             "probing {} on GPU {}: stage {} ({} layers), weights {}, KV {} ({} seq × {} tokens)",
             s.model.display_name,
             a.device,
@@ -144,25 +144,26 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
             ctx
         );
         let mut progress = |ev: ProbeEvent| match ev {
-            ProbeEvent::Stage { name, index, total } => eprintln!("  [{index}/{total}] {name}"),
+            ProbeEvent::Stage { name, index, total } => crate::errln!("  [{index}/{total}] {name}"),
             ProbeEvent::Progress { stage, done, total } => {
                 let width = 30usize;
                 let filled = (done as usize * width) / (total.max(1) as usize);
-                eprint!(
+                let _ = write!(
+                    std::io::stderr(),
                     "\r      {stage:<12} [{}{}] {done}/{total}",
                     "#".repeat(filled),
                     ".".repeat(width - filled.min(width))
                 );
                 if done >= total {
-                    eprintln!();
+                    crate::errln!();
                 }
                 let _ = std::io::stderr().flush();
             }
-            ProbeEvent::Note(n) => eprintln!("  note: {n}"),
+            ProbeEvent::Note(n) => crate::errln!("  note: {n}"),
         };
         let report =
             probe::run(&req, &mut progress).map_err(|e| Error::Environment(e.to_string()))?;
-        print_report(&report);
+        print_report(&report)?;
         gpu_spec = Some(s.cluster.gpu.clone());
         runs.push(ProbeRun {
             model: sa.model.clone(),
@@ -180,7 +181,7 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
             serde_json::to_string_pretty(&runs).map_err(|e| Error::Environment(e.to_string()))?;
         std::fs::write(path, text)
             .map_err(|e| Error::file("report", format!("cannot write '{path}': {e}")))?;
-        eprintln!("wrote the reports to {path}");
+        crate::errln!("wrote the reports to {path}");
     }
     if let (Some(path), Some(gpu)) = (&a.out, gpu_spec) {
         let mut cal = Calibration::from_reports(
@@ -190,14 +191,17 @@ pub fn run(catalog: &Catalog, a: &ProbeArgs) -> Result<()> {
         );
         cal.gpu = gpu.name.clone();
         cal.driver = inv.driver_version.clone();
-        if let Ok(old) = std::fs::read_to_string(path) {
+        if let Ok(old) = crate::files::read_limited(
+            std::path::Path::new(path),
+            crate::files::MAX_SPEC_FILE_BYTES,
+        ) {
             let prev: Calibration = crate::yaml::from_str(&old, path)?;
             let mut merged = prev;
             merged.merge(&cal);
             cal = merged;
         }
         write_profile(path, &cal)?;
-        eprintln!(
+        crate::errln!(
             "wrote calibration profile {path}; use it with `kvplan estimate … --profile {path}`"
         );
     }
@@ -247,7 +251,7 @@ fn parse_points(a: &ProbeArgs, sa: &ScenarioArgs) -> Result<Vec<(u64, u64)>> {
 }
 
 #[cfg(feature = "gpu")]
-fn print_report(r: &ProbeReport) {
+fn print_report(r: &ProbeReport) -> Result<()> {
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED);
     t.set_header(vec!["phase", "measured", "predicted", "error", "achieved"]);
@@ -282,9 +286,9 @@ fn print_report(r: &ProbeReport) {
             r.attention.phase.bandwidth_vs_copy, r.attention.phase.vs_roofline
         ),
     ]);
-    println!("{t}");
+    crate::outln!("{t}");
     for c in &r.self_checks {
-        println!(
+        crate::outln!(
             "  self-check {} {}: relative error {:.1e} (threshold {:.0e}) {}",
             c.kernel,
             c.shape,
@@ -294,8 +298,9 @@ fn print_report(r: &ProbeReport) {
         );
     }
     for n in &r.notes {
-        println!("  note: {n}");
+        crate::outln!("  note: {n}");
     }
+    Ok(())
 }
 
 #[cfg(feature = "gpu")]
@@ -325,7 +330,7 @@ fn allreduce(a: &ProbeArgs) -> Result<()> {
             format!("{:.1}", s.busbw_bytes_per_s / 1e9),
         ]);
     }
-    println!("{t}");
+    crate::outln!("{t}");
     if let Some(path) = &a.report {
         let text = serde_json::to_string_pretty(&samples)
             .map_err(|e| Error::Environment(e.to_string()))?;
@@ -334,12 +339,12 @@ fn allreduce(a: &ProbeArgs) -> Result<()> {
     }
     if let Some(path) = &a.out {
         // Add the samples to an existing profile of this GPU (the link model reads them).
-        let old = std::fs::read_to_string(path)
-            .map_err(|e| Error::file("out", format!("cannot read '{path}': {e}; --allreduce adds to an existing profile (write one with `kvplan probe MODEL … --out`)")))?;
+        let old = crate::files::read_limited(std::path::Path::new(path), crate::files::MAX_SPEC_FILE_BYTES)
+            .map_err(|e| e.for_field("out", path, "; --allreduce adds to an existing profile (write one with `kvplan probe MODEL … --out`)"))?;
         let mut cal: Calibration = crate::yaml::from_str(&old, path)?;
         cal.add_allreduce(&samples);
         write_profile(path, &cal)?;
-        eprintln!("added {} all-reduce samples to {path}", samples.len());
+        crate::errln!("added {} all-reduce samples to {path}", samples.len());
     }
     Ok(())
 }

@@ -64,8 +64,7 @@ pub struct ReconcileArgs {
 }
 
 fn read(path: &str, field: &str) -> Result<String> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Error::input(field, format!("cannot read '{path}': {e}")))
+    crate::files::read_text(path, field, crate::files::MAX_LOG_FILE_BYTES)
 }
 
 /// Run `reconcile`.
@@ -111,7 +110,7 @@ pub fn run(catalog: &Catalog, a: &ReconcileArgs) -> Result<()> {
     let eff = Efficiency::default();
     let (rec, est) = reconcile(&l, b.as_ref(), &o, catalog, &load_model_path, &eff)?;
     match a.format {
-        Format::Table | Format::Markdown => print!("{}", rec.to_text()),
+        Format::Table | Format::Markdown => crate::out!("{}", rec.to_text()),
         f => super::print_data(&rec, f)?,
     }
     if let Some(out) = &a.out {
@@ -142,7 +141,7 @@ pub fn run(catalog: &Catalog, a: &ReconcileArgs) -> Result<()> {
             ),
         )
         .map_err(|e| Error::input("out", format!("cannot write '{out}': {e}")))?;
-        eprintln!("wrote {out}: use it with `kvplan estimate … --profile {out}`");
+        crate::errln!("wrote {out}: use it with `kvplan estimate … --profile {out}`");
     }
     Ok(())
 }
@@ -156,7 +155,11 @@ pub fn deployment_profile(args: &ScenarioArgs) -> Result<Option<DeploymentProfil
     if crate::calibration::builtin_profile(p).is_some() {
         return Ok(None);
     }
-    let Ok(text) = std::fs::read_to_string(p) else {
+    // Bounded like every read; an unreadable path is reported by the
+    // calibration profile's read of the same `--profile`.
+    let Ok(text) =
+        crate::files::read_limited(std::path::Path::new(p), crate::files::MAX_SPEC_FILE_BYTES)
+    else {
         return Ok(None);
     };
     if !profile::is_deployment_profile(&text) {

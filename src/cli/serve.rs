@@ -50,7 +50,7 @@ pub fn run(a: &ServeArgs) -> Result<()> {
         let local = listener
             .local_addr()
             .map_err(|e| env("cannot read the bound address", e))?;
-        println!("kvplan web calculator on http://{local}/  (Ctrl-C stops)");
+        crate::outln!("kvplan web calculator on http://{local}/  (Ctrl-C stops)");
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         crate::server::serve(listener, router)

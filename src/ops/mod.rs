@@ -18,7 +18,9 @@ use crate::emit::{EmitOptions, Launch, Target};
 use crate::error::{Error, Result};
 use crate::estimate::Estimate;
 use crate::perf::Efficiency;
-use crate::plan::{constraints_from, recommend, search_pinned, Candidate, Objective, Pinned};
+use crate::plan::{
+    constraints_from, recommend, search_pinned, Candidate, Constraints, Objective, Pinned,
+};
 use crate::reconcile::profile::DeploymentProfile;
 use crate::report::{MemoryReport, Report};
 use crate::request::{resolve_with, EstimateRequest, ModelSource, Resolved};
@@ -161,32 +163,86 @@ pub fn estimate(env: &Env<'_>, req: &EstimateRequest) -> Result<Estimated> {
 
 /// [`estimate`] with launch commands and/or a deployment profile.
 pub fn estimate_with(env: &Env<'_>, req: &EstimateRequest, x: &Extras) -> Result<Estimated> {
+    estimate_prepare(env, req, x)?.run()
+}
+
+/// An estimate resolved and admitted, its arithmetic not yet done: an edge
+/// that bounds work (the server) weighs [`EstimatePrepared::search_cost`]
+/// before it calls [`EstimatePrepared::run`] ([`estimate_with`] does both).
+#[derive(Debug, Clone)]
+pub struct EstimatePrepared {
+    /// The resolved request (deployment profile applied).
+    pub resolved: Resolved,
+    /// The efficiencies it will use.
+    pub efficiency: Efficiency,
+    /// Notes from [`Extras`] (engine replaced by `--emit`, deployment profile).
+    pub notes: Vec<String>,
+    /// The launch to emit, if asked for.
+    pub emit: Option<EmitRequest>,
+}
+
+/// The first half of [`estimate_with`]: resolve, admit, apply the extras,
+/// pick the efficiencies.
+pub fn estimate_prepare(
+    env: &Env<'_>,
+    req: &EstimateRequest,
+    x: &Extras,
+) -> Result<EstimatePrepared> {
     let (req, engine_note) = x.align(req);
-    let mut r = resolve_admitted(env, &req)?;
-    let profile_notes = x.apply(&mut r.scenario)?;
-    let eff = (env.efficiency)(&r.scenario)?;
-    let est = crate::estimate::estimate(&r.scenario, &eff, r.tokens_per_step)?;
-    let recs = recommend(&est, &eff);
-    let mut report = Report::new(&est, recs);
-    report.assumptions.extend(r.notes);
-    report.assumptions.extend(engine_note);
-    report.assumptions.extend(profile_notes);
-    let launch = match &x.emit {
-        Some(e) => Some(crate::emit::emit(
-            &r.scenario,
-            &eff,
-            r.tokens_per_step,
-            e.target,
-            &e.options,
-        )?),
-        None => None,
-    };
-    Ok(Estimated {
-        report,
-        estimate: est,
-        efficiency: eff,
-        launch,
+    let mut resolved = resolve_admitted(env, &req)?;
+    let profile_notes = x.apply(&mut resolved.scenario)?;
+    let efficiency = (env.efficiency)(&resolved.scenario)?;
+    let mut notes: Vec<String> = engine_note.into_iter().collect();
+    notes.extend(profile_notes);
+    Ok(EstimatePrepared {
+        resolved,
+        efficiency,
+        notes,
+        emit: x.emit.clone(),
     })
+}
+
+impl EstimatePrepared {
+    /// Upper estimate of the single-scenario estimates [`Self::run`] does:
+    /// the estimate and its recommendation searches.
+    pub fn search_cost(&self) -> u64 {
+        crate::plan::recommend_cost(&self.resolved.scenario)
+            .saturating_mul(2)
+            .saturating_add(1)
+    }
+
+    /// The second half of [`estimate_with`]: the core estimate, its
+    /// recommendations and the launch (stops with an error if this
+    /// thread's deadline passes).
+    pub fn run(self) -> Result<Estimated> {
+        let (r, eff) = (self.resolved, self.efficiency);
+        let est = crate::estimate::estimate(&r.scenario, &eff, r.tokens_per_step)?;
+        let recs = recommend(&est, &eff);
+        if crate::deadline::passed() {
+            return Err(Error::Environment(
+                "the estimate ran past its deadline and was stopped".into(),
+            ));
+        }
+        let mut report = Report::new(&est, recs);
+        report.assumptions.extend(r.notes);
+        report.assumptions.extend(self.notes);
+        let launch = match &self.emit {
+            Some(e) => Some(crate::emit::emit(
+                &r.scenario,
+                &eff,
+                r.tokens_per_step,
+                e.target,
+                &e.options,
+            )?),
+            None => None,
+        };
+        Ok(Estimated {
+            report,
+            estimate: est,
+            efficiency: eff,
+            launch,
+        })
+    }
 }
 
 /// Inputs of [`plan`]: the scenario (its formats and parallelism restrict
@@ -249,6 +305,35 @@ pub fn plan(env: &Env<'_>, p: &PlanRequest) -> Result<Planned> {
 /// [`plan`] with launch commands for the best configuration the engine can
 /// express and/or a deployment profile.
 pub fn plan_with(env: &Env<'_>, p: &PlanRequest, x: &Extras) -> Result<Planned> {
+    plan_prepare(env, p, x)?.run()
+}
+
+/// A plan checked, resolved and admitted, its search not yet run: an edge
+/// that bounds work (the server) weighs [`PlanPrepared::search_cost`]
+/// before it calls [`PlanPrepared::run`] ([`plan_with`] does both).
+#[derive(Debug, Clone)]
+pub struct PlanPrepared {
+    /// The scenario the search starts from (degrees at their defaults).
+    pub base: Scenario,
+    /// Tokens per decode step of the base (for the launch).
+    pub tokens_per_step: f64,
+    /// The plan's constraints.
+    pub constraints: Constraints,
+    /// The objective ranked by.
+    pub objective: Objective,
+    /// The efficiencies used.
+    pub efficiency: Efficiency,
+    /// Degrees the user fixed.
+    pub pinned: Pinned,
+    /// Notes from [`Extras`].
+    pub notes: Vec<String>,
+    /// The launch to emit, if asked for.
+    pub emit: Option<EmitRequest>,
+}
+
+/// The first half of [`plan_with`]: check the plan's inputs, resolve the
+/// base scenario, admit it and apply the extras.
+pub fn plan_prepare(env: &Env<'_>, p: &PlanRequest, x: &Extras) -> Result<PlanPrepared> {
     let (aligned, engine_note) = x.align(&p.request);
     let req = &aligned;
     if p.users.is_some() && req.batch.is_some() {
@@ -302,26 +387,56 @@ pub fn plan_with(env: &Env<'_>, p: &PlanRequest, x: &Extras) -> Result<Planned> 
         dp: req.dp,
         ep: req.ep,
     };
-    let candidates = search_pinned(&base, &c, objective, &eff, pinned)?;
-    let launch = match &x.emit {
-        Some(e) => Some(crate::emit::emit_best(
-            &base,
-            &candidates,
-            &eff,
-            resolved.tokens_per_step,
-            e.target,
-            &e.options,
-        )?),
-        None => None,
-    };
-    Ok(Planned {
+    Ok(PlanPrepared {
         base,
-        efficiency: eff,
+        tokens_per_step: resolved.tokens_per_step,
+        constraints: c,
         objective,
-        candidates,
+        efficiency: eff,
+        pinned,
         notes,
-        launch,
+        emit: x.emit.clone(),
     })
+}
+
+impl PlanPrepared {
+    /// Upper estimate of the configurations [`Self::run`] evaluates (each
+    /// one or two estimates), computed without evaluating any.
+    pub fn search_cost(&self) -> u64 {
+        crate::plan::search_cost(&self.base, &self.constraints, self.objective)
+    }
+
+    /// The second half of [`plan_with`]: the search (refused when larger
+    /// than [`crate::plan::MAX_SEARCH_CONFIGURATIONS`]; stopped when this
+    /// thread's deadline passes) and the launch of the best configuration.
+    pub fn run(self) -> Result<Planned> {
+        let candidates = search_pinned(
+            &self.base,
+            &self.constraints,
+            self.objective,
+            &self.efficiency,
+            self.pinned,
+        )?;
+        let launch = match &self.emit {
+            Some(e) => Some(crate::emit::emit_best(
+                &self.base,
+                &candidates,
+                &self.efficiency,
+                self.tokens_per_step,
+                e.target,
+                &e.options,
+            )?),
+            None => None,
+        };
+        Ok(Planned {
+            base: self.base,
+            efficiency: self.efficiency,
+            objective: self.objective,
+            candidates,
+            notes: self.notes,
+            launch,
+        })
+    }
 }
 
 /// One context of a [`sweep`].

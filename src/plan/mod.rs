@@ -180,9 +180,64 @@ fn kv_dtypes(base: &Scenario, c: &Constraints) -> Vec<KvDtype> {
     v
 }
 
+/// Divisors of `n` in increasing order, in O(√n) steps (n can be 10^6).
 fn divisors(n: u64) -> Vec<u64> {
-    (1..=n).filter(|d| n % d == 0).collect()
+    let mut low = Vec::new();
+    let mut high = Vec::new();
+    let mut d = 1;
+    while d * d <= n {
+        if n % d == 0 {
+            low.push(d);
+            if d * d != n {
+                high.push(n / d);
+            }
+        }
+        d += 1;
+    }
+    low.extend(high.into_iter().rev());
+    low
 }
+
+/// An upper estimate of the configurations [`search`] evaluates (each one
+/// or two estimates), computed without evaluating any: the server refuses
+/// or weighs a plan request by it before doing the work, and the CLI refuses
+/// searches that would run for minutes.
+pub fn search_cost(base: &Scenario, c: &Constraints, objective: Objective) -> u64 {
+    let clusters = if objective == Objective::Gpus {
+        // Powers of two inside a node, then every node count (clusters_for).
+        let mut n = 0u64;
+        let mut g = 1u64;
+        while g <= base.cluster.gpus_per_node {
+            n += 1;
+            g *= 2;
+        }
+        n + base.cluster.nodes.saturating_sub(1)
+    } else {
+        1
+    };
+    let per_cluster = layouts(base, &base.cluster).len() as u64
+        * formats(base, c).len() as u64
+        * kv_dtypes(base, c).len() as u64;
+    clusters.saturating_mul(per_cluster.max(1))
+}
+
+/// An upper estimate of the configurations [`recommend`] evaluates for
+/// `base`: its search on the same GPUs, plus at most three searches with
+/// more nodes in the current formats.
+pub fn recommend_cost(base: &Scenario) -> u64 {
+    let c = Constraints {
+        batch: Some(base.workload.batch),
+        max_tpot_seconds: None,
+        max_ttft_seconds: None,
+        weights: vec![],
+        kv_dtypes: vec![],
+    };
+    search_cost(base, &c, Objective::Throughput).saturating_mul(4)
+}
+
+/// Most configurations one plan search may evaluate (about a minute of
+/// work at the worst model size); larger searches are refused up front.
+pub const MAX_SEARCH_CONFIGURATIONS: u64 = 20_000;
 
 /// Every (tp, pp, dp, ep) layout of `gpus` GPUs that the model allows.
 fn layouts(base: &Scenario, cluster: &Cluster) -> Vec<(u64, u64, u64, u64)> {
@@ -316,6 +371,11 @@ pub fn search(
         for &(tp, pp, dp, ep) in &layouts(base, &cluster) {
             for w in formats(base, c) {
                 for kv in kv_dtypes(base, c) {
+                    // A caller past its deadline gets nothing (search_pinned
+                    // reports it); the slot is freed now, not at the end.
+                    if crate::deadline::passed() {
+                        return Vec::new();
+                    }
                     let mut s = base.clone();
                     s.cluster = cluster.clone();
                     s.deployment.tp = tp;
@@ -563,7 +623,23 @@ pub fn search_pinned(
     eff: &Efficiency,
     pinned: Pinned,
 ) -> Result<Vec<Candidate>> {
+    let cost = search_cost(base, c, objective);
+    if cost > MAX_SEARCH_CONFIGURATIONS {
+        return Err(Error::input(
+            "gpus",
+            format!(
+                "this search would evaluate about {} configurations (limit {}); use fewer nodes, or fix --weights / --kv-dtype, or a different --objective than gpus",
+                crate::units::thousands(cost),
+                crate::units::thousands(MAX_SEARCH_CONFIGURATIONS)
+            ),
+        ));
+    }
     let mut all = search(base, c, objective, eff);
+    if crate::deadline::passed() {
+        return Err(Error::Environment(
+            "the search ran past its deadline and was stopped".into(),
+        ));
+    }
     all.retain(|x| {
         pinned.tp.is_none_or(|t| t == x.tp)
             && pinned.pp.is_none_or(|p| p == x.pp)

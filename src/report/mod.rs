@@ -164,8 +164,13 @@ pub struct MemoryReport {
     pub capacity_bytes: u64,
     /// Engine budget (capacity × memory fraction).
     pub budget_bytes: u64,
-    /// KV pool the engine would allocate (negative: does not load).
-    pub kv_budget_bytes: i64,
+    /// KV pool the engine would allocate (0 when the rest does not even fit
+    /// the budget; see `kv_shortfall_bytes`). Never negative: a deficit is
+    /// not a quantity of memory.
+    pub kv_budget_bytes: u64,
+    /// How far weights + activations + overhead exceed the engine's budget
+    /// (0 when a KV pool is left). Integer bytes ≥ 0.
+    pub kv_shortfall_bytes: u64,
     /// Pipeline stage of this GPU.
     pub stage: u64,
     /// Routed experts per MoE layer on this GPU.
@@ -187,8 +192,10 @@ pub struct StageReport {
     pub kv_cache_bytes: u64,
     /// Total per GPU.
     pub total_bytes: u64,
-    /// KV pool per GPU.
-    pub kv_budget_bytes: i64,
+    /// KV pool per GPU (0 when there is none; see `kv_shortfall_bytes`).
+    pub kv_budget_bytes: u64,
+    /// Bytes by which this stage's GPU misses its budget before any KV (≥ 0).
+    pub kv_shortfall_bytes: u64,
 }
 
 /// Limits section.
@@ -263,16 +270,22 @@ impl MemoryReport {
             total_bytes: b.total_bytes(),
             capacity_bytes: mem.capacity_bytes,
             budget_bytes: mem.budget_bytes,
-            kv_budget_bytes: clamp_i64(b.kv_budget_bytes),
+            kv_budget_bytes: pool_bytes(b.kv_budget_bytes),
+            kv_shortfall_bytes: shortfall_bytes(b.kv_budget_bytes),
             stage: b.stage,
             experts_per_gpu: b.experts_per_gpu,
         }
     }
 }
 
-/// Signed bytes as the JSON contract's i64.
-fn clamp_i64(v: i128) -> i64 {
-    v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+/// A signed KV pool as the JSON contract's pool: 0 when there is none.
+fn pool_bytes(v: i128) -> u64 {
+    v.clamp(0, u64::MAX as i128) as u64
+}
+
+/// A signed KV pool's deficit (how far the rest exceeds the budget), ≥ 0.
+fn shortfall_bytes(v: i128) -> u64 {
+    (-v).clamp(0, u64::MAX as i128) as u64
 }
 
 impl Report {
@@ -284,7 +297,9 @@ impl Report {
         let mem = &e.memory;
         let b = mem.binding_stage();
         let p = &e.performance;
-        let clamp = clamp_i64;
+        // A signed pool becomes two non-negative integers: pool and shortfall.
+        let pool = pool_bytes;
+        let short = shortfall_bytes;
         let mut assumptions = vec![
             "memory in GiB = 2^30 bytes (as nvidia-smi and engines print)".to_string(),
             format!("GPU memory {}: {}", crate::units::gib(s.cluster.gpu.memory_bytes), s.cluster.gpu.memory_bytes_source),
@@ -430,7 +445,8 @@ impl Report {
                     weights_bytes: st.weights_bytes,
                     kv_cache_bytes: st.kv_cache_bytes,
                     total_bytes: st.total_bytes(),
-                    kv_budget_bytes: clamp(st.kv_budget_bytes),
+                    kv_budget_bytes: pool(st.kv_budget_bytes),
+                    kv_shortfall_bytes: short(st.kv_budget_bytes),
                 })
                 .collect(),
             fits: mem.fits,

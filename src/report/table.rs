@@ -61,11 +61,22 @@ fn memory_rows(r: &Report) -> Vec<(String, String, String)> {
             ),
         ),
     ];
-    rows.push((
-        "KV pool available".to_string(),
-        crate::units::gib_signed(m.kv_budget_bytes as i128),
-        "what the engine can give the KV cache".to_string(),
-    ));
+    rows.push(if m.kv_shortfall_bytes > 0 {
+        (
+            "KV pool available".to_string(),
+            "none".to_string(),
+            format!(
+                "short by {}: weights, activations and overhead exceed the budget",
+                gib(m.kv_shortfall_bytes)
+            ),
+        )
+    } else {
+        (
+            "KV pool available".to_string(),
+            gib(m.kv_budget_bytes),
+            "what the engine can give the KV cache".to_string(),
+        )
+    });
     rows
 }
 

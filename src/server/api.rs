@@ -8,7 +8,7 @@ use crate::calibration::{
 };
 use crate::error::Error;
 use crate::memory::weights::param_counts;
-use crate::ops::{self, Env, PlanRequest};
+use crate::ops::{self, Env, EstimatePrepared, PlanPrepared, PlanRequest};
 use crate::perf::Efficiency;
 use crate::plan::Objective;
 use crate::request::{EstimateRequest, Tokens};
@@ -412,6 +412,58 @@ struct Common {
     profile: Option<String>,
 }
 
+/// Single-scenario estimates (of a model of up to 64 layers, ~20 µs each)
+/// per cost unit: one unit is about 1 ms of one core.
+const ESTIMATES_PER_UNIT: u64 = 64;
+
+/// Cost units of `estimates` estimates of a model of `layers` layers
+/// (MTP modules included): the core's work is linear in the layers.
+fn units_of(estimates: u64, layers: u64) -> u64 {
+    estimates
+        .saturating_mul(layers.div_ceil(64).max(1))
+        .div_ceil(ESTIMATES_PER_UNIT)
+        .max(1)
+}
+
+/// Layers of the request's model, read from the built-in spec or the pasted
+/// config's own numbers before it is parsed (clamped to the bounds: larger
+/// numbers are refused by the parse itself, in one unit of work).
+fn request_layers(app: &AppState, c: &Common) -> u64 {
+    match &c.config {
+        Some(cfg) => {
+            let lm = cfg
+                .get("text_config")
+                .filter(|v| v.is_object())
+                .unwrap_or(cfg);
+            let n = |k: &str| lm.get(k).and_then(Value::as_u64).unwrap_or(0);
+            let layers = n("num_hidden_layers")
+                .max(n("n_layer"))
+                .max(n("num_layers"));
+            let mtp = if c.req.mtp == Some(true) {
+                n("num_nextn_predict_layers")
+            } else {
+                0
+            };
+            layers.min(*crate::spec::bounds::LAYERS.end())
+                + mtp.min(*crate::spec::bounds::MTP_LAYERS.end())
+        }
+        None => app
+            .catalog
+            .model(&c.req.model)
+            .map_or(64, |m| m.num_layers + m.mtp_layers),
+    }
+}
+
+/// Layers the core walks for scenario `s` (MTP modules when loaded).
+fn scenario_layers(s: &Scenario) -> u64 {
+    s.model.num_layers
+        + if s.deployment.mtp {
+            s.model.mtp_layers
+        } else {
+            0
+        }
+}
+
 /// `POST /api/estimate`: the same Report JSON as `kvplan estimate --format json`.
 pub(crate) async fn estimate(
     State(st): State<Shared>,
@@ -421,7 +473,11 @@ pub(crate) async fn estimate(
     let r = async {
         let mut ef = EmitFields::default();
         let c = parse_common(&headers, body, &mut |obj| ef.take_from(obj))?;
-        blocking(&st, move |app| estimate_json(app, &c, &ef)).await
+        // Phase 1 (one unit): parse, resolve, and count the work; phase 2:
+        // the estimate and its recommendation search, weighed by that count.
+        let p = blocking(&st, 1, move |app| estimate_prepare(app, &c, &ef)).await?;
+        let cost = estimate_units(&p);
+        blocking(&st, cost, move |_| estimate_run(p)).await
     };
     respond(r.await)
 }
@@ -467,15 +523,29 @@ impl EmitFields {
     }
 }
 
-/// The work of `/api/estimate` (what `kvplan estimate` does, minus printing).
-fn estimate_json(app: &AppState, c: &Common, ef: &EmitFields) -> Result<String, ApiError> {
+/// The checks of `/api/estimate`: parse, resolve, admit, efficiencies
+/// (the first half of `ops::estimate_with`).
+fn estimate_prepare(
+    app: &AppState,
+    c: &Common,
+    ef: &EmitFields,
+) -> Result<EstimatePrepared, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
     let profile = c.profile.as_deref();
     let extras = ef.extras()?;
-    let done = with_env(app, &c.req, spec.as_ref(), profile, |env| {
-        ops::estimate_with(env, &c.req, &extras)
-    })?;
-    to_json(&done.json()?)
+    with_env(app, &c.req, spec.as_ref(), profile, |env| {
+        ops::estimate_prepare(env, &c.req, &extras)
+    })
+}
+
+/// Cost units of a prepared estimate: the estimate and its recommendations.
+fn estimate_units(p: &EstimatePrepared) -> u64 {
+    units_of(p.search_cost(), scenario_layers(&p.resolved.scenario))
+}
+
+/// The work of `/api/estimate` (what `kvplan estimate` does, minus printing).
+fn estimate_run(p: EstimatePrepared) -> Result<String, ApiError> {
+    to_json(&p.run()?.json()?)
 }
 
 /// JSON text, or a 500 if serialisation fails (it cannot for these types).
@@ -501,28 +571,44 @@ pub(crate) async fn plan(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let r = async {
-        let mut pf = PlanFields::default();
-        let mut ef = EmitFields::default();
-        let c = parse_common(&headers, body, &mut |obj| {
-            pf.users = take(obj, "users")?;
-            pf.max_tpot_ms = take(obj, "max_tpot_ms")?;
-            pf.max_ttft_ms = take(obj, "max_ttft_ms")?;
-            pf.objective = take(obj, "objective")?;
-            pf.top = take(obj, "top")?;
-            ef.take_from(obj)
-        })?;
-        blocking(&st, move |app| plan_json(app, &c, &pf, &ef)).await
+        let (c, pf, ef) = parse_plan(&headers, body)?;
+        let top = pf.top.unwrap_or(10);
+        // Phase 1 (one unit): check and resolve, and count the
+        // configurations the search would evaluate.
+        let p = blocking(&st, 1, move |app| plan_prepare(app, &c, &pf, &ef)).await?;
+        // Phase 2: the search, weighed (or refused) by that count.
+        let cost = plan_units(&p);
+        blocking(&st, cost, move |_| plan_run(p, top)).await
     };
     respond(r.await)
 }
 
-/// The work of `/api/plan`, step for step what `kvplan plan` does.
-fn plan_json(
+/// The body of `/api/plan`: the common fields, the plan's and `emit`'s.
+fn parse_plan(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Common, PlanFields, EmitFields), ApiError> {
+    let mut pf = PlanFields::default();
+    let mut ef = EmitFields::default();
+    let c = parse_common(headers, body, &mut |obj| {
+        pf.users = take(obj, "users")?;
+        pf.max_tpot_ms = take(obj, "max_tpot_ms")?;
+        pf.max_ttft_ms = take(obj, "max_ttft_ms")?;
+        pf.objective = take(obj, "objective")?;
+        pf.top = take(obj, "top")?;
+        ef.take_from(obj)
+    })?;
+    Ok((c, pf, ef))
+}
+
+/// The checks of `/api/plan`, step for step what `kvplan plan` does
+/// before its search (the first half of `ops::plan_with`).
+fn plan_prepare(
     app: &AppState,
     c: &Common,
     pf: &PlanFields,
     ef: &EmitFields,
-) -> Result<String, ApiError> {
+) -> Result<PlanPrepared, ApiError> {
     let (req, config, profile) = (&c.req, c.config.as_ref(), c.profile.as_deref());
     let top = pf.top.unwrap_or(10);
     if top > MAX_TOP {
@@ -533,8 +619,8 @@ fn plan_json(
     }
     let spec = config.map(parse_config).transpose()?;
     let extras = ef.extras()?;
-    let planned = with_env(app, req, spec.as_ref(), profile, |env| {
-        ops::plan_with(
+    with_env(app, req, spec.as_ref(), profile, |env| {
+        ops::plan_prepare(
             env,
             &PlanRequest {
                 request: req.clone(),
@@ -545,8 +631,17 @@ fn plan_json(
             },
             &extras,
         )
-    })?;
-    to_json(&planned.json(top as usize))
+    })
+}
+
+/// Cost units of a prepared plan: two estimates per configuration.
+fn plan_units(p: &PlanPrepared) -> u64 {
+    units_of(p.search_cost().saturating_mul(2), scenario_layers(&p.base))
+}
+
+/// The search of `/api/plan`, `top` candidates in the answer.
+fn plan_run(p: PlanPrepared, top: u64) -> Result<String, ApiError> {
+    to_json(&p.run()?.json(top as usize))
 }
 
 /// `POST /api/sweep`: per-GPU memory at several contexts (the page's chart).
@@ -558,27 +653,39 @@ pub(crate) async fn sweep(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let r = async {
-        let mut contexts: Option<Vec<Tokens>> = None;
-        let c = parse_common(&headers, body, &mut |obj| {
-            contexts = take(obj, "contexts")?;
-            Ok(())
-        })?;
-        let contexts = contexts
-            .map(|v| {
-                if v.len() > MAX_POINTS {
-                    return Err(ApiError::bad(
-                        "contexts",
-                        format!("at most {MAX_POINTS} points"),
-                    ));
-                }
-                v.iter()
-                    .map(|t| t.resolve("contexts").map_err(ApiError::from))
-                    .collect::<Result<Vec<u64>, _>>()
-            })
-            .transpose()?;
-        blocking(&st, move |app| sweep_json(app, &c, contexts)).await
+        let (c, contexts) = parse_sweep(&headers, body)?;
+        // One estimate per point (at most 64 given, ~31 by default).
+        let points = contexts.as_ref().map_or(32, |v| v.len() as u64 + 1);
+        let cost = units_of(points, request_layers(&st, &c));
+        blocking(&st, cost, move |app| sweep_json(app, &c, contexts)).await
     };
     respond(r.await)
+}
+
+/// The body of `/api/sweep`: the common fields and the contexts.
+fn parse_sweep(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Common, Option<Vec<u64>>), ApiError> {
+    let mut contexts: Option<Vec<Tokens>> = None;
+    let c = parse_common(headers, body, &mut |obj| {
+        contexts = take(obj, "contexts")?;
+        Ok(())
+    })?;
+    let contexts = contexts
+        .map(|v| {
+            if v.len() > MAX_POINTS {
+                return Err(ApiError::bad(
+                    "contexts",
+                    format!("at most {MAX_POINTS} points"),
+                ));
+            }
+            v.iter()
+                .map(|t| t.resolve("contexts").map_err(ApiError::from))
+                .collect::<Result<Vec<u64>, _>>()
+        })
+        .transpose()?;
+    Ok((c, contexts))
 }
 
 /// The work of `/api/sweep`: the memory chart's series, nothing else changed.
@@ -600,7 +707,7 @@ pub(crate) async fn config(
 ) -> Response {
     let r = async {
         let obj = body_object(&headers, body)?;
-        blocking(&st, move |_| {
+        blocking(&st, 1, move |_| {
             let m = parse_config(&Value::Object(obj))?;
             let p = param_counts(&m);
             to_json(&json!({
@@ -617,4 +724,44 @@ pub(crate) async fn config(
         .await
     };
     respond(r.await)
+}
+
+/// The API's request handling without HTTP or the in-flight cap: decode
+/// `body` as the handler of `route` does and run it on this thread. For the
+/// fuzz targets and tests, which drive the decoder and the core end to end
+/// millions of times; the server itself always goes through the handlers.
+pub(crate) fn call_sync(app: &AppState, route: &str, body: &[u8]) -> Result<String, ApiError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    let body = Ok(Bytes::copy_from_slice(body));
+    match route {
+        "/api/estimate" => {
+            let mut ef = EmitFields::default();
+            let c = parse_common(&headers, body, &mut |obj| ef.take_from(obj))?;
+            let p = estimate_prepare(app, &c, &ef)?;
+            super::check_cost(app, estimate_units(&p))?;
+            estimate_run(p)
+        }
+        "/api/plan" => {
+            let (c, pf, ef) = parse_plan(&headers, body)?;
+            let p = plan_prepare(app, &c, &pf, &ef)?;
+            super::check_cost(app, plan_units(&p))?;
+            plan_run(p, pf.top.unwrap_or(10))
+        }
+        "/api/sweep" => {
+            let (c, contexts) = parse_sweep(&headers, body)?;
+            let points = contexts.as_ref().map_or(32, |v| v.len() as u64 + 1);
+            super::check_cost(app, units_of(points, request_layers(app, &c)))?;
+            sweep_json(app, &c, contexts)
+        }
+        "/api/config" => {
+            let obj = body_object(&headers, body)?;
+            let m = parse_config(&Value::Object(obj))?;
+            to_json(&m)
+        }
+        _ => Err(ApiError::new(StatusCode::NOT_FOUND, "not found")),
+    }
 }

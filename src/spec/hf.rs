@@ -17,8 +17,13 @@ pub fn parse_config(text: &str, origin: &str) -> Result<ModelSpec> {
     if !root.is_object() {
         return Err(Error::spec(origin, "config.json must be a JSON object"));
     }
-    let spec = from_value(&root, origin)?;
+    super::bounds::check_hf_format(&root, origin)?;
+    let unknown_note = super::bounds::check_unknown_family(&root, origin)?;
+    let mut spec = from_value(&root, origin)?;
     spec.validate(origin)?;
+    if let Some(note) = unknown_note {
+        spec.source = format!("{}; {note}", spec.source);
+    }
     Ok(spec)
 }
 
@@ -136,6 +141,8 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
             None => need_u64(c, &["num_hidden_layers", "n_layer", "num_layers"], origin)?,
         },
     };
+    // Patterns below are built per layer: bound the count first (spec/bounds.rs).
+    super::bounds::check_count(origin, "num_layers", layers, super::bounds::LAYERS)?;
     let heads = need_u64(c, &["num_attention_heads", "n_head"], origin)?;
     let kv_heads =
         get_u64(c, &["num_key_value_heads", "n_head_kv", "num_kv_heads"]).unwrap_or(heads);
@@ -146,6 +153,7 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         None => return Err(Error::spec(origin, "missing field 'vocab_size'")),
     };
     let head_dim = get_u64(c, &["head_dim"]).unwrap_or(hidden / heads.max(1));
+    // Absent is "missing"; a stated 0 reaches the bounds check, which names it.
     let max_context = get_u64(
         c,
         &[
@@ -154,13 +162,8 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
             "max_sequence_length",
         ],
     )
-    .unwrap_or(if is_gemma3 { 131_072 } else { 0 });
-    if max_context == 0 {
-        return Err(Error::spec(
-            origin,
-            "missing field 'max_position_embeddings'",
-        ));
-    }
+    .or(is_gemma3.then_some(131_072))
+    .ok_or_else(|| Error::spec(origin, "missing field 'max_position_embeddings'"))?;
     let dtype_name = get(c, &["torch_dtype", "dtype"])
         .or_else(|| get(root, &["torch_dtype", "dtype"]))
         .and_then(Value::as_str);
@@ -208,7 +211,7 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         num_kv_heads: kv_heads,
         head_dim: mla
             .as_ref()
-            .map(|m| m.qk_nope_head_dim + m.qk_rope_head_dim)
+            .map(|m| m.qk_nope_head_dim.saturating_add(m.qk_rope_head_dim))
             .unwrap_or(head_dim),
         v_head_dim: mla.as_ref().map(|m| m.v_head_dim),
         qkv_bias: (attention_bias || qwen2_bias) && mla.is_none(),
@@ -278,8 +281,8 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
     let full_attention_shape: Option<HeadShape> = None;
 
     // --- MLP / MoE
-    let inter =
-        get_u64(c, &["intermediate_size", "ffn_hidden_size", "n_inner"]).unwrap_or(4 * hidden);
+    let inter = get_u64(c, &["intermediate_size", "ffn_hidden_size", "n_inner"])
+        .unwrap_or(hidden.saturating_mul(4));
     let num_experts =
         get_u64(c, &["n_routed_experts", "num_local_experts", "num_experts"]).filter(|e| *e > 1);
     let moe = match num_experts {
@@ -302,7 +305,7 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
                     "shared_intermediate_size",
                 ],
             )
-            .unwrap_or(n_shared * expert_inter);
+            .unwrap_or(n_shared.saturating_mul(expert_inter));
             let mut first_dense = get_u64(c, &["first_k_dense_replace"]).unwrap_or(0);
             let mut step = get_u64(c, &["moe_layer_freq", "decoder_sparse_step"])
                 .unwrap_or(1)
@@ -379,8 +382,9 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         .or_else(|| {
             // MiniMax-M2: `num_mtp_modules` modules of `mtp_transformer_layers` layers.
             (get_bool(c, "use_mtp") == Some(true)).then(|| {
-                get_u64(c, &["num_mtp_modules"]).unwrap_or(0)
-                    * get_u64(c, &["mtp_transformer_layers"]).unwrap_or(1)
+                get_u64(c, &["num_mtp_modules"])
+                    .unwrap_or(0)
+                    .saturating_mul(get_u64(c, &["mtp_transformer_layers"]).unwrap_or(1))
             })
         })
         .unwrap_or(0);
@@ -630,6 +634,12 @@ fn layer_pattern(
 ) -> Result<(Vec<LayerType>, Option<u64>)> {
     // 1. Explicit per-layer list (gpt-oss, newer Gemma/Qwen configs).
     if let Some(list) = c.get("layer_types").and_then(Value::as_array) {
+        super::bounds::check_count(
+            origin,
+            "layer_types length",
+            list.len() as u64,
+            super::bounds::LAYERS,
+        )?;
         let mut types = Vec::new();
         for (i, v) in list.iter().enumerate() {
             let t = match v.as_str() {
@@ -683,6 +693,13 @@ fn layer_pattern(
         // Gemma-3: `sliding_window_pattern` (default 6): 5 local then 1 global.
         "gemma3" | "gemma3_text" => {
             let p = get_u64(c, &["sliding_window_pattern"]).unwrap_or(6).max(1);
+            // Bounded before the pattern is built (2^63 would be 9 EB).
+            super::bounds::check_count(
+                origin,
+                "sliding_window_pattern",
+                p,
+                super::bounds::PATTERN_LEN,
+            )?;
             let mut v = vec![LayerType::Sliding; (p - 1) as usize];
             v.push(LayerType::Full);
             Ok((v, Some(window.unwrap_or(1024))))
@@ -716,6 +733,15 @@ fn quant_format(root: &Value, origin: &str) -> Result<Option<(WeightFormat, Chec
     };
     let method = q.get("quant_method").and_then(Value::as_str).unwrap_or("");
     let bits = get_u64(q, &["bits", "w_bit"]);
+    if let Some(b) = bits.filter(|_| matches!(method, "awq" | "gptq")) {
+        if !(b == 4 || (b == 8 && method == "gptq")) {
+            let supported = if method == "gptq" { "4 or 8" } else { "4" };
+            return Err(Error::spec(
+                origin,
+                format!("quantization_config.bits = {b}: {method} checkpoints kvplan reads use {supported} bits; fix the config or pass --weights to choose a format"),
+            ));
+        }
+    }
     let plain = |f: WeightFormat, what: &str| (f, layout(what, &[], None));
     let (f, mut lay) = match method {
         "fp8" => {

@@ -2,6 +2,7 @@
 //! embedded at build time, with name resolution and "did you mean" hints.
 //! Loading user files happens at the edges (`load_*_file`), never in the core.
 
+pub mod bounds;
 pub mod dtype;
 pub mod engine;
 pub mod engine_id;

@@ -527,6 +527,9 @@ impl ModelSpec {
     pub fn validate(&self, origin: &str) -> Result<()> {
         let bad = |m: String| Err(Error::spec(origin, m));
         let a = &self.attention;
+        // Plausible ranges and bounded derived totals (spec/bounds.rs), before
+        // anything below walks the layers.
+        super::bounds::check_model(self, origin)?;
         for (name, v) in [
             ("hidden_size", self.hidden_size),
             ("num_layers", self.num_layers),
