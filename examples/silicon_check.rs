@@ -526,10 +526,8 @@ pub fn builtin_model(model_path: &str) -> Option<(&'static str, Option<&'static 
         "Qwen/Qwen3-32B" | "nvidia/Qwen3-32B-NVFP4" => ("qwen3-32b", None),
         "Qwen/Qwen3-235B-A22B-FP8" => ("qwen3-235b-a22b-fp8", None),
         "openai/gpt-oss-120b" => ("gpt-oss-120b", None),
-        "moonshotai/Kimi-K2.5" => (
-            "kimi-k2",
-            Some("Kimi-K2.5 run as kimi-k2 (same DeepSeek-V3-style language model; vision tower ignored)"),
-        ),
+        // Kimi-K2.5's own spec (its int4 group-32 checkpoint; the vision tower is not counted).
+        "moonshotai/Kimi-K2.5" => ("kimi-k2.5", None),
         _ => return None,
     })
 }
@@ -581,6 +579,8 @@ pub fn formats(model: &ModelSpec, r: &Record, kv_override: Option<&str>) -> (Str
             "fp8" | "fp8_block" if ckpt == Some(W::Fp8Block) => "fp8-block",
             "fp8" | "fp8_block" => "fp8",
             "fp4" | "nvfp4" => "nvfp4",
+            // Kimi's native int4: compressed-tensors group 32 on the routed experts only.
+            "int4" | "int4_wo" if ckpt == Some(W::Int4G32) => "int4-g32",
             "int4" | "int4_wo" => "int4",
             _ => "bf16",
         }

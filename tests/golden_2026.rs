@@ -428,3 +428,83 @@ fn dsa_models_count_the_indexer_keys_in_the_kv() {
     assert!(!notes.contains("NOT INCLUDED"), "{notes}");
     assert!(notes.contains("= 10,296 B/token whole model"), "{notes}");
 }
+
+/// `kvplan estimate … --format json` as a value.
+fn estimate_json(args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvplan"))
+        .arg("estimate")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn hybrid_state_is_paged_as_each_engine_does() {
+    // Qwen--Qwen3.5-35B-A3B.json: 40 layers, full_attention_interval 4 → 10 full-attention
+    // layers of 2 KV heads × 256 and 30 Gated DeltaNet layers (16 key heads × 128, 32 value
+    // heads × 128, conv kernel 4, mamba_ssm_dtype float32). One H200, fp8 KV, 64k tokens.
+    let attn_token: u64 = 2 * (256 + 256); // B per token per attention layer, fp8
+    let conv_dim: u64 = 2 * 16 * 128 + 32 * 128;
+    let state = 3 * conv_dim * 2 + 32 * 128 * 128 * 4; // bf16 conv window + fp32 recurrent state
+    assert_eq!(state, 2_146_304);
+    let ctx = 65_536u64;
+    let base = [
+        "qwen3.5-35b-a3b",
+        "--gpus",
+        "H200",
+        "--ctx",
+        "64Ki",
+        "--kv-dtype",
+        "fp8",
+    ];
+
+    // vLLM (HybridAttentionMambaModelConfig, no prefix caching): block = 16 × cdiv(state,
+    // 16 × 1,024) = 2,096 tokens; page = 2,096 × 1,024 B = 2,146,304 B (the state fits
+    // exactly: no padding); 10 : 30 layers → groups of 10: 1 attention + 3 state groups.
+    let v = estimate_json(&[&base[..], &["--engine", "vllm"]].concat());
+    let budget = v["memory_per_gpu"]["kv_budget_bytes"].as_i64().unwrap() as u64;
+    let block = 16 * state.div_ceil(16 * attn_token);
+    assert_eq!(block, 2096);
+    let page = block * attn_token;
+    let blocks = budget / page / 10;
+    // "GPU KV cache size" = blocks ÷ 4 groups × block; a 64k sequence takes
+    // cdiv(65,536, 2,096) = 32 attention blocks + 3 state blocks, each block 10 pages.
+    assert_eq!(
+        v["limits"]["kv_cache_tokens"].as_u64(),
+        Some(blocks / 4 * block)
+    );
+    assert_eq!(v["limits"]["max_batch"].as_u64(), Some(blocks / 35));
+    assert_eq!(
+        v["kv_cache"]["bytes_per_sequence_per_gpu"].as_u64(),
+        Some(35 * 10 * page)
+    );
+    assert_eq!(
+        v["kv_cache"]["state_bytes_per_sequence"].as_u64(),
+        Some(30 * state)
+    );
+    let notes = v["assumptions"].to_string();
+    assert!(notes.contains("raised to 2096 tokens"), "{notes}");
+
+    // SGLang (handle_max_mamba_cache): state : KV memory = 0.9 : 1; KV pool of 10 layers ×
+    // 1,024 B per token (page 1); state slots = state share ÷ (30 × 2,146,304 B).
+    let s = estimate_json(&[&base[..], &["--engine", "sglang"]].concat());
+    let budget = s["memory_per_gpu"]["kv_budget_bytes"].as_i64().unwrap() as u64;
+    let kv = (budget as f64 / 1.9).floor() as u64;
+    let slots = (budget - kv) / (30 * state);
+    assert_eq!(
+        s["limits"]["kv_cache_tokens"].as_u64(),
+        Some(kv / (10 * attn_token))
+    );
+    assert_eq!(
+        s["limits"]["max_batch"].as_u64(),
+        Some((kv / (ctx * 10 * attn_token)).min(slots))
+    );
+    let notes = s["assumptions"].to_string();
+    assert!(
+        notes.contains(&format!("{} state slots", kvplan::units::thousands(slots))),
+        "{notes}"
+    );
+}

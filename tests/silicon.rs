@@ -180,7 +180,8 @@ fn formats_follow_the_checkpoint() {
     assert_eq!(f("openai/gpt-oss-120b", "fp4"), s("mxfp4", "fp8"));
     // No precision recorded: the checkpoint's bf16.
     assert_eq!(f("Qwen/Qwen3-32B", ""), s("bf16", "bf16"));
-    assert_eq!(f("moonshotai/Kimi-K2.5", "int4"), s("int4", "fp8"));
+    // Kimi-K2.5's native int4 is compressed-tensors group 32 on the routed experts.
+    assert_eq!(f("moonshotai/Kimi-K2.5", "int4"), s("int4-g32", "fp8"));
 }
 
 /// Groups whose median predicted/measured TPOT leaves `band`, and the pooled

@@ -26,6 +26,15 @@
 //!   indexer's keys: `index_head_dim` fp8 values + one fp32 scale per 128 =
 //!   132 B per token per layer, kept in fp8 whatever the KV dtype.
 
+/// vLLM's kernel block multiple for the attention block of a hybrid model
+/// with FlashAttention-style attention (`HybridAttentionMambaModelConfig`
+/// in `vllm/model_executor/models/config.py`: "FlashAttention requires block
+/// size to be multiple of 16").
+pub const VLLM_ATTENTION_BLOCK_ALIGN: u64 = 16;
+
+/// The same for MLA backends (64; 128 only with `CUTLASS_MLA` forced).
+pub const VLLM_MLA_BLOCK_ALIGN: u64 = 64;
+
 /// vLLM's unified paging of a hybrid model on one GPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VllmHybridPages {

@@ -7,9 +7,12 @@
 //! latent of `kv_lora_rank + qk_rope_head_dim` values per token per layer,
 //! shared by all heads (DeepSeek-V2 paper, arXiv 2405.04434, Table 1).
 
-use crate::memory::hybrid::indexer_key_bytes;
+use crate::memory::hybrid::{
+    indexer_key_bytes, sglang_state_split, vllm_hybrid_pages, VllmHybridPages,
+    VLLM_ATTENTION_BLOCK_ALIGN, VLLM_MLA_BLOCK_ALIGN,
+};
 use crate::spec::dtype::KvDtype;
-use crate::spec::engine::{EngineSpec, MlaCache};
+use crate::spec::engine::{EngineSpec, HybridPaging, MlaCache};
 use crate::spec::model::{LayerType, ModelSpec};
 
 /// What one decoder layer caches, on one GPU.
@@ -112,7 +115,7 @@ impl KvLayer {
 /// engine's block (page) size and whether it drops tokens outside a sliding
 /// window. Memory, speed, reports, charts and the probe all ask this one
 /// object; the per-token formula lives only in [`KvLayer::bytes_per_token`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KvLayout {
     /// One entry per decoder layer held (plus MTP layers where loaded).
     pub layers: Vec<KvLayer>,
@@ -123,6 +126,11 @@ pub struct KvLayout {
     /// Whether the engine frees tokens outside a sliding window
     /// (`EngineSpec::sliding_window_capped`).
     pub window_capped: bool,
+    /// How the engine pages the state of hybrid models
+    /// (`EngineSpec::hybrid_paging`).
+    pub hybrid: HybridPaging,
+    /// State pool : KV pool memory under `HybridPaging::SeparatePool`.
+    pub state_pool_ratio: f64,
 }
 
 /// The cache of one decoder layer `i` of `model` under `engine`, with K/V
@@ -195,6 +203,8 @@ impl KvLayout {
             dtype,
             block_size: engine.block_size.max(1),
             window_capped: engine.sliding_window_capped,
+            hybrid: engine.hybrid_paging,
+            state_pool_ratio: engine.state_pool_ratio,
         }
     }
 
@@ -239,16 +249,98 @@ impl KvLayout {
     }
 
     /// Exact bytes one sequence of `context` tokens holds under the engine's
-    /// policy: each layer's tokens rounded up to whole blocks, plus state.
+    /// policy: each layer's tokens rounded up to whole blocks, plus state —
+    /// under vLLM's hybrid paging, whole pages of every layer group (the
+    /// raised attention block, one padded page per state group).
     pub fn sequence_bytes(&self, context: u64) -> u64 {
-        self.bytes_at(context, self.block_size, self.window_capped)
+        if let Some(p) = self.vllm_pages() {
+            return p.blocks_per_sequence(context, 1) * p.group_size * p.page_bytes;
+        }
+        self.bytes_at(context, self.block_size, self.window_capped, true)
+    }
+
+    /// vLLM's unified paging of this layout, when the engine pages hybrid
+    /// models that way and the layout holds both attention and state layers
+    /// (None otherwise). Attention layers of different sizes page at the
+    /// largest; the kernel block multiple is 64 for MLA backends, else 16.
+    pub fn vllm_pages(&self) -> Option<VllmHybridPages> {
+        if self.hybrid != HybridPaging::UnifiedPages {
+            return None;
+        }
+        let attn: Vec<u64> = self
+            .layers
+            .iter()
+            .filter(|l| !matches!(l, KvLayer::State { .. }))
+            .map(|l| l.bytes_per_token(self.dtype))
+            .collect();
+        let states: Vec<u64> = self
+            .layers
+            .iter()
+            .map(|l| l.state_bytes_per_sequence())
+            .filter(|&b| b > 0)
+            .collect();
+        let align = if self.layers.iter().any(|l| matches!(l, KvLayer::Mla { .. })) {
+            VLLM_MLA_BLOCK_ALIGN
+        } else {
+            VLLM_ATTENTION_BLOCK_ALIGN
+        };
+        vllm_hybrid_pages(
+            *attn.iter().max()?,
+            attn.len() as u64,
+            *states.iter().max()?,
+            states.len() as u64,
+            self.block_size,
+            align,
+        )
+    }
+
+    /// SGLang's split of a cache budget into (KV pool, state pool) bytes,
+    /// when the engine keeps a separate state pool and the layout has both
+    /// attention and state (None otherwise).
+    pub fn state_pool_split(&self, budget_bytes: u64) -> Option<(u64, u64)> {
+        (self.hybrid == HybridPaging::SeparatePool
+            && self.state_bytes_per_sequence() > 0
+            && self.bytes_per_token() > 0)
+            .then(|| sglang_state_split(budget_bytes, self.state_pool_ratio))
+    }
+
+    /// Sequences of `context` tokens the engine's caches hold in
+    /// `budget_bytes`: whole pages under vLLM's hybrid paging; the fewer of
+    /// KV-pool sequences and state slots under SGLang's separate pool; else
+    /// budget ÷ `sequence_bytes` (a huge number when nothing is cached).
+    pub fn sequences_fit(&self, budget_bytes: i128, context: u64) -> u64 {
+        if budget_bytes <= 0 {
+            return 0;
+        }
+        let budget = budget_bytes.min(u64::MAX as i128) as u64;
+        let cap = u64::MAX / 4;
+        if let Some(p) = self.vllm_pages() {
+            return p.sequences(budget, context, 1);
+        }
+        if let Some((kv, st)) = self.state_pool_split(budget) {
+            let attn = self.bytes_at(context, self.block_size, self.window_capped, false);
+            let by_kv = kv.checked_div(attn).unwrap_or(cap);
+            return by_kv.min(st / self.state_bytes_per_sequence());
+        }
+        match self.sequence_bytes(context) {
+            0 => cap,
+            per => (budget / per).min(cap),
+        }
+    }
+
+    /// State slots (sequences whose state fits) of SGLang's separate pool in
+    /// `budget_bytes`; None for other engines or models without state.
+    pub fn state_slots(&self, budget_bytes: i128) -> Option<u64> {
+        let budget = budget_bytes.clamp(0, u64::MAX as i128) as u64;
+        let (_, st) = self.state_pool_split(budget)?;
+        Some(st / self.state_bytes_per_sequence())
     }
 
     /// Bytes decode attention reads for one sequence of `context` tokens:
     /// exact tokens (no block rounding), sliding layers only their window
     /// (every engine attends over the window, even where it keeps more).
     pub fn attended_bytes(&self, context: u64) -> u64 {
-        self.bytes_at(context, 1, true)
+        self.bytes_at(context, 1, true, true)
     }
 
     /// Tokens decode attention reads per sequence, summed over layers.
@@ -262,20 +354,29 @@ impl KvLayout {
     /// Tokens the engine's pool holds in `budget_bytes`, as engines log at
     /// start-up: whole blocks of all layers held (0 when nothing is cached
     /// per token or the budget is not positive).
+    ///
+    /// Hybrid models: vLLM reports blocks ÷ layer groups × block size
+    /// (`_report_kv_cache_config`); SGLang's KV pool is its share of the
+    /// budget after the state pool.
     pub fn pool_tokens(&self, budget_bytes: i128) -> u64 {
         let per_token = self.bytes_per_token();
         if budget_bytes <= 0 || per_token == 0 {
             return 0;
         }
+        let budget = budget_bytes.min(u64::MAX as i128) as u64;
+        if let Some(p) = self.vllm_pages() {
+            return p.kv_cache_tokens(budget);
+        }
+        let budget = self.state_pool_split(budget).map_or(budget, |(kv, _)| kv);
         let block = self.block_size as u128;
-        let blocks = budget_bytes as u128 / (per_token as u128 * block);
+        let blocks = budget as u128 / (per_token as u128 * block);
         (blocks * block).min(u64::MAX as u128 / 4) as u64
     }
 
     /// Bytes of one sequence of `context` tokens with each layer's tokens
     /// rounded up to blocks of `block_size`, dropping tokens outside the
-    /// window when `capped`, plus state.
-    fn bytes_at(&self, context: u64, block_size: u64, capped: bool) -> u64 {
+    /// window when `capped`, plus state when `with_state`.
+    fn bytes_at(&self, context: u64, block_size: u64, capped: bool, with_state: bool) -> u64 {
         let block = block_size.max(1);
         self.layers
             .iter()
@@ -286,7 +387,12 @@ impl KvLayout {
                     t += block;
                 }
                 let t = t.div_ceil(block) * block;
-                t * l.bytes_per_token(self.dtype) + l.state_bytes_per_sequence()
+                t * l.bytes_per_token(self.dtype)
+                    + if with_state {
+                        l.state_bytes_per_sequence()
+                    } else {
+                        0
+                    }
             })
             .sum()
     }
@@ -338,6 +444,8 @@ mod tests {
             dtype: KvDtype::Bf16,
             block_size,
             window_capped,
+            hybrid: HybridPaging::Logical,
+            state_pool_ratio: 0.9,
         }
     }
 

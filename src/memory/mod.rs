@@ -294,17 +294,10 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
             kv_budget_bytes: budget_kv,
         });
     }
-    // The binding stage: the one that can hold the fewest sequences.
-    let seqs_fit = |st: &StageMemory, c: u64| -> u64 {
-        let per = st.kv.sequence_bytes(local(c));
-        if st.kv_budget_bytes <= 0 {
-            0
-        } else if per == 0 {
-            u64::MAX / 4
-        } else {
-            (st.kv_budget_bytes as u128 / per as u128).min(u64::MAX as u128 / 4) as u64
-        }
-    };
+    // The binding stage: the one that can hold the fewest sequences (hybrid
+    // models: as the engine pages or pools their state, `KvLayout::sequences_fit`).
+    let seqs_fit =
+        |st: &StageMemory, c: u64| -> u64 { st.kv.sequences_fit(st.kv_budget_bytes, local(c)) };
     let binding = (0..stages.len())
         .min_by_key(|&i| seqs_fit(&stages[i], ctx))
         .unwrap_or(0);
@@ -317,7 +310,11 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
     // Largest context at this batch: binary search over the monotone sequence size.
     let fits_ctx = |c: u64| {
         stages.iter().all(|st| {
-            batch_local.saturating_mul(st.kv.sequence_bytes(local(c))) as i128 <= st.kv_budget_bytes
+            if batch_local == 0 {
+                st.kv_budget_bytes >= 0
+            } else {
+                seqs_fit(st, c) >= batch_local
+            }
         })
     };
     let max_context_memory = if !fits_ctx(1) {
@@ -363,7 +360,19 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
             fraction * 100.0,
             crate::units::gib(capacity)
         ));
-    } else if b.kv_cache_bytes as i128 > b.kv_budget_bytes {
+    } else if let Some(slots) =
+        b.kv.state_slots(b.kv_budget_bytes)
+            .filter(|&n| batch_local > n)
+    {
+        fits = false;
+        verdict.push(format!(
+            "the engine's separate state pool holds {} sequences per replica ({} B of linear-attention / SSM state each) but the workload runs {} (max batch at this context: {})",
+            slots,
+            crate::units::thousands(b.kv.state_bytes_per_sequence()),
+            batch_local,
+            max_batch
+        ));
+    } else if batch_local > seqs_fit(b, ctx) {
         fits = false;
         verdict.push(format!(
             "the KV cache for {} × {} tokens needs {} per GPU but only {} is left for it (max batch at this context: {})",

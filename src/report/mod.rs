@@ -382,7 +382,29 @@ impl Report {
             }
         }
         if m.state_bytes_per_sequence() > 0 {
-            assumptions.push("linear-attention / SSM state: logical bytes per sequence, split over TP by heads; the engines' page padding of the state (vLLM pads it to one attention page) is not included".into());
+            let kv = &b.kv;
+            let note = if let Some(p) = kv.vllm_pages() {
+                format!(
+                    "hybrid paging as vLLM's hybrid KV-cache manager: the attention block is raised to {} tokens so one page ({} B per layer) holds a layer's state ({} B logical per GPU, padded by {} B); layers in groups of {} ({} attention + {} state groups share one pool), each sequence takes one page per state group (no prefix caching of the state); `kv_cache_tokens` = blocks ÷ groups × block size, as vLLM reports it",
+                    p.block_size,
+                    crate::units::thousands(p.page_bytes),
+                    crate::units::thousands(p.page_bytes - p.state_padding_bytes),
+                    crate::units::thousands(p.state_padding_bytes),
+                    p.group_size,
+                    p.attention_groups,
+                    p.state_groups
+                )
+            } else if let Some(slots) = kv.state_slots(b.kv_budget_bytes) {
+                format!(
+                    "hybrid pools as SGLang's: the state has its own pool, the cache memory split KV : state = 1 : {} (mamba_full_memory_ratio); {} state slots per GPU ({} B each) cap the running sequences; `kv_cache_tokens` is the KV pool's share",
+                    d.engine.state_pool_ratio,
+                    crate::units::thousands(slots),
+                    crate::units::thousands(kv.state_bytes_per_sequence())
+                )
+            } else {
+                "linear-attention / SSM state: logical bytes per sequence beside the KV, split over TP by heads; this engine's paging of the state is not modelled (no padding counted)".to_string()
+            };
+            assumptions.push(note);
         }
         Report {
             kvplan_version: env!("CARGO_PKG_VERSION"),

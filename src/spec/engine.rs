@@ -28,6 +28,25 @@ pub enum MlaCache {
     Decompressed,
 }
 
+/// How an engine holds the fixed per-sequence state of hybrid models
+/// (linear-attention / Mamba2 layers next to attention layers), which decides
+/// the KV pool, the number of sequences and the state's padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HybridPaging {
+    /// The state sits beside the KV at its logical size, no padding (where an
+    /// engine's own rule is not modelled).
+    #[default]
+    Logical,
+    /// vLLM's hybrid KV-cache manager: one page size for every layer group,
+    /// the attention block raised until a state fits one page, each state
+    /// layer's page padded to it (`memory::hybrid::vllm_hybrid_pages`).
+    UnifiedPages,
+    /// SGLang: a separate state pool sized apart from the KV pool, the memory
+    /// for caches split by `mamba_full_memory_ratio` (`state_pool_ratio`).
+    SeparatePool,
+}
+
 /// Scheduler defaults an engine switches to on large GPUs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,6 +126,13 @@ pub struct EngineSpec {
     /// SGLang's NSA fp8 store).
     #[serde(default = "fp8_ds_mla")]
     pub mla_sparse_fp8_bytes_per_token_layer: u64,
+    /// How the state of hybrid models is paged.
+    #[serde(default)]
+    pub hybrid_paging: HybridPaging,
+    /// State pool : KV pool memory for `separate_pool` (SGLang
+    /// `mamba_full_memory_ratio`, default 0.9).
+    #[serde(default = "state_pool_ratio")]
+    pub state_pool_ratio: f64,
     /// Sliding-window layers keep only the window (true for vLLM/SGLang/TRT;
     /// HF holds the whole prompt right after prefill).
     pub sliding_window_capped: bool,
@@ -442,6 +468,10 @@ pub enum DecodeCache {
     /// expanded to every query head on every layer; full sliding layers roll
     /// their window each step.
     Static,
+}
+
+fn state_pool_ratio() -> f64 {
+    0.9
 }
 
 fn fp8_ds_mla() -> u64 {
