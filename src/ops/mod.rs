@@ -225,6 +225,11 @@ impl EstimatePrepared {
         }
         let mut report = Report::new(&est, recs);
         report.assumptions.extend(r.notes);
+        // A weight-only path (fp8 on Ampere, fp4 on Hopper) and the quality
+        // caveat of a format the user quantized to.
+        report
+            .assumptions
+            .extend(crate::plan::format_notes(&est.scenario));
         report.assumptions.extend(self.notes);
         let launch = match &self.emit {
             Some(e) => Some(crate::emit::emit(
@@ -260,6 +265,9 @@ pub struct PlanRequest {
     pub max_ttft_ms: Option<f64>,
     /// What to optimise (default throughput).
     pub objective: Option<Objective>,
+    /// GPU prices the user gave (`--gpu-price`, a price file, the API's
+    /// `gpu_price`); the built-in table fills in the rest.
+    pub gpu_prices: Vec<crate::plan::cost::Price>,
 }
 
 /// The outcome of [`plan`].
@@ -273,6 +281,10 @@ pub struct Planned {
     pub objective: Objective,
     /// Every evaluated configuration, best first.
     pub candidates: Vec<Candidate>,
+    /// The constraints searched under (for the fallback advice).
+    pub constraints: crate::plan::Constraints,
+    /// The GPU price used, when one is known.
+    pub price: Option<crate::plan::cost::Price>,
     /// Notes from [`Extras`] (engine replaced by `--emit`, deployment profile).
     pub notes: Vec<String>,
     /// The launch of the best fitting configuration the engine can express
@@ -286,13 +298,49 @@ impl Planned {
         self.candidates.iter().any(|c| c.fits)
     }
 
-    /// The JSON of `plan --format json` and `POST /api/plan`, `top` candidates.
+    /// The JSON of `plan --format json` and `POST /api/plan`, `top`
+    /// candidates, with what was planned (kvplan version, model, GPUs,
+    /// context, engine, the price used) so a saved answer says what it answers.
     pub fn json(&self, top: usize) -> serde_json::Value {
-        let v = crate::plan::plan_json(self.objective, &self.candidates, top);
+        let mut v = crate::plan::plan_json(self.objective, &self.candidates, top);
+        let b = &self.base;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("kvplan_version".into(), env!("CARGO_PKG_VERSION").into());
+            o.insert("model".into(), b.model.name.clone().into());
+            o.insert("gpu".into(), b.cluster.gpu.name.clone().into());
+            o.insert("gpus".into(), b.cluster.total_gpus().into());
+            o.insert("nodes".into(), b.cluster.nodes.into());
+            o.insert("context".into(), b.workload.context.into());
+            o.insert("engine".into(), b.deployment.engine.id().into());
+            o.insert(
+                "batch_definition".into(),
+                "concurrent sequences of the whole deployment; batch_per_replica is the share of the busiest data-parallel replica".into(),
+            );
+            o.insert(
+                "gpu_price".into(),
+                serde_json::to_value(self.price.as_ref().map(|p| {
+                    serde_json::json!({"gpu": p.gpu, "usd_per_hour": p.usd_per_hour, "source": p.source})
+                }))
+                .unwrap_or_default(),
+            );
+        }
         match with_launch(&v, self.launch.as_ref().map(|(_, l)| l)) {
             Ok(with) => with,
             Err(_) => v,
         }
+    }
+
+    /// What to change when nothing meets the constraints: the advice of
+    /// [`crate::plan::advise`] under the user's own limits, so each
+    /// suggestion meets them or says which it relaxes.
+    pub fn fallback(&self) -> Vec<crate::plan::Recommendation> {
+        let current = crate::estimate::estimate(&self.base, &self.efficiency, 1.0).ok();
+        crate::plan::advise(
+            &self.base,
+            &self.constraints,
+            current.as_ref(),
+            &self.efficiency,
+        )
     }
 }
 
@@ -329,6 +377,8 @@ pub struct PlanPrepared {
     pub notes: Vec<String>,
     /// The launch to emit, if asked for.
     pub emit: Option<EmitRequest>,
+    /// The GPU price used, when one is known.
+    pub price: Option<crate::plan::cost::Price>,
 }
 
 /// The first half of [`plan_with`]: check the plan's inputs, resolve the
@@ -372,7 +422,7 @@ pub fn plan_prepare(env: &Env<'_>, p: &PlanRequest, x: &Extras) -> Result<PlanPr
     let mut notes: Vec<String> = engine_note.into_iter().collect();
     notes.extend(x.apply(&mut base)?);
     base.validate()?;
-    let c = constraints_from(
+    let mut c = constraints_from(
         batch,
         p.max_tpot_ms,
         p.max_ttft_ms,
@@ -381,6 +431,25 @@ pub fn plan_prepare(env: &Env<'_>, p: &PlanRequest, x: &Extras) -> Result<PlanPr
     )?;
     let eff = (env.efficiency)(&base)?;
     let objective = p.objective.unwrap_or(Objective::Throughput);
+    let gpu = &base.cluster.gpu;
+    let price = crate::plan::cost::price_for(&gpu.name, &gpu.aliases, &p.gpu_prices);
+    if objective == Objective::Cost && price.is_none() {
+        return Err(Error::input(
+            "gpu-price",
+            format!(
+                "the cost objective needs the price of one {}: give --gpu-price {}=USD_PER_HOUR (API: \"gpu_price\": {{\"{}\": 2.49}}); built in: {}",
+                gpu.name,
+                gpu.name,
+                gpu.name,
+                crate::plan::cost::BUILTIN_PRICES
+                    .iter()
+                    .map(|b| b.gpu)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    c.gpu_price_per_hour = price.as_ref().map(|p| p.usd_per_hour);
     let pinned = Pinned {
         tp: req.tp,
         pp: req.pp,
@@ -394,6 +463,7 @@ pub fn plan_prepare(env: &Env<'_>, p: &PlanRequest, x: &Extras) -> Result<PlanPr
         objective,
         efficiency: eff,
         pinned,
+        price,
         notes,
         emit: x.emit.clone(),
     })
@@ -433,6 +503,8 @@ impl PlanPrepared {
             efficiency: self.efficiency,
             objective: self.objective,
             candidates,
+            constraints: self.constraints,
+            price: self.price,
             notes: self.notes,
             launch,
         })
