@@ -44,6 +44,7 @@ fn benches(c: &mut Criterion) {
         max_ttft_seconds: None,
         weights: vec![],
         kv_dtypes: vec![],
+        gpu_price_per_hour: None,
     };
     let mut w = ServingWorkload::closed(8192, 1024, 256);
     w.num_requests = Some(512);

@@ -65,7 +65,7 @@ gen gpt-oss-120b gpt-oss-120b openai/gpt-oss-120b $F/openai--gpt-oss-120b.json
 # -0528) let the serving runs of docs/silicon.md resolve; their weight format comes from --weights.
 
 # 2025–2026 configs (tests/fixtures/hf-configs/2026, provenance in its SOURCES.md). Families kvplan
-# cannot model yet (DeepSeek-V4, Gemma-4, MiniMax-M3, Kimi-K3, Nemotron-NAS, ModelOpt MIXED_PRECISION)
+# cannot model yet (DeepSeek-V4, MiniMax-M3, Kimi-K3, Nemotron-NAS, ModelOpt MIXED_PRECISION)
 # are refused by `kvplan import` with the field that stops them, and have no spec.
 N=$F/2026
 gen26() { # name config-stem [extra args...]
@@ -130,4 +130,13 @@ gen26 nemotron-3-ultra-550b-a55b nvidia--NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16 
 gen26 nemotron-3-ultra-550b-a55b-fp8 nvidia--NVIDIA-Nemotron-3-Ultra-550B-A55B-FP8
 gen26 nemotron-3-ultra-550b-a55b-nvfp4 nvidia--NVIDIA-Nemotron-3-Ultra-550B-A55B-NVFP4
 gen26 mimo-7b XiaomiMiMo--MiMo-7B-Base --alias mimo-7b-base
+gen26 gemma-4-26b-a4b google--gemma-4-26B-A4B --alias gemma-4-26b-a4b-it --alias google/gemma-4-26B-A4B-it
+gen26 gemma-4-26b-a4b-nvfp4 nvidia--Gemma-4-26B-A4B-NVFP4
+gen26 gemma-4-31b-it-nvfp4 nvidia--Gemma-4-31B-IT-NVFP4
 echo "wrote $(ls model-specs/*.yaml | wc -l) specs"
+# Issue 17 catalogue gaps (architectures from the model cards; grade C, see each config's _kvplan_source)
+gen llama-3.2-1b Llama-3.2-1B-Instruct meta-llama/Llama-3.2-1B-Instruct $D/meta-llama--Llama-3.2-1B-Instruct.json --alias llama3.2-1b --alias llama-3.2-1b-instruct --alias meta-llama/Llama-3.2-1B
+gen llama-3.2-3b Llama-3.2-3B-Instruct meta-llama/Llama-3.2-3B-Instruct $D/meta-llama--Llama-3.2-3B-Instruct.json --alias llama3.2-3b --alias llama-3.2-3b-instruct --alias meta-llama/Llama-3.2-3B
+gen phi-4 Phi-4 microsoft/phi-4 $D/microsoft--phi-4.json --alias phi4 --alias microsoft/Phi-4
+gen mistral-small-24b Mistral-Small-24B-Instruct-2501 mistralai/Mistral-Small-24B-Instruct-2501 $D/mistralai--Mistral-Small-24B-Instruct-2501.json --alias mistral-small --alias mistral-small-3 --alias mistral-small-24b-instruct-2501
+gen mistral-large-123b Mistral-Large-Instruct-2411 mistralai/Mistral-Large-Instruct-2411 $D/mistralai--Mistral-Large-Instruct-2411.json --alias mistral-large --alias mistral-large-2411 --alias mistral-large-2

@@ -176,11 +176,21 @@ pub fn nearest_names<'a>(
     wanted: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Vec<String> {
-    let w = wanted.to_ascii_lowercase();
-    let mut scored: Vec<(usize, String)> = candidates
+    // Separators carry no meaning in names people type ("llama3-70b" is
+    // "llama-3-70b"), so distances are taken with them removed; among equal
+    // distances the longer shared start wins ("llama3…" is a Llama-3, not
+    // a Llama-2, though both are one edit away).
+    let norm = |t: &str| -> String {
+        t.to_ascii_lowercase()
+            .chars()
+            .filter(|c| !matches!(c, '-' | '_' | '.' | ' '))
+            .collect()
+    };
+    let w = norm(wanted);
+    let mut scored: Vec<(usize, std::cmp::Reverse<usize>, String)> = candidates
         .into_iter()
         .map(|c| {
-            let lc = c.to_ascii_lowercase();
+            let lc = norm(c);
             let d = edit_distance(&w, &lc);
             // Substring matches ("h800" in "h800-pcie") are strong hints.
             let bonus = if !w.is_empty() && (lc.contains(&w) || w.contains(&lc)) {
@@ -188,17 +198,22 @@ pub fn nearest_names<'a>(
             } else {
                 d
             };
-            (bonus, c.to_string())
+            let shared = w
+                .bytes()
+                .zip(lc.bytes())
+                .take_while(|(a, b)| a == b)
+                .count();
+            (bonus, std::cmp::Reverse(shared), c.to_string())
         })
         .collect();
     scored.sort();
-    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.dedup_by(|a, b| a.2 == b.2);
     let limit = (w.len() / 2).max(2);
     scored
         .into_iter()
-        .filter(|(d, _)| *d <= limit)
+        .filter(|(d, _, _)| *d <= limit)
         .take(3)
-        .map(|(_, c)| c)
+        .map(|(_, _, c)| c)
         .collect()
 }
 
@@ -238,6 +253,22 @@ mod tests {
         let near = nearest_names("H80", names);
         assert!(near.contains(&"H800".to_string()), "{near:?}");
         assert!(nearest_names("zzzzzzzz", names).is_empty());
+    }
+
+    /// Issue 17: `llama3-70b` is a Llama-3 70B; it used to suggest the
+    /// Llama-2 names first (one edit closer with the dashes counted).
+    #[test]
+    fn llama3_suggests_llama3() {
+        let names = [
+            "llama-2-70b",
+            "llama-2-7b",
+            "llama-3.1-70b",
+            "llama-3.3-70b",
+            "llama-3.1-8b",
+        ];
+        let near = nearest_names("llama3-70b", names);
+        assert!(near[0].starts_with("llama-3"), "{near:?}");
+        assert!(near[1].starts_with("llama-3"), "{near:?}");
     }
 
     #[test]

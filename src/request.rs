@@ -26,7 +26,7 @@ impl<'de> Deserialize<'de> for Tokens {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let v = serde_json::Value::deserialize(d)?;
         match v {
-            serde_json::Value::Number(n) => n.as_u64().map(Tokens::Number).ok_or_else(|| {
+            serde_json::Value::Number(n) => whole_number(&n).map(Tokens::Number).ok_or_else(|| {
                 serde::de::Error::custom("must be a positive whole number or text like \"32k\"")
             }),
             serde_json::Value::String(s) => Ok(Tokens::Text(s)),
@@ -34,6 +34,82 @@ impl<'de> Deserialize<'de> for Tokens {
                 "must be a number or text like \"32k\"",
             )),
         }
+    }
+}
+
+/// A JSON number that is a non-negative whole count: `1000`, and also
+/// `1e3` or `1000.0` (JSON writers emit those for the same value), so the
+/// API takes counts the way the CLI does. `None` for fractions, negatives
+/// and values beyond 10^12 (no deployment counts that far).
+fn whole_number(n: &serde_json::Number) -> Option<u64> {
+    if let Some(u) = n.as_u64() {
+        return Some(u);
+    }
+    let f = n.as_f64()?;
+    (f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f <= 1e12).then_some(f as u64)
+}
+
+/// `Org/Name` that is no file is most likely a Hugging Face id typed
+/// without `hf:` (issue 17: "No such file" helped nobody): say so, and name
+/// the nearest built-in models. Other load errors pass through.
+fn hub_id_hint(e: Error, name: &str, catalog: &Catalog) -> Error {
+    let n = name.trim();
+    let hub_like = matches!(e, Error::Environment(_))
+        && n.matches('/').count() == 1
+        && !n.starts_with(['.', '/', '~'])
+        && !n.starts_with("hf:")
+        && ![".json", ".yaml", ".yml"]
+            .iter()
+            .any(|x| n.to_ascii_lowercase().ends_with(x));
+    if !hub_like {
+        return e;
+    }
+    let repo = n.split('/').nth(1).unwrap_or(n);
+    let names: Vec<&str> = catalog
+        .models
+        .iter()
+        .flat_map(|m| std::iter::once(m.name.as_str()).chain(m.aliases.iter().map(String::as_str)))
+        .collect();
+    let near = crate::error::nearest_names(repo, names);
+    let built_in = if near.is_empty() {
+        "`kvplan models` lists the built-in names".to_string()
+    } else {
+        format!("built in: {} (`kvplan models` lists all)", near.join(", "))
+    };
+    Error::input(
+        "model",
+        format!("'{n}' is not a built-in name or a file here; for the Hugging Face Hub write hf:{n}; {built_in}"),
+    )
+}
+
+/// A count as the API takes it (`users`, `top`): a whole JSON number
+/// (`64`, `1e3`) or text (`"1k"`), as the CLI flags of the same names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count(pub u64);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        de_count(d)?
+            .map(Count)
+            .ok_or_else(|| serde::de::Error::custom("must be a number"))
+    }
+}
+
+/// Optional counts in requests (`batch`, `max_num_seqs`, …): a whole JSON
+/// number (`64`, `1e3`) or the CLI's text (`"1k"`, `"1Ki"`).
+fn de_count<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<u64>, D::Error> {
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => whole_number(&n).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!("{n} must be a positive whole number"))
+        }),
+        Some(serde_json::Value::String(s)) => units::parse_tokens(&s, "count")
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(e.message())),
+        Some(_) => Err(serde::de::Error::custom(
+            "must be a number or text like \"1k\"",
+        )),
     }
 }
 
@@ -59,7 +135,7 @@ pub struct EstimateRequest {
     #[serde(default)]
     pub ctx: Option<Tokens>,
     /// Concurrent sequences (default 1).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_count")]
     pub batch: Option<u64>,
     /// Weight format (default: the checkpoint's); any spelling `--weights` takes.
     #[serde(default, deserialize_with = "de_weights")]
@@ -89,7 +165,7 @@ pub struct EstimateRequest {
     #[serde(default)]
     pub mem_fraction_static: Option<f64>,
     /// Prefill chunk.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_count")]
     pub max_num_batched_tokens: Option<u64>,
     /// KV block size.
     #[serde(default)]
@@ -120,7 +196,7 @@ pub struct EstimateRequest {
     #[serde(default)]
     pub kv_cache_memory: Option<Tokens>,
     /// Sequences in the engine's profile/sampler run (`--max-num-seqs`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_count")]
     pub max_num_seqs: Option<u64>,
 }
 
@@ -234,7 +310,9 @@ pub fn resolve_with(
             let looks_like_path =
                 req.model.contains('/') || req.model.contains('.') || req.model.starts_with("hf:");
             if looks_like_path {
-                let m = models.load(&req.model)?;
+                let m = models
+                    .load(&req.model)
+                    .map_err(|e| hub_id_hint(e, &req.model, catalog))?;
                 notes.push(format!("model from {}", m.source));
                 m
             } else {
@@ -314,12 +392,12 @@ pub fn resolve_with(
             Tokens::Number(n) => *n,
             Tokens::Text(t) => units::parse_bytes(t, "kv-cache-memory")?,
         };
-        if b == 0 || b > cluster.gpu.memory_bytes {
+        if b == 0 || b > cluster.gpu.engine_memory_bytes() {
             return Err(Error::input(
                 "kv-cache-memory",
                 format!(
                     "{b} bytes must be more than 0 and at most the GPU's {} bytes",
-                    cluster.gpu.memory_bytes
+                    cluster.gpu.engine_memory_bytes()
                 ),
             ));
         }
@@ -468,9 +546,14 @@ pub fn resolve_with(
             format!("pp × dp exceeds the {n} GPUs of --gpus {}", req.gpus),
         ));
     }
+    // With TP pinned, GPUs left over inside a node become data-parallel
+    // replicas, not pipeline stages (an engineer adds PP only to span
+    // nodes): `--tp 4` on 8 GPUs is TP4 DP2; on 2×8 GPUs TP4 PP2 DP2.
     let pp = req.pp.unwrap_or_else(|| {
         if req.dp.is_some() {
             n / tp / req.dp.unwrap_or(1)
+        } else if req.tp.is_some() && tp > 0 && cluster.gpus_per_node % tp == 0 {
+            cluster.nodes.max(1)
         } else {
             (n / tp).max(1)
         }

@@ -333,7 +333,6 @@ fn modelopt_nvfp4_sidecar_exclusions() {
 fn unmodelled_families_name_the_field() {
     for (f, field) in [
         ("deepseek-ai--DeepSeek-V4-Pro.json", "compress_ratios"),
-        ("google--gemma-4-26B-A4B.json", "attention_k_eq_v"),
         ("MiniMaxAI--MiniMax-M3.json", "sparse_attention_config"),
         ("moonshotai--Kimi-K3.json", "use_full_rank_gate"),
         (
@@ -507,4 +506,82 @@ fn hybrid_state_is_paged_as_each_engine_does() {
         notes.contains(&format!("{} state slots", kvplan::units::thousands(slots))),
         "{notes}"
     );
+}
+
+#[test]
+fn gemma_4_per_kind_head_shapes_and_k_eq_v() {
+    // nvidia--Gemma-4-31B-IT-NVFP4.json text_config (HF modular_gemma4.py, transformers
+    // 5.5: Gemma4TextAttention / Gemma4TextDecoderLayer): hidden 5376, 60 layers, 5 sliding
+    // (window 1024) : 1 full; 32 query heads; sliding layers 16 KV heads × 256 with
+    // q/k/v/o projections; full layers head size 512 (global_head_dim), 4 KV heads
+    // (num_global_key_value_heads) and attention_k_eq_v: no v_proj; q_norm and k_norm of
+    // the head size, v_norm without weights; 4 RMSNorms and a one-value layer_scalar per
+    // layer; gated GeLU MLP of 21504; vocab 262144 tied; vision tower not counted.
+    let h = 5376u64;
+    let sliding = h * 32 * 256 + 2 * h * 16 * 256 + 32 * 256 * h + 2 * 256;
+    let full = h * 32 * 512 + h * 4 * 512 + 32 * 512 * h + 2 * 512;
+    let rest = 3 * h * 21504 + 4 * h + 1;
+    let expected = 50 * (sliding + rest) + 10 * (full + rest) + 262_144 * h + h;
+    let m = fixture26("nvidia--Gemma-4-31B-IT-NVFP4.json");
+    let p = param_counts(&m);
+    assert_eq!(p.total, expected);
+    assert_eq!(expected, 30_697_345_340);
+    // Name "31B".
+    near_b(p.total, 31.0, 0.5, "Gemma-4-31B total");
+    // KV (bf16): sliding 16 × (256 + 256) × 2 B on 50 layers, full 4 × (512 + 512) × 2 B
+    // on 10 (K and V both cached: V = v_norm(k_proj x) differs from K = RoPE(k_norm(k_proj x))).
+    let (kv_tok, state) = kv_and_state(&m, KvDtype::Bf16);
+    assert_eq!(kv_tok, 50 * 16 * 512 * 2 + 10 * 4 * 1024 * 2);
+    assert_eq!((kv_tok, state), (901_120, 0));
+
+    // google--gemma-4-26B-A4B.json: hidden 2816, 30 layers (25 sliding : 5 full), 16 query
+    // heads; sliding 8 KV heads × 256, full 2 KV heads × 512 with k_eq_v; every layer has
+    // the dense MLP (2112) beside a 128-expert top-8 MoE of width 704 (fused gate_up_proj
+    // [E, 2·704, H] + down_proj [E, H, 704]); router proj E × H, scale H, per_expert_scale
+    // E; 7 RMSNorms (+ pre_feedforward_layernorm_2, post_feedforward_layernorm_1/_2).
+    let h = 2816u64;
+    let sliding = h * 16 * 256 + 2 * h * 8 * 256 + 16 * 256 * h + 2 * 256;
+    let full = h * 16 * 512 + h * 2 * 512 + 16 * 512 * h + 2 * 512;
+    let expert = 3 * h * 704;
+    let rest = 3 * h * 2112 + 128 * h + h + 128 + 7 * h + 1;
+    let embed = 262_144 * h;
+    let expected = 25 * (sliding + rest) + 5 * (full + rest) + 30 * 128 * expert + embed + h;
+    let m = fixture26("google--gemma-4-26B-A4B.json");
+    let p = param_counts(&m);
+    assert_eq!(p.total, expected);
+    assert_eq!(p.active, expected - 30 * (128 - 8) * expert);
+    // Name "26B-A4B".
+    near_b(p.total, 26.0, 1.0, "Gemma-4-26B-A4B total");
+    near_b(p.active, 4.0, 0.5, "Gemma-4-26B-A4B active");
+    assert_eq!(
+        kv_and_state(&m, KvDtype::Bf16),
+        (25 * 8 * 512 * 2 + 5 * 2 * 1024 * 2, 0)
+    );
+    // The sliding layers hold only their window in the engines: past 1,024 tokens
+    // each further token costs only the 5 full layers.
+    let c = Catalog::builtin().unwrap();
+    let e = c.engine("vllm").unwrap();
+    let l = kv::KvLayout::build(&m, e, KvDtype::Bf16, 1, 0..m.num_layers);
+    assert_eq!(l.growing_bytes_per_token(), 5 * 2 * 1024 * 2);
+}
+
+#[test]
+fn gemma_4_nvfp4_checkpoint_bytes() {
+    // nvidia--Gemma-4-31B-IT-NVFP4.hf_quant_config.json: NVFP4 group 16; the
+    // exclusions it lists stay 16-bit (see the layout read from the file).
+    let m = fixture26("nvidia--Gemma-4-31B-IT-NVFP4.json");
+    assert_eq!(m.checkpoint_format, Some(WeightFormat::Nvfp4));
+    let lay = m.checkpoint_layout.as_ref().unwrap();
+    let bytes = total_weight_bytes(&m, WeightFormat::Nvfp4);
+    // NVFP4 layout of an (out × in) matrix: e2m1 pairs [out, in/2], e4m3 scales
+    // [out, in/16], one fp32 global scale.
+    let nvfp4 = |o: u64, i: u64| o * i / 2 + o * (i / 16) + 4;
+    let h = 5376u64;
+    let mlp = 2 * nvfp4(21504, h) + nvfp4(h, 21504);
+    let mlp_params = 3 * h * 21504;
+    let p = param_counts(&m).total;
+    // Every layer's self_attn is in exclude_modules (60 entries), as are lm_head and the
+    // vision embedding: only the 60 MLPs are 4-bit.
+    assert!(lay.summary().contains("attention"), "{}", lay.summary());
+    assert_eq!(bytes, 60 * mlp + (p - 60 * mlp_params) * 2);
 }

@@ -404,7 +404,7 @@ function renderReport(rep) {
   renderAccount(mem);
   renderBar(mem);
   $('recommendations').replaceChildren(...rep.recommendations.map((r) => h('li', {},
-    h('strong', {}, r.title), ' ', h('span', { class: 'hint' }, r.detail), ' ',
+    h('strong', {}, r.title), ' ', h('span', { class: 'hint' }, r.cost ? `${r.detail}; cost: ${r.cost}` : r.detail), ' ',
     applyButton(r.candidate, 'recommendation'))));
   if (!rep.recommendations.length) $('recommendations').append(h('li', {}, 'No better configuration on these GPUs.'));
   $('assumptions').replaceChildren(...rep.assumptions.map((t) => h('li', {}, t)));

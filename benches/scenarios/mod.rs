@@ -30,5 +30,6 @@ pub fn unconstrained() -> Constraints {
         max_ttft_seconds: None,
         weights: vec![],
         kv_dtypes: vec![],
+        gpu_price_per_hour: None,
     }
 }

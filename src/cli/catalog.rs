@@ -118,6 +118,39 @@ pub fn gpus(c: &Catalog, format: Format) -> Result<()> {
     Ok(())
 }
 
+/// The prefill chunk the estimate uses, by GPU where the engine picks it
+/// per GPU (vLLM's large-GPU defaults, SGLang's memory tiers).
+fn chunk_rule(e: &crate::spec::engine::EngineSpec) -> String {
+    if e.fraction_rule == crate::spec::engine::FractionRule::SglangTieredReserve {
+        return "by GPU memory: 2048 (< 35 GiB), 4096 (< 60 GiB), 8192 (< 160 GiB), 16384".into();
+    }
+    match &e.large_gpu_defaults {
+        Some(l) => format!(
+            "{} on GPUs ≥ {} GiB{}, else {}",
+            l.max_num_batched_tokens,
+            l.min_memory_bytes >> 30,
+            if l.exclude_names.is_empty() {
+                String::new()
+            } else {
+                format!(" except {}", l.exclude_names.join(", "))
+            },
+            e.max_num_batched_tokens
+        ),
+        None => e.max_num_batched_tokens.to_string(),
+    }
+}
+
+/// Sequences scheduled at once, by GPU like [`chunk_rule`].
+fn seqs_rule(e: &crate::spec::engine::EngineSpec) -> String {
+    if e.budget_rule == crate::spec::engine::BudgetRule::Dynamic {
+        return "no scheduler (the batch given)".into();
+    }
+    match &e.large_gpu_defaults {
+        Some(l) => format!("{} on large GPUs, else {}", l.max_num_seqs, e.max_num_seqs),
+        None => e.max_num_seqs.to_string(),
+    }
+}
+
 /// List engines: every modelled version (`NAME@VERSION` pins one; `NAME`
 /// is the newest), its releases, defaults and what changed.
 pub fn engines(c: &Catalog, format: Format) -> Result<()> {
@@ -131,7 +164,8 @@ pub fn engines(c: &Catalog, format: Format) -> Result<()> {
         "releases",
         "memory fraction",
         "block",
-        "prefill chunk",
+        "prefill chunk (estimate uses)",
+        "max_num_seqs",
         "what changed",
     ]);
     for newest in &c.engines {
@@ -180,7 +214,8 @@ pub fn engines(c: &Catalog, format: Format) -> Result<()> {
                 },
                 fraction,
                 e.block_size.to_string(),
-                e.max_num_batched_tokens.to_string(),
+                chunk_rule(e),
+                seqs_rule(e),
                 e.changes.join("; "),
             ]);
         }

@@ -46,7 +46,7 @@ pub enum Command {
     Estimate(EstimateArgs),
     /// Search formats × parallelism × batch and rank the configurations.
     #[command(
-        after_help = "Examples:\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --ctx 32k --users 256\n  kvplan plan llama-3.1-8b --gpus 8xH100 --ctx 8k --max-tpot-ms 20 --objective gpus\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --ctx 32k --emit vllm\n  kvplan plan qwen3-30b-a3b --gpus 4xH100 --ctx 16k --users 64 --emit sglang --output-len 512\n\nPlan to an SLA with the serving simulator (ranks by output tokens/s per GPU among those that meet it):\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --isl 8k --osl 1k --concurrency 256 --max-ttft-ms 2000 --max-tpot-ms 50 --percentile p90\n  kvplan plan llama-3.1-70b --gpus 8xH100 --isl 2k --osl 512 --request-rate 10 --max-ttft-ms 1000 --percentile p99"
+        after_help = "Examples:\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --ctx 32k --users 256\n  kvplan plan llama-3.1-8b --gpus 8xH100 --ctx 8k --max-tpot-ms 20 --objective gpus\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --ctx 32k --emit vllm\n  kvplan plan qwen3-30b-a3b --gpus 4xH100 --ctx 16k --users 64 --emit sglang --output-len 512\n  kvplan plan llama-3.1-70b --gpus 8xH100 --ctx 8k --objective cost --gpu-price H100=2.49\n  kvplan plan qwen2.5-7b --gpus 4xL40S --ctx 16k --batch 1k --gpu-price prices.txt\n\nPlan to an SLA with the serving simulator (ranks by output tokens/s per GPU among those that meet it):\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --isl 8k --osl 1k --concurrency 256 --max-ttft-ms 2000 --max-tpot-ms 50 --percentile p90\n  kvplan plan llama-3.1-70b --gpus 8xH100 --isl 2k --osl 512 --request-rate 10 --max-ttft-ms 1000 --percentile p99\n\nbatch = concurrent sequences of the whole deployment; with DP the table shows the share of one replica beside it."
     )]
     Plan(PlanArgs),
     /// List the built-in models.
@@ -115,7 +115,7 @@ pub struct ScenarioArgs {
     /// KV cache dtype: bf16, fp16, fp8. Default: the model's 16-bit dtype.
     #[arg(long = "kv-dtype", value_parser = parse_kv_dtype)]
     pub kv_dtype: Option<KvDtype>,
-    /// Serving engine profile: vllm, sglang, trtllm, hf; NAME@VERSION pins a release (vllm@0.11, sglang@0.5.3); NAME alone is the newest kvplan models (`kvplan engines`).
+    /// Serving engine profile: vllm, sglang, trtllm, hf, hf-graph (HF generate, static cache, CUDA graph); NAME@VERSION pins a release (vllm@0.11, sglang@0.5.3); NAME alone is the newest kvplan models (`kvplan engines`).
     #[arg(long, default_value = "vllm", value_parser = parse_engine)]
     pub engine: EngineId,
     /// Tensor-parallel degree (default: GPUs per node).
@@ -137,13 +137,13 @@ pub struct ScenarioArgs {
     #[arg(long = "mem-fraction-static")]
     pub mem_fraction_static: Option<f64>,
     /// Prefill chunk size in tokens (engine default otherwise).
-    #[arg(long = "max-num-batched-tokens")]
+    #[arg(long = "max-num-batched-tokens", value_parser = parse_count)]
     pub max_num_batched_tokens: Option<u64>,
     /// KV block / page size in tokens.
     #[arg(long = "block-size")]
     pub block_size: Option<u64>,
     /// Sequences the engine schedules at once (`--max-num-seqs`; sizes the profile's sampler run).
-    #[arg(long = "max-num-seqs")]
+    #[arg(long = "max-num-seqs", value_parser = parse_count)]
     pub max_num_seqs: Option<u64>,
     /// KV pool per GPU given directly, replacing the memory fraction (vLLM `--kv-cache-memory`): 40GiB, 42949672960.
     #[arg(long = "kv-cache-memory")]
@@ -181,6 +181,17 @@ fn parse_engine(t: &str) -> std::result::Result<EngineId, String> {
 }
 fn parse_attention(t: &str) -> std::result::Result<AttentionVariant, String> {
     AttentionVariant::parse(t).map_err(|e| e.to_string())
+}
+/// Counts (`--batch`, `--users`, `--max-num-seqs`, `--max-num-batched-tokens`)
+/// take the same spellings as `--ctx`: 1024, 1k (=1,000), 1Ki (=1,024).
+fn parse_count(t: &str) -> std::result::Result<u64, String> {
+    crate::units::parse_tokens(t, "count").map_err(|e| e.message().to_string())
+}
+fn parse_top(t: &str) -> std::result::Result<usize, String> {
+    match crate::units::parse_tokens(t, "top").map_err(|e| e.message().to_string())? {
+        0 => Err("must be at least 1 (the number of candidates to show)".into()),
+        n => Ok(n as usize),
+    }
 }
 fn parse_objective(t: &str) -> std::result::Result<Objective, String> {
     Objective::parse(t).map_err(|e| e.to_string())
@@ -222,8 +233,8 @@ pub struct EstimateArgs {
     /// Scenario.
     #[command(flatten)]
     pub scenario: ScenarioArgs,
-    /// Concurrent sequences (whole deployment).
-    #[arg(long, default_value_t = 1)]
+    /// Concurrent sequences of the whole deployment (with DP, split over the replicas): 64, 1k (=1,000), 1Ki (=1,024).
+    #[arg(long, default_value = "1", value_parser = parse_count)]
     pub batch: u64,
     /// Serving simulation workload (--isl/--osl turn it on).
     #[command(flatten)]
@@ -242,11 +253,11 @@ pub struct PlanArgs {
     /// Scenario (formats and parallelism flags restrict the search).
     #[command(flatten)]
     pub scenario: ScenarioArgs,
-    /// Concurrent users to serve (= batch).
-    #[arg(long, conflicts_with = "batch")]
+    /// Concurrent users to serve (= batch: concurrent sequences of the whole deployment): 64, 1k.
+    #[arg(long, conflicts_with = "batch", value_parser = parse_count)]
     pub users: Option<u64>,
-    /// Batch to serve; without --users/--batch, each configuration runs at the largest batch that fits.
-    #[arg(long)]
+    /// Batch to serve (concurrent sequences, whole deployment); without --users/--batch, each configuration runs at the largest batch that meets every limit (memory, the engine's max_num_seqs, --max-tpot-ms, --max-ttft-ms).
+    #[arg(long, value_parser = parse_count)]
     pub batch: Option<u64>,
     /// Upper bound on time per output token, ms.
     #[arg(long = "max-tpot-ms")]
@@ -254,11 +265,14 @@ pub struct PlanArgs {
     /// Upper bound on time to first token, ms.
     #[arg(long = "max-ttft-ms")]
     pub max_ttft_ms: Option<f64>,
-    /// What to optimise: throughput, latency, gpus.
+    /// What to optimise: throughput, latency, gpus (fewest), cost (lowest $ per 1M output tokens; needs a GPU price).
     #[arg(long, default_value = "throughput", value_parser = parse_objective)]
     pub objective: Objective,
+    /// GPU price in US dollars per GPU-hour, NAME=USD (repeatable, or comma-separated: H100=2.49,H200=3.5), or a file of NAME=USD lines. Built in (indicative, dated): H100, H200, A100-80GB.
+    #[arg(long = "gpu-price")]
+    pub gpu_price: Vec<String>,
     /// Candidates to show.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value = "10", value_parser = parse_top)]
     pub top: usize,
     /// Serving workload: with --isl/--osl the plan simulates each configuration and plans to the SLA.
     #[command(flatten)]

@@ -9,6 +9,25 @@ use crate::spec::Catalog;
 use crate::units::{gib, seconds};
 use comfy_table::{presets, Table};
 
+/// `--gpu-price` values: `NAME=USD` items, or paths of price files.
+fn gpu_prices(values: &[String]) -> Result<Vec<crate::plan::cost::Price>> {
+    let mut out = Vec::new();
+    for v in values {
+        if v.contains('=') || (v.contains(':') && !std::path::Path::new(v).exists()) {
+            out.extend(crate::plan::cost::parse_prices(v, "--gpu-price")?);
+        } else {
+            let text = std::fs::read_to_string(v).map_err(|e| {
+                crate::error::Error::file(
+                    "gpu-price",
+                    format!("cannot read price file '{v}': {e}; give NAME=USD (e.g. H100=2.49) or a file of such lines"),
+                )
+            })?;
+            out.extend(crate::plan::cost::parse_prices(&text, v)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Run `plan`; the verdict is whether any configuration meets the
 /// constraints. With `--isl/--osl` each deployment is simulated and the plan
 /// is to the SLA (`--max-ttft-ms`/`--max-tpot-ms` at `--percentile`).
@@ -25,6 +44,7 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
                 max_tpot_ms: a.max_tpot_ms,
                 max_ttft_ms: a.max_ttft_ms,
                 objective: Some(a.objective),
+                gpu_prices: gpu_prices(&a.gpu_price)?,
                 serving: workload.clone(),
                 percentile: Some(a.workload.percentile.clone()),
             },
@@ -53,7 +73,7 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
         }
         return Ok(Verdict::from_ok(sp.any_meets));
     }
-    let (base, eff, all) = (&planned.base, &planned.efficiency, &planned.candidates);
+    let (base, all) = (&planned.base, &planned.candidates);
     let any_fit = planned.any_fits();
     let shown: Vec<Candidate> = all.iter().take(a.top).cloned().collect();
     let launch = &planned.launch;
@@ -66,7 +86,7 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
             print_data(&planned.json(a.top), a.format)?;
         }
         Format::Table | Format::Markdown => {
-            crate::outln!(
+            let title = format!(
                 "{} on {} GPUs ({}), context {} tokens — {} configurations evaluated, objective {}",
                 base.model.display_name,
                 base.cluster.total_gpus(),
@@ -75,13 +95,19 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
                 all.len(),
                 a.objective
             );
+            if a.format == Format::Markdown {
+                crate::outln!("## {title}\n");
+            } else {
+                crate::outln!("{title}");
+            }
+            let priced = planned.price.is_some();
             let mut t = Table::new();
             t.load_style(if a.format == Format::Markdown {
                 presets::ASCII_MARKDOWN
             } else {
                 presets::UTF8_FULL_CONDENSED
             });
-            t.set_header(vec![
+            let mut header = vec![
                 "#",
                 "weights",
                 "KV",
@@ -90,17 +116,27 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
                 "DP",
                 "EP",
                 "GPUs",
-                "batch",
+                "batch (per replica)",
                 "max batch",
                 "weights/GPU",
                 "tok/s",
                 "TPOT",
                 "TTFT",
-                "pareto",
-                "why",
-            ]);
+            ];
+            if priced {
+                header.extend(["$/hour", "$/1M out"]);
+            }
+            header.extend(["pareto", "why"]);
+            t.set_header(header);
             for (i, x) in shown.iter().enumerate() {
-                t.add_row(vec![
+                // Speeds of a configuration that does not fit in memory are moot.
+                let speed = |v: String| if x.fits_memory { v } else { "—".to_string() };
+                let batch = if x.dp > 1 {
+                    format!("{} ({})", x.batch, x.batch_per_replica)
+                } else {
+                    x.batch.to_string()
+                };
+                let mut row = vec![
                     (i + 1).to_string(),
                     x.weights_dtype.to_string(),
                     x.kv_dtype.to_string(),
@@ -109,36 +145,70 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
                     x.dp.to_string(),
                     x.ep.to_string(),
                     x.gpus.to_string(),
-                    x.batch.to_string(),
+                    batch,
                     x.max_batch.to_string(),
                     gib(x.weights_bytes_per_gpu),
-                    format!("{:.0}", x.tokens_per_second),
-                    seconds(x.tpot_seconds),
-                    seconds(x.ttft_seconds),
-                    if x.pareto {
-                        "★".into()
-                    } else {
-                        String::new()
-                    },
-                    if x.fits {
-                        x.reason.clone()
-                    } else {
-                        format!("✗ {}", x.reason)
-                    },
-                ]);
+                    speed(format!("{:.0}", x.tokens_per_second)),
+                    speed(seconds(x.tpot_seconds)),
+                    speed(seconds(x.ttft_seconds)),
+                ];
+                if priced {
+                    row.push(
+                        x.cost_per_hour_usd
+                            .map_or("—".into(), |v| format!("{v:.2}")),
+                    );
+                    row.push(speed(
+                        x.usd_per_million_output_tokens
+                            .map_or("—".into(), |v| format!("{v:.3}")),
+                    ));
+                }
+                row.push(if x.pareto {
+                    "★".into()
+                } else {
+                    String::new()
+                });
+                row.push(if x.fits {
+                    x.reason.clone()
+                } else {
+                    format!("✗ {}", x.reason)
+                });
+                t.add_row(row);
             }
             crate::outln!("{t}");
+            let mut notes: Vec<&String> = shown.iter().flat_map(|x| x.notes.iter()).collect();
+            notes.sort();
+            notes.dedup();
+            for n in notes {
+                crate::outln!("  note: {n}");
+            }
+            if let Some(p) = &planned.price {
+                crate::outln!(
+                    "  price: ${:.2} per {} GPU-hour ({})",
+                    p.usd_per_hour,
+                    base.cluster.gpu.name,
+                    p.source
+                );
+            }
             if !any_fit {
-                crate::outln!("\nnothing fits on these GPUs under these constraints. What would:");
-                let est = crate::estimate::estimate(base, eff, 1.0)?;
-                let recs = crate::plan::recommend(&est, eff);
+                crate::outln!("\nnothing meets these constraints on these GPUs. What would:");
+                let recs = planned.fallback();
                 if recs.is_empty() {
                     crate::outln!(
                         "  - fewer bits (--weights int4), a shorter --ctx, or more GPUs/nodes"
                     );
                 }
                 for r in recs {
-                    crate::outln!("  - {}\n    {}", r.title, r.detail);
+                    let relaxes = if r.relaxes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [relaxes {}]", r.relaxes.join(", "))
+                    };
+                    crate::outln!(
+                        "  - {}{relaxes}\n    {}\n    cost: {}",
+                        r.title,
+                        r.detail,
+                        r.cost
+                    );
                 }
             }
             if let Some((i, l)) = launch {

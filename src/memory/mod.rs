@@ -188,6 +188,8 @@ pub fn engine_fraction(s: &Scenario) -> f64 {
     let d = &s.deployment;
     let dp_attention = if d.ep > 1 { d.dp } else { 1 };
     let speculative = d.mtp && s.model.mtp_layers > 0;
+    // SGLang's tiers read the GPU's size from nvidia-smi, not from CUDA's
+    // total: the spec's figure.
     d.engine.fraction_for(
         s.cluster.gpu.memory_bytes,
         d.tp,
@@ -235,12 +237,28 @@ fn kv_budget(s: &Scenario, capacity: u64, fraction: f64, weights: u64, activatio
     }
 }
 
+/// The layer an MTP module caches like: the model's last attention layer
+/// (a Nemotron-H model ends in an MoE-only block; its MTP block has
+/// attention, `mtp_hybrid_override_pattern` "*E").
+fn mtp_kv_layer(m: &crate::spec::model::ModelSpec) -> u64 {
+    (0..m.num_layers)
+        .rev()
+        .find(|&i| {
+            matches!(
+                m.layer_type(i),
+                crate::spec::model::LayerType::Full | crate::spec::model::LayerType::Sliding
+            )
+        })
+        .unwrap_or(m.num_layers - 1)
+}
+
 /// Compute the memory plan of a (validated) scenario.
 pub fn plan(s: &Scenario) -> MemoryPlan {
     let m = &s.model;
     let d = &s.deployment;
     let e = &d.engine;
-    let capacity = s.cluster.gpu.memory_bytes;
+    // Engines size their budgets from the total CUDA shows them.
+    let capacity = s.cluster.gpu.engine_memory_bytes();
     let fraction = engine_fraction(s);
     let budget = (capacity as f64 * fraction) as u64;
     let overhead = overhead_bytes(s);
@@ -262,17 +280,7 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
             // The MTP layer caches like the model's last attention layer (a
             // Nemotron-H model ends in an MoE-only block; its MTP block has
             // attention, `mtp_hybrid_override_pattern` "*E").
-            let last = (0..m.num_layers)
-                .rev()
-                .find(|&i| {
-                    matches!(
-                        m.layer_type(i),
-                        crate::spec::model::LayerType::Full
-                            | crate::spec::model::LayerType::Sliding
-                    )
-                })
-                .unwrap_or(m.num_layers - 1);
-            let extra = kv::layer(m, e, d.tp, last);
+            let extra = kv::layer(m, e, d.tp, mtp_kv_layer(m));
             kv.layers
                 .extend(std::iter::repeat_n(extra, mtp_layers as usize));
         }
@@ -330,7 +338,15 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
     };
     let max_context = max_context_memory.min(m.max_context);
     let kv_bytes_per_token_gpu = stages[binding].kv.bytes_per_token();
-    let full = KvLayout::build(m, e, d.kv_dtype, 1, 0..m.num_layers);
+    let mut full = KvLayout::build(m, e, d.kv_dtype, 1, 0..m.num_layers);
+    if mtp_layers > 0 {
+        // The whole model includes the MTP layers the deployment loads
+        // (issue 17: with --mtp the whole-model figure was below the
+        // per-GPU one).
+        let extra = kv::layer(m, e, 1, mtp_kv_layer(m));
+        full.layers
+            .extend(std::iter::repeat_n(extra, mtp_layers as usize));
+    }
     let kv_bytes_per_token_model = full.bytes_per_token();
     // Start-up capacity in tokens, as the engine logs it: blocks of all layers held.
     let kv_cache_tokens = stages

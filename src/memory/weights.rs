@@ -346,7 +346,11 @@ fn attention_tensors(m: &ModelSpec, kind: LayerType) -> Vec<Tensor> {
         q_heads,
     ));
     t.push(Tensor::lin("k_proj", n_kv * head_dim, h, kv_heads));
-    t.push(Tensor::lin("v_proj", n_kv * v_dim, h, kv_heads));
+    // Gemma-4 full-attention layers reuse k_proj for the values.
+    let k_eq_v = a.full_k_eq_v && kind == LayerType::Full;
+    if !k_eq_v {
+        t.push(Tensor::lin("v_proj", n_kv * v_dim, h, kv_heads));
+    }
     t.push(Tensor::lin("o_proj", h, a.num_heads * v_dim, Split::Cols));
     if a.qkv_bias {
         t.push(Tensor::vec(
@@ -355,7 +359,9 @@ fn attention_tensors(m: &ModelSpec, kind: LayerType) -> Vec<Tensor> {
             q_heads,
         ));
         t.push(Tensor::vec("k_proj.bias", n_kv * head_dim, kv_heads));
-        t.push(Tensor::vec("v_proj.bias", n_kv * v_dim, kv_heads));
+        if !k_eq_v {
+            t.push(Tensor::vec("v_proj.bias", n_kv * v_dim, kv_heads));
+        }
     }
     if a.o_bias {
         t.push(Tensor::vec("o_proj.bias", h, Split::Replicated));
@@ -421,6 +427,9 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
     for _ in 0..m.norm.per_layer * norm_params {
         dense.push(Tensor::vec("norm", h, Split::Replicated));
     }
+    for _ in 0..m.norm.scalars_per_layer {
+        dense.push(Tensor::vec("layer_scalar", 1, Split::Replicated));
+    }
     let (expert, num_experts) = match (&m.moe, m.is_moe_layer(i)) {
         (Some(moe), true) => {
             dense.push(Tensor {
@@ -434,6 +443,14 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
             if moe.router_bias {
                 dense.push(Tensor::vec(
                     "router.bias",
+                    moe.num_experts,
+                    Split::Replicated,
+                ));
+            }
+            if moe.router_scales {
+                dense.push(Tensor::vec("router.scale", h, Split::Replicated));
+                dense.push(Tensor::vec(
+                    "router.per_expert_scale",
                     moe.num_experts,
                     Split::Replicated,
                 ));

@@ -70,7 +70,8 @@ pub struct EmitRequest {
 #[derive(Debug, Clone, Default)]
 pub struct Extras {
     /// Emit the launch for this engine; the engine profile becomes that
-    /// engine's (a version pinned for the same engine is kept).
+    /// engine's, at the release whose flags the launch is checked against
+    /// (a version the user pinned for the same engine is kept).
     pub emit: Option<EmitRequest>,
     /// A deployment profile applied to the resolved scenario.
     pub deployment: Option<DeploymentProfile>,
@@ -88,15 +89,27 @@ impl Extras {
             return (out, None);
         };
         let name = e.target.name();
+        let pinned = e.target.checked_version();
         match &req.engine {
-            Some(id) if id.name.eq_ignore_ascii_case(name) => (out, None),
+            Some(id)
+                if id.name.eq_ignore_ascii_case(name)
+                    && (id.version.is_some() || pinned.is_none()) =>
+            {
+                (out, None)
+            }
             other => {
-                let note = other.as_ref().map(|id| {
-                    format!("--emit {name} uses kvplan's {name} engine profile (not --engine {id})")
-                });
+                let note = match (other, pinned) {
+                    (Some(id), _) if !id.name.eq_ignore_ascii_case(name) => Some(format!(
+                        "--emit {name} uses kvplan's {name} engine profile (not --engine {id})"
+                    )),
+                    (_, Some(v)) => Some(format!(
+                        "--emit {name} follows {name}@{v}, the release whose argument list the flags are checked against (pin another with --engine {name}@VERSION)"
+                    )),
+                    _ => None,
+                };
                 out.engine = Some(EngineId {
                     name: name.into(),
-                    version: None,
+                    version: e.target.checked_version().map(str::to_string),
                 });
                 (out, note)
             }
@@ -227,6 +240,11 @@ impl EstimatePrepared {
         }
         let mut report = Report::new(&est, recs);
         report.assumptions.extend(r.notes);
+        // A weight-only path (fp8 on Ampere, fp4 on Hopper) and the quality
+        // caveat of a format the user quantized to.
+        report
+            .assumptions
+            .extend(crate::plan::format_notes(&est.scenario));
         report.assumptions.extend(self.notes);
         if let Some(w) = &self.serving {
             report.serving = Some(crate::serving::simulate(&r.scenario, &est.memory, &eff, w)?);
@@ -271,6 +289,9 @@ pub struct PlanRequest {
     pub serving: Option<ServingWorkload>,
     /// Statistic the SLA limits apply to: p50, p90 (default), p99, mean.
     pub percentile: Option<String>,
+    /// GPU prices the user gave (`--gpu-price`, a price file, the API's
+    /// `gpu_price`); the built-in table fills in the rest.
+    pub gpu_prices: Vec<crate::plan::cost::Price>,
 }
 
 /// The outcome of [`plan`].
@@ -286,6 +307,10 @@ pub struct Planned {
     pub candidates: Vec<Candidate>,
     /// The serving plan, when the request gave a workload.
     pub serving: Option<ServingPlan>,
+    /// The constraints searched under (for the fallback advice).
+    pub constraints: crate::plan::Constraints,
+    /// The GPU price used, when one is known.
+    pub price: Option<crate::plan::cost::Price>,
     /// Notes from [`Extras`] (engine replaced by `--emit`, deployment profile).
     pub notes: Vec<String>,
     /// The launch of the best fitting configuration the engine can express
@@ -303,18 +328,54 @@ impl Planned {
         }
     }
 
-    /// The JSON of `plan --format json` and `POST /api/plan`, `top` candidates.
+    /// The JSON of `plan --format json` and `POST /api/plan`, `top`
+    /// candidates, with what was planned (kvplan version, model, GPUs,
+    /// context, engine, the price used) so a saved answer says what it answers.
     pub fn json(&self, top: usize) -> serde_json::Value {
         if let Some(sp) = &self.serving {
             let mut sp = sp.clone();
             sp.candidates.truncate(top);
             return serde_json::to_value(&sp).unwrap_or(serde_json::Value::Null);
         }
-        let v = crate::plan::plan_json(self.objective, &self.candidates, top);
+        let mut v = crate::plan::plan_json(self.objective, &self.candidates, top);
+        let b = &self.base;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("kvplan_version".into(), env!("CARGO_PKG_VERSION").into());
+            o.insert("model".into(), b.model.name.clone().into());
+            o.insert("gpu".into(), b.cluster.gpu.name.clone().into());
+            o.insert("gpus".into(), b.cluster.total_gpus().into());
+            o.insert("nodes".into(), b.cluster.nodes.into());
+            o.insert("context".into(), b.workload.context.into());
+            o.insert("engine".into(), b.deployment.engine.id().into());
+            o.insert(
+                "batch_definition".into(),
+                "concurrent sequences of the whole deployment; batch_per_replica is the share of the busiest data-parallel replica".into(),
+            );
+            o.insert(
+                "gpu_price".into(),
+                serde_json::to_value(self.price.as_ref().map(|p| {
+                    serde_json::json!({"gpu": p.gpu, "usd_per_hour": p.usd_per_hour, "source": p.source})
+                }))
+                .unwrap_or_default(),
+            );
+        }
         match with_launch(&v, self.launch.as_ref().map(|(_, l)| l)) {
             Ok(with) => with,
             Err(_) => v,
         }
+    }
+
+    /// What to change when nothing meets the constraints: the advice of
+    /// [`crate::plan::advise`] under the user's own limits, so each
+    /// suggestion meets them or says which it relaxes.
+    pub fn fallback(&self) -> Vec<crate::plan::Recommendation> {
+        let current = crate::estimate::estimate(&self.base, &self.efficiency, 1.0).ok();
+        crate::plan::advise(
+            &self.base,
+            &self.constraints,
+            current.as_ref(),
+            &self.efficiency,
+        )
     }
 }
 
@@ -353,6 +414,8 @@ pub struct PlanPrepared {
     pub emit: Option<EmitRequest>,
     /// A serving plan instead of the classic search: the workload and its SLA.
     pub serving: Option<(ServingWorkload, crate::serving::plan::Sla)>,
+    /// The GPU price used, when one is known.
+    pub price: Option<crate::plan::cost::Price>,
 }
 
 /// The first half of [`plan_with`]: check the plan's inputs, resolve the
@@ -396,7 +459,7 @@ pub fn plan_prepare(env: &Env<'_>, p: &PlanRequest, x: &Extras) -> Result<PlanPr
     let mut notes: Vec<String> = engine_note.into_iter().collect();
     notes.extend(x.apply(&mut base)?);
     base.validate()?;
-    let c = constraints_from(
+    let mut c = constraints_from(
         batch,
         p.max_tpot_ms,
         p.max_ttft_ms,
@@ -405,6 +468,25 @@ pub fn plan_prepare(env: &Env<'_>, p: &PlanRequest, x: &Extras) -> Result<PlanPr
     )?;
     let eff = (env.efficiency)(&base)?;
     let objective = p.objective.unwrap_or(Objective::Throughput);
+    let gpu = &base.cluster.gpu;
+    let price = crate::plan::cost::price_for(&gpu.name, &gpu.aliases, &p.gpu_prices);
+    if objective == Objective::Cost && price.is_none() {
+        return Err(Error::input(
+            "gpu-price",
+            format!(
+                "the cost objective needs the price of one {}: give --gpu-price {}=USD_PER_HOUR (API: \"gpu_price\": {{\"{}\": 2.49}}); built in: {}",
+                gpu.name,
+                gpu.name,
+                gpu.name,
+                crate::plan::cost::BUILTIN_PRICES
+                    .iter()
+                    .map(|b| b.gpu)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    c.gpu_price_per_hour = price.as_ref().map(|p| p.usd_per_hour);
     let pinned = Pinned {
         tp: req.tp,
         pp: req.pp,
@@ -426,6 +508,7 @@ pub fn plan_prepare(env: &Env<'_>, p: &PlanRequest, x: &Extras) -> Result<PlanPr
         objective,
         efficiency: eff,
         pinned,
+        price,
         notes,
         emit: x.emit.clone(),
         serving,
@@ -460,6 +543,8 @@ impl PlanPrepared {
                 serving: Some(sp),
                 notes: self.notes,
                 launch: None,
+                constraints: self.constraints,
+                price: self.price,
             });
         }
         let candidates = search_pinned(
@@ -486,6 +571,8 @@ impl PlanPrepared {
             objective: self.objective,
             candidates,
             serving: None,
+            constraints: self.constraints,
+            price: self.price,
             notes: self.notes,
             launch,
         })

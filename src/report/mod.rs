@@ -117,6 +117,10 @@ pub struct DeploymentReport {
     pub engine_version: String,
     /// Memory fraction used.
     pub memory_fraction: f64,
+    /// What the fraction is of: `fraction_of_total` (vLLM),
+    /// `static_fraction` (SGLang), `fraction_of_free` (TensorRT-LLM: of the
+    /// memory free after weights and activations), `dynamic` (HF).
+    pub budget_rule: crate::spec::engine::BudgetRule,
     /// KV block size.
     pub block_size: u64,
     /// Prefill chunk.
@@ -204,8 +208,12 @@ pub struct StageReport {
 /// Limits section.
 #[derive(Debug, Clone, Serialize)]
 pub struct LimitsReport {
-    /// Largest batch at the workload context.
+    /// Largest batch at the workload context (memory: the KV pool).
     pub max_batch: u64,
+    /// Most sequences the engine runs at once: `max_num_seqs` × DP (vLLM,
+    /// SGLang, TRT-LLM queue the rest); null for engines without a
+    /// scheduler (HF).
+    pub max_batch_engine: Option<u64>,
     /// Largest context at the workload batch (memory and model limits).
     pub max_context: u64,
     /// Largest context by memory alone.
@@ -307,12 +315,23 @@ impl Report {
             "memory in GiB = 2^30 bytes (as nvidia-smi and engines print)".to_string(),
             format!("GPU memory {}: {}", crate::units::gib(s.cluster.gpu.memory_bytes), s.cluster.gpu.memory_bytes_source),
             format!(
-                "{} {}: memory fraction {:.2}, block {} tokens, prefill chunk {} tokens",
+                "{} {}: memory fraction {:.2}{}, block {} tokens, prefill chunk {} tokens{}",
                 d.engine.display_name,
                 d.engine.version,
                 mem.memory_fraction,
+                match d.engine.budget_rule {
+                    crate::spec::engine::BudgetRule::FractionOfFree => " of the memory still free after weights, activations and runtime buffers (TensorRT-LLM free_gpu_memory_fraction; not of the whole GPU)",
+                    crate::spec::engine::BudgetRule::FractionOfTotal => " of the whole GPU",
+                    crate::spec::engine::BudgetRule::StaticFraction => " of the whole GPU (mem_fraction_static), less what is not free after weights",
+                    crate::spec::engine::BudgetRule::Dynamic => " (no pool: the cache grows until memory runs out)",
+                },
                 d.engine.block_size,
-                d.engine.max_num_batched_tokens
+                d.engine.max_num_batched_tokens,
+                if crate::plan::engine_batch_cap(s).is_some() {
+                    format!(", at most {} sequences at once per replica (max_num_seqs)", d.engine.max_num_seqs)
+                } else {
+                    String::new()
+                }
             ),
             "activation peak is an estimate (one layer's widest temporaries × tokens in flight + sampler logits), typically within ±30%".to_string(),
             format!(
@@ -324,6 +343,17 @@ impl Report {
                 d.engine.decode_overhead_per_layer_seconds * 1e6
             ),
         ];
+        if let Some(v) = s.cluster.gpu.cuda_visible_bytes {
+            assumptions.push(format!(
+                "the engine sizes its budget from the {} CUDA shows ({})",
+                crate::units::gib(v),
+                s.cluster
+                    .gpu
+                    .cuda_visible_source
+                    .as_deref()
+                    .unwrap_or("measured")
+            ));
+        }
         if d.engine.cuda_graph_in_budget {
             assumptions.push(format!(
                 "the CUDA-graph memory estimate ({}) comes out of the KV budget, as {} does at start-up",
@@ -433,6 +463,7 @@ impl Report {
                 engine: d.engine.name.clone(),
                 engine_version: d.engine.version.clone(),
                 memory_fraction: mem.memory_fraction,
+                budget_rule: d.engine.budget_rule,
                 block_size: d.engine.block_size,
                 max_num_batched_tokens: d.engine.max_num_batched_tokens,
                 mtp: d.mtp,
@@ -467,6 +498,7 @@ impl Report {
             verdict: mem.verdict.clone(),
             limits: LimitsReport {
                 max_batch: mem.max_batch,
+                max_batch_engine: crate::plan::engine_batch_cap(&e.scenario),
                 max_context: mem.max_context,
                 max_context_memory: mem.max_context_memory,
                 model_max_context: m.max_context,

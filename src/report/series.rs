@@ -808,6 +808,8 @@ mod tests {
 
     #[test]
     fn memory_marker_where_it_stops_fitting() {
+        // The line is the GPU memory CUDA shows (an H100's 79.18 GiB, its
+        // spec's cuda_visible_bytes from a vLLM log).
         // Llama-3.1-70B bf16 on 2×H100, batch 1: weights 65.7 GiB per GPU
         // leave a few GiB of KV; 163,840 B/token per GPU (80 layers × 8/2 KV
         // heads × 128 × 2 (K,V) × 2 B) → some thousands of tokens, far below 128k.
@@ -821,7 +823,7 @@ mod tests {
         assert!(v[0].value > 1000.0 && v[0].value < 131_072.0);
         assert!(g
             .iter()
-            .any(|g| g.label.starts_with("GPU memory 80.00 GiB")));
+            .any(|g| g.label.starts_with("GPU memory 79.18 GiB")));
     }
 
     #[test]

@@ -54,11 +54,7 @@ fn memory_rows(r: &Report) -> Vec<(String, String, String)> {
         (
             "engine budget".to_string(),
             gib(m.budget_bytes),
-            format!(
-                "{:.0}% of {}",
-                r.deployment.memory_fraction * 100.0,
-                gib(cap)
-            ),
+            budget_note(r, cap),
         ),
     ];
     rows.push(if m.kv_shortfall_bytes > 0 {
@@ -148,9 +144,16 @@ pub fn render_text(r: &Report) -> String {
     }
     let l = &r.limits;
     out.push_str(&format!(
-        "\nlimits: max batch at {} tokens = {} · max context at batch {} = {} (memory {}, model {}) · KV pool {} tokens\n",
+        "\nlimits: max batch at {} tokens = {}{} · max context at batch {} = {} (memory {}, model {}) · KV pool {} tokens\n",
         thousands(r.workload.context),
         l.max_batch,
+        match l.max_batch_engine {
+            Some(cap) if cap < l.max_batch => format!(
+                " by memory, but the engine runs at most {} at once (max_num_seqs × DP; --max-num-seqs raises it)",
+                thousands(cap)
+            ),
+            _ => String::new(),
+        },
         r.workload.batch,
         thousands(l.max_context),
         thousands(l.max_context_memory),
@@ -172,13 +175,14 @@ pub fn render_text(r: &Report) -> String {
         out.push_str(&crate::serving::render::text(sv));
     }
     if !r.recommendations.is_empty() {
-        out.push_str("\nrecommendations (best first):\n");
+        out.push_str("\nrecommendations (in the order to try them):\n");
         for (i, rec) in r.recommendations.iter().enumerate() {
             out.push_str(&format!(
-                "  {}. {}\n     {}\n",
+                "  {}. {}\n     {}\n     cost: {}\n",
                 i + 1,
                 rec.title,
-                rec.detail
+                rec.detail,
+                rec.cost
             ));
         }
     }
@@ -187,6 +191,22 @@ pub fn render_text(r: &Report) -> String {
         out.push_str(&format!("  - {a}\n"));
     }
     out
+}
+
+/// How the engine's budget is made, in the engine's own terms: vLLM and
+/// SGLang take a fraction of the whole GPU; TensorRT-LLM's
+/// `free_gpu_memory_fraction` is a fraction of what is still free after
+/// the weights, activations and runtime buffers are loaded; HF has no pool.
+fn budget_note(r: &Report, cap: u64) -> String {
+    use crate::spec::engine::BudgetRule;
+    let f = r.deployment.memory_fraction * 100.0;
+    match r.deployment.budget_rule {
+        BudgetRule::FractionOfFree => format!(
+            "{f:.0}% of the memory free after weights, activations and runtime buffers (free_gpu_memory_fraction)"
+        ),
+        BudgetRule::Dynamic => "no pool: whatever is left after weights and activations".into(),
+        _ => format!("{f:.0}% of {}", gib(cap)),
+    }
 }
 
 /// Markdown rendering.
@@ -239,7 +259,10 @@ pub fn render_markdown(r: &Report) -> String {
     if !r.recommendations.is_empty() {
         out.push_str("\n### Recommendations\n\n");
         for rec in &r.recommendations {
-            out.push_str(&format!("1. **{}** — {}\n", rec.title, rec.detail));
+            out.push_str(&format!(
+                "1. **{}** — {} (cost: {})\n",
+                rec.title, rec.detail, rec.cost
+            ));
         }
     }
     out.push_str("\n### Assumptions\n\n");

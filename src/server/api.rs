@@ -11,7 +11,7 @@ use crate::memory::weights::param_counts;
 use crate::ops::{self, Env, EstimatePrepared, PlanPrepared, PlanRequest};
 use crate::perf::Efficiency;
 use crate::plan::Objective;
-use crate::request::{EstimateRequest, Tokens};
+use crate::request::{Count, EstimateRequest, Tokens};
 use crate::scenario::Scenario;
 use crate::serving::{ServingRequest, ServingWorkload};
 use crate::spec::dtype::{KvDtype, WeightFormat};
@@ -593,6 +593,7 @@ struct PlanFields {
     max_ttft_ms: Option<f64>,
     objective: Option<Objective>,
     top: Option<u64>,
+    gpu_prices: Vec<crate::plan::cost::Price>,
 }
 
 /// `POST /api/plan`: ranked candidates and the Pareto front, as `kvplan plan --format json`.
@@ -622,11 +623,34 @@ fn parse_plan(
     let mut pf = PlanFields::default();
     let mut ef = EmitFields::default();
     let c = parse_common(headers, body, &mut |obj| {
-        pf.users = take(obj, "users")?;
+        pf.users = take::<Count>(obj, "users")?.map(|c| c.0);
         pf.max_tpot_ms = take(obj, "max_tpot_ms")?;
         pf.max_ttft_ms = take(obj, "max_ttft_ms")?;
         pf.objective = take(obj, "objective")?;
-        pf.top = take(obj, "top")?;
+        pf.top = take::<Count>(obj, "top")?.map(|c| c.0);
+        pf.gpu_prices = match obj.remove("gpu_price") {
+            None | Some(Value::Null) => vec![],
+            // "H100=2.49,H200=3.5", as the CLI's --gpu-price.
+            Some(Value::String(t)) => crate::plan::cost::parse_prices(&t, "gpu_price")
+                .map_err(|e| ApiError::bad("gpu_price", e.message().to_string()))?,
+            // {"H100": 2.49}
+            Some(Value::Object(m)) => {
+                let text: Vec<String> = m
+                    .iter()
+                    .map(|(k, v)| {
+                        format!("{k}={}", v.as_f64().map_or("?".into(), |x| x.to_string()))
+                    })
+                    .collect();
+                crate::plan::cost::parse_prices(&text.join(","), "gpu_price")
+                    .map_err(|e| ApiError::bad("gpu_price", e.message().to_string()))?
+            }
+            Some(_) => {
+                return Err(ApiError::bad(
+                    "gpu_price",
+                    r#"give {"H100": 2.49} or "H100=2.49" (US dollars per GPU-hour)"#,
+                ))
+            }
+        };
         ef.take_from(obj)
     })?;
     Ok((c, pf, ef))
@@ -642,6 +666,12 @@ fn plan_prepare(
 ) -> Result<PlanPrepared, ApiError> {
     let (req, config, profile) = (&c.req, c.config.as_ref(), c.profile.as_deref());
     let top = pf.top.unwrap_or(10);
+    if top == 0 {
+        return Err(ApiError::bad(
+            "top",
+            "must be at least 1 (the number of candidates to return)",
+        ));
+    }
     if top > MAX_TOP {
         return Err(ApiError::bad(
             "top",
@@ -661,6 +691,7 @@ fn plan_prepare(
                 objective: pf.objective,
                 serving: extras.serving.clone(),
                 percentile: ef.serving.as_ref().and_then(|x| x.percentile.clone()),
+                gpu_prices: pf.gpu_prices.clone(),
             },
             &extras,
         )

@@ -388,7 +388,11 @@ impl KvDtype {
         let t = match t.as_str() {
             "bfloat16" => "bf16",
             "float16" | "half" => "fp16",
-            "fp8-e4m3" | "fp8_e4m3" | "e4m3" | "fp8e4m3" => "fp8",
+            // vLLM's `--kv-cache-dtype` names: both fp8 layouts store one
+            // byte per element (e5m2 trades mantissa for range), so the
+            // memory is the same.
+            "fp8-e4m3" | "fp8_e4m3" | "e4m3" | "fp8e4m3" | "fp8-e5m2" | "fp8_e5m2" | "e5m2"
+            | "fp8e5m2" => "fp8",
             "float32" => "fp32",
             o => o,
         };
@@ -398,7 +402,7 @@ impl KvDtype {
             .ok_or_else(|| {
                 Error::input(
                     field,
-                    format!("unknown KV dtype '{text}'; valid: bf16, fp16, fp8 (fp32 for HF only)"),
+                    format!("unknown KV dtype '{text}'; valid: bf16, fp16, fp8 (also vLLM's fp8_e4m3, fp8_e5m2), fp32 (HF only)"),
                 )
             })
     }

@@ -204,8 +204,14 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
             | "qwen3_vl_moe_text"
             | "qwen3_5_text"
             | "qwen3_5_moe_text"
+            | "gemma4_text"
     ) || (fam == "minimax_m2" && get_bool(c, "use_qk_norm").unwrap_or(false));
     let qwen_hybrid = matches!(fam, "qwen3_next" | "qwen3_5_text" | "qwen3_5_moe_text");
+    // Gemma-4 (HF modular_gemma4.py): full-attention layers have their own head size
+    // (`global_head_dim`) and, with `attention_k_eq_v`, their own KV heads
+    // (`num_global_key_value_heads`); a dense MLP runs beside every MoE block.
+    let gemma4 = fam.starts_with("gemma4");
+    let gemma4_moe = gemma4 && get_bool(c, "enable_moe_block") == Some(true);
     let attention = AttentionSpec {
         num_heads: heads,
         num_kv_heads: kv_heads,
@@ -222,6 +228,7 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         // Qwen3-Next's attention is always gated; Qwen3.5 says so explicitly.
         output_gate: get_bool(c, "attn_output_gate").unwrap_or(fam == "qwen3_next"),
         sinks: fam == "gpt_oss",
+        full_k_eq_v: gemma4 && get_bool(c, "attention_k_eq_v") == Some(true),
         mla,
     };
 
@@ -276,9 +283,18 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
                 .unwrap_or_default(),
         }),
     };
-    // Per-kind head shapes: Gemma-4 `global_head_dim` / `num_global_key_value_heads`,
-    // others `full_attention_*` … none of the supported families differ yet.
-    let full_attention_shape: Option<HeadShape> = None;
+    // Per-kind head shapes: Gemma-4 `global_head_dim` / `num_global_key_value_heads`.
+    let full_attention_shape: Option<HeadShape> = match get_u64(c, &["global_head_dim"]) {
+        Some(d) if gemma4 => Some(HeadShape {
+            num_kv_heads: if attention.full_k_eq_v {
+                need_u64(c, &["num_global_key_value_heads"], origin)?
+            } else {
+                kv_heads
+            },
+            head_dim: d,
+        }),
+        _ => None,
+    };
 
     // --- MLP / MoE
     let inter = get_u64(c, &["intermediate_size", "ffn_hidden_size", "n_inner"])
@@ -290,7 +306,12 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         Some(e) => {
             let top_k = need_u64(
                 c,
-                &["num_experts_per_tok", "experts_per_token", "moe_topk"],
+                &[
+                    "num_experts_per_tok",
+                    "experts_per_token",
+                    "moe_topk",
+                    "top_k_experts",
+                ],
                 origin,
             )?;
             let expert_inter = get_u64(c, &["moe_intermediate_size"]).unwrap_or(inter);
@@ -305,7 +326,12 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
                     "shared_intermediate_size",
                 ],
             )
-            .unwrap_or(n_shared.saturating_mul(expert_inter));
+            // Gemma-4: the dense MLP beside each MoE block is an always-on expert.
+            .unwrap_or(if gemma4_moe {
+                inter
+            } else {
+                n_shared.saturating_mul(expert_inter)
+            });
             let mut first_dense = get_u64(c, &["first_k_dense_replace"]).unwrap_or(0);
             let mut step = get_u64(c, &["moe_layer_freq", "decoder_sparse_step"])
                 .unwrap_or(1)
@@ -338,6 +364,7 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
                     || get_bool(c, "use_routing_bias") == Some(true)
                     || fam == "nemotron_h",
                 expert_bias: fam == "gpt_oss",
+                router_scales: gemma4,
                 latent_size: get_u64(c, &["moe_latent_size"]).filter(|l| *l > 0),
             })
         }
@@ -358,7 +385,11 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         bias: get_bool(c, "mlp_bias").unwrap_or(false),
     };
     let norm = NormSpec {
-        per_layer: if matches!(fam, "gemma2" | "gemma3" | "gemma3_text") {
+        per_layer: if gemma4_moe {
+            // input, post-attention, pre/post feed-forward, plus the MoE block's
+            // pre_feedforward_layernorm_2 and post_feedforward_layernorm_1/_2.
+            7
+        } else if matches!(fam, "gemma2" | "gemma3" | "gemma3_text" | "gemma4_text") {
             4
         } else if fam == "nemotron_h" {
             // One pre-norm per block: each Nemotron-H layer is one mixer or one FFN.
@@ -367,6 +398,7 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
             2
         },
         bias: false,
+        scalars_per_layer: u64::from(gemma4),
     };
     let quant = match quant_format(root, origin)? {
         Some(q) => Some(q),
@@ -430,12 +462,13 @@ fn refuse_unmodelled(c: &Value, origin: &str) -> Result<()> {
         c.get(k)
             .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
     };
-    let checks: [(&str, &str); 6] = [
+    let checks: [(&str, &str); 7] = [
         ("compress_ratios", "DeepSeek-V4's compressed attention (per-layer compress_ratios, hyper-connections hc_mult, grouped output o_groups) is not modelled yet, so its KV cache and weights would be wrong"),
         ("hc_mult", "DeepSeek-V4's hyper-connections (hc_mult) are not modelled yet"),
         ("block_configs", "per-layer block_configs (Nemotron-NAS / DeciLM: layers with their own head counts and FFN widths, or none) are not modelled yet"),
         ("sparse_attention_config", "MiniMax-M3's block-sparse attention (sparse_attention_config: index heads and keys) is not modelled yet, so its KV cache would be wrong"),
-        ("attention_k_eq_v", "Gemma-4's shared K=V global attention (attention_k_eq_v) with a dense MLP beside each MoE block is not modelled yet"),
+        ("num_kv_shared_layers", "layers that reuse an earlier layer's KV (num_kv_shared_layers, Gemma-4 E2B/E4B) are not modelled yet"),
+        ("use_double_wide_mlp", "double-width MLPs on KV-shared layers (use_double_wide_mlp) are not modelled yet"),
         ("hidden_size_per_layer_input", "per-layer input embeddings (hidden_size_per_layer_input) are not modelled yet"),
     ];
     for (k, why) in checks {

@@ -276,6 +276,11 @@ pub struct AttentionSpec {
     /// Learned attention-sink logits, one per head (gpt-oss).
     #[serde(default)]
     pub sinks: bool,
+    /// Full-attention layers project keys once and take the values from the
+    /// same projection (Gemma-4 `attention_k_eq_v`: no `v_proj`; the cache
+    /// still holds K and V, which differ after the norms and RoPE).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub full_k_eq_v: bool,
     /// Multi-head latent attention (DeepSeek-V2/V3, Kimi-K2).
     #[serde(default)]
     pub mla: Option<MlaSpec>,
@@ -364,6 +369,10 @@ pub struct MoeSpec {
     /// Expert linear layers carry biases (gpt-oss).
     #[serde(default)]
     pub expert_bias: bool,
+    /// The router scales its input per channel and its output per expert
+    /// (Gemma-4 `Gemma4TextRouter`: `scale` of hidden size, `per_expert_scale`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub router_scales: bool,
     /// Width of the latent space the routed experts work in (Nemotron-3
     /// `moe_latent_size`); None: they work on the hidden state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -383,6 +392,14 @@ pub struct NormSpec {
     /// LayerNorm with a bias vector rather than RMSNorm.
     #[serde(default)]
     pub bias: bool,
+    /// One-value per-layer scalars stored in the checkpoint (Gemma-4's
+    /// `layer_scalar` buffer).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub scalars_per_layer: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Default for NormSpec {
@@ -390,6 +407,7 @@ impl Default for NormSpec {
         NormSpec {
             per_layer: 2,
             bias: false,
+            scalars_per_layer: 0,
         }
     }
 }

@@ -109,6 +109,7 @@ impl AttentionVariant {
             qk_norm_full_width: a.mla.is_none() && a.qk_norm_full_width,
             output_gate: a.mla.is_none() && a.output_gate,
             sinks: a.sinks,
+            full_k_eq_v: false,
             mla: None,
         };
         let attention = match *self {
@@ -162,6 +163,7 @@ impl AttentionVariant {
                     qk_norm_full_width: false,
                     output_gate: false,
                     sinks: false,
+                    full_k_eq_v: false,
                     mla: Some(mla),
                 }
             }
