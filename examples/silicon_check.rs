@@ -36,6 +36,7 @@ use kvplan::error::Error;
 use kvplan::estimate::estimate;
 use kvplan::perf::{self, Efficiency};
 use kvplan::request::{resolve, EstimateRequest, Tokens};
+use kvplan::serving::{simulate, ServingWorkload};
 use kvplan::spec::model::ModelSpec;
 use kvplan::spec::Catalog;
 use std::collections::{BTreeMap, HashSet};
@@ -1001,6 +1002,26 @@ pub struct Options {
     pub step_overhead_s: Option<f64>,
     /// Efficiencies (kvplan's defaults unless a what-if).
     pub eff: Efficiency,
+    /// Run the serving simulator on every aggregated row too.
+    pub serving: bool,
+    /// Cap on simulated requests per row (None: the benchmark's own count).
+    pub max_sim_requests: Option<u64>,
+    /// What-if / fit: the scheduler's FITTED knobs for every engine
+    /// (eager cost per layer, prefill cost per sequence, per-request latency), seconds.
+    pub sched: SchedKnobs,
+}
+
+/// Overrides of the engine profiles' FITTED scheduler knobs (None: the profile's).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SchedKnobs {
+    /// `eager_overhead_per_layer_seconds`.
+    pub eager_layer_s: Option<f64>,
+    /// `prefill_overhead_per_sequence_seconds`.
+    pub prefill_seq_s: Option<f64>,
+    /// `request_overhead_seconds`.
+    pub request_s: Option<f64>,
+    /// `prefill_compute_scale`.
+    pub prefill_scale: Option<f64>,
 }
 
 /// GPU family of a kvplan GPU name, for the cross-GPU held-out split.
@@ -1016,6 +1037,173 @@ pub fn gpu_family(gpu: &str) -> &'static str {
 /// Family of a record's GPU ("other" where unmapped).
 pub fn record_family(r: &Record) -> &'static str {
     builtin_gpu(&r.system).map_or("other", gpu_family)
+}
+
+/// Serving knobs fitted for one engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServingFit {
+    /// Engine profile name.
+    pub engine: String,
+    /// Fitted knobs (all Some).
+    pub knobs: SchedKnobs,
+    /// Aggregated rows the fit scored (every `stride`-th row of the engine).
+    pub rows: usize,
+    /// TPOT and TTFT MAPE on them.
+    pub mape: (f64, f64),
+}
+
+/// FIT, per engine, the serving simulator's scheduler knobs
+/// `eager_overhead_per_layer_seconds` and `prefill_compute_scale`
+/// (`request_overhead_seconds` held at 0) that minimise TPOT MAPE + TTFT MAPE of the
+/// simulated mean TTFT/TPOT over the engine's aggregated rows in `records`
+/// (every `stride`-th, for time). A coordinate search from (0, 1.5),
+/// six rounds, halving its steps after a round without a move; every candidate is a full simulation of those rows.
+pub fn fit_serving(
+    records: &[Record],
+    cat: &Catalog,
+    base: &Options,
+    stride: usize,
+) -> Vec<ServingFit> {
+    let mut engines: Vec<String> = records.iter().map(|r| r.backend.clone()).collect();
+    engines.sort();
+    engines.dedup();
+    let mut out = Vec::new();
+    for engine in engines {
+        let rows: Vec<Record> = records
+            .iter()
+            .filter(|r| r.mode == "agg" && r.backend == engine)
+            .step_by(stride.max(1))
+            .cloned()
+            .collect();
+        let score = |k: [f64; 3]| -> (f64, usize, f64, f64) {
+            let opt = Options {
+                serving: true,
+                sched: SchedKnobs {
+                    request_s: Some(k[0]),
+                    eager_layer_s: Some(k[1]),
+                    prefill_scale: Some(k[2]),
+                    ..base.sched
+                },
+                ..base.clone()
+            };
+            let ev = evaluate(&rows, cat, &opt);
+            mape(ev.results.iter(), Predictor::Serving).map_or((f64::INFINITY, 0, 0.0, 0.0), |m| {
+                (m.tpot + m.ttft, m.n, m.tpot, m.ttft)
+            })
+        };
+        // request_overhead_seconds stays 0: the simulator adds it to the
+        // latencies after the run, so in a closed loop it would not hold the
+        // client's slot (Little's law would break); fitting it needs that fixed first.
+        let mut x = [0.0, 0.0, 1.5];
+        let mut best = score(x);
+        if best.1 == 0 {
+            continue;
+        }
+        let mut step = [0.04, 40e-6, 0.5];
+        let floor = [0.0, 0.0, 1.0];
+        for _ in 0..6 {
+            let mut moved = false;
+            for i in 1..3 {
+                for sign in [1.0, -1.0] {
+                    let mut c = x;
+                    c[i] = (c[i] + sign * step[i]).max(floor[i]);
+                    if c == x {
+                        continue;
+                    }
+                    let v = score(c);
+                    if v.0 < best.0 {
+                        (best, x, moved) = (v, c, true);
+                        break;
+                    }
+                }
+            }
+            if !moved {
+                step.iter_mut().for_each(|d| *d /= 2.0);
+            }
+        }
+        out.push(ServingFit {
+            engine,
+            knobs: SchedKnobs {
+                request_s: Some(x[0]),
+                eager_layer_s: Some(x[1]),
+                prefill_scale: Some(x[2]),
+                ..base.sched
+            },
+            rows: best.1,
+            mape: (best.2, best.3),
+        });
+    }
+    out
+}
+
+/// Options with one engine's fitted knobs applied to rows of that engine
+/// only: evaluate each engine's rows with its own knobs and merge.
+pub fn evaluate_with_fits(
+    records: &[Record],
+    cat: &Catalog,
+    base: &Options,
+    fits: &[ServingFit],
+) -> Evaluation {
+    let mut all = Evaluation {
+        rows: records.len(),
+        ..Default::default()
+    };
+    let mut seen_dup = HashSet::new();
+    let mut dedup = Vec::new();
+    for r in records {
+        if seen_dup.insert(measurement_key(r)) {
+            dedup.push(r.clone());
+        } else {
+            *all.skipped.entry(skip::DUPLICATE.into()).or_default() += 1;
+        }
+    }
+    let mut engines: Vec<String> = dedup.iter().map(|r| r.backend.clone()).collect();
+    engines.sort();
+    engines.dedup();
+    for engine in engines {
+        let rows: Vec<Record> = dedup
+            .iter()
+            .filter(|r| r.backend == engine)
+            .cloned()
+            .collect();
+        let mut opt = base.clone();
+        if let Some(f) = fits.iter().find(|f| f.engine == engine) {
+            opt.sched = f.knobs;
+        }
+        let ev = evaluate(&rows, cat, &opt);
+        all.results.extend(ev.results);
+        for (k, v) in ev.skipped {
+            *all.skipped.entry(k).or_default() += v;
+        }
+        for (k, v) in ev.notes {
+            *all.notes.entry(k).or_default() += v;
+        }
+        for (k, v) in ev.distinct {
+            *all.distinct.entry(k).or_default() += v;
+        }
+    }
+    all
+}
+
+fn fits_md(fits: &[ServingFit], on: &str) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "| engine | rows fitted ({on}) | request_overhead_seconds | eager_overhead_per_layer_seconds | prefill_compute_scale | TPOT MAPE | TTFT MAPE |");
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|");
+    for f in fits {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {:.4} | {:.1e} | {:.3} | {} | {} |",
+            f.engine,
+            f.rows,
+            f.knobs.request_s.unwrap_or(0.0),
+            f.knobs.eager_layer_s.unwrap_or(0.0),
+            f.knobs.prefill_scale.unwrap_or(1.0),
+            pct(f.mape.0),
+            pct(f.mape.1)
+        );
+    }
+    let _ = writeln!(o);
+    o
 }
 
 /// Result of fitting the per-step model's fixed decode costs.
@@ -1046,6 +1234,7 @@ pub fn fit_step_overheads(records: &[Record], cat: &Catalog, base: &Options) -> 
         let opt = Options {
             step_overhead_s: Some(step),
             layer_overhead_s: Some(layer),
+            serving: false,
             ..base.clone()
         };
         let ev = evaluate(&agg, cat, &opt);
@@ -1232,6 +1421,24 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
                 .engine
                 .decode_overhead_per_step_seconds = t;
         }
+        let k = opt.sched;
+        if k != SchedKnobs::default() {
+            let e = &mut res.scenario.deployment.engine;
+            let mut sp = e.scheduler_spec();
+            if let Some(v) = k.eager_layer_s {
+                sp.eager_overhead_per_layer_seconds = v;
+            }
+            if let Some(v) = k.prefill_seq_s {
+                sp.prefill_overhead_per_sequence_seconds = v;
+            }
+            if let Some(v) = k.request_s {
+                sp.request_overhead_seconds = v;
+            }
+            if let Some(v) = k.prefill_scale {
+                sp.prefill_compute_scale = v;
+            }
+            e.scheduler = Some(sp);
+        }
         let est = estimate(&res.scenario, &opt.eff, res.tokens_per_step).map_err(|e| {
             format!(
                 "kvplan rejects the layout ({})",
@@ -1249,6 +1456,51 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
         run(&pre, isl)?.0
     };
     let (prefill, _) = perf::prefill_seconds(&pe.scenario, &pe.memory, eff, isl);
+    // The serving simulator: the benchmark's closed loop at the row's whole
+    // concurrency, its length distribution and request count. The scenario is
+    // resolved as `kvplan estimate --isl --osl` resolves it (context = the
+    // longest request, batch 1: the simulator sizes the running set itself).
+    let serving = if opt.serving && mode == Mode::Agg && !mtp && r.request_rate.is_none() {
+        let half = (1.0 - r.range_ratio) / (1.0 + r.range_ratio);
+        let mut w = ServingWorkload::closed(isl, osl, dec.batch);
+        w.random_range_ratio = half;
+        w.num_requests = match (r.num_requests, opt.max_sim_requests) {
+            (Some(n), Some(cap)) => Some(n.min(cap.max(dec.batch))),
+            (n, _) => n,
+        };
+        let longest = w.max_sequence_tokens();
+        let side = Side {
+            layout: dec.layout,
+            batch: 1,
+            gpus: dec.gpus.clone(),
+        };
+        let sim = run(&side, longest).and_then(|(se, _)| {
+            simulate(&se.scenario, &se.memory, eff, &w).map_err(|e| {
+                format!(
+                    "serving simulator rejects the row ({})",
+                    e.field().unwrap_or("other")
+                )
+            })
+        });
+        match sim {
+            Ok(res) => {
+                let pick = |p: &kvplan::serving::Percentiles| {
+                    if r.median_only {
+                        p.p50
+                    } else {
+                        p.mean
+                    }
+                };
+                Some((pick(&res.ttft_ms) / 1e3, pick(&res.tpot_ms) / 1e3))
+            }
+            Err(why) => {
+                notes.push(why);
+                None
+            }
+        }
+    } else {
+        None
+    };
     let step = &de.performance.decode;
     let batch_local = de.scenario.batch_per_replica();
     let c_local = batch_local as f64;
@@ -1289,7 +1541,7 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
         mtp,
         isl_mean: isl,
         osl_mean: osl,
-        serving: None,
+        serving,
         median_only: r.median_only,
         fits: de.memory.fits,
         step: step.clone(),
@@ -1614,13 +1866,17 @@ pub fn rows_csv(ev: &Evaluation) -> String {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut path = DEFAULT_CSV.to_string();
-    let mut opt = Options::default();
+    let mut opt = Options {
+        serving: true,
+        ..Options::default()
+    };
     let mut rows_out = None;
     let mut score_mode = Mode::Agg;
     let mut fit_on: Option<String> = None;
+    let mut fit_serving_flag = false;
     let mut it = args.iter();
     let usage = "usage: silicon_check [CSV] [--kv fp8|bf16] [--layer-us N] [--step-us N] \
-                 [--mode agg|disagg] [--fit-on Blackwell|Hopper] [--rows OUT.csv]\n\
+                 [--mode agg|disagg] [--fit-on Blackwell|Hopper] [--no-serving] [--max-sim-requests N] [--eager-layer-us N] [--prefill-seq-us N] [--request-us N] [--prefill-scale K] [--matmul F] [--fit-serving] [--rows OUT.csv]\n\
                  CSV: aiconfigurator's silicon_sample.csv layout or the AMD serving-runs layout \
                  (detected from the header); default tests/fixtures/silicon/subset.csv";
     let micros = |v: Option<&String>, flag: &str| -> f64 {
@@ -1648,6 +1904,38 @@ fn main() {
                 }
             }
             "--fit-on" => fit_on = it.next().cloned(),
+            "--no-serving" => opt.serving = false,
+            "--eager-layer-us" => {
+                opt.sched.eager_layer_s = Some(micros(it.next(), "--eager-layer-us"))
+            }
+            "--prefill-seq-us" => {
+                opt.sched.prefill_seq_s = Some(micros(it.next(), "--prefill-seq-us"))
+            }
+            "--request-us" => opt.sched.request_s = Some(micros(it.next(), "--request-us")),
+            "--prefill-scale" => {
+                opt.sched.prefill_scale = it
+                    .next()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .filter(|v| *v >= 1.0);
+                if opt.sched.prefill_scale.is_none() {
+                    eprintln!("error: --prefill-scale takes a number ≥ 1\n{usage}");
+                    std::process::exit(2)
+                }
+            }
+            "--fit-serving" => fit_serving_flag = true,
+            "--matmul" => {
+                opt.eff.matmul = it
+                    .next()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .filter(|v| *v > 0.0 && *v <= 1.0)
+                    .unwrap_or_else(|| {
+                        eprintln!("error: --matmul takes a fraction in (0, 1]\n{usage}");
+                        std::process::exit(2)
+                    });
+            }
+            "--max-sim-requests" => {
+                opt.max_sim_requests = it.next().and_then(|v| v.parse().ok());
+            }
             "--rows" => rows_out = it.next().cloned(),
             "-h" | "--help" => {
                 println!("{usage}");
@@ -1722,6 +2010,31 @@ fn main() {
             &scorecard(&held, Predictor::Step, score_mode, &|_| true),
             &format!("Held out (not {family})"),
         ));
+    }
+    if fit_serving_flag {
+        let fits = fit_serving(&records, &cat, &opt, 3);
+        let _ = writeln!(
+            out,
+            "## Serving knobs FITTED on every third aggregated row of each engine (in sample)\n"
+        );
+        out.push_str(&fits_md(&fits, "all GPUs"));
+        if let Some(family) = &fit_on {
+            let (train, test): (Vec<Record>, Vec<Record>) = records
+                .iter()
+                .cloned()
+                .partition(|r| record_family(r).eq_ignore_ascii_case(family));
+            let fits = fit_serving(&train, &cat, &opt, 2);
+            let _ = writeln!(
+                out,
+                "## Cross-GPU out-of-sample (serving simulator)\n\nKnobs FITTED on every second {family} aggregated row of each engine:\n"
+            );
+            out.push_str(&fits_md(&fits, family));
+            let held = evaluate_with_fits(&test, &cat, &opt, &fits);
+            out.push_str(&scorecard_md(
+                &scorecard(&held, Predictor::Serving, score_mode, &|_| true),
+                &format!("Held out (not {family}), knobs fitted on {family}"),
+            ));
+        }
     }
     out.push_str(&report(&ev, &path, &what_if));
     print!("{out}");

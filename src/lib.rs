@@ -34,6 +34,7 @@ pub mod request;
 pub mod scenario;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod serving;
 pub mod spec;
 pub mod units;
 pub mod yaml;

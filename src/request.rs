@@ -392,12 +392,12 @@ pub fn resolve_with(
             Tokens::Number(n) => *n,
             Tokens::Text(t) => units::parse_bytes(t, "kv-cache-memory")?,
         };
-        if b == 0 || b > cluster.gpu.memory_bytes {
+        if b == 0 || b > cluster.gpu.engine_memory_bytes() {
             return Err(Error::input(
                 "kv-cache-memory",
                 format!(
                     "{b} bytes must be more than 0 and at most the GPU's {} bytes",
-                    cluster.gpu.memory_bytes
+                    cluster.gpu.engine_memory_bytes()
                 ),
             ));
         }

@@ -38,11 +38,12 @@ fn base_profile(name: &str) -> EngineSpec {
 
 #[test]
 fn pinned_old_releases_reproduce_the_unversioned_numbers() {
-    // vllm@0.11 and sglang@0.4 are the profiles kvplan shipped before
+    // vllm@0.10 and sglang@0.4 are the profiles kvplan shipped before
     // versioning (profiles/engines/vllm.yaml, sglang.yaml): same plan, byte
-    // for byte, on several models and GPUs.
+    // for byte, on several models and GPUs. (vllm@0.11 was this profile
+    // until its sampler warm-up peak was measured: profiles/engines/vllm/0.11.yaml.)
     for (engine, base) in [
-        ("vllm@0.11", "vllm"),
+        ("vllm@0.10", "vllm"),
         ("sglang@0.4", "sglang"),
         ("trtllm@1.0", "trtllm"),
     ] {
@@ -85,7 +86,8 @@ fn bare_name_is_the_newest_release() {
     assert_eq!(v.memory_fraction, 0.92);
     assert!(v.cuda_graph_in_budget);
     assert_eq!(c.engine("vllm@0.27.1").unwrap().id(), "vllm@0.21");
-    assert_eq!(c.engine("vllm@0.11.2").unwrap().id(), "vllm@0.10");
+    assert_eq!(c.engine("vllm@0.11.2").unwrap().id(), "vllm@0.11");
+    assert_eq!(c.engine("vllm@0.10.1.1").unwrap().id(), "vllm@0.10");
     assert_eq!(c.engine("sglang@0.5").unwrap().id(), "sglang@0.5.3");
     assert_eq!(c.engine("sglang@0.5.1").unwrap().id(), "sglang@0.4");
     assert_eq!(c.engine("TensorRT-LLM@1.1").unwrap().id(), "trtllm@0.19");
@@ -99,7 +101,7 @@ fn bare_name_is_the_newest_release() {
     let new = scenario(&request("llama-3.1-8b", "H100", "vllm"));
     let old = scenario(&request("llama-3.1-8b", "H100", "vllm@0.11"));
     let (pn, po) = (memory::plan(&new), memory::plan(&old));
-    let cap = new.cluster.gpu.memory_bytes as f64;
+    let cap = new.cluster.gpu.engine_memory_bytes() as f64;
     let expect = po.binding_stage().kv_budget_bytes + ((cap * 0.92) as i128 - (cap * 0.9) as i128)
         - new.deployment.engine.cuda_graph_bytes as i128;
     assert_eq!(pn.binding_stage().kv_budget_bytes, expect);
@@ -116,7 +118,8 @@ fn unknown_versions_are_clear_errors_listing_the_modelled_ones() {
             m.contains("vllm@0.10") && m.contains("vllm@0.21"),
             "{bad}: {m}"
         );
-        assert!(m.contains("0.10.0–0.20.x"), "{bad}: {m}");
+        assert!(m.contains("0.10.0–0.10.x"), "{bad}: {m}");
+        assert!(m.contains("vllm@0.11 (0.11.0–0.20.x)"), "{bad}: {m}");
     }
     let m = c.engine("hf@5").unwrap_err().to_string();
     assert!(

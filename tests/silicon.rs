@@ -377,3 +377,59 @@ fn amd_rows_map_with_named_skips() {
     assert_eq!(ev.results.iter().filter(|r| r.mtp).count(), 2);
     assert_eq!(ev.results.iter().filter(|r| r.median_only).count(), 4);
 }
+
+/// The serving simulator on the subset's aggregated rows, with the engine
+/// profiles as checked in (their FITTED scheduler knobs).
+fn serving_scorecard(opt: &Options) -> Scorecard {
+    let ev = run(&Options {
+        serving: true,
+        ..opt.clone()
+    });
+    scorecard(&ev, Predictor::Serving, Mode::Agg, &|_| true)
+}
+
+/// REGRESSION GUARD on the simulator's accuracy. On this subset (same code as
+/// `cargo run --release --example silicon_check`, docs/silicon.md) the
+/// simulator scores TPOT MAPE 19.1% and TTFT MAPE 58.5% with the profiles as
+/// checked in (request_overhead_seconds 0); the
+/// band allows a few points of drift (row noise is large: identical
+/// configurations measured twice differ by up to 2.3×) and fails when either
+/// error grows by more than that.
+const SERVING_TPOT_MAPE_MAX: f64 = 0.22;
+const SERVING_TTFT_MAPE_MAX: f64 = 0.65;
+
+#[test]
+fn serving_simulator_mape_stays_in_the_regression_band() {
+    let sc = serving_scorecard(&Options::default());
+    let p = sc.pooled.expect("the simulator ran on the subset");
+    assert!(p.n >= 300, "only {} rows simulated", p.n);
+    assert!(
+        p.tpot <= SERVING_TPOT_MAPE_MAX && p.ttft <= SERVING_TTFT_MAPE_MAX,
+        "serving accuracy regressed: TPOT MAPE {:.3} (max {SERVING_TPOT_MAPE_MAX}), TTFT MAPE {:.3} (max {SERVING_TTFT_MAPE_MAX}); \
+         if intended, re-run the example on the full data, update docs/silicon.md and this band",
+        p.tpot,
+        p.ttft
+    );
+}
+
+#[test]
+fn serving_band_catches_a_regressed_cost_model() {
+    // Weights streamed 2× too fast, or memory 2× too slow: either must leave the band.
+    for memory in [0.85 * 2.0, 0.85 / 2.0] {
+        let opt = Options {
+            eff: Efficiency {
+                memory,
+                kv_memory: memory,
+                ..Efficiency::default()
+            },
+            ..Options::default()
+        };
+        let p = serving_scorecard(&opt).pooled.unwrap();
+        assert!(
+            p.tpot > SERVING_TPOT_MAPE_MAX || p.ttft > SERVING_TTFT_MAPE_MAX,
+            "memory efficiency {memory}: TPOT MAPE {:.3}, TTFT MAPE {:.3} stayed in the band",
+            p.tpot,
+            p.ttft
+        );
+    }
+}

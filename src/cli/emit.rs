@@ -36,6 +36,7 @@ impl EmitArgs {
                 options: self.options(),
             }),
             deployment: super::reconcile::deployment_profile(s)?,
+            serving: None,
         })
     }
 

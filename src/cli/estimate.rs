@@ -3,10 +3,9 @@
 use super::{print_data, CliModels, EstimateArgs, Format, ScenarioArgs, Verdict};
 use crate::calibration::{builtin_profile, builtin_profile_names, efficiency_from_profile};
 use crate::error::Result;
-use crate::ops::{self, admit_all, Env, Estimated, Extras};
+use crate::ops::{self, admit_all, Env, Extras};
 use crate::perf::Efficiency;
 use crate::report::table;
-use crate::request::EstimateRequest;
 use crate::scenario::Scenario;
 use crate::spec::Catalog;
 
@@ -43,15 +42,13 @@ pub fn efficiency_for(args: &ScenarioArgs, s: &Scenario) -> Result<Efficiency> {
     efficiency_from_profile(&text, &origin, s)
 }
 
-/// Estimate in the CLI's operation environment for `args`: models from
-/// files and the Hub, the `--profile` it names, no limits; `extras` adds
-/// `--emit` and a deployment profile.
-pub fn run_estimate(
+/// The CLI's operation environment for `args` (models from files and the
+/// Hub, the `--profile` it names, no limits), handed to `op`.
+pub fn with_env<T>(
     catalog: &Catalog,
     args: &ScenarioArgs,
-    req: &EstimateRequest,
-    extras: &Extras,
-) -> Result<Estimated> {
+    op: impl FnOnce(&Env<'_>) -> Result<T>,
+) -> Result<T> {
     let efficiency = |s: &Scenario| efficiency_for(args, s);
     let env = Env {
         catalog,
@@ -59,13 +56,20 @@ pub fn run_estimate(
         efficiency: &efficiency,
         admit: &admit_all,
     };
-    ops::estimate_with(&env, req, extras)
+    op(&env)
 }
 
-/// Run `estimate`; the verdict is whether the scenario fits.
+/// Run `estimate`; the verdict is whether the scenario fits. With
+/// `--isl/--osl` the report adds the serving simulation.
 pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<Verdict> {
     let req = a.scenario.request(Some(a.batch));
-    let done = run_estimate(catalog, &a.scenario, &req, &a.emit.extras(&a.scenario)?)?;
+    let extras = Extras {
+        serving: a.workload.workload(a.batch)?,
+        ..a.emit.extras(&a.scenario)?
+    };
+    let done = with_env(catalog, &a.scenario, |env| {
+        ops::estimate_with(env, &req, &extras)
+    })?;
     let (report, launch) = (&done.report, &done.launch);
     match a.format {
         Format::Table => crate::out!("{}", table::render_text(report)),

@@ -10,6 +10,7 @@ mod plot;
 pub mod probe;
 pub mod reconcile;
 mod serve;
+pub mod workload;
 
 use crate::error::{Error, Result, EXIT_NOT_MET, EXIT_OK};
 use crate::plan::Objective;
@@ -40,12 +41,12 @@ pub struct Cli {
 pub enum Command {
     /// Per-GPU memory, fit verdict, limits, speed and recommendations for one configuration.
     #[command(
-        after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 2x8xH800 --weights fp8-block --tp 8 --pp 2\n  kvplan estimate qwen2.5-7b --gpus H100 --ctx 32k --batch 64 --kv-dtype fp8 --engine sglang\n  kvplan estimate kimi-k2 --gpus 8xH200 --ctx 128k --engine vllm --dcp 8\n  kvplan estimate llama-3.1-8b --gpus H100 --ctx 32k --engine vllm@0.11\n  kvplan estimate ./config.json --gpus 4xL40S --ctx 8k --format json\n  kvplan estimate llama-3.1-8b --gpus H100 --ctx 8k --batch 64 --emit vllm"
+        after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 2x8xH800 --weights fp8-block --tp 8 --pp 2\n  kvplan estimate qwen2.5-7b --gpus H100 --ctx 32k --batch 64 --kv-dtype fp8 --engine sglang\n  kvplan estimate kimi-k2 --gpus 8xH200 --ctx 128k --engine vllm --dcp 8\n  kvplan estimate llama-3.1-8b --gpus H100 --ctx 32k --engine vllm@0.11\n  kvplan estimate ./config.json --gpus 4xL40S --ctx 8k --format json\n  kvplan estimate llama-3.1-8b --gpus H100 --ctx 8k --batch 64 --emit vllm\n\nServing simulation (TTFT/TPOT/ITL percentiles, tokens/s at a load):\n  kvplan estimate llama-3.1-70b --gpus 8xH200 --weights fp8 --isl 8k --osl 1k --concurrency 64\n  kvplan estimate qwen2.5-7b --gpus H100 --isl 2k --osl 256 --request-rate 20 --burstiness 0.5 --num-requests 2000\n  kvplan estimate llama-3.1-8b --gpus H100 --isl 4k --osl 512 --concurrency 128 --random-range-ratio 0.2 --prefix-cache-hit 0.5 --engine sglang"
     )]
     Estimate(EstimateArgs),
     /// Search formats × parallelism × batch and rank the configurations.
     #[command(
-        after_help = "Examples:\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --ctx 32k --users 256\n  kvplan plan llama-3.1-8b --gpus 8xH100 --ctx 8k --max-tpot-ms 20 --objective gpus\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --ctx 32k --emit vllm\n  kvplan plan qwen3-30b-a3b --gpus 4xH100 --ctx 16k --users 64 --emit sglang --output-len 512\n  kvplan plan llama-3.1-70b --gpus 8xH100 --ctx 8k --objective cost --gpu-price H100=2.49\n  kvplan plan qwen2.5-7b --gpus 4xL40S --ctx 16k --batch 1k --gpu-price prices.txt\n\nbatch = concurrent sequences of the whole deployment; with DP the table shows the share of one replica beside it."
+        after_help = "Examples:\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --ctx 32k --users 256\n  kvplan plan llama-3.1-8b --gpus 8xH100 --ctx 8k --max-tpot-ms 20 --objective gpus\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --ctx 32k --emit vllm\n  kvplan plan qwen3-30b-a3b --gpus 4xH100 --ctx 16k --users 64 --emit sglang --output-len 512\n  kvplan plan llama-3.1-70b --gpus 8xH100 --ctx 8k --objective cost --gpu-price H100=2.49\n  kvplan plan qwen2.5-7b --gpus 4xL40S --ctx 16k --batch 1k --gpu-price prices.txt\n\nPlan to an SLA with the serving simulator (ranks by output tokens/s per GPU among those that meet it):\n  kvplan plan deepseek-v3 --gpus 2x8xH800 --isl 8k --osl 1k --concurrency 256 --max-ttft-ms 2000 --max-tpot-ms 50 --percentile p90\n  kvplan plan llama-3.1-70b --gpus 8xH100 --isl 2k --osl 512 --request-rate 10 --max-ttft-ms 1000 --percentile p99\n\nbatch = concurrent sequences of the whole deployment; with DP the table shows the share of one replica beside it."
     )]
     Plan(PlanArgs),
     /// List the built-in models.
@@ -235,6 +236,9 @@ pub struct EstimateArgs {
     /// Concurrent sequences of the whole deployment (with DP, split over the replicas): 64, 1k (=1,000), 1Ki (=1,024).
     #[arg(long, default_value = "1", value_parser = parse_count)]
     pub batch: u64,
+    /// Serving simulation workload (--isl/--osl turn it on).
+    #[command(flatten)]
+    pub workload: workload::WorkloadArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -270,6 +274,9 @@ pub struct PlanArgs {
     /// Candidates to show.
     #[arg(long, default_value = "10", value_parser = parse_top)]
     pub top: usize,
+    /// Serving workload: with --isl/--osl the plan simulates each configuration and plans to the SLA.
+    #[command(flatten)]
+    pub workload: workload::WorkloadArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,

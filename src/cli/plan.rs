@@ -1,11 +1,10 @@
 //! `kvplan plan`.
 
-use super::estimate::efficiency_for;
-use super::{print_data, CliModels, Format, PlanArgs, Verdict};
+use super::estimate::with_env;
+use super::{print_data, Format, PlanArgs, Verdict};
 use crate::error::Result;
-use crate::ops::{self, admit_all, Env, PlanRequest};
+use crate::ops::{self, PlanRequest};
 use crate::plan::Candidate;
-use crate::scenario::Scenario;
 use crate::spec::Catalog;
 use crate::units::{gib, seconds};
 use comfy_table::{presets, Table};
@@ -29,28 +28,51 @@ fn gpu_prices(values: &[String]) -> Result<Vec<crate::plan::cost::Price>> {
     Ok(out)
 }
 
-/// Run `plan`; the verdict is whether any configuration meets the constraints.
+/// Run `plan`; the verdict is whether any configuration meets the
+/// constraints. With `--isl/--osl` each deployment is simulated and the plan
+/// is to the SLA (`--max-ttft-ms`/`--max-tpot-ms` at `--percentile`).
 pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
-    let efficiency = |s: &Scenario| efficiency_for(&a.scenario, s);
-    let env = Env {
-        catalog,
-        models: &CliModels,
-        efficiency: &efficiency,
-        admit: &admit_all,
-    };
-    let planned = ops::plan_with(
-        &env,
-        &PlanRequest {
-            // Without --users/--batch each configuration runs at its largest batch.
-            request: a.scenario.request(a.batch),
-            users: a.users,
-            max_tpot_ms: a.max_tpot_ms,
-            max_ttft_ms: a.max_ttft_ms,
-            objective: Some(a.objective),
-            gpu_prices: gpu_prices(&a.gpu_price)?,
-        },
-        &a.emit.extras(&a.scenario)?,
-    )?;
+    let workload = a.workload.workload(a.users.or(a.batch).unwrap_or(1))?;
+    let extras = a.emit.extras(&a.scenario)?;
+    let planned = with_env(catalog, &a.scenario, |env| {
+        ops::plan_with(
+            env,
+            &PlanRequest {
+                // Without --users/--batch each configuration runs at its largest batch.
+                request: a.scenario.request(a.batch),
+                users: a.users,
+                max_tpot_ms: a.max_tpot_ms,
+                max_ttft_ms: a.max_ttft_ms,
+                objective: Some(a.objective),
+                gpu_prices: gpu_prices(&a.gpu_price)?,
+                serving: workload.clone(),
+                percentile: Some(a.workload.percentile.clone()),
+            },
+            &extras,
+        )
+    })?;
+    if let (Some(sp), Some(w)) = (&planned.serving, &workload) {
+        let base = &planned.base;
+        match a.format {
+            Format::Json | Format::Yaml => print_data(&planned.json(usize::MAX), a.format)?,
+            Format::Table | Format::Markdown => {
+                crate::outln!(
+                    "{} on {} GPUs ({}), {} serving {} prompt + {} output tokens per request",
+                    base.model.display_name,
+                    base.cluster.total_gpus(),
+                    base.cluster.gpu.name,
+                    base.deployment.engine.display_name,
+                    w.isl,
+                    w.osl
+                );
+                crate::out!(
+                    "{}",
+                    crate::serving::render::plan_text(sp, a.top, a.format == Format::Markdown)
+                );
+            }
+        }
+        return Ok(Verdict::from_ok(sp.any_meets));
+    }
     let (base, all) = (&planned.base, &planned.candidates);
     let any_fit = planned.any_fits();
     let shown: Vec<Candidate> = all.iter().take(a.top).cloned().collect();

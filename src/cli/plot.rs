@@ -14,7 +14,7 @@ use {
 };
 
 /// `plot --help` examples.
-pub const EXAMPLES: &str = "Examples:\n  kvplan plot memory llama-3.1-70b --gpus 2xH100 --ctx 128k --out memory.png\n  kvplan plot attention deepseek-v3 --gpus 8xH800 --ctx 128k --out attention.svg\n  kvplan plot batch qwen2.5-7b --gpus H100 --ctx 128k --out batch.png\n  kvplan plot throughput llama-3.1-8b --gpus H100 --ctx 4k --out throughput.png\n  kvplan plot memory deepseek-v3 --gpus 8xH800 --ctx 32k --attention gqa:8 --out what-if.png";
+pub const EXAMPLES: &str = "Examples:\n  kvplan plot memory llama-3.1-70b --gpus 2xH100 --ctx 128k --out memory.png\n  kvplan plot attention deepseek-v3 --gpus 8xH800 --ctx 128k --out attention.svg\n  kvplan plot batch qwen2.5-7b --gpus H100 --ctx 128k --out batch.png\n  kvplan plot throughput llama-3.1-8b --gpus H100 --ctx 4k --out throughput.png\n  kvplan plot memory deepseek-v3 --gpus 8xH800 --ctx 32k --attention gqa:8 --out what-if.png\n  kvplan plot serving llama-3.1-70b --gpus 8xH100 --weights fp8 --isl 8k --osl 1k --concurrency 512 --out serving.svg";
 
 /// Which chart to draw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -27,6 +27,8 @@ pub enum PlotKind {
     Batch,
     /// Tokens/s and time per output token against batch, with the memory→compute-bound crossover.
     Throughput,
+    /// Simulated serving: TTFT and TPOT against concurrency (up to --concurrency, default 256), and tokens/s per GPU against tokens/s per user. Needs --isl and --osl.
+    Serving,
 }
 
 /// `plot` options.
@@ -44,6 +46,9 @@ pub struct PlotArgs {
     /// Output file: .png (bitmap) or .svg (vector).
     #[arg(long)]
     pub out: PathBuf,
+    /// Serving workload (the `serving` chart).
+    #[command(flatten)]
+    pub workload: super::workload::WorkloadArgs,
 }
 
 /// `plot` in a build without the `plot` feature: say what is missing.
@@ -60,6 +65,22 @@ pub fn run(_catalog: &Catalog, _a: &PlotArgs) -> Result<()> {
 pub fn run(catalog: &Catalog, a: &PlotArgs) -> Result<()> {
     // Check the output name before any work.
     ImageFormat::from_path(&a.out)?;
+    if a.kind == PlotKind::Serving {
+        let w = a.workload.workload(a.batch)?.ok_or_else(|| {
+            crate::error::Error::input(
+                "isl",
+                "the serving chart needs --isl and --osl (e.g. --isl 8k --osl 1k)",
+            )
+        })?;
+        let req = a.scenario.request(Some(a.batch));
+        let max = a.workload.concurrency.unwrap_or(256);
+        let sweep = super::estimate::with_env(catalog, &a.scenario, |env| {
+            crate::ops::serving_sweep(env, &req, &w, max, &a.workload.percentile)
+        })?;
+        plot::render_to_file(&sweep.figure, &a.out)?;
+        crate::errln!("wrote {} ({})", a.out.display(), sweep.figure.subtitle);
+        return Ok(());
+    }
     let req = a.scenario.request(Some(a.batch));
     let r = resolve_with(&req, catalog, &CliModels)?;
     let s = &r.scenario;
@@ -72,6 +93,7 @@ pub fn run(catalog: &Catalog, a: &PlotArgs) -> Result<()> {
             let eff = efficiency_for(&a.scenario, s)?;
             series::throughput_figure(s, &eff, r.tokens_per_step)
         }
+        PlotKind::Serving => unreachable!("drawn above"),
     };
     plot::render_to_file(&fig, &a.out)?;
     crate::errln!("wrote {} ({})", a.out.display(), fig.subtitle);

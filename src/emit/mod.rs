@@ -44,6 +44,17 @@ impl Target {
         }
     }
 
+    /// The profile version whose release the emitted flags are checked
+    /// against (vLLM: the 0.11.0 argument list → `vllm@0.11`), so that the
+    /// expected log lines follow the same release's arithmetic; `None`
+    /// where the newest profile matches a carried list.
+    pub fn checked_version(self) -> Option<&'static str> {
+        match self {
+            Target::Vllm => Some("0.11"),
+            Target::Sglang | Target::Trtllm => None,
+        }
+    }
+
     /// The engine profile id (`--engine`) whose arithmetic the expected log lines follow.
     pub fn name(self) -> &'static str {
         match self {
@@ -574,7 +585,7 @@ impl Builder<'_> {
     fn vllm(&mut self) {
         self.version = "0.11.0";
         let v = &self.s.deployment.engine.version;
-        if !(v.contains("0.10") || v.contains("0.11")) {
+        if v != "0.11" {
             self.notes.push(format!(
                 "kvplan's vLLM profile follows {v}; the flags are checked against vLLM 0.11.0, the newest argument list kvplan carries"
             ));

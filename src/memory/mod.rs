@@ -188,6 +188,8 @@ pub fn engine_fraction(s: &Scenario) -> f64 {
     let d = &s.deployment;
     let dp_attention = if d.ep > 1 { d.dp } else { 1 };
     let speculative = d.mtp && s.model.mtp_layers > 0;
+    // SGLang's tiers read the GPU's size from nvidia-smi, not from CUDA's
+    // total: the spec's figure.
     d.engine.fraction_for(
         s.cluster.gpu.memory_bytes,
         d.tp,
@@ -255,7 +257,8 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
     let m = &s.model;
     let d = &s.deployment;
     let e = &d.engine;
-    let capacity = s.cluster.gpu.memory_bytes;
+    // Engines size their budgets from the total CUDA shows them.
+    let capacity = s.cluster.gpu.engine_memory_bytes();
     let fraction = engine_fraction(s);
     let budget = (capacity as f64 * fraction) as u64;
     let overhead = overhead_bytes(s);

@@ -10,9 +10,13 @@
 //! config for the server), where calibration profiles come from, and any
 //! limits an edge puts on the work of one request.
 //!
-//! The serving simulator's operation (`simulate`: a workload through the
-//! engine's scheduler over time) belongs here too, as `ops/simulate.rs`
-//! next to these, taking the same `Env` and returning its own report type.
+//! The serving simulator runs inside these operations: [`estimate_with`]
+//! adds the `serving` section (a workload through the engine's scheduler
+//! over time) and [`plan`] with [`PlanRequest::serving`] plans to an SLA;
+//! `simulate.rs` holds the shared steps.
+
+mod simulate;
+pub use simulate::{serving_sweep, ServingSweep};
 
 use crate::emit::{EmitOptions, Launch, Target};
 use crate::error::{Error, Result};
@@ -25,6 +29,8 @@ use crate::reconcile::profile::DeploymentProfile;
 use crate::report::{MemoryReport, Report};
 use crate::request::{resolve_with, EstimateRequest, ModelSource, Resolved};
 use crate::scenario::Scenario;
+use crate::serving::plan::ServingPlan;
+use crate::serving::ServingWorkload;
 use crate::spec::engine_id::EngineId;
 use crate::spec::Catalog;
 use serde::Serialize;
@@ -64,10 +70,14 @@ pub struct EmitRequest {
 #[derive(Debug, Clone, Default)]
 pub struct Extras {
     /// Emit the launch for this engine; the engine profile becomes that
-    /// engine's (a version pinned for the same engine is kept).
+    /// engine's, at the release whose flags the launch is checked against
+    /// (a version the user pinned for the same engine is kept).
     pub emit: Option<EmitRequest>,
     /// A deployment profile applied to the resolved scenario.
     pub deployment: Option<DeploymentProfile>,
+    /// A serving workload to simulate on the estimated deployment (the
+    /// report's `serving` section; [`PlanRequest::serving`] is the plan's).
+    pub serving: Option<ServingWorkload>,
 }
 
 impl Extras {
@@ -79,15 +89,27 @@ impl Extras {
             return (out, None);
         };
         let name = e.target.name();
+        let pinned = e.target.checked_version();
         match &req.engine {
-            Some(id) if id.name.eq_ignore_ascii_case(name) => (out, None),
+            Some(id)
+                if id.name.eq_ignore_ascii_case(name)
+                    && (id.version.is_some() || pinned.is_none()) =>
+            {
+                (out, None)
+            }
             other => {
-                let note = other.as_ref().map(|id| {
-                    format!("--emit {name} uses kvplan's {name} engine profile (not --engine {id})")
-                });
+                let note = match (other, pinned) {
+                    (Some(id), _) if !id.name.eq_ignore_ascii_case(name) => Some(format!(
+                        "--emit {name} uses kvplan's {name} engine profile (not --engine {id})"
+                    )),
+                    (_, Some(v)) => Some(format!(
+                        "--emit {name} follows {name}@{v}, the release whose argument list the flags are checked against (pin another with --engine {name}@VERSION)"
+                    )),
+                    _ => None,
+                };
                 out.engine = Some(EngineId {
                     name: name.into(),
-                    version: None,
+                    version: e.target.checked_version().map(str::to_string),
                 });
                 (out, note)
             }
@@ -148,7 +170,9 @@ pub fn estimate(env: &Env<'_>, req: &EstimateRequest) -> Result<Estimated> {
     estimate_with(env, req, &Extras::default())
 }
 
-/// [`estimate`] with launch commands and/or a deployment profile.
+/// [`estimate`] with launch commands, a deployment profile and/or the
+/// serving simulation ([`Extras::serving`]: the report's `serving` section;
+/// without a `ctx` the memory is planned for the workload's longest request).
 pub fn estimate_with(env: &Env<'_>, req: &EstimateRequest, x: &Extras) -> Result<Estimated> {
     estimate_prepare(env, req, x)?.run()
 }
@@ -166,6 +190,8 @@ pub struct EstimatePrepared {
     pub notes: Vec<String>,
     /// The launch to emit, if asked for.
     pub emit: Option<EmitRequest>,
+    /// The serving workload to simulate, if asked for.
+    pub serving: Option<ServingWorkload>,
 }
 
 /// The first half of [`estimate_with`]: resolve, admit, apply the extras,
@@ -176,6 +202,7 @@ pub fn estimate_prepare(
     x: &Extras,
 ) -> Result<EstimatePrepared> {
     let (req, engine_note) = x.align(req);
+    let req = simulate::with_context(&req, x.serving.as_ref());
     let mut resolved = resolve_admitted(env, &req)?;
     let profile_notes = x.apply(&mut resolved.scenario)?;
     let efficiency = (env.efficiency)(&resolved.scenario)?;
@@ -186,6 +213,7 @@ pub fn estimate_prepare(
         efficiency,
         notes,
         emit: x.emit.clone(),
+        serving: x.serving.clone(),
     })
 }
 
@@ -218,6 +246,9 @@ impl EstimatePrepared {
             .assumptions
             .extend(crate::plan::format_notes(&est.scenario));
         report.assumptions.extend(self.notes);
+        if let Some(w) = &self.serving {
+            report.serving = Some(crate::serving::simulate(&r.scenario, &est.memory, &eff, w)?);
+        }
         let launch = match &self.emit {
             Some(e) => Some(crate::emit::emit(
                 &r.scenario,
@@ -250,8 +281,14 @@ pub struct PlanRequest {
     pub max_tpot_ms: Option<f64>,
     /// Upper bound on time to first token, ms.
     pub max_ttft_ms: Option<f64>,
-    /// What to optimise (default throughput).
+    /// What to optimise (default throughput; ignored by a serving plan).
     pub objective: Option<Objective>,
+    /// A serving workload: plan to the SLA (`max_ttft_ms`/`max_tpot_ms` at
+    /// `percentile`) by simulating each deployment instead of the classic
+    /// batch search.
+    pub serving: Option<ServingWorkload>,
+    /// Statistic the SLA limits apply to: p50, p90 (default), p99, mean.
+    pub percentile: Option<String>,
     /// GPU prices the user gave (`--gpu-price`, a price file, the API's
     /// `gpu_price`); the built-in table fills in the rest.
     pub gpu_prices: Vec<crate::plan::cost::Price>,
@@ -266,8 +303,10 @@ pub struct Planned {
     pub efficiency: Efficiency,
     /// The objective ranked by.
     pub objective: Objective,
-    /// Every evaluated configuration, best first.
+    /// Every evaluated configuration, best first (empty for a serving plan).
     pub candidates: Vec<Candidate>,
+    /// The serving plan, when the request gave a workload.
+    pub serving: Option<ServingPlan>,
     /// The constraints searched under (for the fallback advice).
     pub constraints: crate::plan::Constraints,
     /// The GPU price used, when one is known.
@@ -280,15 +319,24 @@ pub struct Planned {
 }
 
 impl Planned {
-    /// Whether some configuration fits and meets the constraints.
+    /// Whether some configuration fits and meets the constraints (for a
+    /// serving plan: meets the SLA).
     pub fn any_fits(&self) -> bool {
-        self.candidates.iter().any(|c| c.fits)
+        match &self.serving {
+            Some(sp) => sp.any_meets,
+            None => self.candidates.iter().any(|c| c.fits),
+        }
     }
 
     /// The JSON of `plan --format json` and `POST /api/plan`, `top`
     /// candidates, with what was planned (kvplan version, model, GPUs,
     /// context, engine, the price used) so a saved answer says what it answers.
     pub fn json(&self, top: usize) -> serde_json::Value {
+        if let Some(sp) = &self.serving {
+            let mut sp = sp.clone();
+            sp.candidates.truncate(top);
+            return serde_json::to_value(&sp).unwrap_or(serde_json::Value::Null);
+        }
         let mut v = crate::plan::plan_json(self.objective, &self.candidates, top);
         let b = &self.base;
         if let Some(o) = v.as_object_mut() {
@@ -364,6 +412,8 @@ pub struct PlanPrepared {
     pub notes: Vec<String>,
     /// The launch to emit, if asked for.
     pub emit: Option<EmitRequest>,
+    /// A serving plan instead of the classic search: the workload and its SLA.
+    pub serving: Option<(ServingWorkload, crate::serving::plan::Sla)>,
     /// The GPU price used, when one is known.
     pub price: Option<crate::plan::cost::Price>,
 }
@@ -398,7 +448,7 @@ pub fn plan_prepare(env: &Env<'_>, p: &PlanRequest, x: &Extras) -> Result<PlanPr
         }
     }
     // Parallelism is searched over, so resolve the base with defaults.
-    let mut base_req = req.clone();
+    let mut base_req = simulate::with_context(req, p.serving.as_ref());
     base_req.tp = None;
     base_req.pp = None;
     base_req.dp = None;
@@ -443,6 +493,14 @@ pub fn plan_prepare(env: &Env<'_>, p: &PlanRequest, x: &Extras) -> Result<PlanPr
         dp: req.dp,
         ep: req.ep,
     };
+    let serving = p.serving.clone().map(|w| {
+        let sla = crate::serving::plan::Sla {
+            max_ttft_ms: p.max_ttft_ms,
+            max_tpot_ms: p.max_tpot_ms,
+            percentile: p.percentile.clone().unwrap_or_else(|| "p90".into()),
+        };
+        (w, sla)
+    });
     Ok(PlanPrepared {
         base,
         tokens_per_step: resolved.tokens_per_step,
@@ -453,6 +511,7 @@ pub fn plan_prepare(env: &Env<'_>, p: &PlanRequest, x: &Extras) -> Result<PlanPr
         price,
         notes,
         emit: x.emit.clone(),
+        serving,
     })
 }
 
@@ -467,6 +526,27 @@ impl PlanPrepared {
     /// than [`crate::plan::MAX_SEARCH_CONFIGURATIONS`]; stopped when this
     /// thread's deadline passes) and the launch of the best configuration.
     pub fn run(self) -> Result<Planned> {
+        if let Some((w, sla)) = &self.serving {
+            let sp = crate::serving::plan::plan(
+                &self.base,
+                &self.constraints,
+                self.pinned,
+                &self.efficiency,
+                w,
+                sla,
+            )?;
+            return Ok(Planned {
+                base: self.base,
+                efficiency: self.efficiency,
+                objective: self.objective,
+                candidates: Vec::new(),
+                serving: Some(sp),
+                notes: self.notes,
+                launch: None,
+                constraints: self.constraints,
+                price: self.price,
+            });
+        }
         let candidates = search_pinned(
             &self.base,
             &self.constraints,
@@ -490,6 +570,7 @@ impl PlanPrepared {
             efficiency: self.efficiency,
             objective: self.objective,
             candidates,
+            serving: None,
             constraints: self.constraints,
             price: self.price,
             notes: self.notes,

@@ -546,6 +546,14 @@ fn trtllm_line(log: &mut EngineLog, l: &str, n: usize) -> Result<bool> {
         log.lines.insert("kv_cache_tokens".into(), n);
         return Ok(true);
     }
+    if l.contains("when calculating max tokens in paged kv cache") {
+        // "total: X GiB, available: Y GiB": CUDA's device total and what is
+        // free after weights and activation buffers.
+        let x = need(gib_after(l, "total:"), l, n, "the memory-usage line")?;
+        f.total_gib = Some(x);
+        log.lines.insert("total_gib".into(), n);
+        return Ok(true);
+    }
     if l.contains("Number of tokens per block:") {
         let x = need(
             num_after(l, "Number of tokens per block:"),

@@ -535,7 +535,18 @@ pub fn startup_terms(l: &EngineLog, s: &Scenario, est: &Estimate) -> Vec<Term> {
     }
     if let Some(x) = f.available_kv_gib {
         let dk = kv - x;
-        let reason = if dk.abs() <= 0.01 * x.max(1.0) {
+        let big: Vec<String> = contributions
+            .iter()
+            .filter(|(c, _)| c.abs() > 0.25)
+            .map(|(c, what)| format!("{} GiB {what}", signed(*c)))
+            .collect();
+        let reason = if dk.abs() <= 0.01 * x.max(1.0) && !big.is_empty() {
+            format!(
+                "matches to {} GiB, but by compensation: the terms above disagree ({}) and cancel",
+                signed(-dk),
+                big.join("; ")
+            )
+        } else if dk.abs() <= 0.01 * x.max(1.0) {
             "the engine's budget arithmetic with the terms above".to_string()
         } else if contributions.is_empty() {
             format!("{} GiB: the log does not break down the non-KV memory; kvplan's weights + activations + overhead per GPU = {:.2} GiB", signed(-dk), w + a + g(b.overhead_bytes))

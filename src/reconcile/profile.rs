@@ -99,7 +99,8 @@ impl DeploymentProfile {
             self.engine_version.as_deref().unwrap_or("")
         )];
         if let Some(b) = self.gpu_memory_bytes {
-            s.cluster.gpu.memory_bytes = b;
+            s.cluster.gpu.cuda_visible_bytes = Some(b);
+            s.cluster.gpu.cuda_visible_source = Some(format!("deployment profile {}", self.source));
             notes.push(format!(
                 "  GPU memory as CUDA showed it: {:.2} GiB",
                 b as f64 / GIB

@@ -42,6 +42,9 @@ pub struct Report {
     pub recommendations: Vec<Recommendation>,
     /// Assumptions behind the numbers.
     pub assumptions: Vec<String>,
+    /// The serving simulation, when a workload (isl/osl) was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving: Option<crate::serving::ServingResult>,
 }
 
 /// Model section.
@@ -340,6 +343,17 @@ impl Report {
                 d.engine.decode_overhead_per_layer_seconds * 1e6
             ),
         ];
+        if let Some(v) = s.cluster.gpu.cuda_visible_bytes {
+            assumptions.push(format!(
+                "the engine sizes its budget from the {} CUDA shows ({})",
+                crate::units::gib(v),
+                s.cluster
+                    .gpu
+                    .cuda_visible_source
+                    .as_deref()
+                    .unwrap_or("measured")
+            ));
+        }
         if d.engine.cuda_graph_in_budget {
             assumptions.push(format!(
                 "the CUDA-graph memory estimate ({}) comes out of the KV budget, as {} does at start-up",
@@ -516,6 +530,7 @@ impl Report {
             },
             recommendations,
             assumptions,
+            serving: None,
         }
     }
 }

@@ -171,6 +171,9 @@ pub fn render_text(r: &Report) -> String {
         p.prefill_bound,
         seconds(p.ttft_seconds)
     ));
+    if let Some(sv) = &r.serving {
+        out.push_str(&crate::serving::render::text(sv));
+    }
     if !r.recommendations.is_empty() {
         out.push_str("\nrecommendations (in the order to try them):\n");
         for (i, rec) in r.recommendations.iter().enumerate() {
@@ -250,6 +253,9 @@ pub fn render_markdown(r: &Report) -> String {
         p.decode_tokens_per_second,
         seconds(p.prefill_seconds)
     ));
+    if let Some(sv) = &r.serving {
+        out.push_str(&crate::serving::render::markdown(sv));
+    }
     if !r.recommendations.is_empty() {
         out.push_str("\n### Recommendations\n\n");
         for rec in &r.recommendations {

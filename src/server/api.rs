@@ -13,6 +13,7 @@ use crate::perf::Efficiency;
 use crate::plan::Objective;
 use crate::request::{Count, EstimateRequest, Tokens};
 use crate::scenario::Scenario;
+use crate::serving::{ServingRequest, ServingWorkload};
 use crate::spec::dtype::{KvDtype, WeightFormat};
 use crate::spec::model::ModelSpec;
 use crate::spec::{model_from_file_text, Catalog};
@@ -482,12 +483,40 @@ pub(crate) async fn estimate(
     respond(r.await)
 }
 
+/// Requests one API call may simulate (the CLI has no such limit).
+const MAX_API_SERVING_REQUESTS: u64 = 20_000;
+
+/// The serving workload of a body, within the API's bounds (the operation
+/// defaults the context to the workload's longest request).
+fn serving_workload(
+    sv: Option<&ServingRequest>,
+    req: &EstimateRequest,
+) -> Result<Option<ServingWorkload>, ApiError> {
+    let Some(sv) = sv else {
+        return Ok(None);
+    };
+    let w = sv.workload(req.batch.unwrap_or(1));
+    if w.requests() > MAX_API_SERVING_REQUESTS {
+        return Err(ApiError::bad(
+            "serving.num_requests",
+            format!(
+                "{} requests: the API simulates at most {MAX_API_SERVING_REQUESTS} (use the CLI for more)",
+                w.requests()
+            ),
+        ));
+    }
+    Ok(Some(w))
+}
+
 /// The API's `emit`, `input_len` and `output_len` fields (the CLI's `--emit` flags).
 #[derive(Debug, Default)]
 struct EmitFields {
     emit: Option<String>,
     input_len: Option<u64>,
     output_len: Option<u64>,
+    /// The `serving` workload (`/api/estimate`: the report's serving
+    /// section; `/api/plan`: plan to the SLA).
+    serving: Option<ServingRequest>,
 }
 
 impl EmitFields {
@@ -495,6 +524,7 @@ impl EmitFields {
         self.emit = take(obj, "emit")?;
         self.input_len = take(obj, "input_len")?;
         self.output_len = take(obj, "output_len")?;
+        self.serving = take(obj, "serving")?;
         Ok(())
     }
 
@@ -508,7 +538,7 @@ impl EmitFields {
 
     /// What the operation does beyond the report (the engine follows `emit`
     /// there, as with `--emit`).
-    fn extras(&self) -> Result<ops::Extras, ApiError> {
+    fn extras(&self, req: &EstimateRequest) -> Result<ops::Extras, ApiError> {
         Ok(ops::Extras {
             emit: self.target()?.map(|target| ops::EmitRequest {
                 target,
@@ -519,6 +549,7 @@ impl EmitFields {
                 },
             }),
             deployment: None,
+            serving: serving_workload(self.serving.as_ref(), req)?,
         })
     }
 }
@@ -532,7 +563,7 @@ fn estimate_prepare(
 ) -> Result<EstimatePrepared, ApiError> {
     let spec = c.config.as_ref().map(parse_config).transpose()?;
     let profile = c.profile.as_deref();
-    let extras = ef.extras()?;
+    let extras = ef.extras(&c.req)?;
     with_env(app, &c.req, spec.as_ref(), profile, |env| {
         ops::estimate_prepare(env, &c.req, &extras)
     })
@@ -648,7 +679,7 @@ fn plan_prepare(
         ));
     }
     let spec = config.map(parse_config).transpose()?;
-    let extras = ef.extras()?;
+    let extras = ef.extras(&c.req)?;
     with_env(app, req, spec.as_ref(), profile, |env| {
         ops::plan_prepare(
             env,
@@ -658,6 +689,8 @@ fn plan_prepare(
                 max_tpot_ms: pf.max_tpot_ms,
                 max_ttft_ms: pf.max_ttft_ms,
                 objective: pf.objective,
+                serving: extras.serving.clone(),
+                percentile: ef.serving.as_ref().and_then(|x| x.percentile.clone()),
                 gpu_prices: pf.gpu_prices.clone(),
             },
             &extras,

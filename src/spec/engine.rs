@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::scheduler::SchedulerSpec;
+
 /// How the engine sizes its KV pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -208,6 +210,10 @@ pub struct EngineSpec {
     /// added to the kernels (CUDA graphs: step = GPU + overhead).
     #[serde(default)]
     pub decode_overhead_overlaps_gpu: bool,
+    /// The engine's scheduler policy for the serving simulator; absent:
+    /// `SchedulerSpec::generic()`.
+    #[serde(default)]
+    pub scheduler: Option<SchedulerSpec>,
     /// A measured activation peak per GPU (a deployment profile written by
     /// `kvplan reconcile --out`), bytes; replaces the analytic estimate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -245,6 +251,11 @@ pub struct EngineSpec {
     /// 1 = none.
     #[serde(default = "one")]
     pub max_dcp: u64,
+    /// Provenance of the profile's constants FITTED to measured serving runs
+    /// (which fields, on what data, by what method, with what error in and
+    /// out of sample); informational, read by no formula.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fitted: Vec<FittedConstants>,
 }
 
 /// One modelled version of an engine, as listings show it.
@@ -418,6 +429,28 @@ pub fn sglang_tiered_fraction(gpu_bytes: u64, launch: &SglangLaunch) -> f64 {
     ((gpu_mib - r) / gpu_mib * 1000.0).round() / 1000.0
 }
 
+/// One set of engine-profile constants fitted to measurements: the record a
+/// reader needs to judge them (docs/silicon.md has the tables).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FittedConstants {
+    /// Profile fields set by this fit (dotted paths, e.g. `scheduler.request_overhead_seconds`).
+    pub fields: Vec<String>,
+    /// Which engine versions use these values, and whether the data came
+    /// from those versions' releases (the values live in every versioned
+    /// profile they apply to).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub applies_to: String,
+    /// The measurements, with their public source.
+    pub data: String,
+    /// How the values were found.
+    pub method: String,
+    /// Error on the fitted data.
+    pub in_sample: String,
+    /// Error on data the fit did not see.
+    pub out_of_sample: String,
+}
+
 fn is_zero(x: &f64) -> bool {
     *x == 0.0
 }
@@ -520,6 +553,13 @@ impl EngineSpec {
             e.max_num_batched_tokens = sglang_tier(gpu_memory_bytes as f64 / (1u64 << 20) as f64).0;
         }
         e
+    }
+
+    /// The scheduler the serving simulator runs for this engine.
+    pub fn scheduler_spec(&self) -> SchedulerSpec {
+        self.scheduler
+            .clone()
+            .unwrap_or_else(SchedulerSpec::generic)
     }
 
     /// The memory fraction this engine uses by default on a GPU of

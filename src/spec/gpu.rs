@@ -26,6 +26,16 @@ pub struct GpuSpec {
     pub memory_bytes: u64,
     /// How `memory_bytes` was obtained.
     pub memory_bytes_source: String,
+    /// The device total CUDA reports (`cudaMemGetInfo`, `torch.cuda.mem_get_info`
+    /// — what vLLM, SGLang and TensorRT-LLM size their budgets from), bytes,
+    /// where a real engine log gives it; the driver keeps the rest of
+    /// `memory_bytes`. Engines' arithmetic uses this; displays keep the
+    /// datasheet figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda_visible_bytes: Option<u64>,
+    /// Where `cuda_visible_bytes` was read (the log line and its source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda_visible_source: Option<String>,
     /// Peak memory bandwidth, decimal TB/s.
     pub memory_bandwidth_tbps: f64,
     /// Dense bf16 tensor rate, TFLOP/s.
@@ -70,6 +80,12 @@ pub struct Interconnect {
 }
 
 impl GpuSpec {
+    /// The memory an engine sizes its budget from: the CUDA-visible total
+    /// where known, else `memory_bytes`.
+    pub fn engine_memory_bytes(&self) -> u64 {
+        self.cuda_visible_bytes.unwrap_or(self.memory_bytes)
+    }
+
     /// Peak memory bandwidth in bytes/s.
     pub fn bandwidth_bytes_per_s(&self) -> f64 {
         self.memory_bandwidth_tbps * 1e12

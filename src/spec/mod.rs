@@ -9,6 +9,7 @@ pub mod engine_id;
 pub mod gpu;
 pub mod hf;
 pub mod model;
+pub mod scheduler;
 pub mod whatif;
 
 use crate::error::{suggestion, Error, Result};
@@ -77,7 +78,10 @@ fn apply_version(prev: &EngineSpec, vf: &EngineVersionFile, path: &str) -> Resul
 
 /// Engine fields that serialize only when set (so an override may add them).
 fn is_optional_field(k: &str) -> bool {
-    matches!(k, "kv_cache_memory_bytes" | "large_gpu_defaults")
+    matches!(
+        k,
+        "kv_cache_memory_bytes" | "large_gpu_defaults" | "scheduler" | "fitted"
+    )
 }
 
 /// Resolve every engine's versions: each version file applies its overrides
@@ -161,6 +165,12 @@ impl Catalog {
         let bases: Vec<EngineSpec> = parse_all(embedded::ENGINE_PROFILES)?;
         let (engines, engine_versions, version_files) =
             resolve_versions(&bases, embedded::ENGINE_VERSIONS)?;
+        for e in bases.iter().chain(&engine_versions).chain(&engines) {
+            if let Some(sc) = &e.scheduler {
+                sc.validate(&e.name)
+                    .map_err(|m| Error::spec(format!("engine profile {}", e.id()), m))?;
+            }
+        }
         Ok(Catalog {
             models,
             gpus: parse_all(embedded::GPU_SPECS)?,

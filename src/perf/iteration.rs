@@ -1,0 +1,555 @@
+//! The one iteration-cost function. An engine iteration (a "step") runs one
+//! forward pass over a batch that mixes prefill chunks (new prompt tokens
+//! attending over their already-cached prefix) and decode sequences (one new
+//! token each, attending over their whole context). Its cost on one replica:
+//!
+//! - weights read once per iteration (dense part always; for MoE, the
+//!   distinct experts that all of the iteration's tokens touch),
+//! - every decode sequence's KV read, and each chunk's prefix KV read,
+//! - GEMM FLOPs of all tokens, attention FLOPs of the decode tokens over their
+//!   contexts (absorbed MLA) and of the chunks over their prefixes and
+//!   themselves (un-absorbed MLA, as engines prefill),
+//! - tensor-parallel all-reduces, expert-parallel all-to-alls and pipeline
+//!   hand-offs of all tokens,
+//! - the engine's fixed per-iteration and per-layer costs.
+//!
+//! `decode_step_at` (a batch of decodes at one context) and `prefill_seconds`
+//! (one prompt, chunk by chunk) are this function on special compositions.
+//!
+//! The batch is described by aggregates (`BatchComposition`), so the cost
+//! does not grow with the number of sequences: the serving simulator keeps
+//! these sums up to date as requests join, advance and leave.
+
+use super::{allreduce_seconds, expected_distinct_experts, kv_traffic, Bound, Efficiency};
+use super::{COLLECTIVE_LATENCY_S, INTER_NODE_BYTES_PER_S};
+use crate::memory::kv::{KvLayer, KvLayout};
+use crate::memory::{layer_weights_split, MemoryPlan, WeightsSplit};
+use crate::scenario::Scenario;
+use crate::spec::engine::DecodeCache;
+use crate::spec::scheduler::SchedulerSpec;
+
+/// Attention pairs (query token, key token) of a causal chunk of `chunk`
+/// tokens after `prefix` cached tokens, on a layer that attends to the last
+/// `window` tokens (`u64::MAX`: the whole context): ∫ min(x, window) dx over
+/// the chunk's positions (the continuous form, c·p + c²/2 on a full layer).
+pub fn chunk_attention_pairs(chunk: u64, prefix: u64, window: u64) -> f64 {
+    let (c, p, w) = (chunk as f64, prefix as f64, window as f64);
+    if p + c <= w {
+        c * p + c * c / 2.0
+    } else if p >= w {
+        c * w
+    } else {
+        (w * w - p * p) / 2.0 + w * (p + c - w)
+    }
+}
+
+/// What one iteration computes on one replica, as sums over its sequences.
+/// Build it with `decode`, `prefill_chunk` and `add_*`; every field is a
+/// total, so adding two compositions adds their work.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchComposition {
+    /// New prompt tokens computed this iteration (Σ chunk lengths).
+    pub prefill_tokens: f64,
+    /// Prefill chunks in the iteration (one per sequence that prefills).
+    pub prefill_chunks: f64,
+    /// Σ prefix lengths of the chunks: cached tokens each chunk reads (full layers).
+    pub prefill_prefix_tokens: f64,
+    /// Σ min(prefix, window): cached tokens each chunk reads on sliding layers.
+    pub prefill_window_prefix_tokens: f64,
+    /// Σ attention pairs of the chunks on a full layer (c·p + c²/2 each).
+    pub prefill_pairs: f64,
+    /// Σ attention pairs of the chunks on a sliding layer.
+    pub prefill_window_pairs: f64,
+    /// Decode sequences (one new token each).
+    pub decode_sequences: f64,
+    /// Σ their context lengths: tokens each attends over on a full layer.
+    pub decode_context_tokens: f64,
+    /// Σ min(context, window): tokens each attends over on a sliding layer.
+    pub decode_window_tokens: f64,
+    /// Data-parallel replicas running this same composition at once. Their
+    /// tokens meet in the shared expert pool under expert parallelism (DP
+    /// attention), so MoE weights and FLOPs see `replicas ×` the tokens.
+    pub replicas: f64,
+}
+
+impl Default for BatchComposition {
+    /// An empty iteration on one replica.
+    fn default() -> Self {
+        BatchComposition {
+            prefill_tokens: 0.0,
+            prefill_chunks: 0.0,
+            prefill_prefix_tokens: 0.0,
+            prefill_window_prefix_tokens: 0.0,
+            prefill_pairs: 0.0,
+            prefill_window_pairs: 0.0,
+            decode_sequences: 0.0,
+            decode_context_tokens: 0.0,
+            decode_window_tokens: 0.0,
+            replicas: 1.0,
+        }
+    }
+}
+
+impl BatchComposition {
+    /// `sequences` decodes, each attending over `context` tokens; `window` is
+    /// the model's sliding window (`u64::MAX` when it has none).
+    pub fn decode(sequences: u64, context: u64, window: u64) -> Self {
+        let mut b = BatchComposition::default();
+        b.add_decodes(
+            sequences as f64,
+            (sequences as f64) * context as f64,
+            (sequences as f64) * context.min(window) as f64,
+        );
+        b
+    }
+
+    /// One prefill chunk of `chunk` tokens after `prefix` cached tokens.
+    pub fn prefill_chunk(chunk: u64, prefix: u64, window: u64) -> Self {
+        let mut b = BatchComposition::default();
+        b.add_prefill_chunk(chunk, prefix, window);
+        b
+    }
+
+    /// Add a prefill chunk.
+    pub fn add_prefill_chunk(&mut self, chunk: u64, prefix: u64, window: u64) {
+        if chunk == 0 {
+            return;
+        }
+        self.prefill_tokens += chunk as f64;
+        self.prefill_chunks += 1.0;
+        self.prefill_prefix_tokens += prefix as f64;
+        self.prefill_window_prefix_tokens += prefix.min(window) as f64;
+        self.prefill_pairs += chunk_attention_pairs(chunk, prefix, u64::MAX);
+        self.prefill_window_pairs += chunk_attention_pairs(chunk, prefix, window);
+    }
+
+    /// Add `sequences` decodes whose contexts sum to `context_tokens` (and,
+    /// capped at the window, to `window_tokens`).
+    pub fn add_decodes(&mut self, sequences: f64, context_tokens: f64, window_tokens: f64) {
+        self.decode_sequences += sequences;
+        self.decode_context_tokens += context_tokens;
+        self.decode_window_tokens += window_tokens;
+    }
+
+    /// Tokens the iteration runs through the GEMMs on one replica.
+    pub fn tokens(&self) -> f64 {
+        self.prefill_tokens + self.decode_sequences
+    }
+
+    /// Whether the iteration does nothing.
+    pub fn is_empty(&self) -> bool {
+        self.tokens() <= 0.0
+    }
+}
+
+/// One iteration on one GPU (the slowest of each pipeline stage), broken
+/// down. `DecodeStep` is this type for a pure-decode iteration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IterationCost {
+    /// Bytes read per iteration on the binding GPU (weights touched + KV).
+    pub bytes_read: f64,
+    /// Weight bytes touched.
+    pub weight_bytes_read: f64,
+    /// KV bytes read.
+    pub kv_bytes_read: f64,
+    /// FLOPs per iteration on that GPU.
+    pub flops: f64,
+    /// bytes / achieved bandwidth.
+    pub memory_seconds: f64,
+    /// flops / achieved matrix rate.
+    pub compute_seconds: f64,
+    /// Collectives and hand-offs.
+    pub communication_seconds: f64,
+    /// Engine fixed costs (per iteration, per layer).
+    pub overhead_seconds: f64,
+    /// Engine-specific KV work outside the roofline (`kv_traffic`): strided
+    /// copies and MLA latent re-expansion GEMMs.
+    pub kv_extra_seconds: f64,
+    /// The iteration: max(memory, compute) + kv extra + communication +
+    /// overhead, summed over pipeline stages.
+    pub seconds: f64,
+    /// The dominant term.
+    pub bound: Bound,
+    /// Expected distinct routed experts touched per MoE layer on this GPU.
+    pub experts_touched_per_layer: f64,
+}
+
+/// Per-stage constants of the cost, computed once per scenario.
+#[derive(Debug, Clone)]
+struct StageCoeffs {
+    stage: u64,
+    split: WeightsSplit,
+    layers: f64,
+    local_experts: f64,
+    /// KV bytes per token summed over full and MLA layers.
+    full_bpt: f64,
+    /// KV bytes per token summed over sliding layers.
+    sliding_bpt: f64,
+    /// Recurrent state bytes per sequence.
+    state_bytes: f64,
+    /// Full + MLA layers (attend over the whole context).
+    full_layers: f64,
+    /// Sliding layers.
+    sliding_layers: f64,
+    mla_layers: f64,
+    kv: KvLayout,
+}
+
+/// The iteration-cost function of one scenario: constants derived once
+/// (weights split, KV bytes per token, bandwidths), then `cost` per batch in
+/// time independent of the batch size.
+#[derive(Debug, Clone)]
+pub struct IterationModel<'a> {
+    s: &'a Scenario,
+    eff: Efficiency,
+    stages: Vec<StageCoeffs>,
+    /// The model's sliding window (`u64::MAX`: none).
+    pub window: u64,
+    bw: f64,
+    kv_bw: f64,
+    mm: f64,
+    tp_bw: f64,
+    moe_bw: f64,
+    pp_bw: f64,
+    attn_flops_per_ctx: f64,
+    prefill_flops_per_pair: f64,
+    kv_extra_engine: bool,
+    sched: SchedulerSpec,
+    /// Decode context parallelism (1 = none) and its group's bandwidth.
+    dcp: f64,
+    dcp_bw: f64,
+}
+
+/// Bandwidth of a collective among `group` GPUs (inter-node when the group
+/// spans nodes).
+fn group_bandwidth(s: &Scenario, group: u64, eff: &Efficiency) -> f64 {
+    if group > s.cluster.gpus_per_node {
+        INTER_NODE_BYTES_PER_S * eff.link
+    } else {
+        s.cluster.gpu.link_uni_bytes_per_s() * eff.link
+    }
+}
+
+impl<'a> IterationModel<'a> {
+    /// Derive the per-scenario constants.
+    pub fn new(s: &'a Scenario, mem: &MemoryPlan, eff: &Efficiency) -> Self {
+        let gpu = &s.cluster.gpu;
+        let d = &s.deployment;
+        let e = &d.engine;
+        let a = &s.model.attention;
+        let heads_local = (a.num_heads / d.tp.max(1)) as f64;
+        // Decode: QK and PV per cached token (absorbed MLA attends over the latent).
+        let attn_flops_per_ctx = match &a.mla {
+            Some(m) => 2.0 * heads_local * (m.latent_dim() + m.kv_lora_rank) as f64,
+            None => 2.0 * heads_local * (a.head_dim + a.v_dim()) as f64,
+        };
+        // Prefill runs MLA un-absorbed: per-head QK over nope+rope, PV over v.
+        let prefill_flops_per_pair = match &a.mla {
+            Some(m) => {
+                2.0 * heads_local
+                    * ((m.qk_nope_head_dim + m.qk_rope_head_dim) + m.v_head_dim) as f64
+            }
+            None => attn_flops_per_ctx,
+        };
+        let stages = mem
+            .stages
+            .iter()
+            .map(|st| {
+                let mut c = StageCoeffs {
+                    stage: st.stage,
+                    split: layer_weights_split(s, st),
+                    layers: (st.layers.end - st.layers.start) as f64,
+                    local_experts: st.experts_per_gpu as f64,
+                    full_bpt: 0.0,
+                    sliding_bpt: 0.0,
+                    state_bytes: 0.0,
+                    full_layers: 0.0,
+                    sliding_layers: 0.0,
+                    mla_layers: 0.0,
+                    kv: st.kv.clone(),
+                };
+                for l in &st.kv.layers {
+                    let bpt = l.bytes_per_token(st.kv.dtype) as f64;
+                    match l {
+                        KvLayer::Full { .. } => {
+                            c.full_bpt += bpt;
+                            c.full_layers += 1.0;
+                        }
+                        KvLayer::Mla { .. } => {
+                            c.full_bpt += bpt;
+                            c.full_layers += 1.0;
+                            c.mla_layers += 1.0;
+                        }
+                        KvLayer::Sliding { .. } => {
+                            c.sliding_bpt += bpt;
+                            c.sliding_layers += 1.0;
+                        }
+                        KvLayer::State { .. } => {
+                            c.state_bytes += l.state_bytes_per_sequence() as f64;
+                        }
+                    }
+                }
+                c
+            })
+            .collect();
+        let pp_bw = if s.cluster.nodes > 1 {
+            INTER_NODE_BYTES_PER_S
+        } else {
+            gpu.link_uni_bytes_per_s()
+        } * eff.link;
+        IterationModel {
+            s,
+            eff: eff.clone(),
+            stages,
+            window: s
+                .model
+                .sliding_window
+                .filter(|&w| w > 0)
+                .unwrap_or(u64::MAX),
+            bw: gpu.bandwidth_bytes_per_s() * eff.memory,
+            kv_bw: gpu.bandwidth_bytes_per_s() * eff.kv_memory,
+            mm: gpu.matmul_flops(d.weights) * eff.matmul,
+            tp_bw: group_bandwidth(s, d.tp, eff),
+            moe_bw: group_bandwidth(s, s.moe_group(), eff),
+            pp_bw,
+            attn_flops_per_ctx,
+            prefill_flops_per_pair,
+            kv_extra_engine: e.decode_cache != DecodeCache::Paged || e.mla_decode_expands_latent,
+            sched: e.scheduler_spec(),
+            dcp: d.dcp.max(1) as f64,
+            dcp_bw: group_bandwidth(s, d.dcp.max(1), eff),
+        }
+    }
+
+    /// The efficiencies this model uses.
+    pub fn efficiency(&self) -> &Efficiency {
+        &self.eff
+    }
+
+    /// Cost of one iteration running `b` on every replica it names.
+    pub fn cost(&self, b: &BatchComposition) -> IterationCost {
+        let s = self.s;
+        let d = &s.deployment;
+        let e = &d.engine;
+        let gpu = &s.cluster.gpu;
+        let tokens = b.tokens();
+        let replicas = b.replicas.max(1.0);
+        // A pure-decode batch with a captured CUDA graph replays the graph of
+        // the next captured size (dummy tokens through the GEMMs and
+        // collectives); any other iteration runs eager and pays the profile's
+        // eager and per-prefill-sequence costs.
+        let graph = if b.prefill_tokens <= 0.0 && b.decode_sequences > 0.0 {
+            self.sched
+                .cuda_graph_size(b.decode_sequences.ceil() as u64)
+                .map(|size| size as f64)
+        } else {
+            None
+        };
+        let gemm_tokens = graph.unwrap_or(tokens).max(tokens);
+        let eager = graph.is_none();
+        let mut total = IterationCost {
+            bytes_read: 0.0,
+            weight_bytes_read: 0.0,
+            kv_bytes_read: 0.0,
+            flops: 0.0,
+            memory_seconds: 0.0,
+            compute_seconds: 0.0,
+            communication_seconds: 0.0,
+            overhead_seconds: 0.0,
+            kv_extra_seconds: 0.0,
+            seconds: 0.0,
+            bound: Bound::Memory,
+            experts_touched_per_layer: 0.0,
+        };
+        let mut max_bound = (0.0, Bound::Memory);
+        for st in &self.stages {
+            let split = &st.split;
+            let mut w_bytes = split.dense_bytes as f64;
+            let mut flops = 2.0 * split.dense_params as f64 * gemm_tokens;
+            let mut touched = 0.0;
+            if let Some(moe) = &s.model.moe {
+                // Tokens routed into this GPU's expert group: with EP the DP
+                // replicas share the experts.
+                let (group_tokens, group_gemm_tokens) = if d.ep > 1 {
+                    (tokens * replicas, gemm_tokens * replicas)
+                } else {
+                    (tokens, gemm_tokens)
+                };
+                let ef = moe.num_experts as f64;
+                let k = moe.experts_per_token as f64;
+                touched = expected_distinct_experts(ef, k, group_tokens) * st.local_experts / ef;
+                w_bytes += touched * split.expert_bytes as f64 * split.moe_layers as f64;
+                flops += 2.0
+                    * group_gemm_tokens
+                    * k
+                    * (st.local_experts / ef)
+                    * split.expert_params as f64
+                    * split.moe_layers as f64;
+            }
+            // KV: decodes read their contexts; chunks read their prefixes.
+            // With decode context parallelism each GPU holds and reads every
+            // dcp-th token of a sequence.
+            let mut kv_bytes = ((b.decode_context_tokens + b.prefill_prefix_tokens) * st.full_bpt
+                + (b.decode_window_tokens + b.prefill_window_prefix_tokens) * st.sliding_bpt)
+                / self.dcp
+                + b.decode_sequences * st.state_bytes;
+            // Linear-layer FLOPs of the prefill tokens (for the prefill compute scale).
+            let prefill_linear = if gemm_tokens > 0.0 {
+                flops * b.prefill_tokens / gemm_tokens
+            } else {
+                0.0
+            };
+            flops += self.attn_flops_per_ctx
+                * (b.decode_context_tokens * st.full_layers
+                    + b.decode_window_tokens * st.sliding_layers);
+            let prefill_attn = self.prefill_flops_per_pair
+                * (b.prefill_pairs * st.full_layers + b.prefill_window_pairs * st.sliding_layers);
+            flops += prefill_attn;
+            let prefill_extra =
+                (self.sched.prefill_compute_scale - 1.0).max(0.0) * (prefill_linear + prefill_attn);
+            let mut kv_extra = 0.0;
+            if self.kv_extra_engine && b.decode_sequences > 0.0 {
+                // Eager-framework copies (HF): modelled for a uniform batch at the mean context.
+                let n = b.decode_sequences.round().max(1.0) as u64;
+                let ctx = (b.decode_context_tokens / b.decode_sequences).round() as u64;
+                let extra = kv_traffic::decode_extra(
+                    e,
+                    &s.model,
+                    &st.kv,
+                    s.model.attention.num_heads / d.tp,
+                    n,
+                    ctx,
+                );
+                kv_bytes += extra.bytes;
+                let copy_bw = gpu.bandwidth_bytes_per_s() * e.strided_copy_efficiency.max(1e-6);
+                kv_extra = extra.copy_bytes / copy_bw
+                    + (extra.expand_flops / self.mm).max(extra.expand_bytes / self.bw);
+            }
+            let mem_s = w_bytes / self.bw + kv_bytes / self.kv_bw;
+            let cmp_s = (flops + prefill_extra) / self.mm;
+            // Two all-reduces per layer (after attention and after the MLP).
+            let act_bytes = gemm_tokens * s.model.hidden_size as f64 * 2.0;
+            let mut comm = 2.0 * st.layers * allreduce_seconds(act_bytes, d.tp, self.tp_bw);
+            if self.dcp > 1.0 {
+                // DCP per layer (vLLM PR #23734): all-gather the query heads of
+                // the DCP group, attend over the local 1/dcp of the tokens, then
+                // exchange the partial outputs and their LSEs. Absorbed MLA
+                // works in the latent width.
+                let a = &s.model.attention;
+                let (q_w, o_w) = match &a.mla {
+                    Some(m) => (m.latent_dim() as f64, m.kv_lora_rank as f64),
+                    None => (a.head_dim as f64, a.v_dim() as f64),
+                };
+                let n = self.dcp;
+                let group_heads = (a.num_heads / d.tp.max(1)) as f64 * n;
+                let q_bytes = gemm_tokens * group_heads * q_w * 2.0;
+                let o_bytes = gemm_tokens * group_heads * (o_w * 2.0 + 4.0);
+                comm += st.layers
+                    * ((n - 1.0) / n * (q_bytes + o_bytes) / self.dcp_bw
+                        + 2.0 * COLLECTIVE_LATENCY_S);
+            }
+            if d.ep > 1 {
+                // Dispatch + combine all-to-all per MoE layer: each token's k copies of
+                // the hidden state leave for other GPUs ((ep−1)/ep of them).
+                let k = s.model.moe.as_ref().map_or(0, |m| m.experts_per_token) as f64;
+                let per = gemm_tokens * k * s.model.hidden_size as f64 * 2.0;
+                let frac = (d.ep - 1) as f64 / d.ep as f64;
+                comm += split.moe_layers as f64
+                    * 2.0
+                    * (per * frac / self.moe_bw + COLLECTIVE_LATENCY_S);
+            }
+            if d.pp > 1 && st.stage + 1 < d.pp {
+                comm += act_bytes / self.pp_bw + COLLECTIVE_LATENCY_S;
+            }
+            // The per-iteration cost is paid once (charged to the first stage).
+            let per_step = if st.stage == 0 {
+                e.decode_overhead_per_step_seconds
+                    + b.prefill_chunks * self.sched.prefill_overhead_per_sequence_seconds
+            } else {
+                0.0
+            };
+            let eager_s = if eager {
+                st.layers * self.sched.eager_overhead_per_layer_seconds
+            } else {
+                0.0
+            };
+            let overhead = per_step
+                + eager_s
+                + st.layers * e.decode_overhead_per_layer_seconds
+                + split.moe_layers as f64 * e.decode_overhead_per_moe_layer_seconds
+                + st.mla_layers * e.decode_overhead_per_mla_layer_seconds;
+            let gpu_s = mem_s.max(cmp_s) + kv_extra;
+            // Eager host overhead runs while the GPU works; graph-replay gaps add up.
+            let stage_s = if e.decode_overhead_overlaps_gpu {
+                gpu_s.max(overhead) + comm
+            } else {
+                gpu_s + comm + overhead
+            };
+            let bound = [
+                (mem_s + kv_extra, Bound::Memory),
+                (cmp_s, Bound::Compute),
+                (comm, Bound::Communication),
+                (overhead, Bound::Overhead),
+            ]
+            .into_iter()
+            .fold(
+                (0.0, Bound::Memory),
+                |acc, x| if x.0 > acc.0 { x } else { acc },
+            );
+            if bound.0 > max_bound.0 {
+                max_bound = bound;
+            }
+            total.bytes_read += w_bytes + kv_bytes;
+            total.weight_bytes_read += w_bytes;
+            total.kv_bytes_read += kv_bytes;
+            total.flops += flops;
+            total.memory_seconds += mem_s;
+            total.compute_seconds += cmp_s;
+            total.communication_seconds += comm;
+            total.overhead_seconds += overhead;
+            total.kv_extra_seconds += kv_extra;
+            total.seconds += stage_s;
+            total.experts_touched_per_layer = total.experts_touched_per_layer.max(touched);
+        }
+        total.bound = max_bound.1;
+        total
+    }
+}
+
+/// Cost of one iteration of composition `b` (builds the `IterationModel`;
+/// call `IterationModel::cost` directly when costing many iterations).
+pub fn iteration_cost(
+    s: &Scenario,
+    mem: &MemoryPlan,
+    eff: &Efficiency,
+    b: &BatchComposition,
+) -> IterationCost {
+    IterationModel::new(s, mem, eff).cost(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_of_a_chunk() {
+        // Full layer: a 4-token chunk after 10 cached tokens: 4·10 + 16/2.
+        assert_eq!(chunk_attention_pairs(4, 10, u64::MAX), 48.0);
+        // Chunks of a prompt add up to the whole prompt's t²/2.
+        let whole = chunk_attention_pairs(1000, 0, u64::MAX);
+        let parts: f64 = (0..10)
+            .map(|i| chunk_attention_pairs(100, i * 100, u64::MAX))
+            .sum();
+        assert!((whole - parts).abs() < 1e-6);
+        assert_eq!(whole, 500_000.0);
+        // Past the window every query sees `window` keys.
+        assert_eq!(chunk_attention_pairs(10, 500, 100), 1000.0);
+        // Straddling the window: ∫₅₀^₁₀₀ x dx + 100·50 = 3750 + 5000.
+        assert_eq!(chunk_attention_pairs(100, 50, 100), 8750.0);
+        // Window split is additive too.
+        let parts: f64 = (0..10)
+            .map(|i| chunk_attention_pairs(100, i * 100, 250))
+            .sum();
+        assert!((chunk_attention_pairs(1000, 0, 250) - parts).abs() < 1e-6);
+    }
+}

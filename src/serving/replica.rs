@@ -1,0 +1,690 @@
+//! One engine replica's scheduler, iteration by iteration.
+//!
+//! The loop forms each iteration's batch as the engine's scheduler does
+//! (`SchedulerSpec`), asks the iteration-cost function how long it takes,
+//! advances the clock and moves requests along. Running requests are kept
+//! as aggregates (how many decode, the sum of their contexts, the sum of
+//! their remaining outputs), so an iteration costs the same whatever the
+//! batch size; per-request work happens only when a request is admitted,
+//! finishes its prefill, completes or is preempted (ordered sets, log n).
+//!
+//! The replica knows nothing about models or GPUs: it takes a cost closure.
+//! A disaggregated deployment is two of these (a prefill pool whose requests
+//! have one output token, and a decode pool whose requests arrive with their
+//! prompt already computed).
+
+use crate::perf::{BatchComposition, Bound, IterationCost};
+use crate::spec::scheduler::{BatchPolicy, KvAdmission, Preemption, SchedulerSpec};
+use std::collections::{BTreeSet, VecDeque};
+
+/// What one replica runs with.
+#[derive(Debug, Clone)]
+pub struct ReplicaConfig {
+    /// Scheduler policy.
+    pub sched: SchedulerSpec,
+    /// Token budget of one iteration (`max_num_batched_tokens`, `chunked_prefill_size`, `max_num_tokens`).
+    pub max_num_batched_tokens: u64,
+    /// Requests running at once (`max_num_seqs`, `max_running_requests`, `max_batch_size`).
+    pub max_num_seqs: u64,
+    /// Whether prompts are split into chunks of the token budget.
+    pub chunked_prefill: bool,
+    /// Tokens the replica's KV pool holds (the engine's start-up figure).
+    pub kv_capacity_tokens: u64,
+    /// Tokens per KV block (each running request wastes (block − 1)/2 on average).
+    pub block_size: u64,
+    /// The model's sliding window (`u64::MAX`: none).
+    pub window: u64,
+    /// DP replicas running in lockstep with this one (their tokens share the experts under EP).
+    pub lockstep_replicas: f64,
+    /// Stop with an error past this many iterations (bounded work).
+    pub max_iterations: u64,
+}
+
+/// One request's lengths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestSpec {
+    /// Prompt tokens.
+    pub prompt: u64,
+    /// Output tokens to generate (≥ 1).
+    pub output: u64,
+    /// Prompt tokens already in the prefix cache (not computed, but read).
+    pub cached: u64,
+}
+
+/// How requests reach the replica.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arrivals {
+    /// Closed loop: this many clients, each sending its next request when its
+    /// last one completes (`vllm bench serve --max-concurrency` with all requests ready).
+    Closed {
+        /// Clients.
+        concurrency: u64,
+    },
+    /// Open loop: requests arrive at these times (seconds, ascending); with a
+    /// cap, at most that many are in flight and a request waits client-side
+    /// for a slot (its latency is counted from when it is sent).
+    Open {
+        /// Arrival times.
+        times: Vec<f64>,
+        /// In-flight cap (`--max-concurrency`), if any.
+        max_concurrency: Option<u64>,
+    },
+}
+
+/// What happened to one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RequestRecord {
+    /// When it was sent, seconds.
+    pub arrival: f64,
+    /// When its first output token appeared.
+    pub first_token: f64,
+    /// When its last output token appeared.
+    pub finish: f64,
+    /// Prompt tokens.
+    pub prompt: u64,
+    /// Output tokens.
+    pub output: u64,
+    /// Times it was preempted.
+    pub preemptions: u32,
+}
+
+/// A replica's whole run.
+#[derive(Debug, Clone, Default)]
+pub struct ReplicaRun {
+    /// Completed requests, in completion order.
+    pub records: Vec<RequestRecord>,
+    /// Inter-token latencies: (seconds, number of tokens that waited that long).
+    pub itl: Vec<(f64, f64)>,
+    /// Iterations run.
+    pub iterations: u64,
+    /// Time the replica was running an iteration, seconds.
+    pub busy_seconds: f64,
+    /// First arrival and last completion, seconds.
+    pub start_seconds: f64,
+    /// Last completion.
+    pub end_seconds: f64,
+    /// Σ running requests × iteration time (for the time-averaged batch).
+    pub running_seconds: f64,
+    /// Preemptions (recompute).
+    pub preemptions: u64,
+    /// Iteration time by what bound it: memory, compute, communication, overhead.
+    pub bound_seconds: [f64; 4],
+    /// Most KV tokens in use at once.
+    pub peak_kv_tokens: f64,
+    /// Iterations in which a waiting request could not be admitted for lack of KV.
+    pub kv_blocked_iterations: u64,
+    /// Iterations in which a waiting request could not be admitted for lack of a sequence slot.
+    pub seq_blocked_iterations: u64,
+    /// Iterations with prefill work in them.
+    pub prefill_iterations: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Pending,
+    Waiting,
+    Prefilling,
+    Decoding,
+    Done,
+}
+
+#[derive(Debug, Clone)]
+struct Req {
+    spec: RequestSpec,
+    arrival: f64,
+    first_token: f64,
+    /// Tokens generated so far (while decoding: at `k0`).
+    generated: u64,
+    /// Tokens the current prefill must hold when done (prompt + generated).
+    to_compute: u64,
+    /// Of those, in the KV cache now.
+    computed: u64,
+    /// First decode iteration.
+    k0: u64,
+    order: u64,
+    state: State,
+    preemptions: u32,
+    last_token: f64,
+}
+
+fn bound_index(b: Bound) -> usize {
+    match b {
+        Bound::Memory => 0,
+        Bound::Compute => 1,
+        Bound::Communication => 2,
+        Bound::Overhead => 3,
+    }
+}
+
+/// The scheduler state of one replica.
+struct Sim<'c> {
+    cfg: &'c ReplicaConfig,
+    reqs: Vec<Req>,
+    waiting: VecDeque<usize>,
+    prefilling: Vec<usize>,
+    /// (admission order, request) of every running request.
+    running: BTreeSet<(u64, usize)>,
+    /// (finishing iteration, request) of every decoding request.
+    completions: BTreeSet<(u64, usize)>,
+    next_order: u64,
+    /// KV tokens held by prefilling requests.
+    prefill_kv: f64,
+    /// Decoders: count, Σ (prompt + g0 − k0), Σ (output − g0 + k0).
+    n_dec: f64,
+    sum_base: f64,
+    sum_rem_base: f64,
+    /// Σ (prompt + output) of running requests (reserve-full admission).
+    committed: f64,
+    new_token_ratio: f64,
+    /// Decode steps run so far: decoders advance only in iterations that
+    /// decode (a prefill-only batch leaves them waiting).
+    dk: u64,
+    /// Decode tokens already scheduled in the iteration being formed.
+    step_decode_tokens: f64,
+    now: f64,
+    run: ReplicaRun,
+}
+
+impl Sim<'_> {
+    fn waste(&self) -> f64 {
+        (self.cfg.block_size.max(1) - 1) as f64 / 2.0
+    }
+
+    fn running_count(&self) -> f64 {
+        self.running.len() as f64
+    }
+
+    /// KV tokens in use, counting the decode tokens of the iteration being formed.
+    fn used_kv(&self) -> f64 {
+        self.prefill_kv + self.sum_base + self.n_dec * self.dk as f64 - self.n_dec
+            + self.step_decode_tokens
+            + self.running_count() * self.waste()
+    }
+
+    fn capacity(&self) -> f64 {
+        self.cfg.kv_capacity_tokens as f64
+    }
+
+    /// Σ remaining output tokens of decoders.
+    fn remaining_output(&self) -> f64 {
+        (self.sum_rem_base - self.n_dec * self.dk as f64).max(0.0)
+    }
+
+    /// Whether the request at the head of the queue may be admitted with a first chunk of `chunk`.
+    fn admissible(&self, idx: usize, chunk: u64) -> bool {
+        let r = &self.reqs[idx];
+        let cap = self.capacity();
+        match self.cfg.sched.kv_admission {
+            KvAdmission::OnDemand => {
+                self.used_kv() + (r.computed + chunk) as f64 + self.waste() <= cap
+            }
+            KvAdmission::ReserveFullOutput => {
+                self.committed + (r.spec.prompt + r.spec.output) as f64 + self.waste() <= cap
+            }
+            KvAdmission::ReserveOutputRatio => {
+                // SGLang PrefillAdder: the prompt plus its (clipped) whole output must
+                // fit beside `new_token_ratio` × what running requests still generate.
+                let clip = self
+                    .cfg
+                    .sched
+                    .new_token_ratio
+                    .map_or(u64::MAX, |n| n.clip_max_new_tokens);
+                let own = (r.spec.output - r.generated).min(clip) as f64;
+                let reserved =
+                    self.new_token_ratio * self.remaining_output().min(self.n_dec * clip as f64);
+                self.used_kv() + reserved + r.to_compute as f64 + own <= cap
+            }
+        }
+    }
+
+    /// Preempt the most recently admitted running request (recompute).
+    fn preempt_latest(&mut self) -> bool {
+        let Some(&(order, idx)) = self.running.iter().next_back() else {
+            return false;
+        };
+        self.running.remove(&(order, idx));
+        let k = self.dk;
+        let r = &mut self.reqs[idx];
+        match r.state {
+            State::Decoding => {
+                let g0 = r.generated;
+                let g = g0 + (k - r.k0);
+                self.n_dec -= 1.0;
+                self.sum_base -= (r.spec.prompt + g0) as f64 - r.k0 as f64;
+                self.sum_rem_base -= (r.spec.output - g0) as f64 + r.k0 as f64;
+                let finish = r.k0 + (r.spec.output - g0) - 1;
+                self.completions.remove(&(finish, idx));
+                r.generated = g;
+                r.to_compute = r.spec.prompt + g;
+            }
+            State::Prefilling => {
+                self.prefill_kv -= r.computed as f64;
+                self.prefilling.retain(|&i| i != idx);
+            }
+            _ => unreachable!("only running requests are preempted"),
+        }
+        let r = &mut self.reqs[idx];
+        r.computed = r.spec.cached.min(r.to_compute.saturating_sub(1));
+        r.state = State::Waiting;
+        r.preemptions += 1;
+        r.last_token = self.now;
+        self.committed -= (r.spec.prompt + r.spec.output) as f64;
+        self.waiting.push_front(idx);
+        self.run.preemptions += 1;
+        if let Some(n) = self.cfg.sched.new_token_ratio {
+            self.new_token_ratio = n.init;
+        }
+        true
+    }
+
+    /// Make room for `need` more KV tokens by preempting (where the engine does).
+    fn ensure_room(&mut self, need: impl Fn(&Self) -> f64) -> bool {
+        while self.used_kv() + need(self) > self.capacity() {
+            if self.cfg.sched.preemption != Preemption::Recompute || !self.preempt_latest() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Schedule a chunk of request `idx`, return the tokens scheduled.
+    fn schedule_chunk(&mut self, idx: usize, budget: u64, comp: &mut BatchComposition) -> u64 {
+        let r = &mut self.reqs[idx];
+        let rem = r.to_compute - r.computed;
+        let chunk = rem.min(budget);
+        if chunk == 0 {
+            return 0;
+        }
+        comp.add_prefill_chunk(chunk, r.computed, self.cfg.window);
+        r.computed += chunk;
+        self.prefill_kv += chunk as f64;
+        chunk
+    }
+
+    /// Admit waiting requests into `comp` while the budget, the sequence cap
+    /// and the KV pool allow.
+    fn admit(&mut self, budget: &mut u64, comp: &mut BatchComposition) {
+        let partial_cap = self.cfg.sched.max_partial_prefills;
+        while *budget > 0 {
+            let Some(&idx) = self.waiting.front() else {
+                break;
+            };
+            if self.running.len() as u64 >= self.cfg.max_num_seqs {
+                self.run.seq_blocked_iterations += 1;
+                break;
+            }
+            let partial_now = self
+                .prefilling
+                .iter()
+                .filter(|&&i| self.reqs[i].computed < self.reqs[i].to_compute)
+                .count() as u64;
+            if partial_cap > 0 && partial_now >= partial_cap {
+                break;
+            }
+            let r = &self.reqs[idx];
+            let rem = r.to_compute - r.computed;
+            if !self.cfg.chunked_prefill && rem > *budget {
+                break;
+            }
+            let chunk = rem.min(*budget);
+            if !self.admissible(idx, chunk) {
+                self.run.kv_blocked_iterations += 1;
+                break;
+            }
+            self.waiting.pop_front();
+            let order = self.next_order;
+            self.next_order += 1;
+            let r = &mut self.reqs[idx];
+            r.order = order;
+            r.state = State::Prefilling;
+            self.prefill_kv += r.computed as f64;
+            self.committed += (r.spec.prompt + r.spec.output) as f64;
+            self.running.insert((order, idx));
+            self.prefilling.push(idx);
+            let used = self.schedule_chunk(idx, *budget, comp);
+            *budget -= used;
+        }
+    }
+
+    /// Continue requests that are mid-prefill, oldest first.
+    fn continue_prefills(&mut self, budget: &mut u64, comp: &mut BatchComposition) {
+        let list = self.prefilling.clone();
+        for idx in list {
+            if *budget == 0 {
+                break;
+            }
+            if self.reqs[idx].state != State::Prefilling {
+                continue;
+            }
+            let rem = self.reqs[idx].to_compute - self.reqs[idx].computed;
+            let chunk = rem.min(*budget) as f64;
+            if self.used_kv() + chunk > self.capacity() {
+                // No room for the next chunk: wait (the loop preempts when nothing runs).
+                self.run.kv_blocked_iterations += 1;
+                break;
+            }
+            let used = self.schedule_chunk(idx, *budget, comp);
+            *budget -= used;
+        }
+    }
+
+    /// Add every decoder to `comp` (after making room for their new tokens).
+    fn add_decodes(&mut self, comp: &mut BatchComposition) -> bool {
+        if self.n_dec <= 0.0 {
+            return true;
+        }
+        let ok = self.ensure_room(|s| s.n_dec);
+        if self.n_dec > 0.0 {
+            self.step_decode_tokens = self.n_dec;
+            let ctx = self.sum_base + self.n_dec * self.dk as f64;
+            // Σ min(ctx, window): exact when all contexts lie on one side of the window.
+            let win = if self.cfg.window == u64::MAX {
+                ctx
+            } else {
+                self.n_dec * (ctx / self.n_dec).min(self.cfg.window as f64)
+            };
+            comp.add_decodes(self.n_dec, ctx, win);
+        }
+        ok
+    }
+
+    /// Form one iteration's batch.
+    fn form_batch(&mut self) -> BatchComposition {
+        self.step_decode_tokens = 0.0;
+        let mut comp = BatchComposition {
+            replicas: self.cfg.lockstep_replicas.max(1.0),
+            ..BatchComposition::default()
+        };
+        let token_budget = self.cfg.max_num_batched_tokens.max(1);
+        match self.cfg.sched.batch_policy {
+            BatchPolicy::Mixed => {
+                self.add_decodes(&mut comp);
+                let mut budget = token_budget.saturating_sub(comp.decode_sequences as u64);
+                self.continue_prefills(&mut budget, &mut comp);
+                self.admit(&mut budget, &mut comp);
+            }
+            BatchPolicy::PrefillFirst => {
+                let mut budget = match self.cfg.sched.max_prefill_tokens {
+                    0 => token_budget,
+                    m => token_budget.min(m),
+                };
+                if self.cfg.sched.mixed_chunk {
+                    self.add_decodes(&mut comp);
+                    budget = budget.saturating_sub(comp.decode_sequences as u64);
+                }
+                self.continue_prefills(&mut budget, &mut comp);
+                self.admit(&mut budget, &mut comp);
+                if comp.prefill_tokens <= 0.0 && !self.cfg.sched.mixed_chunk {
+                    self.add_decodes(&mut comp);
+                }
+                if comp.prefill_tokens <= 0.0 && comp.decode_sequences > 0.0 {
+                    if let Some(n) = self.cfg.sched.new_token_ratio {
+                        let min = n.init * n.min_factor;
+                        let decay = (n.init - min) / n.decay_steps.max(1) as f64;
+                        self.new_token_ratio = (self.new_token_ratio - decay).max(min);
+                    }
+                }
+            }
+        }
+        comp
+    }
+
+    /// After an iteration ending at `self.now`: prefills that finished emit
+    /// their token, decoders that reached their output length complete.
+    fn finish_iteration(&mut self, dt: f64, decoded: f64, on_complete: &mut dyn FnMut(f64)) {
+        self.step_decode_tokens = 0.0;
+        if decoded > 0.0 {
+            self.run.itl.push((dt, decoded));
+            // Decoders whose last token came from this decode step complete.
+            let step = self.dk;
+            while let Some(&(finish, idx)) = self.completions.first() {
+                if finish > step {
+                    break;
+                }
+                self.completions.pop_first();
+                let r = &self.reqs[idx];
+                let (order, g0, k0) = (r.order, r.generated, r.k0);
+                self.running.remove(&(order, idx));
+                self.n_dec -= 1.0;
+                self.sum_base -= (r.spec.prompt + g0) as f64 - k0 as f64;
+                self.sum_rem_base -= (r.spec.output - g0) as f64 + k0 as f64;
+                self.reqs[idx].generated = self.reqs[idx].spec.output;
+                self.complete(idx, on_complete);
+            }
+            self.dk += 1;
+        }
+        let k = self.dk;
+        let mut i = 0;
+        while i < self.prefilling.len() {
+            let idx = self.prefilling[i];
+            let r = &self.reqs[idx];
+            if r.computed < r.to_compute {
+                i += 1;
+                continue;
+            }
+            self.prefilling.swap_remove(i);
+            let now = self.now;
+            let r = &mut self.reqs[idx];
+            r.generated += 1;
+            if r.first_token.is_nan() {
+                r.first_token = now;
+            } else {
+                self.run.itl.push((now - r.last_token, 1.0));
+            }
+            self.prefill_kv -= r.to_compute as f64;
+            if r.generated >= r.spec.output {
+                let order = r.order;
+                self.running.remove(&(order, idx));
+                self.complete(idx, on_complete);
+                continue;
+            }
+            let r = &mut self.reqs[idx];
+            r.state = State::Decoding;
+            // Its first decode is the next decode step.
+            r.k0 = k;
+            let g0 = r.generated;
+            self.n_dec += 1.0;
+            self.sum_base += (r.spec.prompt + g0) as f64 - r.k0 as f64;
+            self.sum_rem_base += (r.spec.output - g0) as f64 + r.k0 as f64;
+            let finish = r.k0 + (r.spec.output - g0) - 1;
+            self.completions.insert((finish, idx));
+        }
+    }
+
+    fn complete(&mut self, idx: usize, on_complete: &mut dyn FnMut(f64)) {
+        let now = self.now;
+        let r = &mut self.reqs[idx];
+        r.state = State::Done;
+        self.committed -= (r.spec.prompt + r.spec.output) as f64;
+        self.run.records.push(RequestRecord {
+            arrival: r.arrival,
+            first_token: r.first_token,
+            finish: now,
+            prompt: r.spec.prompt,
+            output: r.spec.output,
+            preemptions: r.preemptions,
+        });
+        on_complete(now);
+    }
+}
+
+/// Why a replica run stopped early.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplicaError {
+    /// A request can never be admitted: it needs more KV than the pool holds.
+    DoesNotFit {
+        /// KV tokens the request needs at admission.
+        needs_tokens: u64,
+        /// Tokens in the pool.
+        pool_tokens: u64,
+    },
+    /// More iterations than `max_iterations`.
+    TooLong {
+        /// The limit.
+        iterations: u64,
+    },
+}
+
+/// Run `requests` (in send order) through one replica. `cost` gives the
+/// iteration time of a batch composition.
+pub fn run_replica<F>(
+    cfg: &ReplicaConfig,
+    requests: &[RequestSpec],
+    arrivals: &Arrivals,
+    mut cost: F,
+) -> Result<ReplicaRun, ReplicaError>
+where
+    F: FnMut(&BatchComposition) -> IterationCost,
+{
+    let reqs: Vec<Req> = requests
+        .iter()
+        .map(|&spec| Req {
+            spec,
+            arrival: f64::NAN,
+            first_token: f64::NAN,
+            generated: 0,
+            to_compute: spec.prompt,
+            computed: spec.cached.min(spec.prompt.saturating_sub(1)),
+            k0: 0,
+            order: 0,
+            state: State::Pending,
+            preemptions: 0,
+            last_token: 0.0,
+        })
+        .collect();
+    let mut sim = Sim {
+        cfg,
+        reqs,
+        waiting: VecDeque::new(),
+        prefilling: Vec::new(),
+        running: BTreeSet::new(),
+        completions: BTreeSet::new(),
+        next_order: 0,
+        prefill_kv: 0.0,
+        n_dec: 0.0,
+        sum_base: 0.0,
+        sum_rem_base: 0.0,
+        committed: 0.0,
+        new_token_ratio: cfg.sched.new_token_ratio.map_or(0.0, |n| n.init),
+        dk: 0,
+        step_decode_tokens: 0.0,
+        now: 0.0,
+        run: ReplicaRun::default(),
+    };
+    let n = requests.len();
+    // Send order: `next` is the next request to send.
+    let mut next = 0usize;
+    let (closed, times, cap) = match arrivals {
+        Arrivals::Closed { concurrency } => (true, &[][..], Some(*concurrency)),
+        Arrivals::Open {
+            times,
+            max_concurrency,
+        } => (false, &times[..], *max_concurrency),
+    };
+    let mut in_flight = 0u64;
+    let mut freed = 0u64;
+    // Sent requests on their way to the scheduler: (when it sees them,
+    // request). Each spends the profile's request overhead (HTTP,
+    // tokenisation) between being sent and being schedulable; its client's
+    // slot is held meanwhile, so a closed loop's next request waits for it.
+    let overhead = cfg.sched.request_overhead_seconds.max(0.0);
+    let mut in_transit: VecDeque<(f64, usize)> = VecDeque::new();
+    // Every request must fit alone, or it would be preempted forever.
+    let waste = (cfg.block_size.max(1) - 1) as f64 / 2.0;
+    if let Some(r) = requests
+        .iter()
+        .max_by_key(|r| r.prompt + r.output)
+        .filter(|r| (r.prompt + r.output) as f64 + waste > cfg.kv_capacity_tokens as f64)
+    {
+        return Err(ReplicaError::DoesNotFit {
+            needs_tokens: r.prompt + r.output,
+            pool_tokens: cfg.kv_capacity_tokens,
+        });
+    }
+    sim.run.start_seconds = if closed {
+        0.0
+    } else {
+        times.first().copied().unwrap_or(0.0)
+    };
+    loop {
+        // Requests sent by now.
+        in_flight -= freed;
+        freed = 0;
+        while next < n {
+            if cap.is_some_and(|c| in_flight >= c) {
+                break;
+            }
+            let at = if closed { sim.now } else { times[next] };
+            if at > sim.now {
+                break;
+            }
+            sim.reqs[next].arrival = at;
+            in_transit.push_back((at + overhead, next));
+            next += 1;
+            in_flight += 1;
+        }
+        // Send times only grow and the overhead is one constant, so the
+        // queue is in order of when the scheduler sees them.
+        while let Some(&(ready, idx)) = in_transit.front() {
+            if ready > sim.now {
+                break;
+            }
+            in_transit.pop_front();
+            sim.reqs[idx].state = State::Waiting;
+            sim.waiting.push_back(idx);
+        }
+        if sim.waiting.is_empty() && sim.running.is_empty() {
+            if let Some(&(ready, _)) = in_transit.front() {
+                // Idle until the next request reaches the scheduler.
+                sim.now = sim.now.max(ready);
+                continue;
+            }
+            if next >= n {
+                break;
+            }
+            // Idle until the next arrival.
+            if !closed && cap.is_none_or(|c| in_flight < c) {
+                sim.now = sim.now.max(times[next]);
+                continue;
+            }
+            break;
+        }
+        let comp = sim.form_batch();
+        if comp.is_empty() {
+            // Nothing schedulable: free room by preemption, or the head request can never fit.
+            if !sim.running.is_empty() && sim.preempt_latest() {
+                continue;
+            }
+            let idx = *sim.waiting.front().expect("waiting is non-empty");
+            let r = &sim.reqs[idx];
+            let needs = match cfg.sched.kv_admission {
+                KvAdmission::ReserveFullOutput => r.spec.prompt + r.spec.output,
+                _ => r.to_compute,
+            };
+            return Err(ReplicaError::DoesNotFit {
+                needs_tokens: needs,
+                pool_tokens: cfg.kv_capacity_tokens,
+            });
+        }
+        if sim.run.iterations >= cfg.max_iterations {
+            return Err(ReplicaError::TooLong {
+                iterations: cfg.max_iterations,
+            });
+        }
+        let c = cost(&comp);
+        let dt = c.seconds;
+        let used = sim.used_kv();
+        sim.run.peak_kv_tokens = sim.run.peak_kv_tokens.max(used);
+        sim.run.running_seconds += sim.running_count() * dt;
+        sim.run.busy_seconds += dt;
+        sim.run.bound_seconds[bound_index(c.bound)] += dt;
+        sim.run.iterations += 1;
+        if comp.prefill_tokens > 0.0 {
+            sim.run.prefill_iterations += 1;
+        }
+        sim.now += dt;
+        sim.finish_iteration(dt, comp.decode_sequences, &mut |_| freed += 1);
+    }
+    sim.run.end_seconds = sim.now;
+    Ok(sim.run)
+}

@@ -1,0 +1,255 @@
+//! Scheduler policies as data: the `scheduler:` block of an engine profile
+//! (profiles/engines/*.yaml). Each knob says which engine behaviour it
+//! follows, and the YAML cites the engine source files. The serving
+//! simulator (`crate::serving`) runs these policies; the token and sequence
+//! budgets themselves are the engine's `max_num_batched_tokens` and
+//! `max_num_seqs` (with their large-GPU defaults).
+
+use serde::{Deserialize, Serialize};
+
+/// How an iteration's batch is formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchPolicy {
+    /// vLLM v1 / TensorRT-LLM in-flight batching: every iteration runs the
+    /// running decodes first, then prefill chunks of running and waiting
+    /// requests up to the token budget, all in one forward pass.
+    Mixed,
+    /// SGLang: when waiting requests can be admitted, run a prefill batch
+    /// (decodes wait, unless `mixed_chunk`); otherwise a decode batch.
+    PrefillFirst,
+}
+
+/// When KV space is taken for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KvAdmission {
+    /// vLLM v1 `KVCacheManager.allocate_slots`: blocks for the tokens being
+    /// computed this step only; a request is admitted when its chunk fits.
+    OnDemand,
+    /// SGLang `PrefillAdder`: admit when the prompt plus `new_token_ratio` ×
+    /// the remaining output of every running request fits.
+    ReserveOutputRatio,
+    /// TensorRT-LLM `GUARANTEED_NO_EVICT`: admit only when prompt + the whole
+    /// output fits beside what running requests will still need.
+    ReserveFullOutput,
+}
+
+/// What happens when running requests outgrow the KV pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preemption {
+    /// Free the most recently admitted requests' KV and recompute them later
+    /// (vLLM v1 `Scheduler.schedule` → `_preempt_request`; SGLang
+    /// `retract_decode`).
+    Recompute,
+    /// Admission guarantees it never happens (TensorRT-LLM GUARANTEED_NO_EVICT).
+    None,
+}
+
+/// SGLang's estimate of how much of a running request's remaining output to
+/// reserve KV for (`new_token_ratio`): starts at `init`, decays linearly
+/// each decode step to `init × min_factor` over `decay_steps`, and resets
+/// to `init` after a retraction.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenRatio {
+    /// `SGLANG_INIT_NEW_TOKEN_RATIO`.
+    pub init: f64,
+    /// `SGLANG_MIN_NEW_TOKEN_RATIO_FACTOR`.
+    pub min_factor: f64,
+    /// `SGLANG_NEW_TOKEN_RATIO_DECAY_STEPS`.
+    pub decay_steps: u64,
+    /// `SGLANG_CLIP_MAX_NEW_TOKENS_ESTIMATION`: remaining output counted at most this many tokens.
+    pub clip_max_new_tokens: u64,
+}
+
+/// One engine's scheduler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSpec {
+    /// Engine source files this block follows.
+    pub sources: Vec<String>,
+    /// How batches are formed.
+    pub batch_policy: BatchPolicy,
+    /// When KV is taken.
+    pub kv_admission: KvAdmission,
+    /// What happens when KV runs out.
+    pub preemption: Preemption,
+    /// PrefillFirst only: decodes join the prefill batch (SGLang `--enable-mixed-chunk`).
+    #[serde(default)]
+    pub mixed_chunk: bool,
+    /// Requests that may be mid-prefill (chunked) at once; 0 = no limit
+    /// (SGLang keeps one `chunked_req`).
+    #[serde(default)]
+    pub max_partial_prefills: u64,
+    /// PrefillFirst: prompt tokens one prefill batch admits (SGLang
+    /// `max_prefill_tokens`); 0 = the chunk budget.
+    #[serde(default)]
+    pub max_prefill_tokens: u64,
+    /// SGLang's output reservation; required with `reserve_output_ratio`.
+    #[serde(default)]
+    pub new_token_ratio: Option<NewTokenRatio>,
+    /// Decode batch sizes with a captured CUDA graph, as inclusive
+    /// `[first, last, step]` ranges. Empty: no graphs (eager every step).
+    #[serde(default)]
+    pub cuda_graph_batch_sizes: Vec<[u64; 3]>,
+    /// A decode batch between captured sizes replays the next larger graph
+    /// (padded with dummy tokens); false: it runs eager.
+    #[serde(default = "yes")]
+    pub cuda_graph_padding: bool,
+    /// FITTED (where the profile says so): extra fixed cost per decoder layer
+    /// of an eager iteration (prefill chunks, or a decode batch without a
+    /// graph) beyond the engine's per-step/per-layer decode overheads, seconds.
+    #[serde(default)]
+    pub eager_overhead_per_layer_seconds: f64,
+    /// FITTED (where the profile says so): host cost per sequence that
+    /// prefills in an iteration (input preparation, block tables), seconds.
+    #[serde(default)]
+    pub prefill_overhead_per_sequence_seconds: f64,
+    /// FITTED (where the profile says so): fixed per-request latency outside
+    /// the iterations (HTTP, tokenisation), seconds: a request becomes
+    /// schedulable this long after it is sent, so it counts in TTFT and
+    /// end-to-end latency and holds a closed-loop client's slot.
+    #[serde(default)]
+    pub request_overhead_seconds: f64,
+    /// FITTED (where the profile says so): prefill FLOPs take this many times
+    /// their time at the GEMM efficiency (varlen attention and prefill-shaped
+    /// grouped expert GEMMs run below the decode GEMMs' share of the matrix
+    /// rate); 1 = no extra cost.
+    #[serde(default = "one")]
+    pub prefill_compute_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SchedulerSpec {
+    /// Scheduler of an engine profile without a `scheduler:` block (HF
+    /// transformers, custom profiles): whole batches, no graphs, no preemption
+    /// tricks — vLLM-like mixed batching with on-demand KV.
+    pub fn generic() -> Self {
+        SchedulerSpec {
+            sources: vec!["generic continuous batching (no engine-specific block)".into()],
+            batch_policy: BatchPolicy::Mixed,
+            kv_admission: KvAdmission::OnDemand,
+            preemption: Preemption::Recompute,
+            mixed_chunk: false,
+            max_partial_prefills: 0,
+            max_prefill_tokens: 0,
+            new_token_ratio: None,
+            cuda_graph_batch_sizes: Vec::new(),
+            cuda_graph_padding: true,
+            eager_overhead_per_layer_seconds: 0.0,
+            prefill_overhead_per_sequence_seconds: 0.0,
+            request_overhead_seconds: 0.0,
+            prefill_compute_scale: 1.0,
+        }
+    }
+
+    /// Largest captured decode batch (0: none).
+    pub fn cuda_graph_max_batch(&self) -> u64 {
+        self.cuda_graph_batch_sizes
+            .iter()
+            .map(|r| {
+                if r[2] == 0 || r[1] < r[0] {
+                    r[0]
+                } else {
+                    r[0] + (r[1] - r[0]) / r[2] * r[2]
+                }
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The captured graph a decode batch of `n` sequences replays: the
+    /// smallest captured size ≥ n (exactly n without padding); None: eager.
+    pub fn cuda_graph_size(&self, n: u64) -> Option<u64> {
+        let mut best: Option<u64> = None;
+        for r in &self.cuda_graph_batch_sizes {
+            let (first, last, step) = (r[0], r[1], r[2].max(1));
+            if n > last || last < first {
+                continue;
+            }
+            let size = if n <= first {
+                first
+            } else {
+                first + (n - first).div_ceil(step) * step
+            };
+            if size > last {
+                continue;
+            }
+            if !self.cuda_graph_padding && size != n {
+                continue;
+            }
+            best = Some(best.map_or(size, |b: u64| b.min(size)));
+        }
+        best
+    }
+
+    /// Check the knobs; `engine` names the profile in the message.
+    pub fn validate(&self, engine: &str) -> Result<(), String> {
+        if self.kv_admission == KvAdmission::ReserveOutputRatio && self.new_token_ratio.is_none() {
+            return Err(format!(
+                "engine {engine}: kv_admission reserve_output_ratio needs a new_token_ratio block"
+            ));
+        }
+        for r in &self.cuda_graph_batch_sizes {
+            if r[0] == 0 || r[1] < r[0] || r[2] == 0 {
+                return Err(format!(
+                    "engine {engine}: cuda_graph_batch_sizes range {r:?} must be [first ≥ 1, last ≥ first, step ≥ 1]"
+                ));
+            }
+        }
+        for (name, v) in [
+            (
+                "eager_overhead_per_layer_seconds",
+                self.eager_overhead_per_layer_seconds,
+            ),
+            (
+                "prefill_overhead_per_sequence_seconds",
+                self.prefill_overhead_per_sequence_seconds,
+            ),
+            ("request_overhead_seconds", self.request_overhead_seconds),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("engine {engine}: {name} = {v} must be ≥ 0"));
+            }
+        }
+        let k = self.prefill_compute_scale;
+        if !(k.is_finite() && k >= 1.0) {
+            return Err(format!(
+                "engine {engine}: prefill_compute_scale = {k} must be ≥ 1 (1 = prefill at the GEMM efficiency)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_sizes() {
+        // vLLM's default list: 1, 2, 4, 8..256 step 8, 272..512 step 16.
+        let mut s = SchedulerSpec::generic();
+        s.cuda_graph_batch_sizes =
+            vec![[1, 1, 1], [2, 2, 1], [4, 4, 1], [8, 256, 8], [272, 512, 16]];
+        assert_eq!(s.cuda_graph_max_batch(), 512);
+        assert_eq!(s.cuda_graph_size(1), Some(1));
+        assert_eq!(s.cuda_graph_size(3), Some(4));
+        assert_eq!(s.cuda_graph_size(9), Some(16));
+        assert_eq!(s.cuda_graph_size(257), Some(272));
+        assert_eq!(s.cuda_graph_size(512), Some(512));
+        assert_eq!(s.cuda_graph_size(513), None);
+        s.cuda_graph_padding = false;
+        assert_eq!(s.cuda_graph_size(3), None);
+        assert_eq!(s.cuda_graph_size(16), Some(16));
+    }
+}

@@ -1,0 +1,350 @@
+//! The engine-log fidelity set (issue 15): real start-up logs of vLLM,
+//! SGLang and TensorRT-LLM deployments pasted in public issues, READMEs and
+//! blog posts (tests/fixtures/engine-logs/*.yaml, each with its source URL;
+//! tests/fixtures/engine-logs/SOURCES.md lists them). From the launch alone
+//! (the record's `kvplan:` block, with the logged engine version's profile)
+//! kvplan predicts the KV pool per GPU the engine sized ("Available KV cache
+//! memory", SGLang's K + V size, TensorRT-LLM's allocated KV bytes), the KV
+//! tokens and the maximum concurrency it logged.
+//!
+//! Tolerance (issue 15): KV capacity, KV tokens and maximum concurrency
+//! within 5% for every record except the named outliers (each with its
+//! reason, also tagged OUTLIER in the record's notes). Issue 15's set-wide
+//! targets — median |error| ≤ 2% and ≥ 90% of ≥ 30 records within 5% — are
+//! NOT met by this 12-record set (median 3.4%, 7 of 12 within 5%); the
+//! median and the count are asserted at today's values as regression
+//! guards, not as accuracy claims.
+//!
+//! Nothing here is fitted to the records except what the profiles say is
+//! FITTED (vllm@0.11's sampler copies, fitted on two of these logs and
+//! checked on three others). `cargo test --test engine_logs -- --nocapture`
+//! prints the table the README's accuracy section carries.
+
+use kvplan::memory;
+use kvplan::request::{resolve, EstimateRequest};
+use kvplan::spec::Catalog;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// One record (format shared with tests/reconcile.rs; unknown keys allowed).
+#[derive(Debug, Deserialize)]
+struct Record {
+    source_url: String,
+    engine: String,
+    version: String,
+    model: String,
+    gpu: String,
+    gpu_count: u64,
+    command: String,
+    logged: BTreeMap<String, f64>,
+    log: String,
+    #[serde(default)]
+    notes: String,
+    /// The launch as a kvplan estimate request (the web API's field names).
+    kvplan: serde_json::Value,
+}
+
+fn dir() -> String {
+    format!("{}/tests/fixtures/engine-logs", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn records() -> Vec<(String, Record)> {
+    let mut names: Vec<String> = std::fs::read_dir(dir())
+        .expect("tests/fixtures/engine-logs")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let text = std::fs::read_to_string(format!("{}/{n}", dir())).unwrap();
+            let r: Record =
+                kvplan::yaml::from_str(&text, &n).unwrap_or_else(|e| panic!("{n}: {e}"));
+            (n, r)
+        })
+        .collect()
+}
+
+/// What kvplan predicts for one record.
+struct Prediction {
+    /// KV pool per GPU, GiB.
+    kv_gib: f64,
+    /// KV tokens per engine instance, as the engine logs them.
+    tokens: u64,
+    /// Maximum concurrency at the record's maximum length (tokens ÷ the
+    /// length rounded up to whole blocks).
+    concurrency: f64,
+    /// Tokens kvplan's page arithmetic gets from the *logged* pool (full
+    /// attention and MLA layouts only).
+    tokens_from_logged_pool: Option<u64>,
+    /// The profile used.
+    engine_id: String,
+}
+
+fn predict(c: &Catalog, name: &str, r: &Record) -> Prediction {
+    let req: EstimateRequest = serde_json::from_value(r.kvplan.clone())
+        .unwrap_or_else(|e| panic!("{name}: kvplan block: {e}"));
+    let res =
+        resolve(&req, c, &kvplan::cli::load_model_path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let s = &res.scenario;
+    let plan = memory::plan(s);
+    let b = plan.binding_stage();
+    let block = s.deployment.engine.block_size.max(1);
+    let per_token = plan.kv_bytes_per_token_gpu;
+    let all_full = b.kv.layers.iter().all(|l| {
+        matches!(
+            l,
+            memory::kv::KvLayer::Full { .. } | memory::kv::KvLayer::Mla { .. }
+        )
+    });
+    let tokens_from_logged_pool = r.logged.get("available_kv_gib").and_then(|g| {
+        (all_full && per_token > 0).then(|| {
+            let bytes = (g * GIB) as u64;
+            bytes / (per_token * block) * block * s.deployment.dcp.max(1)
+        })
+    });
+    let tokens = plan.kv_cache_tokens / s.deployment.dp.max(1);
+    let len = s.workload.context.div_ceil(block) * block;
+    Prediction {
+        kv_gib: b.kv_budget_bytes.max(0) as f64 / GIB,
+        tokens,
+        concurrency: tokens as f64 / len as f64,
+        tokens_from_logged_pool,
+        engine_id: s.deployment.engine.id(),
+    }
+}
+
+/// Records whose KV capacity kvplan misses by more than 5%, each with the
+/// reason (also in the record's notes, tagged OUTLIER).
+const OUTLIERS: &[(&str, &str)] = &[
+    ("sglang-qwq-32b-l4", "GPU memory: kvplan's L4 has 24 GiB and no CUDA-visible figure from a log; SGLang saw 21.63 GiB free at start, and a 2.8 GiB pool absorbs the whole gap"),
+    ("trtllm-llama-3.1-8b", "TensorRT engine built for max_batch_size 2048: its activation and runtime buffers (31.84 − 17.83 GiB free = 14.0 GiB used, weights 8.5) are not in kvplan's activation estimate"),
+    ("vllm-qwen2-7b-instruct-a100-80gb-2", "a 5 GiB pool: kvplan's activation + non-torch (0.93 GiB) against the 0.56 GiB vLLM 0.10.1 used (FlashInfer sampler) is 7% of it"),
+    ("vllm-qwen3-235b-a22b-fp8-h100", "vLLM 0.9.2 (before kvplan's modelled range) with LMCache's KV connector: 4.8 GiB per GPU less pool than vllm@0.10's arithmetic; the issue's reply points at the profile order since vLLM PR #19312, not modelled"),
+    ("vllm-qwen3-32b-h100", "4.5 GiB pool after 61 GiB of weights: Qwen3-32B's sampler peak is 7.4 copies of the logits, vllm@0.11 models 8 (0.35 GiB, 8% of this pool)"),
+];
+
+fn rel(pred: f64, logged: f64) -> f64 {
+    (pred - logged) / logged.abs()
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn thousands(v: f64) -> String {
+    if v.fract() != 0.0 || v < 1000.0 {
+        return format!("{v}");
+    }
+    let s = format!("{}", v as u64);
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[test]
+fn fixtures_are_complete_and_cite_public_sources() {
+    let recs = records();
+    let sources = std::fs::read_to_string(format!("{}/SOURCES.md", dir())).expect("SOURCES.md");
+    for (n, r) in &recs {
+        assert!(
+            r.source_url.starts_with("https://"),
+            "{n}: source_url must be a public URL"
+        );
+        assert!(
+            sources.contains(n.as_str()) && sources.contains(r.source_url.as_str()),
+            "{n}: not listed in SOURCES.md with its URL"
+        );
+        assert!(
+            ["vllm", "sglang", "trtllm"].contains(&r.engine.as_str()),
+            "{n}: engine {}",
+            r.engine
+        );
+        assert!(
+            !r.version.is_empty() && !r.model.is_empty() && !r.gpu.is_empty(),
+            "{n}"
+        );
+        assert!(
+            r.gpu_count >= 1 && !r.command.is_empty() && !r.log.is_empty(),
+            "{n}"
+        );
+        assert!(
+            r.logged.contains_key("available_kv_gib") || r.logged.contains_key("kv_cache_tokens"),
+            "{n}: logs neither a KV pool nor KV tokens"
+        );
+        // Every logged figure appears in the quoted log lines (SGLang's pool
+        // is K size + V size, TensorRT-LLM's free memory sits in its line).
+        for (k, v) in &r.logged {
+            if k == "total_gib" || k == "free_before_weights_gib" || k == "free_before_kv_gib" {
+                continue;
+            }
+            let shown = [format!("{v}"), format!("{v:.2}"), thousands(*v)];
+            let in_log = shown.iter().any(|s| r.log.contains(s.as_str()));
+            let derived = k == "available_kv_gib" && r.engine == "sglang";
+            assert!(
+                in_log || derived,
+                "{n}: logged {k} = {v} not in the quoted log"
+            );
+        }
+    }
+    // The set covers tensor parallelism and each engine.
+    assert!(recs.iter().any(|(_, r)| r.gpu_count > 1));
+    for e in ["vllm", "sglang", "trtllm"] {
+        assert!(recs.iter().any(|(_, r)| r.engine == e), "{e}");
+    }
+}
+
+#[test]
+fn kv_capacity_matches_engine_logs() {
+    let c = Catalog::builtin().unwrap();
+    let recs = records();
+    let mut errs = Vec::new();
+    let mut rows = Vec::new();
+    let mut outliers_seen = Vec::new();
+    for (n, r) in &recs {
+        let p = predict(&c, n, r);
+        // KV capacity: the pool the engine logged (tokens where it logs no pool).
+        let (err, logged_s, pred_s) = match r.logged.get("available_kv_gib") {
+            Some(&g) => (
+                rel(p.kv_gib, g),
+                format!("{g:.2} GiB"),
+                format!("{:.2} GiB", p.kv_gib),
+            ),
+            None => {
+                let t = r.logged["kv_cache_tokens"];
+                (
+                    rel(p.tokens as f64, t),
+                    format!("{} tok", thousands(t)),
+                    format!("{} tok", thousands(p.tokens as f64)),
+                )
+            }
+        };
+        let tok = match r.logged.get("kv_cache_tokens") {
+            Some(&t) => format!(
+                "{} / {} ({:+.1}%)",
+                thousands(t),
+                thousands(p.tokens as f64),
+                100.0 * rel(p.tokens as f64, t)
+            ),
+            None => "–".into(),
+        };
+        let conc = match r.logged.get("max_concurrency") {
+            Some(&x) => format!(
+                "{x:.2} / {:.2} ({:+.1}%)",
+                p.concurrency,
+                100.0 * rel(p.concurrency, x)
+            ),
+            None => "–".into(),
+        };
+        rows.push(format!(
+            "| {} | {} {} ({}) | {} | {}×{} | {} | {} | {:+.1}% | {} | {} |",
+            n.trim_end_matches(".yaml"),
+            r.engine,
+            r.version,
+            p.engine_id,
+            r.model,
+            r.gpu_count,
+            r.gpu,
+            logged_s,
+            pred_s,
+            100.0 * err,
+            tok,
+            conc
+        ));
+        let named = OUTLIERS.iter().find(|(o, _)| n.starts_with(o));
+        if err.abs() > 0.05 {
+            assert!(
+                named.is_some(),
+                "{n}: KV capacity off by {:+.1}% ({} predicted {pred_s}, logged {logged_s}) and not a named outlier",
+                100.0 * err,
+                p.engine_id
+            );
+            assert!(
+                r.notes.contains("OUTLIER"),
+                "{n}: outlier without a reason in its notes"
+            );
+            outliers_seen.push(n.clone());
+        } else {
+            // Tokens and concurrency follow the pool: within 5% as well.
+            if let Some(&t) = r.logged.get("kv_cache_tokens") {
+                let e = rel(p.tokens as f64, t);
+                assert!(e.abs() <= 0.05, "{n}: {} tokens vs logged {t}", p.tokens);
+            }
+            if let Some(&x) = r.logged.get("max_concurrency") {
+                let e = rel(p.concurrency, x);
+                assert!(
+                    e.abs() <= 0.05,
+                    "{n}: concurrency {:.2} vs logged {x}",
+                    p.concurrency
+                );
+            }
+        }
+        errs.push(err.abs());
+        // The page arithmetic alone: tokens from the logged pool, to the
+        // log's rounding (pools print to 0.01 GiB); vLLM sizes every TP rank
+        // from the smallest rank's pool, which a rank-0 line can hide (1.1%
+        // in vllm-qwen3-235b, its notes).
+        if let (Some(&t), Some(ft)) = (r.logged.get("kv_cache_tokens"), p.tokens_from_logged_pool) {
+            let slack = 0.006 / r.logged["available_kv_gib"]
+                + 0.002
+                + if r.gpu_count > 1 { 0.012 } else { 0.0 };
+            assert!(
+                rel(ft as f64, t).abs() <= slack,
+                "{n}: tokens from the logged pool {ft} vs logged {t}"
+            );
+            // Concurrency is tokens ÷ the length in whole blocks, exactly.
+            if let Some(&x) = r.logged.get("max_concurrency") {
+                let len = r.kvplan["max_model_len"].as_f64().unwrap();
+                let per = (len / 16.0).ceil() * 16.0;
+                assert!((t / per - x).abs() < 0.006, "{n}: {t} / {per} vs {x}");
+            }
+        }
+    }
+    println!("| record | engine (kvplan profile) | model | GPUs | logged KV | kvplan | error | KV tokens logged / kvplan | max concurrency logged / kvplan |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for row in &rows {
+        println!("{row}");
+    }
+    let n = errs.len();
+    let within = errs.iter().filter(|e| **e <= 0.05).count();
+    let med = median(&mut errs.clone());
+    println!(
+        "\n{n} records: median |error| {:.2}%, {within}/{n} within 5%; outliers: {outliers_seen:?}",
+        100.0 * med
+    );
+    for (o, why) in OUTLIERS {
+        println!("  {o}: {why}");
+    }
+    assert!(n >= 12, "the fidelity set has {n} records");
+    // REGRESSION GUARD: issue 15's target is a median of at most 2%; this
+    // set's median is 3.4% today (see the README table), so the bound is
+    // today's figure, not the target.
+    assert!(
+        med <= 0.035,
+        "median |error| {:.2}% grew past 3.5%",
+        100.0 * med
+    );
+    // Regression guard on the share within 5% (issue 15 asks for 90% of ≥ 30).
+    assert!(within >= 7, "{within}/{n} within 5%");
+    for (o, _) in OUTLIERS {
+        assert!(
+            outliers_seen.iter().any(|s| s.starts_with(o)),
+            "{o} is listed as an outlier but kvplan now predicts it within 5%: remove it"
+        );
+    }
+}
