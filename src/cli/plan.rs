@@ -16,10 +16,15 @@ fn gpu_prices(values: &[String]) -> Result<Vec<crate::plan::cost::Price>> {
         if v.contains('=') || (v.contains(':') && !std::path::Path::new(v).exists()) {
             out.extend(crate::plan::cost::parse_prices(v, "--gpu-price")?);
         } else {
-            let text = std::fs::read_to_string(v).map_err(|e| {
-                crate::error::Error::file(
+            let text = crate::files::read_limited(
+                std::path::Path::new(v),
+                crate::files::MAX_SPEC_FILE_BYTES,
+            )
+            .map_err(|e| {
+                e.for_field(
                     "gpu-price",
-                    format!("cannot read price file '{v}': {e}; give NAME=USD (e.g. H100=2.49) or a file of such lines"),
+                    v,
+                    "; give NAME=USD (e.g. H100=2.49) or a file of such lines",
                 )
             })?;
             out.extend(crate::plan::cost::parse_prices(&text, v)?);
