@@ -3,10 +3,13 @@
 //! the whole DeepSeek-V3 space on 2×8×H800 (< 1 s).
 //! Run: cargo bench --bench serving
 
+#[allow(dead_code)] // this bench uses only `unconstrained`
+mod scenarios;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use kvplan::memory;
 use kvplan::perf::Efficiency;
-use kvplan::plan::{Constraints, Pinned};
+use kvplan::plan::Pinned;
 use kvplan::request::{resolve, EstimateRequest, Tokens};
 use kvplan::serving::plan::{plan, Sla};
 use kvplan::serving::{simulate, ServingWorkload};
@@ -38,14 +41,7 @@ fn benches(c: &mut Criterion) {
     );
     // The SLA plan over DeepSeek-V3's whole space on 2×8×H800.
     let two = scenario("deepseek-v3", "2x8xH800", 9216);
-    let cons = Constraints {
-        batch: None,
-        max_tpot_seconds: None,
-        max_ttft_seconds: None,
-        weights: vec![],
-        kv_dtypes: vec![],
-        gpu_price_per_hour: None,
-    };
+    let cons = scenarios::unconstrained();
     let mut w = ServingWorkload::closed(8192, 1024, 256);
     w.num_requests = Some(512);
     let sla = Sla {
