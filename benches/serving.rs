@@ -1,7 +1,8 @@
 //! Serving-simulator benchmarks (issue 13 targets): one simulation of 1,000
 //! requests at concurrency 256 with osl 1k (< 20 ms), and the SLA plan over
 //! the whole DeepSeek-V3 space on 2×8×H800 (< 1 s).
-//! Run: cargo bench --bench serving
+//! Run: cargo bench --bench serving -- --warm-up-time 1 --measurement-time 3
+//! (the plan runs on every core; the `(1 thread)` case is the single-core figure)
 
 #[allow(dead_code)] // this bench uses only `unconstrained`
 mod scenarios;
@@ -11,7 +12,7 @@ use kvplan::memory;
 use kvplan::perf::Efficiency;
 use kvplan::plan::Pinned;
 use kvplan::request::{resolve, EstimateRequest, Tokens};
-use kvplan::serving::plan::{plan, Sla};
+use kvplan::serving::plan::{plan, plan_on_threads, plan_stepwise, ServingPlan, Sla};
 use kvplan::serving::{simulate, ServingWorkload};
 use kvplan::spec::Catalog;
 use std::hint::black_box;
@@ -49,9 +50,52 @@ fn benches(c: &mut Criterion) {
         max_tpot_ms: Some(50.0),
         percentile: "p90".into(),
     };
+    // The fast paths (fast-forwarded decode runs, threads) must not change
+    // the plan: the same candidates in the same order, the same verdicts.
+    let key = |p: &ServingPlan| -> Vec<String> {
+        p.candidates
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} {} tp{} pp{} ep{} dp{} {} {} {}",
+                    x.weights_dtype,
+                    x.kv_dtype,
+                    x.tp,
+                    x.pp,
+                    x.ep,
+                    x.dp,
+                    x.max_num_batched_tokens,
+                    x.max_num_seqs,
+                    x.meets_sla
+                )
+            })
+            .collect()
+    };
+    let fast = plan(&two, &cons, Pinned::default(), &eff, &w, &sla).unwrap();
+    let reference = plan_stepwise(&two, &cons, Pinned::default(), &eff, &w, &sla).unwrap();
+    assert_eq!(
+        key(&fast),
+        key(&reference),
+        "the fast plan ranks differently"
+    );
+    eprintln!(
+        "plan: {} configurations simulated, {} meet the SLA; same ranking as the stepwise reference",
+        fast.evaluated,
+        fast.candidates.iter().filter(|x| x.meets_sla).count()
+    );
     c.bench_function(
         "serving SLA plan deepseek-v3 2x8xH800 isl8k osl1k c256",
         |b| b.iter(|| plan(black_box(&two), &cons, Pinned::default(), &eff, &w, &sla).unwrap()),
+    );
+    // The same plan on one thread (the figure for a single core).
+    c.bench_function(
+        "serving SLA plan deepseek-v3 2x8xH800 isl8k osl1k c256 (1 thread)",
+        |b| {
+            b.iter(|| {
+                plan_on_threads(black_box(&two), &cons, Pinned::default(), &eff, &w, &sla, 1)
+                    .unwrap()
+            })
+        },
     );
 }
 

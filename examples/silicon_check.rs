@@ -1091,19 +1091,18 @@ pub fn fit_serving(
                 (m.tpot + m.ttft, m.n, m.tpot, m.ttft)
             })
         };
-        // request_overhead_seconds stays 0: the simulator adds it to the
-        // latencies after the run, so in a closed loop it would not hold the
-        // client's slot (Little's law would break); fitting it needs that fixed first.
-        let mut x = [0.0, 0.0, 1.5];
+        // All three are searched: the request overhead holds the client's
+        // slot in the simulated closed loop (Little's law keeps holding).
+        let mut x = [0.05, 40e-6, 2.0];
         let mut best = score(x);
         if best.1 == 0 {
             continue;
         }
         let mut step = [0.04, 40e-6, 0.5];
         let floor = [0.0, 0.0, 1.0];
-        for _ in 0..6 {
+        for _ in 0..8 {
             let mut moved = false;
-            for i in 1..3 {
+            for i in 0..3 {
                 for sign in [1.0, -1.0] {
                     let mut c = x;
                     c[i] = (c[i] + sign * step[i]).max(floor[i]);

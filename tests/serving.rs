@@ -11,7 +11,7 @@ use kvplan::perf::{BatchComposition, Bound, Efficiency, IterationCost};
 use kvplan::request::{resolve, EstimateRequest, Tokens};
 use kvplan::scenario::Scenario;
 use kvplan::serving::replica::{run_replica, Arrivals, ReplicaConfig, RequestSpec};
-use kvplan::serving::{simulate, Arrival, ServingWorkload};
+use kvplan::serving::{simulate, simulate_stepwise, Arrival, ServingWorkload};
 use kvplan::spec::dtype::WeightFormat;
 use kvplan::spec::engine_id::EngineId;
 use kvplan::spec::scheduler::{BatchPolicy, KvAdmission, Preemption, SchedulerSpec};
@@ -499,4 +499,61 @@ fn bad_workloads_name_the_flag() {
     let mut w = ServingWorkload::closed(1000, 100, 1);
     w.random_range_ratio = 1.5;
     assert_eq!(field(w).as_deref(), Some("random_range_ratio"));
+}
+
+/// The fast path (runs of pure-decode iterations interpolated where their
+/// cost is linear in the context) gives what costing every iteration gives:
+/// the same requests, the same latencies to rounding, on engines of every
+/// batch policy, a sliding-window model, a preempting small pool, an open
+/// loop, and data parallelism.
+#[test]
+fn fast_forwarded_decodes_match_the_stepwise_reference() {
+    let eff = Efficiency::default();
+    let cases: Vec<(Scenario, ServingWorkload)> = {
+        let mut v = Vec::new();
+        let mut w = ServingWorkload::closed(1024, 1024, 64);
+        w.num_requests = Some(200);
+        v.push((scenario("llama-3.1-70b", "8xH100", "vllm"), w.clone()));
+        v.push((scenario("llama-3.1-70b", "8xH100", "sglang"), w.clone()));
+        v.push((scenario("llama-3.1-70b", "8xH100", "trtllm"), w.clone()));
+        let mut spread = w.clone();
+        spread.random_range_ratio = 0.1;
+        v.push((scenario("gpt-oss-120b", "4xH100", "vllm"), spread));
+        let mut open = ServingWorkload::closed(2048, 512, 1);
+        open.arrival = Arrival::Rate {
+            per_second: 4.0,
+            burstiness: 1.0,
+            max_concurrency: None,
+        };
+        open.num_requests = Some(100);
+        v.push((scenario("llama-3.1-8b", "1xH100", "vllm"), open));
+        v
+    };
+    for (s, w) in &cases {
+        let mem = memory::plan(s);
+        let fast = simulate(s, &mem, &eff, w).unwrap();
+        let slow = simulate_stepwise(s, &mem, &eff, w).unwrap();
+        let what = format!("{} on {}", s.model.name, s.deployment.engine.name);
+        for (a, b, name) in [
+            (fast.ttft_ms.mean, slow.ttft_ms.mean, "mean TTFT"),
+            (fast.ttft_ms.p90, slow.ttft_ms.p90, "p90 TTFT"),
+            (fast.tpot_ms.mean, slow.tpot_ms.mean, "mean TPOT"),
+            (fast.tpot_ms.p99, slow.tpot_ms.p99, "p99 TPOT"),
+            (fast.itl_ms.p50, slow.itl_ms.p50, "p50 ITL"),
+            (
+                fast.output_tokens_per_second,
+                slow.output_tokens_per_second,
+                "tokens/s",
+            ),
+            (
+                fast.mean_running_batch,
+                slow.mean_running_batch,
+                "mean batch",
+            ),
+        ] {
+            assert!(close(a, b, 1e-6), "{what}: {name} {a} vs {b}");
+        }
+        assert_eq!(fast.preemptions, slow.preemptions, "{what}");
+        assert_eq!(fast.bound, slow.bound, "{what}");
+    }
 }

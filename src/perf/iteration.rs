@@ -20,7 +20,7 @@
 //! does not grow with the number of sequences: the serving simulator keeps
 //! these sums up to date as requests join, advance and leave.
 
-use super::{allreduce_seconds, expected_distinct_experts, kv_traffic, Bound, Efficiency};
+use super::{allreduce_seconds, kv_traffic, Bound, Efficiency};
 use super::{COLLECTIVE_LATENCY_S, INTER_NODE_BYTES_PER_S};
 use crate::memory::kv::{KvLayer, KvLayout};
 use crate::memory::{layer_weights_split, MemoryPlan, WeightsSplit};
@@ -40,6 +40,21 @@ pub fn chunk_attention_pairs(chunk: u64, prefix: u64, window: u64) -> f64 {
         c * w
     } else {
         (w * w - p * p) / 2.0 + w * (p + c - w)
+    }
+}
+
+/// Rows of one M tile of a grouped (per-expert) GEMM at prefill: every
+/// touched expert's token count is padded up to whole tiles, so a prefill
+/// that gives each expert few tokens (1,024 tokens × top-8 over 256
+/// experts: 32 each) runs the expert GEMMs at a fraction of their FLOPs.
+/// The tile follows the tensor-core MMA shape the MoE kernels are built on:
+/// Hopper's wgmma is M = 64 per warpgroup, Blackwell's tcgen05.mma M = 128
+/// per CTA (NVIDIA PTX ISA, "Warpgroup MMA" and "tcgen05 MMA" shapes).
+/// Other GPUs: 64 (an assumption: CUTLASS/Triton/CK MoE tiles of 64).
+pub fn grouped_gemm_tile_tokens(arch: crate::spec::dtype::Arch) -> u64 {
+    match arch {
+        crate::spec::dtype::Arch::Blackwell => 128,
+        _ => 64,
     }
 }
 
@@ -218,6 +233,11 @@ pub struct IterationModel<'a> {
     /// Decode context parallelism (1 = none) and its group's bandwidth.
     dcp: f64,
     dcp_bw: f64,
+    /// M tile of a prefill iteration's grouped expert GEMM, tokens.
+    moe_tile: f64,
+    /// ln(1 − k/E) of the routing (0 for dense models): a token misses a
+    /// given expert with probability 1 − k/E.
+    moe_ln_keep: f64,
 }
 
 /// Bandwidth of a collective among `group` GPUs (inter-node when the group
@@ -318,6 +338,14 @@ impl<'a> IterationModel<'a> {
             sched: e.scheduler_spec(),
             dcp: d.dcp.max(1) as f64,
             dcp_bw: group_bandwidth(s, d.dcp.max(1), eff),
+            moe_tile: grouped_gemm_tile_tokens(gpu.arch) as f64,
+            moe_ln_keep: s.model.moe.as_ref().map_or(0.0, |m| {
+                if m.num_experts == 0 {
+                    0.0
+                } else {
+                    (-(m.experts_per_token as f64) / m.num_experts as f64).ln_1p()
+                }
+            }),
         }
     }
 
@@ -362,6 +390,20 @@ impl<'a> IterationModel<'a> {
             experts_touched_per_layer: 0.0,
         };
         let mut max_bound = (0.0, Bound::Memory);
+        // Distinct routed experts the iteration's tokens touch in the expert
+        // group (the same on every stage): E·(1 − (1 − k/E)^tokens), with
+        // ln(1 − k/E) derived once per scenario.
+        let (group_tokens, group_gemm_tokens) = if d.ep > 1 {
+            (tokens * replicas, gemm_tokens * replicas)
+        } else {
+            (tokens, gemm_tokens)
+        };
+        let touched_all = match &s.model.moe {
+            Some(moe) if moe.num_experts > 0 && group_tokens > 0.0 => {
+                -(moe.num_experts as f64) * (group_tokens * self.moe_ln_keep).exp_m1()
+            }
+            _ => 0.0,
+        };
         for st in &self.stages {
             let split = &st.split;
             let mut w_bytes = split.dense_bytes as f64;
@@ -369,22 +411,26 @@ impl<'a> IterationModel<'a> {
             let mut touched = 0.0;
             if let Some(moe) = &s.model.moe {
                 // Tokens routed into this GPU's expert group: with EP the DP
-                // replicas share the experts.
-                let (group_tokens, group_gemm_tokens) = if d.ep > 1 {
-                    (tokens * replicas, gemm_tokens * replicas)
-                } else {
-                    (tokens, gemm_tokens)
-                };
+                // replicas share the experts (group_tokens above).
                 let ef = moe.num_experts as f64;
                 let k = moe.experts_per_token as f64;
-                touched = expected_distinct_experts(ef, k, group_tokens) * st.local_experts / ef;
+                touched = touched_all * st.local_experts / ef;
                 w_bytes += touched * split.expert_bytes as f64 * split.moe_layers as f64;
-                flops += 2.0
-                    * group_gemm_tokens
-                    * k
-                    * (st.local_experts / ef)
-                    * split.expert_params as f64
-                    * split.moe_layers as f64;
+                // Rows each touched expert's GEMM runs. A prefill iteration's
+                // grouped GEMM pads every expert's tokens up to whole M tiles
+                // (`grouped_gemm_tile_tokens`); decode kernels use small-M tiles.
+                let per_expert = if touched_all > 0.0 {
+                    group_gemm_tokens * k / touched_all
+                } else {
+                    0.0
+                };
+                let rows = if b.prefill_tokens > 0.0 && self.moe_tile > 1.0 {
+                    (per_expert / self.moe_tile).ceil() * self.moe_tile
+                } else {
+                    per_expert
+                };
+                flops +=
+                    2.0 * rows * touched * split.expert_params as f64 * split.moe_layers as f64;
             }
             // KV: decodes read their contexts; chunks read their prefixes.
             // With decode context parallelism each GPU holds and reads every

@@ -405,6 +405,27 @@ pub fn simulate(
     eff: &Efficiency,
     w: &ServingWorkload,
 ) -> Result<ServingResult> {
+    simulate_with(s, mem, eff, w, true)
+}
+
+/// `simulate` with every iteration costed one by one
+/// (`replica::run_replica_stepwise`): the reference for the fast path.
+pub fn simulate_stepwise(
+    s: &Scenario,
+    mem: &MemoryPlan,
+    eff: &Efficiency,
+    w: &ServingWorkload,
+) -> Result<ServingResult> {
+    simulate_with(s, mem, eff, w, false)
+}
+
+fn simulate_with(
+    s: &Scenario,
+    mem: &MemoryPlan,
+    eff: &Efficiency,
+    w: &ServingWorkload,
+    fast: bool,
+) -> Result<ServingResult> {
     s.validate()?;
     w.validate(s.model.max_context)?;
     let d = &s.deployment;
@@ -494,7 +515,12 @@ pub fn simulate(
     for (i, (count, arrivals, n)) in loads.iter().enumerate() {
         let mut rng = Rng::new(w.seed.wrapping_add(i as u64 * 0x1000_0001));
         let specs = request_specs(w, *n, &mut rng);
-        let run = run_replica(&cfg, &specs, arrivals, |b| model.cost(b)).map_err(|err| match err {
+        let run = if fast {
+            run_replica(&cfg, &specs, arrivals, |b| model.cost(b))
+        } else {
+            replica::run_replica_stepwise(&cfg, &specs, arrivals, |b| model.cost(b))
+        };
+        let run = run.map_err(|err| match err {
             ReplicaError::DoesNotFit {
                 needs_tokens,
                 pool_tokens,

@@ -4,7 +4,7 @@
 //! through the serving simulator, ranked by output tokens/s per GPU among
 //! those that meet the SLA at the chosen percentile.
 
-use super::{simulate, Arrival, ServingResult, ServingWorkload};
+use super::{simulate, simulate_stepwise, Arrival, ServingResult, ServingWorkload};
 use crate::error::{Error, Result};
 use crate::memory;
 use crate::perf::Efficiency;
@@ -160,7 +160,9 @@ fn scaled(w: &ServingWorkload, copies: u64) -> ServingWorkload {
 }
 
 /// Plan `w` under `sla` over the deployments of `base` (restricted by
-/// `constraints` and `pinned` as `plan` does).
+/// `constraints` and `pinned` as `plan` does). The candidates are simulated
+/// on as many threads as the machine offers (`plan_on_threads` with
+/// `std::thread::available_parallelism`); the result does not depend on it.
 pub fn plan(
     base: &Scenario,
     constraints: &Constraints,
@@ -169,6 +171,148 @@ pub fn plan(
     w: &ServingWorkload,
     sla: &Sla,
 ) -> Result<ServingPlan> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    plan_on_threads(base, constraints, pinned, eff, w, sla, threads)
+}
+
+/// Every engine-knob variant of one deployment `cand`, simulated: the
+/// candidates it yields (in a fixed order) and the first simulator error.
+fn simulate_layout(
+    base: &Scenario,
+    cand: &Candidate,
+    eff: &Efficiency,
+    w: &ServingWorkload,
+    sla: &Sla,
+    fast: bool,
+) -> (Vec<ServingCandidate>, Option<Error>) {
+    let mut out = Vec::new();
+    let mut first_err: Option<Error> = None;
+    let Some(s0) = apply(base, cand) else {
+        return (out, None);
+    };
+    let engine = &s0.deployment.engine;
+    let default_tokens = engine.max_num_batched_tokens;
+    let mut budgets = vec![default_tokens];
+    for t in [2048, 16384] {
+        if !budgets.contains(&t) {
+            budgets.push(t);
+        }
+    }
+    let per_replica = match w.arrival {
+        Arrival::Concurrency(cc) => cc.div_ceil(s0.deployment.dp.max(1)),
+        Arrival::Rate { .. } => engine.max_num_seqs,
+    };
+    let mut caps = vec![engine.max_num_seqs];
+    let half = per_replica / 2;
+    if half >= 4 && half < engine.max_num_seqs {
+        caps.push(half);
+    }
+    for &tokens in &budgets {
+        for &cap in &caps {
+            let mut s = s0.clone();
+            s.deployment.engine.max_num_batched_tokens = tokens;
+            s.deployment.engine.max_num_seqs = cap;
+            let mem = memory::plan(&s);
+            if mem.kv_cache_tokens == 0 {
+                continue;
+            }
+            let mut copies = 1u64;
+            let r = loop {
+                let wk = scaled(w, copies);
+                let sim = if fast {
+                    simulate(&s, &mem, eff, &wk)
+                } else {
+                    simulate_stepwise(&s, &mem, eff, &wk)
+                };
+                match sim {
+                    Ok(r) => {
+                        let keeps_up = match wk.arrival {
+                            Arrival::Rate { per_second, .. } => {
+                                r.requests_per_second >= 0.95 * per_second
+                            }
+                            _ => true,
+                        };
+                        let meets = keeps_up && sla.ratio(&r) <= 1.0;
+                        if meets || !matches!(w.arrival, Arrival::Rate { .. }) || copies >= 64 {
+                            break Some(r);
+                        }
+                        copies *= 2;
+                    }
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                        break None;
+                    }
+                }
+            };
+            let Some(r) = r else { continue };
+            let p = sla.percentile.as_str();
+            let ratio = sla.ratio(&r);
+            out.push(ServingCandidate {
+                weights_dtype: cand.weights_dtype,
+                kv_dtype: cand.kv_dtype,
+                tp: cand.tp,
+                pp: cand.pp,
+                ep: cand.ep,
+                dp: cand.dp,
+                gpus: cand.gpus,
+                max_num_batched_tokens: tokens,
+                max_num_seqs: cap,
+                ttft_ms: r.ttft_ms.at(p).unwrap_or(0.0),
+                tpot_ms: r.tpot_ms.at(p).unwrap_or(0.0),
+                output_tokens_per_second_per_gpu: r.output_tokens_per_second_per_gpu,
+                output_tokens_per_second_per_user: r.output_tokens_per_second_per_user,
+                requests_per_second: r.requests_per_second * copies as f64,
+                preemptions: r.preemptions,
+                sla_ratio: ratio,
+                meets_sla: ratio <= 1.0,
+                pareto: false,
+                copies,
+                total_gpus: copies * cand.gpus,
+            });
+        }
+    }
+    (out, first_err)
+}
+
+/// `plan` on at most `threads` threads (1: on the caller's thread). The
+/// deployments are split into contiguous shares and their results joined in
+/// the search's order, so every thread count gives the same plan.
+pub fn plan_on_threads(
+    base: &Scenario,
+    constraints: &Constraints,
+    pinned: Pinned,
+    eff: &Efficiency,
+    w: &ServingWorkload,
+    sla: &Sla,
+    threads: usize,
+) -> Result<ServingPlan> {
+    plan_impl(base, constraints, pinned, eff, w, sla, threads, true)
+}
+
+/// `plan` on one thread with every iteration of every simulation costed one
+/// by one (`simulate_stepwise`): the reference the fast paths are checked against.
+pub fn plan_stepwise(
+    base: &Scenario,
+    constraints: &Constraints,
+    pinned: Pinned,
+    eff: &Efficiency,
+    w: &ServingWorkload,
+    sla: &Sla,
+) -> Result<ServingPlan> {
+    plan_impl(base, constraints, pinned, eff, w, sla, 1, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_impl(
+    base: &Scenario,
+    constraints: &Constraints,
+    pinned: Pinned,
+    eff: &Efficiency,
+    w: &ServingWorkload,
+    sla: &Sla,
+    threads: usize,
+    fast: bool,
+) -> Result<ServingPlan> {
     sla.validate()?;
     w.validate(base.model.max_context)?;
     let mut c = constraints.clone();
@@ -176,87 +320,35 @@ pub fn plan(
     c.max_tpot_seconds = None;
     c.max_ttft_seconds = None;
     let layouts = crate::plan::search_pinned(base, &c, Objective::Throughput, eff, pinned)?;
+    let fitting: Vec<&Candidate> = layouts.iter().filter(|x| x.fits).collect();
+    let run_share = |share: &[&Candidate]| -> Vec<(Vec<ServingCandidate>, Option<Error>)> {
+        share
+            .iter()
+            .map(|cand| simulate_layout(base, cand, eff, w, sla, fast))
+            .collect()
+    };
+    let threads = threads.clamp(1, fitting.len().max(1));
+    let results: Vec<(Vec<ServingCandidate>, Option<Error>)> = if threads == 1 {
+        run_share(&fitting)
+    } else {
+        let per = fitting.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = fitting
+                .chunks(per)
+                .map(|share| scope.spawn(move || run_share(share)))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("a plan thread panicked"))
+                .collect()
+        })
+    };
     let mut out: Vec<ServingCandidate> = Vec::new();
     let mut first_err: Option<Error> = None;
-    for cand in layouts.iter().filter(|x| x.fits) {
-        let Some(s0) = apply(base, cand) else {
-            continue;
-        };
-        let engine = &s0.deployment.engine;
-        let default_tokens = engine.max_num_batched_tokens;
-        let mut budgets = vec![default_tokens];
-        for t in [2048, 16384] {
-            if !budgets.contains(&t) {
-                budgets.push(t);
-            }
-        }
-        let per_replica = match w.arrival {
-            Arrival::Concurrency(cc) => cc.div_ceil(s0.deployment.dp.max(1)),
-            Arrival::Rate { .. } => engine.max_num_seqs,
-        };
-        let mut caps = vec![engine.max_num_seqs];
-        let half = per_replica / 2;
-        if half >= 4 && half < engine.max_num_seqs {
-            caps.push(half);
-        }
-        for &tokens in &budgets {
-            for &cap in &caps {
-                let mut s = s0.clone();
-                s.deployment.engine.max_num_batched_tokens = tokens;
-                s.deployment.engine.max_num_seqs = cap;
-                let mem = memory::plan(&s);
-                if mem.kv_cache_tokens == 0 {
-                    continue;
-                }
-                let mut copies = 1u64;
-                let r = loop {
-                    let wk = scaled(w, copies);
-                    match simulate(&s, &mem, eff, &wk) {
-                        Ok(r) => {
-                            let keeps_up = match wk.arrival {
-                                Arrival::Rate { per_second, .. } => {
-                                    r.requests_per_second >= 0.95 * per_second
-                                }
-                                _ => true,
-                            };
-                            let meets = keeps_up && sla.ratio(&r) <= 1.0;
-                            if meets || !matches!(w.arrival, Arrival::Rate { .. }) || copies >= 64 {
-                                break Some(r);
-                            }
-                            copies *= 2;
-                        }
-                        Err(e) => {
-                            first_err.get_or_insert(e);
-                            break None;
-                        }
-                    }
-                };
-                let Some(r) = r else { continue };
-                let p = sla.percentile.as_str();
-                let ratio = sla.ratio(&r);
-                out.push(ServingCandidate {
-                    weights_dtype: cand.weights_dtype,
-                    kv_dtype: cand.kv_dtype,
-                    tp: cand.tp,
-                    pp: cand.pp,
-                    ep: cand.ep,
-                    dp: cand.dp,
-                    gpus: cand.gpus,
-                    max_num_batched_tokens: tokens,
-                    max_num_seqs: cap,
-                    ttft_ms: r.ttft_ms.at(p).unwrap_or(0.0),
-                    tpot_ms: r.tpot_ms.at(p).unwrap_or(0.0),
-                    output_tokens_per_second_per_gpu: r.output_tokens_per_second_per_gpu,
-                    output_tokens_per_second_per_user: r.output_tokens_per_second_per_user,
-                    requests_per_second: r.requests_per_second * copies as f64,
-                    preemptions: r.preemptions,
-                    sla_ratio: ratio,
-                    meets_sla: ratio <= 1.0,
-                    pareto: false,
-                    copies,
-                    total_gpus: copies * cand.gpus,
-                });
-            }
+    for (cands, err) in results {
+        out.extend(cands);
+        if let Some(e) = err {
+            first_err.get_or_insert(e);
         }
     }
     if out.is_empty() {

@@ -491,6 +491,115 @@ impl Sim<'_> {
         }
     }
 
+    /// The pure-decode composition `j` steps from now (what `form_batch`
+    /// builds when nothing waits or prefills).
+    fn decode_comp(&self, j: u64) -> BatchComposition {
+        let mut comp = BatchComposition {
+            replicas: self.cfg.lockstep_replicas.max(1.0),
+            ..BatchComposition::default()
+        };
+        let n = self.n_dec;
+        let ctx = self.sum_base + n * (self.dk + j) as f64;
+        let win = if self.cfg.window == u64::MAX {
+            ctx
+        } else {
+            n * (ctx / n).min(self.cfg.window as f64)
+        };
+        comp.add_decodes(n, ctx, win);
+        comp
+    }
+
+    /// Fast-forward a run of pure-decode iterations: nothing waits or
+    /// prefills, no request completes, arrives (before `horizon`) or runs out
+    /// of KV room in it, so each step is the previous one with every context
+    /// one token longer. The cost of such a step is piecewise linear and
+    /// convex in the context (max of a memory and a compute line plus
+    /// constants); when the step at the run's midpoint costs the mean of its
+    /// two ends and the three share one bound, it is linear over the whole
+    /// run, and the steps between are interpolated instead of costed one by
+    /// one — the same times up to rounding. Returns whether it ran any step
+    /// (otherwise the caller takes the ordinary path).
+    fn fast_decode<F>(&mut self, horizon: f64, iterations_left: u64, cost: &mut F) -> bool
+    where
+        F: FnMut(&BatchComposition) -> IterationCost,
+    {
+        let n = self.n_dec;
+        let Some(&(finish_min, _)) = self.completions.first() else {
+            return false;
+        };
+        let used0 = self.used_kv();
+        let cap = self.capacity();
+        if n <= 0.0 || used0 + n > cap {
+            return false;
+        }
+        // Steps before the first completing one; steps with room for n more tokens.
+        let mut k = finish_min.saturating_sub(self.dk);
+        k = k.min(((cap - used0 - n) / n).floor() as u64 + 1);
+        k = k.min(iterations_left);
+        if self.cfg.window != u64::MAX {
+            // Mean context grows one token per step: keep the run on one side of the window.
+            let c0 = self.sum_base / n + self.dk as f64;
+            let w = self.cfg.window as f64;
+            if c0 <= w {
+                k = k.min((w - c0).floor() as u64 + 1);
+            }
+        }
+        if k.is_multiple_of(2) {
+            k = k.saturating_sub(1);
+        }
+        let (first, last) = loop {
+            if k < 5 {
+                return false;
+            }
+            let a = cost(&self.decode_comp(0));
+            let b = cost(&self.decode_comp(k - 1));
+            let m = cost(&self.decode_comp((k - 1) / 2));
+            let mean = (a.seconds + b.seconds) / 2.0;
+            if (m.seconds - mean).abs() <= 1e-9 * a.seconds.max(b.seconds)
+                && a.bound == b.bound
+                && m.bound == a.bound
+            {
+                break (a, b);
+            }
+            // A kink inside: try the first half.
+            k = k.div_ceil(2);
+            if k.is_multiple_of(2) {
+                k -= 1;
+            }
+        };
+        let running = self.running_count();
+        let bound = bound_index(first.bound);
+        let span = (k - 1) as f64;
+        let decay = self
+            .cfg
+            .sched
+            .new_token_ratio
+            .filter(|_| self.cfg.sched.batch_policy == BatchPolicy::PrefillFirst);
+        for j in 0..k {
+            if j > 0 && self.now >= horizon {
+                break;
+            }
+            let dt = first.seconds + (last.seconds - first.seconds) * (j as f64) / span;
+            if let Some(nr) = decay {
+                let min = nr.init * nr.min_factor;
+                let step = (nr.init - min) / nr.decay_steps.max(1) as f64;
+                self.new_token_ratio = (self.new_token_ratio - step).max(min);
+            }
+            self.step_decode_tokens = n;
+            let used = self.used_kv();
+            self.step_decode_tokens = 0.0;
+            self.run.peak_kv_tokens = self.run.peak_kv_tokens.max(used);
+            self.run.running_seconds += running * dt;
+            self.run.busy_seconds += dt;
+            self.run.bound_seconds[bound] += dt;
+            self.run.iterations += 1;
+            self.now += dt;
+            self.run.itl.push((dt, n));
+            self.dk += 1;
+        }
+        true
+    }
+
     fn complete(&mut self, idx: usize, on_complete: &mut dyn FnMut(f64)) {
         let now = self.now;
         let r = &mut self.reqs[idx];
@@ -526,12 +635,41 @@ pub enum ReplicaError {
 }
 
 /// Run `requests` (in send order) through one replica. `cost` gives the
-/// iteration time of a batch composition.
+/// iteration time of a batch composition. Runs of pure-decode iterations
+/// are fast-forwarded where their cost is linear in the context (see
+/// `run_replica_stepwise` for the reference that costs every iteration).
 pub fn run_replica<F>(
     cfg: &ReplicaConfig,
     requests: &[RequestSpec],
     arrivals: &Arrivals,
+    cost: F,
+) -> Result<ReplicaRun, ReplicaError>
+where
+    F: FnMut(&BatchComposition) -> IterationCost,
+{
+    run(cfg, requests, arrivals, cost, true)
+}
+
+/// `run_replica` costing every iteration one by one (no fast-forward): the
+/// reference the fast path is checked against.
+pub fn run_replica_stepwise<F>(
+    cfg: &ReplicaConfig,
+    requests: &[RequestSpec],
+    arrivals: &Arrivals,
+    cost: F,
+) -> Result<ReplicaRun, ReplicaError>
+where
+    F: FnMut(&BatchComposition) -> IterationCost,
+{
+    run(cfg, requests, arrivals, cost, false)
+}
+
+fn run<F>(
+    cfg: &ReplicaConfig,
+    requests: &[RequestSpec],
+    arrivals: &Arrivals,
     mut cost: F,
+    fast: bool,
 ) -> Result<ReplicaRun, ReplicaError>
 where
     F: FnMut(&BatchComposition) -> IterationCost,
@@ -648,6 +786,20 @@ where
                 continue;
             }
             break;
+        }
+        if fast && sim.waiting.is_empty() && sim.prefilling.is_empty() && sim.n_dec > 0.0 {
+            // The next event that could change the batch: a request reaching
+            // the scheduler, or (open loop) the next arrival.
+            let mut horizon = in_transit
+                .front()
+                .map_or(f64::INFINITY, |&(ready, _)| ready);
+            if !closed && next < n && cap.is_none_or(|c| in_flight < c) {
+                horizon = horizon.min(times[next]);
+            }
+            let left = cfg.max_iterations.saturating_sub(sim.run.iterations);
+            if sim.fast_decode(horizon, left, &mut cost) {
+                continue;
+            }
         }
         let comp = sim.form_batch();
         if comp.is_empty() {
