@@ -475,7 +475,9 @@ fn serving_iterations(s: &Scenario, w: &ServingWorkload) -> u64 {
 
 /// Cost units of one serving simulation of `w` on `s`.
 fn serving_units(s: &Scenario, w: &ServingWorkload) -> u64 {
-    serving_iterations(s, w).div_ceil(ITERATIONS_PER_UNIT).max(1)
+    serving_iterations(s, w)
+        .div_ceil(ITERATIONS_PER_UNIT)
+        .max(1)
 }
 
 /// Layers of the request's model, read from the built-in spec or the pasted
@@ -906,9 +908,7 @@ fn parse_serving_sweep(
             "the serving sweep is over concurrency (closed loop); leave out request_rate",
         ));
     }
-    let max_concurrency = max
-        .or(sv.concurrency)
-        .unwrap_or(DEFAULT_SWEEP_CONCURRENCY);
+    let max_concurrency = max.or(sv.concurrency).unwrap_or(DEFAULT_SWEEP_CONCURRENCY);
     if max_concurrency == 0 || max_concurrency > MAX_SWEEP_CONCURRENCY {
         return Err(ApiError::bad(
             "max_concurrency",
