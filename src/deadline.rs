@@ -24,6 +24,12 @@ pub fn with_deadline<T>(deadline: Instant, f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// This thread's deadline, if any (to carry it into threads the work
+/// spawns: `with_deadline(t, …)` there).
+pub fn current() -> Option<Instant> {
+    DEADLINE.with(|d| d.get())
+}
+
 /// Whether this thread's deadline, if any, has passed.
 pub fn passed() -> bool {
     DEADLINE

@@ -214,6 +214,16 @@ fn vllm_prefill_knobs() -> (f64, f64) {
     )
 }
 
+/// The vLLM profile's FITTED request overhead (HTTP, tokenisation): every
+/// request reaches the scheduler this long after it is sent.
+fn vllm_request_overhead() -> f64 {
+    let c = Catalog::builtin().unwrap();
+    c.engine("vllm")
+        .unwrap()
+        .scheduler_spec()
+        .request_overhead_seconds
+}
+
 fn prefill_by_hand(prompts: f64, isl: f64) -> f64 {
     // One iteration of `prompts` whole prompts: GEMMs over every token,
     // causal attention isl²/2 pairs per prompt per layer; compute-bound,
@@ -238,8 +248,9 @@ fn one_request_alone_is_one_prefill_then_decode_steps() {
     let mut w = ServingWorkload::closed(1000, 100, 1);
     w.num_requests = Some(1);
     let r = simulate(&s, &mem, &Efficiency::default(), &w).unwrap();
-    // TTFT: one 1000-token prefill (≤ the 8192-token budget of a large GPU).
-    let ttft = prefill_by_hand(1.0, 1000.0);
+    // TTFT: the engine's fixed cost per request, then one 1000-token
+    // prefill (≤ the 8192-token budget of a large GPU).
+    let ttft = vllm_request_overhead() + prefill_by_hand(1.0, 1000.0);
     assert!(
         close(r.ttft_ms.mean / 1e3, ttft, 1e-9),
         "{} vs {}",
@@ -270,7 +281,7 @@ fn two_requests_share_one_prefill_when_the_budget_holds_both() {
     let mut w = ServingWorkload::closed(1000, 100, 2);
     w.num_requests = Some(2);
     let r = simulate(&s, &mem, &Efficiency::default(), &w).unwrap();
-    let ttft = prefill_by_hand(2.0, 1000.0);
+    let ttft = vllm_request_overhead() + prefill_by_hand(2.0, 1000.0);
     assert!(close(r.ttft_ms.p50 / 1e3, ttft, 1e-9));
     assert!(close(r.ttft_ms.p99 / 1e3, ttft, 1e-9));
     let tpot = decode_by_hand(2.0, 1050.0);

@@ -332,10 +332,17 @@ fn plan_impl(
         run_share(&fitting)
     } else {
         let per = fitting.len().div_ceil(threads);
+        // The server's request deadline is per thread: carry it over.
+        let deadline = crate::deadline::current();
         std::thread::scope(|scope| {
             let handles: Vec<_> = fitting
                 .chunks(per)
-                .map(|share| scope.spawn(move || run_share(share)))
+                .map(|share| {
+                    scope.spawn(move || match deadline {
+                        Some(t) => crate::deadline::with_deadline(t, || run_share(share)),
+                        None => run_share(share),
+                    })
+                })
                 .collect();
             handles
                 .into_iter()

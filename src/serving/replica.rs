@@ -544,7 +544,7 @@ impl Sim<'_> {
                 k = k.min((w - c0).floor() as u64 + 1);
             }
         }
-        if k.is_multiple_of(2) {
+        if k % 2 == 0 {
             k = k.saturating_sub(1);
         }
         let (first, last) = loop {
@@ -563,7 +563,7 @@ impl Sim<'_> {
             }
             // A kink inside: try the first half.
             k = k.div_ceil(2);
-            if k.is_multiple_of(2) {
+            if k % 2 == 0 {
                 k -= 1;
             }
         };
@@ -734,6 +734,7 @@ where
     // slot is held meanwhile, so a closed loop's next request waits for it.
     let overhead = cfg.sched.request_overhead_seconds.max(0.0);
     let mut in_transit: VecDeque<(f64, usize)> = VecDeque::new();
+    let mut next_deadline_check = 0u64;
     // Every request must fit alone, or it would be preempted forever.
     let waste = (cfg.block_size.max(1) - 1) as f64 / 2.0;
     if let Some(r) = requests
@@ -830,8 +831,13 @@ where
                 iterations: cfg.max_iterations,
             });
         }
-        if sim.run.iterations % DEADLINE_CHECK_ITERATIONS == 0 && crate::deadline::passed() {
-            return Err(ReplicaError::PastDeadline);
+        // Fast-forwarded runs advance the count by many at once: check once
+        // every DEADLINE_CHECK_ITERATIONS, whatever the stride.
+        if sim.run.iterations >= next_deadline_check {
+            next_deadline_check = sim.run.iterations + DEADLINE_CHECK_ITERATIONS;
+            if crate::deadline::passed() {
+                return Err(ReplicaError::PastDeadline);
+            }
         }
         let c = cost(&comp);
         let dt = c.seconds;
