@@ -87,6 +87,11 @@ pub struct ModelSpec {
     /// from `attention` (Gemma-4 global layers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_attention_shape: Option<HeadShape>,
+    /// Per-layer widths of the dense MLP, cycled over the layers, where layers
+    /// differ (Nemotron-NAS / DeciLM `block_configs[i].ffn.ffn_mult`). Empty:
+    /// every dense layer is `mlp.intermediate_size` wide.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ffn_widths: Vec<u64>,
 }
 
 /// Feed-forward block of one layer.
@@ -396,6 +401,11 @@ pub struct NormSpec {
     /// `layer_scalar` buffer).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub scalars_per_layer: u64,
+    /// A layer without a token mixer or without a feed-forward block also
+    /// lacks that block's norm (DeciLM: no `input_layernorm` on a no-op
+    /// attention, no `post_attention_layernorm` on a no-op FFN).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub skip_absent: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -408,6 +418,7 @@ impl Default for NormSpec {
             per_layer: 2,
             bias: false,
             scalars_per_layer: 0,
+            skip_absent: false,
         }
     }
 }
@@ -437,6 +448,27 @@ impl ModelSpec {
         } else {
             FfnType::Dense
         }
+    }
+
+    /// Width of the dense MLP of layer `i` (`ffn_widths` where the layers
+    /// differ, else `mlp.intermediate_size`).
+    pub fn dense_width(&self, i: u64) -> u64 {
+        if self.ffn_widths.is_empty() {
+            self.mlp.intermediate_size
+        } else {
+            self.ffn_widths[(i % self.ffn_widths.len() as u64) as usize]
+        }
+    }
+
+    /// Norm layers of decoder layer `i` (one fewer per absent block when
+    /// `norm.skip_absent`).
+    pub fn norms_in_layer(&self, i: u64) -> u64 {
+        if !self.norm.skip_absent {
+            return self.norm.per_layer;
+        }
+        let absent = u64::from(self.layer_type(i) == LayerType::None)
+            + u64::from(self.ffn_type(i) == FfnType::None);
+        self.norm.per_layer.saturating_sub(absent)
     }
 
     /// Fixed state bytes per sequence of one `linear` or `mamba` layer, from
@@ -616,6 +648,11 @@ impl ModelSpec {
             }
         }
         let has_dense_layers = (0..self.num_layers).any(|i| self.ffn_type(i) == FfnType::Dense);
+        if let Some(i) = (0..self.num_layers)
+            .find(|&i| self.ffn_type(i) == FfnType::Dense && self.dense_width(i) == 0)
+        {
+            return bad(format!("layer {i} has a dense MLP but its width (ffn_widths / mlp.intermediate_size) is 0"));
+        }
         if has_dense_layers && self.mlp.intermediate_size == 0 {
             return bad(
                 "mlp.intermediate_size must be > 0 (the model has dense MLP layers)".into(),
