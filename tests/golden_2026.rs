@@ -634,20 +634,25 @@ fn nemotron_nas_variants_kvplan_does_not_model_are_named() {
     let cfg = |bc: String| {
         format!("{{\"model_type\": \"nemotron-nas\", \"hidden_size\": 256, \"num_hidden_layers\": 2, \"num_attention_heads\": 8, \"vocab_size\": 1000, \"max_position_embeddings\": 4096, \"block_configs\": [{bc}]}}")
     };
-    let e = hf::parse_config(
-        &cfg(blocks("{\"replace_with_linear\": true}", 2)),
-        "c.json",
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("block_configs[0].attention.replace_with_linear"), "{e}");
+    let e = hf::parse_config(&cfg(blocks("{\"replace_with_linear\": true}", 2)), "c.json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("block_configs[0].attention.replace_with_linear"),
+        "{e}"
+    );
     let mixed = format!(
         "{},{}",
         blocks("{\"n_heads_in_group\": 8}", 1),
         blocks("{\"n_heads_in_group\": 4}", 1)
     );
-    let e = hf::parse_config(&cfg(mixed), "c.json").unwrap_err().to_string();
-    assert!(e.contains("block_configs[1].attention.n_heads_in_group"), "{e}");
+    let e = hf::parse_config(&cfg(mixed), "c.json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("block_configs[1].attention.n_heads_in_group"),
+        "{e}"
+    );
     let e = hf::parse_config(&cfg(blocks("{\"n_heads_in_group\": 8}", 3)), "c.json")
         .unwrap_err()
         .to_string();
@@ -666,18 +671,23 @@ fn modelopt_mixed_precision_sizes_each_tensor_in_its_format() {
     let m = fixture26("nvidia--Qwen3.6-27B-NVFP4.json");
     assert_eq!(m.checkpoint_format, Some(WeightFormat::Nvfp4));
     let lay = m.checkpoint_layout.as_ref().unwrap();
-    assert!(lay.summary().contains("MIXED_PRECISION"), "{}", lay.summary());
-    assert!(lay.summary().contains("fp8: attention"), "{}", lay.summary());
+    assert!(
+        lay.summary().contains("MIXED_PRECISION"),
+        "{}",
+        lay.summary()
+    );
+    assert!(
+        lay.summary().contains("fp8: attention"),
+        "{}",
+        lay.summary()
+    );
     // Tensor layouts: FP8 e4m3 [out, in] + fp32 weight scale; NVFP4 e2m1 pairs
     // [out, in/2] + e4m3 scales [out, in/16] + fp32 global scale; 16-bit 2 B.
     let fp8 = |o: u64, i: u64| o * i + 4;
     let nvfp4 = |o: u64, i: u64| o * i / 2 + o * (i / 16) + 4;
     let b16 = |n: u64| 2 * n;
     let (h, v, ff) = (5120u64, 248_320u64, 17_408u64);
-    let full = fp8(2 * 24 * 256, h)
-        + 2 * fp8(4 * 256, h)
-        + fp8(h, 24 * 256)
-        + b16(2 * 256);
+    let full = fp8(2 * 24 * 256, h) + 2 * fp8(4 * 256, h) + fp8(h, 24 * 256) + b16(2 * 256);
     let (kd, vd) = (16 * 128u64, 48 * 128u64);
     let gdn = fp8(2 * kd + 2 * vd, h)
         + b16(2 * 48 * h)
@@ -686,8 +696,7 @@ fn modelopt_mixed_precision_sizes_each_tensor_in_its_format() {
         + fp8(h, vd);
     let mlp = 2 * nvfp4(ff, h) + nvfp4(h, ff);
     let norms = b16(2 * h);
-    let expected =
-        16 * full + 48 * gdn + 64 * (mlp + norms) + b16(v * h) + nvfp4(v, h) + b16(h);
+    let expected = 16 * full + 48 * gdn + 64 * (mlp + norms) + b16(v * h) + nvfp4(v, h) + b16(h);
     assert_eq!(total_weight_bytes(&m, WeightFormat::Nvfp4), expected);
     // Asked in another format, the mix does not apply: every linear layer fp8.
     assert!(total_weight_bytes(&m, WeightFormat::Fp8) > expected);
@@ -710,9 +719,8 @@ fn modelopt_mixed_precision_from_the_sidecar() {
         "{}/tests/fixtures/hf-configs/2026/nvidia--NVIDIA-Nemotron-3.5-Lightning-30B-A3B-NVFP4.hf_quant_config.json",
         env!("CARGO_MANIFEST_DIR")
     );
-    let note =
-        hf::apply_modelopt_sidecar(&mut m, &std::fs::read_to_string(&path).unwrap(), &path)
-            .unwrap();
+    let note = hf::apply_modelopt_sidecar(&mut m, &std::fs::read_to_string(&path).unwrap(), &path)
+        .unwrap();
     assert!(note.contains("MIXED_PRECISION"), "{note}");
     assert_eq!(m.checkpoint_format, Some(WeightFormat::Nvfp4));
     let mixed = total_weight_bytes(&m, WeightFormat::Nvfp4);
@@ -724,7 +732,11 @@ fn modelopt_mixed_precision_from_the_sidecar() {
     let lay = m.checkpoint_layout.as_ref().unwrap();
     for i in &attn_layers {
         assert_eq!(
-            lay.mixed_format(kvplan::spec::dtype::ModulePart::Attention, "q_proj", Some(*i)),
+            lay.mixed_format(
+                kvplan::spec::dtype::ModulePart::Attention,
+                "q_proj",
+                Some(*i)
+            ),
             Some(None),
             "layer {i}"
         );
@@ -746,8 +758,13 @@ fn modelopt_mixed_precision_fused_tensor_in_two_formats_is_refused() {
           "model.layers.0.linear_attn.in_proj_qkv": {"quant_algo": "FP8"},
           "model.layers.0.linear_attn.in_proj_z": {"quant_algo": "NVFP4", "group_size": 16}}}}"#;
     let e = hf::parse_config(cfg, "c.json").unwrap_err().to_string();
-    assert!(e.contains("in_proj_qkvz") && e.contains("quantized_layers"), "{e}");
+    assert!(
+        e.contains("in_proj_qkvz") && e.contains("quantized_layers"),
+        "{e}"
+    );
     let unknown = cfg.replace("linear_attn.in_proj_z", "mystery.thing");
-    let e = hf::parse_config(&unknown, "c.json").unwrap_err().to_string();
+    let e = hf::parse_config(&unknown, "c.json")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("mystery.thing"), "{e}");
 }

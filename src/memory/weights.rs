@@ -433,9 +433,10 @@ fn mark_16bit(m: &ModelSpec, tensors: &mut [Tensor], part: ModulePart, layer: Op
     if !l.mixed.is_empty() {
         // Mixed precision: each linear layer in the format its entry gives,
         // an unlisted one 16-bit.
-        for t in tensors.iter_mut().filter(|t| {
-            matches!(t.role, Role::Linear | Role::ExpertLinear | Role::LmHead)
-        }) {
+        for t in tensors
+            .iter_mut()
+            .filter(|t| matches!(t.role, Role::Linear | Role::ExpertLinear | Role::LmHead))
+        {
             match l.mixed_format(part, t.name, layer).flatten() {
                 // Set even when g == f: the head is quantized only when listed.
                 Some(g) => t.stored_as = Some((f, g)),
@@ -536,13 +537,7 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
         }
         _ if m.ffn_type(i) == FfnType::None => (Vec::new(), 0),
         _ => {
-            let mut mlp = mlp_tensors(
-                h,
-                m.dense_width(i),
-                m.mlp.gated,
-                m.mlp.bias,
-                Role::Linear,
-            );
+            let mut mlp = mlp_tensors(h, m.dense_width(i), m.mlp.gated, m.mlp.bias, Role::Linear);
             mark_16bit(m, &mut mlp, ModulePart::DenseMlp, Some(i));
             dense.extend(mlp);
             (Vec::new(), 0)

@@ -244,11 +244,7 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
     // --- layer pattern
     let window = get_u64(c, &["sliding_window", "sliding_window_size"]);
     let (layer_pattern, ffn_pattern, sliding_window) = if let Some(n) = &nas {
-        (
-            compress_pattern(&n.mixers),
-            compress_ffn(&n.ffns),
-            None,
-        )
+        (compress_pattern(&n.mixers), compress_ffn(&n.ffns), None)
     } else if fam == "nemotron_h" {
         let (l, f) = nemotron_pattern(c, layers, origin)?;
         (l, f, None)
@@ -506,12 +502,18 @@ struct NasBlocks {
 /// heads that differ between layers) are refused by field.
 fn nas_blocks(b: &Value, heads: u64, hidden: u64, layers: u64, origin: &str) -> Result<NasBlocks> {
     let list = b.as_array().ok_or_else(|| {
-        Error::spec(origin, "field 'block_configs' must be a list with one entry per layer")
+        Error::spec(
+            origin,
+            "field 'block_configs' must be a list with one entry per layer",
+        )
     })?;
     if list.len() as u64 != layers {
         return Err(Error::spec(
             origin,
-            format!("block_configs lists {} layers but num_hidden_layers is {layers}", list.len()),
+            format!(
+                "block_configs lists {} layers but num_hidden_layers is {layers}",
+                list.len()
+            ),
         ));
     }
     let refuse = |i: usize, field: &str, why: &str| {
@@ -520,7 +522,10 @@ fn nas_blocks(b: &Value, heads: u64, hidden: u64, layers: u64, origin: &str) -> 
             format!("field 'block_configs[{i}].{field}': {why} is not modelled; write a kvplan YAML spec for this model"),
         ))
     };
-    let set = |v: &Value, k: &str| v.get(k).is_some_and(|x| !x.is_null() && x != &Value::Bool(false));
+    let set = |v: &Value, k: &str| {
+        v.get(k)
+            .is_some_and(|x| !x.is_null() && x != &Value::Bool(false))
+    };
     let mut out = NasBlocks {
         mixers: Vec::new(),
         ffns: Vec::new(),
@@ -528,16 +533,29 @@ fn nas_blocks(b: &Value, heads: u64, hidden: u64, layers: u64, origin: &str) -> 
         kv_heads: 0,
     };
     for (i, blk) in list.iter().enumerate() {
-        let a = blk.get("attention").filter(|v| v.is_object()).ok_or_else(|| {
-            Error::spec(origin, format!("field 'block_configs[{i}].attention' is missing"))
-        })?;
+        let a = blk
+            .get("attention")
+            .filter(|v| v.is_object())
+            .ok_or_else(|| {
+                Error::spec(
+                    origin,
+                    format!("field 'block_configs[{i}].attention' is missing"),
+                )
+            })?;
         let f = blk.get("ffn").filter(|v| v.is_object()).ok_or_else(|| {
             Error::spec(origin, format!("field 'block_configs[{i}].ffn' is missing"))
         })?;
         if blk.get("parallel_blocks").is_some_and(|v| !v.is_null()) {
             return refuse(i, "parallel_blocks", "a parallel attention + Mamba block");
         }
-        for k in ["replace_with_linear", "sparsify", "window_length", "num_sink_tokens", "mamba", "llama4"] {
+        for k in [
+            "replace_with_linear",
+            "sparsify",
+            "window_length",
+            "num_sink_tokens",
+            "mamba",
+            "llama4",
+        ] {
             if set(a, k) {
                 return refuse(i, &format!("attention.{k}"), "this attention variant");
             }
@@ -556,7 +574,11 @@ fn nas_blocks(b: &Value, heads: u64, hidden: u64, layers: u64, origin: &str) -> 
             };
             let kv = heads / group;
             if out.kv_heads != 0 && out.kv_heads != kv {
-                return refuse(i, "attention.n_heads_in_group", "KV heads that differ between layers");
+                return refuse(
+                    i,
+                    "attention.n_heads_in_group",
+                    "KV heads that differ between layers",
+                );
             }
             out.kv_heads = kv;
             out.mixers.push(LayerType::Full);
@@ -571,18 +593,21 @@ fn nas_blocks(b: &Value, heads: u64, hidden: u64, layers: u64, origin: &str) -> 
             out.widths.push(0);
             continue;
         }
-        let width = match (f.get("ffn_mult").and_then(Value::as_f64), get_u64(f, &["intermediate_size"])) {
+        let width = match (
+            f.get("ffn_mult").and_then(Value::as_f64),
+            get_u64(f, &["intermediate_size"]),
+        ) {
             (Some(mult), _) if mult > 0.0 && mult < 1e4 => {
                 let w = (2.0 * mult * hidden as f64 / 3.0) as u64;
                 w.div_ceil(256) * 256
             }
             (None, Some(w)) if w > 0 => w,
-            _ => {
-                return Err(Error::spec(
-                    origin,
-                    format!("field 'block_configs[{i}].ffn.ffn_mult' is missing or not a positive number"),
-                ))
-            }
+            _ => return Err(Error::spec(
+                origin,
+                format!(
+                    "field 'block_configs[{i}].ffn.ffn_mult' is missing or not a positive number"
+                ),
+            )),
         };
         out.ffns.push(FfnType::Dense);
         out.widths.push(width);
@@ -1067,7 +1092,11 @@ fn mixed_place(path: &str, origin: &str) -> Result<Option<(ModulePart, String, O
     } else if rest.contains("experts") {
         (
             ModulePart::RoutedExperts,
-            if proj { last.to_string() } else { String::new() },
+            if proj {
+                last.to_string()
+            } else {
+                String::new()
+            },
         )
     } else if matches!(last, "in_proj_qkv" | "in_proj_z") {
         // Qwen3.5/3.6 split what kvplan counts as Qwen3-Next's fused in_proj_qkvz.
@@ -1113,8 +1142,15 @@ fn modelopt_mixed(
     // (part, tensor, layer) -> format
     let mut each: BTreeMap<(ModulePart, String, Option<u64>), WeightFormat> = BTreeMap::new();
     for (path, entry) in layers {
-        let algo = entry.get("quant_algo").and_then(Value::as_str).unwrap_or("");
-        let f = modelopt_format(algo, &format!("{at}.quantized_layers.{path}.quant_algo"), origin)?;
+        let algo = entry
+            .get("quant_algo")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let f = modelopt_format(
+            algo,
+            &format!("{at}.quantized_layers.{path}.quant_algo"),
+            origin,
+        )?;
         if f == WeightFormat::Nvfp4 {
             if let Some(g) = get_u64(entry, &["group_size"]).filter(|g| *g != 16) {
                 return Err(Error::spec(
@@ -1268,11 +1304,7 @@ pub fn apply_modelopt_sidecar(spec: &mut ModelSpec, text: &str, origin: &str) ->
     };
     if algo.eq_ignore_ascii_case("MIXED_PRECISION") {
         let (f, lay) = modelopt_mixed(q, "quantization", kv, origin)?;
-        let note = format!(
-            "weights {} from {origin} ({})",
-            f.name(),
-            lay.summary()
-        );
+        let note = format!("weights {} from {origin} ({})", f.name(), lay.summary());
         spec.checkpoint_format = Some(f);
         spec.checkpoint_layout = Some(lay);
         return Ok(note);

@@ -651,7 +651,9 @@ impl ModelSpec {
         if let Some(i) = (0..self.num_layers)
             .find(|&i| self.ffn_type(i) == FfnType::Dense && self.dense_width(i) == 0)
         {
-            return bad(format!("layer {i} has a dense MLP but its width (ffn_widths / mlp.intermediate_size) is 0"));
+            return bad(format!(
+                "layer {i} has a dense MLP but its width (ffn_widths / mlp.intermediate_size) is 0"
+            ));
         }
         if has_dense_layers && self.mlp.intermediate_size == 0 {
             return bad(
