@@ -471,6 +471,8 @@ fn hybrid_state_is_paged_as_each_engine_does() {
         Some(blocks / 4 * block)
     );
     assert_eq!(v["limits"]["max_batch"].as_u64(), Some(blocks / 35));
+    // The report shows the raised block, not the profile's 16.
+    assert_eq!(v["deployment"]["block_size"].as_u64(), Some(block));
     assert_eq!(
         v["kv_cache"]["bytes_per_sequence_per_gpu"].as_u64(),
         Some(35 * 10 * page)
@@ -767,4 +769,44 @@ fn modelopt_mixed_precision_fused_tensor_in_two_formats_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("mystery.thing"), "{e}");
+}
+
+#[test]
+fn dsa_decode_reads_the_top_k_latents_and_every_indexer_key() {
+    use kvplan::perf::{decode_step, Efficiency};
+    use kvplan::request::{resolve, EstimateRequest, Tokens};
+    // DeepSeek-V3.2 (deepseek-ai--DeepSeek-V3.2.json): 61 MLA layers, each with its own
+    // indexer (index_head_dim 128, index_topk 2048). A decode query's indexer scores every
+    // cached token (vLLM `sparse_attn_indexer` reads all indexer keys: 128 fp8 + one fp32
+    // scale = 132 B per token per layer), then sparse MLA reads the latent of only the
+    // 2048 selected tokens (vLLM `flashmla_sparse.py`, SGLang `nsa_backend.py`):
+    // fp8_ds_mla entries of 656 B.
+    let c = Catalog::builtin().unwrap();
+    let req = EstimateRequest {
+        model: "deepseek-v3.2".into(),
+        gpus: "8xH200".into(),
+        ctx: Some(Tokens::Number(131_072)),
+        batch: Some(1),
+        kv_dtype: Some(KvDtype::Fp8),
+        ..Default::default()
+    };
+    let s = resolve(&req, &c, &|_| unreachable!()).unwrap().scenario;
+    let step = decode_step(&s, &kvplan::memory::plan(&s), &Efficiency::default());
+    let ctx = 131_072f64;
+    let expected = 61.0 * (132.0 * ctx + 656.0 * 2048.0);
+    assert!(
+        (step.kv_bytes_read - expected).abs() < 1.0,
+        "{} vs {expected}",
+        step.kv_bytes_read
+    );
+    // Below the top-k every token is read, as dense MLA would.
+    let req_short = EstimateRequest {
+        ctx: Some(Tokens::Number(1000)),
+        ..req
+    };
+    let s = resolve(&req_short, &c, &|_| unreachable!())
+        .unwrap()
+        .scenario;
+    let step = decode_step(&s, &kvplan::memory::plan(&s), &Efficiency::default());
+    assert!((step.kv_bytes_read - 61.0 * (132.0 + 656.0) * 1000.0).abs() < 1.0);
 }

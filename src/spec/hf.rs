@@ -602,12 +602,14 @@ fn nas_blocks(b: &Value, heads: u64, hidden: u64, layers: u64, origin: &str) -> 
                 w.div_ceil(256) * 256
             }
             (None, Some(w)) if w > 0 => w,
-            _ => return Err(Error::spec(
-                origin,
-                format!(
+            _ => {
+                return Err(Error::spec(
+                    origin,
+                    format!(
                     "field 'block_configs[{i}].ffn.ffn_mult' is missing or not a positive number"
                 ),
-            )),
+                ))
+            }
         };
         out.ffns.push(FfnType::Dense);
         out.widths.push(width);

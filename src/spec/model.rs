@@ -507,6 +507,30 @@ impl ModelSpec {
         }
     }
 
+    /// Tokens a decoding query reads on the model's windowed layers:
+    /// the sliding window where the model has sliding layers, else the DSA
+    /// indexer's top-k (DeepSeek-V3.2 / GLM-5 attend to `index_topk` selected
+    /// tokens: vLLM `flashmla_sparse.py`, SGLang `nsa_backend.py`), else
+    /// `u64::MAX` (the whole context).
+    pub fn attention_window(&self) -> u64 {
+        if self.layer_pattern.contains(&LayerType::Sliding) {
+            return self.sliding_window.filter(|&w| w > 0).unwrap_or(u64::MAX);
+        }
+        match &self.indexer {
+            Some(ix) if self.attention.mla.is_some() && ix.topk > 0 => ix.topk,
+            _ => u64::MAX,
+        }
+    }
+
+    /// Whether attention layers read only top-k selected tokens (DSA): the
+    /// MLA latent is then read over `attention_window()` tokens, the indexer's
+    /// keys over the whole context.
+    pub fn sparse_topk_attention(&self) -> bool {
+        !self.layer_pattern.contains(&LayerType::Sliding)
+            && self.attention.mla.is_some()
+            && self.indexer.as_ref().is_some_and(|ix| ix.topk > 0)
+    }
+
     /// Number of MoE layers.
     pub fn moe_layers(&self) -> u64 {
         (0..self.num_layers)
