@@ -673,7 +673,7 @@ fn refuse_unmodelled(c: &Value, origin: &str) -> Result<()> {
         if get_bool(l, "use_full_rank_gate") == Some(true) {
             return Err(Error::spec(
                 origin,
-                "field 'linear_attn_config.use_full_rank_gate': Kimi's full-rank KDA gates have no public shape kvplan could count; write a kvplan YAML spec for this model",
+                "field 'linear_attn_config.use_full_rank_gate': Kimi-K3's blocks (full-rank KDA output gate, latent routed experts routed_expert_hidden_size, attn_res_block_size, MLA output gate) have no primary public modeling source kvplan could count them from (see docs/sources/models.md); write a kvplan YAML spec for this model",
             ));
         }
     }
