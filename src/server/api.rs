@@ -517,6 +517,8 @@ struct EmitFields {
     /// The `serving` workload (`/api/estimate`: the report's serving
     /// section; `/api/plan`: plan to the SLA).
     serving: Option<ServingRequest>,
+    /// The `disagg` deployment (`/api/estimate`: prefill and decode pools).
+    disagg: Option<crate::serving::disagg::DisaggRequest>,
 }
 
 impl EmitFields {
@@ -525,6 +527,7 @@ impl EmitFields {
         self.input_len = take(obj, "input_len")?;
         self.output_len = take(obj, "output_len")?;
         self.serving = take(obj, "serving")?;
+        self.disagg = take(obj, "disagg")?;
         Ok(())
     }
 
@@ -550,6 +553,7 @@ impl EmitFields {
             }),
             deployment: None,
             serving: serving_workload(self.serving.as_ref(), req)?,
+            disagg: self.disagg.clone(),
         })
     }
 }
