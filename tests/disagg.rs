@@ -402,3 +402,46 @@ fn cli_pool_flags_without_disagg_exit_2_naming_the_flag() {
         );
     }
 }
+
+#[test]
+fn serving_plan_sets_disaggregated_deployments_beside_the_best_aggregated() {
+    let eff = |_: &Scenario| Ok(Efficiency::default());
+    let env = Env {
+        catalog: catalog(),
+        models: &kvplan::cli::CliModels,
+        efficiency: &eff,
+        admit: &admit_all,
+    };
+    let mut w = ServingWorkload::closed(2048, 128, 16);
+    w.num_requests = Some(64);
+    let p = ops::PlanRequest {
+        request: req("llama-3.1-8b", "4xH100", "vllm"),
+        max_ttft_ms: Some(5000.0),
+        max_tpot_ms: Some(100.0),
+        serving: Some(w),
+        ..Default::default()
+    };
+    let planned = ops::plan(&env, &p).unwrap();
+    let d = planned
+        .disagg
+        .as_ref()
+        .expect("a serving plan on 4 GPUs searches disaggregated deployments");
+    assert!(d.evaluated > 0 && !d.candidates.is_empty());
+    // Every candidate is within the budget and has both pools.
+    for c in &d.candidates {
+        assert!(c.gpus <= 4 && c.prefill.workers >= 1 && c.decode.workers >= 1);
+        assert_eq!(c.gpus, c.prefill.gpus() + c.decode.gpus());
+    }
+    let a = d.best_aggregated.as_ref().unwrap();
+    let b = d.best_disaggregated.as_ref().unwrap();
+    if a.meets_sla && b.meets_sla {
+        let g = d.gain_tokens_per_second_per_gpu.unwrap();
+        assert!(
+            (g - (b.output_tokens_per_second_per_gpu - a.output_tokens_per_second_per_gpu)).abs()
+                < 1e-9
+        );
+    }
+    assert!(d.verdict.contains("tok/s/GPU"), "{}", d.verdict);
+    // The plan's JSON carries it.
+    assert!(planned.json(3)["disagg"]["candidates"].is_array());
+}

@@ -74,6 +74,9 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
                     "{}",
                     crate::serving::render::plan_text(sp, a.top, a.format == Format::Markdown)
                 );
+                if let Some(d) = &planned.disagg {
+                    crate::out!("{}", crate::ops::disagg::plan_text(d, a.top));
+                }
             }
         }
         return Ok(Verdict::from_ok(sp.any_meets));

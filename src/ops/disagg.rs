@@ -217,7 +217,7 @@ pub fn prepare(
     let data = LinkData::builtin()?;
     let total = d.prefill.workers * d.prefill.gpus_per_worker()
         + d.decode.workers * d.decode.gpus_per_worker();
-    let link = KvLink::between(&b.scenario, total, &data);
+    let link = KvLink::between(&b.scenario.cluster.gpu, node, total, &data);
     let overlap = data.overlap_of(&pr.scenario.deployment.engine.name);
     Ok(DisaggPrepared {
         request: d.clone(),
@@ -323,4 +323,117 @@ pub fn merge_json(v: &mut serde_json::Value, d: &DisaggReport) {
         m.remove("serving");
     }
     o.insert("disagg".into(), dj);
+}
+
+/// The disaggregated half of a serving plan, side by side with the best
+/// aggregated deployment (`disagg` in the plan's JSON).
+#[derive(Debug, Clone, Serialize)]
+pub struct DisaggPlan {
+    /// Disaggregated deployments simulated.
+    pub evaluated: usize,
+    /// Best first (those meeting the SLA by tokens/s per GPU).
+    pub candidates: Vec<crate::serving::disagg::DisaggCandidate>,
+    /// The aggregated plan's best.
+    pub best_aggregated: Option<crate::serving::plan::ServingCandidate>,
+    /// The best disaggregated deployment.
+    pub best_disaggregated: Option<crate::serving::disagg::DisaggCandidate>,
+    /// Disaggregated − aggregated output tokens/s per GPU, both meeting the SLA.
+    pub gain_tokens_per_second_per_gpu: Option<f64>,
+    /// The same as a fraction of the aggregated figure.
+    pub gain_fraction: Option<f64>,
+    /// Which wins at the SLA and why, in one or two sentences.
+    pub verdict: String,
+}
+
+/// Search disaggregated deployments for the plan's GPU budget and compare
+/// the best with the aggregated plan's best.
+pub fn plan(
+    base: &crate::scenario::Scenario,
+    eff: &Efficiency,
+    w: &ServingWorkload,
+    sla: &crate::serving::plan::Sla,
+    agg: &crate::serving::plan::ServingPlan,
+) -> Result<DisaggPlan> {
+    let gpus = base.cluster.total_gpus();
+    // The same formats as the aggregated plan's best, so the two compare
+    // deployments, not quantizations.
+    let mut b = base.clone();
+    if let Some(a) = agg.candidates.first() {
+        b.deployment.weights = a.weights_dtype;
+        b.deployment.kv_dtype = a.kv_dtype;
+    }
+    let cands = crate::serving::disagg::plan_disagg(&b, gpus, eff, w, sla)?;
+    let best_d = cands.first().cloned();
+    let best_a = agg.candidates.first().cloned();
+    let p = &sla.percentile;
+    let (gain, frac, verdict) = match (&best_a, &best_d) {
+        (_, None) => (
+            None,
+            None,
+            format!("no disaggregated deployment fits {gpus} GPUs (each pool needs at least one worker that holds the model)"),
+        ),
+        (None, Some(_)) => (None, None, "only disaggregated deployments were simulated".into()),
+        (Some(a), Some(d)) => {
+            let (ga, gd) = (a.output_tokens_per_second_per_gpu, d.output_tokens_per_second_per_gpu);
+            let numbers = format!(
+                "aggregated TP {} EP {} DP {} on {} GPUs: {p} TTFT {:.0} ms, TPOT {:.1} ms, {ga:.0} tok/s/GPU; disaggregated {}×(TP {} DP {} EP {}) prefill + {}×(TP {} DP {} EP {}) decode on {} GPUs: {p} TTFT {:.0} ms (KV transfer {:.1} ms), TPOT {:.1} ms, {gd:.0} tok/s/GPU, {} pool the bottleneck (prefill {:.0}% busy, decode batch {:.0}% full)",
+                a.tp, a.ep, a.dp, a.gpus, a.ttft_ms, a.tpot_ms,
+                d.prefill.workers, d.prefill.tp, d.prefill.dp, d.prefill.ep,
+                d.decode.workers, d.decode.tp, d.decode.dp, d.decode.ep,
+                d.gpus, d.ttft_ms, d.kv_transfer_ms, d.tpot_ms, d.bottleneck,
+                d.prefill_utilization * 100.0, d.decode_utilization * 100.0
+            );
+            match (a.meets_sla, d.meets_sla) {
+                (true, true) => {
+                    let g = gd - ga;
+                    let why = if g > 0.0 {
+                        "disaggregated wins: its decode iterations carry no prompt chunks, so TPOT stays low at a larger decode batch, and prefill runs at full batch on its own GPUs"
+                    } else {
+                        "aggregated wins: at this load the split pools cannot both be kept busy (one waits on the other), while one aggregated deployment uses all its GPUs for both phases"
+                    };
+                    (
+                        Some(g),
+                        Some(g / ga.max(1e-12)),
+                        format!("{why} ({:+.0}% tokens/s per GPU at the SLA). {numbers}", 100.0 * g / ga.max(1e-12)),
+                    )
+                }
+                (true, false) => (None, None, format!("only aggregated serving meets the SLA. {numbers}")),
+                (false, true) => (None, None, format!("only disaggregated serving meets the SLA. {numbers}")),
+                (false, false) => (None, None, format!("neither meets the SLA. {numbers}")),
+            }
+        }
+    };
+    Ok(DisaggPlan {
+        evaluated: cands.len(),
+        candidates: cands,
+        best_aggregated: best_a,
+        best_disaggregated: best_d,
+        gain_tokens_per_second_per_gpu: gain,
+        gain_fraction: frac,
+        verdict,
+    })
+}
+
+/// The disaggregated half of a plan as text.
+pub fn plan_text(d: &DisaggPlan, top: usize) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "\nDisaggregated deployments ({} simulated), best first:",
+        d.evaluated
+    );
+    for c in d.candidates.iter().take(top) {
+        let _ = writeln!(
+            o,
+            "  {}P×(TP{} DP{} EP{}) + {}D×(TP{} DP{} EP{}) on {:>3} GPUs: TTFT {:>7.0} ms  TPOT {:>6.1} ms  {:>7.0} tok/s/GPU  {:>5.1} tok/s/user  bottleneck {}{}",
+            c.prefill.workers, c.prefill.tp, c.prefill.dp, c.prefill.ep,
+            c.decode.workers, c.decode.tp, c.decode.dp, c.decode.ep,
+            c.gpus, c.ttft_ms, c.tpot_ms, c.output_tokens_per_second_per_gpu,
+            c.output_tokens_per_second_per_user, c.bottleneck,
+            if c.meets_sla { "  meets SLA" } else { "" }
+        );
+    }
+    let _ = writeln!(o, "Aggregated vs disaggregated: {}", d.verdict);
+    o
 }

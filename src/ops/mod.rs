@@ -361,6 +361,9 @@ pub struct Planned {
     pub candidates: Vec<Candidate>,
     /// The serving plan, when the request gave a workload.
     pub serving: Option<ServingPlan>,
+    /// With a serving plan on two GPUs or more: the disaggregated
+    /// deployments of the same budget beside the best aggregated one.
+    pub disagg: Option<disagg::DisaggPlan>,
     /// The constraints searched under (for the fallback advice).
     pub constraints: crate::plan::Constraints,
     /// The GPU price used, when one is known.
@@ -389,7 +392,16 @@ impl Planned {
         if let Some(sp) = &self.serving {
             let mut sp = sp.clone();
             sp.candidates.truncate(top);
-            return serde_json::to_value(&sp).unwrap_or(serde_json::Value::Null);
+            let mut v = serde_json::to_value(&sp).unwrap_or(serde_json::Value::Null);
+            if let (Some(d), Some(o)) = (&self.disagg, v.as_object_mut()) {
+                let mut d = d.clone();
+                d.candidates.truncate(top);
+                o.insert(
+                    "disagg".into(),
+                    serde_json::to_value(&d).unwrap_or(serde_json::Value::Null),
+                );
+            }
+            return v;
         }
         let mut v = crate::plan::plan_json(self.objective, &self.candidates, top);
         let b = &self.base;
@@ -573,7 +585,17 @@ impl PlanPrepared {
     /// Upper estimate of the configurations [`Self::run`] evaluates (each
     /// one or two estimates), computed without evaluating any.
     pub fn search_cost(&self) -> u64 {
-        crate::plan::search_cost(&self.base, &self.constraints, self.objective)
+        let classic = crate::plan::search_cost(&self.base, &self.constraints, self.objective);
+        // A serving plan also simulates disaggregated deployments: each
+        // costs up to RUNS_PER_SIMULATION pool runs.
+        let disagg = match &self.serving {
+            Some(_) if self.base.cluster.total_gpus() >= 2 => {
+                crate::serving::disagg::plan_size(&self.base, self.base.cluster.total_gpus())
+                    .saturating_mul(crate::serving::disagg::RUNS_PER_SIMULATION)
+            }
+            _ => 0,
+        };
+        classic.saturating_add(disagg)
     }
 
     /// The second half of [`plan_with`]: the search (refused when larger
@@ -589,12 +611,18 @@ impl PlanPrepared {
                 w,
                 sla,
             )?;
+            let disagg = if self.base.cluster.total_gpus() >= 2 {
+                Some(disagg::plan(&self.base, &self.efficiency, w, sla, &sp)?)
+            } else {
+                None
+            };
             return Ok(Planned {
                 base: self.base,
                 efficiency: self.efficiency,
                 objective: self.objective,
                 candidates: Vec::new(),
                 serving: Some(sp),
+                disagg,
                 notes: self.notes,
                 launch: None,
                 constraints: self.constraints,
@@ -625,6 +653,7 @@ impl PlanPrepared {
             objective: self.objective,
             candidates,
             serving: None,
+            disagg: None,
             constraints: self.constraints,
             price: self.price,
             notes: self.notes,

@@ -90,17 +90,19 @@ pub struct KvLink {
 }
 
 impl KvLink {
-    /// The link between `prefill_gpus` and `decode_gpus` GPUs of the
-    /// cluster of `s`: NVLink when both pools fit in one NVLink domain (the
-    /// node of `--gpus`, or the GPU's rack-scale domain), the network otherwise.
-    pub fn between(s: &Scenario, total_gpus: u64, data: &LinkData) -> KvLink {
-        let gpu = &s.cluster.gpu;
+    /// The link between pools of `total_gpus` GPUs of kind `gpu` on nodes of
+    /// `node_gpus`: NVLink when both pools fit in one NVLink domain (the
+    /// node, or the GPU's rack-scale domain), the network otherwise.
+    pub fn between(
+        gpu: &crate::spec::gpu::GpuSpec,
+        node_gpus: u64,
+        total_gpus: u64,
+        data: &LinkData,
+    ) -> KvLink {
         let domain = if gpu.interconnect.kind == "nvlink" && gpu.interconnect.max_gpus > 8 {
             gpu.interconnect.max_gpus
         } else if gpu.interconnect.kind == "nvlink" {
-            s.cluster
-                .gpus_per_node
-                .min(gpu.interconnect.max_gpus.max(1))
+            node_gpus.min(gpu.interconnect.max_gpus.max(1))
         } else {
             1
         };
@@ -486,6 +488,20 @@ pub fn simulate_disagg(
     eff: &Efficiency,
     w: &ServingWorkload,
 ) -> Result<DisaggServing> {
+    simulate_disagg_rounds(prefill, decode, link, overlap, eff, w, 8)
+}
+
+/// [`simulate_disagg`] with at most `max_rounds` fixed-point rounds of a
+/// closed loop (the plan uses fewer: it ranks many deployments).
+pub fn simulate_disagg_rounds(
+    prefill: &Pool<'_>,
+    decode: &Pool<'_>,
+    link: &KvLink,
+    overlap: Overlap,
+    eff: &Efficiency,
+    w: &ServingWorkload,
+    max_rounds: usize,
+) -> Result<DisaggServing> {
     check_workers(prefill.workers, "prefill")?;
     check_workers(decode.workers, "decode")?;
     prefill.scenario.validate()?;
@@ -564,7 +580,7 @@ pub fn simulate_disagg(
             };
             let mut pops = [0.0f64; 3];
             let mut runs = None;
-            for iter in 0..8 {
+            for iter in 0..max_rounds.max(1) {
                 let x = c / (tp + tx + td).max(1e-12);
                 let target = [x * tp, x * tx, x * td];
                 // Damped update (the first round takes the estimate).
@@ -1015,4 +1031,239 @@ pub fn render_text(d: &DisaggServing) -> String {
         d.bottleneck, d.bottleneck_reason
     );
     o
+}
+
+/// One pool's shape in a plan candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PoolShape {
+    /// Workers.
+    pub workers: u64,
+    /// Tensor parallel of a worker.
+    pub tp: u64,
+    /// Pipeline stages.
+    pub pp: u64,
+    /// Attention-DP ranks.
+    pub dp: u64,
+    /// Expert parallel.
+    pub ep: u64,
+}
+
+impl PoolShape {
+    /// GPUs of one worker.
+    pub fn gpus_per_worker(&self) -> u64 {
+        self.tp * self.pp * self.dp
+    }
+
+    /// GPUs of the pool.
+    pub fn gpus(&self) -> u64 {
+        self.workers * self.gpus_per_worker()
+    }
+}
+
+/// One disaggregated deployment the plan simulated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DisaggCandidate {
+    /// The prefill pool.
+    pub prefill: PoolShape,
+    /// The decode pool.
+    pub decode: PoolShape,
+    /// GPUs of both pools.
+    pub gpus: u64,
+    /// TTFT at the SLA percentile, ms.
+    pub ttft_ms: f64,
+    /// TPOT at the SLA percentile, ms.
+    pub tpot_ms: f64,
+    /// Output tokens/s per GPU.
+    pub output_tokens_per_second_per_gpu: f64,
+    /// Output tokens/s per user.
+    pub output_tokens_per_second_per_user: f64,
+    /// Requests/s.
+    pub requests_per_second: f64,
+    /// Mean exposed KV transfer, ms.
+    pub kv_transfer_ms: f64,
+    /// `prefill` or `decode`.
+    pub bottleneck: String,
+    /// Share of time the prefill replicas compute.
+    pub prefill_utilization: f64,
+    /// Decode batch use.
+    pub decode_utilization: f64,
+    /// Worst measured / limit over the SLA terms (≤ 1: meets it).
+    pub sla_ratio: f64,
+    /// Whether it meets the SLA.
+    pub meets_sla: bool,
+}
+
+/// A worker's (tp, pp, dp, ep).
+type Shape = (u64, u64, u64, u64);
+
+/// Worker shapes of up to one node (and whole nodes up to `max_gpus`) that
+/// fit the model with room for one request: (tp, pp, dp, ep).
+fn worker_shapes(base: &Scenario, max_gpus: u64) -> Vec<(u64, u64, u64, u64)> {
+    let node = base.cluster.gpus_per_node.max(1);
+    let moe = base.model.moe.is_some();
+    let mut sizes = Vec::new();
+    let mut n = 1;
+    while n <= node.min(max_gpus) {
+        sizes.push(n);
+        n *= 2;
+    }
+    let mut out = Vec::new();
+    for n in sizes {
+        let mut shapes = vec![(n, 1, 1, if moe { n } else { 1 })];
+        if moe && n > 1 {
+            // DP attention with the experts spread over the worker.
+            shapes.push((1, 1, n, n));
+        }
+        out.extend(shapes);
+    }
+    out
+}
+
+/// The worker scenario of a shape, if it is valid and fits one request.
+fn worker_scenario(
+    base: &Scenario,
+    (tp, pp, dp, ep): (u64, u64, u64, u64),
+) -> Option<(Scenario, MemoryPlan)> {
+    let mut s = base.clone();
+    let n = tp * pp * dp;
+    let node = base.cluster.gpus_per_node.max(1);
+    if n <= node {
+        s.cluster.nodes = 1;
+        s.cluster.gpus_per_node = n;
+    } else if n % node == 0 {
+        s.cluster.nodes = n / node;
+    } else {
+        return None;
+    }
+    s.deployment.tp = tp;
+    s.deployment.pp = pp;
+    s.deployment.dp = dp;
+    s.deployment.ep = ep;
+    s.workload.batch = 1;
+    s.validate().ok()?;
+    let mem = crate::memory::plan(&s);
+    (mem.fits && mem.kv_cache_tokens > 0).then_some((s, mem))
+}
+
+/// Upper bound on the disaggregated deployments [`plan_disagg`] simulates
+/// for a budget of `gpus` (no arithmetic beyond counting shapes).
+pub fn plan_size(base: &Scenario, gpus: u64) -> u64 {
+    let k = worker_shapes(base, gpus).len() as u64;
+    let (mut pairs, smallest) = (0u64, 1u64);
+    for p in 1..=MAX_PLAN_WORKERS {
+        for d in 1..=MAX_PLAN_WORKERS {
+            if (p + d) * smallest <= gpus {
+                pairs += 1;
+            }
+        }
+    }
+    (k * k * pairs).min(MAX_PLAN_CANDIDATES as u64)
+}
+
+/// Most workers per pool the plan tries.
+pub const MAX_PLAN_WORKERS: u64 = 8;
+/// Most disaggregated deployments one plan simulates (largest GPU counts first).
+pub const MAX_PLAN_CANDIDATES: usize = 64;
+/// Pool runs one disaggregated simulation costs at most (fixed-point rounds
+/// × two pools, the lone-request start, two capacity runs): the server's unit.
+pub const RUNS_PER_SIMULATION: u64 = 12;
+
+/// The disaggregated deployments of `base`'s model on at most `gpus` GPUs
+/// (worker shapes of one node or less × prefill:decode worker counts), each
+/// simulated on `w` and scored against `sla`; best first (meeting the SLA,
+/// by tokens/s per GPU; then by closeness).
+pub fn plan_disagg(
+    base: &Scenario,
+    gpus: u64,
+    eff: &Efficiency,
+    w: &ServingWorkload,
+    sla: &super::plan::Sla,
+) -> Result<Vec<DisaggCandidate>> {
+    let data = LinkData::builtin()?;
+    let shapes: Vec<(Shape, Scenario, MemoryPlan)> = worker_shapes(base, gpus)
+        .into_iter()
+        .filter_map(|sh| worker_scenario(base, sh).map(|(s, m)| (sh, s, m)))
+        .collect();
+    let mut todo = Vec::new();
+    for (i, (ps, ..)) in shapes.iter().enumerate() {
+        for (j, (ds, ..)) in shapes.iter().enumerate() {
+            let (np, nd) = (ps.0 * ps.1 * ps.2, ds.0 * ds.1 * ds.2);
+            for p in 1..=MAX_PLAN_WORKERS {
+                for d in 1..=MAX_PLAN_WORKERS {
+                    if p * np + d * nd <= gpus {
+                        todo.push((p * np + d * nd, i, j, p, d));
+                    }
+                }
+            }
+        }
+    }
+    // Largest deployments first (they can meet the most), then the rest.
+    todo.sort_by(|a, b| b.0.cmp(&a.0).then(a.3.cmp(&b.3)));
+    todo.truncate(MAX_PLAN_CANDIDATES);
+    let mut wk = w.clone();
+    if wk.num_requests.is_none() {
+        // A plan ranks many deployments: three requests per client.
+        if let Arrival::Concurrency(c) = wk.arrival {
+            wk.num_requests = Some((3 * c).clamp(100, 2000));
+        }
+    }
+    let p = sla.percentile.as_str();
+    let mut out = Vec::new();
+    for (total, i, j, np, nd) in todo {
+        if crate::deadline::passed() {
+            break;
+        }
+        let (ps, s_p, m_p) = &shapes[i];
+        let (ds, s_d, m_d) = &shapes[j];
+        let link = KvLink::between(&base.cluster.gpu, base.cluster.gpus_per_node, total, &data);
+        let overlap = data.overlap_of(&s_p.deployment.engine.name);
+        let pool_p = Pool {
+            scenario: s_p,
+            memory: m_p,
+            workers: np,
+        };
+        let pool_d = Pool {
+            scenario: s_d,
+            memory: m_d,
+            workers: nd,
+        };
+        let Ok(r) = simulate_disagg_rounds(&pool_p, &pool_d, &link, overlap, eff, &wk, 4) else {
+            continue;
+        };
+        let ratio = sla.ratio(&r.serving);
+        let shape = |sh: &(u64, u64, u64, u64), n: u64| PoolShape {
+            workers: n,
+            tp: sh.0,
+            pp: sh.1,
+            dp: sh.2,
+            ep: sh.3,
+        };
+        out.push(DisaggCandidate {
+            prefill: shape(ps, np),
+            decode: shape(ds, nd),
+            gpus: total,
+            ttft_ms: r.serving.ttft_ms.at(p).unwrap_or(0.0),
+            tpot_ms: r.serving.tpot_ms.at(p).unwrap_or(0.0),
+            output_tokens_per_second_per_gpu: r.serving.output_tokens_per_second_per_gpu,
+            output_tokens_per_second_per_user: r.serving.output_tokens_per_second_per_user,
+            requests_per_second: r.serving.requests_per_second,
+            kv_transfer_ms: r.kv_transfer_ms,
+            bottleneck: r.bottleneck,
+            prefill_utilization: r.prefill_utilization,
+            decode_utilization: r.decode_utilization,
+            sla_ratio: ratio,
+            meets_sla: ratio <= 1.0,
+        });
+    }
+    out.sort_by(|a, b| {
+        b.meets_sla.cmp(&a.meets_sla).then_with(|| {
+            if a.meets_sla {
+                b.output_tokens_per_second_per_gpu
+                    .total_cmp(&a.output_tokens_per_second_per_gpu)
+            } else {
+                a.sla_ratio.total_cmp(&b.sla_ratio)
+            }
+        })
+    });
+    Ok(out)
 }
