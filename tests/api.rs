@@ -791,3 +791,215 @@ fn extreme_inputs_never_fail_the_server() {
     }
     assert_eq!(n, 4 * 6 * 5);
 }
+
+/// The serving chart's route (issue 13 item 4): each point of
+/// `/api/serving-sweep` is what `/api/estimate` says for that concurrency,
+/// and the points are the powers of two up to the top, as `kvplan plot
+/// serving` draws them.
+#[test]
+fn serving_sweep_points_equal_single_estimates() {
+    let base = json!({"model": "llama-3.1-8b", "gpus": "H100"});
+    let mut body = base.clone();
+    body["serving"] = json!({"isl": 1000, "osl": 100});
+    body["max_concurrency"] = json!(12);
+    let r = post_json(addr(), "/api/serving-sweep", &body.to_string());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sw = r.json();
+    let pts = sw["points"].as_array().unwrap();
+    let cs: Vec<u64> = pts
+        .iter()
+        .map(|p| p["concurrency"].as_u64().unwrap())
+        .collect();
+    assert_eq!(cs, [1, 2, 4, 8, 12]);
+    assert_eq!(sw["percentile"], "p90");
+    for p in pts {
+        let mut one = base.clone();
+        one["serving"] = json!({"isl": 1000, "osl": 100, "concurrency": p["concurrency"]});
+        let est = post_json(addr(), "/api/estimate", &one.to_string());
+        assert_eq!(est.status, 200, "{}", est.text());
+        assert_eq!(
+            p["serving"],
+            est.json()["serving"],
+            "at {}",
+            p["concurrency"]
+        );
+    }
+    // More clients, more output per GPU (until the pool or the sequence
+    // limit binds: 12 clients are far below both on an H100 with 8B).
+    let tps: Vec<f64> = pts
+        .iter()
+        .map(|p| {
+            p["serving"]["output_tokens_per_second_per_gpu"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert!(tps.windows(2).all(|w| w[0] < w[1]), "{tps:?}");
+    // The top defaults to serving.concurrency.
+    let mut by_conc = base.clone();
+    by_conc["serving"] = json!({"isl": 1000, "osl": 100, "concurrency": 4, "percentile": "p99"});
+    let d = post_json(addr(), "/api/serving-sweep", &by_conc.to_string()).json();
+    assert_eq!(d["max_concurrency"], 4);
+    assert_eq!(d["points"].as_array().unwrap().len(), 3);
+    assert_eq!(d["percentile"], "p99");
+}
+
+#[test]
+fn serving_sweep_input_errors_name_the_field() {
+    let with = |serving: Value, extra: Value| {
+        let mut b = json!({"model": "llama-3.1-8b", "gpus": "H100", "serving": serving});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    let ok = json!({"isl": 1000, "osl": 100});
+    let path = "/api/serving-sweep";
+    expect_400(
+        path,
+        json!({"model": "llama-3.1-8b", "gpus": "H100"}),
+        "serving",
+    );
+    expect_400(
+        path,
+        with(
+            json!({"isl": 1000, "osl": 100, "request_rate": 2.0}),
+            json!({}),
+        ),
+        "request_rate",
+    );
+    for top in [json!(0), json!(100_000)] {
+        expect_400(
+            path,
+            with(ok.clone(), json!({"max_concurrency": top})),
+            "max_concurrency",
+        );
+    }
+    expect_400(
+        path,
+        with(
+            json!({"isl": 1000, "osl": 100, "percentile": "p75"}),
+            json!({}),
+        ),
+        "percentile",
+    );
+    expect_400(path, with(json!({"isl": 1000, "osl": 0}), json!({})), "osl");
+    expect_400(
+        path,
+        with(json!({"isl": 1000, "osl": 100, "users": 3}), json!({})),
+        "serving",
+    );
+    expect_400(
+        path,
+        with(
+            json!({"isl": 1000, "osl": 100, "num_requests": 50_000}),
+            json!({}),
+        ),
+        "serving.num_requests",
+    );
+    // The workload longer than the model's context: the prompt is at fault.
+    expect_400(
+        path,
+        with(json!({"isl": 200_000, "osl": 100}), json!({})),
+        "isl",
+    );
+    expect_400(path, with(ok.clone(), json!({"gpus": "H1000"})), "gpus");
+}
+
+/// The simulations are counted in the server's cost units like the
+/// searches: a server with a small per-request cap refuses a large sweep
+/// (and a large serving estimate) up front with a 422, and still answers a
+/// small one.
+#[test]
+fn serving_work_counts_against_the_cost_cap() {
+    let a = start(Limits {
+        max_request_cost: 50,
+        ..Limits::default()
+    });
+    // 20,000 requests of 1,000 output tokens one at a time: 2·10^7
+    // iterations, 10,000 units at 2,000 iterations per unit.
+    let big = json!({"model": "llama-3.1-8b", "gpus": "H100",
+        "serving": {"isl": 100, "osl": 999, "concurrency": 1, "num_requests": 20_000}});
+    for path in ["/api/serving-sweep", "/api/estimate"] {
+        let r = post_json(a, path, &big.to_string());
+        assert_eq!(r.status, 422, "{path}: {}", r.text());
+        assert!(r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("units of work"));
+    }
+    let small = json!({"model": "llama-3.1-8b", "gpus": "H100",
+        "serving": {"isl": 100, "osl": 20, "concurrency": 4}});
+    for path in ["/api/serving-sweep", "/api/estimate"] {
+        let r = post_json(a, path, &small.to_string());
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    }
+}
+
+/// A simulation the server no longer waits for stops at the request's
+/// deadline (the simulator checks it), instead of holding a core until it
+/// ends: this one runs ~2·10^7 iterations (minutes in a debug build), and
+/// stops within the generous bound below once its 200 ms have passed.
+#[test]
+fn a_serving_simulation_stops_at_the_deadline() {
+    let api = server::SyncApi::new(Limits {
+        timeout: Duration::from_millis(200),
+        ..Limits::default()
+    })
+    .unwrap();
+    let body = json!({"model": "llama-3.1-8b", "gpus": "H100",
+        "serving": {"isl": 100, "osl": 999, "concurrency": 1, "num_requests": 20_000}});
+    let t0 = std::time::Instant::now();
+    let r = api.call("/api/estimate", body.to_string().as_bytes());
+    let took = t0.elapsed();
+    let e = r.expect_err("stopped");
+    assert!(
+        e.error.contains("serving simulation ran past its deadline"),
+        "{e:?}"
+    );
+    assert!(
+        took < Duration::from_secs(30),
+        "stopped only after {took:?}"
+    );
+}
+
+/// The launch command for a chosen engine (the page's copy button): the
+/// estimate with `emit` and a serving workload returns both the serving
+/// section and the launch, exactly as `kvplan estimate --emit vllm --isl
+/// --osl --concurrency --format json` prints them.
+#[test]
+fn estimate_with_emit_and_serving_equals_the_cli() {
+    let body = json!({"model": "llama-3.1-8b", "gpus": "H100", "emit": "vllm",
+        "serving": {"isl": 1000, "osl": 100, "concurrency": 8}});
+    let r = post_json(addr(), "/api/estimate", &body.to_string());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let api = r.json();
+    let cli = cli_json(
+        &[
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "H100",
+            "--emit",
+            "vllm",
+            "--isl",
+            "1000",
+            "--osl",
+            "100",
+            "--concurrency",
+            "8",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(api, cli);
+    let shell = api["launch"]["commands"][0]["shell"].as_str().unwrap();
+    assert!(shell.contains("vllm serve"), "{shell}");
+    assert!(api["serving"]["ttft_ms"]["p90"].is_f64());
+    expect_400(
+        "/api/estimate",
+        json!({"model": "llama-3.1-8b", "gpus": "H100", "emit": "ollama"}),
+        "emit",
+    );
+}

@@ -426,6 +426,60 @@ fn units_of(estimates: u64, layers: u64) -> u64 {
         .max(1)
 }
 
+/// Serving-simulator iterations per cost unit. One iteration costs about
+/// 0.2–0.3 µs of one core whatever the batch (measured on the release
+/// build: 2,000,000 iterations, llama-3.1-8b on one H100 and deepseek-v3 on
+/// 8×H200 at concurrency 1, in 0.39 s and 0.56 s of user time); 2,000 per
+/// unit (0.5 µs each) leaves margin for slower cores.
+const ITERATIONS_PER_UNIT: u64 = 2_000;
+
+/// Most iterations one simulated replica load runs (the simulator's own
+/// `max_iterations`; past it the simulation is an input error).
+const MAX_SIMULATED_ITERATIONS: u64 = 20_000_000;
+
+/// About how many iterations the serving simulator runs for `w` on `s`:
+/// per simulated replica load, every request's output tokens spread over
+/// the batch it runs in (the clients per replica, capped by the engine's
+/// sequence limit and by how many of the longest requests the KV pool
+/// holds), plus its prompt's prefill chunks. An open loop is taken at its
+/// in-flight cap (the engine's sequence limit when none is given); lower
+/// rates run smaller batches and more iterations than this, and the
+/// simulator stops at the request's deadline (`crate::deadline`) whatever
+/// this says.
+fn serving_iterations(s: &Scenario, w: &ServingWorkload) -> u64 {
+    use crate::serving::Arrival;
+    let d = &s.deployment;
+    let dp = d.dp.max(1);
+    let pool = crate::memory::plan(s).kv_cache_tokens / dp;
+    let fit = (pool / w.max_sequence_tokens().max(1)).max(1);
+    let (clients, loads) = match w.arrival {
+        // Clients split over the replicas: at most two distinct loads.
+        Arrival::Concurrency(c) => (c.div_ceil(dp), if c % dp == 0 { 1 } else { 2 }),
+        Arrival::Rate {
+            max_concurrency, ..
+        } => (
+            max_concurrency.map_or(d.engine.max_num_seqs, |c| c.div_ceil(dp)),
+            1,
+        ),
+    };
+    let batch = clients.min(d.engine.max_num_seqs).min(fit).max(1);
+    let requests = w.requests().div_ceil(dp);
+    let chunks = w.isl.div_ceil(d.engine.max_num_batched_tokens.max(1));
+    let per_load = requests
+        .saturating_mul(w.osl)
+        .div_ceil(batch)
+        .saturating_add(requests.saturating_mul(chunks))
+        .min(MAX_SIMULATED_ITERATIONS);
+    per_load.saturating_mul(loads)
+}
+
+/// Cost units of one serving simulation of `w` on `s`.
+fn serving_units(s: &Scenario, w: &ServingWorkload) -> u64 {
+    serving_iterations(s, w)
+        .div_ceil(ITERATIONS_PER_UNIT)
+        .max(1)
+}
+
 /// Layers of the request's model, read from the built-in spec or the pasted
 /// config's own numbers before it is parsed (clamped to the bounds: larger
 /// numbers are refused by the parse itself, in one unit of work).
@@ -573,9 +627,12 @@ fn estimate_prepare(
     })
 }
 
-/// Cost units of a prepared estimate: the estimate and its recommendations.
+/// Cost units of a prepared estimate: the estimate and its
+/// recommendations, and the serving simulation when one is asked for.
 fn estimate_units(p: &EstimatePrepared) -> u64 {
-    units_of(p.search_cost(), scenario_layers(&p.resolved.scenario))
+    let s = &p.resolved.scenario;
+    let sim = p.serving.as_ref().map_or(0, |w| serving_units(s, w));
+    units_of(p.search_cost(), scenario_layers(s)).saturating_add(sim)
 }
 
 /// The work of `/api/estimate` (what `kvplan estimate` does, minus printing).
@@ -702,9 +759,31 @@ fn plan_prepare(
     })
 }
 
-/// Cost units of a prepared plan: two estimates per configuration.
+/// Serving simulations of one deployment in an SLA plan: three prefill
+/// budgets × two concurrency caps, and for an open loop up to seven replica
+/// counts each (1, 2, 4 … 64 copies until the rate is kept up with).
+fn plan_simulations_per_layout(w: &ServingWorkload) -> u64 {
+    match w.arrival {
+        crate::serving::Arrival::Concurrency(_) => 6,
+        crate::serving::Arrival::Rate { .. } => 6 * 7,
+    }
+}
+
+/// Cost units of a prepared plan: two estimates per configuration, and
+/// for an SLA plan the serving simulations of each (sized on the base
+/// deployment).
 fn plan_units(p: &PlanPrepared) -> u64 {
-    units_of(p.search_cost().saturating_mul(2), scenario_layers(&p.base))
+    let search = units_of(p.search_cost().saturating_mul(2), scenario_layers(&p.base));
+    let sim = p.serving.as_ref().map_or(0, |(w, _)| {
+        // The SLA plan searches the layouts at batch 1 (the simulator
+        // gives the load), as `serving::plan::plan` does.
+        let mut layouts = p.constraints.clone();
+        layouts.batch = Some(1);
+        crate::plan::search_cost(&p.base, &layouts, Objective::Throughput)
+            .saturating_mul(plan_simulations_per_layout(w))
+            .saturating_mul(serving_units(&p.base, w))
+    });
+    search.saturating_add(sim)
 }
 
 /// The search of `/api/plan`, `top` candidates in the answer.
@@ -766,6 +845,153 @@ fn sweep_json(app: &AppState, c: &Common, contexts: Option<Vec<u64>>) -> Result<
     to_json(&sweep)
 }
 
+/// Most clients the serving sweep goes up to (powers of two: at most 14 points).
+const MAX_SWEEP_CONCURRENCY: u64 = 8192;
+
+/// Top of the serving sweep when the body gives neither `max_concurrency`
+/// nor `serving.concurrency` (as `kvplan plot serving`).
+const DEFAULT_SWEEP_CONCURRENCY: u64 = 256;
+
+/// A parsed `/api/serving-sweep` body.
+struct ServingSweepBody {
+    common: Common,
+    /// The workload (closed loop; the arrival is replaced at each point).
+    workload: ServingWorkload,
+    /// Top of the sweep.
+    max_concurrency: u64,
+    /// The statistic the chart draws beside the median.
+    percentile: String,
+}
+
+/// `POST /api/serving-sweep`: the serving chart's data, the simulation at
+/// concurrencies from the DP degree up to `max_concurrency` (powers of
+/// two, and the top itself), as `kvplan plot serving` draws it. Body: the
+/// estimate fields, `serving` (required; `request_rate` refused: the sweep
+/// is a closed loop) and optional `max_concurrency` (default
+/// `serving.concurrency`, else 256; at most 8192). Each point equals
+/// `/api/estimate` with that `serving.concurrency`.
+pub(crate) async fn serving_sweep(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = async {
+        let b = parse_serving_sweep(&headers, body)?;
+        // Phase 1 (one unit): resolve and count the simulations' iterations.
+        let (b, cost) = blocking(&st, 1, move |app| {
+            let cost = serving_sweep_units(app, &b)?;
+            Ok((b, cost))
+        })
+        .await?;
+        blocking(&st, cost, move |app| serving_sweep_json(app, &b)).await
+    };
+    respond(r.await)
+}
+
+/// The body of `/api/serving-sweep`.
+fn parse_serving_sweep(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<ServingSweepBody, ApiError> {
+    let mut serving: Option<ServingRequest> = None;
+    let mut max: Option<u64> = None;
+    let common = parse_common(headers, body, &mut |obj| {
+        serving = take(obj, "serving")?;
+        max = take::<Count>(obj, "max_concurrency")?.map(|c| c.0);
+        Ok(())
+    })?;
+    let Some(sv) = serving else {
+        return Err(ApiError::bad(
+            "serving",
+            r#"the serving sweep needs the workload: "serving": {"isl": 8000, "osl": 1000}"#,
+        ));
+    };
+    if sv.request_rate.is_some() {
+        return Err(ApiError::bad(
+            "request_rate",
+            "the serving sweep is over concurrency (closed loop); leave out request_rate",
+        ));
+    }
+    let max_concurrency = max.or(sv.concurrency).unwrap_or(DEFAULT_SWEEP_CONCURRENCY);
+    if max_concurrency == 0 || max_concurrency > MAX_SWEEP_CONCURRENCY {
+        return Err(ApiError::bad(
+            "max_concurrency",
+            format!("{max_concurrency} must be between 1 and {MAX_SWEEP_CONCURRENCY} clients"),
+        ));
+    }
+    let percentile = sv.percentile.clone().unwrap_or_else(|| "p90".into());
+    if !["mean", "p50", "p90", "p99"].contains(&percentile.as_str()) {
+        return Err(ApiError::bad(
+            "percentile",
+            format!("'{percentile}': use p50, p90, p99 or mean"),
+        ));
+    }
+    let workload = serving_workload(Some(&sv), &common.req)?.expect("a workload was given");
+    Ok(ServingSweepBody {
+        common,
+        workload,
+        max_concurrency,
+        percentile,
+    })
+}
+
+/// The concurrencies of a sweep over `s`.
+fn sweep_concurrencies(s: &Scenario, b: &ServingSweepBody) -> Vec<u64> {
+    crate::report::series::concurrency_sweep(s.deployment.dp, b.max_concurrency)
+}
+
+/// Cost units of a serving sweep: its simulations, counted on the
+/// resolved deployment (each point at most 20,000 requests, as /api/estimate).
+fn serving_sweep_units(app: &AppState, b: &ServingSweepBody) -> Result<u64, ApiError> {
+    let c = &b.common;
+    let spec = c.config.as_ref().map(parse_config).transpose()?;
+    let extras = ops::Extras {
+        serving: Some(b.workload.clone()),
+        ..Default::default()
+    };
+    let p = with_env(app, &c.req, spec.as_ref(), c.profile.as_deref(), |env| {
+        ops::estimate_prepare(env, &c.req, &extras)
+    })?;
+    let s = &p.resolved.scenario;
+    let mut units = 1u64;
+    for conc in sweep_concurrencies(s, b) {
+        let mut w = b.workload.clone();
+        w.arrival = crate::serving::Arrival::Concurrency(conc);
+        if w.requests() > MAX_API_SERVING_REQUESTS {
+            return Err(ApiError::bad(
+                "serving.num_requests",
+                format!(
+                    "{} requests: the API simulates at most {MAX_API_SERVING_REQUESTS} (use the CLI for more)",
+                    w.requests()
+                ),
+            ));
+        }
+        units = units.saturating_add(serving_units(s, &w));
+    }
+    Ok(units)
+}
+
+/// The work of `/api/serving-sweep`.
+fn serving_sweep_json(app: &AppState, b: &ServingSweepBody) -> Result<String, ApiError> {
+    let c = &b.common;
+    let spec = c.config.as_ref().map(parse_config).transpose()?;
+    let sweep = with_env(app, &c.req, spec.as_ref(), c.profile.as_deref(), |env| {
+        ops::serving_sweep(env, &c.req, &b.workload, b.max_concurrency, &b.percentile)
+    })?;
+    let points: Vec<Value> = sweep
+        .points
+        .iter()
+        .map(|(conc, r)| json!({"concurrency": conc, "serving": r}))
+        .collect();
+    to_json(&json!({
+        "title": sweep.figure.title,
+        "subtitle": sweep.figure.subtitle,
+        "percentile": b.percentile,
+        "max_concurrency": b.max_concurrency,
+        "points": points,
+    }))
+}
+
 /// `POST /api/config`: parse a pasted HF config.json (the body itself) and
 /// describe the model, so the page can confirm what it read.
 pub(crate) async fn config(
@@ -824,6 +1050,11 @@ pub(crate) fn call_sync(app: &AppState, route: &str, body: &[u8]) -> Result<Stri
             let points = contexts.as_ref().map_or(32, |v| v.len() as u64 + 1);
             super::check_cost(app, units_of(points, request_layers(app, &c)))?;
             sweep_json(app, &c, contexts)
+        }
+        "/api/serving-sweep" => {
+            let b = parse_serving_sweep(&headers, body)?;
+            super::check_cost(app, serving_sweep_units(app, &b)?)?;
+            serving_sweep_json(app, &b)
         }
         "/api/config" => {
             let obj = body_object(&headers, body)?;

@@ -166,6 +166,7 @@ pub fn router_with_hub(limits: Limits, hub: Option<HubOptions>) -> Result<Router
         .route("/api/estimate", post(api::estimate))
         .route("/api/plan", post(api::plan))
         .route("/api/sweep", post(api::sweep))
+        .route("/api/serving-sweep", post(api::serving_sweep))
         .route("/api/config", post(api::config));
     // Static files: one explicit route per embedded file, so no request path
     // can name anything else (no traversal to handle at all).

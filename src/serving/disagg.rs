@@ -410,6 +410,9 @@ impl<'a> Station<'a> {
                 "num-requests",
                 format!("the {name} pool's simulation would run past {iterations} iterations; lower --num-requests"),
             ),
+            ReplicaError::PastDeadline => Error::Environment(format!(
+                "the {name} pool's simulation ran past its deadline and was stopped"
+            )),
         })
     }
 

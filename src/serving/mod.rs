@@ -511,6 +511,9 @@ pub fn simulate(
                     "the simulation would run past {iterations} iterations; lower --num-requests"
                 ),
             ),
+            ReplicaError::PastDeadline => Error::Environment(
+                "the serving simulation ran past its deadline and was stopped".into(),
+            ),
         })?;
         groups.push(Group {
             replicas: *count,
