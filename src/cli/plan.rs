@@ -33,6 +33,51 @@ fn gpu_prices(values: &[String]) -> Result<Vec<crate::plan::cost::Price>> {
     Ok(out)
 }
 
+/// The cost at the SLA under the serving table: the first configuration's
+/// and, when another meeting the SLA costs less per token, the cheapest.
+fn serving_cost_lines(
+    sp: &crate::serving::plan::ServingPlan,
+    p: &crate::plan::cost::Price,
+) -> Vec<String> {
+    use crate::plan::cost::{cheapest_at_sla, serving_cost};
+    let line = |i: usize, what: &str| {
+        let c = &sp.candidates[i];
+        let cost = serving_cost(c, p.usd_per_hour);
+        format!(
+            "{what} (#{}, {} weights, TP{} PP{} DP{} EP{}): ${:.2}/hour for {} × {} GPUs, {} per 1M output tokens at the simulated load",
+            i + 1,
+            c.weights_dtype,
+            c.tp,
+            c.pp,
+            c.dp,
+            c.ep,
+            cost.usd_per_hour,
+            c.copies,
+            c.gpus,
+            cost.usd_per_million_output_tokens
+                .map_or("—".into(), |m| format!("${m:.3}"))
+        )
+    };
+    let mut out = vec![String::new()];
+    if sp.candidates.is_empty() {
+        return vec![];
+    }
+    let first = if sp.any_meets {
+        "cost at the SLA"
+    } else {
+        "cost of the nearest (misses the SLA)"
+    };
+    out.push(line(0, first));
+    if let Some(i) = cheapest_at_sla(&sp.candidates, p.usd_per_hour).filter(|&i| i > 0) {
+        out.push(line(i, "cheapest meeting the SLA"));
+    }
+    out.push(format!(
+        "price: ${:.2} per {} GPU-hour ({})",
+        p.usd_per_hour, p.gpu, p.source
+    ));
+    out
+}
+
 /// Run `plan`; the verdict is whether any configuration meets the
 /// constraints. With `--isl/--osl` each deployment is simulated and the plan
 /// is to the SLA (`--max-ttft-ms`/`--max-tpot-ms` at `--percentile`).
@@ -74,6 +119,11 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
                     "{}",
                     crate::serving::render::plan_text(sp, a.top, a.format == Format::Markdown)
                 );
+                if let Some(p) = &planned.price {
+                    for line in serving_cost_lines(sp, p) {
+                        crate::outln!("{line}");
+                    }
+                }
             }
         }
         return Ok(Verdict::from_ok(sp.any_meets));
@@ -88,7 +138,17 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
     }
     match a.format {
         Format::Json | Format::Yaml => {
-            print_data(&planned.json(a.top), a.format)?;
+            let mut v = planned.json(a.top);
+            if !any_fit {
+                // What would meet the limits (or which it relaxes), as the table lists it.
+                if let Some(o) = v.as_object_mut() {
+                    o.insert(
+                        "fallback".into(),
+                        serde_json::to_value(planned.fallback()).unwrap_or_default(),
+                    );
+                }
+            }
+            print_data(&v, a.format)?;
         }
         Format::Table | Format::Markdown => {
             let title = format!(

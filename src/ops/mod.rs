@@ -332,12 +332,10 @@ impl Planned {
     /// candidates, with what was planned (kvplan version, model, GPUs,
     /// context, engine, the price used) so a saved answer says what it answers.
     pub fn json(&self, top: usize) -> serde_json::Value {
-        if let Some(sp) = &self.serving {
-            let mut sp = sp.clone();
-            sp.candidates.truncate(top);
-            return serde_json::to_value(&sp).unwrap_or(serde_json::Value::Null);
-        }
-        let mut v = crate::plan::plan_json(self.objective, &self.candidates, top);
+        let mut v = match &self.serving {
+            Some(sp) => self.serving_json(sp, top),
+            None => crate::plan::plan_json(self.objective, &self.candidates, top),
+        };
         let b = &self.base;
         if let Some(o) = v.as_object_mut() {
             o.insert("kvplan_version".into(), env!("CARGO_PKG_VERSION").into());
@@ -347,10 +345,12 @@ impl Planned {
             o.insert("nodes".into(), b.cluster.nodes.into());
             o.insert("context".into(), b.workload.context.into());
             o.insert("engine".into(), b.deployment.engine.id().into());
-            o.insert(
+            if self.serving.is_none() {
+                o.insert(
                 "batch_definition".into(),
                 "concurrent sequences of the whole deployment; batch_per_replica is the share of the busiest data-parallel replica".into(),
             );
+            }
             o.insert(
                 "gpu_price".into(),
                 serde_json::to_value(self.price.as_ref().map(|p| {
@@ -359,10 +359,51 @@ impl Planned {
                 .unwrap_or_default(),
             );
         }
+        if self.serving.is_some() {
+            return v;
+        }
         match with_launch(&v, self.launch.as_ref().map(|(_, l)| l)) {
             Ok(with) => with,
             Err(_) => v,
         }
+    }
+
+    /// The serving plan's JSON, `top` candidates, each with its cost at
+    /// the SLA (`usd_per_hour`, `usd_per_million_output_tokens`) when a GPU
+    /// price is known, and `cheapest_meeting_sla` (an index into
+    /// `candidates`, of those meeting the SLA the lowest $ per 1M output
+    /// tokens; it may lie beyond `top`, so `cheapest` repeats it).
+    fn serving_json(&self, sp: &ServingPlan, top: usize) -> serde_json::Value {
+        let usd = self.price.as_ref().map(|p| p.usd_per_hour);
+        let priced = |c: &crate::serving::plan::ServingCandidate| {
+            let mut v = serde_json::to_value(c).unwrap_or_default();
+            if let (Some(o), Some(usd)) = (v.as_object_mut(), usd) {
+                let cost = crate::plan::cost::serving_cost(c, usd);
+                o.insert("usd_per_hour".into(), cost.usd_per_hour.into());
+                o.insert(
+                    "usd_per_million_output_tokens".into(),
+                    cost.usd_per_million_output_tokens.into(),
+                );
+            }
+            v
+        };
+        let mut v = serde_json::to_value(sp).unwrap_or(serde_json::Value::Null);
+        if let Some(o) = v.as_object_mut() {
+            let list = |cs: &[crate::serving::plan::ServingCandidate], n: usize| {
+                serde_json::Value::Array(cs.iter().take(n).map(priced).collect())
+            };
+            o.insert("candidates".into(), list(&sp.candidates, top));
+            o.insert("pareto".into(), list(&sp.pareto, usize::MAX));
+            if let Some(usd) = usd {
+                let i = crate::plan::cost::cheapest_at_sla(&sp.candidates, usd);
+                o.insert("cheapest_meeting_sla".into(), i.into());
+                o.insert(
+                    "cheapest".into(),
+                    i.map(|i| priced(&sp.candidates[i])).unwrap_or_default(),
+                );
+            }
+        }
+        v
     }
 
     /// What to change when nothing meets the constraints: the advice of

@@ -8,6 +8,8 @@
 //! lines) replaces it. Sources: docs/sources/prices.md.
 
 use crate::error::{Error, Result};
+use crate::serving::plan::ServingCandidate;
+use serde::Serialize;
 
 /// One built-in price: GPU name, US dollars per GPU-hour, source and date.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -134,6 +136,46 @@ pub fn price_for(name: &str, aliases: &[String], user: &[Price]) -> Option<Price
 pub fn usd_per_million_tokens(usd_per_hour: f64, tokens_per_second: f64) -> Option<f64> {
     (tokens_per_second > 0.0 && tokens_per_second.is_finite())
         .then(|| usd_per_hour / (tokens_per_second * 3600.0) * 1e6)
+}
+
+/// The cost of one serving-plan configuration at the SLA: the GPUs of all
+/// the copies the load needs, and what a million output tokens cost at the
+/// simulated throughput.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ServingCost {
+    /// Dollars per hour of every GPU the load takes (copies × GPUs).
+    pub usd_per_hour: f64,
+    /// Dollars per million output tokens at the simulated load:
+    /// price per GPU-hour ÷ (output tokens/s per GPU × 3600) × 10^6 (each
+    /// copy serves its share, so the per-GPU rate is the whole load's).
+    pub usd_per_million_output_tokens: Option<f64>,
+}
+
+/// [`ServingCost`] of `c` at `usd_per_gpu_hour`.
+pub fn serving_cost(c: &ServingCandidate, usd_per_gpu_hour: f64) -> ServingCost {
+    ServingCost {
+        usd_per_hour: usd_per_gpu_hour * c.total_gpus as f64,
+        usd_per_million_output_tokens: usd_per_million_tokens(
+            usd_per_gpu_hour,
+            c.output_tokens_per_second_per_gpu,
+        ),
+    }
+}
+
+/// The cheapest configuration that meets the SLA: the lowest $ per 1M
+/// output tokens among those that meet it (its index in `candidates`).
+pub fn cheapest_at_sla(candidates: &[ServingCandidate], usd_per_gpu_hour: f64) -> Option<usize> {
+    candidates
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.meets_sla)
+        .filter_map(|(i, c)| {
+            serving_cost(c, usd_per_gpu_hour)
+                .usd_per_million_output_tokens
+                .map(|m| (i, m))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]
