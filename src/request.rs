@@ -270,6 +270,13 @@ pub trait ModelSource {
     fn alternatives(&self) -> &str {
         ""
     }
+    /// Whether a dotted name with no `/` and no `.json`/`.yaml` ending
+    /// ("qwen2.5-7b-instruc", "glm-4.6") may be a file this source reads;
+    /// when not, it is a mistyped model name and the error says "did you
+    /// mean …", not "No such file". Default: it may.
+    fn may_be_file(&self, _name: &str) -> bool {
+        true
+    }
 }
 
 impl<F: Fn(&str) -> Result<ModelSpec>> ModelSource for F {
@@ -307,8 +314,14 @@ pub fn resolve_with(
     let mut model = match catalog.model(&req.model) {
         Ok(m) => m.clone(),
         Err(e) => {
-            let looks_like_path =
-                req.model.contains('/') || req.model.contains('.') || req.model.starts_with("hf:");
+            let n = req.model.trim();
+            let lower = n.to_ascii_lowercase();
+            let looks_like_path = n.contains('/')
+                || n.starts_with("hf:")
+                || [".json", ".yaml", ".yml"]
+                    .iter()
+                    .any(|x| lower.ends_with(x))
+                || (n.contains('.') && models.may_be_file(n));
             if looks_like_path {
                 let m = models
                     .load(&req.model)

@@ -148,16 +148,15 @@ impl Scenario {
                 ),
             ));
         }
-        if m.mlp.intermediate_size > 0
-            && m.mlp.intermediate_size % d.tp != 0
-            && (0..m.num_layers).any(|i| !m.is_moe_layer(i))
+        // Every dense layer's MLP width (Nemotron-NAS layers have their own).
+        if let Some(w) = (0..m.num_layers)
+            .filter(|&i| m.ffn_type(i) == crate::spec::model::FfnType::Dense)
+            .map(|i| m.dense_width(i))
+            .find(|w| *w > 0 && w % d.tp != 0)
         {
             return Err(Error::input(
                 "tp",
-                format!(
-                    "MLP width {} does not divide over tp = {}",
-                    m.mlp.intermediate_size, d.tp
-                ),
+                format!("MLP width {w} does not divide over tp = {}", d.tp),
             ));
         }
         if d.pp > m.num_layers {

@@ -1039,6 +1039,24 @@ fn llama3_typo_suggests_llama3() {
     );
 }
 
+/// The same finding for a dotted name that is no file: `qwen2.5-7b-instruc`
+/// or `glm-4.6` were read as paths ("No such file or directory"); they are
+/// mistyped model names, so the error suggests the nearest built-in ones.
+#[test]
+fn dotted_typo_suggests_models_not_a_missing_file() {
+    for (typo, want) in [("qwen2.5-7b-instruc", "qwen2.5-7b"), ("glm-4.6", "glm-4")] {
+        let o = kvplan(&["estimate", typo, "--gpus", "H100"]);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert!(!e.contains("No such file"), "{e}");
+        let near = e
+            .split("did you mean ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{e}"));
+        assert!(near.contains(want), "{e}");
+    }
+}
+
 /// Finding: vLLM's `--kv-cache-dtype fp8_e4m3` / `fp8_e5m2` names were
 /// refused; both store one byte per element.
 #[test]
@@ -1454,6 +1472,28 @@ fn golden_23_gqa_heads_bound_tp_layout_first() {
     );
 }
 
+/// Scenario 24: GLM-4.5-Air (dense-attention MoE, 106.9e9 parameters, bf16 =
+/// 214 GB = 199 GiB) on 2 × H100: 99.5 GiB per GPU, over the 72.85 GiB
+/// budget; fp8 (W8A8, native on Hopper; zai-org publishes GLM-4.5-Air-FP8)
+/// is ≈ 50 GiB per GPU and fits. Advice: fp8 on these two GPUs first, with
+/// its quality caveat; for the bf16 checkpoint a 4-GPU node (TP4: 50 GiB
+/// per GPU) last, labelled as more hardware.
+#[test]
+fn golden_24_glm_air_two_gpus_fp8_then_four() {
+    let e = estimate(&req("glm-4.5-air", "2xH100", "8k", Some(1)));
+    assert!(!e.report.fits);
+    let rs = recs(&e);
+    assert_eq!(kinds(rs), ["quantization", "more-hardware"]);
+    assert_eq!(rs[0].candidate.weights_dtype.payload_bits(), 8);
+    assert_eq!(rs[0].candidate.gpus, 2);
+    assert!(rs[0].cost.contains("arXiv:2411.02355"), "{}", rs[0].cost);
+    let hw = &rs[1].candidate;
+    assert_eq!(
+        (hw.gpus, hw.nodes, hw.weights_dtype),
+        (4, 1, WeightFormat::Bf16)
+    );
+}
+
 // ───────────────────────── catalogue gaps ─────────────────────────
 
 /// Finding: T4, V100, RTX A6000 and L20 were missing. Memory is what the
@@ -1544,9 +1584,24 @@ fn missing_models_are_in_the_catalogue() {
         assert_eq!(e.report.kv_cache.bytes_per_token, kv, "{name}");
         assert!(m.source.contains("huggingface.co/"), "{name}: {}", m.source);
     }
+    // GLM-4.x: GLM-4.5-Air (zai-org/GLM-4.5-Air config.json, fixture
+    // tests/fixtures/hf-configs/zai-org--GLM-4.5-Air.json). Counted by hand
+    // from the config: embeddings + head 2 × 151,552 × 4,096 = 1.2415e9;
+    // attention per layer q 4,096 × 12,288 + k,v 2 × 4,096 × 1,024 + o
+    // 12,288 × 4,096 = 109.05e6 (+ q/k/v bias 14,336), × 46 = 5.0170e9; one
+    // dense MLP 3 × 4,096 × 10,944 = 134.48e6; 45 MoE layers × (128 routed
+    // + 1 shared) × 3 × 4,096 × 1,408 + router 128 × 4,096 = 45 × 2.2328e9 =
+    // 100.48e9: ≈ 106.9e9 (the card says 106B) without the one MTP layer.
+    // KV: 2 × 46 × 8 × 128 × 2 B = 188,416 B per token.
+    let e = estimate(&req("glm-4.5-air", "4xH100", "4k", Some(1)));
+    let p = e.report.model.params_total as f64;
+    assert!((p - 106.87e9).abs() / 106.87e9 < 0.005, "glm-4.5-air: {p}");
+    assert_eq!(e.report.kv_cache.bytes_per_token, 2 * 46 * 8 * 128 * 2);
     let (_, v) = kvplan_json(&["models"]);
     let listed = v.to_string();
     for name in [
+        "glm-4.5-air",
+        "glm-4.7-flash",
         "llama-3.2-1b",
         "llama-3.2-3b",
         "phi-4",

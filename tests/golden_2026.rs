@@ -335,11 +335,6 @@ fn unmodelled_families_name_the_field() {
         ("deepseek-ai--DeepSeek-V4-Pro.json", "compress_ratios"),
         ("MiniMaxAI--MiniMax-M3.json", "sparse_attention_config"),
         ("moonshotai--Kimi-K3.json", "use_full_rank_gate"),
-        (
-            "nvidia--Llama-3_3-Nemotron-Super-49B-v1.json",
-            "block_configs",
-        ),
-        ("nvidia--Qwen3.6-27B-NVFP4.json", "MIXED_PRECISION"),
     ] {
         let e = parse_err(f);
         assert!(e.contains(field), "{f}: {e}");
@@ -476,6 +471,8 @@ fn hybrid_state_is_paged_as_each_engine_does() {
         Some(blocks / 4 * block)
     );
     assert_eq!(v["limits"]["max_batch"].as_u64(), Some(blocks / 35));
+    // The report shows the raised block, not the profile's 16.
+    assert_eq!(v["deployment"]["block_size"].as_u64(), Some(block));
     assert_eq!(
         v["kv_cache"]["bytes_per_sequence_per_gpu"].as_u64(),
         Some(35 * 10 * page)
@@ -584,4 +581,232 @@ fn gemma_4_nvfp4_checkpoint_bytes() {
     // vision embedding: only the 60 MLPs are 4-bit.
     assert!(lay.summary().contains("attention"), "{}", lay.summary());
     assert_eq!(bytes, 60 * mlp + (p - 60 * mlp_params) * 2);
+}
+
+#[test]
+fn nemotron_nas_49b_per_layer_blocks() {
+    // nvidia--Llama-3_3-Nemotron-Super-49B-v1.json (DeciLM / Nemotron-NAS): hidden 8192,
+    // 64 query heads of 128, vocab 128256 untied, 80 block_configs. Attention in 49
+    // layers (n_heads_in_group 8 → 8 KV heads), a no-op in 31. FFN widths from
+    // ffn_mult by vLLM/SGLang nemotron_nas.py `_ffn_mult_to_intermediate_size`:
+    // int(2·mult·8192/3) rounded up to a multiple of 256.
+    let width = |mult: f64| ((2.0 * mult * 8192.0 / 3.0) as u64).div_ceil(256) * 256;
+    assert_eq!(width(5.25), 28672);
+    assert_eq!(width(1.0), 5632);
+    // Counted in the config: attention layers 48 × ffn_mult 5.25 + 1 × 2.625; no-op
+    // attention layers 10 × 1.3125, 8 × 1.0, 6 × 0.5, 5 × 2.625, 1 × 3.28125, 1 × 5.25.
+    let widths: u64 = 48 * width(5.25)
+        + width(2.625)
+        + 10 * width(1.3125)
+        + 8 * width(1.0)
+        + 6 * width(0.5)
+        + 5 * width(2.625)
+        + width(3.28125)
+        + width(5.25);
+    let h = 8192u64;
+    let attention = 2 * h * h + 2 * h * (8 * 128);
+    // Norms (DeciLMDecoderLayer): input_layernorm only where attention exists,
+    // post_attention_layernorm on every FFN, plus the final norm.
+    let norms = (49 + 80 + 1) * h;
+    let expected = 2 * 128_256 * h + 49 * attention + 3 * h * widths + norms;
+    let m = fixture26("nvidia--Llama-3_3-Nemotron-Super-49B-v1.json");
+    let p = param_counts(&m);
+    assert_eq!(p.total, expected);
+    assert_eq!(p.active, p.total);
+    // Model card: 49B in the name, "49.9B" parameters... within its rounding.
+    near_b(p.total, 49.9, 0.05, "Nemotron-Super-49B total");
+    // KV: 49 attention layers × 8 KV heads × (K + V) × 128 × 2 B; no fixed state.
+    let (kv_tok, state) = kv_and_state(&m, KvDtype::Bf16);
+    assert_eq!(kv_tok, 49 * 8 * 2 * 128 * 2);
+    assert_eq!(state, 0);
+    // bf16 checkpoint bytes: every parameter 2 bytes.
+    assert_eq!(total_weight_bytes(&m, WeightFormat::Bf16), 2 * expected);
+    // The built-in spec is the same model.
+    let c = Catalog::builtin().unwrap();
+    let b = c.model("nemotron-super-49b").unwrap();
+    assert_eq!(param_counts(b).total, expected);
+}
+
+#[test]
+fn nemotron_nas_variants_kvplan_does_not_model_are_named() {
+    let blocks = |attn: &str, n: usize| {
+        let b = format!("{{\"attention\": {attn}, \"ffn\": {{\"ffn_mult\": 1.0}}}}");
+        vec![b; n].join(",")
+    };
+    let cfg = |bc: String| {
+        format!("{{\"model_type\": \"nemotron-nas\", \"hidden_size\": 256, \"num_hidden_layers\": 2, \"num_attention_heads\": 8, \"vocab_size\": 1000, \"max_position_embeddings\": 4096, \"block_configs\": [{bc}]}}")
+    };
+    let e = hf::parse_config(&cfg(blocks("{\"replace_with_linear\": true}", 2)), "c.json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("block_configs[0].attention.replace_with_linear"),
+        "{e}"
+    );
+    let mixed = format!(
+        "{},{}",
+        blocks("{\"n_heads_in_group\": 8}", 1),
+        blocks("{\"n_heads_in_group\": 4}", 1)
+    );
+    let e = hf::parse_config(&cfg(mixed), "c.json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("block_configs[1].attention.n_heads_in_group"),
+        "{e}"
+    );
+    let e = hf::parse_config(&cfg(blocks("{\"n_heads_in_group\": 8}", 3)), "c.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("block_configs lists 3"), "{e}");
+}
+
+#[test]
+fn modelopt_mixed_precision_sizes_each_tensor_in_its_format() {
+    // nvidia--Qwen3.6-27B-NVFP4.json quantization_config (ModelOpt MIXED_PRECISION,
+    // quantized_layers): per layer, linear_attn in_proj_qkv / in_proj_z / out_proj and
+    // self_attn q/k/v/o in FP8; mlp gate/up/down and lm_head W4A16_NVFP4 group 16;
+    // in_proj_b / in_proj_a are not listed (16-bit). text_config: hidden 5120, 64
+    // layers (every 4th full attention), 24 heads × 256 with 4 KV heads and an output
+    // gate, Gated DeltaNet 16 key heads / 48 value heads × 128, conv 4, MLP 17408,
+    // vocab 248320 untied.
+    let m = fixture26("nvidia--Qwen3.6-27B-NVFP4.json");
+    assert_eq!(m.checkpoint_format, Some(WeightFormat::Nvfp4));
+    let lay = m.checkpoint_layout.as_ref().unwrap();
+    assert!(
+        lay.summary().contains("MIXED_PRECISION"),
+        "{}",
+        lay.summary()
+    );
+    assert!(
+        lay.summary().contains("fp8: attention"),
+        "{}",
+        lay.summary()
+    );
+    // Tensor layouts: FP8 e4m3 [out, in] + fp32 weight scale; NVFP4 e2m1 pairs
+    // [out, in/2] + e4m3 scales [out, in/16] + fp32 global scale; 16-bit 2 B.
+    let fp8 = |o: u64, i: u64| o * i + 4;
+    let nvfp4 = |o: u64, i: u64| o * i / 2 + o * (i / 16) + 4;
+    let b16 = |n: u64| 2 * n;
+    let (h, v, ff) = (5120u64, 248_320u64, 17_408u64);
+    let full = fp8(2 * 24 * 256, h) + 2 * fp8(4 * 256, h) + fp8(h, 24 * 256) + b16(2 * 256);
+    let (kd, vd) = (16 * 128u64, 48 * 128u64);
+    let gdn = fp8(2 * kd + 2 * vd, h)
+        + b16(2 * 48 * h)
+        + b16((2 * kd + vd) * 4)
+        + b16(48 + 48 + 128)
+        + fp8(h, vd);
+    let mlp = 2 * nvfp4(ff, h) + nvfp4(h, ff);
+    let norms = b16(2 * h);
+    let expected = 16 * full + 48 * gdn + 64 * (mlp + norms) + b16(v * h) + nvfp4(v, h) + b16(h);
+    assert_eq!(total_weight_bytes(&m, WeightFormat::Nvfp4), expected);
+    // Asked in another format, the mix does not apply: every linear layer fp8.
+    assert!(total_weight_bytes(&m, WeightFormat::Fp8) > expected);
+    // 27B in the name (the vision tower is not counted).
+    near_b(param_counts(&m).total, 27.0, 0.5, "Qwen3.6-27B total");
+    // The KV-cache quantization the checkpoint was calibrated for.
+    assert_eq!(lay.kv_cache_dtype, Some(KvDtype::Fp8));
+}
+
+#[test]
+fn modelopt_mixed_precision_from_the_sidecar() {
+    // nvidia--NVIDIA-Nemotron-3.5-Lightning-30B-A3B-NVFP4: config.json says nothing
+    // about quantization; hf_quant_config.json is MIXED_PRECISION with Mamba in_proj /
+    // out_proj FP8, experts and shared experts NVFP4, lm_head NVFP4, and the
+    // attention layers unlisted (16-bit).
+    let mut m = fixture26("nvidia--NVIDIA-Nemotron-3.5-Lightning-30B-A3B-NVFP4.json");
+    assert_eq!(m.checkpoint_format, None);
+    let bf16 = total_weight_bytes(&m, WeightFormat::Bf16);
+    let path = format!(
+        "{}/tests/fixtures/hf-configs/2026/nvidia--NVIDIA-Nemotron-3.5-Lightning-30B-A3B-NVFP4.hf_quant_config.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let note = hf::apply_modelopt_sidecar(&mut m, &std::fs::read_to_string(&path).unwrap(), &path)
+        .unwrap();
+    assert!(note.contains("MIXED_PRECISION"), "{note}");
+    assert_eq!(m.checkpoint_format, Some(WeightFormat::Nvfp4));
+    let mixed = total_weight_bytes(&m, WeightFormat::Nvfp4);
+    // Every attention tensor stays 16-bit: the same bytes as in the bf16 count.
+    let attn_layers: Vec<u64> = (0..m.num_layers)
+        .filter(|&i| m.layer_type(i) == kvplan::spec::model::LayerType::Full)
+        .collect();
+    assert!(!attn_layers.is_empty());
+    let lay = m.checkpoint_layout.as_ref().unwrap();
+    for i in &attn_layers {
+        assert_eq!(
+            lay.mixed_format(
+                kvplan::spec::dtype::ModulePart::Attention,
+                "q_proj",
+                Some(*i)
+            ),
+            Some(None),
+            "layer {i}"
+        );
+    }
+    // A checkpoint of 4-bit experts is well under a third of the bf16 bytes, and
+    // more than a quarter (fp8 mixers, 16-bit attention and embedding).
+    assert!(mixed * 3 < bf16 && mixed * 4 > bf16, "{mixed} vs {bf16}");
+}
+
+#[test]
+fn modelopt_mixed_precision_fused_tensor_in_two_formats_is_refused() {
+    let cfg = r#"{"model_type": "qwen3_next", "hidden_size": 256, "num_hidden_layers": 4,
+      "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64, "vocab_size": 1000,
+      "max_position_embeddings": 4096, "intermediate_size": 512,
+      "linear_num_key_heads": 2, "linear_num_value_heads": 4, "linear_key_head_dim": 32,
+      "linear_value_head_dim": 32, "linear_conv_kernel_dim": 4,
+      "quantization_config": {"quant_method": "modelopt", "quant_algo": "MIXED_PRECISION",
+        "quantized_layers": {
+          "model.layers.0.linear_attn.in_proj_qkv": {"quant_algo": "FP8"},
+          "model.layers.0.linear_attn.in_proj_z": {"quant_algo": "NVFP4", "group_size": 16}}}}"#;
+    let e = hf::parse_config(cfg, "c.json").unwrap_err().to_string();
+    assert!(
+        e.contains("in_proj_qkvz") && e.contains("quantized_layers"),
+        "{e}"
+    );
+    let unknown = cfg.replace("linear_attn.in_proj_z", "mystery.thing");
+    let e = hf::parse_config(&unknown, "c.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("mystery.thing"), "{e}");
+}
+
+#[test]
+fn dsa_decode_reads_the_top_k_latents_and_every_indexer_key() {
+    use kvplan::perf::{decode_step, Efficiency};
+    use kvplan::request::{resolve, EstimateRequest, Tokens};
+    // DeepSeek-V3.2 (deepseek-ai--DeepSeek-V3.2.json): 61 MLA layers, each with its own
+    // indexer (index_head_dim 128, index_topk 2048). A decode query's indexer scores every
+    // cached token (vLLM `sparse_attn_indexer` reads all indexer keys: 128 fp8 + one fp32
+    // scale = 132 B per token per layer), then sparse MLA reads the latent of only the
+    // 2048 selected tokens (vLLM `flashmla_sparse.py`, SGLang `nsa_backend.py`):
+    // fp8_ds_mla entries of 656 B.
+    let c = Catalog::builtin().unwrap();
+    let req = EstimateRequest {
+        model: "deepseek-v3.2".into(),
+        gpus: "8xH200".into(),
+        ctx: Some(Tokens::Number(131_072)),
+        batch: Some(1),
+        kv_dtype: Some(KvDtype::Fp8),
+        ..Default::default()
+    };
+    let s = resolve(&req, &c, &|_| unreachable!()).unwrap().scenario;
+    let step = decode_step(&s, &kvplan::memory::plan(&s), &Efficiency::default());
+    let ctx = 131_072f64;
+    let expected = 61.0 * (132.0 * ctx + 656.0 * 2048.0);
+    assert!(
+        (step.kv_bytes_read - expected).abs() < 1.0,
+        "{} vs {expected}",
+        step.kv_bytes_read
+    );
+    // Below the top-k every token is read, as dense MLA would.
+    let req_short = EstimateRequest {
+        ctx: Some(Tokens::Number(1000)),
+        ..req
+    };
+    let s = resolve(&req_short, &c, &|_| unreachable!())
+        .unwrap()
+        .scenario;
+    let step = decode_step(&s, &kvplan::memory::plan(&s), &Efficiency::default());
+    assert!((step.kv_bytes_read - 61.0 * (132.0 + 656.0) * 1000.0).abs() < 1.0);
 }

@@ -295,6 +295,9 @@ impl crate::request::ModelSource for CliModels {
     fn alternatives(&self) -> &str {
         "A path to a config.json or spec .yaml also works."
     }
+    fn may_be_file(&self, name: &str) -> bool {
+        std::path::Path::new(name).exists()
+    }
 }
 
 /// Load a model that is not built in: `hf:org/name[@revision]` from the

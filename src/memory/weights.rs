@@ -58,6 +58,10 @@ pub struct Tensor {
     /// The checkpoint stores this tensor 16-bit in its own format (its
     /// quantization metadata excludes it); other formats quantize it as usual.
     pub kept_16bit_in: Option<WeightFormat>,
+    /// `(checkpoint format, stored format)`: sized in the checkpoint's own
+    /// format, this tensor is stored in another one (a mixed-precision
+    /// checkpoint's FP8 attention beside NVFP4 experts, its NVFP4 lm_head).
+    pub stored_as: Option<(WeightFormat, WeightFormat)>,
 }
 
 impl Tensor {
@@ -69,6 +73,7 @@ impl Tensor {
             role: Role::Linear,
             split,
             kept_16bit_in: None,
+            stored_as: None,
         }
     }
     fn vec(name: &'static str, len: u64, split: Split) -> Self {
@@ -79,6 +84,7 @@ impl Tensor {
             role: Role::Vector,
             split,
             kept_16bit_in: None,
+            stored_as: None,
         }
     }
 
@@ -95,9 +101,12 @@ impl Tensor {
             Split::Rows => (self.out.div_ceil(tp), self.inp),
             Split::Cols => (self.out, self.inp.div_ceil(tp)),
             Split::Heads { heads } => {
-                let per_head = self.out / heads.max(1);
-                let heads_here = (heads / tp).max(1);
-                (per_head * heads_here, self.inp)
+                let heads = heads.max(1);
+                let heads_here = (heads / tp).max(1).min(heads);
+                // Rows in proportion to the heads held, rounded up: exact when
+                // the rows are not a multiple of the heads (Gated DeltaNet's
+                // in_proj_qkvz and conv1d over its value heads).
+                ((self.out * heads_here).div_ceil(heads), self.inp)
             }
         }
     }
@@ -112,6 +121,14 @@ impl Tensor {
         quantize_dense: bool,
     ) -> u64 {
         let (o, i) = self.shard_shape(tp);
+        if let Some((checkpoint, stored)) = self.stored_as.filter(|(c, _)| *c == format) {
+            debug_assert_eq!(checkpoint, format);
+            return if stored.is_quantized() {
+                stored.linear_bytes(o, i)
+            } else {
+                o * i * stored.unquantized_bytes_per_param(native)
+            };
+        }
         let quantize = format.is_quantized()
             && self.kept_16bit_in != Some(format)
             && match self.role {
@@ -202,6 +219,7 @@ fn indexer_tensors(m: &ModelSpec, i: u64) -> Vec<Tensor> {
             role: Role::Router,
             split: Split::Replicated,
             kept_16bit_in: None,
+            stored_as: None,
         },
     ]
 }
@@ -389,6 +407,7 @@ fn mlp_tensors(h: u64, inter: u64, gated: bool, bias: bool, role: Role) -> Vec<T
         role,
         split,
         kept_16bit_in: None,
+        stored_as: None,
     };
     if gated {
         t.push(mk("gate_proj", inter, h, Split::Rows));
@@ -411,6 +430,21 @@ fn mark_16bit(m: &ModelSpec, tensors: &mut [Tensor], part: ModulePart, layer: Op
     let (Some(f), Some(l)) = (m.checkpoint_format, &m.checkpoint_layout) else {
         return;
     };
+    if !l.mixed.is_empty() {
+        // Mixed precision: each linear layer in the format its entry gives,
+        // an unlisted one 16-bit.
+        for t in tensors
+            .iter_mut()
+            .filter(|t| matches!(t.role, Role::Linear | Role::ExpertLinear | Role::LmHead))
+        {
+            match l.mixed_format(part, t.name, layer).flatten() {
+                // Set even when g == f: the head is quantized only when listed.
+                Some(g) => t.stored_as = Some((f, g)),
+                None => t.kept_16bit_in = Some(f),
+            }
+        }
+        return;
+    }
     if l.keeps_16bit(part, layer) {
         for t in tensors {
             t.kept_16bit_in = Some(f);
@@ -424,7 +458,7 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
     let mut dense = mixer_tensors(m, i);
     mark_16bit(m, &mut dense, ModulePart::Attention, Some(i));
     let norm_params = if m.norm.bias { 2 } else { 1 };
-    for _ in 0..m.norm.per_layer * norm_params {
+    for _ in 0..m.norms_in_layer(i) * norm_params {
         dense.push(Tensor::vec("norm", h, Split::Replicated));
     }
     for _ in 0..m.norm.scalars_per_layer {
@@ -439,6 +473,7 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
                 role: Role::Router,
                 split: Split::Replicated,
                 kept_16bit_in: None,
+                stored_as: None,
             });
             if moe.router_bias {
                 dense.push(Tensor::vec(
@@ -486,6 +521,7 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
                         role: Role::Router,
                         split: Split::Replicated,
                         kept_16bit_in: None,
+                        stored_as: None,
                     });
                 }
             }
@@ -501,13 +537,7 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
         }
         _ if m.ffn_type(i) == FfnType::None => (Vec::new(), 0),
         _ => {
-            let mut mlp = mlp_tensors(
-                h,
-                m.mlp.intermediate_size,
-                m.mlp.gated,
-                m.mlp.bias,
-                Role::Linear,
-            );
+            let mut mlp = mlp_tensors(h, m.dense_width(i), m.mlp.gated, m.mlp.bias, Role::Linear);
             mark_16bit(m, &mut mlp, ModulePart::DenseMlp, Some(i));
             dense.extend(mlp);
             (Vec::new(), 0)
@@ -539,9 +569,24 @@ pub fn layer_kinds(m: &ModelSpec, range: std::ops::Range<u64>) -> Vec<(LayerTens
             ]
             .map(|p| l.keeps_16bit(p, Some(i))),
         };
-        (m.layer_type(i), m.ffn_type(i), own_indexer, kept)
+        // Mixed precision: which per-tensor entries list this layer.
+        let mixed: Vec<usize> = m
+            .checkpoint_layout
+            .iter()
+            .flat_map(|l| l.mixed.iter().enumerate())
+            .filter(|(_, e)| e.layers.contains(&i))
+            .map(|(n, _)| n)
+            .collect();
+        (
+            m.layer_type(i),
+            m.ffn_type(i),
+            m.dense_width(i),
+            own_indexer,
+            kept,
+            mixed,
+        )
     };
-    type Key = (LayerType, FfnType, bool, [bool; 4]);
+    type Key = (LayerType, FfnType, u64, bool, [bool; 4], Vec<usize>);
     let mut kinds: Vec<(Key, u64, u64)> = Vec::new();
     for i in range {
         let k = key(i);
@@ -565,19 +610,26 @@ pub fn outer_tensors(m: &ModelSpec) -> (Tensor, Vec<Tensor>, Option<Tensor>) {
         role: Role::Embedding,
         split: Split::Rows,
         kept_16bit_in: None,
+        stored_as: None,
     };
     let norm_params = if m.norm.bias { 2 } else { 1 };
     let final_norm = (0..norm_params)
         .map(|_| Tensor::vec("final_norm", m.hidden_size, Split::Replicated))
         .collect();
-    let head = (!m.tie_word_embeddings).then_some(Tensor {
+    let mut head = (!m.tie_word_embeddings).then_some(Tensor {
         name: "lm_head",
         out: m.vocab_size,
         inp: m.hidden_size,
         role: Role::LmHead,
         split: Split::Rows,
         kept_16bit_in: None,
+        stored_as: None,
     });
+    // A mixed-precision checkpoint may store the head quantized (ModelOpt
+    // lists `lm_head` as NVFP4 in the Qwen3.6 / Nemotron-3.5 checkpoints).
+    if let Some(h) = head.as_mut() {
+        mark_16bit(m, std::slice::from_mut(h), ModulePart::LmHead, None);
+    }
     // The head and embedding stay 16-bit in every format kvplan models, so
     // their exclusion in the metadata changes nothing.
     (emb, final_norm, head)

@@ -203,7 +203,8 @@ pub struct IterationModel<'a> {
     s: &'a Scenario,
     eff: Efficiency,
     stages: Vec<StageCoeffs>,
-    /// The model's sliding window (`u64::MAX`: none).
+    /// Tokens a query reads on the windowed layers: the sliding window, or a
+    /// DSA model's top-k (`ModelSpec::attention_window`; `u64::MAX`: none).
     pub window: u64,
     bw: f64,
     kv_bw: f64,
@@ -275,6 +276,15 @@ impl<'a> IterationModel<'a> {
                             c.full_bpt += bpt;
                             c.full_layers += 1.0;
                         }
+                        // DSA: the indexer scores every cached token (its keys
+                        // are read over the whole context), attention reads the
+                        // latent of the top-k selected ones (the model's window).
+                        KvLayer::Mla { indexer_bytes, .. } if s.model.sparse_topk_attention() => {
+                            c.full_bpt += *indexer_bytes as f64;
+                            c.sliding_bpt += bpt - *indexer_bytes as f64;
+                            c.sliding_layers += 1.0;
+                            c.mla_layers += 1.0;
+                        }
                         KvLayer::Mla { .. } => {
                             c.full_bpt += bpt;
                             c.full_layers += 1.0;
@@ -301,11 +311,7 @@ impl<'a> IterationModel<'a> {
             s,
             eff: eff.clone(),
             stages,
-            window: s
-                .model
-                .sliding_window
-                .filter(|&w| w > 0)
-                .unwrap_or(u64::MAX),
+            window: s.model.attention_window(),
             bw: gpu.bandwidth_bytes_per_s() * eff.memory,
             kv_bw: gpu.bandwidth_bytes_per_s() * eff.kv_memory,
             mm: gpu.matmul_flops(d.weights) * eff.matmul,

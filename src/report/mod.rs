@@ -121,7 +121,8 @@ pub struct DeploymentReport {
     /// `static_fraction` (SGLang), `fraction_of_free` (TensorRT-LLM: of the
     /// memory free after weights and activations), `dynamic` (HF).
     pub budget_rule: crate::spec::engine::BudgetRule,
-    /// KV block size.
+    /// KV block size in tokens; for a hybrid model under vLLM, the attention
+    /// block after the hybrid manager raised it so a state fits one page.
     pub block_size: u64,
     /// Prefill chunk.
     pub max_num_batched_tokens: u64,
@@ -311,6 +312,11 @@ impl Report {
         // A signed pool becomes two non-negative integers: pool and shortfall.
         let pool = pool_bytes;
         let short = shortfall_bytes;
+        // vLLM's hybrid manager raises the attention block until a state fits
+        // one page: report the block it runs with.
+        let block_size =
+            b.kv.vllm_pages()
+                .map_or(d.engine.block_size, |p| p.block_size);
         let mut assumptions = vec![
             "memory in GiB = 2^30 bytes (as nvidia-smi and engines print)".to_string(),
             format!("GPU memory {}: {}", crate::units::gib(s.cluster.gpu.memory_bytes), s.cluster.gpu.memory_bytes_source),
@@ -325,7 +331,7 @@ impl Report {
                     crate::spec::engine::BudgetRule::StaticFraction => " of the whole GPU (mem_fraction_static), less what is not free after weights",
                     crate::spec::engine::BudgetRule::Dynamic => " (no pool: the cache grows until memory runs out)",
                 },
-                d.engine.block_size,
+                block_size,
                 d.engine.max_num_batched_tokens,
                 if crate::plan::engine_batch_cap(s).is_some() {
                     format!(", at most {} sequences at once per replica (max_num_seqs)", d.engine.max_num_seqs)
@@ -464,7 +470,7 @@ impl Report {
                 engine_version: d.engine.version.clone(),
                 memory_fraction: mem.memory_fraction,
                 budget_rule: d.engine.budget_rule,
-                block_size: d.engine.block_size,
+                block_size,
                 max_num_batched_tokens: d.engine.max_num_batched_tokens,
                 mtp: d.mtp,
                 dcp: d.dcp,

@@ -425,11 +425,7 @@ pub fn simulate(
         chunked_prefill: e.chunked_prefill,
         kv_capacity_tokens: pool,
         block_size: e.block_size,
-        window: s
-            .model
-            .sliding_window
-            .filter(|&x| x > 0)
-            .unwrap_or(u64::MAX),
+        window: s.model.attention_window(),
         lockstep_replicas: if d.ep > 1 { dp as f64 } else { 1.0 },
         max_iterations: 20_000_000,
     };

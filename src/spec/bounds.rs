@@ -118,6 +118,12 @@ pub fn check_model(m: &ModelSpec, origin: &str) -> Result<()> {
             LINEAR_STATE_BYTES,
         ),
     ];
+    if !m.ffn_widths.is_empty() {
+        checks.push(("ffn_widths length", m.ffn_widths.len() as u64, PATTERN_LEN));
+    }
+    for w in &m.ffn_widths {
+        checks.push(("ffn_widths", *w, INTERMEDIATE_SIZE));
+    }
     if let Some(v) = a.v_head_dim {
         checks.push(("attention.v_head_dim", v, HEAD_DIM));
     }

@@ -253,6 +253,29 @@ pub struct CheckpointLayout {
     /// Exclusion patterns kvplan could not place on a part (reported, not applied).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unplaced_patterns: Vec<String>,
+    /// Per-tensor formats of a mixed-precision checkpoint (ModelOpt
+    /// `MIXED_PRECISION` `quantized_layers`). When set, a linear layer that no
+    /// entry lists is stored 16-bit, and each listed one in its own format.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mixed: Vec<TensorFormat>,
+}
+
+/// Linear layers of one kind stored in one format (a mixed-precision
+/// checkpoint's entry, grouped over the layers it lists).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorFormat {
+    /// Which part of the layer.
+    pub part: ModulePart,
+    /// kvplan's tensor name within the part (`q_proj`, `in_proj_qkvz`,
+    /// `gate_proj`); empty: every linear layer of the part.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tensor: String,
+    /// Decoder layers listed; empty: outside the decoder layers (lm_head).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<u64>,
+    /// The stored format.
+    pub format: WeightFormat,
 }
 
 impl CheckpointLayout {
@@ -265,8 +288,61 @@ impl CheckpointLayout {
         })
     }
 
+    /// The stored format of tensor `tensor` (kvplan's name; its last
+    /// `.`-component is matched) of `part` in decoder layer `layer` (None
+    /// outside the layers), for a mixed-precision checkpoint: `None` when the
+    /// checkpoint is not mixed, `Some(None)` when no entry lists it (stored
+    /// 16-bit), `Some(Some(f))` when stored in `f`.
+    pub fn mixed_format(
+        &self,
+        part: ModulePart,
+        tensor: &str,
+        layer: Option<u64>,
+    ) -> Option<Option<WeightFormat>> {
+        if self.mixed.is_empty() {
+            return None;
+        }
+        let short = tensor.rsplit('.').next().unwrap_or(tensor);
+        let hit = self.mixed.iter().find(|e| {
+            e.part == part
+                && (e.tensor.is_empty() || e.tensor == short)
+                && match layer {
+                    Some(l) => e.layers.contains(&l),
+                    None => e.layers.is_empty(),
+                }
+        });
+        Some(hit.map(|e| e.format))
+    }
+
     /// One line for reports: what stays 16-bit.
     pub fn summary(&self) -> String {
+        if !self.mixed.is_empty() {
+            let mut by_format: Vec<(WeightFormat, Vec<String>)> = Vec::new();
+            for e in &self.mixed {
+                let what = if e.tensor.is_empty() {
+                    e.part.name().to_string()
+                } else {
+                    format!("{} {}", e.part.name(), e.tensor)
+                };
+                match by_format.iter_mut().find(|(f, _)| *f == e.format) {
+                    Some((_, v)) => {
+                        if !v.contains(&what) {
+                            v.push(what)
+                        }
+                    }
+                    None => by_format.push((e.format, vec![what])),
+                }
+            }
+            let parts: Vec<String> = by_format
+                .iter()
+                .map(|(f, v)| format!("{}: {}", f.name(), v.join(", ")))
+                .collect();
+            return format!(
+                "{}; {}; every other linear layer 16-bit",
+                self.read_from,
+                parts.join("; ")
+            );
+        }
         if self.keep_16bit.is_empty() {
             return format!("{}; every linear layer quantized", self.read_from);
         }

@@ -3,7 +3,9 @@
 //! docs/sources/models.md lists (sliding windows, head_dim overrides, expert
 //! counts, MLA, MTP, quantization_config, nested `text_config`).
 
-use super::dtype::{CheckpointLayout, DType, Keep16, KvDtype, ModulePart, WeightFormat};
+use super::dtype::{
+    CheckpointLayout, DType, Keep16, KvDtype, ModulePart, TensorFormat, WeightFormat,
+};
 use super::model::{
     AttentionSpec, FfnType, HeadShape, IndexerSpec, LayerType, LinearAttentionSpec, LinearKind,
     MambaSpec, MlaSpec, MlpSpec, ModelSpec, MoeSpec, NormSpec,
@@ -144,8 +146,15 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
     // Patterns below are built per layer: bound the count first (spec/bounds.rs).
     super::bounds::check_count(origin, "num_layers", layers, super::bounds::LAYERS)?;
     let heads = need_u64(c, &["num_attention_heads", "n_head"], origin)?;
-    let kv_heads =
-        get_u64(c, &["num_key_value_heads", "n_head_kv", "num_kv_heads"]).unwrap_or(heads);
+    // Nemotron-NAS (DeciLM): every layer says its own blocks in block_configs.
+    let nas = match c.get("block_configs") {
+        Some(b) if !b.is_null() => Some(nas_blocks(b, heads, hidden, layers, origin)?),
+        _ => None,
+    };
+    let kv_heads = match &nas {
+        Some(n) => n.kv_heads,
+        None => get_u64(c, &["num_key_value_heads", "n_head_kv", "num_kv_heads"]).unwrap_or(heads),
+    };
     let vocab = match get_u64(c, &["vocab_size"]) {
         Some(v) => v,
         // Gemma3TextConfig's class default (the real file omits it).
@@ -234,7 +243,9 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
 
     // --- layer pattern
     let window = get_u64(c, &["sliding_window", "sliding_window_size"]);
-    let (layer_pattern, ffn_pattern, sliding_window) = if fam == "nemotron_h" {
+    let (layer_pattern, ffn_pattern, sliding_window) = if let Some(n) = &nas {
+        (compress_pattern(&n.mixers), compress_ffn(&n.ffns), None)
+    } else if fam == "nemotron_h" {
         let (l, f) = nemotron_pattern(c, layers, origin)?;
         (l, f, None)
     } else if qwen_hybrid && c.get("layer_types").is_none() {
@@ -379,6 +390,12 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
     let dense_inter = get_u64(c, &["intermediate_size_mlp"]).unwrap_or(inter);
     // Nemotron-H's MLPs and experts are two-matrix squared-ReLU blocks.
     let act = get(c, &["mlp_hidden_act", "hidden_act"]).and_then(Value::as_str);
+    // Nemotron-NAS: the widest layer's width (the activation peak); each
+    // layer's own width is in ffn_widths.
+    let dense_inter = match &nas {
+        Some(n) => n.widths.iter().copied().max().unwrap_or(0),
+        None => dense_inter,
+    };
     let mlp = MlpSpec {
         intermediate_size: if has_dense_layers { dense_inter } else { 0 },
         gated: !matches!(act, Some("relu2")),
@@ -399,6 +416,7 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         },
         bias: false,
         scalars_per_layer: u64::from(gemma4),
+        skip_absent: nas.is_some(),
     };
     let quant = match quant_format(root, origin)? {
         Some(q) => Some(q),
@@ -452,7 +470,179 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         mamba,
         indexer,
         full_attention_shape,
+        ffn_widths: nas
+            .map(|n| {
+                let w = compress_widths(&n.widths);
+                if w.len() == 1 {
+                    Vec::new()
+                } else {
+                    w
+                }
+            })
+            .unwrap_or_default(),
     })
+}
+
+/// Per-layer blocks of a Nemotron-NAS (DeciLM) config.
+struct NasBlocks {
+    mixers: Vec<LayerType>,
+    ffns: Vec<FfnType>,
+    /// Dense MLP width per layer (0 where the FFN is a no-op).
+    widths: Vec<u64>,
+    /// KV heads of the attention layers (one value for all).
+    kv_heads: u64,
+}
+
+/// Nemotron-NAS `block_configs` (vLLM/SGLang `nemotron_nas.py`,
+/// `DeciLMDecoderLayer`): per layer, attention is a no-op or GQA with
+/// `num_attention_heads / n_heads_in_group` KV heads; the FFN is a no-op or a
+/// gated MLP of `_ffn_mult_to_intermediate_size(ffn_mult, hidden)` =
+/// `int(2·ffn_mult·hidden/3)` rounded up to a multiple of 256. Parts kvplan
+/// does not model (linear replacements, windows, sinks, Mamba blocks, KV
+/// heads that differ between layers) are refused by field.
+fn nas_blocks(b: &Value, heads: u64, hidden: u64, layers: u64, origin: &str) -> Result<NasBlocks> {
+    let list = b.as_array().ok_or_else(|| {
+        Error::spec(
+            origin,
+            "field 'block_configs' must be a list with one entry per layer",
+        )
+    })?;
+    if list.len() as u64 != layers {
+        return Err(Error::spec(
+            origin,
+            format!(
+                "block_configs lists {} layers but num_hidden_layers is {layers}",
+                list.len()
+            ),
+        ));
+    }
+    let refuse = |i: usize, field: &str, why: &str| {
+        Err(Error::spec(
+            origin,
+            format!("field 'block_configs[{i}].{field}': {why} is not modelled; write a kvplan YAML spec for this model"),
+        ))
+    };
+    let set = |v: &Value, k: &str| {
+        v.get(k)
+            .is_some_and(|x| !x.is_null() && x != &Value::Bool(false))
+    };
+    let mut out = NasBlocks {
+        mixers: Vec::new(),
+        ffns: Vec::new(),
+        widths: Vec::new(),
+        kv_heads: 0,
+    };
+    for (i, blk) in list.iter().enumerate() {
+        let a = blk
+            .get("attention")
+            .filter(|v| v.is_object())
+            .ok_or_else(|| {
+                Error::spec(
+                    origin,
+                    format!("field 'block_configs[{i}].attention' is missing"),
+                )
+            })?;
+        let f = blk.get("ffn").filter(|v| v.is_object()).ok_or_else(|| {
+            Error::spec(origin, format!("field 'block_configs[{i}].ffn' is missing"))
+        })?;
+        if blk.get("parallel_blocks").is_some_and(|v| !v.is_null()) {
+            return refuse(i, "parallel_blocks", "a parallel attention + Mamba block");
+        }
+        for k in [
+            "replace_with_linear",
+            "sparsify",
+            "window_length",
+            "num_sink_tokens",
+            "mamba",
+            "llama4",
+        ] {
+            if set(a, k) {
+                return refuse(i, &format!("attention.{k}"), "this attention variant");
+            }
+        }
+        if get_bool(a, "no_op") == Some(true) {
+            out.mixers.push(LayerType::None);
+        } else {
+            let group = match get_u64(a, &["n_heads_in_group"]) {
+                Some(g) if g > 0 && heads % g == 0 => g,
+                _ => {
+                    return Err(Error::spec(
+                        origin,
+                        format!("field 'block_configs[{i}].attention.n_heads_in_group' must divide num_attention_heads ({heads})"),
+                    ))
+                }
+            };
+            let kv = heads / group;
+            if out.kv_heads != 0 && out.kv_heads != kv {
+                return refuse(
+                    i,
+                    "attention.n_heads_in_group",
+                    "KV heads that differ between layers",
+                );
+            }
+            out.kv_heads = kv;
+            out.mixers.push(LayerType::Full);
+        }
+        for k in ["replace_with_linear", "sparsify", "moe"] {
+            if set(f, k) {
+                return refuse(i, &format!("ffn.{k}"), "this FFN variant");
+            }
+        }
+        if get_bool(f, "no_op") == Some(true) {
+            out.ffns.push(FfnType::None);
+            out.widths.push(0);
+            continue;
+        }
+        let width = match (
+            f.get("ffn_mult").and_then(Value::as_f64),
+            get_u64(f, &["intermediate_size"]),
+        ) {
+            (Some(mult), _) if mult > 0.0 && mult < 1e4 => {
+                let w = (2.0 * mult * hidden as f64 / 3.0) as u64;
+                w.div_ceil(256) * 256
+            }
+            (None, Some(w)) if w > 0 => w,
+            _ => {
+                return Err(Error::spec(
+                    origin,
+                    format!(
+                    "field 'block_configs[{i}].ffn.ffn_mult' is missing or not a positive number"
+                ),
+                ))
+            }
+        };
+        out.ffns.push(FfnType::Dense);
+        out.widths.push(width);
+    }
+    if out.kv_heads == 0 {
+        out.kv_heads = heads;
+    }
+    Ok(out)
+}
+
+/// Shortest repeating period of a per-layer FFN list.
+fn compress_ffn(types: &[FfnType]) -> Vec<FfnType> {
+    let p = period(types);
+    // All dense: the plain rule says so already.
+    if p == [FfnType::Dense] {
+        Vec::new()
+    } else {
+        p
+    }
+}
+
+/// Shortest repeating period of a per-layer width list.
+fn compress_widths(w: &[u64]) -> Vec<u64> {
+    period(w)
+}
+
+fn period<T: PartialEq + Clone>(v: &[T]) -> Vec<T> {
+    for p in 1..=v.len() {
+        if v.len() % p == 0 && v.chunks(p).all(|ch| ch == &v[..p]) {
+            return v[..p].to_vec();
+        }
+    }
+    v.to_vec()
 }
 
 /// Fields of architectures kvplan does not model yet. A config that sets one
@@ -462,10 +652,9 @@ fn refuse_unmodelled(c: &Value, origin: &str) -> Result<()> {
         c.get(k)
             .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
     };
-    let checks: [(&str, &str); 7] = [
+    let checks: [(&str, &str); 6] = [
         ("compress_ratios", "DeepSeek-V4's compressed attention (per-layer compress_ratios, hyper-connections hc_mult, grouped output o_groups) is not modelled yet, so its KV cache and weights would be wrong"),
         ("hc_mult", "DeepSeek-V4's hyper-connections (hc_mult) are not modelled yet"),
-        ("block_configs", "per-layer block_configs (Nemotron-NAS / DeciLM: layers with their own head counts and FFN widths, or none) are not modelled yet"),
         ("sparse_attention_config", "MiniMax-M3's block-sparse attention (sparse_attention_config: index heads and keys) is not modelled yet, so its KV cache would be wrong"),
         ("num_kv_shared_layers", "layers that reuse an earlier layer's KV (num_kv_shared_layers, Gemma-4 E2B/E4B) are not modelled yet"),
         ("use_double_wide_mlp", "double-width MLPs on KV-shared layers (use_double_wide_mlp) are not modelled yet"),
@@ -484,7 +673,7 @@ fn refuse_unmodelled(c: &Value, origin: &str) -> Result<()> {
         if get_bool(l, "use_full_rank_gate") == Some(true) {
             return Err(Error::spec(
                 origin,
-                "field 'linear_attn_config.use_full_rank_gate': Kimi's full-rank KDA gates have no public shape kvplan could count; write a kvplan YAML spec for this model",
+                "field 'linear_attn_config.use_full_rank_gate': Kimi-K3's blocks (full-rank KDA output gate, latent routed experts routed_expert_hidden_size, attn_res_block_size, MLA output gate) have no primary public modeling source kvplan could count them from (see docs/sources/models.md); write a kvplan YAML spec for this model",
             ));
         }
     }
@@ -818,6 +1007,12 @@ fn quant_format(root: &Value, origin: &str) -> Result<Option<(WeightFormat, Chec
             let kv = q
                 .get("kv_cache_scheme")
                 .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+            if algo.eq_ignore_ascii_case("MIXED_PRECISION") {
+                let kv = kv
+                    .filter(|k| k.contains("FP8") || k.contains("\"num_bits\":8"))
+                    .map(|_| KvDtype::Fp8);
+                return modelopt_mixed(q, "quantization_config", kv, origin).map(Some);
+            }
             let f = modelopt_format(algo, "quantization_config.quant_algo", origin)?;
             let skip = string_list(q, "ignore");
             let kv = kv.filter(|k| k.contains("FP8") || k.contains("\"num_bits\":8"));
@@ -854,19 +1049,172 @@ fn string_list(q: &Value, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// ModelOpt `quant_algo` → format. MIXED_PRECISION (per-layer formats in
-/// `quantized_layers`) is refused by name.
+/// ModelOpt `quant_algo` → format (MIXED_PRECISION is read by
+/// `modelopt_mixed`). W4A16_NVFP4 stores weights as NVFP4 does (activations
+/// stay 16-bit).
 fn modelopt_format(algo: &str, field: &str, origin: &str) -> Result<WeightFormat> {
     match algo.to_ascii_uppercase().as_str() {
         "FP8" => Ok(WeightFormat::Fp8),
         "FP8_PB_WO" | "FP8_BLOCK" => Ok(WeightFormat::Fp8Block),
-        "NVFP4" => Ok(WeightFormat::Nvfp4),
+        "NVFP4" | "W4A16_NVFP4" => Ok(WeightFormat::Nvfp4),
         "W4A16_AWQ" => Ok(WeightFormat::Int4),
         other => Err(Error::spec(
             origin,
             format!("field '{field}' = '{other}': ModelOpt {other} (per-layer mixed formats) is not modelled; pass --weights to size it in one format"),
         )),
     }
+}
+
+/// Where a ModelOpt `quantized_layers` module path sits in kvplan's tensor
+/// list: (part, kvplan tensor name or "" for the whole part, decoder layer).
+/// `Ok(None)`: outside the language model (MTP, vision) and not counted.
+fn mixed_place(path: &str, origin: &str) -> Result<Option<(ModulePart, String, Option<u64>)>> {
+    let p = path.to_ascii_lowercase();
+    if p.contains("mtp") || p.contains("visual") || p.contains("vision") {
+        return Ok(None);
+    }
+    if p == "lm_head" || p.ends_with(".lm_head") {
+        return Ok(Some((ModulePart::LmHead, String::new(), None)));
+    }
+    let bad = || {
+        Error::spec(
+            origin,
+            format!("field 'quantized_layers': module '{path}' is not a linear layer kvplan can place (attention, linear attention, Mamba mixer, MLP, shared or routed experts, lm_head); pass --weights to size the checkpoint in one format"),
+        )
+    };
+    let at = p.find("layers.").ok_or_else(bad)?;
+    let rest = &p[at + 7..];
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let layer: u64 = digits.parse().map_err(|_| bad())?;
+    let rest = rest[digits.len()..].trim_start_matches('.');
+    let last = rest.rsplit('.').next().unwrap_or(rest);
+    let proj = last.ends_with("_proj");
+    let placed = if rest.contains("shared_expert") && proj {
+        (ModulePart::SharedExperts, last.to_string())
+    } else if rest.contains("experts") {
+        (
+            ModulePart::RoutedExperts,
+            if proj {
+                last.to_string()
+            } else {
+                String::new()
+            },
+        )
+    } else if matches!(last, "in_proj_qkv" | "in_proj_z") {
+        // Qwen3.5/3.6 split what kvplan counts as Qwen3-Next's fused in_proj_qkvz.
+        (ModulePart::Attention, "in_proj_qkvz".to_string())
+    } else if matches!(last, "in_proj_b" | "in_proj_a") {
+        (ModulePart::Attention, "in_proj_ba".to_string())
+    } else if ["self_attn.", "mixer.", "linear_attn.", "attention."]
+        .iter()
+        .any(|s| rest.starts_with(s))
+        && proj
+    {
+        (ModulePart::Attention, last.to_string())
+    } else if rest.starts_with("mlp.") && proj {
+        (ModulePart::DenseMlp, last.to_string())
+    } else {
+        return Err(bad());
+    };
+    Ok(Some((placed.0, placed.1, Some(layer))))
+}
+
+/// ModelOpt `MIXED_PRECISION`: every quantized linear layer is listed in
+/// `quantized_layers` with its own `quant_algo` (FP8, W4A16_NVFP4 / NVFP4
+/// group 16, …); the rest stays 16-bit. The checkpoint's format is the one of
+/// its routed experts (else of its dense MLPs, else the most listed), which
+/// holds most of the bytes; each other tensor is sized in its own format.
+fn modelopt_mixed(
+    q: &Value,
+    at: &str,
+    kv: Option<KvDtype>,
+    origin: &str,
+) -> Result<(WeightFormat, CheckpointLayout)> {
+    let layers = q
+        .get("quantized_layers")
+        .and_then(Value::as_object)
+        .filter(|o| !o.is_empty())
+        .ok_or_else(|| {
+            Error::spec(
+                origin,
+                format!("field '{at}.quantized_layers': MIXED_PRECISION needs the per-layer formats and they are missing"),
+            )
+        })?;
+    use std::collections::BTreeMap;
+    // (part, tensor, layer) -> format
+    let mut each: BTreeMap<(ModulePart, String, Option<u64>), WeightFormat> = BTreeMap::new();
+    for (path, entry) in layers {
+        let algo = entry
+            .get("quant_algo")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let f = modelopt_format(
+            algo,
+            &format!("{at}.quantized_layers.{path}.quant_algo"),
+            origin,
+        )?;
+        if f == WeightFormat::Nvfp4 {
+            if let Some(g) = get_u64(entry, &["group_size"]).filter(|g| *g != 16) {
+                return Err(Error::spec(
+                    origin,
+                    format!("field '{at}.quantized_layers.{path}.group_size' = {g}: NVFP4 uses groups of 16"),
+                ));
+            }
+        }
+        let Some(key) = mixed_place(path, origin)? else {
+            continue;
+        };
+        if let Some(prev) = each.insert(key.clone(), f) {
+            if prev != f {
+                return Err(Error::spec(
+                    origin,
+                    format!("field '{at}.quantized_layers': '{path}' is {} but the tensor kvplan counts it in ({} of layer {:?}) is also {} — a fused tensor in two formats is not modelled", f.name(), key.1, key.2, prev.name()),
+                ));
+            }
+        }
+    }
+    // Group over layers.
+    let mut groups: BTreeMap<(ModulePart, String, WeightFormat), Vec<u64>> = BTreeMap::new();
+    for ((part, tensor, layer), f) in &each {
+        let e = groups.entry((*part, tensor.clone(), *f)).or_default();
+        if let Some(l) = layer {
+            e.push(*l);
+        }
+    }
+    let mixed: Vec<TensorFormat> = groups
+        .into_iter()
+        .map(|((part, tensor, format), layers)| TensorFormat {
+            part,
+            tensor,
+            layers,
+            format,
+        })
+        .collect();
+    let of = |p: ModulePart| mixed.iter().find(|e| e.part == p).map(|e| e.format);
+    let most = || {
+        let mut n: BTreeMap<&'static str, (usize, WeightFormat)> = BTreeMap::new();
+        for f in each.values() {
+            n.entry(f.name()).or_insert((0, *f)).0 += 1;
+        }
+        n.into_values().max_by_key(|(c, _)| *c).map(|(_, f)| f)
+    };
+    let main = of(ModulePart::RoutedExperts)
+        .or_else(|| of(ModulePart::DenseMlp))
+        .or_else(most)
+        .ok_or_else(|| {
+            Error::spec(
+                origin,
+                format!("field '{at}.quantized_layers' lists no layer of the language model"),
+            )
+        })?;
+    let file = if at == "quantization" {
+        "hf_quant_config.json"
+    } else {
+        "config.json quantization_config"
+    };
+    let mut lay = layout(&format!("ModelOpt MIXED_PRECISION ({file})"), &[], kv);
+    lay.mixed = mixed;
+    Ok((main, lay))
 }
 
 /// compressed-tensors: one config group (the formats kvplan models) whose
@@ -952,11 +1300,18 @@ pub fn apply_modelopt_sidecar(spec: &mut ModelSpec, text: &str, origin: &str) ->
             "{origin}: no quant_algo; weights as in config.json"
         ));
     }
-    let f = modelopt_format(algo, "quantization.quant_algo", origin)?;
     let kv = match q.get("kv_cache_quant_algo").and_then(Value::as_str) {
         Some(k) if k.eq_ignore_ascii_case("FP8") => Some(KvDtype::Fp8),
         _ => None,
     };
+    if algo.eq_ignore_ascii_case("MIXED_PRECISION") {
+        let (f, lay) = modelopt_mixed(q, "quantization", kv, origin)?;
+        let note = format!("weights {} from {origin} ({})", f.name(), lay.summary());
+        spec.checkpoint_format = Some(f);
+        spec.checkpoint_layout = Some(lay);
+        return Ok(note);
+    }
+    let f = modelopt_format(algo, "quantization.quant_algo", origin)?;
     let lay = layout(
         &format!("ModelOpt {algo} (hf_quant_config.json)"),
         &string_list(q, "exclude_modules"),
@@ -1052,6 +1407,7 @@ fn layout(read_from: &str, patterns: &[String], kv: Option<KvDtype>) -> Checkpoi
         keep_16bit,
         kv_cache_dtype: kv,
         unplaced_patterns: unplaced,
+        mixed: Vec::new(),
     }
 }
 

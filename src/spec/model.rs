@@ -87,6 +87,11 @@ pub struct ModelSpec {
     /// from `attention` (Gemma-4 global layers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_attention_shape: Option<HeadShape>,
+    /// Per-layer widths of the dense MLP, cycled over the layers, where layers
+    /// differ (Nemotron-NAS / DeciLM `block_configs[i].ffn.ffn_mult`). Empty:
+    /// every dense layer is `mlp.intermediate_size` wide.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ffn_widths: Vec<u64>,
 }
 
 /// Feed-forward block of one layer.
@@ -396,6 +401,11 @@ pub struct NormSpec {
     /// `layer_scalar` buffer).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub scalars_per_layer: u64,
+    /// A layer without a token mixer or without a feed-forward block also
+    /// lacks that block's norm (DeciLM: no `input_layernorm` on a no-op
+    /// attention, no `post_attention_layernorm` on a no-op FFN).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub skip_absent: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -408,6 +418,7 @@ impl Default for NormSpec {
             per_layer: 2,
             bias: false,
             scalars_per_layer: 0,
+            skip_absent: false,
         }
     }
 }
@@ -437,6 +448,27 @@ impl ModelSpec {
         } else {
             FfnType::Dense
         }
+    }
+
+    /// Width of the dense MLP of layer `i` (`ffn_widths` where the layers
+    /// differ, else `mlp.intermediate_size`).
+    pub fn dense_width(&self, i: u64) -> u64 {
+        if self.ffn_widths.is_empty() {
+            self.mlp.intermediate_size
+        } else {
+            self.ffn_widths[(i % self.ffn_widths.len() as u64) as usize]
+        }
+    }
+
+    /// Norm layers of decoder layer `i` (one fewer per absent block when
+    /// `norm.skip_absent`).
+    pub fn norms_in_layer(&self, i: u64) -> u64 {
+        if !self.norm.skip_absent {
+            return self.norm.per_layer;
+        }
+        let absent = u64::from(self.layer_type(i) == LayerType::None)
+            + u64::from(self.ffn_type(i) == FfnType::None);
+        self.norm.per_layer.saturating_sub(absent)
     }
 
     /// Fixed state bytes per sequence of one `linear` or `mamba` layer, from
@@ -473,6 +505,30 @@ impl ModelSpec {
             (LayerType::Full, Some(s)) => (s.num_kv_heads, s.head_dim, s.head_dim),
             _ => (a.num_kv_heads, a.head_dim, a.v_dim()),
         }
+    }
+
+    /// Tokens a decoding query reads on the model's windowed layers:
+    /// the sliding window where the model has sliding layers, else the DSA
+    /// indexer's top-k (DeepSeek-V3.2 / GLM-5 attend to `index_topk` selected
+    /// tokens: vLLM `flashmla_sparse.py`, SGLang `nsa_backend.py`), else
+    /// `u64::MAX` (the whole context).
+    pub fn attention_window(&self) -> u64 {
+        if self.layer_pattern.contains(&LayerType::Sliding) {
+            return self.sliding_window.filter(|&w| w > 0).unwrap_or(u64::MAX);
+        }
+        match &self.indexer {
+            Some(ix) if self.attention.mla.is_some() && ix.topk > 0 => ix.topk,
+            _ => u64::MAX,
+        }
+    }
+
+    /// Whether attention layers read only top-k selected tokens (DSA): the
+    /// MLA latent is then read over `attention_window()` tokens, the indexer's
+    /// keys over the whole context.
+    pub fn sparse_topk_attention(&self) -> bool {
+        !self.layer_pattern.contains(&LayerType::Sliding)
+            && self.attention.mla.is_some()
+            && self.indexer.as_ref().is_some_and(|ix| ix.topk > 0)
     }
 
     /// Number of MoE layers.
@@ -616,6 +672,13 @@ impl ModelSpec {
             }
         }
         let has_dense_layers = (0..self.num_layers).any(|i| self.ffn_type(i) == FfnType::Dense);
+        if let Some(i) = (0..self.num_layers)
+            .find(|&i| self.ffn_type(i) == FfnType::Dense && self.dense_width(i) == 0)
+        {
+            return bad(format!(
+                "layer {i} has a dense MLP but its width (ffn_widths / mlp.intermediate_size) is 0"
+            ));
+        }
         if has_dense_layers && self.mlp.intermediate_size == 0 {
             return bad(
                 "mlp.intermediate_size must be > 0 (the model has dense MLP layers)".into(),
