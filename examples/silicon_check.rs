@@ -1501,6 +1501,19 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
     } else {
         None
     };
+    // Disaggregated rows: the disaggregated simulator (its own functions below).
+    let serving = match mode {
+        Mode::Disagg if opt.serving && !mtp && r.request_rate.is_none() => {
+            match disagg_serving(r, &pre, &dec, (isl, osl), &run, opt) {
+                Ok(v) => Some(v),
+                Err(why) => {
+                    notes.push(why);
+                    None
+                }
+            }
+        }
+        _ => serving,
+    };
     let step = &de.performance.decode;
     let batch_local = de.scenario.batch_per_replica();
     let c_local = batch_local as f64;
@@ -1553,6 +1566,180 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
         ),
         notes,
     })
+}
+
+/// Estimate of one worker side (the `run` closure of `evaluate_row`).
+type SideRun<'a> = dyn Fn(&Side, u64) -> Result<(kvplan::estimate::Estimate, f64), String> + 'a;
+
+/// The disaggregated simulator on one disaggregated row: `prefill_num_workers`
+/// workers of the `prefill_*` layout (cap `prefill_batch_size` per attention-DP
+/// rank) and `decode_num_workers` of the `decode_*` layout (cap
+/// `decode_batch_size`), the row's closed loop at its concurrency, the KV
+/// over NVLink inside one NVLink domain (8-GPU node; GB200's 72) or the
+/// network. Returns the simulated (TTFT, TPOT) in seconds (means, or
+/// medians where the row is a median).
+fn disagg_serving(
+    r: &Record,
+    pre: &Side,
+    dec: &Side,
+    (isl, osl): (u64, u64),
+    run: &SideRun<'_>,
+    opt: &Options,
+) -> Result<(f64, f64), String> {
+    use kvplan::serving::disagg::{simulate_disagg, KvLink, LinkData, Pool};
+    let pw = r.prefill.1.filter(|n| *n > 0).ok_or(skip::DISAGG_UNKNOWN)?;
+    let dw = r.decode.1.filter(|n| *n > 0).ok_or(skip::DISAGG_UNKNOWN)?;
+    let concurrency = r.concurrency().ok_or(skip::NO_CONCURRENCY)?;
+    let half = (1.0 - r.range_ratio) / (1.0 + r.range_ratio);
+    let mut w = ServingWorkload::closed(isl, osl, concurrency);
+    w.random_range_ratio = half;
+    w.num_requests = match (r.num_requests, opt.max_sim_requests) {
+        (Some(n), Some(cap)) => Some(n.min(cap.max(concurrency))),
+        (None, Some(cap)) => Some((concurrency * 10).min(cap.max(concurrency))),
+        (n, None) => n,
+    };
+    let longest = w.max_sequence_tokens();
+    let one = |s: &Side| Side {
+        layout: s.layout,
+        batch: 1,
+        gpus: s.gpus.clone(),
+    };
+    let (mut pe, _) = run(&one(pre), longest)?;
+    let (mut de, _) = run(&one(dec), longest)?;
+    for (e, cap, pool) in [
+        (&mut pe, r.prefill.0, "prefill"),
+        (&mut de, r.decode.0, "decode"),
+    ] {
+        if let Some(b) = cap.filter(|b| *b > 0) {
+            e.scenario.deployment.engine.max_num_seqs = b;
+        }
+        if !e.memory.fits || e.memory.kv_cache_tokens == 0 {
+            return Err(format!(
+                "disaggregated simulator: the {pool} worker does not fit kvplan's memory plan"
+            ));
+        }
+    }
+    let data = LinkData::builtin().map_err(|e| e.to_string())?;
+    let gpu = &de.scenario.cluster.gpu;
+    let node = if gpu.interconnect.max_gpus > 8 {
+        gpu.interconnect.max_gpus
+    } else {
+        8
+    };
+    let total = pw * pe.scenario.cluster.total_gpus() + dw * de.scenario.cluster.total_gpus();
+    let link = KvLink::between(gpu, node, total, &data);
+    let overlap = data.overlap_of(&pe.scenario.deployment.engine.name);
+    fn pool(e: &kvplan::estimate::Estimate, n: u64) -> Pool<'_> {
+        Pool {
+            scenario: &e.scenario,
+            memory: &e.memory,
+            workers: n,
+        }
+    }
+    let res = simulate_disagg(&pool(&pe, pw), &pool(&de, dw), &link, overlap, &opt.eff, &w)
+        .map_err(|e| {
+            format!(
+                "disaggregated simulator rejects the row ({})",
+                e.field().unwrap_or("other")
+            )
+        })?;
+    let pick = |p: &kvplan::serving::Percentiles| if r.median_only { p.p50 } else { p.mean };
+    Ok((
+        pick(&res.serving.ttft_ms) / 1e3,
+        pick(&res.serving.tpot_ms) / 1e3,
+    ))
+}
+
+/// The issue's accuracy targets for the disaggregated rows.
+pub mod disagg_target {
+    /// Pooled TPOT MAPE at most.
+    pub const TPOT: f64 = 0.15;
+    /// Pooled TTFT MAPE at most.
+    pub const TTFT: f64 = 0.30;
+    /// Rows scored / distinct disaggregated rows that record worker counts, at least.
+    pub const COVERAGE: f64 = 0.90;
+}
+
+/// Distinct disaggregated rows that record decode batch and worker counts
+/// (the coverage denominator of the disaggregated score).
+pub fn disagg_rows_with_counts(records: &[Record]) -> usize {
+    let mut seen = HashSet::new();
+    records
+        .iter()
+        .filter(|r| seen.insert(measurement_key(r)))
+        .filter(|r| r.mode == "disagg" && r.decode.0.is_some() && r.decode.1.is_some())
+        .count()
+}
+
+/// The disaggregated simulator's scorecard against the disaggregated targets.
+pub fn disagg_md(ev: &Evaluation, with_counts: usize, title: &str) -> String {
+    let mut o = String::new();
+    let sc = scorecard(ev, Predictor::Serving, Mode::Disagg, &|_| true);
+    let _ = writeln!(o, "### {title}\n");
+    let Some(p) = sc.pooled else {
+        let _ = writeln!(o, "No disaggregated rows scored.\n");
+        return o;
+    };
+    let ok = |b: bool| if b { "meets" } else { "misses" };
+    let cov = p.n as f64 / with_counts.max(1) as f64;
+    let _ = writeln!(
+        o,
+        "Pooled over {} rows: **TPOT MAPE {}** ({} the {} target), **TTFT MAPE {}** ({} the {} target); \
+         median predicted/measured TPOT {:.2}, TTFT {:.2}. Coverage {} of {} distinct disaggregated rows \
+         that record their worker counts = {} ({} the {} target).\n",
+        p.n,
+        pct(p.tpot),
+        ok(p.tpot <= disagg_target::TPOT),
+        pct(disagg_target::TPOT),
+        pct(p.ttft),
+        ok(p.ttft <= disagg_target::TTFT),
+        pct(disagg_target::TTFT),
+        p.tpot_ratio,
+        p.ttft_ratio,
+        p.n,
+        with_counts,
+        pct(cov),
+        ok(cov >= disagg_target::COVERAGE),
+        pct(disagg_target::COVERAGE),
+    );
+    let _ = writeln!(
+        o,
+        "| GPU | rows | TPOT MAPE | TTFT MAPE | TPOT ratio | TTFT ratio |"
+    );
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|");
+    for (g, m) in &sc.by_gpu {
+        let _ = writeln!(
+            o,
+            "| {g} | {} | {} | {} | {:.2} | {:.2} |",
+            m.n,
+            pct(m.tpot),
+            pct(m.ttft),
+            m.tpot_ratio,
+            m.ttft_ratio
+        );
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "| model | GPU | engine | rows | TPOT MAPE | TTFT MAPE | TPOT ratio | TTFT ratio |"
+    );
+    let _ = writeln!(o, "|---|---|---|---:|---:|---:|---:|---:|");
+    for (k, m) in &sc.groups {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} |",
+            k.0,
+            k.1,
+            k.2,
+            m.n,
+            pct(m.tpot),
+            pct(m.ttft),
+            m.tpot_ratio,
+            m.ttft_ratio
+        );
+    }
+    let _ = writeln!(o);
+    o
 }
 
 /// Identity of a measurement, to drop the same run listed twice.
@@ -2035,6 +2222,14 @@ fn main() {
                 &format!("Held out (not {family}), knobs fitted on {family}"),
             ));
         }
+    }
+    if score_mode == Mode::Disagg && opt.serving {
+        let _ = writeln!(out, "## Disaggregated simulator\n");
+        out.push_str(&disagg_md(
+            &ev,
+            disagg_rows_with_counts(&records),
+            "Disaggregated rows with worker counts",
+        ));
     }
     out.push_str(&report(&ev, &path, &what_if));
     print!("{out}");

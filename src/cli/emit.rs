@@ -37,6 +37,7 @@ impl EmitArgs {
             }),
             deployment: super::reconcile::deployment_profile(s)?,
             serving: None,
+            disagg: None,
         })
     }
 

@@ -65,6 +65,7 @@ pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<Verdict> {
     let req = a.scenario.request(Some(a.batch));
     let extras = Extras {
         serving: a.workload.workload(a.batch)?,
+        disagg: a.disagg.request()?,
         ..a.emit.extras(&a.scenario)?
     };
     let done = with_env(catalog, &a.scenario, |env| {
@@ -75,6 +76,9 @@ pub fn run(catalog: &Catalog, a: &EstimateArgs) -> Result<Verdict> {
         Format::Table => crate::out!("{}", table::render_text(report)),
         Format::Markdown => crate::out!("{}", table::render_markdown(report)),
         f => print_data(&done.json()?, f)?,
+    }
+    if let (Some(d), Format::Table | Format::Markdown) = (&done.disagg, a.format) {
+        crate::out!("{}", crate::serving::disagg::render_text(&d.result));
     }
     if let (Some(l), Format::Table | Format::Markdown) = (launch, a.format) {
         super::emit::print_launch(l, a.format == Format::Markdown)?;

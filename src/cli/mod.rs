@@ -2,6 +2,7 @@
 //! Holds no formulas: it parses, calls the core, and renders.
 
 mod catalog;
+pub mod disagg;
 pub mod emit;
 mod estimate;
 mod import;
@@ -41,7 +42,7 @@ pub struct Cli {
 pub enum Command {
     /// Per-GPU memory, fit verdict, limits, speed and recommendations for one configuration.
     #[command(
-        after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 2x8xH800 --weights fp8-block --tp 8 --pp 2\n  kvplan estimate qwen2.5-7b --gpus H100 --ctx 32k --batch 64 --kv-dtype fp8 --engine sglang\n  kvplan estimate kimi-k2 --gpus 8xH200 --ctx 128k --engine vllm --dcp 8\n  kvplan estimate llama-3.1-8b --gpus H100 --ctx 32k --engine vllm@0.11\n  kvplan estimate ./config.json --gpus 4xL40S --ctx 8k --format json\n  kvplan estimate llama-3.1-8b --gpus H100 --ctx 8k --batch 64 --emit vllm\n\nServing simulation (TTFT/TPOT/ITL percentiles, tokens/s at a load):\n  kvplan estimate llama-3.1-70b --gpus 8xH200 --weights fp8 --isl 8k --osl 1k --concurrency 64\n  kvplan estimate qwen2.5-7b --gpus H100 --isl 2k --osl 256 --request-rate 20 --burstiness 0.5 --num-requests 2000\n  kvplan estimate llama-3.1-8b --gpus H100 --isl 4k --osl 512 --concurrency 128 --random-range-ratio 0.2 --prefix-cache-hit 0.5 --engine sglang"
+        after_help = "Examples:\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 8xH800\n  kvplan estimate deepseek-v3 --ctx 100k --gpus 2x8xH800 --weights fp8-block --tp 8 --pp 2\n  kvplan estimate qwen2.5-7b --gpus H100 --ctx 32k --batch 64 --kv-dtype fp8 --engine sglang\n  kvplan estimate kimi-k2 --gpus 8xH200 --ctx 128k --engine vllm --dcp 8\n  kvplan estimate llama-3.1-8b --gpus H100 --ctx 32k --engine vllm@0.11\n  kvplan estimate ./config.json --gpus 4xL40S --ctx 8k --format json\n  kvplan estimate llama-3.1-8b --gpus H100 --ctx 8k --batch 64 --emit vllm\n\nServing simulation (TTFT/TPOT/ITL percentiles, tokens/s at a load):\n  kvplan estimate llama-3.1-70b --gpus 8xH200 --weights fp8 --isl 8k --osl 1k --concurrency 64\n  kvplan estimate qwen2.5-7b --gpus H100 --isl 2k --osl 256 --request-rate 20 --burstiness 0.5 --num-requests 2000\n  kvplan estimate llama-3.1-8b --gpus H100 --isl 4k --osl 512 --concurrency 128 --random-range-ratio 0.2 --prefix-cache-hit 0.5 --engine sglang\n\nDisaggregated serving (prefill and decode workers; --gpus names the GPU kind and node size, the pools set the count):\n  kvplan estimate deepseek-v3 --gpus 8xH200 --weights fp8-block --kv-dtype fp8 --engine sglang --isl 8k --osl 1k --concurrency 64 --disagg --prefill-workers 1 --prefill-tp 8 --decode-workers 1 --decode-tp 8\n  kvplan estimate llama-3.1-70b --gpus 8xH100 --weights fp8 --isl 4k --osl 512 --concurrency 128 --disagg --prefill-workers 2 --prefill-tp 2 --prefill-batch 1 --decode-workers 1 --decode-tp 4 --decode-batch 128"
     )]
     Estimate(EstimateArgs),
     /// Search formats × parallelism × batch and rank the configurations.
@@ -239,6 +240,9 @@ pub struct EstimateArgs {
     /// Serving simulation workload (--isl/--osl turn it on).
     #[command(flatten)]
     pub workload: workload::WorkloadArgs,
+    /// Disaggregated serving (--disagg with --prefill-*/--decode-*).
+    #[command(flatten)]
+    pub disagg: disagg::DisaggArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,

@@ -124,6 +124,9 @@ pub fn run(catalog: &Catalog, a: &PlanArgs) -> Result<Verdict> {
                         crate::outln!("{line}");
                     }
                 }
+                if let Some(d) = &planned.disagg {
+                    crate::out!("{}", crate::ops::disagg::plan_text(d, a.top));
+                }
             }
         }
         return Ok(Verdict::from_ok(sp.any_meets));

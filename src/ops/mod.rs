@@ -15,6 +15,7 @@
 //! over time) and [`plan`] with [`PlanRequest::serving`] plans to an SLA;
 //! `simulate.rs` holds the shared steps.
 
+pub mod disagg;
 mod simulate;
 pub use simulate::{serving_sweep, ServingSweep};
 
@@ -78,6 +79,9 @@ pub struct Extras {
     /// A serving workload to simulate on the estimated deployment (the
     /// report's `serving` section; [`PlanRequest::serving`] is the plan's).
     pub serving: Option<ServingWorkload>,
+    /// Serve the workload disaggregated: prefill and decode pools, each
+    /// with its own layout (`--disagg`, the API's `disagg`); needs `serving`.
+    pub disagg: Option<crate::serving::disagg::DisaggRequest>,
 }
 
 impl Extras {
@@ -137,13 +141,20 @@ pub struct Estimated {
     pub efficiency: Efficiency,
     /// The launch commands, when [`Extras::emit`] asked for them.
     pub launch: Option<Launch>,
+    /// The disaggregated deployment's pools and figures, when
+    /// [`Extras::disagg`] asked for it (the report is the decode worker's).
+    pub disagg: Option<disagg::DisaggReport>,
 }
 
 impl Estimated {
     /// The report's JSON with `launch` added when there is one (the body of
     /// `estimate --format json` and `POST /api/estimate`).
     pub fn json(&self) -> Result<serde_json::Value> {
-        with_launch(&self.report, self.launch.as_ref())
+        let mut v = with_launch(&self.report, self.launch.as_ref())?;
+        if let Some(d) = &self.disagg {
+            disagg::merge_json(&mut v, d);
+        }
+        Ok(v)
     }
 }
 
@@ -192,6 +203,9 @@ pub struct EstimatePrepared {
     pub emit: Option<EmitRequest>,
     /// The serving workload to simulate, if asked for.
     pub serving: Option<ServingWorkload>,
+    /// The disaggregated deployment's pools, resolved (then `resolved` is
+    /// the decode worker).
+    pub disagg: Option<disagg::DisaggPrepared>,
 }
 
 /// The first half of [`estimate_with`]: resolve, admit, apply the extras,
@@ -203,7 +217,20 @@ pub fn estimate_prepare(
 ) -> Result<EstimatePrepared> {
     let (req, engine_note) = x.align(req);
     let req = simulate::with_context(&req, x.serving.as_ref());
-    let mut resolved = resolve_admitted(env, &req)?;
+    let disagg = match &x.disagg {
+        Some(_) if x.emit.is_some() => {
+            return Err(Error::input(
+                "emit",
+                "--emit writes one aggregated deployment's launch; it does not cover --disagg yet (drop one of the two)",
+            ))
+        }
+        Some(d) => Some(disagg::prepare(env, &req, d, x.serving.as_ref())?),
+        None => None,
+    };
+    let mut resolved = match &disagg {
+        Some(d) => d.decode.clone(),
+        None => resolve_admitted(env, &req)?,
+    };
     let profile_notes = x.apply(&mut resolved.scenario)?;
     let efficiency = (env.efficiency)(&resolved.scenario)?;
     let mut notes: Vec<String> = engine_note.into_iter().collect();
@@ -214,6 +241,7 @@ pub fn estimate_prepare(
         notes,
         emit: x.emit.clone(),
         serving: x.serving.clone(),
+        disagg,
     })
 }
 
@@ -221,15 +249,40 @@ impl EstimatePrepared {
     /// Upper estimate of the single-scenario estimates [`Self::run`] does:
     /// the estimate and its recommendation searches.
     pub fn search_cost(&self) -> u64 {
-        crate::plan::recommend_cost(&self.resolved.scenario)
+        let one = crate::plan::recommend_cost(&self.resolved.scenario)
             .saturating_mul(2)
-            .saturating_add(1)
+            .saturating_add(1);
+        // Disaggregated: two workers' estimates and the pools' simulations
+        // (fixed-point rounds and capacity runs: about 20 pool runs).
+        if self.disagg.is_some() {
+            one.saturating_mul(2).saturating_add(20)
+        } else {
+            one
+        }
     }
 
     /// The second half of [`estimate_with`]: the core estimate, its
     /// recommendations and the launch (stops with an error if this
     /// thread's deadline passes).
     pub fn run(self) -> Result<Estimated> {
+        if let (Some(d), Some(w)) = (&self.disagg, &self.serving) {
+            let (est, dr) = disagg::run(d, w)?;
+            let recs = recommend(&est, &self.efficiency);
+            let mut report = Report::new(&est, recs);
+            report.assumptions.extend(self.resolved.notes.clone());
+            report.assumptions.extend(self.notes.clone());
+            report.assumptions.push(
+                "disaggregated: the memory and speed above are one decode worker's; the disagg section has both pools".into(),
+            );
+            report.serving = Some(dr.result.serving.clone());
+            return Ok(Estimated {
+                report,
+                estimate: est,
+                efficiency: self.efficiency,
+                launch: None,
+                disagg: Some(dr),
+            });
+        }
         let (r, eff) = (self.resolved, self.efficiency);
         let est = crate::estimate::estimate(&r.scenario, &eff, r.tokens_per_step)?;
         let recs = recommend(&est, &eff);
@@ -264,6 +317,7 @@ impl EstimatePrepared {
             estimate: est,
             efficiency: eff,
             launch,
+            disagg: None,
         })
     }
 }
@@ -307,6 +361,9 @@ pub struct Planned {
     pub candidates: Vec<Candidate>,
     /// The serving plan, when the request gave a workload.
     pub serving: Option<ServingPlan>,
+    /// With a serving plan on two GPUs or more: the disaggregated
+    /// deployments of the same budget beside the best aggregated one.
+    pub disagg: Option<disagg::DisaggPlan>,
     /// The constraints searched under (for the fallback advice).
     pub constraints: crate::plan::Constraints,
     /// The GPU price used, when one is known.
@@ -336,6 +393,14 @@ impl Planned {
             Some(sp) => self.serving_json(sp, top),
             None => crate::plan::plan_json(self.objective, &self.candidates, top),
         };
+        if let (Some(d), Some(o)) = (&self.disagg, v.as_object_mut()) {
+            let mut d = d.clone();
+            d.candidates.truncate(top);
+            o.insert(
+                "disagg".into(),
+                serde_json::to_value(&d).unwrap_or(serde_json::Value::Null),
+            );
+        }
         let b = &self.base;
         if let Some(o) = v.as_object_mut() {
             o.insert("kvplan_version".into(), env!("CARGO_PKG_VERSION").into());
@@ -560,7 +625,17 @@ impl PlanPrepared {
     /// Upper estimate of the configurations [`Self::run`] evaluates (each
     /// one or two estimates), computed without evaluating any.
     pub fn search_cost(&self) -> u64 {
-        crate::plan::search_cost(&self.base, &self.constraints, self.objective)
+        let classic = crate::plan::search_cost(&self.base, &self.constraints, self.objective);
+        // A serving plan also simulates disaggregated deployments: each
+        // costs up to RUNS_PER_SIMULATION pool runs.
+        let disagg = match &self.serving {
+            Some(_) if self.base.cluster.total_gpus() >= 2 => {
+                crate::serving::disagg::plan_size(&self.base, self.base.cluster.total_gpus())
+                    .saturating_mul(crate::serving::disagg::RUNS_PER_SIMULATION)
+            }
+            _ => 0,
+        };
+        classic.saturating_add(disagg)
     }
 
     /// The second half of [`plan_with`]: the search (refused when larger
@@ -576,12 +651,18 @@ impl PlanPrepared {
                 w,
                 sla,
             )?;
+            let disagg = if self.base.cluster.total_gpus() >= 2 {
+                Some(disagg::plan(&self.base, &self.efficiency, w, sla, &sp)?)
+            } else {
+                None
+            };
             return Ok(Planned {
                 base: self.base,
                 efficiency: self.efficiency,
                 objective: self.objective,
                 candidates: Vec::new(),
                 serving: Some(sp),
+                disagg,
                 notes: self.notes,
                 launch: None,
                 constraints: self.constraints,
@@ -612,6 +693,7 @@ impl PlanPrepared {
             objective: self.objective,
             candidates,
             serving: None,
+            disagg: None,
             constraints: self.constraints,
             price: self.price,
             notes: self.notes,

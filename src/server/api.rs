@@ -571,6 +571,8 @@ struct EmitFields {
     /// The `serving` workload (`/api/estimate`: the report's serving
     /// section; `/api/plan`: plan to the SLA).
     serving: Option<ServingRequest>,
+    /// The `disagg` deployment (`/api/estimate`: prefill and decode pools).
+    disagg: Option<crate::serving::disagg::DisaggRequest>,
 }
 
 impl EmitFields {
@@ -579,6 +581,7 @@ impl EmitFields {
         self.input_len = take(obj, "input_len")?;
         self.output_len = take(obj, "output_len")?;
         self.serving = take(obj, "serving")?;
+        self.disagg = take(obj, "disagg")?;
         Ok(())
     }
 
@@ -604,6 +607,7 @@ impl EmitFields {
             }),
             deployment: None,
             serving: serving_workload(self.serving.as_ref(), req)?,
+            disagg: self.disagg.clone(),
         })
     }
 }

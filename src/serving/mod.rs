@@ -8,6 +8,7 @@
 //! memory plan, efficiencies and a workload in; TTFT, TPOT, ITL, end-to-end
 //! latency percentiles and throughput out, named as benchmark tools name them.
 
+pub mod disagg;
 pub mod plan;
 pub mod render;
 pub mod replica;

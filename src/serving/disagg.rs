@@ -1,0 +1,1272 @@
+//! Disaggregated serving (xPyD): P prefill workers and D decode workers,
+//! each with its own layout and engine knobs, the KV cache of every request
+//! moved from the one to the other.
+//!
+//! Each pool is a set of replicas of the one scheduler loop
+//! ([`run_replica`]) priced by the one iteration cost
+//! ([`IterationModel::cost`]): prefill replicas run requests that end with
+//! their first token; decode replicas receive requests whose prompt (and
+//! first token) is already in their KV cache and generate the rest. Between
+//! the two, the request's KV crosses NVLink (both workers in one NVLink
+//! domain) or the inter-node network, with bandwidth and latency from
+//! `profiles/kv-transfer.yaml`, partly hidden where the engine sends each
+//! prefill chunk as it finishes.
+//!
+//! A closed loop of C clients is a cyclic network of three stages (prefill,
+//! transfer, decode). Each pool is simulated as a closed loop holding its
+//! share of the clients; the shares follow Little's law (a stage holds
+//! throughput × its residence time) and are iterated to a fixed point, so
+//! the slower pool sets the rate and holds the queue. An open loop (request
+//! rate) feeds forward: prefill arrivals as drawn, decode arrivals when each
+//! request's KV has arrived.
+
+use super::replica::{run_replica, Arrivals, ReplicaConfig, ReplicaError, ReplicaRun, RequestSpec};
+use super::rng::Rng;
+use super::{percentiles, Arrival, BoundShare, ServingResult, ServingWorkload};
+use crate::error::{Error, Result};
+use crate::memory::MemoryPlan;
+use crate::perf::{BatchComposition, Bound, Efficiency, IterationModel};
+use crate::scenario::Scenario;
+use crate::spec::scheduler::BatchPolicy;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The link data file (embedded).
+const LINK_DATA: &str = include_str!("../../profiles/kv-transfer.yaml");
+
+/// `profiles/kv-transfer.yaml` as parsed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkData {
+    /// Latency of one transfer within an NVLink domain, µs.
+    pub nvlink_latency_us: f64,
+    /// Latency of one transfer over the network, µs.
+    pub network_latency_us: f64,
+    /// Network bandwidth per GPU, one direction, GB/s, unless `network_gb_per_s` names the GPU.
+    pub network_gb_per_s_default: f64,
+    /// Network bandwidth per GPU by GPU name.
+    #[serde(default)]
+    pub network_gb_per_s: BTreeMap<String, f64>,
+    /// How each engine overlaps the transfer with its prefill.
+    #[serde(default)]
+    pub overlap: BTreeMap<String, Overlap>,
+}
+
+/// When a prefill worker sends a request's KV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overlap {
+    /// Once the whole prompt is prefilled: the whole transfer is exposed.
+    AfterPrefill,
+    /// Each chunk as it finishes: only the last chunk's transfer is exposed
+    /// (the earlier ones run under the later chunks' compute).
+    PerChunk,
+}
+
+impl LinkData {
+    /// The built-in link data.
+    pub fn builtin() -> Result<LinkData> {
+        crate::yaml::from_str(LINK_DATA, "built-in:profiles/kv-transfer.yaml")
+    }
+
+    /// How `engine` (a profile name) sends KV; after the prefill when not listed.
+    pub fn overlap_of(&self, engine: &str) -> Overlap {
+        self.overlap
+            .get(engine)
+            .copied()
+            .unwrap_or(Overlap::AfterPrefill)
+    }
+}
+
+/// The link a request's KV crosses between the pools.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KvLink {
+    /// `nvlink` or `network`.
+    pub kind: String,
+    /// Bytes per second per GPU, one direction.
+    pub bytes_per_second: f64,
+    /// Fixed cost of one transfer, seconds.
+    pub latency_seconds: f64,
+}
+
+impl KvLink {
+    /// The link between pools of `total_gpus` GPUs of kind `gpu` on nodes of
+    /// `node_gpus`: NVLink when both pools fit in one NVLink domain (the
+    /// node, or the GPU's rack-scale domain), the network otherwise.
+    pub fn between(
+        gpu: &crate::spec::gpu::GpuSpec,
+        node_gpus: u64,
+        total_gpus: u64,
+        data: &LinkData,
+    ) -> KvLink {
+        let domain = if gpu.interconnect.kind == "nvlink" && gpu.interconnect.max_gpus > 8 {
+            gpu.interconnect.max_gpus
+        } else if gpu.interconnect.kind == "nvlink" {
+            node_gpus.min(gpu.interconnect.max_gpus.max(1))
+        } else {
+            1
+        };
+        if total_gpus <= domain && gpu.interconnect.kind == "nvlink" {
+            KvLink {
+                kind: "nvlink".into(),
+                bytes_per_second: gpu.link_uni_bytes_per_s(),
+                latency_seconds: data.nvlink_latency_us * 1e-6,
+            }
+        } else {
+            let gb = data
+                .network_gb_per_s
+                .get(&gpu.name)
+                .copied()
+                .unwrap_or(data.network_gb_per_s_default);
+            KvLink {
+                kind: "network".into(),
+                bytes_per_second: gb * 1e9,
+                latency_seconds: data.network_latency_us * 1e-6,
+            }
+        }
+    }
+}
+
+/// What moving one request's KV costs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KvTransfer {
+    /// Prompt tokens whose KV moves.
+    pub tokens: u64,
+    /// Bytes on the wire: what every decode GPU holding the request receives, summed.
+    pub bytes_total: u64,
+    /// Prefill GPUs that hold the request's KV (one attention-DP rank: tp × pp).
+    pub senders: u64,
+    /// Decode GPUs that receive it (one attention-DP rank: tp × pp).
+    pub receivers: u64,
+    /// Bytes each sending GPU sends (the wire total shared over the senders).
+    pub bytes_per_sender: u64,
+    /// Bytes the busiest receiving GPU receives (its KV shard, block-rounded).
+    pub bytes_per_receiver: u64,
+    /// Seconds the whole transfer takes: latency + the busier side's bytes / bandwidth.
+    pub seconds: f64,
+    /// Of those, seconds not hidden under the prefill.
+    pub exposed_seconds: f64,
+}
+
+/// The KV of `tokens` prompt tokens from a prefill replica (memory plan
+/// `pm`, tensor parallel `p_tp`) to a decode replica (`dm`, `d_tp`): each
+/// decode GPU receives its shard under its own layout (GQA heads split by
+/// its TP, MLA latents whole on every rank); the senders share the wire
+/// total. With `Overlap::PerChunk` only the last chunk of `chunk` tokens is
+/// exposed.
+#[allow(clippy::too_many_arguments)]
+pub fn kv_transfer(
+    pm: &MemoryPlan,
+    p_tp: u64,
+    dm: &MemoryPlan,
+    d_tp: u64,
+    tokens: u64,
+    link: &KvLink,
+    overlap: Overlap,
+    chunk: u64,
+) -> KvTransfer {
+    let p_tp = p_tp.max(1);
+    let d_tp = d_tp.max(1);
+    let per_stage = |m: &MemoryPlan, t: u64| -> Vec<u64> {
+        m.stages.iter().map(|st| st.kv.sequence_bytes(t)).collect()
+    };
+    let time = |t: u64| -> (u64, u64, u64, f64) {
+        let recv = per_stage(dm, t);
+        let total: u64 = recv.iter().sum::<u64>() * d_tp;
+        let senders = p_tp * pm.stages.len().max(1) as u64;
+        let per_sender = total.div_ceil(senders);
+        let per_receiver = recv.iter().copied().max().unwrap_or(0);
+        let secs = if t == 0 {
+            0.0
+        } else {
+            link.latency_seconds
+                + per_sender.max(per_receiver) as f64 / link.bytes_per_second.max(1.0)
+        };
+        (total, per_sender, per_receiver, secs)
+    };
+    let (total, per_sender, per_receiver, seconds) = time(tokens);
+    let exposed_seconds = match overlap {
+        Overlap::PerChunk if chunk > 0 && tokens > chunk => {
+            let last = tokens - (tokens - 1) / chunk * chunk;
+            time(last).3
+        }
+        _ => seconds,
+    };
+    KvTransfer {
+        tokens,
+        bytes_total: total,
+        senders: p_tp * pm.stages.len().max(1) as u64,
+        receivers: d_tp * dm.stages.len().max(1) as u64,
+        bytes_per_sender: per_sender,
+        bytes_per_receiver: per_receiver,
+        seconds,
+        exposed_seconds,
+    }
+}
+
+/// One pool: its worker's scenario and memory plan, and how many workers.
+#[derive(Debug, Clone, Copy)]
+pub struct Pool<'a> {
+    /// One worker's scenario (its GPUs, layout, engine knobs).
+    pub scenario: &'a Scenario,
+    /// That worker's memory plan.
+    pub memory: &'a MemoryPlan,
+    /// Identical workers in the pool.
+    pub workers: u64,
+}
+
+impl Pool<'_> {
+    /// Scheduler replicas of the pool: workers × attention-DP ranks.
+    pub fn replicas(&self) -> u64 {
+        self.workers.max(1) * self.scenario.deployment.dp.max(1)
+    }
+
+    /// GPUs of the pool.
+    pub fn gpus(&self) -> u64 {
+        self.workers.max(1) * self.scenario.cluster.total_gpus().max(1)
+    }
+}
+
+/// The disaggregated section of a serving result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DisaggServing {
+    /// The deployment figures, named as for aggregated serving (TTFT =
+    /// client overhead + prefill queueing + prefill + exposed transfer;
+    /// TPOT from the decode pool).
+    pub serving: ServingResult,
+    /// Mean exposed KV transfer per request, ms (in TTFT).
+    pub kv_transfer_ms: f64,
+    /// The KV transfer of a request of the mean prompt length.
+    pub kv_transfer: KvTransfer,
+    /// The link the KV crosses.
+    pub link: KvLink,
+    /// When the engine sends KV.
+    pub overlap: Overlap,
+    /// Share of time the prefill replicas run iterations.
+    pub prefill_utilization: f64,
+    /// Running sequences per decode replica / the most it can hold (its
+    /// sequence cap, or its KV pool over one request's tokens).
+    pub decode_utilization: f64,
+    /// Requests/s the prefill pool completes when it never waits for work.
+    pub prefill_capacity_requests_per_second: f64,
+    /// Requests/s the decode pool completes at its fullest batch.
+    pub decode_capacity_requests_per_second: f64,
+    /// `prefill` or `decode`: the pool with the lower capacity, which sets
+    /// the rate when the load grows.
+    pub bottleneck: String,
+    /// Why, in one sentence.
+    pub bottleneck_reason: String,
+    /// Clients (closed loop) held by each stage at the operating point:
+    /// prefill (queue + running), transfer, decode.
+    pub clients_by_stage: [f64; 3],
+    /// Prefill workers, decode workers, GPUs of each pool and in all.
+    pub prefill_workers: u64,
+    /// Decode workers.
+    pub decode_workers: u64,
+    /// GPUs of the prefill pool.
+    pub prefill_gpus: u64,
+    /// GPUs of the decode pool.
+    pub decode_gpus: u64,
+}
+
+/// One pool set up for simulation.
+struct Station<'a> {
+    cfg: ReplicaConfig,
+    model: IterationModel<'a>,
+    replicas: u64,
+    /// Decode pool: a request arrives with its prompt cached; its one
+    /// "prefill" token is the first decode step (priced as a decode).
+    decode: bool,
+}
+
+/// One closed-loop (or open-loop) run of a station: groups of identical replicas.
+struct StationRun {
+    /// (replicas, weight as a count of replicas; their run).
+    groups: Vec<(f64, ReplicaRun)>,
+}
+
+impl StationRun {
+    fn requests_per_second(&self) -> f64 {
+        self.groups
+            .iter()
+            .map(|(n, r)| {
+                *n * r.records.len() as f64 / (r.end_seconds - r.start_seconds).max(1e-12)
+            })
+            .sum()
+    }
+
+    /// Mean time from arrival at the station to leaving it (first token on
+    /// the prefill side, last token on the decode side), seconds.
+    fn mean_residence(&self, decode: bool) -> f64 {
+        let (mut s, mut w) = (0.0, 0.0);
+        for (n, r) in &self.groups {
+            for x in &r.records {
+                let t = if decode { x.finish } else { x.first_token } - x.arrival;
+                s += *n * t;
+                w += *n;
+            }
+        }
+        if w > 0.0 {
+            s / w
+        } else {
+            0.0
+        }
+    }
+
+    /// Busy seconds per completed request (iterations are shared by a batch).
+    fn busy_per_request(&self) -> f64 {
+        let (mut busy, mut done) = (0.0, 0.0);
+        for (n, r) in &self.groups {
+            busy += *n * r.busy_seconds;
+            done += *n * r.records.len() as f64;
+        }
+        if done > 0.0 {
+            busy / done
+        } else {
+            0.0
+        }
+    }
+}
+
+fn replica_config(s: &Scenario, mem: &MemoryPlan, pool: &str) -> Result<ReplicaConfig> {
+    let d = &s.deployment;
+    let e = &d.engine;
+    let dp = d.dp.max(1);
+    let kv = mem.kv_cache_tokens / dp;
+    if kv == 0 {
+        return Err(Error::input(
+            format!("{pool}-tp"),
+            format!("the {pool} worker's engine has no KV pool left (weights and overheads fill its GPUs); give the {pool} workers more GPUs (--{pool}-tp/--{pool}-ep) or a smaller format"),
+        ));
+    }
+    Ok(ReplicaConfig {
+        sched: e.scheduler_spec(),
+        max_num_batched_tokens: e.max_num_batched_tokens,
+        max_num_seqs: e.max_num_seqs,
+        chunked_prefill: e.chunked_prefill,
+        kv_capacity_tokens: kv,
+        block_size: e.block_size,
+        window: s
+            .model
+            .sliding_window
+            .filter(|&x| x > 0)
+            .unwrap_or(u64::MAX),
+        lockstep_replicas: if d.ep > 1 { dp as f64 } else { 1.0 },
+        max_iterations: 20_000_000,
+    })
+}
+
+impl<'a> Station<'a> {
+    fn new(p: &Pool<'a>, eff: &Efficiency, decode: bool) -> Result<Station<'a>> {
+        let name = if decode { "decode" } else { "prefill" };
+        let mut cfg = replica_config(p.scenario, p.memory, name)?;
+        if decode {
+            // Arrivals join the running decode batch (no prefill pass of
+            // their own), and the client's latency was paid on the prefill side.
+            cfg.sched.batch_policy = BatchPolicy::Mixed;
+            cfg.sched.request_overhead_seconds = 0.0;
+            cfg.chunked_prefill = true;
+        }
+        Ok(Station {
+            cfg,
+            model: IterationModel::new(p.scenario, p.memory, eff),
+            replicas: p.replicas(),
+            decode,
+        })
+    }
+
+    fn cost(&self, b: &BatchComposition) -> crate::perf::IterationCost {
+        if self.decode && b.prefill_tokens > 0.0 && b.prefill_tokens <= b.prefill_chunks {
+            // One-token "prefills" of requests whose prompt arrived cached:
+            // their first decode step.
+            let mut d = *b;
+            d.decode_sequences += b.prefill_chunks;
+            d.decode_context_tokens += b.prefill_prefix_tokens + b.prefill_tokens;
+            d.decode_window_tokens += b.prefill_window_prefix_tokens + b.prefill_tokens;
+            d.prefill_tokens = 0.0;
+            d.prefill_chunks = 0.0;
+            d.prefill_prefix_tokens = 0.0;
+            d.prefill_window_prefix_tokens = 0.0;
+            d.prefill_pairs = 0.0;
+            d.prefill_window_pairs = 0.0;
+            return self.model.cost(&d);
+        }
+        self.model.cost(b)
+    }
+
+    fn run(&self, specs: &[RequestSpec], arrivals: &Arrivals) -> Result<ReplicaRun> {
+        let name = if self.decode { "decode" } else { "prefill" };
+        run_replica(&self.cfg, specs, arrivals, |b| self.cost(b)).map_err(|e| match e {
+            ReplicaError::DoesNotFit {
+                needs_tokens,
+                pool_tokens,
+            } => Error::input(
+                format!("{name}-tp"),
+                format!(
+                    "one request needs {needs_tokens} KV tokens but a {name} replica's pool holds {pool_tokens}; give the {name} workers more GPUs (--{name}-tp/--{name}-ep), fp8 KV, or shorten --isl/--osl"
+                ),
+            ),
+            ReplicaError::TooLong { iterations } => Error::input(
+                "num-requests",
+                format!("the {name} pool's simulation would run past {iterations} iterations; lower --num-requests"),
+            ),
+            ReplicaError::PastDeadline => Error::Environment(format!(
+                "the {name} pool's simulation ran past its deadline and was stopped"
+            )),
+        })
+    }
+
+    /// A closed loop of `clients` (a mean, at least one) over the
+    /// replicas, `per_client` requests per client; `spec` makes the
+    /// requests. A fractional mean per replica f is the mix of replicas
+    /// holding ⌊f⌋ and ⌊f⌋ + 1 clients that averages to it.
+    fn closed(
+        &self,
+        clients: f64,
+        per_client: u64,
+        spec: &dyn Fn(&mut Rng, u64) -> Vec<RequestSpec>,
+        seed: u64,
+    ) -> Result<StationRun> {
+        let r = self.replicas.max(1) as f64;
+        let f = (clients.max(1.0) / r).min(1e6);
+        let q = f.floor() as u64;
+        let frac = f - q as f64;
+        let mut groups = Vec::new();
+        for (i, (weight, k)) in [(r * frac, q + 1), (r * (1.0 - frac), q)]
+            .into_iter()
+            .enumerate()
+        {
+            if weight < 1e-9 || k == 0 {
+                continue;
+            }
+            let mut rng = Rng::new(seed.wrapping_add(i as u64 * 0x1000_0001));
+            let specs = spec(&mut rng, (k * per_client).max(k));
+            let run = self.run(&specs, &Arrivals::Closed { concurrency: k })?;
+            groups.push((weight, run));
+        }
+        Ok(StationRun { groups })
+    }
+
+    /// Most sequences one replica can hold at once for requests of `tokens`.
+    fn slots(&self, tokens: u64) -> u64 {
+        let waste = (self.cfg.block_size.max(1) - 1) / 2;
+        let by_kv = self.cfg.kv_capacity_tokens / (tokens + waste).max(1);
+        self.cfg.max_num_seqs.min(by_kv).max(1)
+    }
+}
+
+fn draw(rng: &mut Rng, mean: u64, r: f64) -> u64 {
+    if r <= 0.0 {
+        return mean;
+    }
+    let lo = ((mean as f64) * (1.0 - r)).floor().max(1.0) as u64;
+    let hi = ((mean as f64) * (1.0 + r)).floor().max(1.0) as u64;
+    rng.range_inclusive(lo, hi)
+}
+
+/// Check a pool's worker count; errors name the pool's flag.
+fn check_workers(n: u64, pool: &str) -> Result<()> {
+    if n == 0 {
+        return Err(Error::input(
+            format!("{pool}-workers"),
+            format!("a disaggregated deployment needs at least one {pool} worker"),
+        ));
+    }
+    if n > 1024 {
+        return Err(Error::input(
+            format!("{pool}-workers"),
+            format!("{n} {pool} workers is beyond what kvplan simulates (≤ 1,024)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Simulate the disaggregated deployment (`prefill`, `decode`) serving `w`,
+/// the KV crossing `link` (the engine's `overlap`).
+pub fn simulate_disagg(
+    prefill: &Pool<'_>,
+    decode: &Pool<'_>,
+    link: &KvLink,
+    overlap: Overlap,
+    eff: &Efficiency,
+    w: &ServingWorkload,
+) -> Result<DisaggServing> {
+    simulate_disagg_rounds(prefill, decode, link, overlap, eff, w, 8)
+}
+
+/// [`simulate_disagg`] with at most `max_rounds` fixed-point rounds of a
+/// closed loop (the plan uses fewer: it ranks many deployments).
+pub fn simulate_disagg_rounds(
+    prefill: &Pool<'_>,
+    decode: &Pool<'_>,
+    link: &KvLink,
+    overlap: Overlap,
+    eff: &Efficiency,
+    w: &ServingWorkload,
+    max_rounds: usize,
+) -> Result<DisaggServing> {
+    check_workers(prefill.workers, "prefill")?;
+    check_workers(decode.workers, "decode")?;
+    prefill.scenario.validate()?;
+    decode.scenario.validate()?;
+    w.validate(
+        prefill
+            .scenario
+            .model
+            .max_context
+            .min(decode.scenario.model.max_context),
+    )?;
+    let pst = Station::new(prefill, eff, false)?;
+    let dst = Station::new(decode, eff, true)?;
+    let pd = &prefill.scenario.deployment;
+    let dd = &decode.scenario.deployment;
+    let chunk = if pd.engine.chunked_prefill {
+        pd.engine.max_num_batched_tokens
+    } else {
+        0
+    };
+    let transfer = |tokens: u64| {
+        kv_transfer(
+            prefill.memory,
+            pd.tp,
+            decode.memory,
+            dd.tp,
+            tokens,
+            link,
+            overlap,
+            chunk,
+        )
+    };
+    let r = w.random_range_ratio;
+    let cache = w.prefix_cache_hit;
+    let pre_spec = move |rng: &mut Rng, n: u64| -> Vec<RequestSpec> {
+        (0..n)
+            .map(|_| {
+                let prompt = draw(rng, w.isl, r);
+                RequestSpec {
+                    prompt,
+                    output: 1,
+                    cached: (prompt as f64 * cache).floor() as u64,
+                }
+            })
+            .collect()
+    };
+    // Decode side: prompt + first token arrive cached; the rest is generated.
+    let dec_spec = move |rng: &mut Rng, n: u64| -> Vec<RequestSpec> {
+        (0..n)
+            .map(|_| {
+                let prompt = draw(rng, w.isl, r);
+                let output = draw(rng, w.osl, r).max(2);
+                RequestSpec {
+                    prompt: prompt + 1,
+                    output: output - 1,
+                    cached: prompt + 1,
+                }
+            })
+            .collect()
+    };
+    let n_total = w.requests();
+    let mean_x = transfer(w.isl);
+    let (pre_run, dec_run, stages, x_rps) = match w.arrival {
+        Arrival::Concurrency(c) => {
+            let c = c as f64;
+            let per_client = n_total.div_ceil(c as u64).max(1);
+            // Start from a lone request's residences.
+            let p1 = pst.closed(1.0, 2, &pre_spec, w.seed)?;
+            let mut tp = p1.mean_residence(false);
+            let tx = mean_x.exposed_seconds;
+            let mut td = if w.osl > 1 {
+                dst.closed(1.0, 2, &dec_spec, w.seed ^ 0x5A5A)?
+                    .mean_residence(true)
+            } else {
+                0.0
+            };
+            let mut pops = [0.0f64; 3];
+            let mut runs = None;
+            for iter in 0..max_rounds.max(1) {
+                let x = c / (tp + tx + td).max(1e-12);
+                let target = [x * tp, x * tx, x * td];
+                // Damped update (the first round takes the estimate).
+                for i in 0..3 {
+                    pops[i] = if iter == 0 {
+                        target[i]
+                    } else {
+                        0.5 * (pops[i] + target[i])
+                    };
+                }
+                // Keep the total at C.
+                let sum: f64 = pops.iter().sum();
+                if sum > 0.0 {
+                    for p in &mut pops {
+                        *p *= c / sum;
+                    }
+                }
+                let pr = pst.closed(pops[0], per_client, &pre_spec, w.seed)?;
+                let dr = if w.osl > 1 {
+                    Some(dst.closed(pops[2], per_client, &dec_spec, w.seed ^ 0x5A5A)?)
+                } else {
+                    None
+                };
+                let (tp2, td2) = (
+                    pr.mean_residence(false),
+                    dr.as_ref().map_or(0.0, |d| d.mean_residence(true)),
+                );
+                let moved = ((tp2 + td2) - (tp + td)).abs() / (tp + td).max(1e-12);
+                tp = tp2;
+                td = td2;
+                runs = Some((pr, dr));
+                if iter > 0 && moved < 0.01 {
+                    break;
+                }
+            }
+            let (pr, dr) = runs.expect("at least one round ran");
+            // The rate: Little's law over the cycle, but never above what
+            // either pool sustained with its share (the slower side sets it).
+            let x = (c / (tp + tx + td).max(1e-12))
+                .min(pr.requests_per_second())
+                .min(
+                    dr.as_ref()
+                        .map_or(f64::INFINITY, |d| d.requests_per_second()),
+                );
+            (pr, dr, [x * tp, x * tx, x * td], x)
+        }
+        Arrival::Rate {
+            per_second,
+            burstiness,
+            max_concurrency,
+        } => {
+            // Feed forward: prefill arrivals as drawn (split over the
+            // prefill replicas), decode arrivals when the KV has landed.
+            let rp = pst.replicas.max(1);
+            let rate = per_second / rp as f64;
+            let n = n_total.div_ceil(rp).max(1);
+            let mut rng = Rng::new(w.seed ^ 0xA5A5);
+            let mut t = 0.0;
+            let times: Vec<f64> = (0..n)
+                .map(|i| {
+                    if i > 0 {
+                        t += rng.gamma(burstiness, 1.0 / (rate * burstiness));
+                    }
+                    t
+                })
+                .collect();
+            let cap = max_concurrency.map(|c| c.div_ceil(rp).max(1));
+            let mut rng = Rng::new(w.seed);
+            let specs = pre_spec(&mut rng, n);
+            let pr = pst.run(
+                &specs,
+                &Arrivals::Open {
+                    times,
+                    max_concurrency: cap,
+                },
+            )?;
+            let pre = StationRun {
+                groups: vec![(rp as f64, pr)],
+            };
+            let dr = if w.osl > 1 {
+                // Every prefill replica's completions, KV-transfer later, dealt
+                // round-robin to the decode replicas (all alike: simulate one).
+                let rd = dst.replicas.max(1);
+                let mut landed: Vec<(f64, u64)> = Vec::new();
+                for _ in 0..rp {
+                    for x in &pre.groups[0].1.records {
+                        landed.push((x.first_token + transfer(x.prompt).exposed_seconds, x.prompt));
+                    }
+                }
+                landed.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let mine: Vec<(f64, u64)> = landed.into_iter().step_by(rd as usize).collect();
+                let mut rng = Rng::new(w.seed ^ 0x5A5A);
+                let specs: Vec<RequestSpec> = mine
+                    .iter()
+                    .map(|&(_, prompt)| {
+                        let output = draw(&mut rng, w.osl, r).max(2);
+                        RequestSpec {
+                            prompt: prompt + 1,
+                            output: output - 1,
+                            cached: prompt + 1,
+                        }
+                    })
+                    .collect();
+                let times: Vec<f64> = mine.iter().map(|x| x.0).collect();
+                let run = dst.run(
+                    &specs,
+                    &Arrivals::Open {
+                        times,
+                        max_concurrency: None,
+                    },
+                )?;
+                Some(StationRun {
+                    groups: vec![(rd as f64, run)],
+                })
+            } else {
+                None
+            };
+            let x = dr
+                .as_ref()
+                .map_or_else(|| pre.requests_per_second(), |d| d.requests_per_second());
+            let tp = pre.mean_residence(false);
+            let td = dr.as_ref().map_or(0.0, |d| d.mean_residence(true));
+            (pre, dr, [x * tp, x * mean_x.exposed_seconds, x * td], x)
+        }
+    };
+    // Capacities: the prefill pool never short of work; the decode pool at
+    // its fullest batch.
+    let p_sat_clients = (pst.cfg.max_num_seqs.clamp(2, 64) * pst.replicas) as f64;
+    let p_cap = pst
+        .closed(p_sat_clients, 4, &pre_spec, w.seed ^ 0x77)?
+        .requests_per_second();
+    let d_slots = dst.slots(w.isl + w.osl);
+    let d_cap = if w.osl > 1 {
+        dst.closed((d_slots * dst.replicas) as f64, 2, &dec_spec, w.seed ^ 0x99)?
+            .requests_per_second()
+    } else {
+        f64::INFINITY
+    };
+    let (bottleneck, reason) = if p_cap <= d_cap {
+        (
+            "prefill",
+            format!(
+                "the prefill pool completes at most {p_cap:.2} requests/s against the decode pool's {d_cap:.2}: add prefill workers (or give each more GPUs) to raise the rate"
+            ),
+        )
+    } else {
+        (
+            "decode",
+            format!(
+                "the decode pool completes at most {d_cap:.2} requests/s at its fullest batch ({d_slots} sequences per replica) against the prefill pool's {p_cap:.2}: add decode workers to raise the rate"
+            ),
+        )
+    };
+    let prefill_utilization =
+        (x_rps * pre_run.busy_per_request() / pst.replicas.max(1) as f64).min(1.0);
+    let decode_utilization = dec_run.as_ref().map_or(0.0, |d| {
+        let run: f64 = d.groups.iter().map(|(n, r)| *n * r.running_seconds).sum();
+        let wall = d
+            .groups
+            .iter()
+            .map(|(_, r)| r.end_seconds - r.start_seconds)
+            .fold(0.0, f64::max)
+            .max(1e-12);
+        (run / wall / dst.replicas.max(1) as f64 / d_slots as f64).min(1.0)
+    });
+    let serving = combine(
+        prefill,
+        decode,
+        w,
+        &pre_run,
+        dec_run.as_ref(),
+        &dst,
+        &|prompt| transfer(prompt).exposed_seconds,
+        x_rps,
+        stages,
+        link,
+        overlap,
+    );
+    Ok(DisaggServing {
+        serving,
+        kv_transfer_ms: mean_x.exposed_seconds * 1e3,
+        kv_transfer: mean_x,
+        link: link.clone(),
+        overlap,
+        prefill_utilization,
+        decode_utilization,
+        prefill_capacity_requests_per_second: p_cap,
+        decode_capacity_requests_per_second: if d_cap.is_finite() { d_cap } else { 0.0 },
+        bottleneck: bottleneck.into(),
+        bottleneck_reason: reason,
+        clients_by_stage: stages,
+        prefill_workers: prefill.workers,
+        decode_workers: decode.workers,
+        prefill_gpus: prefill.gpus(),
+        decode_gpus: decode.gpus(),
+    })
+}
+
+/// Deployment figures from the two pools' runs.
+#[allow(clippy::too_many_arguments)]
+fn combine(
+    prefill: &Pool<'_>,
+    decode: &Pool<'_>,
+    w: &ServingWorkload,
+    pre: &StationRun,
+    dec: Option<&StationRun>,
+    dst: &Station<'_>,
+    exposed: &dyn Fn(u64) -> f64,
+    x_rps: f64,
+    stages: [f64; 3],
+    link: &KvLink,
+    overlap: Overlap,
+) -> ServingResult {
+    let mut ttft = Vec::new();
+    for (n, r) in &pre.groups {
+        for x in &r.records {
+            ttft.push(((x.first_token - x.arrival + exposed(x.prompt)) * 1e3, *n));
+        }
+    }
+    let (mut tpot, mut resid, mut itl) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut running, mut busy, mut bound) = (0.0, 0.0, [0.0f64; 4]);
+    let (mut iters, mut preempt, mut kv_blocked, mut seq_blocked, mut peak) = (
+        pre.groups.iter().map(|g| g.1.iterations).sum::<u64>(),
+        0u64,
+        0.0,
+        0.0,
+        0.0f64,
+    );
+    let mut total_iters = 0.0;
+    let mut duration = pre
+        .groups
+        .iter()
+        .map(|(_, r)| r.end_seconds - r.start_seconds)
+        .fold(0.0, f64::max);
+    if let Some(d) = dec {
+        for (n, r) in &d.groups {
+            let wgt = *n;
+            for x in &r.records {
+                let t = (x.finish - x.arrival) * 1e3;
+                resid.push(t);
+                tpot.push((t / x.output.max(1) as f64, wgt));
+                itl.push(((x.first_token - x.arrival) * 1e3, wgt));
+            }
+            itl.extend(r.itl.iter().map(|&(dt, k)| (dt * 1e3, k * wgt)));
+            running += wgt * r.running_seconds;
+            busy += wgt * r.busy_seconds;
+            for (i, b) in r.bound_seconds.iter().enumerate() {
+                bound[i] += wgt * b;
+            }
+            iters += r.iterations;
+            preempt += (wgt * r.preemptions as f64).round() as u64;
+            kv_blocked += wgt * r.kv_blocked_iterations as f64;
+            seq_blocked += wgt * r.seq_blocked_iterations as f64;
+            total_iters += wgt * r.iterations as f64;
+            peak = peak.max(r.peak_kv_tokens / dst.cfg.kv_capacity_tokens.max(1) as f64);
+            duration = duration.max(r.end_seconds - r.start_seconds);
+        }
+    }
+    // E2E: each prefill-side TTFT paired with a decode-side residence in order.
+    let mut e2e = Vec::new();
+    for (i, (t, wgt)) in ttft.iter().enumerate() {
+        let d = if resid.is_empty() {
+            0.0
+        } else {
+            resid[i % resid.len()]
+        };
+        e2e.push((t + d, *wgt));
+    }
+    let tpot_p = percentiles(tpot);
+    let names = [
+        Bound::Memory,
+        Bound::Compute,
+        Bound::Communication,
+        Bound::Overhead,
+    ];
+    let top = (0..4)
+        .max_by(|&a, &b| bound[a].total_cmp(&bound[b]))
+        .unwrap_or(0);
+    let kv_share = kv_blocked / total_iters.max(1.0);
+    let share = |x: f64| if busy > 0.0 { x / busy } else { 0.0 };
+    let gpus = (prefill.gpus() + decode.gpus()).max(1) as f64;
+    let tok_s = x_rps * w.osl as f64;
+    let pe = &prefill.scenario.deployment.engine;
+    let de = &decode.scenario.deployment.engine;
+    let sched = pe.scheduler_spec();
+    let mut assumptions = vec![
+        format!(
+            "disaggregated: {} prefill worker(s) of {} GPU(s) and {} decode worker(s) of {} GPU(s); each pool simulated as its engine's scheduler, {} requests",
+            prefill.workers,
+            prefill.scenario.cluster.total_gpus(),
+            decode.workers,
+            decode.scenario.cluster.total_gpus(),
+            w.requests()
+        ),
+        format!(
+            "KV moves over {} at {:.0} GB/s per GPU + {:.0} µs per transfer ({}); {}",
+            link.kind,
+            link.bytes_per_second / 1e9,
+            link.latency_seconds * 1e6,
+            "profiles/kv-transfer.yaml",
+            match overlap {
+                Overlap::PerChunk => "the prefill worker sends each chunk as it finishes, so only the last chunk's transfer adds to TTFT",
+                Overlap::AfterPrefill => "the prefill worker sends it once the prompt is done, so the whole transfer adds to TTFT",
+            }
+        ),
+        "TTFT = client overhead + prefill queueing + prefill + exposed transfer; the first token is the prefill worker's; TPOT = the decode pool's time per token after it (admission wait included)".into(),
+        "closed loop: each pool runs as a closed loop holding its share of the clients (throughput × its residence time, Little's law), iterated to a fixed point; E2E pairs prefill and decode samples in order".into(),
+        "every request generates exactly its output length (no early end-of-sequence)".into(),
+    ];
+    if prefill.scenario.deployment.mtp || decode.scenario.deployment.mtp {
+        assumptions.push(
+            "speculative decoding (MTP) is not simulated: each decode iteration emits one token per request".into(),
+        );
+    }
+    ServingResult {
+        ttft_ms: percentiles(ttft),
+        output_tokens_per_second_per_user: if tpot_p.mean > 0.0 {
+            1e3 / tpot_p.mean
+        } else {
+            0.0
+        },
+        tpot_ms: tpot_p,
+        itl_ms: percentiles(itl),
+        e2e_ms: percentiles(e2e),
+        output_tokens_per_second: tok_s,
+        output_tokens_per_second_per_gpu: tok_s / gpus,
+        requests_per_second: x_rps,
+        mean_running_batch: if busy > 0.0 { running / busy } else { 0.0 },
+        preemptions: preempt,
+        bound: if kv_share > 0.5 {
+            "kv-capacity".into()
+        } else {
+            names[top].name().to_string()
+        },
+        bound_time_share: BoundShare {
+            memory: share(bound[0]),
+            compute: share(bound[1]),
+            communication: share(bound[2]),
+            overhead: share(bound[3]),
+        },
+        kv_blocked_iteration_share: kv_share,
+        seq_blocked_iteration_share: seq_blocked / total_iters.max(1.0),
+        kv_pool_tokens_per_replica: dst.cfg.kv_capacity_tokens,
+        peak_kv_use: peak,
+        requests: w.requests(),
+        iterations: iters,
+        duration_seconds: duration,
+        replicas: decode.replicas(),
+        load_per_replica: match w.arrival {
+            Arrival::Concurrency(c) => format!(
+                "{c} clients: {:.1} at prefill, {:.1} in transfer, {:.1} at decode, over {} prefill and {} decode replicas",
+                stages[0],
+                stages[1],
+                stages[2],
+                prefill.replicas(),
+                decode.replicas()
+            ),
+            Arrival::Rate { per_second, .. } => format!(
+                "{:.3} requests/s per prefill replica",
+                per_second / prefill.replicas() as f64
+            ),
+        },
+        scheduler: format!(
+            "prefill: {} ({:?} batches, max_num_batched_tokens {}, max_num_seqs {}); decode: {} (max_num_seqs {})",
+            pe.name,
+            sched.batch_policy,
+            pe.max_num_batched_tokens,
+            pe.max_num_seqs,
+            de.name,
+            de.max_num_seqs
+        ),
+        assumptions,
+    }
+}
+
+/// One pool of a disaggregated deployment as the edges give it
+/// (`--prefill-workers/--prefill-tp/…`, the API's `disagg.prefill`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolRequest {
+    /// Identical workers in the pool.
+    pub workers: u64,
+    /// Tensor parallel of one worker (default 1).
+    #[serde(default)]
+    pub tp: Option<u64>,
+    /// Pipeline stages of one worker (default 1).
+    #[serde(default)]
+    pub pp: Option<u64>,
+    /// Attention data-parallel ranks of one worker (default 1).
+    #[serde(default)]
+    pub dp: Option<u64>,
+    /// Expert parallel of one worker (default 1).
+    #[serde(default)]
+    pub ep: Option<u64>,
+    /// Running-sequence cap of one attention-DP rank (the engine's
+    /// `max_num_seqs` / `max_batch_size`; default: the profile's).
+    #[serde(default)]
+    pub batch: Option<u64>,
+}
+
+impl PoolRequest {
+    /// GPUs of one worker: tp × pp × dp.
+    pub fn gpus_per_worker(&self) -> u64 {
+        self.tp.unwrap_or(1).max(1) * self.pp.unwrap_or(1).max(1) * self.dp.unwrap_or(1).max(1)
+    }
+}
+
+/// A disaggregated deployment: its two pools.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisaggRequest {
+    /// The prefill pool.
+    pub prefill: PoolRequest,
+    /// The decode pool.
+    pub decode: PoolRequest,
+}
+
+/// The disaggregated section as text (after the aggregated serving block).
+pub fn render_text(d: &DisaggServing) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "Disaggregated: {} prefill worker(s) ({} GPUs) + {} decode worker(s) ({} GPUs)",
+        d.prefill_workers, d.prefill_gpus, d.decode_workers, d.decode_gpus
+    );
+    let _ = writeln!(
+        o,
+        "  KV transfer per request ({} tokens): {:.1} MiB on the wire over {} ({:.0} GB/s per GPU), {:.2} ms, {:.2} ms exposed in TTFT",
+        d.kv_transfer.tokens,
+        d.kv_transfer.bytes_total as f64 / (1u64 << 20) as f64,
+        d.link.kind,
+        d.link.bytes_per_second / 1e9,
+        d.kv_transfer.seconds * 1e3,
+        d.kv_transfer_ms
+    );
+    let _ = writeln!(
+        o,
+        "  Prefill utilization {:.0}%, decode utilization {:.0}%; capacity: prefill {:.2} req/s, decode {:.2} req/s",
+        d.prefill_utilization * 100.0,
+        d.decode_utilization * 100.0,
+        d.prefill_capacity_requests_per_second,
+        d.decode_capacity_requests_per_second
+    );
+    let _ = writeln!(
+        o,
+        "  Bottleneck: {} — {}",
+        d.bottleneck, d.bottleneck_reason
+    );
+    o
+}
+
+/// One pool's shape in a plan candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PoolShape {
+    /// Workers.
+    pub workers: u64,
+    /// Tensor parallel of a worker.
+    pub tp: u64,
+    /// Pipeline stages.
+    pub pp: u64,
+    /// Attention-DP ranks.
+    pub dp: u64,
+    /// Expert parallel.
+    pub ep: u64,
+}
+
+impl PoolShape {
+    /// GPUs of one worker.
+    pub fn gpus_per_worker(&self) -> u64 {
+        self.tp * self.pp * self.dp
+    }
+
+    /// GPUs of the pool.
+    pub fn gpus(&self) -> u64 {
+        self.workers * self.gpus_per_worker()
+    }
+}
+
+/// One disaggregated deployment the plan simulated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DisaggCandidate {
+    /// The prefill pool.
+    pub prefill: PoolShape,
+    /// The decode pool.
+    pub decode: PoolShape,
+    /// GPUs of both pools.
+    pub gpus: u64,
+    /// TTFT at the SLA percentile, ms.
+    pub ttft_ms: f64,
+    /// TPOT at the SLA percentile, ms.
+    pub tpot_ms: f64,
+    /// Output tokens/s per GPU.
+    pub output_tokens_per_second_per_gpu: f64,
+    /// Output tokens/s per user.
+    pub output_tokens_per_second_per_user: f64,
+    /// Requests/s.
+    pub requests_per_second: f64,
+    /// Mean exposed KV transfer, ms.
+    pub kv_transfer_ms: f64,
+    /// `prefill` or `decode`.
+    pub bottleneck: String,
+    /// Share of time the prefill replicas compute.
+    pub prefill_utilization: f64,
+    /// Decode batch use.
+    pub decode_utilization: f64,
+    /// Worst measured / limit over the SLA terms (≤ 1: meets it).
+    pub sla_ratio: f64,
+    /// Whether it meets the SLA.
+    pub meets_sla: bool,
+}
+
+/// A worker's (tp, pp, dp, ep).
+type Shape = (u64, u64, u64, u64);
+
+/// Worker shapes of up to one node (and whole nodes up to `max_gpus`) that
+/// fit the model with room for one request: (tp, pp, dp, ep).
+fn worker_shapes(base: &Scenario, max_gpus: u64) -> Vec<(u64, u64, u64, u64)> {
+    let node = base.cluster.gpus_per_node.max(1);
+    let moe = base.model.moe.is_some();
+    let mut sizes = Vec::new();
+    let mut n = 1;
+    while n <= node.min(max_gpus) {
+        sizes.push(n);
+        n *= 2;
+    }
+    let mut out = Vec::new();
+    for n in sizes {
+        let mut shapes = vec![(n, 1, 1, if moe { n } else { 1 })];
+        if moe && n > 1 {
+            // DP attention with the experts spread over the worker.
+            shapes.push((1, 1, n, n));
+        }
+        out.extend(shapes);
+    }
+    out
+}
+
+/// The worker scenario of a shape, if it is valid and fits one request.
+fn worker_scenario(
+    base: &Scenario,
+    (tp, pp, dp, ep): (u64, u64, u64, u64),
+) -> Option<(Scenario, MemoryPlan)> {
+    let mut s = base.clone();
+    let n = tp * pp * dp;
+    let node = base.cluster.gpus_per_node.max(1);
+    if n <= node {
+        s.cluster.nodes = 1;
+        s.cluster.gpus_per_node = n;
+    } else if n % node == 0 {
+        s.cluster.nodes = n / node;
+    } else {
+        return None;
+    }
+    s.deployment.tp = tp;
+    s.deployment.pp = pp;
+    s.deployment.dp = dp;
+    s.deployment.ep = ep;
+    s.workload.batch = 1;
+    s.validate().ok()?;
+    let mem = crate::memory::plan(&s);
+    (mem.fits && mem.kv_cache_tokens > 0).then_some((s, mem))
+}
+
+/// Upper bound on the disaggregated deployments [`plan_disagg`] simulates
+/// for a budget of `gpus` (no arithmetic beyond counting shapes).
+pub fn plan_size(base: &Scenario, gpus: u64) -> u64 {
+    let k = worker_shapes(base, gpus).len() as u64;
+    let (mut pairs, smallest) = (0u64, 1u64);
+    for p in 1..=MAX_PLAN_WORKERS {
+        for d in 1..=MAX_PLAN_WORKERS {
+            if (p + d) * smallest <= gpus {
+                pairs += 1;
+            }
+        }
+    }
+    (k * k * pairs).min(MAX_PLAN_CANDIDATES as u64)
+}
+
+/// Most workers per pool the plan tries.
+pub const MAX_PLAN_WORKERS: u64 = 8;
+/// Most disaggregated deployments one plan simulates (largest GPU counts first).
+pub const MAX_PLAN_CANDIDATES: usize = 64;
+/// Pool runs one disaggregated simulation costs at most (fixed-point rounds
+/// × two pools, the lone-request start, two capacity runs): the server's unit.
+pub const RUNS_PER_SIMULATION: u64 = 12;
+
+/// The disaggregated deployments of `base`'s model on at most `gpus` GPUs
+/// (worker shapes of one node or less × prefill:decode worker counts), each
+/// simulated on `w` and scored against `sla`; best first (meeting the SLA,
+/// by tokens/s per GPU; then by closeness).
+pub fn plan_disagg(
+    base: &Scenario,
+    gpus: u64,
+    eff: &Efficiency,
+    w: &ServingWorkload,
+    sla: &super::plan::Sla,
+) -> Result<Vec<DisaggCandidate>> {
+    let data = LinkData::builtin()?;
+    let shapes: Vec<(Shape, Scenario, MemoryPlan)> = worker_shapes(base, gpus)
+        .into_iter()
+        .filter_map(|sh| worker_scenario(base, sh).map(|(s, m)| (sh, s, m)))
+        .collect();
+    let mut todo = Vec::new();
+    for (i, (ps, ..)) in shapes.iter().enumerate() {
+        for (j, (ds, ..)) in shapes.iter().enumerate() {
+            let (np, nd) = (ps.0 * ps.1 * ps.2, ds.0 * ds.1 * ds.2);
+            for p in 1..=MAX_PLAN_WORKERS {
+                for d in 1..=MAX_PLAN_WORKERS {
+                    if p * np + d * nd <= gpus {
+                        todo.push((p * np + d * nd, i, j, p, d));
+                    }
+                }
+            }
+        }
+    }
+    // Largest deployments first (they can meet the most), then the rest.
+    todo.sort_by(|a, b| b.0.cmp(&a.0).then(a.3.cmp(&b.3)));
+    todo.truncate(MAX_PLAN_CANDIDATES);
+    let mut wk = w.clone();
+    if wk.num_requests.is_none() {
+        // A plan ranks many deployments: three requests per client.
+        if let Arrival::Concurrency(c) = wk.arrival {
+            wk.num_requests = Some((3 * c).clamp(100, 2000));
+        }
+    }
+    let p = sla.percentile.as_str();
+    let mut out = Vec::new();
+    for (total, i, j, np, nd) in todo {
+        if crate::deadline::passed() {
+            break;
+        }
+        let (ps, s_p, m_p) = &shapes[i];
+        let (ds, s_d, m_d) = &shapes[j];
+        let link = KvLink::between(&base.cluster.gpu, base.cluster.gpus_per_node, total, &data);
+        let overlap = data.overlap_of(&s_p.deployment.engine.name);
+        let pool_p = Pool {
+            scenario: s_p,
+            memory: m_p,
+            workers: np,
+        };
+        let pool_d = Pool {
+            scenario: s_d,
+            memory: m_d,
+            workers: nd,
+        };
+        let Ok(r) = simulate_disagg_rounds(&pool_p, &pool_d, &link, overlap, eff, &wk, 4) else {
+            continue;
+        };
+        let ratio = sla.ratio(&r.serving);
+        let shape = |sh: &(u64, u64, u64, u64), n: u64| PoolShape {
+            workers: n,
+            tp: sh.0,
+            pp: sh.1,
+            dp: sh.2,
+            ep: sh.3,
+        };
+        out.push(DisaggCandidate {
+            prefill: shape(ps, np),
+            decode: shape(ds, nd),
+            gpus: total,
+            ttft_ms: r.serving.ttft_ms.at(p).unwrap_or(0.0),
+            tpot_ms: r.serving.tpot_ms.at(p).unwrap_or(0.0),
+            output_tokens_per_second_per_gpu: r.serving.output_tokens_per_second_per_gpu,
+            output_tokens_per_second_per_user: r.serving.output_tokens_per_second_per_user,
+            requests_per_second: r.serving.requests_per_second,
+            kv_transfer_ms: r.kv_transfer_ms,
+            bottleneck: r.bottleneck,
+            prefill_utilization: r.prefill_utilization,
+            decode_utilization: r.decode_utilization,
+            sla_ratio: ratio,
+            meets_sla: ratio <= 1.0,
+        });
+    }
+    out.sort_by(|a, b| {
+        b.meets_sla.cmp(&a.meets_sla).then_with(|| {
+            if a.meets_sla {
+                b.output_tokens_per_second_per_gpu
+                    .total_cmp(&a.output_tokens_per_second_per_gpu)
+            } else {
+                a.sla_ratio.total_cmp(&b.sla_ratio)
+            }
+        })
+    });
+    Ok(out)
+}

@@ -1,0 +1,447 @@
+//! Disaggregated serving against hand-derived expectations.
+//!
+//! KV bytes come from the models' config.json dimensions (Llama-3.1: 8 KV
+//! heads of 128; DeepSeek-V3: kv_lora_rank 512 + qk_rope_head_dim 64 = 576
+//! latent values per token per layer, 61 layers); link speeds from the
+//! datasheets cited in docs/sources/kv-transfer.md (H100 NVLink 900 GB/s
+//! bidirectional = 450 GB/s one way; one 400 Gb/s NIC per GPU = 50 GB/s).
+//! Prefill and decode times are the one iteration cost
+//! (`IterationModel::cost`) of the batch the scheduler must run, computed
+//! here directly; the tests check how the disaggregated simulator composes them.
+
+use kvplan::memory;
+use kvplan::ops::{self, admit_all, Env, Extras};
+use kvplan::perf::{BatchComposition, Efficiency, IterationModel};
+use kvplan::request::{resolve, EstimateRequest, Tokens};
+use kvplan::scenario::Scenario;
+use kvplan::serving::disagg::{DisaggRequest, PoolRequest};
+use kvplan::serving::ServingWorkload;
+use kvplan::spec::dtype::{KvDtype, WeightFormat};
+use kvplan::spec::engine_id::EngineId;
+use kvplan::spec::Catalog;
+use std::sync::OnceLock;
+
+fn catalog() -> &'static Catalog {
+    static C: OnceLock<Catalog> = OnceLock::new();
+    C.get_or_init(|| Catalog::builtin().unwrap())
+}
+
+fn req(model: &str, gpus: &str, engine: &str) -> EstimateRequest {
+    EstimateRequest {
+        model: model.into(),
+        gpus: gpus.into(),
+        engine: Some(EngineId::parse(engine).unwrap()),
+        ..Default::default()
+    }
+}
+
+fn pool(workers: u64, tp: u64, batch: Option<u64>) -> PoolRequest {
+    PoolRequest {
+        workers,
+        tp: Some(tp),
+        batch,
+        ..Default::default()
+    }
+}
+
+fn run(
+    r: &EstimateRequest,
+    d: DisaggRequest,
+    w: ServingWorkload,
+) -> kvplan::Result<ops::Estimated> {
+    let eff = |_: &Scenario| Ok(Efficiency::default());
+    let env = Env {
+        catalog: catalog(),
+        models: &kvplan::cli::CliModels,
+        efficiency: &eff,
+        admit: &admit_all,
+    };
+    ops::estimate_with(
+        &env,
+        r,
+        &Extras {
+            serving: Some(w),
+            disagg: Some(d),
+            ..Default::default()
+        },
+    )
+}
+
+/// One worker's scenario as the operation resolves it: `gpus` GPUs, TP
+/// `tp`, context = the workload's longest request, batch 1.
+fn worker(r: &EstimateRequest, gpus: &str, tp: u64, ctx: u64, seqs: Option<u64>) -> Scenario {
+    let mut q = r.clone();
+    q.gpus = gpus.into();
+    q.tp = Some(tp);
+    q.pp = Some(1);
+    q.dp = Some(1);
+    q.ep = Some(1);
+    q.batch = Some(1);
+    q.ctx = Some(Tokens::Number(ctx));
+    q.max_num_seqs = seqs;
+    let mut s = resolve(&q, catalog(), &|n: &str| {
+        Err(kvplan::Error::input("model", n.to_string()))
+    })
+    .unwrap()
+    .scenario;
+    if let Some(n) = seqs {
+        s.deployment.engine.max_num_seqs = n;
+    }
+    s
+}
+
+/// Seconds to prefill `isl` tokens alone, chunk by chunk as the engine's token budget splits them.
+fn prefill_alone(s: &Scenario, isl: u64) -> f64 {
+    let mem = memory::plan(s);
+    let m = IterationModel::new(s, &mem, &Efficiency::default());
+    let chunk = if s.deployment.engine.chunked_prefill {
+        s.deployment.engine.max_num_batched_tokens
+    } else {
+        isl
+    };
+    let (mut done, mut t) = (0, 0.0);
+    while done < isl {
+        let c = chunk.min(isl - done);
+        t += m
+            .cost(&BatchComposition::prefill_chunk(c, done, u64::MAX))
+            .seconds;
+        done += c;
+    }
+    t
+}
+
+/// Seconds of one decode step of `n` sequences at context `ctx`.
+fn decode_step(s: &Scenario, n: u64, ctx: u64) -> f64 {
+    let mem = memory::plan(s);
+    let m = IterationModel::new(s, &mem, &Efficiency::default());
+    m.cost(&BatchComposition::decode(n, ctx, u64::MAX)).seconds
+}
+
+fn close(a: f64, b: f64, rel: f64) -> bool {
+    ((a - b) / b).abs() <= rel
+}
+
+#[test]
+fn one_request_1p1d_ttft_is_prefill_plus_transfer_and_tpot_one_decode_step() {
+    // Llama-3.1-8B, bf16, one H100 per worker, both in one 8-GPU node (NVLink).
+    let (isl, osl) = (2000u64, 64u64);
+    let r = req("llama-3.1-8b", "8xH100", "vllm");
+    let mut w = ServingWorkload::closed(isl, osl, 1);
+    w.num_requests = Some(3);
+    let d = DisaggRequest {
+        prefill: pool(1, 1, None),
+        decode: pool(1, 1, None),
+    };
+    let done = run(&r, d, w).unwrap();
+    let dg = done.disagg.as_ref().unwrap();
+    let sv = done.report.serving.as_ref().unwrap();
+    let s = worker(&r, "1xH100", 1, isl + osl, None);
+    let overhead = s
+        .deployment
+        .engine
+        .scheduler_spec()
+        .request_overhead_seconds;
+    // KV of 2000 tokens: 32 layers × 2 (K, V) × 8 heads × 128 × 2 bytes =
+    // 131,072 B per token (2000 = 125 whole blocks of 16) = 262,144,000 B,
+    // over NVLink at 450 GB/s one way + 10 µs.
+    assert_eq!(dg.result.kv_transfer.bytes_total, 262_144_000);
+    assert_eq!(dg.result.link.kind, "nvlink");
+    let transfer = 10e-6 + 262_144_000.0 / 450e9;
+    assert!(close(dg.result.kv_transfer.seconds, transfer, 1e-9));
+    let ttft = overhead + prefill_alone(&s, isl) + transfer;
+    assert!(
+        close(sv.ttft_ms.mean / 1e3, ttft, 1e-6),
+        "TTFT {} ms, expected {} ms",
+        sv.ttft_ms.mean,
+        ttft * 1e3
+    );
+    // TPOT: the decode worker's osl − 1 steps of one sequence, contexts isl+1 … isl+osl−1.
+    let steps: f64 = (1..osl).map(|j| decode_step(&s, 1, isl + j)).sum();
+    let tpot = steps / (osl - 1) as f64;
+    assert!(
+        close(sv.tpot_ms.mean / 1e3, tpot, 0.01),
+        "TPOT {} ms, expected {} ms",
+        sv.tpot_ms.mean,
+        tpot * 1e3
+    );
+    // Two pools of one GPU each.
+    assert_eq!(dg.total_gpus, 2);
+    assert!(dg.prefill.fits && dg.decode.fits);
+}
+
+#[test]
+fn mla_transfer_moves_the_whole_latent_to_every_decode_rank() {
+    // DeepSeek-V3, bf16 KV: 61 layers × 576 × 2 B = 70,272 B per token per
+    // rank (the latent is not split by TP). 4096 tokens (whole blocks of any
+    // engine's size up to 64). Two 8-GPU workers: two nodes, the network.
+    let tokens = 4096u64;
+    let mut r = req("deepseek-v3", "8xH200", "sglang");
+    r.weights = Some(WeightFormat::parse("fp8-block", "weights").unwrap());
+    r.kv_dtype = Some(KvDtype::parse("bf16", "kv-dtype").unwrap());
+    let mut w = ServingWorkload::closed(tokens, 16, 1);
+    w.num_requests = Some(2);
+    let d = DisaggRequest {
+        prefill: pool(1, 8, None),
+        decode: pool(1, 8, None),
+    };
+    let done = run(&r, d, w).unwrap();
+    let x = &done.disagg.as_ref().unwrap().result.kv_transfer;
+    let per_rank = 61 * 576 * 2 * tokens;
+    assert_eq!(x.bytes_per_receiver, per_rank);
+    assert_eq!(x.receivers, 8);
+    assert_eq!(x.bytes_total, 8 * per_rank);
+    assert_eq!(x.senders, 8);
+    assert_eq!(x.bytes_per_sender, per_rank);
+    assert_eq!(done.disagg.as_ref().unwrap().result.link.kind, "network");
+    // 25 µs + per-rank bytes over one 50 GB/s NIC.
+    assert!(close(x.seconds, 25e-6 + per_rank as f64 / 50e9, 1e-9));
+}
+
+#[test]
+fn gqa_transfer_follows_each_side_tp() {
+    // Llama-3.1-70B, bf16 KV, 80 layers × 2 × 8 heads × 128 × 2 B = 327,680 B
+    // per token. Prefill TP 2 (4 heads per GPU), decode TP 4 (2 heads per GPU).
+    let tokens = 4096u64;
+    let mut r = req("llama-3.1-70b", "8xH100", "vllm");
+    r.weights = Some(WeightFormat::parse("fp8", "weights").unwrap());
+    r.kv_dtype = Some(KvDtype::parse("bf16", "kv-dtype").unwrap());
+    let mut w = ServingWorkload::closed(tokens, 16, 1);
+    w.num_requests = Some(2);
+    let d = DisaggRequest {
+        prefill: pool(1, 2, None),
+        decode: pool(1, 4, None),
+    };
+    let done = run(&r, d, w).unwrap();
+    let x = &done.disagg.as_ref().unwrap().result.kv_transfer;
+    let full = 327_680 * tokens;
+    assert_eq!(x.bytes_total, full);
+    assert_eq!(x.bytes_per_receiver, full / 4);
+    assert_eq!(x.bytes_per_sender, full / 2);
+    // 6 GPUs in one node: NVLink; the senders (2) are the busier side.
+    assert!(close(x.seconds, 10e-6 + (full / 2) as f64 / 450e9, 1e-9));
+}
+
+#[test]
+fn one_prefill_worker_for_long_prompts_is_the_bottleneck() {
+    // 1P2D, 8k prompts, 32 output tokens, one prompt at a time per prefill
+    // worker: its capacity is 1 / (one prefill alone).
+    let (isl, osl) = (8000u64, 32u64);
+    let r = req("llama-3.1-8b", "8xH100", "vllm");
+    let mut w = ServingWorkload::closed(isl, osl, 32);
+    w.num_requests = Some(320);
+    let d = DisaggRequest {
+        prefill: pool(1, 1, Some(1)),
+        decode: pool(2, 1, None),
+    };
+    let done = run(&r, d, w).unwrap();
+    let dg = &done.disagg.as_ref().unwrap().result;
+    let s = worker(&r, "1xH100", 1, isl + osl, Some(1));
+    let cap = 1.0 / prefill_alone(&s, isl);
+    assert_eq!(dg.bottleneck, "prefill");
+    assert!(
+        close(dg.prefill_capacity_requests_per_second, cap, 0.02),
+        "prefill capacity {} vs {cap}",
+        dg.prefill_capacity_requests_per_second
+    );
+    // 32 clients saturate it: the deployment runs at the prefill rate, the
+    // prefill worker is busy all the time, and prompts queue for it.
+    let sv = done.report.serving.as_ref().unwrap();
+    assert!(
+        close(sv.requests_per_second, cap, 0.05),
+        "{} vs {cap}",
+        sv.requests_per_second
+    );
+    assert!(dg.prefill_utilization > 0.95);
+    assert!(sv.ttft_ms.mean / 1e3 > 10.0 / cap);
+}
+
+#[test]
+fn one_small_decode_worker_behind_four_prefill_workers_is_the_bottleneck() {
+    // 4P1D, short prompts, 512 output tokens, 8 sequences per decode worker:
+    // a full decode batch of 8 finishes 8 requests every 511 steps of
+    // decode(8) at the mean context.
+    let (isl, osl) = (256u64, 512u64);
+    let r = req("llama-3.1-8b", "8xH100", "vllm");
+    let mut w = ServingWorkload::closed(isl, osl, 16);
+    w.num_requests = Some(160);
+    let d = DisaggRequest {
+        prefill: pool(4, 1, None),
+        decode: pool(1, 1, Some(8)),
+    };
+    let done = run(&r, d, w).unwrap();
+    let dg = &done.disagg.as_ref().unwrap().result;
+    let s = worker(&r, "1xH100", 1, isl + osl, Some(8));
+    let cap = 8.0 / ((osl - 1) as f64 * decode_step(&s, 8, isl + osl / 2));
+    assert_eq!(dg.bottleneck, "decode");
+    assert!(
+        close(dg.decode_capacity_requests_per_second, cap, 0.05),
+        "decode capacity {} vs {cap}",
+        dg.decode_capacity_requests_per_second
+    );
+    // 16 clients for 8 slots: the decode batch stays full.
+    assert!(dg.decode_utilization > 0.9, "{}", dg.decode_utilization);
+    let sv = done.report.serving.as_ref().unwrap();
+    assert!(
+        close(sv.requests_per_second, cap, 0.08),
+        "{} vs {cap}",
+        sv.requests_per_second
+    );
+}
+
+fn field_of(e: kvplan::Error) -> (String, String) {
+    match e {
+        kvplan::Error::Input { field, message } => (field.cli(), message),
+        other => panic!("expected an input error, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_pools_name_the_pool_and_the_flag() {
+    let r = req("llama-3.1-8b", "8xH100", "vllm");
+    let w = ServingWorkload::closed(1000, 100, 4);
+    // Zero workers.
+    let d = DisaggRequest {
+        prefill: pool(0, 1, None),
+        decode: pool(1, 1, None),
+    };
+    let (f, m) = field_of(run(&r, d, w.clone()).unwrap_err());
+    assert_eq!(f, "prefill-workers");
+    assert!(m.contains("prefill"), "{m}");
+    // A layout that does not divide the model: 32 attention heads over TP 3.
+    let d = DisaggRequest {
+        prefill: pool(1, 1, None),
+        decode: pool(1, 3, None),
+    };
+    let (f, m) = field_of(run(&r, d, w.clone()).unwrap_err());
+    assert_eq!(f, "decode-tp", "{m}");
+    assert!(m.contains("decode worker"), "{m}");
+    // A pool that does not fit: DeepSeek-V3 on one H100.
+    let mut big = req("deepseek-v3", "8xH100", "vllm");
+    big.weights = Some(WeightFormat::parse("fp8-block", "weights").unwrap());
+    let d = DisaggRequest {
+        prefill: pool(1, 1, None),
+        decode: pool(1, 8, None),
+    };
+    let (f, m) = field_of(run(&big, d, w.clone()).unwrap_err());
+    assert_eq!(f, "prefill-tp", "{m}");
+    assert!(m.contains("prefill worker"), "{m}");
+    // A worker that is not a whole number of nodes.
+    let d = DisaggRequest {
+        prefill: pool(1, 1, None),
+        decode: pool(1, 12, None),
+    };
+    let (f, _) = field_of(run(&r, d, w).unwrap_err());
+    assert_eq!(f, "decode-tp");
+}
+
+#[test]
+fn cli_pool_flags_without_disagg_exit_2_naming_the_flag() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvplan"))
+        .args([
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "8xH100",
+            "--isl",
+            "1k",
+            "--osl",
+            "100",
+            "--decode-tp",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("decode-tp") && err.contains("--disagg"),
+        "{err}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvplan"))
+        .args([
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "8xH100",
+            "--isl",
+            "1k",
+            "--osl",
+            "100",
+            "--concurrency",
+            "8",
+            "--disagg",
+            "--prefill-workers",
+            "1",
+            "--decode-workers",
+            "1",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in [
+        "kv_transfer_ms",
+        "prefill_utilization",
+        "decode_utilization",
+        "ttft_ms",
+        "tpot_ms",
+    ] {
+        assert!(v["serving"].get(k).is_some(), "serving.{k} missing");
+    }
+    for k in ["prefill", "decode"] {
+        assert!(
+            v["disagg"][k]["memory_per_gpu"].is_object(),
+            "disagg.{k}.memory_per_gpu missing"
+        );
+    }
+}
+
+#[test]
+fn serving_plan_sets_disaggregated_deployments_beside_the_best_aggregated() {
+    let eff = |_: &Scenario| Ok(Efficiency::default());
+    let env = Env {
+        catalog: catalog(),
+        models: &kvplan::cli::CliModels,
+        efficiency: &eff,
+        admit: &admit_all,
+    };
+    let mut w = ServingWorkload::closed(2048, 128, 16);
+    w.num_requests = Some(64);
+    let p = ops::PlanRequest {
+        request: req("llama-3.1-8b", "4xH100", "vllm"),
+        max_ttft_ms: Some(5000.0),
+        max_tpot_ms: Some(100.0),
+        serving: Some(w),
+        ..Default::default()
+    };
+    let planned = ops::plan(&env, &p).unwrap();
+    let d = planned
+        .disagg
+        .as_ref()
+        .expect("a serving plan on 4 GPUs searches disaggregated deployments");
+    assert!(d.evaluated > 0 && !d.candidates.is_empty());
+    // Every candidate is within the budget and has both pools.
+    for c in &d.candidates {
+        assert!(c.gpus <= 4 && c.prefill.workers >= 1 && c.decode.workers >= 1);
+        assert_eq!(c.gpus, c.prefill.gpus() + c.decode.gpus());
+    }
+    let a = d.best_aggregated.as_ref().unwrap();
+    let b = d.best_disaggregated.as_ref().unwrap();
+    if a.meets_sla && b.meets_sla {
+        let g = d.gain_tokens_per_second_per_gpu.unwrap();
+        assert!(
+            (g - (b.output_tokens_per_second_per_gpu - a.output_tokens_per_second_per_gpu)).abs()
+                < 1e-9
+        );
+    }
+    assert!(d.verdict.contains("tok/s/GPU"), "{}", d.verdict);
+    // The plan's JSON carries it.
+    assert!(planned.json(3)["disagg"]["candidates"].is_array());
+}
