@@ -26,7 +26,11 @@ const FIELD_CONTROL = {
   gpu_memory_utilization: 'mem-fraction', mem_fraction_static: 'mem-fraction', block_size: 'block-size',
   max_num_batched_tokens: 'mnbt', mtp: 'mtp', mtp_acceptance: 'mtp', users: 'users',
   max_tpot_ms: 'max-tpot', max_ttft_ms: 'max-ttft', objective: 'objective', profile: 'profile', attention: 'attention',
+  serving: 'isl', isl: 'isl', osl: 'osl', concurrency: 'concurrency', request_rate: 'request-rate', percentile: 'percentile',
+  'serving.num_requests': 'isl', max_concurrency: 'concurrency', emit: 'engine',
 };
+// With a serving workload the plan's limits are the workload's SLA fields.
+const SLA_CONTROL = { max_tpot_ms: 'sla-tpot', max_ttft_ms: 'sla-ttft' };
 // One parallelism order everywhere on the page.
 const PAR = ['tp', 'pp', 'dp', 'ep'];
 
@@ -79,6 +83,7 @@ function fmtTokens(n) {
 const FORMATS = {
   gib: fmtGiB, bytes: fmtBytes, sec: fmtSec, params: fmtParams, text: String,
   int: (n) => nf0.format(n), rate: (n) => nf0.format(n) + ' tok/s',
+  ms: (v) => fmtMs(v), rate1: (n) => n.toFixed(1) + ' tok/s', num1: (n) => n.toFixed(1), num2: (n) => n.toFixed(2),
 };
 // Client-side reading of "100k"/"128Ki", only to place the slider; the
 // server parses the text itself.
@@ -223,6 +228,8 @@ function request() {
   if ($('mtp').checked) r.mtp = true;
   if ($('profile').value) r.profile = $('profile').value;
   if ($('attention').value.trim()) r.attention = $('attention').value.trim();
+  const sv = servingRequest();
+  if (sv) r.serving = sv;
   return r;
 }
 // The request as far as the controls give it, for the link even when a
@@ -241,7 +248,15 @@ function requestForLink() {
 // was used that the link cannot carry.
 function writeUrl(r) {
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(r)) if (k !== 'config') q.set(k, String(v));
+  for (const [k, v] of Object.entries(r)) {
+    if (k === 'serving') for (const [sk, sv] of Object.entries(v)) q.set(sk, String(sv));
+    else if (k !== 'config') q.set(k, String(v));
+  }
+  const sla = slaInputs();
+  if (r.serving) {
+    if (sla.percentile !== 'p90') q.set('percentile', sla.percentile);
+    for (const k of ['max_ttft_ms', 'max_tpot_ms']) if (sla[k] !== undefined) q.set(k, String(sla[k]));
+  }
   let hash = '';
   if (cfg.state !== 'none') {
     if (cfg.fragment && cfg.fragment.length <= MAX_CONFIG_FRAGMENT) {
@@ -276,6 +291,16 @@ function readUrl() {
   $('mtp').checked = val('mtp', '') === 'true';
   $('profile').value = val('profile', '');
   $('attention').value = val('attention', '');
+  $('isl').value = val('isl', '');
+  $('osl').value = val('osl', '');
+  $('concurrency').value = val('concurrency', '');
+  $('request-rate').value = val('request_rate', '');
+  $('load-rate').checked = q.has('request_rate');
+  $('load-conc').checked = !q.has('request_rate');
+  $('percentile').value = val('percentile', 'p90');
+  $('sla-ttft').value = val('max_ttft_ms', '');
+  $('sla-tpot').value = val('max_tpot_ms', '');
+  syncLoad();
   if ($('mem-fraction').value || $('block-size').value || $('mnbt').value || $('mtp').checked || $('profile').value || $('attention').value) {
     $('advanced').open = true;
   }
@@ -346,6 +371,20 @@ function setState(state) {
 }
 function clearInvalid() {
   for (const el of document.querySelectorAll('[aria-invalid="true"]')) el.removeAttribute('aria-invalid');
+  for (const el of document.querySelectorAll('.field-error')) el.remove();
+  for (const el of document.querySelectorAll('[aria-describedby*="err-"]')) {
+    el.setAttribute('aria-describedby', el.getAttribute('aria-describedby').split(' ').filter((x) => !x.startsWith('err-')).join(' '));
+  }
+}
+// Mark the control `id` invalid and say why right under it.
+function markField(id, message) {
+  const ctl = $(id);
+  if (!ctl) return;
+  ctl.setAttribute('aria-invalid', 'true');
+  const p = h('p', { class: 'field-error', id: 'err-' + id }, message);
+  (ctl.closest('.pair') || ctl).insertAdjacentElement('afterend', p);
+  const was = (ctl.getAttribute('aria-describedby') || '').split(' ').filter((x) => x && !x.startsWith('err-'));
+  ctl.setAttribute('aria-describedby', [...was, p.id].join(' '));
 }
 // A short description of a request, to say what the numbers on screen are for.
 function describeReq(r) {
@@ -354,6 +393,10 @@ function describeReq(r) {
   if (r.batch !== undefined) parts.push(`batch ${r.batch}`);
   for (const k of ['weights', 'kv_dtype', 'engine']) if (r[k]) parts.push(`${k === 'kv_dtype' ? 'KV' : k} ${r[k]}`);
   if (PAR.some((k) => r[k] !== undefined)) parts.push(PAR.map((k) => `${k.toUpperCase()}${r[k] ?? '–'}`).join('·'));
+  if (r.serving) {
+    const sv = r.serving;
+    parts.push(`serving ${sv.isl}+${sv.osl} tokens at ${sv.request_rate !== undefined ? sv.request_rate + ' req/s' : (sv.concurrency ?? r.batch ?? 1) + ' users'}`);
+  }
   return parts.join(', ');
 }
 // The numbers on screen no longer answer the inputs: say so and dim them.
@@ -377,7 +420,7 @@ function showError(e) {
   box.textContent = e.message;
   const id = FIELD_CONTROL[e.field];
   if (id && $(id)) {
-    $(id).setAttribute('aria-invalid', 'true');
+    markField(id, e.message);
     box.append(' ', h('a', { href: '#' + id, class: 'fix' }, 'Go to the field'));
   }
   $('status').textContent = 'Fix the input marked in red.';
@@ -625,8 +668,330 @@ function cliCommand(r) {
     max_num_batched_tokens: '--max-num-batched-tokens', profile: '--profile', attention: '--attention' };
   for (const [k, f] of Object.entries(flag)) if (r[k] !== undefined) parts.push(f, q(String(r[k])));
   if (r.mtp) parts.push('--mtp');
+  if (r.serving) {
+    for (const [k, f] of [['isl', '--isl'], ['osl', '--osl'], ['concurrency', '--concurrency'], ['request_rate', '--request-rate']]) {
+      if (r.serving[k] !== undefined) parts.push(f, String(r.serving[k]));
+    }
+  }
   parts.push('--format', 'json');
   return parts.join(' ');
+}
+
+// ---------- serving: the workload, the simulated results and their chart ----------
+const EMIT_ENGINES = new Set(['vllm', 'sglang', 'trtllm']);
+const rateMode = () => $('load-rate').checked;
+// The `serving` object of a request, or undefined when no lengths are given.
+function servingRequest() {
+  const isl = num('isl'), osl = num('osl');
+  if (isl === undefined && osl === undefined) return undefined;
+  if (isl === undefined) throw new LocalError('isl: give the input tokens per request too (or clear the output length to skip the simulation).', 'isl');
+  if (osl === undefined) throw new LocalError('osl: give the output tokens per request too (or clear the input length to skip the simulation).', 'osl');
+  const sv = { isl, osl };
+  if (rateMode()) {
+    const rr = num('request-rate');
+    if (rr === undefined) throw new LocalError('request_rate: give the requests per second (or pick concurrent users).', 'request_rate');
+    sv.request_rate = rr;
+  } else if (num('concurrency') !== undefined) {
+    sv.concurrency = num('concurrency');
+  }
+  return sv;
+}
+// The SLA inputs: the statistic and the limits (sent with the plan).
+function slaInputs() {
+  const o = { percentile: $('percentile').value };
+  if (num('sla-ttft') !== undefined) o.max_ttft_ms = num('sla-ttft');
+  if (num('sla-tpot') !== undefined) o.max_tpot_ms = num('sla-tpot');
+  return o;
+}
+function syncLoad() {
+  $('concurrency').disabled = rateMode();
+  $('request-rate').disabled = !rateMode();
+}
+// The body of /api/serving-sweep for a request: the same workload in a
+// closed loop, from 1 user to a few times the chosen concurrency.
+function servingSweepBody(r) {
+  const body = { ...r, serving: { ...r.serving, percentile: slaInputs().percentile } };
+  delete body.serving.request_rate;
+  const c = r.serving.concurrency ?? (r.serving.request_rate !== undefined ? undefined : r.batch);
+  body.max_concurrency = Math.min(8192, Math.max(64, 4 * (c || 16)));
+  delete body.serving.concurrency;
+  return body;
+}
+function fmtMs(v) {
+  if (!isFinite(v)) return '–';
+  if (v < 10) return v.toFixed(2) + ' ms';
+  if (v < 10000) return nf0.format(Math.round(v * 10) / 10) + ' ms';
+  return (v / 1000).toFixed(2) + ' s';
+}
+// Compact axis numbers: 1, 20, 500, 2k, 15k.
+function fmtAxis(v) {
+  if (v >= 1e6) return +(v / 1e6).toPrecision(3) + 'M';
+  if (v >= 1e3) return +(v / 1e3).toPrecision(3) + 'k';
+  return String(+v.toPrecision(3));
+}
+
+function renderServing(rep, ssw) {
+  const sv = rep.serving;
+  $('serving').hidden = !sv;
+  if (!sv) {
+    lastServing = null;
+    return;
+  }
+  $('serving-load').textContent = `${nf0.format(sv.replicas)} replica${sv.replicas > 1 ? 's' : ''}, ${sv.load_per_replica} each; ${nf0.format(sv.requests)} requests over ${sv.duration_seconds.toFixed(1)} s simulated (${nf0.format(sv.iterations)} iterations); KV pool ${nf0.format(sv.kv_pool_tokens_per_replica)} tokens per replica, at most ${(100 * sv.peak_kv_use).toFixed(0)} % in use.`;
+  $('serving-sched').textContent = `Scheduler: ${sv.scheduler}.`;
+  $('serving-assumptions').replaceChildren(...sv.assumptions.map((t) => h('li', {}, t)));
+  const sla = slaInputs(), p = sla.percentile, el = $('serving-sla');
+  const parts = [];
+  let meets = true;
+  for (const [k, lim, name] of [['ttft_ms', sla.max_ttft_ms, 'TTFT'], ['tpot_ms', sla.max_tpot_ms, 'TPOT']]) {
+    if (lim === undefined) continue;
+    const v = sv[k][p];
+    meets = meets && v <= lim;
+    parts.push(`${name} ${p} ${fmtMs(v)} ${v <= lim ? '≤' : '>'} ${fmtMs(lim)}`);
+  }
+  el.dataset.meets = parts.length ? String(meets) : '';
+  el.textContent = parts.length ? `SLA ${meets ? 'met' : 'missed'}: ${parts.join('; ')}.` : `No SLA set: give a max TTFT or TPOT to check it (and to plan to it).`;
+  renderServingChart(ssw, sv);
+}
+
+let lastServing = null; // the serving chart's data, redrawn on resize
+function renderServingChart(ssw, sv) {
+  lastServing = { ssw, sv };
+  if (!ssw || !ssw.points.length) {
+    $('schart-lat').replaceChildren();
+    $('schart-pareto').replaceChildren();
+    $('schart-desc').textContent = 'No concurrency sweep.';
+    return;
+  }
+  const pts = ssw.points, p = ssw.percentile === 'p50' ? 'p90' : ssw.percentile;
+  const xy = (f) => pts.map((q) => [q.concurrency, f(q.serving)]);
+  lineChart($('schart-lat'), $('schart-lat-legend'), {
+    xlog: true, ylog: true, xlabel: 'concurrent users (log)', ylabel: 'ms (log)', xticks: pts.map((q) => q.concurrency),
+    series: [
+      { name: 'TTFT p50', cls: 'ttft', pts: xy((s) => s.ttft_ms.p50) },
+      { name: `TTFT ${p}`, cls: 'ttft dashed', pts: xy((s) => s.ttft_ms[p]) },
+      { name: 'TPOT p50', cls: 'tpot', pts: xy((s) => s.tpot_ms.p50) },
+      { name: `TPOT ${p}`, cls: 'tpot dashed', pts: xy((s) => s.tpot_ms[p]) },
+    ],
+  });
+  const par = pts.map((q) => [q.serving.output_tokens_per_second_per_user, q.serving.output_tokens_per_second_per_gpu, q.concurrency]);
+  lineChart($('schart-pareto'), $('schart-pareto-legend'), {
+    xlog: false, ylog: false, xlabel: 'output tokens/s per user', ylabel: 'tok/s per GPU',
+    series: [{ name: 'each point: concurrent users', cls: 'pareto', pts: par, labels: true }],
+    mark: [sv.output_tokens_per_second_per_user, sv.output_tokens_per_second_per_gpu],
+  });
+  const best = pts.reduce((a, b) => (b.serving.output_tokens_per_second_per_gpu > a.serving.output_tokens_per_second_per_gpu ? b : a));
+  $('schart-desc').textContent = `The same workload at ${pts.length} concurrencies from ${pts[0].concurrency} to ${pts[pts.length - 1].concurrency} users (closed loop). ` +
+    `Top: TTFT and TPOT (p50 solid, ${p} dashed). Bottom: output tokens/s per GPU against per user, each point labelled with its users; ● is the workload above. ` +
+    `Most per GPU: ${nf0.format(best.serving.output_tokens_per_second_per_gpu)} tok/s at ${best.concurrency} users.`;
+  $('schart-th-ttft').textContent = `TTFT ${p}`;
+  $('schart-th-tpot').textContent = `TPOT ${p}`;
+  $('schart-table').tBodies[0].replaceChildren(...pts.map((q) => {
+    const s = q.serving;
+    return h('tr', {
+      'data-concurrency': String(q.concurrency), 'data-ttft-p50': String(s.ttft_ms.p50), 'data-tpot-p50': String(s.tpot_ms.p50),
+      'data-tps-gpu': String(s.output_tokens_per_second_per_gpu), 'data-tps-user': String(s.output_tokens_per_second_per_user),
+    }, h('th', { scope: 'row' }, nf0.format(q.concurrency)),
+      ...[fmtMs(s.ttft_ms.p50), fmtMs(s.ttft_ms[p]), fmtMs(s.tpot_ms.p50), fmtMs(s.tpot_ms[p]),
+        nf0.format(s.output_tokens_per_second_per_gpu), s.output_tokens_per_second_per_user.toFixed(1)].map((t) => h('td', {}, t)));
+  }));
+}
+
+// A line chart drawn at its on-screen width (text at its CSS size), in the
+// page's own way: log or linear axes, a legend beside it in HTML.
+function lineChart(svg, legend, o) {
+  svg.replaceChildren();
+  const W = Math.max(280, Math.round(svg.parentElement.clientWidth || 640));
+  const narrow = W < 520;
+  const H = narrow ? 220 : 250, L = narrow ? 50 : 60, R = 16, T = 14, B = 40;
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  svg.setAttribute('width', String(W));
+  svg.setAttribute('height', String(H));
+  const ok = ([x, y]) => isFinite(x) && isFinite(y) && (!o.xlog || x > 0) && (!o.ylog || y > 0);
+  const all = o.series.flatMap((s) => s.pts).filter(ok);
+  if (!all.length) return;
+  const tx = (v) => (o.xlog ? Math.log10(v) : v), ty = (v) => (o.ylog ? Math.log10(v) : v);
+  let x0 = Math.min(...all.map((q) => tx(q[0]))), x1 = Math.max(...all.map((q) => tx(q[0])));
+  let y0 = Math.min(...all.map((q) => ty(q[1]))), y1 = Math.max(...all.map((q) => ty(q[1])));
+  if (o.ylog) { y0 = Math.floor(y0); y1 = Math.ceil(y1); if (y1 === y0) y1 += 1; } else { y0 = 0; y1 = (y1 || 1) * 1.08; }
+  if (!o.xlog) { x0 = 0; x1 = (x1 || 1) * 1.08; }
+  const X = (v) => L + (x1 === x0 ? 0.5 : (tx(v) - x0) / (x1 - x0)) * (W - L - R);
+  const Y = (v) => T + (1 - (ty(v) - y0) / (y1 - y0)) * (H - T - B);
+  // Y grid: decades (with 2 and 5 when few), or nice linear steps.
+  const yt = [];
+  if (o.ylog) {
+    for (let k = y0; k <= y1; k++) for (const m of (y1 - y0 <= 2 ? [1, 2, 5] : [1])) if (k + Math.log10(m) <= y1 + 1e-9) yt.push(m * 10 ** k);
+  } else {
+    const st = niceStep(y1 / (narrow ? 4 : 5));
+    for (let v = 0; v <= y1; v += st) yt.push(v);
+  }
+  for (const v of yt) {
+    svg.append(s('line', { x1: L, x2: W - R, y1: Y(v), y2: Y(v), class: 'grid' }));
+    svg.append(s('text', { x: L - 6, y: Y(v) + 4, class: 'tick', 'text-anchor': 'end' }, fmtAxis(v)));
+  }
+  // X ticks: the given values (thinned so labels never touch), or nice steps.
+  let xt = o.xticks;
+  if (!xt) { const st = niceStep(x1 / (narrow ? 4 : 6)); xt = []; for (let v = 0; v <= x1; v += st) xt.push(v); }
+  const width = (t) => t.length * CHART_FONT * 0.62 + 10;
+  let lastRight = -Infinity;
+  for (const v of xt) {
+    const x = X(v), label = fmtAxis(v);
+    if (x - width(label) / 2 < lastRight) continue;
+    lastRight = x + width(label) / 2;
+    const anchor = x + width(label) / 2 > W - 2 ? 'end' : 'middle';
+    svg.append(s('line', { x1: x, x2: x, y1: H - B, y2: H - B + 4, class: 'grid' }));
+    svg.append(s('text', { x: anchor === 'end' ? W - 2 : x, y: H - B + 17, class: 'tick', 'text-anchor': anchor }, label));
+  }
+  svg.append(s('text', { x: L + (W - L - R) / 2, y: H - 5, class: 'axis', 'text-anchor': 'middle' }, o.xlabel));
+  const mid = T + (H - T - B) / 2;
+  svg.append(s('text', { x: 13, y: mid, class: 'axis', transform: `rotate(-90 13 ${mid})`, 'text-anchor': 'middle' }, o.ylabel));
+  svg.append(s('line', { x1: L, x2: L, y1: T, y2: H - B, class: 'axisline' }));
+  svg.append(s('line', { x1: L, x2: W - R, y1: H - B, y2: H - B, class: 'axisline' }));
+  for (const se of o.series) {
+    const q = se.pts.filter(ok);
+    if (!q.length) continue;
+    svg.append(s('path', { d: q.map(([x, y], i) => `${i ? 'L' : 'M'}${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(''), class: 'sline ' + se.cls }));
+    for (const [x, y, tag] of q) {
+      svg.append(s('circle', { cx: X(x).toFixed(1), cy: Y(y).toFixed(1), r: 3, class: 'sdot ' + se.cls }));
+      if (se.labels && tag !== undefined) {
+        const lx = X(x), right = lx > W - R - 40;
+        svg.append(s('text', { x: right ? lx - 5 : lx + 5, y: Math.max(T + 11, Y(y) - 6), class: 'label small', 'text-anchor': right ? 'end' : 'start' }, String(tag)));
+      }
+    }
+  }
+  if (o.mark && ok(o.mark)) svg.append(s('circle', { cx: X(o.mark[0]).toFixed(1), cy: Y(o.mark[1]).toFixed(1), r: 6, class: 'smark' }));
+  legend.replaceChildren(...o.series.map((se) => h('span', { class: 'key' }, h('span', { class: 'swatch line ' + se.cls }), se.name)));
+}
+
+// ---------- the launch command (--emit) with its copy button ----------
+let launchFor = null; // JSON of the request the launch on screen answers
+function launchBody(r) {
+  const body = { ...r };
+  delete body.serving;
+  body.emit = r.engine || 'vllm';
+  if (r.serving) {
+    body.input_len = r.serving.isl;
+    body.output_len = r.serving.osl;
+  }
+  return body;
+}
+function launchText(l) {
+  const files = l.files.map((f) => `cat > ${f.name} <<'EOF'\n${f.text.replace(/\n$/, '')}\nEOF`);
+  return [...files, ...l.commands.map((c) => c.shell)].join('\n\n');
+}
+async function loadLaunch(r) {
+  if (!r || !$('launch-panel').open) return;
+  const engine = r.engine || 'vllm';
+  const panel = $('launch-panel');
+  if (!EMIT_ENGINES.has(engine)) {
+    panel.dataset.state = 'none';
+    $('launch-status').textContent = `No launch command for the ${engine} engine profile: pick vLLM, SGLang or TensorRT-LLM.`;
+    $('launch-cmd').textContent = '';
+    $('copy-launch').disabled = true;
+    return;
+  }
+  const body = launchBody(r), key = JSON.stringify(body);
+  if (key === launchFor) return;
+  launchFor = key;
+  panel.dataset.state = 'loading';
+  $('launch-status').textContent = 'Writing the launch command…';
+  try {
+    const rep = await api('/api/estimate', body);
+    if (launchFor !== key) return;
+    const l = rep.launch;
+    $('launch-cmd').textContent = launchText(l);
+    $('copy-launch').disabled = false;
+    $('copy-launch-status').textContent = '';
+    $('launch-status').textContent = `${l.engine} ${l.engine_version}${l.expressible ? '' : ' — not expressible as set: see the problems below'}; flags from ${l.args_source}.`;
+    $('launch-problems').replaceChildren(...l.problems.map((t) => h('li', {}, t)));
+    $('launch-log').replaceChildren(...l.expected_log.map((e) => h('li', {}, h('span', { class: 'hint' }, `${e.quantity} = ${e.value}: `), h('code', {}, e.line))));
+    if (!l.expected_log.length) $('launch-log').append(h('li', { class: 'hint' }, 'none for this engine'));
+    $('launch-bench').textContent = l.benchmark.map((c) => c.shell).join('\n\n');
+    $('launch-notes').replaceChildren(...l.notes.map((t) => h('li', {}, t)));
+    panel.dataset.request = key;
+    panel.dataset.state = 'ready';
+  } catch (e) {
+    if (launchFor !== key) return;
+    launchFor = null;
+    panel.dataset.state = 'error';
+    $('launch-status').textContent = e.message;
+    $('launch-cmd').textContent = '';
+    $('copy-launch').disabled = true;
+  }
+}
+async function copyLaunch() {
+  const text = $('launch-cmd').textContent;
+  try {
+    await navigator.clipboard.writeText(text);
+    $('copy-launch-status').textContent = 'Copied.';
+  } catch (_) {
+    // No clipboard access: select the text for a manual copy.
+    const range = document.createRange();
+    range.selectNodeContents($('launch-cmd'));
+    const sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+    $('copy-launch-status').textContent = 'Selected: press Ctrl+C (or ⌘C) to copy.';
+  }
+}
+// ---------- the SLA plan (a serving workload is set) ----------
+function renderSlaPlan(out, body) {
+  const p = body.serving.percentile || 'p90';
+  $('plan-table').hidden = true;
+  $('sla-th-ttft').textContent = `TTFT ${p}`;
+  $('sla-th-tpot').textContent = `TPOT ${p}`;
+  const labels = Array.from($('sla-table').tHead.rows[0].cells, (c) => c.dataset.label || c.textContent);
+  $('sla-table').tBodies[0].replaceChildren(...out.candidates.map((c, i) => {
+    const cells = [
+      String(i + 1) + (c.pareto ? ' ★' : ''), c.weights_dtype, c.kv_dtype, `${c.tp}·${c.pp}·${c.dp}·${c.ep}`,
+      c.copies > 1 ? `${c.total_gpus} (${c.copies}×${c.gpus})` : String(c.gpus),
+      nf0.format(c.max_num_batched_tokens), nf0.format(c.max_num_seqs), fmtMs(c.ttft_ms), fmtMs(c.tpot_ms),
+      nf0.format(c.output_tokens_per_second_per_gpu), c.output_tokens_per_second_per_user.toFixed(1),
+      c.meets_sla ? 'meets' : `✗ ${c.sla_ratio.toFixed(2)}×`,
+    ].map((t, j) => h('td', { 'data-label': labels[j] }, t));
+    cells.push(h('td', { class: 'apply-cell', 'data-label': '' }, slaApplyButton(c)));
+    return h('tr', {
+      class: c.meets_sla ? '' : 'nofit',
+      'data-config': `${c.weights_dtype}/${c.kv_dtype}/${c.tp}/${c.pp}/${c.dp}/${c.ep}`,
+      'data-tps-gpu': String(c.output_tokens_per_second_per_gpu),
+      'data-ttft': String(c.ttft_ms),
+      'data-tpot': String(c.tpot_ms),
+    }, ...cells);
+  }));
+  $('sla-table').hidden = false;
+  $('sla-table').dataset.request = JSON.stringify(body);
+  $('sla-table').dataset.evaluated = String(out.evaluated);
+  $('sla-nearest').hidden = !out.nearest;
+  $('sla-nearest').textContent = out.nearest || '';
+  const sla = out.sla, lims = [sla.max_ttft_ms != null ? `TTFT ≤ ${sla.max_ttft_ms} ms` : null, sla.max_tpot_ms != null ? `TPOT ≤ ${sla.max_tpot_ms} ms` : null].filter(Boolean);
+  const load = body.serving.request_rate !== undefined ? `${body.serving.request_rate} requests/s` : `${body.serving.concurrency ?? body.batch ?? 1} users`;
+  $('plan-for').textContent = `Planned for ${describeReq(body)}: ${nf0.format(body.serving.isl)} + ${nf0.format(body.serving.osl)} tokens per request at ${load}; SLA ${lims.length ? lims.join(', ') : '(none)'} at ${sla.percentile}; ranked by output tokens/s per GPU.`;
+  $('plan-status').textContent = `${out.evaluated} configurations simulated; ${out.any_meets ? 'best first, ★ = on the tokens/s per GPU vs per user Pareto front' : 'none meets the SLA (nearest first)'}.`;
+}
+// "Try this" on an SLA row: the layout, formats and prefill chunk (the
+// workload stays as it is).
+function slaApplyButton(c) {
+  const b = h('button', { type: 'button', class: 'apply' }, 'Try this');
+  b.setAttribute('aria-label', `Try ${c.weights_dtype} weights, ${c.kv_dtype} KV, TP${c.tp} PP${c.pp} DP${c.dp} EP${c.ep} on ${c.gpus} GPUs, prefill chunk ${c.max_num_batched_tokens}`);
+  b.addEventListener('click', () => {
+    if (b.disabled) return;
+    $('weights').value = c.weights_dtype;
+    $('kv-dtype').value = c.kv_dtype;
+    absorbGpuCounts(true);
+    const per = Number($('per-node').value) || 1;
+    if (c.gpus <= per) { $('nodes').value = '1'; $('per-node').value = String(c.gpus); } else { $('nodes').value = String(Math.ceil(c.gpus / per)); }
+    $('par-manual').checked = true;
+    $('par-auto').checked = false;
+    for (const k of PAR) $(k).value = String(c[k]);
+    $('mnbt').value = String(c.max_num_batched_tokens);
+    $('advanced').open = true;
+    syncPar();
+    syncSliders();
+    appliedGpus = gpusText();
+    $('plan-applied').textContent = `Applied: ${c.weights_dtype} weights, ${c.kv_dtype} KV, TP·PP·DP·EP ${c.tp}·${c.pp}·${c.dp}·${c.ep} on ${c.gpus} GPUs, prefill chunk ${nf0.format(c.max_num_batched_tokens)} — the result above shows it.`;
+    schedule(0, true);
+  });
+  return b;
 }
 
 // ---------- the plan table: what it was searched for, and when it is stale ----------
@@ -657,9 +1022,10 @@ function checkPlanStale(cur) {
   const why = cur ? planStaleReason(cur) : 'the inputs are not valid';
   const t = $('plan-table');
   t.dataset.stale = why ? 'true' : 'false';
+  $('sla-table').dataset.stale = why ? 'true' : 'false';
   $('plan-stale').hidden = !why;
   $('plan-stale').textContent = why ? `Out of date: the inputs changed since this search (${why}). Search again to try a row.` : '';
-  for (const b of t.querySelectorAll('button.apply')) {
+  for (const b of document.querySelectorAll('#plan-table button.apply, #sla-table button.apply')) {
     b.disabled = !!why;
     if (why) b.setAttribute('aria-disabled', 'true'); else b.removeAttribute('aria-disabled');
   }
@@ -707,16 +1073,26 @@ async function update(force = false) {
   const then = afterUpdate;
   afterUpdate = null;
   try {
-    const [rep, sw] = await Promise.all([api('/api/estimate', r), api('/api/sweep', r)]);
+    // The memory chart has no serving section; the serving chart is its own sweep.
+    const memReq = { ...r };
+    delete memReq.serving;
+    const calls = [api('/api/estimate', r), api('/api/sweep', memReq)];
+    const ssBody = r.serving ? servingSweepBody(r) : null;
+    if (ssBody) calls.push(api('/api/serving-sweep', ssBody));
+    const [rep, sw, ssw] = await Promise.all(calls);
     if (my !== seq) return;
     shown = { req: r, rep };
     clearStale();
     renderReport(rep);
     renderChart(sw, rep.workload.context);
+    renderServing(rep, ssw);
+    $('schart-table').dataset.request = ssBody ? JSON.stringify(ssBody) : '';
+    syncPlanMode(r);
     $('cli-cmd').textContent = cliCommand(r);
     $('results').dataset.request = JSON.stringify(r);
     $('status').textContent = `Updated: ${rep.fits ? 'fits' : 'does not fit'}, ${fmtGiB(rep.memory_per_gpu.total_bytes)} of ${fmtGiB(rep.memory_per_gpu.capacity_bytes)} per GPU.`;
     setState('ready');
+    loadLaunch(r);
     if (then) then();
   } catch (e) {
     if (my !== seq) return;
@@ -733,6 +1109,7 @@ async function runPlan(ev) {
     return;
   }
   for (const k of PAR) delete r[k];
+  const batch = r.batch;
   delete r.batch;
   const users = num('users'), tpot = num('max-tpot'), ttft = num('max-ttft');
   if (users !== undefined) r.users = users;
@@ -740,6 +1117,12 @@ async function runPlan(ev) {
   if (ttft !== undefined) r.max_ttft_ms = ttft;
   r.objective = $('objective').value;
   r.top = 10;
+  if (r.serving) {
+    await runSlaPlan(r, batch);
+    return;
+  }
+  $('sla-table').hidden = true;
+  $('sla-nearest').hidden = true;
   $('plan-status').textContent = 'Searching…';
   try {
     const out = await api('/api/plan', r);
@@ -775,8 +1158,41 @@ async function runPlan(ev) {
   } catch (e) {
     $('plan-status').textContent = e.message;
     const id = FIELD_CONTROL[e.field];
-    if (id && $(id)) $(id).setAttribute('aria-invalid', 'true');
+    if (id) markField(id, e.message);
   }
+}
+
+// The SLA plan: the workload's SLA fields are its limits.
+async function runSlaPlan(r, batch) {
+  const sla = slaInputs();
+  const body = { ...r, serving: { ...r.serving, percentile: sla.percentile } };
+  // The load defaults to the batch, as the estimate's does.
+  if (body.serving.concurrency === undefined && body.serving.request_rate === undefined && batch !== undefined) body.serving.concurrency = batch;
+  for (const k of ['users', 'max_tpot_ms', 'max_ttft_ms', 'objective']) delete body[k];
+  if (sla.max_ttft_ms !== undefined) body.max_ttft_ms = sla.max_ttft_ms;
+  if (sla.max_tpot_ms !== undefined) body.max_tpot_ms = sla.max_tpot_ms;
+  $('plan-status').textContent = 'Simulating the configurations…';
+  try {
+    const out = await api('/api/plan', body);
+    renderSlaPlan(out, body);
+    plan = { req: r };
+    appliedGpus = null;
+    $('plan-applied').textContent = '';
+    checkPlanStale(r);
+  } catch (e) {
+    $('plan-status').textContent = e.message;
+    const id = SLA_CONTROL[e.field] || FIELD_CONTROL[e.field];
+    if (id) markField(id, e.message);
+  }
+}
+// With a serving workload the plan searches to its SLA: the classic
+// search's own limits are not used, and say so.
+function syncPlanMode(r) {
+  const sv = !!(r && r.serving);
+  for (const id of ['users', 'max-tpot', 'max-ttft', 'objective']) $(id).disabled = sv;
+  $('plan-mode').textContent = sv
+    ? 'A serving workload is set: the search simulates each configuration and plans to its SLA (max TTFT/TPOT in the Serving workload fields), ranked by output tokens/s per GPU.'
+    : '';
 }
 
 function setConfigState(state, message) {
@@ -866,7 +1282,10 @@ async function init() {
   });
   form.addEventListener('change', (e) => {
     const t = e.target;
-    if (t.name === 'par-mode') {
+    if (t.name === 'load-mode') {
+      syncLoad();
+      schedule(0);
+    } else if (t.name === 'par-mode') {
       syncPar();
       if (manual()) for (const k of PAR) if (!$(k).value) $(k).value = $(k).placeholder;
       schedule(0);
@@ -889,6 +1308,8 @@ async function init() {
   });
   $('config-clear').addEventListener('click', () => { $('config-file').value = ''; setConfigText(''); });
   $('plan-form').addEventListener('submit', runPlan);
+  $('launch-panel').addEventListener('toggle', () => { if ($('launch-panel').open && shown) loadLaunch(shown.req); });
+  $('copy-launch').addEventListener('click', copyLaunch);
   $('copy-link').addEventListener('click', async () => {
     try {
       await navigator.clipboard.writeText(location.href);
@@ -906,6 +1327,14 @@ async function init() {
       renderChart(lastSweep.sw, lastSweep.ctx);
     }
   }).observe($('chart').parentElement);
+  let lastServingWidth = 0;
+  new ResizeObserver(() => {
+    const w = $('schart-lat').parentElement.clientWidth;
+    if (lastServing && Math.abs(w - lastServingWidth) > 2) {
+      lastServingWidth = w;
+      renderServingChart(lastServing.ssw, lastServing.sv);
+    }
+  }).observe($('schart-lat').parentElement);
   $('status').textContent = '';
   await restoreConfig(marker);
   await update(true);

@@ -68,8 +68,9 @@ impl Browser {
                     break;
                 }
             }
-            if t0.elapsed() > Duration::from_secs(30) {
-                return Err("chromedriver did not become ready in 30 s".into());
+            // Generous: a busy shared machine starts it slowly.
+            if t0.elapsed() > Duration::from_secs(120) {
+                return Err("chromedriver did not become ready in 120 s".into());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
