@@ -172,6 +172,46 @@ fn decode_context_parallelism_multiplies_mla_capacity() {
     assert_eq!(e.field(), Some("dcp"), "{e}");
 }
 
+/// vLLM's Kimi-K2-Thinking recipe (github.com/vllm-project/recipes
+/// moonshotai/Kimi-K2-Think.md @ 4cd65a3, "DCP Gain Analysis"; also
+/// tests/fixtures/engine-logs/vllm-kimi-k2-thinking-h200-*.yaml): 8 × H200,
+/// TP 8, a nightly between v0.11.0 and v0.11.1. The logged capacity with
+/// and without `--decode-context-parallel-size 8`, from the same 46.80 GiB
+/// pool per GPU.
+#[test]
+fn decode_context_parallelism_matches_the_vllm_recipe_log() {
+    const LOGGED_TP8: f64 = 715_072.0;
+    const LOGGED_DCP8: f64 = 5_721_088.0;
+    let mut req = request("kimi-k2-thinking", "8xH200", "vllm@0.11");
+    req.ctx = Some(Tokens::Number(262_144));
+    let one = memory::plan(&scenario(&req));
+    req.dcp = Some(8);
+    let eight = memory::plan(&scenario(&req));
+    let (t1, t8) = (one.kv_cache_tokens as f64, eight.kv_cache_tokens as f64);
+    assert!((t1 / LOGGED_TP8 - 1.0).abs() < 0.05, "TP 8: {t1}");
+    assert!((t8 / LOGGED_DCP8 - 1.0).abs() < 0.05, "TP 8 DCP 8: {t8}");
+    // The ×8 itself: the log's ratio is 8.0008 (its pool rounds to blocks
+    // differently by 64 tokens of 715k); kvplan's is exactly 8.
+    assert!((t8 / t1 - LOGGED_DCP8 / LOGGED_TP8).abs() < 0.001);
+    // The CLI shows the factor and where the multiplied figure comes from.
+    let out = Command::new(env!("CARGO_BIN_EXE_kvplan"))
+        .args([
+            "estimate", "kimi-k2", "--gpus", "8xH200", "--engine", "vllm", "--dcp", "8",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("DP 1 DCP 8"), "{text}");
+    assert!(
+        text.contains("8,784 B per token of context per GPU"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Multiplying the GPU KV cache size by the dcp_world_size 8"),
+        "{text}"
+    );
+}
+
 #[test]
 fn sglang_tiered_reserve() {
     // sgl-project/sglang PR #10975 (server_args.py _handle_gpu_memory_settings),

@@ -735,8 +735,7 @@ impl Builder<'_> {
         let b = self.est.memory.binding_stage();
         let tokens = self.tokens_per_replica();
         let ctx = s.workload.context;
-        let per_seq = ctx.div_ceil(e.block_size) * e.block_size;
-        let conc = tokens as f64 / per_seq as f64;
+        let conc = crate::memory::logged_max_concurrency(s, &self.est.memory, ctx);
         self.expected.push(ExpectedLine {
             quantity: "weights_gib".into(),
             value: gib(b.weights_bytes as f64),

@@ -129,5 +129,20 @@ pub fn prefill_peak_bytes(s: &Scenario) -> u64 {
         return measured;
     }
     let layer = (per_token_layer_peak_bytes(s) * prefill_tokens(s)) as f64 * e.activation_factor;
-    layer.ceil() as u64 + sliding_mask_bytes(s) + logits_bytes(s)
+    let forward = layer.ceil() as u64 + sliding_mask_bytes(s);
+    match e.sampler_logits_copies {
+        // The sampler warm-up runs after the forward has freed its
+        // temporaries: the peak is whichever phase is larger.
+        Some(copies) => forward.max(sampler_warmup_bytes(s, copies)),
+        None => forward + logits_bytes(s),
+    }
+}
+
+/// The sampler warm-up's peak, bytes: `copies` fp32 copies of the logits of
+/// the engine's maximum batch of sequences over the whole vocabulary.
+pub fn sampler_warmup_bytes(s: &Scenario, copies: f64) -> u64 {
+    let e = &s.deployment.engine;
+    let rows = e.max_num_seqs.min(e.max_num_batched_tokens);
+    (rows as f64 * s.model.vocab_size as f64 * e.logits_bytes_per_value as f64 * copies).ceil()
+        as u64
 }

@@ -489,3 +489,53 @@ pub fn layer_weights_split(s: &Scenario, st: &StageMemory) -> WeightsSplit {
     }
     out
 }
+
+/// The maximum concurrency the engine logs at start-up for requests of
+/// `len` tokens ("Maximum concurrency for N tokens per request"), per
+/// engine replica, from the binding stage's pool.
+///
+/// vLLM (vllm/v1/core/kv_cache_utils.py
+/// `get_max_concurrency_for_kv_cache_config`) divides the pool's blocks by
+/// the blocks one request may hold in every layer: ⌈len / block⌉ in a
+/// full-attention or MLA layer, and in a sliding-window layer
+/// ⌈min(window − 1 + max_num_batched_tokens, len) / block⌉ + 1
+/// (vllm/v1/kv_cache_interface.py `SlidingWindowSpec.max_memory_usage_bytes`:
+/// chunked prefill keeps the window plus one scheduled chunk, and the window
+/// may straddle a block). Without sliding layers that is the pool's tokens ÷
+/// the length in whole blocks, which is also the rule used for every other
+/// engine and for layouts with recurrent state.
+pub fn logged_max_concurrency(s: &Scenario, plan: &MemoryPlan, len: u64) -> f64 {
+    let e = &s.deployment.engine;
+    let d = &s.deployment;
+    let block = e.block_size.max(1);
+    let tokens = plan.kv_cache_tokens / d.dp.max(1);
+    let whole = len.max(1).div_ceil(block) * block;
+    let simple = tokens as f64 / whole as f64;
+    let st = plan.binding_stage();
+    let kv = &st.kv;
+    let sliding = kv
+        .layers
+        .iter()
+        .any(|l| matches!(l, kv::KvLayer::Sliding { .. }));
+    if e.name != "vllm" || !sliding || kv.state_bytes_per_sequence() > 0 || d.dcp > 1 {
+        return simple;
+    }
+    let chunk = e.max_num_batched_tokens.max(1);
+    let per_request: u64 = kv
+        .layers
+        .iter()
+        .map(|l| {
+            let blocks = match l {
+                kv::KvLayer::Sliding { window, .. } => {
+                    (window.saturating_sub(1) + chunk).min(len).div_ceil(block) + 1
+                }
+                _ => len.div_ceil(block),
+            };
+            blocks * block * l.bytes_per_token(kv.dtype)
+        })
+        .sum();
+    if per_request == 0 || st.kv_budget_bytes <= 0 {
+        return simple;
+    }
+    st.kv_budget_bytes as f64 / per_request as f64
+}

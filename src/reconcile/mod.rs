@@ -603,18 +603,20 @@ pub fn startup_terms(l: &EngineLog, s: &Scenario, est: &Estimate) -> Vec<Term> {
     if let Some(c) = f.max_concurrency {
         let len = f.max_concurrency_len.unwrap_or(s.workload.context);
         let per = len.div_ceil(e.block_size) * e.block_size;
-        let pred = tokens as f64 / per as f64;
-        out.push(term(
-            "max_concurrency",
-            "requests",
-            pred,
-            c,
-            true,
+        let simple = tokens as f64 / per as f64;
+        let pred = crate::memory::logged_max_concurrency(s, mem, len);
+        let reason = if (pred - simple).abs() > 1e-9 {
+            format!(
+                "the pool ÷ the blocks one {len}-token request may hold in every layer (sliding-window layers: the window plus one {}-token prefill chunk, vLLM's SlidingWindowSpec)",
+                e.max_num_batched_tokens
+            )
+        } else {
             format!(
                 "KV tokens ÷ {per} tokens ({len} rounded up to whole blocks of {})",
                 e.block_size
-            ),
-        ));
+            )
+        };
+        out.push(term("max_concurrency", "requests", pred, c, true, reason));
     }
     out
 }

@@ -225,6 +225,25 @@ pub fn build(
         });
         p.activation_peak_bytes = Some(a);
         s.deployment.engine.activation_peak_bytes = Some(a);
+        // Even with no activation peak kvplan's budget is below the logged
+        // pool: its non-torch + NCCL assumption is larger than what the
+        // engine used. The rest of the gap comes off that assumption (where
+        // the log did not print non-torch memory itself).
+        let short = kv_bytes as i128 - b0;
+        if short > 0 && f.non_torch_gib.is_none() && rule == BudgetRule::FractionOfTotal {
+            let e = &s.deployment.engine;
+            let was = e.non_torch_bytes as i128 + e.nccl_bytes as i128;
+            let nt = (was - short).max(0) as u64;
+            notes.push(format!(
+                "non-torch memory {:.2} GiB (NCCL included): kvplan's {:.2} GiB assumption less the {:.2} GiB the logged pool is above kvplan's budget with no activation peak",
+                nt as f64 / GIB,
+                was as f64 / GIB,
+                short as f64 / GIB
+            ));
+            p.non_torch_bytes = Some(nt);
+            s.deployment.engine.non_torch_bytes = nt;
+            s.deployment.engine.nccl_bytes = 0;
+        }
     }
     // Benchmark: fixed decode cost and TTFT overhead, from its terms.
     for t in &rec.bench {

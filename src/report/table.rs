@@ -89,7 +89,7 @@ pub fn render_text(r: &Report) -> String {
         r.model.layers
     ));
     out.push_str(&format!(
-        "on {} × {} ({} per GPU) · weights {} · KV {} · TP {} PP {} EP {} DP {} · {} {}\n",
+        "on {} × {} ({} per GPU) · weights {} · KV {} · TP {} PP {} EP {} DP {}{} · {} {}\n",
         r.gpus.count,
         r.gpus.display_name,
         gib(r.gpus.memory_bytes),
@@ -99,6 +99,7 @@ pub fn render_text(r: &Report) -> String {
         d.pp,
         d.ep,
         d.dp,
+        dcp_label(d.dcp),
         d.engine,
         d.engine_version
     ));
@@ -111,11 +112,21 @@ pub fn render_text(r: &Report) -> String {
         String::new()
     };
     out.push_str(&format!(
-        "context {} tokens × batch {}; KV {} B/token (whole model){state}, {} B/token per GPU; weights {} in all\n\n",
+        "context {} tokens × batch {}; KV {} B/token (whole model){state}, {} B/token per GPU{}; weights {} in all\n\n",
         thousands(r.workload.context),
         r.workload.batch,
         thousands(r.kv_cache.bytes_per_token),
         thousands(r.kv_cache.bytes_per_token_per_gpu),
+        if d.dcp > 1 {
+            format!(
+                " stored for every {}th token (DCP {}: {} B per token of context per GPU)",
+                d.dcp,
+                d.dcp,
+                thousands(r.kv_cache.bytes_per_token_per_gpu.div_ceil(d.dcp))
+            )
+        } else {
+            String::new()
+        },
         gib(r.model.weights_bytes_total)
     ));
     if let Some(l) = &r.model.checkpoint_layout {
@@ -160,6 +171,14 @@ pub fn render_text(r: &Report) -> String {
         thousands(l.model_max_context),
         thousands(l.kv_cache_tokens)
     ));
+    if d.dcp > 1 {
+        out.push_str(&format!(
+            "        the KV pool counts the tokens of all {} DCP ranks: each GPU's pool holds {} of them (vLLM logs \"Multiplying the GPU KV cache size by the dcp_world_size {}\")\n",
+            d.dcp,
+            thousands(l.kv_cache_tokens / d.dcp),
+            d.dcp
+        ));
+    }
     let p = &r.performance;
     out.push_str(&format!(
         "speed:  decode step {} ({}-bound) → {:.1} tok/s per request, {:.0} tok/s total · prefill {} ({}-bound) · TTFT {}\n",
@@ -213,7 +232,7 @@ fn budget_note(r: &Report, cap: u64) -> String {
 pub fn render_markdown(r: &Report) -> String {
     let d = &r.deployment;
     let mut out = format!(
-        "## {} on {} × {}\n\n{} params ({} active), {}. Weights {}, KV {}, TP {} PP {} EP {} DP {}, engine {} {}. Context {} × batch {}.\n\n",
+        "## {} on {} × {}\n\n{} params ({} active), {}. Weights {}, KV {}, TP {} PP {} EP {} DP {}{}, engine {} {}. Context {} × batch {}.\n\n",
         r.model.display_name,
         r.gpus.count,
         r.gpus.name,
@@ -226,6 +245,7 @@ pub fn render_markdown(r: &Report) -> String {
         d.pp,
         d.ep,
         d.dp,
+        dcp_label(d.dcp),
         d.engine,
         d.engine_version,
         thousands(r.workload.context),
@@ -270,4 +290,13 @@ pub fn render_markdown(r: &Report) -> String {
         out.push_str(&format!("- {a}\n"));
     }
     out
+}
+
+/// " DCP N" after the parallel sizes when decode context parallelism is on.
+fn dcp_label(dcp: u64) -> String {
+    if dcp > 1 {
+        format!(" DCP {dcp}")
+    } else {
+        String::new()
+    }
 }

@@ -117,6 +117,13 @@ pub struct EngineSpec {
     /// Whether a prefill computes logits for every prompt token (plain HF
     /// forward) rather than the last one per sequence.
     pub logits_all_positions: bool,
+    /// fp32 logit copies alive at the peak of a sampler warm-up that runs as
+    /// its own phase after the profile forward (vLLM ≥ 0.11
+    /// `_dummy_sampler_run`): when set, the activation peak is the larger of
+    /// the forward's temporaries and this warm-up, not their sum, and
+    /// `logits_copies` is not used.
+    #[serde(default)]
+    pub sampler_logits_copies: Option<f64>,
     /// How MLA is cached.
     pub mla_cache: MlaCache,
     /// Bytes per token per layer of an fp8 MLA latent cache (576 for a plain
