@@ -4,13 +4,12 @@
 //! disaggregated simulation.
 //! Run: cargo bench --bench disagg
 
-#[allow(dead_code)] // this bench uses only `unconstrained`
+#[allow(dead_code)] // this bench uses `builtin` and `unconstrained`
 mod scenarios;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use kvplan::perf::Efficiency;
 use kvplan::plan::Pinned;
-use kvplan::request::{resolve, EstimateRequest, Tokens};
 use kvplan::serving::disagg::plan_disagg;
 use kvplan::serving::plan::{plan, Sla};
 use kvplan::serving::ServingWorkload;
@@ -18,15 +17,7 @@ use kvplan::spec::Catalog;
 use std::hint::black_box;
 
 fn scenario(model: &str, gpus: &str, ctx: u64) -> kvplan::scenario::Scenario {
-    let c = Catalog::builtin().unwrap();
-    let req = EstimateRequest {
-        model: model.into(),
-        gpus: gpus.into(),
-        ctx: Some(Tokens::Number(ctx)),
-        batch: Some(1),
-        ..Default::default()
-    };
-    resolve(&req, &c, &|_| unreachable!()).unwrap().scenario
+    scenarios::builtin(&Catalog::builtin().unwrap(), model, gpus, ctx)
 }
 
 fn benches(c: &mut Criterion) {

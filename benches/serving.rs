@@ -4,29 +4,20 @@
 //! Run: cargo bench --bench serving -- --warm-up-time 1 --measurement-time 3
 //! (the plan runs on every core; the `(1 thread)` case is the single-core figure)
 
-#[allow(dead_code)] // this bench uses only `unconstrained`
+#[allow(dead_code)] // this bench uses `builtin` and `unconstrained`
 mod scenarios;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use kvplan::memory;
 use kvplan::perf::Efficiency;
 use kvplan::plan::Pinned;
-use kvplan::request::{resolve, EstimateRequest, Tokens};
 use kvplan::serving::plan::{plan, plan_on_threads, plan_stepwise, ServingPlan, Sla};
 use kvplan::serving::{simulate, ServingWorkload};
 use kvplan::spec::Catalog;
 use std::hint::black_box;
 
 fn scenario(model: &str, gpus: &str, ctx: u64) -> kvplan::scenario::Scenario {
-    let c = Catalog::builtin().unwrap();
-    let req = EstimateRequest {
-        model: model.into(),
-        gpus: gpus.into(),
-        ctx: Some(Tokens::Number(ctx)),
-        batch: Some(1),
-        ..Default::default()
-    };
-    resolve(&req, &c, &|_| unreachable!()).unwrap().scenario
+    scenarios::builtin(&Catalog::builtin().unwrap(), model, gpus, ctx)
 }
 
 fn benches(c: &mut Criterion) {

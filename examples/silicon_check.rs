@@ -835,6 +835,27 @@ pub struct Scorecard {
     pub coverage: (usize, usize),
 }
 
+/// The per-GPU MAPE table, one definition for the aggregated and the
+/// disaggregated scorecards.
+fn write_gpu_table(o: &mut String, by_gpu: &[(String, Mape)]) {
+    let _ = writeln!(
+        o,
+        "| GPU | rows | TPOT MAPE | TTFT MAPE | TPOT ratio | TTFT ratio |"
+    );
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|");
+    for (g, m) in by_gpu {
+        let _ = writeln!(
+            o,
+            "| {g} | {} | {} | {} | {:.2} | {:.2} |",
+            m.n,
+            pct(m.tpot),
+            pct(m.ttft),
+            m.tpot_ratio,
+            m.ttft_ratio
+        );
+    }
+}
+
 impl Scorecard {
     /// Groups of ≥ GROUP_MIN_ROWS rows over the group limits.
     pub fn failing_groups(&self) -> Vec<&((String, String, String), Mape)> {
@@ -929,22 +950,7 @@ pub fn scorecard_md(sc: &Scorecard, title: &str) -> String {
         pct(target::GROUP_TTFT),
         failing.len()
     );
-    let _ = writeln!(
-        o,
-        "| GPU | rows | TPOT MAPE | TTFT MAPE | TPOT ratio | TTFT ratio |"
-    );
-    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|");
-    for (g, m) in &sc.by_gpu {
-        let _ = writeln!(
-            o,
-            "| {g} | {} | {} | {} | {:.2} | {:.2} |",
-            m.n,
-            pct(m.tpot),
-            pct(m.ttft),
-            m.tpot_ratio,
-            m.ttft_ratio
-        );
-    }
+    write_gpu_table(&mut o, &sc.by_gpu);
     let _ = writeln!(o);
     let _ = writeln!(
         o,
@@ -1701,22 +1707,7 @@ pub fn disagg_md(ev: &Evaluation, with_counts: usize, title: &str) -> String {
         ok(cov >= disagg_target::COVERAGE),
         pct(disagg_target::COVERAGE),
     );
-    let _ = writeln!(
-        o,
-        "| GPU | rows | TPOT MAPE | TTFT MAPE | TPOT ratio | TTFT ratio |"
-    );
-    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|");
-    for (g, m) in &sc.by_gpu {
-        let _ = writeln!(
-            o,
-            "| {g} | {} | {} | {} | {:.2} | {:.2} |",
-            m.n,
-            pct(m.tpot),
-            pct(m.ttft),
-            m.tpot_ratio,
-            m.ttft_ratio
-        );
-    }
+    write_gpu_table(&mut o, &sc.by_gpu);
     let _ = writeln!(o);
     let _ = writeln!(
         o,

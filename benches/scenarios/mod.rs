@@ -10,8 +10,14 @@ use kvplan::spec::Catalog;
 /// DeepSeek-V3 from the built-in catalogue on `gpus` at `ctx_tokens`, batch 1
 /// (the seed case is `8xH800` at 100k; the plan search uses `2x8xH800` at 32k).
 pub fn deepseek_v3(catalog: &Catalog, gpus: &str, ctx_tokens: u64) -> Scenario {
+    builtin(catalog, "deepseek-v3", gpus, ctx_tokens)
+}
+
+/// A built-in `model` on `gpus` at `ctx_tokens`, batch 1: the one way every
+/// benchmark builds its scenario.
+pub fn builtin(catalog: &Catalog, model: &str, gpus: &str, ctx_tokens: u64) -> Scenario {
     let req = EstimateRequest {
-        model: "deepseek-v3".into(),
+        model: model.into(),
         gpus: gpus.into(),
         ctx: Some(Tokens::Number(ctx_tokens)),
         batch: Some(1),

@@ -487,15 +487,7 @@ fn simulate_with(
             let rate = per_second / dp as f64;
             let n = n_total.div_ceil(dp).max(1);
             let mut rng = Rng::new(w.seed ^ 0xA5A5);
-            let mut t = 0.0;
-            let times: Vec<f64> = (0..n)
-                .map(|i| {
-                    if i > 0 {
-                        t += rng.gamma(burstiness, 1.0 / (rate * burstiness));
-                    }
-                    t
-                })
-                .collect();
+            let times = rng.send_times_seconds(n, rate, burstiness);
             let cap = max_concurrency.map(|c| c.div_ceil(dp).max(1));
             loads.push((
                 dp,

@@ -41,6 +41,22 @@ impl Rng {
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 
+    /// Send times of `n` open-loop requests at `per_second` with gamma
+    /// inter-arrival gaps of shape `burstiness` (1 = Poisson), the first at
+    /// 0 s: one definition for the aggregated and the disaggregated
+    /// simulator, as benchmark clients draw them.
+    pub fn send_times_seconds(&mut self, n: u64, per_second: f64, burstiness: f64) -> Vec<f64> {
+        let mut t = 0.0;
+        (0..n)
+            .map(|i| {
+                if i > 0 {
+                    t += self.gamma(burstiness, 1.0 / (per_second * burstiness));
+                }
+                t
+            })
+            .collect()
+    }
+
     /// Gamma(shape, scale) (Marsaglia & Tsang 2000; shape < 1 boosted by U^(1/shape)).
     pub fn gamma(&mut self, shape: f64, scale: f64) -> f64 {
         if shape < 1.0 {
