@@ -372,3 +372,26 @@ fn benchmark_results_parse_in_every_format() {
         .iter()
         .all(|t| t.predicted > 0.0 && !t.reason.is_empty()));
 }
+
+#[test]
+fn a_real_benchmark_summary_reads_as_printed() {
+    // A real `benchmark_serving.py` run pasted in vllm-project/vllm issue #9722
+    // (tests/fixtures/bench-results/SOURCES.md); the expected figures are the
+    // ones that run printed: 100 requests at concurrency 30, 77,700 input and
+    // 603 generated tokens, median TTFT 19,212.50 ms, TPOT 582.24 ms, ITL 44.59 ms.
+    let path = format!(
+        "{}/tests/fixtures/bench-results/vllm-benchmark-serving-c30.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let r = reconcile::bench::parse(&text).unwrap();
+    assert_eq!(r.format, "benchmark summary text");
+    assert_eq!(r.concurrency, Some(30));
+    assert_eq!(r.completed, Some(100));
+    assert_eq!(r.input_len, Some(777.0));
+    assert!((r.output_len.unwrap() - 6.03).abs() < 1e-9);
+    assert_eq!(r.ttft_ms, Some(19212.50));
+    assert_eq!(r.tpot_ms, Some(582.24));
+    assert_eq!(r.itl_ms, Some(44.59));
+    assert_eq!(r.output_throughput, Some(7.27));
+}
