@@ -835,6 +835,41 @@ pub struct Scorecard {
     pub coverage: (usize, usize),
 }
 
+/// The per-(model, GPU, engine) MAPE table, with a verdict column when
+/// `verdict` says how a group stands against its limits: one definition for
+/// the aggregated and the disaggregated scorecards.
+fn write_group_table(
+    o: &mut String,
+    groups: &[((String, String, String), Mape)],
+    verdict: Option<fn(&Mape) -> &'static str>,
+) {
+    let (extra_head, extra_rule) = if verdict.is_some() {
+        (" within group limits |", "---|")
+    } else {
+        ("", "")
+    };
+    let _ = writeln!(
+        o,
+        "| model | GPU | engine | rows | TPOT MAPE | TTFT MAPE | TPOT ratio | TTFT ratio |{extra_head}"
+    );
+    let _ = writeln!(o, "|---|---|---|---:|---:|---:|---:|---:|{extra_rule}");
+    for (k, m) in groups {
+        let extra = verdict.map_or(String::new(), |v| format!(" {} |", v(m)));
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} |{extra}",
+            k.0,
+            k.1,
+            k.2,
+            m.n,
+            pct(m.tpot),
+            pct(m.ttft),
+            m.tpot_ratio,
+            m.ttft_ratio
+        );
+    }
+}
+
 /// The per-GPU MAPE table, one definition for the aggregated and the
 /// disaggregated scorecards.
 fn write_gpu_table(o: &mut String, by_gpu: &[(String, Mape)]) {
@@ -952,32 +987,19 @@ pub fn scorecard_md(sc: &Scorecard, title: &str) -> String {
     );
     write_gpu_table(&mut o, &sc.by_gpu);
     let _ = writeln!(o);
-    let _ = writeln!(
-        o,
-        "| model | GPU | engine | rows | TPOT MAPE | TTFT MAPE | TPOT ratio | TTFT ratio | within group limits |"
+    write_group_table(
+        &mut o,
+        &sc.groups,
+        Some(|m: &Mape| {
+            if m.n < target::GROUP_MIN_ROWS {
+                "(< 20 rows)"
+            } else if m.tpot <= target::GROUP_TPOT && m.ttft <= target::GROUP_TTFT {
+                "yes"
+            } else {
+                "**no**"
+            }
+        }),
     );
-    let _ = writeln!(o, "|---|---|---|---:|---:|---:|---:|---:|---|");
-    for (k, m) in &sc.groups {
-        let verdict = if m.n < target::GROUP_MIN_ROWS {
-            "(< 20 rows)"
-        } else if m.tpot <= target::GROUP_TPOT && m.ttft <= target::GROUP_TTFT {
-            "yes"
-        } else {
-            "**no**"
-        };
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {verdict} |",
-            k.0,
-            k.1,
-            k.2,
-            m.n,
-            pct(m.tpot),
-            pct(m.ttft),
-            m.tpot_ratio,
-            m.ttft_ratio
-        );
-    }
     let _ = writeln!(o);
     o
 }
@@ -1709,25 +1731,7 @@ pub fn disagg_md(ev: &Evaluation, with_counts: usize, title: &str) -> String {
     );
     write_gpu_table(&mut o, &sc.by_gpu);
     let _ = writeln!(o);
-    let _ = writeln!(
-        o,
-        "| model | GPU | engine | rows | TPOT MAPE | TTFT MAPE | TPOT ratio | TTFT ratio |"
-    );
-    let _ = writeln!(o, "|---|---|---|---:|---:|---:|---:|---:|");
-    for (k, m) in &sc.groups {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} |",
-            k.0,
-            k.1,
-            k.2,
-            m.n,
-            pct(m.tpot),
-            pct(m.ttft),
-            m.tpot_ratio,
-            m.ttft_ratio
-        );
-    }
+    write_group_table(&mut o, &sc.groups, None);
     let _ = writeln!(o);
     o
 }

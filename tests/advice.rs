@@ -79,6 +79,12 @@ fn recs(e: &ops::Estimated) -> &[Recommendation] {
     &e.report.recommendations
 }
 
+/// The estimate recommends no quantization (the checkpoint is served as
+/// shipped): the golden scenarios' most common verdict.
+fn no_quantization_advice(e: &ops::Estimated) -> bool {
+    recs(e).iter().all(|r| r.kind != "quantization")
+}
+
 fn kinds(rs: &[Recommendation]) -> Vec<&str> {
     rs.iter().map(|r| r.kind.as_str()).collect()
 }
@@ -1087,7 +1093,7 @@ fn vllm_kv_dtype_names() {
 fn golden_01_dense_one_gpu_fits_keep_bf16() {
     let e = estimate(&req("llama-3.1-8b", "H100", "8k", Some(32)));
     assert!(e.report.fits);
-    assert!(recs(&e).iter().all(|r| r.kind != "quantization"));
+    assert!(no_quantization_advice(&e));
 }
 
 /// Scenario 2: Dense, one GPU, too big: Llama-3.1-70B on one H200 at 8k × 1.
@@ -1162,7 +1168,7 @@ fn golden_04_two_gpus_more_hardware_is_a_fuller_node() {
 fn golden_05_moe_mla_keeps_its_fp8_checkpoint() {
     let e = estimate(&req("deepseek-v3", "8xH200", "32k", Some(8)));
     assert!(e.report.fits);
-    assert!(recs(&e).iter().all(|r| r.kind != "quantization"));
+    assert!(no_quantization_advice(&e));
     assert_eq!(e.report.deployment.weights_dtype, "fp8-block");
 }
 
@@ -1269,7 +1275,7 @@ fn golden_12_multi_node_405b_fits_in_bf16() {
     let e = estimate(&req("llama-3.1-405b", "2x8xH100", "8k", Some(1)));
     assert!(e.report.fits);
     assert_eq!((e.report.deployment.tp, e.report.deployment.pp), (8, 2));
-    assert!(recs(&e).iter().all(|r| r.kind != "quantization"));
+    assert!(no_quantization_advice(&e));
 }
 
 /// Scenario 13: Cost: Llama-3.1-70B on 8×H100 at $2.49/GPU-hour serving 64
@@ -1302,7 +1308,7 @@ fn golden_13_cost_per_million_tokens() {
 fn golden_14_mixtral_fits_two_a100() {
     let e = estimate(&req("mixtral-8x7b", "2xA100-80GB", "8k", Some(4)));
     assert!(e.report.fits);
-    assert!(recs(&e).iter().all(|r| r.kind != "quantization"));
+    assert!(no_quantization_advice(&e));
 }
 
 /// Scenario 15: MLA, small: DeepSeek-V2-Lite (15.7e9 params) bf16 = 31 GB on one
@@ -1313,7 +1319,7 @@ fn golden_14_mixtral_fits_two_a100() {
 fn golden_15_mla_lite_one_gpu() {
     let e = estimate(&req("deepseek-v2-lite", "H100", "8k", Some(8)));
     assert!(e.report.fits);
-    assert!(recs(&e).iter().all(|r| r.kind != "quantization"));
+    assert!(no_quantization_advice(&e));
 }
 
 /// Scenario 16: A pinned TP on a node: `--tp 4` on 8 H100s for an 8B model is two
@@ -1402,7 +1408,7 @@ fn golden_20_moe_two_nodes_fits_in_bf16() {
     assert!(e.report.fits);
     assert_eq!(e.report.deployment.weights_dtype, "bf16");
     assert!(e.report.deployment.tp <= 8);
-    assert!(recs(&e).iter().all(|r| r.kind != "quantization"));
+    assert!(no_quantization_advice(&e));
 }
 
 /// Scenario 21: dense 405B on one node: Llama-3.1-405B in bf16 (405.9e9 × 2 B =
