@@ -77,6 +77,13 @@ pub mod skip {
         "MoE tensor-parallel across attention-DP ranks without EP (not expressible in kvplan)";
     /// MoE TP differs from attention TP with EP 1.
     pub const MOE_TP: &str = "MoE TP differs from attention TP without EP (not expressible)";
+    /// Attention TP that does not divide the model's attention heads: no
+    /// engine runs such a layout (vLLM's `ModelConfig.verify_with_parallel_config`
+    /// raises "Total number of attention heads (…) must be divisible by tensor
+    /// parallel size"; SGLang and TensorRT-LLM split heads evenly too), so the
+    /// row's `tp_size` most likely records the deployment's GPU total.
+    pub const HEADS_TP: &str =
+        "attention heads do not divide over the row's tp (no engine runs that; tp likely records the GPU total)";
     /// More than one node's GPUs, not whole nodes.
     pub const NODES: &str = "GPU count is not a whole number of 8-GPU nodes";
     /// Disaggregated row without the decode worker's batch.
@@ -427,8 +434,16 @@ pub fn parse_amd_csv(text: &str) -> Result<Vec<Record>, String> {
         if u("isl").is_none() {
             flags.push(AMD_NO_ISL);
         }
+        // 18 InferenceX DeepSeek-R1 rows on MI300X/MI325X carry NVIDIA's
+        // TensorRT-LLM image, which their notes say was "inferred from same
+        // run_url in another row": it cannot run on AMD GPUs. Every version of
+        // InferenceX's `.github/configs/amd-master.yaml` committed 2025-12-03 to
+        // 2025-12-16 (e.g. fdedafb4, 20ca1bc0, 8c9dfe4a) runs `dsr1-fp8-mi300x-sglang` / `dsr1-fp8-mi325x-sglang`
+        // only with SGLang ROCm images (v0.5.2 to v0.5.6.post2), as the rows'
+        // engine column says: they are scored as SGLang, with that assumption.
+        let mut assume = Vec::new();
         if version.contains("tensorrt-llm") {
-            flags.push(AMD_WRONG_IMAGE);
+            assume.push(AMD_IMAGE_IS_SGLANG);
         }
         if notes.contains("shared-prefix") {
             flags.push(AMD_SHARED_PREFIX);
@@ -450,6 +465,9 @@ pub fn parse_amd_csv(text: &str) -> Result<Vec<Record>, String> {
         }
         for fl in &flags {
             source.push_str(&format!("skip={fl}; "));
+        }
+        for a in &assume {
+            source.push_str(&format!("assume={a}; "));
         }
         source.push_str(&s("source"));
         let dp = u("dp");
@@ -507,8 +525,10 @@ pub fn parse_amd_csv(text: &str) -> Result<Vec<Record>, String> {
 
 /// AMD row without an input length (MLPerf logs do not give it).
 pub const AMD_NO_ISL: &str = "input length not recorded (MLPerf row)";
-/// AMD row whose engine image is NVIDIA's TensorRT-LLM.
-pub const AMD_WRONG_IMAGE: &str = "engine image is TensorRT-LLM on an AMD GPU (mislabelled row)";
+/// AMD row whose recorded engine image is NVIDIA's TensorRT-LLM (inferred by
+/// the source from another row of the same run); scored as the engine column's SGLang.
+pub const AMD_IMAGE_IS_SGLANG: &str =
+    "recorded image TensorRT-LLM (inferred by the source from another row): scored as SGLang ROCm, as InferenceX's AMD config runs it";
 /// AMD row on a shared-prefix dataset.
 pub const AMD_SHARED_PREFIX: &str = "shared-prefix dataset (prefix-cache hits not modelled here)";
 
@@ -1332,6 +1352,12 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
     let moe = model.moe.is_some();
     let concurrency = r.concurrency().ok_or(skip::NO_CONCURRENCY)?;
     let mut notes: Vec<String> = model_note.iter().map(|s| s.to_string()).collect();
+    notes.extend(
+        r.source
+            .split(';')
+            .filter_map(|p| p.trim().strip_prefix("assume="))
+            .map(str::to_string),
+    );
     if r.precision.is_empty() && r.gemm_quant.is_empty() {
         notes.push("precision not recorded: bf16 assumed".into());
     }
@@ -1363,6 +1389,9 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
     let side = |raw: RawLayout, batch_per_rank: u64, fill_dp: bool| -> Result<Side, String> {
         let raw = if fill_dp { unfold(raw) } else { raw };
         let layout = to_layout(raw, moe)?;
+        if model.attention.num_heads % layout.tp != 0 {
+            return Err(skip::HEADS_TP.into());
+        }
         let gpus = gpus_text(gpu, layout.tp * layout.pp * layout.dp)?;
         Ok(Side {
             layout,

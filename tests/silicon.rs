@@ -44,6 +44,7 @@ fn every_row_maps_or_is_skipped_for_a_named_reason() {
         skip::DP_WITHOUT_EP,
         skip::MOE_TP,
         skip::NODES,
+        skip::HEADS_TP,
         skip::DISAGG_UNKNOWN,
         skip::MODE,
     ];
@@ -62,7 +63,7 @@ fn every_row_maps_or_is_skipped_for_a_named_reason() {
         (skip::DISAGG_UNKNOWN, 2),
         (skip::BATCH_MISMATCH, 2),
         (skip::DP_WITHOUT_EP, 1),
-        ("kvplan rejects the layout (tp)", 1),
+        (skip::HEADS_TP, 1),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -360,7 +361,6 @@ fn amd_rows_map_with_named_skips() {
     assert_eq!(records.len(), 31);
     let ev = evaluate(&records, &Catalog::builtin().unwrap(), &Options::default());
     let expect: BTreeMap<String, usize> = [
-        (AMD_WRONG_IMAGE, 1),
         (AMD_NO_ISL, 1),
         (skip::NO_CONCURRENCY, 1),
         (AMD_SHARED_PREFIX, 1),
@@ -369,13 +369,24 @@ fn amd_rows_map_with_named_skips() {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     assert_eq!(ev.skipped, expect);
-    assert_eq!(ev.results.len(), 27);
+    assert_eq!(ev.results.len(), 28);
+    // The subset's one row whose recorded image is NVIDIA's TensorRT-LLM (an
+    // inference of the source, impossible on an AMD GPU) is scored as the
+    // engine column's SGLang, and says so.
+    let trt_image: Vec<_> = records
+        .iter()
+        .filter(|r| r.source.contains(AMD_IMAGE_IS_SGLANG))
+        .collect();
+    assert_eq!(trt_image.len(), 1);
+    let scored = ev.results.iter().find(|x| x.id == trt_image[0].id).unwrap();
+    assert_eq!(scored.engine, "sglang");
+    assert!(scored.notes.iter().any(|n| n == AMD_IMAGE_IS_SGLANG));
     assert!(ev
         .results
         .iter()
         .all(|r| (r.gpu == "MI300X" || r.gpu == "MI325X") && r.model == "deepseek-r1"));
     assert_eq!(ev.results.iter().filter(|r| r.mtp).count(), 2);
-    assert_eq!(ev.results.iter().filter(|r| r.median_only).count(), 4);
+    assert_eq!(ev.results.iter().filter(|r| r.median_only).count(), 5);
 }
 
 /// The serving simulator on the subset's aggregated rows, with the engine
