@@ -1516,7 +1516,9 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
     // concurrency, its length distribution and request count. The scenario is
     // resolved as `kvplan estimate --isl --osl` resolves it (context = the
     // longest request, batch 1: the simulator sizes the running set itself).
-    let serving = if opt.serving && mode == Mode::Agg && !mtp && r.request_rate.is_none() {
+    // MTP rows too: the simulator's decode iterations verify and emit as
+    // `perf::speculative` says (the scenario carries `--mtp`).
+    let serving = if opt.serving && mode == Mode::Agg && r.request_rate.is_none() {
         let half = (1.0 - r.range_ratio) / (1.0 + r.range_ratio);
         let mut w = ServingWorkload::closed(isl, osl, dec.batch);
         w.random_range_ratio = half;
@@ -1559,7 +1561,7 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
     };
     // Disaggregated rows: the disaggregated simulator (its own functions below).
     let serving = match mode {
-        Mode::Disagg if opt.serving && !mtp && r.request_rate.is_none() => {
+        Mode::Disagg if opt.serving && r.request_rate.is_none() => {
             match disagg_serving(r, &pre, &dec, (isl, osl), &run, opt) {
                 Ok(v) => Some(v),
                 Err(why) => {

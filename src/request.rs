@@ -577,18 +577,15 @@ pub fn resolve_with(
     let dp = req.dp.unwrap_or_else(|| (n / tp / pp).max(1));
     let ep = req.ep.unwrap_or(1);
     let mtp = req.mtp.unwrap_or(false);
-    let acceptance = req.mtp_acceptance.unwrap_or(0.8);
+    let acceptance = req
+        .mtp_acceptance
+        .unwrap_or(crate::perf::speculative::DEFAULT_MTP_ACCEPTANCE);
     if !(0.0..=1.0).contains(&acceptance) {
         return Err(Error::input(
             "mtp-acceptance",
             format!("{acceptance} must be between 0 and 1"),
         ));
     }
-    let tokens_per_step = if mtp {
-        1.0 + acceptance * model.mtp_layers as f64
-    } else {
-        1.0
-    };
     let scenario = Scenario {
         model,
         cluster,
@@ -601,10 +598,13 @@ pub fn resolve_with(
             dp,
             engine,
             mtp,
+            mtp_acceptance: acceptance,
             dcp: req.dcp.unwrap_or(1),
         },
         workload: Workload { context, batch },
     };
+    // Speculative decoding's tokens per step has one home (perf::speculative).
+    let tokens_per_step = crate::perf::Speculation::of(&scenario).tokens_per_step();
     // Validation has one home: the operation that runs the core validates
     // the scenario once (`estimate::estimate`, `ops::plan`, `ops::sweep`).
     Ok(Resolved {

@@ -47,6 +47,9 @@ pub struct Deployment {
     pub engine: EngineSpec,
     /// Load the multi-token-prediction module for speculative decoding.
     pub mtp: bool,
+    /// Probability that one MTP draft token is accepted (used when `mtp`;
+    /// `perf::speculative` turns it into tokens per decode iteration).
+    pub mtp_acceptance: f64,
     /// Decode context parallelism (`-dcp`): ranks of a TP group that split
     /// each sequence's KV cache by token position (1 = none).
     pub dcp: u64,

@@ -445,3 +445,70 @@ fn serving_plan_sets_disaggregated_deployments_beside_the_best_aggregated() {
     // The plan's JSON carries it.
     assert!(planned.json(3)["disagg"]["candidates"].is_array());
 }
+
+#[test]
+fn one_request_1p1d_with_mtp_decodes_in_verify_steps() {
+    // DeepSeek-V3 with its MTP module, draft acceptance 0.75 (1.75 tokens per
+    // verify step), one TP-8 H200 worker per pool. The decode worker takes
+    // the request with its prompt and first token cached: its first step
+    // computes token 2 alone (a one-token "prefill" costed as a verify
+    // step), then ⌈(osl − 2) / 1.75⌉ verify steps emit the rest. osl = 37:
+    // 1 + ⌈35 / 1.75⌉ = 21 steps for 36 tokens, so TPOT = 21 steps ÷ 36.
+    let (isl, osl) = (1000u64, 37u64);
+    let mut r = req("deepseek-v3", "8xH200", "sglang");
+    r.mtp = Some(true);
+    r.mtp_acceptance = Some(0.75);
+    let mut w = ServingWorkload::closed(isl, osl, 1);
+    w.num_requests = Some(3);
+    let d = DisaggRequest {
+        prefill: pool(1, 8, None),
+        decode: pool(1, 8, None),
+    };
+    let done = run(&r, d, w).unwrap();
+    let sv = done.report.serving.as_ref().unwrap();
+    let s = worker(&r, "8xH200", 8, isl + osl, None);
+    let mem = memory::plan(&s);
+    let m = IterationModel::new(&s, &mem, &Efficiency::default());
+    assert_eq!(m.speculation().tokens_per_step(), 1.75);
+    // Contexts: the first step at isl + 1, then isl + 2 + 1.75 j, j = 0…19.
+    let step = |ctx: f64| {
+        let mut b = BatchComposition::default();
+        b.add_decodes(1.0, ctx, ctx);
+        m.cost(&b).seconds
+    };
+    let total = step((isl + 1) as f64)
+        + (0..20)
+            .map(|j| step((isl + 2) as f64 + 1.75 * j as f64))
+            .sum::<f64>();
+    let tpot = total / 36.0;
+    assert!(
+        close(sv.tpot_ms.mean / 1e3, tpot, 0.01),
+        "TPOT {} ms, expected {} ms",
+        sv.tpot_ms.mean,
+        tpot * 1e3
+    );
+    // Against the same deployment without MTP: one token per (cheaper) step.
+    let mut plain = r.clone();
+    plain.mtp = Some(false);
+    let mut w = ServingWorkload::closed(isl, osl, 1);
+    w.num_requests = Some(3);
+    let d = DisaggRequest {
+        prefill: pool(1, 8, None),
+        decode: pool(1, 8, None),
+    };
+    let base = run(&plain, d, w).unwrap();
+    let base_tpot = base.report.serving.as_ref().unwrap().tpot_ms.mean;
+    assert!(
+        sv.tpot_ms.mean < base_tpot,
+        "{} vs {}",
+        sv.tpot_ms.mean,
+        base_tpot
+    );
+    assert!(
+        sv.assumptions
+            .iter()
+            .any(|a| a.contains("decode pool: speculative decoding")),
+        "{:?}",
+        sv.assumptions
+    );
+}

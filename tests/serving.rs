@@ -50,6 +50,8 @@ fn config(admission: KvAdmission, preemption: Preemption, pool: u64) -> ReplicaC
         window: u64::MAX,
         lockstep_replicas: 1.0,
         max_iterations: 1_000_000,
+        decode_tokens_per_step: 1.0,
+        decode_budget_tokens: 1.0,
     }
 }
 
@@ -567,4 +569,166 @@ fn fast_forwarded_decodes_match_the_stepwise_reference() {
         assert_eq!(fast.preemptions, slow.preemptions, "{what}");
         assert_eq!(fast.bound, slow.bound, "{what}");
     }
+}
+
+#[test]
+fn replica_with_speculation_finishes_in_fewer_decode_steps() {
+    // 1.75 output tokens per decode iteration (1 + 0.75 × one draft), 1 ms
+    // per iteration: the 100-token prompt is iteration 0 (first token at
+    // 1 ms); the other 35 tokens take ⌈35 / 1.75⌉ = 20 decode iterations,
+    // so the request ends at 21 ms and TPOT = 20 ms / 35 = 1 ms ÷ 1.75.
+    let mut cfg = config(KvAdmission::OnDemand, Preemption::Recompute, 100_000);
+    cfg.decode_tokens_per_step = 1.75;
+    cfg.decode_budget_tokens = 2.0;
+    let reqs = [RequestSpec {
+        prompt: 100,
+        output: 36,
+        cached: 0,
+    }];
+    let run = run_replica(&cfg, &reqs, &Arrivals::Closed { concurrency: 1 }, flat_cost).unwrap();
+    let r = &run.records[0];
+    assert!((r.first_token - MS).abs() < 1e-12, "{}", r.first_token);
+    assert!((r.finish - 21.0 * MS).abs() < 1e-12, "{}", r.finish);
+    assert_eq!(run.iterations, 21);
+    let tpot = (r.finish - r.first_token) / 35.0;
+    assert!((tpot - MS / 1.75).abs() < 1e-15);
+}
+
+fn mtp_scenario(engine: &str, acceptance: f64) -> Scenario {
+    let c = Catalog::builtin().unwrap();
+    let req = EstimateRequest {
+        model: "deepseek-v3".into(),
+        gpus: "8xH200".into(),
+        ctx: Some(Tokens::Number(4096)),
+        batch: Some(1),
+        engine: Some(EngineId::parse(engine).unwrap()),
+        mtp: Some(true),
+        mtp_acceptance: Some(acceptance),
+        ..Default::default()
+    };
+    resolve(&req, &c, &|_| unreachable!()).unwrap().scenario
+}
+
+#[test]
+fn one_request_alone_with_mtp_is_one_verify_step_per_expected_tokens() {
+    // DeepSeek-V3 (one MTP module) with draft acceptance 0.75: each decode
+    // iteration verifies 2 tokens and emits 1 + 0.75 = 1.75 on average.
+    // isl 1000, osl 36: the first token is the prefill's, the other 35 take
+    // ⌈35 / 1.75⌉ = 20 verify iterations at contexts 1001 + 1.75 j
+    // (j = 0…19); the step is linear in the context (memory-bound at one
+    // sequence), so TPOT = 20 × step(1017.625) / 35 = step(1017.625) / 1.75.
+    let s = mtp_scenario("trtllm", 0.75);
+    let spec = kvplan::perf::Speculation::of(&s);
+    assert_eq!(spec.draft_tokens, 1);
+    assert_eq!(spec.tokens_per_step(), 1.75);
+    let mem = memory::plan(&s);
+    let eff = Efficiency::default();
+    let mut w = ServingWorkload::closed(1000, 36, 1);
+    w.num_requests = Some(1);
+    let r = simulate(&s, &mem, &eff, &w).unwrap();
+    let model = kvplan::perf::IterationModel::new(&s, &mem, &eff);
+    let mut b = BatchComposition::default();
+    b.add_decodes(1.0, 1017.625, 1017.625);
+    let verify = model.cost(&b);
+    let tpot = verify.seconds / 1.75;
+    assert!(
+        close(r.tpot_ms.mean / 1e3, tpot, 1e-6),
+        "{} vs {}",
+        r.tpot_ms.mean,
+        tpot * 1e3
+    );
+    // The verify step is dearer than a one-token step of the same scenario
+    // without MTP (two tokens per sequence through the GEMMs, more experts
+    // touched, the draft pass), but less than twice as dear at one sequence.
+    let mut plain = s.clone();
+    plain.deployment.mtp = false;
+    let plain_mem = memory::plan(&plain);
+    let one = kvplan::perf::IterationModel::new(&plain, &plain_mem, &eff).cost(&b);
+    assert!(verify.seconds > one.seconds && verify.seconds < 2.0 * one.seconds);
+    assert!(verify.flops > 2.0 * one.flops * 0.99);
+    assert!(
+        r.assumptions
+            .iter()
+            .any(|a| a.contains("verifies 2 tokens") && a.contains("1.75")),
+        "{:?}",
+        r.assumptions
+    );
+}
+
+/// Mean TTFT, mean TPOT and output tokens/s of `kvplan estimate … --format json`.
+fn cli_serving(args: &[&str]) -> (f64, f64, f64) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvplan"))
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v["serving"];
+    (
+        s["ttft_ms"]["mean"].as_f64().unwrap(),
+        s["tpot_ms"]["mean"].as_f64().unwrap(),
+        s["output_tokens_per_second"].as_f64().unwrap(),
+    )
+}
+
+#[test]
+fn mtp_off_reproduces_the_simulator_before_speculative_decoding() {
+    // Regression pin, not an accuracy claim: the figures main printed at
+    // commit cf12a8a (before the simulators modelled speculative decoding)
+    // for a model that has an MTP module, served without it, aggregated
+    // and disaggregated. Without --mtp nothing may move, bit for bit.
+    let agg = cli_serving(&[
+        "estimate",
+        "deepseek-v3",
+        "--gpus",
+        "8xH200",
+        "--engine",
+        "trtllm",
+        "--isl",
+        "1024",
+        "--osl",
+        "256",
+        "--concurrency",
+        "16",
+        "--num-requests",
+        "64",
+    ]);
+    assert_eq!(
+        agg,
+        (172.8911438371109, 15.007825366553224, 1023.3111747760782)
+    );
+    let disagg = cli_serving(&[
+        "estimate",
+        "deepseek-v3",
+        "--gpus",
+        "8xH200",
+        "--engine",
+        "sglang",
+        "--disagg",
+        "--prefill-workers",
+        "1",
+        "--prefill-tp",
+        "8",
+        "--decode-workers",
+        "1",
+        "--decode-tp",
+        "8",
+        "--isl",
+        "1024",
+        "--osl",
+        "256",
+        "--concurrency",
+        "16",
+        "--num-requests",
+        "64",
+    ]);
+    assert_eq!(
+        disagg,
+        (314.8524300856197, 13.700048945863978, 1052.504525970839)
+    );
 }

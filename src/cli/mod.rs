@@ -158,7 +158,7 @@ pub struct ScenarioArgs {
     /// Load the multi-token-prediction module and use it for speculative decoding.
     #[arg(long)]
     pub mtp: bool,
-    /// Expected acceptance rate of MTP draft tokens (0–1, default 0.8).
+    /// Expected acceptance rate of MTP draft tokens (0–1, default 0.85: DeepSeek-V3 Technical Report §5.4.3).
     #[arg(long = "mtp-acceptance")]
     pub mtp_acceptance: Option<f64>,
     /// Calibration profile: profiles/gpus/NAME.yaml written by `kvplan probe` (or a path), or a deployment profile written by `kvplan reconcile --out`.

@@ -490,6 +490,46 @@ pub fn layer_weights_split(s: &Scenario, st: &StageMemory) -> WeightsSplit {
     out
 }
 
+/// Weights one speculative-decoding draft pass streams on one GPU of the
+/// last stage (`perf::speculative`): one MTP module (eh_proj, its norms and
+/// its decoder layer, of the model's last layer type) and the output head it
+/// shares with the model and applies again; its routed experts as one
+/// expert's shard, like a main layer's. Zero for a model without MTP.
+pub fn mtp_pass_split(s: &Scenario) -> WeightsSplit {
+    let m = &s.model;
+    let d = &s.deployment;
+    let qd = quantizes_dense(m, d.weights);
+    let mut out = WeightsSplit {
+        dense_bytes: 0,
+        dense_params: 0,
+        expert_bytes: 0,
+        expert_params: 0,
+        moe_layers: 0,
+    };
+    if m.mtp_layers == 0 {
+        return out;
+    }
+    let (emb, _, head) = outer_tensors(m);
+    let dense: Vec<Tensor> = mtp_tensors(m)
+        .into_iter()
+        .filter(|t| t.role != weights::Role::ExpertLinear)
+        .chain(std::iter::once(head.unwrap_or(emb)))
+        .collect();
+    let (b, p) = shard(s, &dense, d.tp, qd);
+    out.dense_bytes = b;
+    out.dense_params = p;
+    let last = m.num_layers.max(1) - 1;
+    if let Some((l, _)) = layer_kinds(m, last..last + 1).into_iter().next() {
+        if l.num_experts > 0 {
+            let (b, p) = shard(s, &l.expert, s.moe_tp(), qd);
+            out.expert_bytes = b;
+            out.expert_params = p;
+            out.moe_layers = 1;
+        }
+    }
+    out
+}
+
 /// The maximum concurrency the engine logs at start-up for requests of
 /// `len` tokens ("Maximum concurrency for N tokens per request"), per
 /// engine replica, from the binding stage's pool.

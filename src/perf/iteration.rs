@@ -20,10 +20,11 @@
 //! does not grow with the number of sequences: the serving simulator keeps
 //! these sums up to date as requests join, advance and leave.
 
+use super::speculative::Speculation;
 use super::{allreduce_seconds, kv_traffic, Bound, Efficiency};
 use super::{COLLECTIVE_LATENCY_S, INTER_NODE_BYTES_PER_S};
 use crate::memory::kv::{KvLayer, KvLayout};
-use crate::memory::{layer_weights_split, MemoryPlan, WeightsSplit};
+use crate::memory::{layer_weights_split, mtp_pass_split, MemoryPlan, WeightsSplit};
 use crate::scenario::Scenario;
 use crate::spec::engine::DecodeCache;
 use crate::spec::scheduler::SchedulerSpec;
@@ -239,6 +240,12 @@ pub struct IterationModel<'a> {
     /// ln(1 − k/E) of the routing (0 for dense models): a token misses a
     /// given expert with probability 1 − k/E.
     moe_ln_keep: f64,
+    /// Speculative decoding (`perf::speculative`): decode sequences verify
+    /// `verify_tokens` tokens each and `draft_tokens` draft passes follow.
+    spec: Speculation,
+    /// One MTP module on the last stage's GPU, costed like a stage of one
+    /// layer (None without speculation).
+    draft: Option<StageCoeffs>,
 }
 
 /// Bandwidth of a collective among `group` GPUs (inter-node when the group
@@ -272,13 +279,19 @@ impl<'a> IterationModel<'a> {
             }
             None => attn_flops_per_ctx,
         };
-        let stages = mem
-            .stages
-            .iter()
-            .map(|st| {
+        let spec = Speculation::of(s);
+        // The memory plan appends the MTP modules' KV layers to the last
+        // stage's layout; with speculation on, the draft passes read them.
+        let mtp_kv = if d.mtp {
+            s.model.mtp_layers as usize
+        } else {
+            0
+        };
+        let coeffs =
+            |st: &crate::memory::StageMemory, split: WeightsSplit, kv_layers: &[KvLayer]| {
                 let mut c = StageCoeffs {
                     stage: st.stage,
-                    split: layer_weights_split(s, st),
+                    split,
                     layers: (st.layers.end - st.layers.start) as f64,
                     local_experts: st.experts_per_gpu as f64,
                     full_bpt: 0.0,
@@ -289,7 +302,7 @@ impl<'a> IterationModel<'a> {
                     mla_layers: 0.0,
                     kv: st.kv.clone(),
                 };
-                for l in &st.kv.layers {
+                for l in kv_layers {
                     let bpt = l.bytes_per_token(st.kv.dtype) as f64;
                     match l {
                         KvLayer::Full { .. } => {
@@ -320,8 +333,32 @@ impl<'a> IterationModel<'a> {
                     }
                 }
                 c
+            };
+        let last = mem.stages.len().saturating_sub(1);
+        let stages: Vec<StageCoeffs> = mem
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, st)| {
+                let n = st.kv.layers.len();
+                let cut = if spec.is_on() && i == last {
+                    n.saturating_sub(mtp_kv)
+                } else {
+                    n
+                };
+                coeffs(st, layer_weights_split(s, st), &st.kv.layers[..cut])
             })
             .collect();
+        // One draft pass: one MTP module (one layer, its KV layer) after the
+        // last stage; marked as stage `pp` so it pays neither the per-step
+        // cost nor a pipeline hand-off.
+        let draft = mem.stages.get(last).filter(|_| spec.is_on()).map(|st| {
+            let n = st.kv.layers.len();
+            let mut c = coeffs(st, mtp_pass_split(s), &st.kv.layers[n.saturating_sub(1)..]);
+            c.stage = d.pp.max(1);
+            c.layers = 1.0;
+            c
+        });
         let pp_bw = if s.cluster.nodes > 1 {
             INTER_NODE_BYTES_PER_S
         } else {
@@ -352,7 +389,14 @@ impl<'a> IterationModel<'a> {
                     (-(m.experts_per_token as f64) / m.num_experts as f64).ln_1p()
                 }
             }),
+            spec,
+            draft,
         }
+    }
+
+    /// The speculative decoding this model costs (`Speculation::NONE` without MTP).
+    pub fn speculation(&self) -> Speculation {
+        self.spec
     }
 
     /// The efficiencies this model uses.
@@ -360,13 +404,51 @@ impl<'a> IterationModel<'a> {
         &self.eff
     }
 
-    /// Cost of one iteration running `b` on every replica it names.
+    /// Cost of one iteration running `b` on every replica it names. With
+    /// speculative decoding (`perf::speculative`) every decode sequence
+    /// verifies k + 1 tokens in the target pass, and k draft passes of one
+    /// MTP module follow (the first also over the iteration's prefill
+    /// tokens, whose MTP-layer KV it writes); without it, one token each.
     pub fn cost(&self, b: &BatchComposition) -> IterationCost {
+        let (mut total, mut top) = self.pass(b, self.spec.verify_tokens(), &self.stages);
+        if let Some(draft) = &self.draft {
+            let decodes = BatchComposition {
+                decode_sequences: b.decode_sequences,
+                decode_context_tokens: b.decode_context_tokens,
+                decode_window_tokens: b.decode_window_tokens,
+                replicas: b.replicas,
+                ..BatchComposition::default()
+            };
+            for i in 0..self.spec.draft_tokens {
+                let pb = if i == 0 { *b } else { decodes };
+                if pb.is_empty() {
+                    break;
+                }
+                let (c, t) = self.pass(&pb, 1.0, std::slice::from_ref(draft));
+                total.accumulate(&c);
+                if t.0 > top.0 {
+                    top = t;
+                }
+            }
+        }
+        total.bound = top.1;
+        total
+    }
+
+    /// One forward pass of `b` through `stages`, each decode sequence
+    /// carrying `verify` query tokens; returns the cost and its largest
+    /// single term with what it is.
+    fn pass(
+        &self,
+        b: &BatchComposition,
+        verify: f64,
+        stages: &[StageCoeffs],
+    ) -> (IterationCost, (f64, Bound)) {
         let s = self.s;
         let d = &s.deployment;
         let e = &d.engine;
         let gpu = &s.cluster.gpu;
-        let tokens = b.tokens();
+        let tokens = b.prefill_tokens + b.decode_sequences * verify;
         let replicas = b.replicas.max(1.0);
         // A pure-decode batch with a captured CUDA graph replays the graph of
         // the next captured size (dummy tokens through the GEMMs and
@@ -375,7 +457,7 @@ impl<'a> IterationModel<'a> {
         let graph = if b.prefill_tokens <= 0.0 && b.decode_sequences > 0.0 {
             self.sched
                 .cuda_graph_size(b.decode_sequences.ceil() as u64)
-                .map(|size| size as f64)
+                .map(|size| size as f64 * verify)
         } else {
             None
         };
@@ -410,7 +492,7 @@ impl<'a> IterationModel<'a> {
             }
             _ => 0.0,
         };
-        for st in &self.stages {
+        for st in stages {
             let split = &st.split;
             let mut w_bytes = split.dense_bytes as f64;
             let mut flops = 2.0 * split.dense_params as f64 * gemm_tokens;
@@ -451,7 +533,9 @@ impl<'a> IterationModel<'a> {
             } else {
                 0.0
             };
+            // Every verified token of a sequence attends over its context.
             flops += self.attn_flops_per_ctx
+                * verify
                 * (b.decode_context_tokens * st.full_layers
                     + b.decode_window_tokens * st.sliding_layers);
             let prefill_attn = self.prefill_flops_per_pair
@@ -564,7 +648,23 @@ impl<'a> IterationModel<'a> {
             total.experts_touched_per_layer = total.experts_touched_per_layer.max(touched);
         }
         total.bound = max_bound.1;
-        total
+        (total, max_bound)
+    }
+}
+
+impl IterationCost {
+    /// Add another pass's cost (bytes, FLOPs, seconds) into this one.
+    fn accumulate(&mut self, o: &IterationCost) {
+        self.bytes_read += o.bytes_read;
+        self.weight_bytes_read += o.weight_bytes_read;
+        self.kv_bytes_read += o.kv_bytes_read;
+        self.flops += o.flops;
+        self.memory_seconds += o.memory_seconds;
+        self.compute_seconds += o.compute_seconds;
+        self.communication_seconds += o.communication_seconds;
+        self.overhead_seconds += o.overhead_seconds;
+        self.kv_extra_seconds += o.kv_extra_seconds;
+        self.seconds += o.seconds;
     }
 }
 

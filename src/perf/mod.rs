@@ -8,8 +8,10 @@
 
 pub mod iteration;
 pub mod kv_traffic;
+pub mod speculative;
 
 pub use iteration::{iteration_cost, BatchComposition, IterationCost, IterationModel};
+pub use speculative::Speculation;
 
 use crate::memory::MemoryPlan;
 use crate::scenario::Scenario;

@@ -333,6 +333,7 @@ fn replica_config(s: &Scenario, mem: &MemoryPlan, pool: &str) -> Result<ReplicaC
     let e = &d.engine;
     let dp = d.dp.max(1);
     let kv = mem.kv_cache_tokens / dp;
+    let spec = crate::perf::Speculation::of(s);
     if kv == 0 {
         return Err(Error::input(
             format!("{pool}-tp"),
@@ -353,6 +354,8 @@ fn replica_config(s: &Scenario, mem: &MemoryPlan, pool: &str) -> Result<ReplicaC
             .unwrap_or(u64::MAX),
         lockstep_replicas: if d.ep > 1 { dp as f64 } else { 1.0 },
         max_iterations: 20_000_000,
+        decode_tokens_per_step: spec.tokens_per_step(),
+        decode_budget_tokens: spec.verify_tokens(),
     })
 }
 
@@ -885,10 +888,8 @@ fn combine(
         "closed loop: each pool runs as a closed loop holding its share of the clients (throughput × its residence time, Little's law), iterated to a fixed point; E2E pairs prefill and decode samples in order".into(),
         "every request generates exactly its output length (no early end-of-sequence)".into(),
     ];
-    if prefill.scenario.deployment.mtp || decode.scenario.deployment.mtp {
-        assumptions.push(
-            "speculative decoding (MTP) is not simulated: each decode iteration emits one token per request".into(),
-        );
+    if let Some(note) = super::speculation_note(&crate::perf::Speculation::of(decode.scenario)) {
+        assumptions.push(format!("decode pool: {note}"));
     }
     ServingResult {
         ttft_ms: percentiles(ttft),

@@ -440,6 +440,7 @@ fn simulate_with(
         ));
     }
     let sched = e.scheduler_spec();
+    let spec = crate::perf::Speculation::of(s);
     let cfg = ReplicaConfig {
         sched: sched.clone(),
         max_num_batched_tokens: e.max_num_batched_tokens,
@@ -450,6 +451,8 @@ fn simulate_with(
         window: s.model.attention_window(),
         lockstep_replicas: if d.ep > 1 { dp as f64 } else { 1.0 },
         max_iterations: 20_000_000,
+        decode_tokens_per_step: spec.tokens_per_step(),
+        decode_budget_tokens: spec.verify_tokens(),
     };
     let model = IterationModel::new(s, mem, eff);
     let n_total = w.requests();
@@ -535,6 +538,19 @@ fn simulate_with(
         });
     }
     Ok(combine(s, w, &sched, pool, &load_text, &groups))
+}
+
+/// The assumption line of a simulation with speculative decoding (None without).
+pub(crate) fn speculation_note(spec: &crate::perf::Speculation) -> Option<String> {
+    spec.is_on().then(|| {
+        format!(
+            "speculative decoding (MTP): each decode iteration verifies {} tokens per request after {} draft pass(es) of the MTP module and emits {:.2} on average (acceptance {:.2} per draft token)",
+            spec.verify_tokens(),
+            spec.draft_tokens,
+            spec.tokens_per_step(),
+            spec.acceptance
+        )
+    })
 }
 
 /// Combine replica groups into deployment figures.
@@ -627,10 +643,8 @@ fn combine(
             }
         ));
     }
-    if s.deployment.mtp {
-        assumptions.push(
-            "speculative decoding (MTP) is not simulated: each decode iteration emits one token per request".into(),
-        );
+    if let Some(note) = speculation_note(&crate::perf::Speculation::of(s)) {
+        assumptions.push(note);
     }
     if sched.request_overhead_seconds == 0.0 {
         assumptions.push(

@@ -38,6 +38,25 @@ pub struct ReplicaConfig {
     pub lockstep_replicas: f64,
     /// Stop with an error past this many iterations (bounded work).
     pub max_iterations: u64,
+    /// Output tokens one decode iteration emits per sequence, on average
+    /// (`perf::Speculation::tokens_per_step`; 1 without speculative decoding).
+    pub decode_tokens_per_step: f64,
+    /// Tokens per decode sequence that count against the iteration's token
+    /// budget (k + 1 verified tokens with speculative decoding; 1 without).
+    pub decode_budget_tokens: f64,
+}
+
+impl ReplicaConfig {
+    /// Decode iterations a sequence needs for `tokens` more output tokens
+    /// (⌈tokens ÷ tokens per step⌉; exactly `tokens` without speculation).
+    fn decode_steps(&self, tokens: u64) -> u64 {
+        (tokens as f64 / self.decode_tokens_per_step).ceil() as u64
+    }
+
+    /// Tokens a sequence has gained after `steps` decode iterations.
+    fn decoded(&self, steps: u64) -> f64 {
+        self.decode_tokens_per_step * steps as f64
+    }
 }
 
 /// One request's lengths.
@@ -169,7 +188,8 @@ struct Sim<'c> {
     next_order: u64,
     /// KV tokens held by prefilling requests.
     prefill_kv: f64,
-    /// Decoders: count, Σ (prompt + g0 − k0), Σ (output − g0 + k0).
+    /// Decoders: count, Σ (prompt + g0 − t·k0), Σ (output − g0 + t·k0),
+    /// t = output tokens per decode step (1 without speculation).
     n_dec: f64,
     sum_base: f64,
     sum_rem_base: f64,
@@ -196,7 +216,7 @@ impl Sim<'_> {
 
     /// KV tokens in use, counting the decode tokens of the iteration being formed.
     fn used_kv(&self) -> f64 {
-        self.prefill_kv + self.sum_base + self.n_dec * self.dk as f64 - self.n_dec
+        self.prefill_kv + self.sum_base + self.n_dec * self.cfg.decoded(self.dk) - self.n_dec
             + self.step_decode_tokens
             + self.running_count() * self.waste()
     }
@@ -207,7 +227,7 @@ impl Sim<'_> {
 
     /// Σ remaining output tokens of decoders.
     fn remaining_output(&self) -> f64 {
-        (self.sum_rem_base - self.n_dec * self.dk as f64).max(0.0)
+        (self.sum_rem_base - self.n_dec * self.cfg.decoded(self.dk)).max(0.0)
     }
 
     /// Whether the request at the head of the queue may be admitted with a first chunk of `chunk`.
@@ -248,11 +268,12 @@ impl Sim<'_> {
         match r.state {
             State::Decoding => {
                 let g0 = r.generated;
-                let g = g0 + (k - r.k0);
+                let cfg = self.cfg;
+                let g = g0 + (cfg.decoded(k - r.k0).floor() as u64).min(r.spec.output - g0 - 1);
                 self.n_dec -= 1.0;
-                self.sum_base -= (r.spec.prompt + g0) as f64 - r.k0 as f64;
-                self.sum_rem_base -= (r.spec.output - g0) as f64 + r.k0 as f64;
-                let finish = r.k0 + (r.spec.output - g0) - 1;
+                self.sum_base -= (r.spec.prompt + g0) as f64 - cfg.decoded(r.k0);
+                self.sum_rem_base -= (r.spec.output - g0) as f64 + cfg.decoded(r.k0);
+                let finish = r.k0 + cfg.decode_steps(r.spec.output - g0) - 1;
                 self.completions.remove(&(finish, idx));
                 r.generated = g;
                 r.to_compute = r.spec.prompt + g;
@@ -373,10 +394,10 @@ impl Sim<'_> {
         if self.n_dec <= 0.0 {
             return true;
         }
-        let ok = self.ensure_room(|s| s.n_dec);
+        let ok = self.ensure_room(|s| s.n_dec * s.cfg.decode_tokens_per_step);
         if self.n_dec > 0.0 {
-            self.step_decode_tokens = self.n_dec;
-            let ctx = self.sum_base + self.n_dec * self.dk as f64;
+            self.step_decode_tokens = self.n_dec * self.cfg.decode_tokens_per_step;
+            let ctx = self.sum_base + self.n_dec * self.cfg.decoded(self.dk);
             // Σ min(ctx, window): exact when all contexts lie on one side of the window.
             let win = if self.cfg.window == u64::MAX {
                 ctx
@@ -399,7 +420,8 @@ impl Sim<'_> {
         match self.cfg.sched.batch_policy {
             BatchPolicy::Mixed => {
                 self.add_decodes(&mut comp);
-                let mut budget = token_budget.saturating_sub(comp.decode_sequences as u64);
+                let mut budget = token_budget
+                    .saturating_sub((comp.decode_sequences * self.cfg.decode_budget_tokens) as u64);
                 self.continue_prefills(&mut budget, &mut comp);
                 self.admit(&mut budget, &mut comp);
             }
@@ -410,7 +432,9 @@ impl Sim<'_> {
                 };
                 if self.cfg.sched.mixed_chunk {
                     self.add_decodes(&mut comp);
-                    budget = budget.saturating_sub(comp.decode_sequences as u64);
+                    budget = budget.saturating_sub(
+                        (comp.decode_sequences * self.cfg.decode_budget_tokens) as u64,
+                    );
                 }
                 self.continue_prefills(&mut budget, &mut comp);
                 self.admit(&mut budget, &mut comp);
@@ -446,8 +470,8 @@ impl Sim<'_> {
                 let (order, g0, k0) = (r.order, r.generated, r.k0);
                 self.running.remove(&(order, idx));
                 self.n_dec -= 1.0;
-                self.sum_base -= (r.spec.prompt + g0) as f64 - k0 as f64;
-                self.sum_rem_base -= (r.spec.output - g0) as f64 + k0 as f64;
+                self.sum_base -= (r.spec.prompt + g0) as f64 - self.cfg.decoded(k0);
+                self.sum_rem_base -= (r.spec.output - g0) as f64 + self.cfg.decoded(k0);
                 self.reqs[idx].generated = self.reqs[idx].spec.output;
                 self.complete(idx, on_complete);
             }
@@ -483,10 +507,11 @@ impl Sim<'_> {
             // Its first decode is the next decode step.
             r.k0 = k;
             let g0 = r.generated;
+            let cfg = self.cfg;
             self.n_dec += 1.0;
-            self.sum_base += (r.spec.prompt + g0) as f64 - r.k0 as f64;
-            self.sum_rem_base += (r.spec.output - g0) as f64 + r.k0 as f64;
-            let finish = r.k0 + (r.spec.output - g0) - 1;
+            self.sum_base += (r.spec.prompt + g0) as f64 - cfg.decoded(r.k0);
+            self.sum_rem_base += (r.spec.output - g0) as f64 + cfg.decoded(r.k0);
+            let finish = r.k0 + cfg.decode_steps(r.spec.output - g0) - 1;
             self.completions.insert((finish, idx));
         }
     }
@@ -499,7 +524,7 @@ impl Sim<'_> {
             ..BatchComposition::default()
         };
         let n = self.n_dec;
-        let ctx = self.sum_base + n * (self.dk + j) as f64;
+        let ctx = self.sum_base + n * self.cfg.decoded(self.dk + j);
         let win = if self.cfg.window == u64::MAX {
             ctx
         } else {
@@ -529,19 +554,22 @@ impl Sim<'_> {
         };
         let used0 = self.used_kv();
         let cap = self.capacity();
-        if n <= 0.0 || used0 + n > cap {
+        // KV tokens the decoders add per step.
+        let t = self.cfg.decode_tokens_per_step;
+        let grow = n * t;
+        if n <= 0.0 || used0 + grow > cap {
             return false;
         }
-        // Steps before the first completing one; steps with room for n more tokens.
+        // Steps before the first completing one; steps with room for the new tokens.
         let mut k = finish_min.saturating_sub(self.dk);
-        k = k.min(((cap - used0 - n) / n).floor() as u64 + 1);
+        k = k.min(((cap - used0 - grow) / grow).floor() as u64 + 1);
         k = k.min(iterations_left);
         if self.cfg.window != u64::MAX {
-            // Mean context grows one token per step: keep the run on one side of the window.
-            let c0 = self.sum_base / n + self.dk as f64;
+            // Mean context grows t tokens per step: keep the run on one side of the window.
+            let c0 = self.sum_base / n + self.cfg.decoded(self.dk);
             let w = self.cfg.window as f64;
             if c0 <= w {
-                k = k.min((w - c0).floor() as u64 + 1);
+                k = k.min(((w - c0) / t).floor() as u64 + 1);
             }
         }
         if k % 2 == 0 {
@@ -585,7 +613,7 @@ impl Sim<'_> {
                 let step = (nr.init - min) / nr.decay_steps.max(1) as f64;
                 self.new_token_ratio = (self.new_token_ratio - step).max(min);
             }
-            self.step_decode_tokens = n;
+            self.step_decode_tokens = grow;
             let used = self.used_kv();
             self.step_decode_tokens = 0.0;
             self.run.peak_kv_tokens = self.run.peak_kv_tokens.max(used);
