@@ -64,7 +64,8 @@ pub mod skip {
     /// GPU without a kvplan spec.
     pub const GPU: &str = "GPU without a kvplan spec (B300, GB300)";
     /// Concurrency missing from the row.
-    pub const NO_CONCURRENCY: &str = "concurrency not recorded";
+    pub const NO_CONCURRENCY: &str =
+        "concurrency not recorded (silicon_data_source has no silicon_concurrency=N)";
     /// batch_size × attention_dp does not give the concurrency.
     pub const BATCH_MISMATCH: &str =
         "batch_size x attention_dp != concurrency (replica count unclear)";
@@ -72,9 +73,19 @@ pub mod skip {
     pub const NO_LAYOUT: &str = "parallelism columns missing";
     /// moe_tp × moe_ep ≠ tp × dp.
     pub const INCONSISTENT: &str = "moe_tp x moe_ep != tp x attention_dp";
-    /// MoE split by TP across attention-DP ranks without EP.
+    /// MoE split by TP across attention-DP ranks without EP (no longer a
+    /// skip: such rows run as EP over the same GPUs, `MOE_TP_AS_EP`).
     pub const DP_WITHOUT_EP: &str =
         "MoE tensor-parallel across attention-DP ranks without EP (not expressible in kvplan)";
+    /// The assumption note of a row whose MoE is tensor-parallel across its
+    /// attention-DP ranks (TensorRT-LLM attention DP with MoE TP, SGLang
+    /// `--enable-dp-attention` without `--ep`): run as expert parallelism
+    /// over the same GPUs, which reads the same expert bytes and does the
+    /// same expert FLOPs per GPU on average (each GPU holds 1/k of every
+    /// expert, or every k-th expert whole), with an all-to-all where the
+    /// engine all-gathers and reduce-scatters.
+    pub const MOE_TP_AS_EP: &str =
+        "MoE tensor-parallel across attention-DP ranks run as EP over the same GPUs (same expert bytes and FLOPs per GPU; all-to-all instead of all-gather)";
     /// MoE TP differs from attention TP with EP 1.
     pub const MOE_TP: &str = "MoE TP differs from attention TP without EP (not expressible)";
     /// Attention TP that does not divide the model's attention heads: no
@@ -87,7 +98,8 @@ pub mod skip {
     /// More than one node's GPUs, not whole nodes.
     pub const NODES: &str = "GPU count is not a whole number of 8-GPU nodes";
     /// Disaggregated row without the decode worker's batch.
-    pub const DISAGG_UNKNOWN: &str = "disaggregated row without decode batch/worker counts";
+    pub const DISAGG_UNKNOWN: &str =
+        "disaggregated row without decode_num_workers or decode_batch_size (how many decode workers, and sequences each, served the load is not recorded)";
     /// Unknown mode.
     pub const MODE: &str = "mode neither agg nor disagg";
 }
@@ -660,13 +672,20 @@ pub fn to_layout(l: RawLayout, moe: bool) -> Result<Layout, &'static str> {
     }
     if me == 1 {
         if dp > 1 {
-            return Err(skip::DP_WITHOUT_EP);
+            // MoE TP across the attention-DP ranks (`skip::MOE_TP_AS_EP`).
+            return Ok(Layout { tp, pp, dp, ep: mt });
         }
         if mt != tp {
             return Err(skip::MOE_TP);
         }
     }
     Ok(Layout { tp, pp, dp, ep: me })
+}
+
+/// Whether `l` splits the experts by TP across attention-DP ranks without
+/// EP (mapped by `to_layout` as EP over the same GPUs, `skip::MOE_TP_AS_EP`).
+pub fn moe_tp_across_dp(l: RawLayout, moe: bool) -> bool {
+    moe && l.moe_ep.unwrap_or(1).max(1) == 1 && l.dp.unwrap_or(1) > 1
 }
 
 /// `--gpus` text for `n` GPUs: one NVL72 domain for GB200, 8-GPU nodes otherwise.
@@ -1435,6 +1454,16 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
             (d, p)
         }
     };
+    let raw_sides = match mode {
+        Mode::Agg => vec![r.layout],
+        Mode::Disagg => vec![r.decode.2, r.prefill.2],
+    };
+    if raw_sides.iter().any(|l| {
+        let l = if l.dp.is_some() { unfold(*l) } else { *l };
+        moe_tp_across_dp(l, moe)
+    }) {
+        notes.push(skip::MOE_TP_AS_EP.into());
+    }
     let run = |s: &Side, ctx: u64| -> Result<(kvplan::estimate::Estimate, f64), String> {
         let rejects = |e: Error| {
             format!(
