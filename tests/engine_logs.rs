@@ -11,7 +11,7 @@
 //! within 5% for every record except the named outliers (each with its
 //! reason, also tagged OUTLIER in the record's notes). Issue 15's set-wide
 //! targets — median |error| ≤ 2% and ≥ 90% of ≥ 30 records within 5% — are
-//! NOT met by this 21-record set (median 2.69%, 14 of 21 within 5%); the
+//! NOT met by this 23-record set (median 2.21%, 15 of 23 within 5%); the
 //! median and the count are asserted at today's values as regression
 //! guards, not as accuracy claims.
 //!
@@ -126,6 +126,7 @@ const OUTLIERS: &[(&str, &str)] = &[
     ("vllm-qwen2-7b-instruct-2xa100-80gb-1", "a 12 GiB pool at TP 2: kvplan's 0.5 GiB NCCL / custom all-reduce assumption against 0.12 GiB more non-KV memory than the same launch at TP 1 (0.54 → 0.67 GiB)"),
     ("vllm-qwen2-7b-instruct-a100-80gb-2", "a 5 GiB pool: kvplan's activation + non-torch (0.93 GiB) against the 0.56 GiB vLLM 0.10.1 used (FlashInfer sampler) is 7% of it"),
     ("vllm-qwen3-235b-a22b-fp8-h100", "vLLM 0.9.2 (before kvplan's modelled range) with LMCache's KV connector: 4.8 GiB per GPU less pool than vllm@0.10's arithmetic; the issue's reply points at the profile order since vLLM PR #19312, not modelled"),
+    ("vllm-mistral-small-3.2-24b-h100", "multimodal Mistral3: its logged peak activation (2.12 GiB) is 4.2 fp32 copies of the 1,024 × 131,072 sampler logits where vllm@0.11 assumes 9.7 (4.85 GiB, fitted on this page's text-only logs); the vision tower's weights (0.85 GiB) are missing the other way"),
     ("vllm-gpt-oss-120b-h100", "the log's own terms do not add up: 71.26 − 64.38 weights − 7.38 peak − 0.13 non-torch GiB is −0.63 GiB, not its 3.33 GiB pool; kvplan counts 3.61 GiB less weights (MXFP4 padding) and matches the peak to 1%")
 ];
 
@@ -340,17 +341,17 @@ fn kv_capacity_matches_engine_logs() {
         println!("  {o}: {why}");
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    assert!(n >= 21, "the fidelity set has {n} records");
+    assert!(n >= 23, "the fidelity set has {n} records");
     // REGRESSION GUARD: issue 15's target is a median of at most 2%; this
-    // set's median is 2.69% today (see the README table), so the bound is
+    // set's median is 2.21% today (see the README table), so the bound is
     // today's figure, not the target.
     assert!(
-        med <= 0.028,
-        "median |error| {:.2}% grew past 2.8%",
+        med <= 0.0225,
+        "median |error| {:.2}% grew past 2.25%",
         100.0 * med
     );
     // Regression guard on the share within 5% (issue 15 asks for 90% of ≥ 30).
-    assert!(within >= 14, "{within}/{n} within 5%");
+    assert!(within >= 15, "{within}/{n} within 5%");
     for (o, _) in OUTLIERS {
         assert!(
             outliers_seen.iter().any(|s| s.starts_with(o)),

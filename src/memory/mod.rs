@@ -8,10 +8,11 @@ pub mod kv;
 pub mod weights;
 
 use crate::scenario::Scenario;
+use crate::spec::dtype::WeightFormat;
 use crate::spec::engine::BudgetRule;
 use kv::KvLayout;
 use std::ops::Range;
-use weights::{layer_kinds, mtp_tensors, outer_tensors, quantizes_dense, Tensor};
+use weights::{layer_kinds, mtp_tensors, outer_tensors, quantizes_dense, Split, Tensor};
 
 /// Layers of each pipeline stage, as vLLM's `get_pp_indices`
 /// (vllm/distributed/utils.py) assigns them: an even split, with the
@@ -118,6 +119,49 @@ fn shard(s: &Scenario, tensors: &[Tensor], tp: u64, qd: bool) -> (u64, u64) {
     })
 }
 
+/// Weight bytes and params of one routed expert's `tensors` on one rank of
+/// `tp`, in the shapes the engine allocates: MXFP4 experts padded to its MoE
+/// kernel's tile on this GPU (`EngineSpec::mxfp4_moe_padding`); params stay
+/// the checkpoint's.
+fn expert_shard(s: &Scenario, tensors: &[Tensor], tp: u64, qd: bool) -> (u64, u64) {
+    let d = &s.deployment;
+    let pad = if d.weights == WeightFormat::Mxfp4 {
+        d.engine
+            .mxfp4_padding_for(s.cluster.gpu.arch, &s.cluster.gpu.name)
+    } else {
+        None
+    };
+    let Some((pi, ph)) = pad else {
+        return shard(s, tensors, tp, qd);
+    };
+    let h = s
+        .model
+        .moe
+        .as_ref()
+        .and_then(|m| m.latent_size)
+        .unwrap_or(s.model.hidden_size);
+    let up = |x: u64, m: u64| x.div_ceil(m) * m;
+    let nat = s.model.native_dtype;
+    tensors.iter().fold((0, 0), |(b, p), t| {
+        let (o, i) = t.shard_shape(tp);
+        // The split axis is the expert width; the other one, when it is the
+        // hidden size, is padded to the hidden multiple.
+        let (po, pi_) = match t.split {
+            Split::Rows => (up(o, pi), if i == h { up(i, ph) } else { i }),
+            Split::Cols => (if o == h { up(o, ph) } else { o }, up(i, pi)),
+            _ if o == h && i == 1 => (up(o, ph), i),
+            _ => (o, i),
+        };
+        let padded = Tensor {
+            out: po,
+            inp: pi_,
+            split: Split::Replicated,
+            ..t.clone()
+        };
+        (b + padded.shard_bytes(1, d.weights, nat, qd), p + o * i)
+    })
+}
+
 /// Weights (bytes, params, experts per GPU) of one GPU in pipeline stage
 /// `stage` holding `layers`: the GPU with the most experts when they do not
 /// divide evenly.
@@ -152,7 +196,7 @@ pub fn stage_weights(s: &Scenario, stage: u64, layers: &Range<u64>) -> (u64, u64
         if l.num_experts > 0 {
             let local = l.num_experts.div_ceil(d.ep);
             experts_per_gpu = experts_per_gpu.max(local);
-            let (b, p) = shard(s, &l.expert, moe_tp, qd);
+            let (b, p) = expert_shard(s, &l.expert, moe_tp, qd);
             add((b * local * n, p * local * n));
         }
     }
@@ -481,7 +525,7 @@ pub fn layer_weights_split(s: &Scenario, st: &StageMemory) -> WeightsSplit {
         let (b, p) = shard(s, &l.dense, d.tp, qd);
         add((b * n, p * n));
         if l.num_experts > 0 {
-            let (b, p) = shard(s, &l.expert, moe_tp, qd);
+            let (b, p) = expert_shard(s, &l.expert, moe_tp, qd);
             out.expert_bytes = b;
             out.expert_params = p;
             out.moe_layers += n;

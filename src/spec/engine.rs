@@ -49,6 +49,27 @@ pub enum HybridPaging {
     SeparatePool,
 }
 
+/// How an engine pads the routed experts of an MXFP4 checkpoint on one
+/// class of GPU: the shapes its MoE kernel allocates are larger than the
+/// checkpoint's when the expert width per tensor-parallel rank or the
+/// hidden size is not a multiple of the kernel's tile (vLLM
+/// `Mxfp4MoEMethod.create_weights`), so the weights take more memory than
+/// their parameter count says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mxfp4Padding {
+    /// GPU architectures the rule applies to.
+    pub arch: Vec<super::dtype::Arch>,
+    /// GPU names (kvplan spec names) the rule is limited to; empty: every
+    /// GPU of those architectures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpu_names: Vec<String>,
+    /// The expert width per rank is rounded up to a multiple of this.
+    pub intermediate_multiple: u64,
+    /// The hidden size is rounded up to a multiple of this.
+    pub hidden_multiple: u64,
+}
+
 /// Scheduler defaults an engine switches to on large GPUs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -258,6 +279,10 @@ pub struct EngineSpec {
     /// 1 = none.
     #[serde(default = "one")]
     pub max_dcp: u64,
+    /// Padding of MXFP4 routed experts by GPU, first matching rule wins
+    /// (empty: the checkpoint's shapes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mxfp4_moe_padding: Vec<Mxfp4Padding>,
     /// Provenance of the profile's constants FITTED to measured serving runs
     /// (which fields, on what data, by what method, with what error in and
     /// out of sample); informational, read by no formula.
@@ -560,6 +585,23 @@ impl EngineSpec {
             e.max_num_batched_tokens = sglang_tier(gpu_memory_bytes as f64 / (1u64 << 20) as f64).0;
         }
         e
+    }
+
+    /// The (expert width, hidden size) multiples this engine pads MXFP4
+    /// routed experts to on a GPU of `arch` named `gpu_name`, if any.
+    pub fn mxfp4_padding_for(
+        &self,
+        arch: super::dtype::Arch,
+        gpu_name: &str,
+    ) -> Option<(u64, u64)> {
+        self.mxfp4_moe_padding
+            .iter()
+            .find(|r| {
+                r.arch.contains(&arch)
+                    && (r.gpu_names.is_empty()
+                        || r.gpu_names.iter().any(|n| n.eq_ignore_ascii_case(gpu_name)))
+            })
+            .map(|r| (r.intermediate_multiple.max(1), r.hidden_multiple.max(1)))
     }
 
     /// The scheduler the serving simulator runs for this engine.
