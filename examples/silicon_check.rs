@@ -49,6 +49,15 @@ pub const DEFAULT_CSV: &str = "tests/fixtures/silicon/subset.csv";
 pub const INFERENCEX_MATCHES: &str =
     include_str!("../tests/fixtures/silicon/inferencex_matches.csv");
 
+/// Worker counts and layouts InferenceX records for the disaggregated rows
+/// of aiconfigurator's file that record none (tests/fixtures/silicon/README.md).
+pub const INFERENCEX_LAYOUTS: &str =
+    include_str!("../tests/fixtures/silicon/inferencex_layouts.csv");
+
+/// The note of a disaggregated row whose workers come from InferenceX.
+pub const LAYOUT_FROM_INFERENCEX: &str =
+    "worker counts and layouts from the InferenceX result the row equals (aiconfigurator's file records none; no decode batch cap)";
+
 /// vLLM `benchmark_serving.py` as InferenceX runs it (random lengths in [0.8 L, L]).
 pub const BENCH_INFERENCEX: &str =
     "InferenceX-style benchmark_serving (lengths U[0.8 L, L], 10 x concurrency requests)";
@@ -155,6 +164,9 @@ pub struct Record {
     pub kv_dtype: Option<String>,
     /// Which benchmark produced the row (for notes).
     pub bench: &'static str,
+    /// Disaggregated worker counts and layouts taken from the InferenceX
+    /// result the row equals (`apply_inferencex_layouts`), not from the row.
+    pub layout_from_inferencex: bool,
 }
 
 /// Layout columns as written (empty → None).
@@ -326,6 +338,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<Record>, String> {
             ttft_ms: ms("silicon_ttft_ms")?,
             tpot_ms: ms("silicon_tpot_ms")?,
             median_only: false,
+            layout_from_inferencex: false,
             range_ratio: 1.0,
             num_requests: None,
             request_rate: None,
@@ -352,6 +365,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<Record>, String> {
         }
     }
     apply_inferencex_matches(&mut out);
+    apply_inferencex_layouts(&mut out);
     Ok(out)
 }
 
@@ -368,6 +382,55 @@ pub fn apply_inferencex_matches(records: &mut [Record]) {
     for r in records.iter_mut() {
         if let Some(m) = spec.get(r.id.as_str()) {
             r.mtp = Some(*m);
+        }
+    }
+}
+
+/// Fill the worker counts and layouts of the disaggregated rows that record
+/// none from the InferenceX result each equals (`INFERENCEX_LAYOUTS`).
+/// InferenceX gives per pool the workers, GPUs per worker, EP and whether
+/// attention is data-parallel: with DP attention a worker of N GPUs is
+/// attention DP N (tp 1), else attention TP N; MoE TP = N / EP.
+pub fn apply_inferencex_layouts(records: &mut [Record]) {
+    let mut by_id: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for line in INFERENCEX_LAYOUTS.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() == 9 {
+            by_id.insert(f[0], f[1..].to_vec());
+        }
+    }
+    let pool = |f: &[&str]| -> Option<(u64, RawLayout)> {
+        let workers: u64 = f[0].parse().ok()?;
+        let gpus: u64 = f[1].parse().ok()?;
+        let ep: u64 = f[2].parse::<u64>().ok()?.max(1);
+        let dp_attention = f[3] == "true";
+        let (tp, dp) = if dp_attention {
+            (1, Some(gpus))
+        } else {
+            (gpus, None)
+        };
+        Some((
+            workers,
+            RawLayout {
+                tp: Some(tp),
+                pp: Some(1),
+                dp,
+                moe_tp: Some((gpus / ep).max(1)),
+                moe_ep: Some(ep),
+            },
+        ))
+    };
+    for r in records.iter_mut() {
+        if r.mode != "disagg" || r.decode.1.is_some() {
+            continue;
+        }
+        let Some(f) = by_id.get(r.id.as_str()) else {
+            continue;
+        };
+        if let (Some((pw, pl)), Some((dw, dl))) = (pool(&f[0..4]), pool(&f[4..8])) {
+            r.prefill = (None, Some(pw), pl);
+            r.decode = (None, Some(dw), dl);
+            r.layout_from_inferencex = true;
         }
     }
 }
@@ -520,6 +583,7 @@ pub fn parse_amd_csv(text: &str) -> Result<Vec<Record>, String> {
             ttft_ms: ttft,
             tpot_ms: tpot,
             median_only,
+            layout_from_inferencex: false,
             range_ratio: ratio,
             num_requests: u("num_prompts"),
             request_rate: rate,
@@ -769,6 +833,8 @@ pub struct RowResult {
     pub serving: Option<(f64, f64)>,
     /// The measurement is a median (see `Record::median_only`).
     pub median_only: bool,
+    /// Disaggregated workers from InferenceX (`Record::layout_from_inferencex`).
+    pub layout_from_inferencex: bool,
 }
 
 /// Which of kvplan's predictions a score is about.
@@ -1076,6 +1142,12 @@ pub struct Options {
     /// What-if / fit: the scheduler's FITTED knobs for every engine
     /// (eager cost per layer, prefill cost per sequence, per-request latency), seconds.
     pub sched: SchedKnobs,
+    /// What-if: predict the rows the sources mark as MTP runs without
+    /// speculative decoding (the before/after of modelling it).
+    pub ignore_mtp: bool,
+    /// What-if: the MTP draft acceptance for every MTP row (default:
+    /// `perf::speculative::DEFAULT_MTP_ACCEPTANCE`).
+    pub mtp_acceptance: Option<f64>,
 }
 
 /// Overrides of the engine profiles' FITTED scheduler knobs (None: the profile's).
@@ -1386,7 +1458,7 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
         (Some(k), None) => kv = k.clone(),
         (None, None) => notes.push(format!("KV dtype not recorded: {kv} assumed")),
     }
-    let mtp = r.mtp == Some(true);
+    let mtp = r.mtp == Some(true) && !opt.ignore_mtp;
     if mtp {
         notes.push(
             "speculative decoding (MTP) on, per the source: kvplan --mtp, default acceptance"
@@ -1439,15 +1511,21 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
             (s, p)
         }
         Mode::Disagg => {
-            let (Some(dbs), Some(dw)) = (r.decode.0, r.decode.1) else {
+            let (dbs, Some(dw)) = (r.decode.0, r.decode.1) else {
                 return Err(skip::DISAGG_UNKNOWN.into());
             };
             let d = side(r.decode.2, 0, r.decode.2.dp.is_some())?;
-            if dbs * d.layout.dp * dw.max(1) != concurrency {
-                return Err(skip::BATCH_MISMATCH.into());
-            }
+            // Sequences per decode worker: the recorded batch per DP rank,
+            // or (layouts from InferenceX, no batch) the concurrency spread
+            // over the decode workers.
+            let per_worker = match dbs {
+                Some(b) if b * d.layout.dp * dw.max(1) == concurrency => b * d.layout.dp,
+                Some(_) => return Err(skip::BATCH_MISMATCH.into()),
+                None if r.layout_from_inferencex => concurrency.div_ceil(dw.max(1)),
+                None => return Err(skip::DISAGG_UNKNOWN.into()),
+            };
             let d = Side {
-                batch: dbs * d.layout.dp,
+                batch: per_worker,
                 ..d
             };
             let p = side(r.prefill.2, 1, r.prefill.2.dp.is_some())?;
@@ -1463,6 +1541,9 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
         moe_tp_across_dp(l, moe)
     }) {
         notes.push(skip::MOE_TP_AS_EP.into());
+    }
+    if r.layout_from_inferencex {
+        notes.push(LAYOUT_FROM_INFERENCEX.into());
     }
     let run = |s: &Side, ctx: u64| -> Result<(kvplan::estimate::Estimate, f64), String> {
         let rejects = |e: Error| {
@@ -1486,6 +1567,7 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
             ep: Some(s.layout.ep),
             dp: Some(s.layout.dp),
             mtp: Some(mtp),
+            mtp_acceptance: opt.mtp_acceptance.filter(|_| mtp),
             ..Default::default()
         };
         let mut res = resolve(&req, cat, &no_files).map_err(|e| {
@@ -1643,6 +1725,7 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
         osl_mean: osl,
         serving,
         median_only: r.median_only,
+        layout_from_inferencex: r.layout_from_inferencex,
         fits: de.memory.fits,
         step: step.clone(),
         layers: (
@@ -1758,10 +1841,26 @@ pub fn disagg_rows_with_counts(records: &[Record]) -> usize {
         .count()
 }
 
+/// Distinct disaggregated rows whose worker counts only InferenceX records
+/// (`apply_inferencex_layouts`): the denominator of their coverage.
+pub fn disagg_rows_with_inferencex_layouts(records: &[Record]) -> usize {
+    let mut seen = HashSet::new();
+    records
+        .iter()
+        .filter(|r| seen.insert(measurement_key(r)))
+        .filter(|r| r.mode == "disagg" && r.layout_from_inferencex)
+        .count()
+}
+
 /// The disaggregated simulator's scorecard against the disaggregated targets.
-pub fn disagg_md(ev: &Evaluation, with_counts: usize, title: &str) -> String {
+pub fn disagg_md(
+    ev: &Evaluation,
+    keep: &dyn Fn(&RowResult) -> bool,
+    with_counts: usize,
+    title: &str,
+) -> String {
     let mut o = String::new();
-    let sc = scorecard(ev, Predictor::Serving, Mode::Disagg, &|_| true);
+    let sc = scorecard(ev, Predictor::Serving, Mode::Disagg, keep);
     let _ = writeln!(o, "### {title}\n");
     let Some(p) = sc.pooled else {
         let _ = writeln!(o, "No disaggregated rows scored.\n");
@@ -2117,7 +2216,7 @@ fn main() {
     let mut fit_serving_flag = false;
     let mut it = args.iter();
     let usage = "usage: silicon_check [CSV] [--kv fp8|bf16] [--layer-us N] [--step-us N] \
-                 [--mode agg|disagg] [--fit-on Blackwell|Hopper] [--no-serving] [--max-sim-requests N] [--eager-layer-us N] [--prefill-seq-us N] [--request-us N] [--prefill-scale K] [--matmul F] [--fit-serving] [--rows OUT.csv]\n\
+                 [--mode agg|disagg] [--fit-on Blackwell|Hopper] [--no-serving] [--max-sim-requests N] [--eager-layer-us N] [--prefill-seq-us N] [--request-us N] [--prefill-scale K] [--matmul F] [--fit-serving] [--no-mtp] [--mtp-acceptance A] [--rows OUT.csv]\n\
                  CSV: aiconfigurator's silicon_sample.csv layout or the AMD serving-runs layout \
                  (detected from the header); default tests/fixtures/silicon/subset.csv";
     let micros = |v: Option<&String>, flag: &str| -> f64 {
@@ -2178,6 +2277,17 @@ fn main() {
                 opt.max_sim_requests = it.next().and_then(|v| v.parse().ok());
             }
             "--rows" => rows_out = it.next().cloned(),
+            "--no-mtp" => opt.ignore_mtp = true,
+            "--mtp-acceptance" => {
+                opt.mtp_acceptance = it
+                    .next()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .filter(|v| (0.0..=1.0).contains(v));
+                if opt.mtp_acceptance.is_none() {
+                    eprintln!("error: --mtp-acceptance takes a fraction in [0, 1]\n{usage}");
+                    std::process::exit(2)
+                }
+            }
             "-h" | "--help" => {
                 println!("{usage}");
                 return;
@@ -2281,9 +2391,30 @@ fn main() {
         let _ = writeln!(out, "## Disaggregated simulator\n");
         out.push_str(&disagg_md(
             &ev,
+            &|r| !r.layout_from_inferencex,
             disagg_rows_with_counts(&records),
             "Disaggregated rows with worker counts",
         ));
+        out.push_str(&disagg_md(
+            &ev,
+            &|r| r.layout_from_inferencex,
+            disagg_rows_with_inferencex_layouts(&records),
+            "Disaggregated rows whose worker counts only InferenceX records (inferencex_layouts.csv)",
+        ));
+        for (mtp, what) in [(false, "without"), (true, "with")] {
+            let mut seen = HashSet::new();
+            let n = records
+                .iter()
+                .filter(|r| seen.insert(measurement_key(r)))
+                .filter(|r| r.layout_from_inferencex && (r.mtp == Some(true)) == mtp)
+                .count();
+            out.push_str(&disagg_md(
+                &ev,
+                &|r| r.layout_from_inferencex && r.mtp == mtp,
+                n,
+                &format!("Those rows {what} MTP"),
+            ));
+        }
     }
     out.push_str(&report(&ev, &path, &what_if));
     print!("{out}");

@@ -60,7 +60,7 @@ fn every_row_maps_or_is_skipped_for_a_named_reason() {
     // GPUs and models are built in.
     let expect: BTreeMap<String, usize> = [
         (skip::DUPLICATE, 3),
-        (skip::DISAGG_UNKNOWN, 2),
+        (skip::DISAGG_UNKNOWN, 1),
         (skip::BATCH_MISMATCH, 2),
         (skip::HEADS_TP, 1),
     ]
@@ -70,7 +70,9 @@ fn every_row_maps_or_is_skipped_for_a_named_reason() {
     assert_eq!(ev.skipped, expect);
     // The gpt-oss row whose MoE is TP across attention-DP ranks maps as EP
     // over the same GPUs (skip::MOE_TP_AS_EP).
-    assert_eq!(ev.results.len(), 405);
+    // …and one disaggregated row without worker counts takes them from the
+    // InferenceX result it equals (inferencex_layouts.csv).
+    assert_eq!(ev.results.len(), 406);
     assert_eq!(
         ev.results
             .iter()
@@ -451,4 +453,33 @@ fn serving_band_catches_a_regressed_cost_model() {
             p.ttft
         );
     }
+}
+
+#[test]
+fn disaggregated_rows_without_workers_take_the_inferencex_layout() {
+    // InferenceX result of GitHub Actions run 23438524239 (vngcloud/InferenceX-app
+    // @ 7fe6d62, benchmarks-history.json): DeepSeek-R1 fp8 on B200, TensorRT-LLM
+    // (Dynamo), 1k/1k at concurrency 1600, spec_method mtp, one prefill worker
+    // and two decode workers of 8 GPUs each, EP 8 with attention DP. The
+    // silicon row records none of the worker counts.
+    let records: Vec<Record> = parse_csv(SUBSET)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.id.contains("_c1600_"))
+        .collect();
+    let opt = Options {
+        serving: true,
+        max_sim_requests: Some(1600),
+        ..Options::default()
+    };
+    let ev = evaluate(&records, &Catalog::builtin().unwrap(), &opt);
+    let id = "2026_03_25_deepseek_r1_b200_sxm_trtllm_fp8_disagg_1024x1024_c1600_tp8_0_ep8_0_355";
+    let r = ev.results.iter().find(|r| r.id == id).expect("row maps");
+    assert!(r.layout_from_inferencex);
+    assert!(r.notes.iter().any(|n| n == LAYOUT_FROM_INFERENCEX));
+    assert_eq!((r.layout.tp, r.layout.dp, r.layout.ep), (1, 8, 8));
+    // 1600 clients over two decode workers.
+    assert_eq!(r.concurrency, 800);
+    assert!(r.mtp);
+    assert!(r.serving.is_some(), "{:?}", r.notes);
 }
