@@ -1858,6 +1858,7 @@ pub fn disagg_md(
     keep: &dyn Fn(&RowResult) -> bool,
     with_counts: usize,
     title: &str,
+    denominator: &str,
 ) -> String {
     let mut o = String::new();
     let sc = scorecard(ev, Predictor::Serving, Mode::Disagg, keep);
@@ -1871,8 +1872,7 @@ pub fn disagg_md(
     let _ = writeln!(
         o,
         "Pooled over {} rows: **TPOT MAPE {}** ({} the {} target), **TTFT MAPE {}** ({} the {} target); \
-         median predicted/measured TPOT {:.2}, TTFT {:.2}. Coverage {} of {} distinct disaggregated rows \
-         that record their worker counts = {} ({} the {} target).\n",
+         median predicted/measured TPOT {:.2}, TTFT {:.2}. Coverage {} of {} distinct {} = {} ({} the {} target).\n",
         p.n,
         pct(p.tpot),
         ok(p.tpot <= disagg_target::TPOT),
@@ -1884,6 +1884,7 @@ pub fn disagg_md(
         p.ttft_ratio,
         p.n,
         with_counts,
+        denominator,
         pct(cov),
         ok(cov >= disagg_target::COVERAGE),
         pct(disagg_target::COVERAGE),
@@ -2394,12 +2395,14 @@ fn main() {
             &|r| !r.layout_from_inferencex,
             disagg_rows_with_counts(&records),
             "Disaggregated rows with worker counts",
+            "disaggregated rows that record their worker counts",
         ));
         out.push_str(&disagg_md(
             &ev,
             &|r| r.layout_from_inferencex,
             disagg_rows_with_inferencex_layouts(&records),
             "Disaggregated rows whose worker counts only InferenceX records (inferencex_layouts.csv)",
+            "such rows",
         ));
         for (mtp, what) in [(false, "without"), (true, "with")] {
             let mut seen = HashSet::new();
@@ -2413,6 +2416,7 @@ fn main() {
                 &|r| r.layout_from_inferencex && r.mtp == mtp,
                 n,
                 &format!("Those rows {what} MTP"),
+                "such rows",
             ));
         }
     }
