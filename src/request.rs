@@ -358,9 +358,10 @@ pub fn resolve_with(
     let n = cluster.total_gpus();
 
     let engine_id = req.engine.clone().unwrap_or_default();
-    let mut engine = catalog
+    let (mut engine, platform_notes) = catalog
         .engine(&engine_id.to_string())?
-        .for_gpu(&cluster.gpu.name, cluster.gpu.memory_bytes);
+        .for_platform(&cluster.gpu);
+    notes.extend(platform_notes);
     if let Some(f) = req.gpu_memory_utilization.or(req.mem_fraction_static) {
         if req.gpu_memory_utilization.is_some() && req.mem_fraction_static.is_some() {
             return Err(Error::input("mem-fraction-static", "give either --gpu-memory-utilization (vLLM/TRT) or --mem-fraction-static (SGLang), not both"));

@@ -288,6 +288,37 @@ pub struct EngineSpec {
     /// out of sample); informational, read by no formula.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fitted: Vec<FittedConstants>,
+    /// Per-step costs that differ on one GPU vendor's software stack (SGLang
+    /// on ROCm runs DeepSeek's decode steps several times slower than on CUDA):
+    /// applied by [`EngineSpec::for_platform`] when the GPU's vendor matches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platform_overrides: Vec<PlatformOverride>,
+}
+
+/// Engine constants for GPUs of one vendor (`amd`), replacing the profile's
+/// where set; FITTED values carry their record in the profile's `fitted`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformOverride {
+    /// GPU vendor as the GPU specs spell it (`amd`).
+    pub vendor: String,
+    /// What the override is and where its values come from, shown with the estimate.
+    pub note: String,
+    /// Replaces `decode_overhead_per_step_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_overhead_per_step_seconds: Option<f64>,
+    /// Replaces `decode_overhead_per_layer_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_overhead_per_layer_seconds: Option<f64>,
+    /// Replaces the scheduler's `request_overhead_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_overhead_seconds: Option<f64>,
+    /// Replaces the scheduler's `eager_overhead_per_layer_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eager_overhead_per_layer_seconds: Option<f64>,
+    /// Replaces the scheduler's `prefill_compute_scale`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_compute_scale: Option<f64>,
 }
 
 /// One modelled version of an engine, as listings show it.
@@ -602,6 +633,42 @@ impl EngineSpec {
                         || r.gpu_names.iter().any(|n| n.eq_ignore_ascii_case(gpu_name)))
             })
             .map(|r| (r.intermediate_multiple.max(1), r.hidden_multiple.max(1)))
+    }
+
+    /// This profile as it runs on `gpu`: [`EngineSpec::for_gpu`] plus the
+    /// overrides for the GPU's vendor, with a note for each one applied.
+    pub fn for_platform(&self, gpu: &super::gpu::GpuSpec) -> (EngineSpec, Vec<String>) {
+        let mut e = self.for_gpu(&gpu.name, gpu.memory_bytes);
+        let mut notes = Vec::new();
+        for o in &self.platform_overrides {
+            if !o.vendor.eq_ignore_ascii_case(&gpu.vendor) {
+                continue;
+            }
+            if let Some(v) = o.decode_overhead_per_step_seconds {
+                e.decode_overhead_per_step_seconds = v;
+            }
+            if let Some(v) = o.decode_overhead_per_layer_seconds {
+                e.decode_overhead_per_layer_seconds = v;
+            }
+            let scheduler_set = o.request_overhead_seconds.is_some()
+                || o.eager_overhead_per_layer_seconds.is_some()
+                || o.prefill_compute_scale.is_some();
+            if scheduler_set {
+                let mut sp = e.scheduler_spec();
+                if let Some(v) = o.request_overhead_seconds {
+                    sp.request_overhead_seconds = v;
+                }
+                if let Some(v) = o.eager_overhead_per_layer_seconds {
+                    sp.eager_overhead_per_layer_seconds = v;
+                }
+                if let Some(v) = o.prefill_compute_scale {
+                    sp.prefill_compute_scale = v;
+                }
+                e.scheduler = Some(sp);
+            }
+            notes.push(o.note.clone());
+        }
+        (e, notes)
     }
 
     /// The scheduler the serving simulator runs for this engine.

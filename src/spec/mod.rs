@@ -80,7 +80,11 @@ fn apply_version(prev: &EngineSpec, vf: &EngineVersionFile, path: &str) -> Resul
 fn is_optional_field(k: &str) -> bool {
     matches!(
         k,
-        "kv_cache_memory_bytes" | "large_gpu_defaults" | "scheduler" | "fitted"
+        "kv_cache_memory_bytes"
+            | "large_gpu_defaults"
+            | "scheduler"
+            | "fitted"
+            | "platform_overrides"
     )
 }
 
