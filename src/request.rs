@@ -479,8 +479,18 @@ pub fn resolve_with(
                 f => f,
             }),
     };
+    // DeepSeek-V4: vLLM and SGLang run its cache in the fp8 layout only (vLLM
+    // `DeepseekV4MLAAttention` asserts an fp8 cache dtype, then uses fp8_ds_mla).
+    let v4_fp8_only = model.compressed_attention.is_some() && !engine.name.starts_with("hf");
     let kv_dtype = match req.kv_dtype {
+        Some(k) if v4_fp8_only && k != KvDtype::Fp8 => {
+            return Err(Error::input(
+                "kv-dtype",
+                format!("{} caches DeepSeek-V4's compressed KV in fp8 only (fp8_ds_mla); use --kv-dtype fp8, or --engine hf for a 16-bit cache", engine.name),
+            ))
+        }
         Some(k) => k,
+        None if v4_fp8_only => KvDtype::Fp8,
         // fp32 checkpoints are served in bf16 (weights default to bf16 too).
         None => match KvDtype::from_native(model.native_dtype) {
             KvDtype::Fp32 => KvDtype::Bf16,

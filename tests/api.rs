@@ -468,7 +468,7 @@ fn bad_json_is_400_with_line_and_column() {
 fn unknown_names_suggest_the_nearest() {
     let m = expect_400(
         "/api/estimate",
-        json!({"model": "deepseek-v4", "gpus": "8xH800"}),
+        json!({"model": "deepseek-v9", "gpus": "8xH800"}),
         "model",
     );
     assert!(

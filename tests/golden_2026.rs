@@ -332,7 +332,6 @@ fn modelopt_nvfp4_sidecar_exclusions() {
 #[test]
 fn unmodelled_families_name_the_field() {
     for (f, field) in [
-        ("deepseek-ai--DeepSeek-V4-Pro.json", "compress_ratios"),
         ("MiniMaxAI--MiniMax-M3.json", "sparse_attention_config"),
         ("moonshotai--Kimi-K3.json", "use_full_rank_gate"),
     ] {
@@ -809,4 +808,293 @@ fn dsa_decode_reads_the_top_k_latents_and_every_indexer_key() {
         .scenario;
     let step = decode_step(&s, &kvplan::memory::plan(&s), &Efficiency::default());
     assert!((step.kv_bytes_read - 61.0 * (132.0 + 656.0) * 1000.0).abs() < 1.0);
+}
+
+/// DeepSeek-V4 parameters of one config, counted by hand from HF transformers'
+/// `modeling_deepseek_v4.py` (huggingface/transformers @ 0197608189) tensor list:
+/// attention `q_a_proj`, `q_a_norm`, `q_b_proj`, `kv_proj`, `kv_norm`, grouped
+/// `o_a_proj` (o_groups × (heads·head_dim/o_groups → o_lora_rank)), `o_b_proj`,
+/// `sinks`; the CSA compressor (`kv_proj`/`gate_proj` hidden → 2·head_dim,
+/// `position_bias` 4 × 2·head_dim, `kv_norm`) and its indexer (the same at
+/// index_head_dim, `q_b_proj`, `weights_proj`), the HCA compressor (→ head_dim,
+/// `position_bias` 128 × head_dim); two hyper-connections per layer (`fn` of
+/// (2+4)·4 × 4·hidden, `base` 24, `scale` 3); two norms; the MoE (router, hash
+/// layers' `tid2eid` vocab × top-k instead of the score bias, shared expert,
+/// routed experts); embedding, untied head, final norm and `hc_head`.
+#[allow(clippy::too_many_arguments)]
+fn v4_hand_count(
+    h: u64,
+    layers: &[u64],
+    heads: u64,
+    q_lora: u64,
+    o_groups: u64,
+    experts: u64,
+    expert_width: u64,
+    topk: u64,
+) -> (u64, u64) {
+    let (hd, o_lora, ih, ihd, vocab, hash) = (512u64, 1024u64, 64u64, 128u64, 129_280u64, 3usize);
+    let mut total = 2 * vocab * h + h + 4 * 4 * h + 4 + 1;
+    let mut active = total;
+    for (i, &r) in layers.iter().enumerate() {
+        let mut attn = h * q_lora
+            + q_lora
+            + q_lora * heads * hd
+            + h * hd
+            + hd
+            + (heads * hd / o_groups) * (o_groups * o_lora)
+            + o_groups * o_lora * h
+            + heads;
+        if r == 4 {
+            attn += 2 * h * 2 * hd + 4 * 2 * hd + hd;
+            attn += 2 * h * 2 * ihd + 4 * 2 * ihd + ihd + q_lora * ih * ihd + h * ih;
+        } else if r == 128 {
+            attn += 2 * h * hd + 128 * hd + hd;
+        }
+        let hc = 2 * (24 * 4 * h + 24 + 3);
+        let router = experts * h + if i < hash { vocab * topk } else { experts };
+        let expert = 3 * h * expert_width;
+        let fixed = attn + hc + 2 * h + router + expert;
+        total += fixed + experts * expert;
+        active += fixed + topk * expert;
+    }
+    (total, active)
+}
+
+/// The per-layer compress ratios of a config, counted from its file.
+fn ratios_of(name: &str) -> Vec<u64> {
+    let m = fixture26(name);
+    m.compressed_attention.unwrap().compress_ratios
+}
+
+#[test]
+fn deepseek_v4_flash_and_pro_parameters() {
+    // deepseek-ai--DeepSeek-V4-Flash.json: hidden 4096, 43 layers (compress_ratios
+    // 0, 0, then 4/128 alternating, last 4; the 44th entry is the MTP layer's),
+    // 64 heads × 512 with one shared K=V head, q_lora 1024, o_groups 8 of rank 1024,
+    // 256 experts top-6 of 2048 + 1 shared, 3 hash-routed layers, index 64 × 128.
+    let flash = ratios_of("deepseek-ai--DeepSeek-V4-Flash.json");
+    assert_eq!(flash.len(), 43);
+    assert_eq!(
+        (
+            flash.iter().filter(|&&r| r == 4).count(),
+            flash.iter().filter(|&&r| r == 128).count()
+        ),
+        (21, 20)
+    );
+    let m = fixture26("deepseek-ai--DeepSeek-V4-Flash.json");
+    let p = param_counts(&m);
+    let (total, active) = v4_hand_count(4096, &flash, 64, 1024, 8, 256, 2048, 6);
+    assert_eq!((p.total, p.active), (total, active));
+    // Model card (https://huggingface.co/deepseek-ai/DeepSeek-V4-Flash, quoted at
+    // https://featherless.ai/models/deepseek-ai/DeepSeek-V4-Flash): "284B total
+    // parameters (13B activated)".
+    near_b(p.total, 284.0, 0.5, "DeepSeek-V4-Flash total");
+    near_b(p.active, 13.0, 1.0, "DeepSeek-V4-Flash active");
+    // Pro: hidden 7168, 61 layers (128, 128, then 4/128 alternating from 4), 128
+    // heads, q_lora 1536, o_groups 16, 384 experts top-6 of 3072.
+    let pro = ratios_of("deepseek-ai--DeepSeek-V4-Pro.json");
+    assert_eq!(pro.len(), 61);
+    let m = fixture26("deepseek-ai--DeepSeek-V4-Pro.json");
+    let p = param_counts(&m);
+    let (total, active) = v4_hand_count(7168, &pro, 128, 1536, 16, 384, 3072, 6);
+    assert_eq!((p.total, p.active), (total, active));
+    // Card (https://huggingface.co/deepseek-ai/DeepSeek-V4-Pro): "1.6T parameters
+    // (49B activated)" — 1.6T rounds to 0.1T.
+    near_b(p.total, 1600.0, 50.0, "DeepSeek-V4-Pro total");
+    near_b(p.active, 49.0, 1.0, "DeepSeek-V4-Pro active");
+    // The sgl-project FP8 and NVIDIA NVFP4 copies carry the same architecture.
+    for f in [
+        "sgl-project--DeepSeek-V4-Pro-FP8.json",
+        "nvidia--DeepSeek-V4-Pro-NVFP4.json",
+    ] {
+        assert_eq!(param_counts(&fixture26(f)).total, total, "{f}");
+    }
+    // The built-in specs (kvplan import of those files) resolve by name and by repo.
+    let c = Catalog::builtin().unwrap();
+    for (name, f) in [
+        ("deepseek-v4-pro", "deepseek-ai--DeepSeek-V4-Pro.json"),
+        (
+            "deepseek-ai/DeepSeek-V4-Flash",
+            "deepseek-ai--DeepSeek-V4-Flash.json",
+        ),
+        (
+            "deepseek-v4-flash-nvfp4",
+            "nvidia--DeepSeek-V4-Flash-NVFP4.json",
+        ),
+        (
+            "deepseek-v4-pro-nvfp4",
+            "nvidia--DeepSeek-V4-Pro-NVFP4.json",
+        ),
+        (
+            "deepseek-v4-flash-fp8",
+            "sgl-project--DeepSeek-V4-Flash-FP8.json",
+        ),
+        (
+            "sgl-project/DeepSeek-V4-Pro-FP8",
+            "sgl-project--DeepSeek-V4-Pro-FP8.json",
+        ),
+    ] {
+        let b = c.model(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let m = fixture26(f);
+        assert_eq!(param_counts(b), param_counts(&m), "{name}");
+        assert_eq!(b.checkpoint_format, m.checkpoint_format, "{name}");
+        assert_eq!(b.compressed_attention, m.compressed_attention, "{name}");
+    }
+}
+
+/// vLLM's DeepSeek-V4 cache, by hand: every layer keeps the last 128 tokens'
+/// entries (vLLM `sparse_swa.py` @ 03dc564956 `DeepseekV4SWACache`: "584B per
+/// token (448 NoPE + 128 RoPE + 8 fp8 scale)"; `deepseek_v4_attention.py` @
+/// 0a291a2e10 `head_bytes` = 448 + 64·2 + 448/64 + 1); a CSA layer (ratio 4) one
+/// entry and one indexer key (128 fp8 + one fp32 scale = 132 B,
+/// `DeepseekV4Indexer` `k_cache_head_dim`) per 4 tokens, an HCA layer one entry per
+/// 128; the compressors' fp32 state (`deepseek_compressor.py` @ 0de10a276e
+/// `CompressorStateCache`: `coff·ratio` tokens × 2·coff·head_dim values, coff = 2
+/// at ratio 4): CSA 8 × 2048 × 4 B + its indexer's 8 × 512 × 4 B, HCA 128 × 1024 × 4 B.
+fn v4_sequence_bytes_by_hand(csa: u64, hca: u64, window_only: u64, ctx: u64, entry: u64) -> u64 {
+    let window = (csa + hca + window_only) * ctx.min(128) * entry;
+    let csa_b = csa * (ctx.div_ceil(4) * (entry + 132) + 8 * 2048 * 4 + 8 * 512 * 4);
+    let hca_b = hca * (ctx.div_ceil(128) * entry + 128 * 1024 * 4);
+    window + csa_b + hca_b
+}
+
+#[test]
+fn deepseek_v4_compressed_kv_per_sequence() {
+    let c = Catalog::builtin().unwrap();
+    let e = c.engine("vllm").unwrap();
+    let m = fixture26("deepseek-ai--DeepSeek-V4-Flash.json");
+    let exact = |m: &ModelSpec, d: KvDtype| {
+        kv::KvLayout::build(m, e, d, 1, 0..m.num_layers).with_policy(1, true)
+    };
+    let l = exact(&m, KvDtype::Fp8);
+    let ctx = 1 << 20;
+    let flash_1m = v4_sequence_bytes_by_hand(21, 20, 2, ctx, 584);
+    assert_eq!(l.sequence_bytes(ctx), flash_1m);
+    // 4,052,700,160 B ≈ 3.77 GiB for one 1M-token sequence.
+    assert_eq!(flash_1m, 4_052_700_160);
+    // Fixed per sequence: the compressors' state (21 × 81,920 + 20 × 524,288 B).
+    assert_eq!(l.state_bytes_per_sequence(), 21 * 81_920 + 20 * 524_288);
+    // Per token past the window: 21 × (584 + 132) / 4 + 20 × 584 / 128 =
+    // 3,850.25 B, rounded up; below it each layer also keeps the token's entry.
+    assert_eq!(l.growing_bytes_per_token(), 3_851);
+    assert_eq!(l.bytes_per_token(), 43 * 584 + 3_851);
+    // A short sequence holds only what it has: 100 tokens fill part of the window.
+    assert_eq!(
+        l.sequence_bytes(100),
+        v4_sequence_bytes_by_hand(21, 20, 2, 100, 584)
+    );
+    // A 16-bit cache (the HF engine) stores the 512 values of each entry in bf16;
+    // the indexer keys stay fp8.
+    let b = exact(&m, KvDtype::Bf16);
+    assert_eq!(
+        b.sequence_bytes(ctx),
+        v4_sequence_bytes_by_hand(21, 20, 2, ctx, 1024)
+    );
+    // The shared head is one KV head: TP does not split it.
+    let tp8 = kv::KvLayout::build(&m, e, KvDtype::Fp8, 8, 0..m.num_layers).with_policy(1, true);
+    assert_eq!(tp8.sequence_bytes(ctx), flash_1m);
+    // Pro at 1M: 30 CSA + 31 HCA layers. DeepSeek's card says V4-Pro needs "10% of
+    // the KV cache compared with DeepSeek-V3.2" at 1M tokens; V3.2 in vLLM's fp8
+    // layout caches 61 × (656 + 132) B per token.
+    let pro = fixture26("deepseek-ai--DeepSeek-V4-Pro.json");
+    let pro_1m = exact(&pro, KvDtype::Fp8).sequence_bytes(ctx);
+    assert_eq!(pro_1m, v4_sequence_bytes_by_hand(30, 31, 0, ctx, 584));
+    let v32 = 61 * (656 + 132) * ctx;
+    let ratio = pro_1m as f64 / v32 as f64;
+    assert!(
+        (0.08..0.13).contains(&ratio),
+        "V4-Pro / V3.2 KV at 1M = {ratio:.3}"
+    );
+}
+
+#[test]
+fn deepseek_v4_checkpoint_bytes() {
+    // DeepSeek-V4-Flash as shipped: `quantization_config` fp8 128×128 blocks,
+    // `expert_dtype: fp4` → routed experts MXFP4 (vLLM deepseek_v4.py @ 023da1fc82
+    // `DeepseekV4FP8Config`: Mxfp4MoEMethod; `DeepseekV4MegaMoEExperts`: uint8
+    // weights of in/2 and one uint8 scale per 32 inputs), attention and shared
+    // experts fp8 block; the compressor / indexer kv, gate and weights projections
+    // bf16 (HF `_keep_in_fp32_modules`: "ship in BF16 with no companion scale_inv");
+    // norms, sinks, position biases, hyper-connections, routers, embedding and head
+    // 16-bit here.
+    let m = fixture26("deepseek-ai--DeepSeek-V4-Flash.json");
+    assert_eq!(m.checkpoint_format, Some(WeightFormat::Mxfp4));
+    let h = 4096u64;
+    let fp8 = |out: u64, inp: u64| out * inp + out.div_ceil(128) * inp.div_ceil(128) * 4;
+    let mx = |out: u64, inp: u64| out * inp / 2 + out * inp / 32;
+    let ratios = ratios_of("deepseek-ai--DeepSeek-V4-Flash.json");
+    let mut bytes = 2 * (2 * 129_280 * h + h + 16 * h + 4 + 1);
+    for (i, &r) in ratios.iter().enumerate() {
+        let mut b = fp8(1024, h)
+            + fp8(64 * 512, 1024)
+            + fp8(512, h)
+            + fp8(8 * 1024, 64 * 512 / 8)
+            + fp8(h, 8 * 1024)
+            + 2 * (1024 + 512 + 64);
+        if r == 4 {
+            b += 2 * (2 * h * 1024 + 4 * 1024 + 512);
+            b += 2 * (2 * h * 256 + 4 * 256 + 128 + h * 64) + fp8(64 * 128, 1024);
+        } else if r == 128 {
+            b += 2 * (2 * h * 512 + 128 * 512 + 512);
+        }
+        b += 2 * (2 * (24 * 4 * h + 24 + 3) + 2 * h);
+        b += 2 * (256 * h + if i < 3 { 129_280 * 6 } else { 256 });
+        b += 2 * fp8(2048, h) + fp8(h, 2048);
+        b += 256 * (2 * mx(2048, h) + mx(h, 2048));
+        bytes += b;
+    }
+    assert_eq!(total_weight_bytes(&m, WeightFormat::Mxfp4), bytes);
+    // NVIDIA's copy keeps that config and adds ModelOpt's `moe_quant_algo: NVFP4`
+    // (group 16, fp8 scale per 16 + one fp32 global scale per tensor) for the experts.
+    let nv = fixture26("nvidia--DeepSeek-V4-Flash-NVFP4.json");
+    assert_eq!(nv.checkpoint_format, Some(WeightFormat::Nvfp4));
+    let nvfp4 = |out: u64, inp: u64| out * inp / 2 + out * inp / 16 + 4;
+    let per_layer = 256 * (2 * nvfp4(2048, h) + nvfp4(h, 2048) - 2 * mx(2048, h) - mx(h, 2048));
+    assert_eq!(
+        total_weight_bytes(&nv, WeightFormat::Nvfp4),
+        bytes + 43 * per_layer
+    );
+    // sgl-project's FP8 copy has no expert_dtype: every linear layer fp8 block.
+    let sgl = fixture26("sgl-project--DeepSeek-V4-Flash-FP8.json");
+    assert_eq!(sgl.checkpoint_format, Some(WeightFormat::Fp8Block));
+}
+
+#[test]
+fn deepseek_v4_configs_kvplan_cannot_model_name_the_field() {
+    let path = format!(
+        "{}/tests/fixtures/hf-configs/2026/deepseek-ai--DeepSeek-V4-Flash.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["compress_ratios"][5] = serde_json::json!(16);
+    let e = hf::parse_config(&v.to_string(), "v4.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("compress_ratios[5]"), "{e}");
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["num_key_value_heads"] = serde_json::json!(8);
+    let e = hf::parse_config(&v.to_string(), "v4.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("num_key_value_heads"), "{e}");
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["expert_dtype"] = serde_json::json!("int4");
+    let e = hf::parse_config(&v.to_string(), "v4.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expert_dtype"), "{e}");
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v.as_object_mut().unwrap().remove("o_groups");
+    let e = hf::parse_config(&v.to_string(), "v4.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("o_groups"), "{e}");
+    // vLLM and SGLang run the cache in fp8 only.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvplan"))
+        .args(["estimate", &path, "--gpus", "8xH200", "--kv-dtype", "bf16"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kv-dtype"));
 }

@@ -57,6 +57,34 @@ pub enum KvLayer {
         /// Bytes of state per sequence.
         bytes_per_sequence: u64,
     },
+    /// DeepSeek-V4 compressed attention: one shared K=V entry per token for
+    /// the last `window` tokens, plus one compressed entry per `ratio` tokens
+    /// of the whole context (CSA at 4 with its indexer keys, HCA at 128; 0:
+    /// window only) and the compressor's running state. vLLM
+    /// `kv_cache_interface.py` `MLAAttentionSpec` (`model_version
+    /// deepseek_v4`: 584 B per stored entry, `block_size // compress_ratio`
+    /// entries per block), `sparse_swa.py` `DeepseekV4SWACache`,
+    /// `deepseek_compressor.py` `CompressorStateCache`, `deepseek_v4_attention.py`
+    /// `DeepseekV4IndexerCache` (132 B per compressed entry).
+    Compressed {
+        /// Tokens folded into one compressed entry (0: window only).
+        ratio: u64,
+        /// Uncompressed window, tokens.
+        window: u64,
+        /// Elements of one entry (head_dim, 512) in a 16-bit cache.
+        entry_dim: u64,
+        /// Bytes of one entry in the fp8 layout (448 fp8 NoPE + 64 bf16 RoPE
+        /// + 8 scale bytes = 584).
+        fp8_entry_bytes: u64,
+        /// Indexer key bytes per compressed entry (CSA layers; fp8 + fp32
+        /// scale whatever the KV dtype), else 0.
+        indexer_bytes: u64,
+        /// Compressed entries one decoding query reads (CSA: `index_topk`;
+        /// 0: all of them).
+        topk: u64,
+        /// The compressor's fp32 running state per sequence.
+        state_bytes: u64,
+    },
 }
 
 impl KvLayer {
@@ -86,6 +114,66 @@ impl KvLayer {
                     }
             }
             KvLayer::State { .. } => 0,
+            KvLayer::Compressed { .. } => self.entry_bytes(dtype),
+        }
+    }
+
+    /// Bytes of one cached entry of a compressed layer (its window entries
+    /// and compressed entries share the layout); 0 for other kinds.
+    pub fn entry_bytes(&self, dtype: KvDtype) -> u64 {
+        match *self {
+            KvLayer::Compressed {
+                entry_dim,
+                fp8_entry_bytes,
+                ..
+            } => match dtype {
+                KvDtype::Fp8 => fp8_entry_bytes,
+                d => entry_dim * d.bytes(),
+            },
+            _ => 0,
+        }
+    }
+
+    /// Compressed entries a compressed layer stores for `context` tokens
+    /// (one per started group of `ratio` tokens, as its blocks are
+    /// allocated); 0 for other kinds.
+    pub fn compressed_entries(&self, context: u64) -> u64 {
+        match *self {
+            KvLayer::Compressed { ratio, .. } if ratio > 1 => context.div_ceil(ratio),
+            _ => 0,
+        }
+    }
+
+    /// Bytes of one sequence of `context` tokens in a compressed layer
+    /// beyond its window: the compressed entries and their indexer keys.
+    pub fn compressed_bytes(&self, dtype: KvDtype, context: u64) -> u64 {
+        match *self {
+            KvLayer::Compressed { indexer_bytes, .. } => {
+                self.compressed_entries(context) * (self.entry_bytes(dtype) + indexer_bytes)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Bytes decode attention reads in a compressed layer for one sequence of
+    /// `context` tokens: the window's entries, the top-k (CSA) or all (HCA)
+    /// complete compressed entries, and every indexer key (the indexer
+    /// scores them all); 0 for other kinds.
+    pub fn compressed_attended_bytes(&self, dtype: KvDtype, context: u64) -> u64 {
+        match *self {
+            KvLayer::Compressed {
+                ratio,
+                window,
+                indexer_bytes,
+                topk,
+                ..
+            } => {
+                let entries = if ratio > 1 { context / ratio } else { 0 };
+                let read = if topk > 0 { entries.min(topk) } else { entries };
+                let e = self.entry_bytes(dtype);
+                context.min(window) * e + read * e + entries * indexer_bytes
+            }
+            _ => 0,
         }
     }
 
@@ -95,6 +183,9 @@ impl KvLayer {
     pub fn cached_tokens(&self, context: u64, capped: bool) -> u64 {
         match *self {
             KvLayer::Sliding { window, .. } if capped => context.min(window),
+            // Every engine (and HF's cache) drops a compressed layer's window
+            // tokens as it slides.
+            KvLayer::Compressed { window, .. } => context.min(window),
             KvLayer::State { .. } => 0,
             _ => context,
         }
@@ -102,6 +193,17 @@ impl KvLayer {
 
     /// Fixed bytes per sequence (recurrent state), independent of context.
     pub fn state_bytes_per_sequence(&self) -> u64 {
+        match *self {
+            KvLayer::State { bytes_per_sequence } => bytes_per_sequence,
+            KvLayer::Compressed { state_bytes, .. } => state_bytes,
+            _ => 0,
+        }
+    }
+
+    /// Recurrent state of a linear-attention / state-space layer (what the
+    /// engines' hybrid paging and state pools hold); 0 for attention kinds,
+    /// compressed ones included.
+    fn recurrent_state_bytes(&self) -> u64 {
         match *self {
             KvLayer::State { bytes_per_sequence } => bytes_per_sequence,
             _ => 0,
@@ -146,6 +248,9 @@ pub fn layer(model: &ModelSpec, engine: &EngineSpec, tp: u64, i: u64) -> KvLayer
             bytes_per_sequence: model.state_bytes_per_layer(t).div_ceil(tp.max(1)),
         };
     }
+    if let Some(c) = &model.compressed_attention {
+        return compressed_layer(model, c, i);
+    }
     if let Some(mla) = &a.mla {
         // DSA: layers with their own indexer cache its keys; GLM-5.2's
         // `indexer_types: shared` layers reuse another layer's selection.
@@ -188,6 +293,56 @@ pub fn layer(model: &ModelSpec, engine: &EngineSpec, tp: u64, i: u64) -> KvLayer
     }
 }
 
+/// Bytes of one fp8 entry of DeepSeek-V4's cache: the NoPE part in fp8, the
+/// RoPE part in bf16, one ue8m0 scale per 64 NoPE values plus one pad byte
+/// (vLLM `deepseek_v4_attention.py` `head_bytes`: 448 + 128 + 7 + 1 = 584).
+pub fn v4_fp8_entry_bytes(head_dim: u64, rope_dim: u64) -> u64 {
+    let nope = head_dim.saturating_sub(rope_dim);
+    nope + rope_dim * 2 + nope / 64 + 1
+}
+
+/// The cache of DeepSeek-V4 layer `i`: the window and compressed entries of
+/// the shared head (never split by TP: one KV head), the CSA layers' indexer
+/// keys and the compressor states (the CSA layers' indexer has its own
+/// compressor at `index_head_dim`).
+fn compressed_layer(
+    model: &ModelSpec,
+    c: &crate::spec::model::CompressedAttentionSpec,
+    i: u64,
+) -> KvLayer {
+    let hd = model.attention.head_dim;
+    let ratio = c.ratio(i);
+    let csa = c.is_csa(i);
+    let ix = model.indexer.as_ref().filter(|_| csa);
+    KvLayer::Compressed {
+        ratio: if ratio > 1 { ratio } else { 0 },
+        window: c.window,
+        entry_dim: hd,
+        fp8_entry_bytes: v4_fp8_entry_bytes(hd, c.rope_head_dim),
+        indexer_bytes: ix.map_or(0, |x| indexer_key_bytes(x.head_dim)),
+        topk: ix.map_or(0, |x| x.topk),
+        state_bytes: c.layer_state_bytes(i, hd, ix.map(|x| x.head_dim)),
+    }
+}
+
+/// Σ numerator/denominator over `parts`, rounded up to a whole byte (HCA
+/// layers add 584/128 = 4.5625 B per token).
+fn ceil_fraction_sum(parts: impl Iterator<Item = (u64, u64)>) -> u64 {
+    let parts: Vec<(u128, u128)> = parts
+        .filter(|&(_, d)| d > 0)
+        .map(|(n, d)| (n as u128, d as u128))
+        .collect();
+    let gcd = |mut a: u128, mut b: u128| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let den = parts.iter().fold(1u128, |l, &(_, d)| l / gcd(l, d) * d);
+    let num: u128 = parts.iter().map(|&(n, d)| n * (den / d)).sum();
+    num.div_ceil(den).min(u64::MAX as u128) as u64
+}
+
 impl KvLayout {
     /// The layout of layers `range` of `model` on one rank of `tp`, cached
     /// in `dtype` with `engine`'s block size and window policy.
@@ -218,16 +373,47 @@ impl KvLayout {
 
     /// Bytes per token summed over layers, as if every layer cached the token
     /// (the figure model cards and vLLM's page size quote).
+    ///
+    /// A compressed layer adds its window entry plus its share of a
+    /// compressed entry (and indexer key) per token; the sum is rounded up
+    /// to a whole byte.
     pub fn bytes_per_token(&self) -> u64 {
-        self.layers
+        let plain: u64 = self
+            .layers
             .iter()
+            .filter(|l| !matches!(l, KvLayer::Compressed { .. }))
             .map(|l| l.bytes_per_token(self.dtype))
-            .sum()
+            .sum();
+        plain + self.compressed_share(true)
+    }
+
+    /// Per-token bytes of the compressed layers, rounded up: the compressed
+    /// entries' and indexer keys' share, plus the window entry when
+    /// `with_window`.
+    fn compressed_share(&self, with_window: bool) -> u64 {
+        ceil_fraction_sum(self.layers.iter().flat_map(|l| match *l {
+            KvLayer::Compressed {
+                ratio,
+                indexer_bytes,
+                ..
+            } => {
+                let e = l.entry_bytes(self.dtype);
+                let w = if with_window { e } else { 0 };
+                let share = if ratio > 1 {
+                    (e + indexer_bytes, ratio)
+                } else {
+                    (0, 1)
+                };
+                vec![(w, 1), share]
+            }
+            _ => Vec::new(),
+        }))
     }
 
     /// Bytes each further token adds once sliding windows are full: layers
     /// that keep growing with context (full and MLA; sliding layers too when
     /// the engine does not cap them).
+    /// Compressed layers grow by their compressed entries' share (rounded up).
     pub fn growing_bytes_per_token(&self) -> u64 {
         self.layers
             .iter()
@@ -236,7 +422,8 @@ impl KvLayout {
                     || (!self.window_capped && matches!(l, KvLayer::Sliding { .. }))
             })
             .map(|l| l.bytes_per_token(self.dtype))
-            .sum()
+            .sum::<u64>()
+            + self.compressed_share(false)
     }
 
     /// Fixed bytes per sequence (recurrent state of linear / state-space
@@ -264,7 +451,12 @@ impl KvLayout {
     /// (None otherwise). Attention layers of different sizes page at the
     /// largest; the kernel block multiple is 64 for MLA backends, else 16.
     pub fn vllm_pages(&self) -> Option<VllmHybridPages> {
-        if self.hybrid != HybridPaging::UnifiedPages {
+        if self.hybrid != HybridPaging::UnifiedPages
+            || self
+                .layers
+                .iter()
+                .any(|l| matches!(l, KvLayer::Compressed { .. }))
+        {
             return None;
         }
         let attn: Vec<u64> = self
@@ -276,7 +468,7 @@ impl KvLayout {
         let states: Vec<u64> = self
             .layers
             .iter()
-            .map(|l| l.state_bytes_per_sequence())
+            .map(|l| l.recurrent_state_bytes())
             .filter(|&b| b > 0)
             .collect();
         let align = if self.layers.iter().any(|l| matches!(l, KvLayer::Mla { .. })) {
@@ -299,7 +491,7 @@ impl KvLayout {
     /// attention and state (None otherwise).
     pub fn state_pool_split(&self, budget_bytes: u64) -> Option<(u64, u64)> {
         (self.hybrid == HybridPaging::SeparatePool
-            && self.state_bytes_per_sequence() > 0
+            && self.recurrent_state_bytes() > 0
             && self.bytes_per_token() > 0)
             .then(|| sglang_state_split(budget_bytes, self.state_pool_ratio))
     }
@@ -320,7 +512,7 @@ impl KvLayout {
         if let Some((kv, st)) = self.state_pool_split(budget) {
             let attn = self.bytes_at(context, self.block_size, self.window_capped, false);
             let by_kv = kv.checked_div(attn).unwrap_or(cap);
-            return by_kv.min(st / self.state_bytes_per_sequence());
+            return by_kv.min(st / self.recurrent_state_bytes());
         }
         match self.sequence_bytes(context) {
             0 => cap,
@@ -333,21 +525,44 @@ impl KvLayout {
     pub fn state_slots(&self, budget_bytes: i128) -> Option<u64> {
         let budget = budget_bytes.clamp(0, u64::MAX as i128) as u64;
         let (_, st) = self.state_pool_split(budget)?;
-        Some(st / self.state_bytes_per_sequence())
+        Some(st / self.recurrent_state_bytes())
+    }
+
+    /// Linear-attention / SSM state per sequence (what hybrid paging and
+    /// SGLang's state pool hold; compressed layers' compressor state is kept
+    /// beside their KV).
+    fn recurrent_state_bytes(&self) -> u64 {
+        self.layers.iter().map(|l| l.recurrent_state_bytes()).sum()
     }
 
     /// Bytes decode attention reads for one sequence of `context` tokens:
     /// exact tokens (no block rounding), sliding layers only their window
     /// (every engine attends over the window, even where it keeps more).
+    /// Compressed layers: the window, the compressed entries a query reads
+    /// and every indexer key ([`KvLayer::compressed_attended_bytes`]).
     pub fn attended_bytes(&self, context: u64) -> u64 {
-        self.bytes_at(context, 1, true, true)
+        self.layers
+            .iter()
+            .map(|l| match l {
+                KvLayer::Compressed { .. } => l.compressed_attended_bytes(self.dtype, context),
+                _ => self.layer_bytes(l, context, 1, true, true),
+            })
+            .sum()
     }
 
-    /// Tokens decode attention reads per sequence, summed over layers.
+    /// Tokens decode attention reads per sequence, summed over layers (a
+    /// compressed layer's compressed entries count as tokens).
     pub fn attended_tokens(&self, context: u64) -> u64 {
         self.layers
             .iter()
-            .map(|l| l.cached_tokens(context, true))
+            .map(|l| match *l {
+                KvLayer::Compressed { ratio, topk, .. } => {
+                    let entries = if ratio > 1 { context / ratio } else { 0 };
+                    l.cached_tokens(context, true)
+                        + if topk > 0 { entries.min(topk) } else { entries }
+                }
+                _ => l.cached_tokens(context, true),
+            })
             .sum()
     }
 
@@ -358,8 +573,20 @@ impl KvLayout {
     /// Hybrid models: vLLM reports blocks ÷ layer groups × block size
     /// (`_report_kv_cache_config`); SGLang's KV pool is its share of the
     /// budget after the state pool.
+    ///
+    /// Layouts with compressed layers: the budget over the bytes each token
+    /// adds once the windows are full (their windows and compressor states
+    /// are a fixed cost per sequence).
     pub fn pool_tokens(&self, budget_bytes: i128) -> u64 {
-        let per_token = self.bytes_per_token();
+        let compressed = self
+            .layers
+            .iter()
+            .any(|l| matches!(l, KvLayer::Compressed { .. }));
+        let per_token = if compressed {
+            self.growing_bytes_per_token()
+        } else {
+            self.bytes_per_token()
+        };
         if budget_bytes <= 0 || per_token == 0 {
             return 0;
         }
@@ -377,24 +604,36 @@ impl KvLayout {
     /// rounded up to blocks of `block_size`, dropping tokens outside the
     /// window when `capped`, plus state when `with_state`.
     fn bytes_at(&self, context: u64, block_size: u64, capped: bool, with_state: bool) -> u64 {
-        let block = block_size.max(1);
         self.layers
             .iter()
-            .map(|l| {
-                let mut t = l.cached_tokens(context, capped);
-                if t < context && block > 1 {
-                    // A sliding layer straddles one extra block as the window moves.
-                    t += block;
-                }
-                let t = t.div_ceil(block) * block;
-                t * l.bytes_per_token(self.dtype)
-                    + if with_state {
-                        l.state_bytes_per_sequence()
-                    } else {
-                        0
-                    }
-            })
+            .map(|l| self.layer_bytes(l, context, block_size, capped, with_state))
             .sum()
+    }
+
+    /// [`Self::bytes_at`] for one layer; a compressed layer adds its
+    /// compressed entries and indexer keys to its window.
+    fn layer_bytes(
+        &self,
+        l: &KvLayer,
+        context: u64,
+        block_size: u64,
+        capped: bool,
+        with_state: bool,
+    ) -> u64 {
+        let block = block_size.max(1);
+        let mut t = l.cached_tokens(context, capped);
+        if t < context && block > 1 {
+            // A sliding layer straddles one extra block as the window moves.
+            t += block;
+        }
+        let t = t.div_ceil(block) * block;
+        t * l.bytes_per_token(self.dtype)
+            + l.compressed_bytes(self.dtype, context)
+            + if with_state {
+                l.state_bytes_per_sequence()
+            } else {
+                0
+            }
     }
 }
 

@@ -172,6 +172,9 @@ impl LayerTensors {
 /// The token-mixer tensors of layer `i` (attention, linear attention or
 /// Mamba2; none for Nemotron-H's feed-forward-only blocks).
 fn mixer_tensors(m: &ModelSpec, i: u64) -> Vec<Tensor> {
+    if m.compressed_attention.is_some() {
+        return compressed_attention_tensors(m, i);
+    }
     match m.layer_type(i) {
         LayerType::Full | LayerType::Sliding => {
             let mut t = attention_tensors(m, m.layer_type(i));
@@ -182,6 +185,117 @@ fn mixer_tensors(m: &ModelSpec, i: u64) -> Vec<Tensor> {
         LayerType::Mamba => mamba_tensors(m),
         LayerType::None => Vec::new(),
     }
+}
+
+/// A tensor the engines never quantize (vLLM builds these projections with
+/// `quant_config=None`; the checkpoint ships them in bf16): counted like a
+/// router.
+fn unquantized(name: &'static str, out: u64, inp: u64) -> Tensor {
+    Tensor {
+        name,
+        out,
+        inp,
+        role: Role::Router,
+        split: Split::Replicated,
+        kept_16bit_in: None,
+        stored_as: None,
+    }
+}
+
+/// DeepSeek-V4 attention of layer `i` (HF `DeepseekV4Attention`):
+/// `q_a_proj` hidden → q_lora_rank, `q_a_norm`, `q_b_proj` → heads ×
+/// head_dim, `kv_proj` hidden → head_dim (the shared K=V head), `kv_norm`,
+/// grouped `o_a_proj` (o_groups blocks of heads·head_dim/o_groups →
+/// o_lora_rank), `o_b_proj` o_groups·o_lora_rank → hidden, per-head `sinks`.
+/// A layer with a compress ratio adds its compressor (`kv_proj`,
+/// `gate_proj` hidden → coff·head_dim, `position_bias` ratio × coff·head_dim,
+/// `kv_norm`; coff = 2 for CSA's overlapping windows), a CSA layer its
+/// lightning indexer (its own compressor at `index_head_dim`, `q_b_proj`
+/// q_lora_rank → index heads × index_head_dim, `weights_proj` hidden → index
+/// heads). The compressor and indexer projections other than `q_b_proj` are
+/// bf16 in the checkpoint and unquantized in vLLM.
+fn compressed_attention_tensors(m: &ModelSpec, i: u64) -> Vec<Tensor> {
+    let Some(c) = &m.compressed_attention else {
+        return Vec::new();
+    };
+    let a = &m.attention;
+    let (h, hd, nh) = (m.hidden_size, a.head_dim, a.num_heads);
+    let heads = Split::Heads { heads: nh };
+    let mut t = vec![
+        Tensor::lin("q_a_proj", c.q_lora_rank, h, Split::Replicated),
+        Tensor::vec("q_a_norm", c.q_lora_rank, Split::Replicated),
+        Tensor::lin("q_b_proj", nh * hd, c.q_lora_rank, heads),
+        Tensor::lin("kv_proj", hd, h, Split::Replicated),
+        Tensor::vec("kv_norm", hd, Split::Replicated),
+        Tensor::lin(
+            "o_a_proj",
+            c.o_groups * c.o_lora_rank,
+            nh * hd / c.o_groups.max(1),
+            Split::Rows,
+        ),
+        Tensor::lin("o_b_proj", h, c.o_groups * c.o_lora_rank, Split::Cols),
+        Tensor::vec("sinks", nh, heads),
+    ];
+    let ratio = c.ratio(i);
+    if ratio > 1 {
+        let coff = 1 + u64::from(c.is_csa(i));
+        t.extend([
+            unquantized("compressor.kv_proj", coff * hd, h),
+            unquantized("compressor.gate_proj", coff * hd, h),
+            Tensor::vec(
+                "compressor.position_bias",
+                ratio * coff * hd,
+                Split::Replicated,
+            ),
+            Tensor::vec("compressor.kv_norm", hd, Split::Replicated),
+        ]);
+    }
+    if let Some(ix) = m.indexer.as_ref().filter(|_| c.is_csa(i)) {
+        let d = ix.head_dim;
+        t.extend([
+            unquantized("indexer.kv_proj", 2 * d, h),
+            unquantized("indexer.gate_proj", 2 * d, h),
+            Tensor::vec("indexer.position_bias", ratio * 2 * d, Split::Replicated),
+            Tensor::vec("indexer.kv_norm", d, Split::Replicated),
+            Tensor::lin(
+                "indexer.q_b_proj",
+                ix.num_heads * d,
+                c.q_lora_rank,
+                Split::Replicated,
+            ),
+            unquantized("indexer.weights_proj", ix.num_heads, h),
+        ]);
+    }
+    t
+}
+
+/// Manifold-constrained hyper-connections of one decoder layer (HF
+/// `DeepseekV4HyperConnection`, one before attention and one before the
+/// MoE): `fn` of (2 + n)·n × n·hidden, `base` of (2 + n)·n, 3 scales, for n
+/// residual streams; none for a plain residual.
+fn hyper_connection_tensors(m: &ModelSpec) -> Vec<Tensor> {
+    let n = m.hyper_connection_streams;
+    if n == 0 {
+        return Vec::new();
+    }
+    let mix = (2 + n) * n;
+    let one = |t: &mut Vec<Tensor>| {
+        t.push(Tensor {
+            name: "hc.fn",
+            out: mix,
+            inp: n * m.hidden_size,
+            role: Role::Vector,
+            split: Split::Replicated,
+            kept_16bit_in: None,
+            stored_as: None,
+        });
+        t.push(Tensor::vec("hc.base", mix, Split::Replicated));
+        t.push(Tensor::vec("hc.scale", 3, Split::Replicated));
+    };
+    let mut t = Vec::new();
+    one(&mut t);
+    one(&mut t);
+    t
 }
 
 /// DeepSeek sparse attention's indexer (DeepSeek-V3.2 `Indexer`: `wq_b`
@@ -464,6 +578,7 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
     for _ in 0..m.norm.scalars_per_layer {
         dense.push(Tensor::vec("layer_scalar", 1, Split::Replicated));
     }
+    dense.extend(hyper_connection_tensors(m));
     let (expert, num_experts) = match (&m.moe, m.is_moe_layer(i)) {
         (Some(moe), true) => {
             dense.push(Tensor {
@@ -490,7 +605,20 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
                     Split::Replicated,
                 ));
             }
-            if moe.router_score_bias {
+            let hash = i < moe.hash_layers;
+            if hash {
+                // Hash routing: a fixed token-id → top-k experts table.
+                dense.push(Tensor {
+                    name: "router.tid2eid",
+                    out: m.vocab_size,
+                    inp: moe.experts_per_token,
+                    role: Role::Router,
+                    split: Split::Replicated,
+                    kept_16bit_in: None,
+                    stored_as: None,
+                });
+            }
+            if moe.router_score_bias && !hash {
                 dense.push(Tensor::vec(
                     "e_score_correction_bias",
                     moe.num_experts,
@@ -577,6 +705,11 @@ pub fn layer_kinds(m: &ModelSpec, range: std::ops::Range<u64>) -> Vec<(LayerTens
             .filter(|(_, e)| e.layers.contains(&i))
             .map(|(n, _)| n)
             .collect();
+        // DeepSeek-V4: the compress ratio and hash routing change the tensors.
+        let v4 = (
+            m.compressed_attention.as_ref().map_or(0, |c| c.ratio(i)),
+            m.moe.as_ref().is_some_and(|x| i < x.hash_layers),
+        );
         (
             m.layer_type(i),
             m.ffn_type(i),
@@ -584,9 +717,18 @@ pub fn layer_kinds(m: &ModelSpec, range: std::ops::Range<u64>) -> Vec<(LayerTens
             own_indexer,
             kept,
             mixed,
+            v4,
         )
     };
-    type Key = (LayerType, FfnType, u64, bool, [bool; 4], Vec<usize>);
+    type Key = (
+        LayerType,
+        FfnType,
+        u64,
+        bool,
+        [bool; 4],
+        Vec<usize>,
+        (u64, bool),
+    );
     let mut kinds: Vec<(Key, u64, u64)> = Vec::new();
     for i in range {
         let k = key(i);
@@ -613,9 +755,24 @@ pub fn outer_tensors(m: &ModelSpec) -> (Tensor, Vec<Tensor>, Option<Tensor>) {
         stored_as: None,
     };
     let norm_params = if m.norm.bias { 2 } else { 1 };
-    let final_norm = (0..norm_params)
+    let mut final_norm: Vec<Tensor> = (0..norm_params)
         .map(|_| Tensor::vec("final_norm", m.hidden_size, Split::Replicated))
         .collect();
+    let n = m.hyper_connection_streams;
+    if n > 0 {
+        // HF `DeepseekV4HyperHead`: collapses the streams before the final norm.
+        final_norm.push(Tensor {
+            name: "hc_head.fn",
+            out: n,
+            inp: n * m.hidden_size,
+            role: Role::Vector,
+            split: Split::Replicated,
+            kept_16bit_in: None,
+            stored_as: None,
+        });
+        final_norm.push(Tensor::vec("hc_head.base", n, Split::Replicated));
+        final_norm.push(Tensor::vec("hc_head.scale", 1, Split::Replicated));
+    }
     let mut head = (!m.tie_word_embeddings).then_some(Tensor {
         name: "lm_head",
         out: m.vocab_size,
@@ -647,9 +804,14 @@ pub fn mtp_tensors(m: &ModelSpec) -> Vec<Tensor> {
         Tensor::lin("eh_proj", h, 2 * h, Split::Replicated),
         Tensor::vec("shared_head.norm", h, Split::Replicated),
     ];
-    // The MTP block uses the layer type of the last (MoE) layer.
+    // The MTP block uses the layer type of the last (MoE) layer; DeepSeek-V4's
+    // attends over its window only (no compress ratio past the decoder layers).
     let last = m.num_layers.max(1) - 1;
-    let l = layer_tensors(m, last);
+    let l = if m.compressed_attention.is_some() {
+        layer_tensors(m, m.num_layers)
+    } else {
+        layer_tensors(m, last)
+    };
     if m.layer_type(last) == LayerType::None {
         // Nemotron-H ends in an MoE-only block; its MTP block ("*E") also has
         // attention: take the last attention layer's.

@@ -330,6 +330,24 @@ impl<'a> IterationModel<'a> {
                         KvLayer::State { .. } => {
                             c.state_bytes += l.state_bytes_per_sequence() as f64;
                         }
+                        // DeepSeek-V4: every indexer key (and, without top-k,
+                        // every compressed entry) is read over the context; the
+                        // window and the top-k entries are a fixed read per
+                        // sequence (their attention FLOPs are not counted).
+                        KvLayer::Compressed {
+                            ratio,
+                            window,
+                            indexer_bytes,
+                            topk,
+                            ..
+                        } => {
+                            let e = l.entry_bytes(st.kv.dtype) as f64;
+                            if *ratio > 1 {
+                                let whole = if *topk == 0 { e } else { 0.0 };
+                                c.full_bpt += (*indexer_bytes as f64 + whole) / *ratio as f64;
+                            }
+                            c.state_bytes += (*window + *topk) as f64 * e;
+                        }
                     }
                 }
                 c

@@ -394,7 +394,19 @@ impl Report {
                 }
             ));
         }
-        if let Some(ix) = &m.indexer {
+        if let Some(c) = &m.compressed_attention {
+            assumptions.push(format!(
+                "DeepSeek-V4 compressed KV as vLLM caches it: every layer keeps the last {} tokens' entries ({} B each in fp8: fp8 NoPE + bf16 RoPE + ue8m0 scales), CSA layers one entry + a 132 B indexer key per 4 tokens, HCA layers one entry per 128; the compressors' fp32 state ({} B per sequence) is the fixed part; no page padding counted",
+                c.window,
+                crate::memory::kv::v4_fp8_entry_bytes(m.attention.head_dim, c.rope_head_dim),
+                crate::units::thousands(m.state_bytes_per_sequence())
+            ));
+        }
+        if let Some(ix) = m
+            .indexer
+            .as_ref()
+            .filter(|_| m.compressed_attention.is_none())
+        {
             let own = m.num_layers - ix.shared_layers.len() as u64;
             let per_layer = crate::memory::hybrid::indexer_key_bytes(ix.head_dim);
             match d.engine.mla_cache {
@@ -409,7 +421,7 @@ impl Report {
                 ),
             }
         }
-        if m.state_bytes_per_sequence() > 0 {
+        if m.state_bytes_per_sequence() > 0 && m.compressed_attention.is_none() {
             let kv = &b.kv;
             let note = if let Some(p) = kv.vllm_pages() {
                 format!(

@@ -104,8 +104,14 @@ pub fn render_text(r: &Report) -> String {
         d.engine_version
     ));
     let state = if r.kv_cache.state_bytes_per_sequence > 0 {
+        // DeepSeek-V4's fixed part is its compressors' running state.
+        let what = if r.model.attention.starts_with("compressed") {
+            "compressor state"
+        } else {
+            "linear/SSM layers"
+        };
         format!(
-            " + {} B fixed state per sequence (linear/SSM layers)",
+            " + {} B fixed state per sequence ({what})",
             thousands(r.kv_cache.state_bytes_per_sequence)
         )
     } else {

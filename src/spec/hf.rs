@@ -7,8 +7,8 @@ use super::dtype::{
     CheckpointLayout, DType, Keep16, KvDtype, ModulePart, TensorFormat, WeightFormat,
 };
 use super::model::{
-    AttentionSpec, FfnType, HeadShape, IndexerSpec, LayerType, LinearAttentionSpec, LinearKind,
-    MambaSpec, MlaSpec, MlpSpec, ModelSpec, MoeSpec, NormSpec,
+    AttentionSpec, CompressedAttentionSpec, FfnType, HeadShape, IndexerSpec, LayerType,
+    LinearAttentionSpec, LinearKind, MambaSpec, MlaSpec, MlpSpec, ModelSpec, MoeSpec, NormSpec,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -162,6 +162,17 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         None => return Err(Error::spec(origin, "missing field 'vocab_size'")),
     };
     let head_dim = get_u64(c, &["head_dim"]).unwrap_or(hidden / heads.max(1));
+    // DeepSeek-V4: per-layer compress ratios over one shared K=V head.
+    let compressed = compressed_spec(c, layers, origin)?;
+    if compressed.is_some() {
+        if kv_heads != 1 {
+            return Err(Error::spec(
+                origin,
+                format!("field 'num_key_value_heads' = {kv_heads}: DeepSeek-V4's compressed attention (compress_ratios) has one shared K=V head; a config with more is not modelled"),
+            ));
+        }
+        need_u64(c, &["head_dim"], origin)?;
+    }
     // Absent is "missing"; a stated 0 reaches the bounds check, which names it.
     let max_context = get_u64(
         c,
@@ -261,6 +272,10 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
             })
             .collect();
         (compress_pattern(&types), Vec::new(), None)
+    } else if compressed.is_some() {
+        // DeepSeek-V4: every layer attends (its window lives in
+        // `compressed_attention`); every layer is MoE.
+        (vec![LayerType::Full], Vec::new(), None)
     } else {
         let (l, w) = layer_pattern(c, fam, layers, window, origin)?;
         (l, ffn_types(c, layers, origin)?, w)
@@ -361,6 +376,7 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
                 return Err(Error::spec(origin, "mlp_only_layers is not supported yet; remove it or list the layers as dense in a YAML spec"));
             }
             Some(MoeSpec {
+                hash_layers: get_u64(c, &["num_hash_layers"]).unwrap_or(0),
                 num_experts: e,
                 experts_per_token: top_k,
                 expert_intermediate_size: expert_inter,
@@ -423,6 +439,10 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         None if !std::ptr::eq(c, root) => quant_format(c, origin)?,
         None => None,
     };
+    let quant = match &compressed {
+        Some(_) => v4_expert_format(c, root, quant, layers, origin)?,
+        None => quant,
+    };
     let (checkpoint_format, checkpoint_layout) = match quant {
         Some((f, l)) => (Some(f), Some(l)),
         None => (None, None),
@@ -470,6 +490,12 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         mamba,
         indexer,
         full_attention_shape,
+        hyper_connection_streams: if compressed.is_some() {
+            get_u64(c, &["hc_mult"]).unwrap_or(0)
+        } else {
+            0
+        },
+        compressed_attention: compressed,
         ffn_widths: nas
             .map(|n| {
                 let w = compress_widths(&n.widths);
@@ -645,6 +671,119 @@ fn period<T: PartialEq + Clone>(v: &[T]) -> Vec<T> {
     v.to_vec()
 }
 
+/// DeepSeek-V4's compressed attention from `compress_ratios` (one per decoder
+/// layer, plus trailing entries for the MTP layers that vLLM does not read),
+/// `sliding_window`, `qk_rope_head_dim`, `q_lora_rank`, `o_groups`,
+/// `o_lora_rank`; None when the config has no `compress_ratios`.
+fn compressed_spec(
+    c: &Value,
+    layers: u64,
+    origin: &str,
+) -> Result<Option<CompressedAttentionSpec>> {
+    let Some(v) = c.get("compress_ratios").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let list = v.as_array().ok_or_else(|| {
+        Error::spec(
+            origin,
+            "field 'compress_ratios' must be a list with one ratio per layer",
+        )
+    })?;
+    let mtp = get_u64(c, &["num_nextn_predict_layers"]).unwrap_or(0);
+    let n = list.len() as u64;
+    if n != layers && n != layers + mtp {
+        return Err(Error::spec(
+            origin,
+            format!("field 'compress_ratios' lists {n} layers but num_hidden_layers is {layers} (+ {mtp} MTP)"),
+        ));
+    }
+    let mut ratios = Vec::new();
+    for (i, r) in list.iter().take(layers as usize).enumerate() {
+        match r.as_u64() {
+            Some(r @ (0 | 1 | 4 | 128)) => ratios.push(r),
+            _ => {
+                return Err(Error::spec(
+                    origin,
+                    format!("field 'compress_ratios[{i}]' = {r}: only 0/1 (window only), 4 (compressed sparse attention) and 128 (heavily compressed attention) are modelled, as vLLM and SGLang run them"),
+                ))
+            }
+        }
+    }
+    Ok(Some(CompressedAttentionSpec {
+        compress_ratios: ratios,
+        window: need_u64(c, &["sliding_window"], origin)?,
+        rope_head_dim: need_u64(c, &["qk_rope_head_dim"], origin)?,
+        q_lora_rank: need_u64(c, &["q_lora_rank"], origin)?,
+        o_groups: need_u64(c, &["o_groups"], origin)?,
+        o_lora_rank: need_u64(c, &["o_lora_rank"], origin)?,
+    }))
+}
+
+/// DeepSeek-V4's checkpoint: `quantization_config` says fp8 with 128×128
+/// blocks, and `expert_dtype: fp4` puts the routed experts in MXFP4 (e2m1 +
+/// one ue8m0 scale per 32 inputs: vLLM `DeepseekV4FP8Config` →
+/// `Mxfp4MoEMethod`, `DeepseekV4MegaMoEExperts` scales of `hidden // 32`);
+/// attention and shared experts stay fp8 block. NVIDIA's NVFP4 copies add
+/// ModelOpt's `moe_quant_algo: NVFP4` to that fp8 config (`ignore` lists
+/// attention, shared experts and head, which keep the fp8 / 16-bit they had):
+/// the routed experts are NVFP4. Without `expert_dtype` (or `fp8`) the
+/// experts are fp8 block like the rest.
+fn v4_expert_format(
+    c: &Value,
+    root: &Value,
+    quant: Option<(WeightFormat, CheckpointLayout)>,
+    layers: u64,
+    origin: &str,
+) -> Result<Option<(WeightFormat, CheckpointLayout)>> {
+    let q = root
+        .get("quantization_config")
+        .or_else(|| c.get("quantization_config"));
+    let experts = match q.and_then(|q| q.get("moe_quant_algo")).and_then(Value::as_str) {
+        None => c.get("expert_dtype").and_then(Value::as_str),
+        Some("NVFP4") => Some("nvfp4"),
+        Some(other) => {
+            return Err(Error::spec(
+                origin,
+                format!("field 'quantization_config.moe_quant_algo' = '{other}': only NVFP4 experts beside DeepSeek-V4's fp8 layers are modelled; pass --weights to size it in one format"),
+            ))
+        }
+    };
+    match experts {
+        None | Some("fp8") => Ok(quant),
+        Some(e @ ("fp4" | "nvfp4")) => match quant {
+            Some((WeightFormat::Fp8Block, mut lay)) if lay.keep_16bit.is_empty() => {
+                let all: Vec<u64> = (0..layers).collect();
+                let entry = |part, format| TensorFormat {
+                    part,
+                    tensor: String::new(),
+                    layers: all.clone(),
+                    format,
+                };
+                let (f, what) = if e == "nvfp4" {
+                    (WeightFormat::Nvfp4, "moe_quant_algo NVFP4: routed experts NVFP4")
+                } else {
+                    (WeightFormat::Mxfp4, "expert_dtype fp4: routed experts MXFP4")
+                };
+                lay.read_from = format!("fp8 block 128×128 (quantization_config) + {what}");
+                lay.mixed = vec![
+                    entry(ModulePart::Attention, WeightFormat::Fp8Block),
+                    entry(ModulePart::SharedExperts, WeightFormat::Fp8Block),
+                    entry(ModulePart::RoutedExperts, f),
+                ];
+                Ok(Some((f, lay)))
+            }
+            _ => Err(Error::spec(
+                origin,
+                format!("field 'expert_dtype' = '{e}' is modelled only beside an fp8 block quantization_config without modules_to_not_convert (DeepSeek-V4's checkpoints); pass --weights to size it in one format"),
+            )),
+        },
+        Some(other) => Err(Error::spec(
+            origin,
+            format!("field 'expert_dtype' = '{other}': DeepSeek-V4 experts are fp4 or fp8 (vLLM `_DEEPSEEK_V4_EXPERT_DTYPES`)"),
+        )),
+    }
+}
+
 /// Fields of architectures kvplan does not model yet. A config that sets one
 /// is refused with the field's name and why, rather than sized wrongly.
 fn refuse_unmodelled(c: &Value, origin: &str) -> Result<()> {
@@ -652,9 +791,12 @@ fn refuse_unmodelled(c: &Value, origin: &str) -> Result<()> {
         c.get(k)
             .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
     };
+    // Hyper-connections and grouped output projections are modelled with
+    // DeepSeek-V4's compressed attention only.
+    let v4 = c.get("compress_ratios").is_some_and(|v| !v.is_null());
     let checks: [(&str, &str); 6] = [
-        ("compress_ratios", "DeepSeek-V4's compressed attention (per-layer compress_ratios, hyper-connections hc_mult, grouped output o_groups) is not modelled yet, so its KV cache and weights would be wrong"),
-        ("hc_mult", "DeepSeek-V4's hyper-connections (hc_mult) are not modelled yet"),
+        (if v4 { "" } else { "hc_mult" }, "hyper-connections (hc_mult) without DeepSeek-V4's compressed attention (compress_ratios) are not modelled"),
+        (if v4 { "" } else { "o_groups" }, "a grouped output projection (o_groups) without DeepSeek-V4's compressed attention (compress_ratios) is not modelled"),
         ("sparse_attention_config", "MiniMax-M3's block-sparse attention (sparse_attention_config: index heads and keys) is not modelled yet, so its KV cache would be wrong"),
         ("num_kv_shared_layers", "layers that reuse an earlier layer's KV (num_kv_shared_layers, Gemma-4 E2B/E4B) are not modelled yet"),
         ("use_double_wide_mlp", "double-width MLPs on KV-shared layers (use_double_wide_mlp) are not modelled yet"),

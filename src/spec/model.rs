@@ -92,6 +92,78 @@ pub struct ModelSpec {
     /// every dense layer is `mlp.intermediate_size` wide.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ffn_widths: Vec<u64>,
+    /// DeepSeek-V4's compressed attention (per-layer `compress_ratios`, the
+    /// shared-KV window, the grouped output projection); None for other models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compressed_attention: Option<CompressedAttentionSpec>,
+    /// Residual streams of manifold-constrained hyper-connections (DeepSeek-V4
+    /// `hc_mult`: 4); 0 for a plain residual stream.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hyper_connection_streams: u64,
+}
+
+/// DeepSeek-V4's attention (HF `DeepseekV4Attention`, vLLM `deepseek_v4.py`):
+/// one shared K=V head per layer, attended over a window of the last
+/// `window` tokens; layers with a compress ratio also attend over one
+/// compressed entry per `ratio` tokens — Compressed Sparse Attention at ratio
+/// 4 (overlapping windows, a lightning indexer picking `indexer.topk`
+/// entries), Heavily Compressed Attention at ratio 128 (every entry). Queries
+/// go through a low-rank `q_a`/`q_b` pair, the output through `o_groups`
+/// grouped projections of rank `o_lora_rank` and a mixing projection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompressedAttentionSpec {
+    /// Compress ratio of each decoder layer (config `compress_ratios`; 0 =
+    /// window only). A trailing entry for the MTP layer is not kept.
+    pub compress_ratios: Vec<u64>,
+    /// Uncompressed window every layer keeps, tokens (`sliding_window`).
+    pub window: u64,
+    /// Rotary part of the shared head (`qk_rope_head_dim`).
+    pub rope_head_dim: u64,
+    /// Rank of the query compression (`q_lora_rank`).
+    pub q_lora_rank: u64,
+    /// Groups of the output projection (`o_groups`).
+    pub o_groups: u64,
+    /// Rank of each group's output projection (`o_lora_rank`).
+    pub o_lora_rank: u64,
+}
+
+impl CompressedAttentionSpec {
+    /// Compress ratio of layer `i` (0 past the listed layers: the MTP layer
+    /// attends over the window only, vLLM `DeepseekV4Attention`).
+    pub fn ratio(&self, i: u64) -> u64 {
+        self.compress_ratios.get(i as usize).copied().unwrap_or(0)
+    }
+
+    /// Whether layer `i` is a Compressed Sparse Attention layer (ratio 4:
+    /// overlapping windows and its own lightning indexer).
+    pub fn is_csa(&self, i: u64) -> bool {
+        self.ratio(i) == 4
+    }
+
+    /// Bytes per sequence of one compressor's fp32 running state at `ratio`
+    /// for entries of `head_dim` (vLLM `deepseek_compressor.py`
+    /// `CompressorStateCache`): `coff × ratio` tokens (coff = 2 with CSA's
+    /// overlapping windows, else 1) of a kv and a score vector of `coff ×
+    /// head_dim` values each; 0 for a window-only layer.
+    pub fn compressor_state_bytes(ratio: u64, head_dim: u64) -> u64 {
+        if ratio <= 1 {
+            return 0;
+        }
+        let coff = 1 + u64::from(ratio == 4);
+        coff * ratio * 2 * coff * head_dim * 4
+    }
+
+    /// The compressors' state of layer `i` per sequence: its own, plus its
+    /// indexer's (at `index_head_dim`) on a CSA layer.
+    pub fn layer_state_bytes(&self, i: u64, head_dim: u64, index_head_dim: Option<u64>) -> u64 {
+        let r = self.ratio(i);
+        Self::compressor_state_bytes(r, head_dim)
+            + match index_head_dim {
+                Some(d) if self.is_csa(i) => Self::compressor_state_bytes(r, d),
+                _ => 0,
+            }
+    }
 }
 
 /// Feed-forward block of one layer.
@@ -382,6 +454,11 @@ pub struct MoeSpec {
     /// `moe_latent_size`); None: they work on the hidden state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latent_size: Option<u64>,
+    /// Leading MoE layers that route by a fixed token-id → experts table
+    /// (DeepSeek-V4 `num_hash_layers`: a `tid2eid` table of vocab × top-k,
+    /// no score-correction bias).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hash_layers: u64,
 }
 
 fn one() -> u64 {
@@ -492,7 +569,15 @@ impl ModelSpec {
 
     /// Fixed state bytes per sequence of the whole model (all layers, logical
     /// bytes before any page padding).
+    ///
+    /// DeepSeek-V4: the compressors' fp32 running state.
     pub fn state_bytes_per_sequence(&self) -> u64 {
+        if let Some(c) = &self.compressed_attention {
+            let ix = self.indexer.as_ref().map(|x| x.head_dim);
+            return (0..self.num_layers)
+                .map(|i| c.layer_state_bytes(i, self.attention.head_dim, ix))
+                .sum();
+        }
         (0..self.num_layers)
             .map(|i| self.state_bytes_per_layer(self.layer_type(i)))
             .sum()
@@ -547,6 +632,23 @@ impl ModelSpec {
                 .filter(|&i| self.layer_type(i) == k)
                 .count()
         };
+        if let Some(c) = &self.compressed_attention {
+            let of = |r: u64| (0..self.num_layers).filter(|&i| c.ratio(i) == r).count();
+            let rest = self.num_layers as usize - of(4) - of(128);
+            let rest = if rest > 0 {
+                format!(" + {rest} window-only")
+            } else {
+                String::new()
+            };
+            return format!(
+                "compressed MQA {}×{} (CSA {} + HCA {}{rest}, window {})",
+                a.num_heads,
+                a.head_dim,
+                of(4),
+                of(128),
+                c.window
+            );
+        }
         let sliding = count(LayerType::Sliding);
         let full = count(LayerType::Full);
         let mut base = if let Some(m) = &a.mla {
@@ -646,6 +748,32 @@ impl ModelSpec {
             && self.linear_state_bytes_per_layer == 0
         {
             return bad("layer_pattern has mamba layers but neither mamba nor linear_state_bytes_per_layer says their state".into());
+        }
+        if let Some(c) = &self.compressed_attention {
+            if c.compress_ratios.len() as u64 != self.num_layers {
+                return bad(format!(
+                    "compressed_attention.compress_ratios lists {} layers but num_layers is {}",
+                    c.compress_ratios.len(),
+                    self.num_layers
+                ));
+            }
+            if let Some((i, r)) = c
+                .compress_ratios
+                .iter()
+                .enumerate()
+                .find(|(_, r)| !matches!(r, 0 | 1 | 4 | 128))
+            {
+                return bad(format!("compressed_attention.compress_ratios[{i}] = {r}: only 0/1 (window only), 4 (CSA) and 128 (HCA) are modelled, as the engines run them"));
+            }
+            if c.window == 0 || c.o_groups == 0 || a.num_heads % c.o_groups != 0 {
+                return bad(format!(
+                    "compressed_attention: window ({}) must be > 0 and o_groups ({}) must divide num_heads ({})",
+                    c.window, c.o_groups, a.num_heads
+                ));
+            }
+            if c.compress_ratios.contains(&4) && self.indexer.is_none() {
+                return bad("compressed_attention has CSA layers (ratio 4) but no indexer section (index_n_heads, index_head_dim, index_topk)".into());
+            }
         }
         if self.ffn_pattern.contains(&FfnType::Moe) && self.moe.is_none() {
             return bad("ffn_pattern has moe layers but the spec has no moe section".into());
