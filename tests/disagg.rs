@@ -122,7 +122,8 @@ fn close(a: f64, b: f64, rel: f64) -> bool {
 }
 
 #[test]
-fn one_request_1p1d_ttft_is_prefill_plus_transfer_and_tpot_one_decode_step() {
+fn one_request_1p1d_ttft_is_prefill_plus_transfer_plus_first_decode_step_and_tpot_one_decode_step()
+{
     // Llama-3.1-8B, bf16, one H100 per worker, both in one 8-GPU node (NVLink).
     let (isl, osl) = (2000u64, 64u64);
     let r = req("llama-3.1-8b", "8xH100", "vllm");
@@ -148,15 +149,20 @@ fn one_request_1p1d_ttft_is_prefill_plus_transfer_and_tpot_one_decode_step() {
     assert_eq!(dg.result.link.kind, "nvlink");
     let transfer = 10e-6 + 262_144_000.0 / 450e9;
     assert!(close(dg.result.kv_transfer.seconds, transfer, 1e-9));
-    let ttft = overhead + prefill_alone(&s, isl) + transfer;
+    // The client's stream comes from the decode worker (Dynamo's
+    // disaggregated-serving design: the prefill worker returns the transfer
+    // metadata, the decode worker streams the tokens), so the first token
+    // reaches it after the decode worker's first step, at context isl + 1.
+    let ttft = overhead + prefill_alone(&s, isl) + transfer + decode_step(&s, 1, isl + 1);
     assert!(
         close(sv.ttft_ms.mean / 1e3, ttft, 1e-6),
         "TTFT {} ms, expected {} ms",
         sv.ttft_ms.mean,
         ttft * 1e3
     );
-    // TPOT: the decode worker's osl − 1 steps of one sequence, contexts isl+1 … isl+osl−1.
-    let steps: f64 = (1..osl).map(|j| decode_step(&s, 1, isl + j)).sum();
+    // TPOT = (e2e − TTFT) / (osl − 1): the decode worker's other osl − 2
+    // steps of one sequence, contexts isl+2 … isl+osl−1, over osl − 1.
+    let steps: f64 = (2..osl).map(|j| decode_step(&s, 1, isl + j)).sum();
     let tpot = steps / (osl - 1) as f64;
     assert!(
         close(sv.tpot_ms.mean / 1e3, tpot, 0.01),
@@ -451,9 +457,9 @@ fn one_request_1p1d_with_mtp_decodes_in_verify_steps() {
     // DeepSeek-V3 with its MTP module, draft acceptance 0.75 (1.75 tokens per
     // verify step), one TP-8 H200 worker per pool. The decode worker takes
     // the request with its prompt and first token cached: its first step
-    // computes token 2 alone (a one-token "prefill" costed as a verify
-    // step), then ⌈(osl − 2) / 1.75⌉ verify steps emit the rest. osl = 37:
-    // 1 + ⌈35 / 1.75⌉ = 21 steps for 36 tokens, so TPOT = 21 steps ÷ 36.
+    // (a one-token "prefill" costed as a verify step) ends the TTFT, then
+    // ⌈(osl − 2) / 1.75⌉ verify steps emit the rest. osl = 37: ⌈35 / 1.75⌉
+    // = 20 steps after the first token, so TPOT = 20 steps ÷ 36.
     let (isl, osl) = (1000u64, 37u64);
     let mut r = req("deepseek-v3", "8xH200", "sglang");
     r.mtp = Some(true);
@@ -470,16 +476,15 @@ fn one_request_1p1d_with_mtp_decodes_in_verify_steps() {
     let mem = memory::plan(&s);
     let m = IterationModel::new(&s, &mem, &Efficiency::default());
     assert_eq!(m.speculation().tokens_per_step(), 1.75);
-    // Contexts: the first step at isl + 1, then isl + 2 + 1.75 j, j = 0…19.
+    // Contexts after the first token: isl + 2 + 1.75 j, j = 0…19.
     let step = |ctx: f64| {
         let mut b = BatchComposition::default();
         b.add_decodes(1.0, ctx, ctx);
         m.cost(&b).seconds
     };
-    let total = step((isl + 1) as f64)
-        + (0..20)
-            .map(|j| step((isl + 2) as f64 + 1.75 * j as f64))
-            .sum::<f64>();
+    let total = (0..20)
+        .map(|j| step((isl + 2) as f64 + 1.75 * j as f64))
+        .sum::<f64>();
     let tpot = total / 36.0;
     assert!(
         close(sv.tpot_ms.mean / 1e3, tpot, 0.01),

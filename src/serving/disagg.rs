@@ -798,7 +798,13 @@ fn combine(
             ttft.push(((x.first_token - x.arrival + exposed(x.prompt)) * 1e3, *n));
         }
     }
-    let (mut tpot, mut resid, mut itl) = (Vec::new(), Vec::new(), Vec::new());
+    // Decode side per request: (wait until its first decode-pool token,
+    // residence). The client's stream comes from the decode worker (the
+    // prefill worker hands back only the KV's transfer metadata: Dynamo's
+    // disaggregated-serving design, https://docs.nvidia.com/dynamo/design-docs/disaggregated-serving),
+    // so the wait for a decode slot and that first step count in TTFT.
+    let (mut tpot, mut resid, mut first, mut itl) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut running, mut busy, mut bound) = (0.0, 0.0, [0.0f64; 4]);
     let (mut iters, mut preempt, mut kv_blocked, mut seq_blocked, mut peak) = (
         pre.groups.iter().map(|g| g.1.iterations).sum::<u64>(),
@@ -818,9 +824,12 @@ fn combine(
             let wgt = *n;
             for x in &r.records {
                 let t = (x.finish - x.arrival) * 1e3;
+                let f = (x.first_token - x.arrival) * 1e3;
                 resid.push(t);
-                tpot.push((t / x.output.max(1) as f64, wgt));
-                itl.push(((x.first_token - x.arrival) * 1e3, wgt));
+                first.push(f);
+                // (e2e − TTFT) / (osl − 1): the decode pool emits osl − 1 tokens.
+                tpot.push(((t - f) / x.output.max(1) as f64, wgt));
+                itl.push((f, wgt));
             }
             itl.extend(r.itl.iter().map(|&(dt, k)| (dt * 1e3, k * wgt)));
             running += wgt * r.running_seconds;
@@ -837,15 +846,17 @@ fn combine(
             duration = duration.max(r.end_seconds - r.start_seconds);
         }
     }
-    // E2E: each prefill-side TTFT paired with a decode-side residence in order.
+    // E2E: each prefill-side TTFT paired with a decode-side residence in
+    // order; the pair's TTFT adds the decode side's wait for its first token.
     let mut e2e = Vec::new();
-    for (i, (t, wgt)) in ttft.iter().enumerate() {
-        let d = if resid.is_empty() {
-            0.0
+    for (i, (t, wgt)) in ttft.iter_mut().enumerate() {
+        let (d, f) = if resid.is_empty() {
+            (0.0, 0.0)
         } else {
-            resid[i % resid.len()]
+            (resid[i % resid.len()], first[i % first.len()])
         };
-        e2e.push((t + d, *wgt));
+        e2e.push((*t + d, *wgt));
+        *t += f;
     }
     let tpot_p = percentiles(tpot);
     let names = [
@@ -884,7 +895,7 @@ fn combine(
                 Overlap::AfterPrefill => "the prefill worker sends it once the prompt is done, so the whole transfer adds to TTFT",
             }
         ),
-        "TTFT = client overhead + prefill queueing + prefill + exposed transfer; the first token is the prefill worker's; TPOT = the decode pool's time per token after it (admission wait included)".into(),
+        "TTFT = client overhead + prefill queueing + prefill + exposed transfer + the decode worker's wait for a slot and its first step (the client's stream comes from the decode worker); TPOT = the decode pool's time per token after that".into(),
         "closed loop: each pool runs as a closed loop holding its share of the clients (throughput × its residence time, Little's law), iterated to a fixed point; E2E pairs prefill and decode samples in order".into(),
         "every request generates exactly its output length (no early end-of-sequence)".into(),
     ];
