@@ -127,7 +127,7 @@ const OUTLIERS: &[(&str, &str)] = &[
     ("vllm-qwen2-7b-instruct-a100-80gb-2", "a 5 GiB pool: kvplan's activation + non-torch (0.93 GiB) against the 0.56 GiB vLLM 0.10.1 used (FlashInfer sampler) is 7% of it"),
     ("vllm-qwen3-235b-a22b-fp8-h100", "vLLM 0.9.2 (before kvplan's modelled range) with LMCache's KV connector: 4.8 GiB per GPU less pool than vllm@0.10's arithmetic; the issue's reply points at the profile order since vLLM PR #19312, not modelled"),
     ("vllm-mistral-small-3.2-24b-h100", "multimodal Mistral3: its logged peak activation (2.12 GiB) is 4.2 fp32 copies of the 1,024 × 131,072 sampler logits where vllm@0.11 assumes 9.7 (4.85 GiB, fitted on this page's text-only logs); the vision tower's weights (0.85 GiB) are missing the other way"),
-    ("vllm-gpt-oss-120b-h100", "the log's own terms do not add up: 71.26 − 64.38 weights − 7.38 peak − 0.13 non-torch GiB is −0.63 GiB, not its 3.33 GiB pool; kvplan counts 3.61 GiB less weights (MXFP4 padding) and matches the peak to 1%")
+    ("vllm-gpt-oss-120b-h100", "the log's own terms do not add up: 71.26 − 64.38 weights − 7.38 peak − 0.13 non-torch GiB is −0.63 GiB, not its 3.33 GiB pool; kvplan matches the weights (64.18 GiB, −0.3%) and the peak (1%), so it predicts what those terms give, no pool"),
 ];
 
 fn rel(pred: f64, logged: f64) -> f64 {
@@ -362,8 +362,6 @@ fn kv_capacity_matches_engine_logs() {
 
 /// Records whose weights kvplan misses by more than 2%, each with the reason.
 const WEIGHT_OUTLIERS: &[(&str, &str)] = &[
-    ("vllm-gpt-oss-120b-h100", "Hopper: vLLM's OAI Triton MoE kernels swizzle the MXFP4 experts into a padded layout (triton_kernels HopperMXValueLayout), not modelled: 60.77 GiB against 64.38"),
-    ("vllm-gpt-oss-20b-h100", "the same Hopper Triton layout: 12.82 GiB against 13.47"),
     ("vllm-gemma-4-26b-a4b-a100", "multimodal checkpoint (Gemma4ForConditionalGeneration): kvplan's spec is the text model, without the vision tower (47.00 GiB against 48.5)"),
 ];
 
@@ -371,8 +369,9 @@ const WEIGHT_OUTLIERS: &[(&str, &str)] = &[
 /// took" / "mem usage" line within 2% (the logged figure is the source, read
 /// from each record), except the named outliers. Checks the weight shapes
 /// behind the pool independently of the activation and overhead terms: the
-/// MXFP4 expert padding of `profiles/engines/vllm.yaml` puts gpt-oss on
-/// Marlin (A100) within 0.3% (15.23 and 12.82 GiB unpadded: −12% and −7%).
+/// MXFP4 expert padding of `profiles/engines/vllm.yaml` puts gpt-oss within
+/// 0.6% on Marlin (A100; 15.23 and 12.82 GiB unpadded: −12% and −7%) and
+/// on Hopper's Triton layout (H100; 60.77 and 12.82 unpadded: −6% and −5%).
 #[test]
 fn weights_match_the_logged_model_loading_line() {
     let c = Catalog::builtin().unwrap();

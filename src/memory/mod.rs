@@ -131,7 +131,7 @@ fn expert_shard(s: &Scenario, tensors: &[Tensor], tp: u64, qd: bool) -> (u64, u6
     } else {
         None
     };
-    let Some((pi, ph)) = pad else {
+    let Some((pi, ph, phd)) = pad else {
         return shard(s, tensors, tp, qd);
     };
     let h = s
@@ -148,8 +148,8 @@ fn expert_shard(s: &Scenario, tensors: &[Tensor], tp: u64, qd: bool) -> (u64, u6
         // hidden size, is padded to the hidden multiple.
         let (po, pi_) = match t.split {
             Split::Rows => (up(o, pi), if i == h { up(i, ph) } else { i }),
-            Split::Cols => (if o == h { up(o, ph) } else { o }, up(i, pi)),
-            _ if o == h && i == 1 => (up(o, ph), i),
+            Split::Cols => (if o == h { up(o, phd) } else { o }, up(i, pi)),
+            _ if o == h && i == 1 => (up(o, phd), i),
             _ => (o, i),
         };
         let padded = Tensor {

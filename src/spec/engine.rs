@@ -68,6 +68,11 @@ pub struct Mxfp4Padding {
     pub intermediate_multiple: u64,
     /// The hidden size is rounded up to a multiple of this.
     pub hidden_multiple: u64,
+    /// The hidden size of the down projection (the output of the expert's
+    /// second GEMM) is rounded up to this instead, where the kernel's layout
+    /// pads it differently from the first GEMM's input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_hidden_multiple: Option<u64>,
 }
 
 /// Scheduler defaults an engine switches to on large GPUs.
@@ -618,13 +623,14 @@ impl EngineSpec {
         e
     }
 
-    /// The (expert width, hidden size) multiples this engine pads MXFP4
-    /// routed experts to on a GPU of `arch` named `gpu_name`, if any.
+    /// The (expert width, hidden size, down projection's hidden size)
+    /// multiples this engine pads MXFP4 routed experts to on a GPU of `arch`
+    /// named `gpu_name`, if any.
     pub fn mxfp4_padding_for(
         &self,
         arch: super::dtype::Arch,
         gpu_name: &str,
-    ) -> Option<(u64, u64)> {
+    ) -> Option<(u64, u64, u64)> {
         self.mxfp4_moe_padding
             .iter()
             .find(|r| {
@@ -632,7 +638,14 @@ impl EngineSpec {
                     && (r.gpu_names.is_empty()
                         || r.gpu_names.iter().any(|n| n.eq_ignore_ascii_case(gpu_name)))
             })
-            .map(|r| (r.intermediate_multiple.max(1), r.hidden_multiple.max(1)))
+            .map(|r| {
+                let h = r.hidden_multiple.max(1);
+                (
+                    r.intermediate_multiple.max(1),
+                    h,
+                    r.down_hidden_multiple.unwrap_or(h).max(1),
+                )
+            })
     }
 
     /// This profile as it runs on `gpu`: [`EngineSpec::for_gpu`] plus the
