@@ -28,6 +28,7 @@ use crate::memory::{layer_weights_split, mtp_pass_split, MemoryPlan, WeightsSpli
 use crate::scenario::Scenario;
 use crate::spec::engine::DecodeCache;
 use crate::spec::scheduler::SchedulerSpec;
+use std::cell::Cell;
 
 /// Attention pairs (query token, key token) of a causal chunk of `chunk`
 /// tokens after `prefix` cached tokens, on a layer that attends to the last
@@ -246,6 +247,41 @@ pub struct IterationModel<'a> {
     /// One MTP module on the last stage's GPU, costed like a stage of one
     /// layer (None without speculation).
     draft: Option<StageCoeffs>,
+    /// Each stage's class: stages of one class have the same constants and
+    /// cost the same in every iteration (`StageCoeffs::same_cost`).
+    stage_class: Vec<usize>,
+    /// The last (decode batch, CUDA-graph size) looked up.
+    last_graph: Cell<(u64, Option<u64>)>,
+    /// The last two (expert-group tokens, experts touched) computed, newest
+    /// first (a speculative iteration alternates target and draft passes).
+    last_touched: Cell<[(f64, f64); 2]>,
+}
+
+impl StageCoeffs {
+    /// Whether `self` and `other` cost the same in every iteration of a
+    /// pipeline of `pp` stages: equal constants (bit for bit), both or
+    /// neither the first stage (the per-step overhead), both or neither
+    /// sending activations on (the hand-off).
+    fn same_cost(&self, other: &StageCoeffs, pp: u64) -> bool {
+        let bits = |c: &StageCoeffs| {
+            [
+                c.layers,
+                c.local_experts,
+                c.full_bpt,
+                c.sliding_bpt,
+                c.state_bytes,
+                c.full_layers,
+                c.sliding_layers,
+                c.mla_layers,
+            ]
+            .map(f64::to_bits)
+        };
+        (self.stage == 0) == (other.stage == 0)
+            && (self.stage + 1 < pp) == (other.stage + 1 < pp)
+            && self.split == other.split
+            && bits(self) == bits(other)
+            && self.kv == other.kv
+    }
 }
 
 /// Bandwidth of a collective among `group` GPUs (inter-node when the group
@@ -377,6 +413,15 @@ impl<'a> IterationModel<'a> {
             c.layers = 1.0;
             c
         });
+        let mut stage_class: Vec<usize> = Vec::with_capacity(stages.len());
+        for (i, st) in stages.iter().enumerate() {
+            let class = (0..i).find(|&j| stages[j].same_cost(st, d.pp)).map_or_else(
+                || stage_class.iter().max().map_or(0, |m| m + 1),
+                |j| stage_class[j],
+            );
+            stage_class.push(class);
+        }
+        let sched = e.scheduler_spec();
         let pp_bw = if s.cluster.nodes > 1 {
             INTER_NODE_BYTES_PER_S
         } else {
@@ -396,7 +441,8 @@ impl<'a> IterationModel<'a> {
             attn_flops_per_ctx,
             prefill_flops_per_pair,
             kv_extra_engine: e.decode_cache != DecodeCache::Paged || e.mla_decode_expands_latent,
-            sched: e.scheduler_spec(),
+            last_graph: Cell::new((0, sched.cuda_graph_size(0))),
+            sched,
             dcp: d.dcp.max(1) as f64,
             dcp_bw: group_bandwidth(s, d.dcp.max(1), eff),
             moe_tile: grouped_gemm_tile_tokens(gpu.arch) as f64,
@@ -409,6 +455,8 @@ impl<'a> IterationModel<'a> {
             }),
             spec,
             draft,
+            stage_class,
+            last_touched: Cell::new([(0.0, 0.0); 2]),
         }
     }
 
@@ -428,7 +476,12 @@ impl<'a> IterationModel<'a> {
     /// MTP module follow (the first also over the iteration's prefill
     /// tokens, whose MTP-layer KV it writes); without it, one token each.
     pub fn cost(&self, b: &BatchComposition) -> IterationCost {
-        let (mut total, mut top) = self.pass(b, self.spec.verify_tokens(), &self.stages);
+        let (mut total, mut top) = self.pass(
+            b,
+            self.spec.verify_tokens(),
+            &self.stages,
+            &self.stage_class,
+        );
         if let Some(draft) = &self.draft {
             let decodes = BatchComposition {
                 decode_sequences: b.decode_sequences,
@@ -442,7 +495,7 @@ impl<'a> IterationModel<'a> {
                 if pb.is_empty() {
                     break;
                 }
-                let (c, t) = self.pass(&pb, 1.0, std::slice::from_ref(draft));
+                let (c, t) = self.pass(&pb, 1.0, std::slice::from_ref(draft), &[0]);
                 total.accumulate(&c);
                 if t.0 > top.0 {
                     top = t;
@@ -461,11 +514,9 @@ impl<'a> IterationModel<'a> {
         b: &BatchComposition,
         verify: f64,
         stages: &[StageCoeffs],
+        classes: &[usize],
     ) -> (IterationCost, (f64, Bound)) {
-        let s = self.s;
-        let d = &s.deployment;
-        let e = &d.engine;
-        let gpu = &s.cluster.gpu;
+        let d = &self.s.deployment;
         let tokens = b.prefill_tokens + b.decode_sequences * verify;
         let replicas = b.replicas.max(1.0);
         // A pure-decode batch with a captured CUDA graph replays the graph of
@@ -473,8 +524,7 @@ impl<'a> IterationModel<'a> {
         // collectives); any other iteration runs eager and pays the profile's
         // eager and per-prefill-sequence costs.
         let graph = if b.prefill_tokens <= 0.0 && b.decode_sequences > 0.0 {
-            self.sched
-                .cuda_graph_size(b.decode_sequences.ceil() as u64)
+            self.graph_size(b.decode_sequences.ceil() as u64)
                 .map(|size| size as f64 * verify)
         } else {
             None
@@ -504,170 +554,271 @@ impl<'a> IterationModel<'a> {
         } else {
             (tokens, gemm_tokens)
         };
-        let touched_all = match &s.model.moe {
+        let it = PassTerms {
+            verify,
+            gemm_tokens,
+            eager,
+            group_gemm_tokens,
+            touched_all: self.experts_touched(group_tokens),
+        };
+        // Stages with the same constants cost the same: each distinct one is
+        // priced once per pass (the first `CLASS_MEMO` of them), and the
+        // totals still add stage by stage in pipeline order.
+        let mut memo: [Option<StageCost>; CLASS_MEMO] = [None; CLASS_MEMO];
+        for (st, &class) in stages.iter().zip(classes) {
+            let c = match memo.get(class).copied().flatten() {
+                Some(c) => c,
+                None => {
+                    let c = self.stage_cost(st, b, &it);
+                    if let Some(slot) = memo.get_mut(class) {
+                        *slot = Some(c);
+                    }
+                    c
+                }
+            };
+            if c.bound.0 > max_bound.0 {
+                max_bound = c.bound;
+            }
+            total.bytes_read += c.w_bytes + c.kv_bytes;
+            total.weight_bytes_read += c.w_bytes;
+            total.kv_bytes_read += c.kv_bytes;
+            total.flops += c.flops;
+            total.memory_seconds += c.mem_s;
+            total.compute_seconds += c.cmp_s;
+            total.communication_seconds += c.comm;
+            total.overhead_seconds += c.overhead;
+            total.kv_extra_seconds += c.kv_extra;
+            total.seconds += c.stage_s;
+            total.experts_touched_per_layer = total.experts_touched_per_layer.max(c.touched);
+        }
+        total.bound = max_bound.1;
+        (total, max_bound)
+    }
+
+    /// The CUDA-graph size a pure-decode batch of `n` replays (the last
+    /// answer is kept: consecutive decode steps mostly share their batch).
+    fn graph_size(&self, n: u64) -> Option<u64> {
+        let (last_n, last) = self.last_graph.get();
+        if last_n == n {
+            return last;
+        }
+        let size = self.sched.cuda_graph_size(n);
+        self.last_graph.set((n, size));
+        size
+    }
+
+    /// Distinct routed experts `group_tokens` touch in the expert group (0
+    /// for dense models). The last two answers are kept: consecutive
+    /// iterations often run the same token count (a full budget, an
+    /// unchanged decode batch).
+    fn experts_touched(&self, group_tokens: f64) -> f64 {
+        let kept = self.last_touched.get();
+        if let Some(&(_, touched)) = kept.iter().find(|k| k.0 == group_tokens) {
+            return touched;
+        }
+        let touched = match &self.s.model.moe {
             Some(moe) if moe.num_experts > 0 && group_tokens > 0.0 => {
                 -(moe.num_experts as f64) * (group_tokens * self.moe_ln_keep).exp_m1()
             }
             _ => 0.0,
         };
-        for st in stages {
-            let split = &st.split;
-            let mut w_bytes = split.dense_bytes as f64;
-            let mut flops = 2.0 * split.dense_params as f64 * gemm_tokens;
-            let mut touched = 0.0;
-            if let Some(moe) = &s.model.moe {
-                // Tokens routed into this GPU's expert group: with EP the DP
-                // replicas share the experts (group_tokens above).
-                let ef = moe.num_experts as f64;
-                let k = moe.experts_per_token as f64;
-                touched = touched_all * st.local_experts / ef;
-                w_bytes += touched * split.expert_bytes as f64 * split.moe_layers as f64;
-                // Rows each touched expert's GEMM runs. A prefill iteration's
-                // grouped GEMM pads every expert's tokens up to whole M tiles
-                // (`grouped_gemm_tile_tokens`); decode kernels use small-M tiles.
-                let per_expert = if touched_all > 0.0 {
-                    group_gemm_tokens * k / touched_all
-                } else {
-                    0.0
-                };
-                let rows = if b.prefill_tokens > 0.0 && self.moe_tile > 1.0 {
-                    (per_expert / self.moe_tile).ceil() * self.moe_tile
-                } else {
-                    per_expert
-                };
-                flops +=
-                    2.0 * rows * touched * split.expert_params as f64 * split.moe_layers as f64;
-            }
-            // KV: decodes read their contexts; chunks read their prefixes.
-            // With decode context parallelism each GPU holds and reads every
-            // dcp-th token of a sequence.
-            let mut kv_bytes = ((b.decode_context_tokens + b.prefill_prefix_tokens) * st.full_bpt
-                + (b.decode_window_tokens + b.prefill_window_prefix_tokens) * st.sliding_bpt)
-                / self.dcp
-                + b.decode_sequences * st.state_bytes;
-            // Linear-layer FLOPs of the prefill tokens (for the prefill compute scale).
-            let prefill_linear = if gemm_tokens > 0.0 {
-                flops * b.prefill_tokens / gemm_tokens
-            } else {
-                0.0
-            };
-            // Every verified token of a sequence attends over its context.
-            flops += self.attn_flops_per_ctx
-                * verify
-                * (b.decode_context_tokens * st.full_layers
-                    + b.decode_window_tokens * st.sliding_layers);
-            let prefill_attn = self.prefill_flops_per_pair
-                * (b.prefill_pairs * st.full_layers + b.prefill_window_pairs * st.sliding_layers);
-            flops += prefill_attn;
-            let prefill_extra =
-                (self.sched.prefill_compute_scale - 1.0).max(0.0) * (prefill_linear + prefill_attn);
-            let mut kv_extra = 0.0;
-            if self.kv_extra_engine && b.decode_sequences > 0.0 {
-                // Eager-framework copies (HF): modelled for a uniform batch at the mean context.
-                let n = b.decode_sequences.round().max(1.0) as u64;
-                let ctx = (b.decode_context_tokens / b.decode_sequences).round() as u64;
-                let extra = kv_traffic::decode_extra(
-                    e,
-                    &s.model,
-                    &st.kv,
-                    s.model.attention.num_heads / d.tp,
-                    n,
-                    ctx,
-                );
-                kv_bytes += extra.bytes;
-                let copy_bw = gpu.bandwidth_bytes_per_s() * e.strided_copy_efficiency.max(1e-6);
-                kv_extra = extra.copy_bytes / copy_bw
-                    + (extra.expand_flops / self.mm).max(extra.expand_bytes / self.bw);
-            }
-            let mem_s = w_bytes / self.bw + kv_bytes / self.kv_bw;
-            let cmp_s = (flops + prefill_extra) / self.mm;
-            // Two all-reduces per layer (after attention and after the MLP).
-            let act_bytes = gemm_tokens * s.model.hidden_size as f64 * 2.0;
-            let mut comm = 2.0 * st.layers * allreduce_seconds(act_bytes, d.tp, self.tp_bw);
-            if self.dcp > 1.0 {
-                // DCP per layer (vLLM PR #23734): all-gather the query heads of
-                // the DCP group, attend over the local 1/dcp of the tokens, then
-                // exchange the partial outputs and their LSEs. Absorbed MLA
-                // works in the latent width.
-                let a = &s.model.attention;
-                let (q_w, o_w) = match &a.mla {
-                    Some(m) => (m.latent_dim() as f64, m.kv_lora_rank as f64),
-                    None => (a.head_dim as f64, a.v_dim() as f64),
-                };
-                let n = self.dcp;
-                let group_heads = (a.num_heads / d.tp.max(1)) as f64 * n;
-                let q_bytes = gemm_tokens * group_heads * q_w * 2.0;
-                let o_bytes = gemm_tokens * group_heads * (o_w * 2.0 + 4.0);
-                comm += st.layers
-                    * ((n - 1.0) / n * (q_bytes + o_bytes) / self.dcp_bw
-                        + 2.0 * COLLECTIVE_LATENCY_S);
-            }
-            if d.ep > 1 {
-                // Dispatch + combine all-to-all per MoE layer: each token's k copies of
-                // the hidden state leave for other GPUs ((ep−1)/ep of them).
-                let k = s.model.moe.as_ref().map_or(0, |m| m.experts_per_token) as f64;
-                let per = gemm_tokens * k * s.model.hidden_size as f64 * 2.0;
-                let frac = (d.ep - 1) as f64 / d.ep as f64;
-                comm += split.moe_layers as f64
-                    * 2.0
-                    * (per * frac / self.moe_bw + COLLECTIVE_LATENCY_S);
-            }
-            if d.pp > 1 && st.stage + 1 < d.pp {
-                comm += act_bytes / self.pp_bw + COLLECTIVE_LATENCY_S;
-            }
-            // The per-iteration cost is paid once (charged to the first stage).
-            let per_step = if st.stage == 0 {
-                e.decode_overhead_per_step_seconds
-                    + b.prefill_chunks * self.sched.prefill_overhead_per_sequence_seconds
-            } else {
-                0.0
-            };
-            let eager_s = if eager {
-                st.layers * self.sched.eager_overhead_per_layer_seconds
-            } else {
-                0.0
-            };
-            let overhead = per_step
-                + eager_s
-                + st.layers * e.decode_overhead_per_layer_seconds
-                + split.moe_layers as f64 * e.decode_overhead_per_moe_layer_seconds
-                + st.mla_layers * e.decode_overhead_per_mla_layer_seconds;
-            let gpu_s = mem_s.max(cmp_s) + kv_extra;
-            // Eager host overhead runs while the GPU works; graph-replay gaps add up.
-            let stage_s = if e.decode_overhead_overlaps_gpu {
-                gpu_s.max(overhead) + comm
-            } else {
-                gpu_s + comm + overhead
-            };
-            let bound = [
-                (mem_s + kv_extra, Bound::Memory),
-                (cmp_s, Bound::Compute),
-                (comm, Bound::Communication),
-                (overhead, Bound::Overhead),
-            ]
-            .into_iter()
-            .fold(
-                (0.0, Bound::Memory),
-                |acc, x| if x.0 > acc.0 { x } else { acc },
-            );
-            if bound.0 > max_bound.0 {
-                max_bound = bound;
-            }
-            total.bytes_read += w_bytes + kv_bytes;
-            total.weight_bytes_read += w_bytes;
-            total.kv_bytes_read += kv_bytes;
-            total.flops += flops;
-            total.memory_seconds += mem_s;
-            total.compute_seconds += cmp_s;
-            total.communication_seconds += comm;
-            total.overhead_seconds += overhead;
-            total.kv_extra_seconds += kv_extra;
-            total.seconds += stage_s;
-            total.experts_touched_per_layer = total.experts_touched_per_layer.max(touched);
-        }
-        total.bound = max_bound.1;
-        (total, max_bound)
+        self.last_touched.set([(group_tokens, touched), kept[0]]);
+        touched
     }
+
+    /// One pipeline stage's share of a pass.
+    fn stage_cost(&self, st: &StageCoeffs, b: &BatchComposition, it: &PassTerms) -> StageCost {
+        let s = self.s;
+        let d = &s.deployment;
+        let e = &d.engine;
+        let gpu = &s.cluster.gpu;
+        let PassTerms {
+            verify,
+            gemm_tokens,
+            eager,
+            group_gemm_tokens,
+            touched_all,
+        } = *it;
+        let split = &st.split;
+        let mut w_bytes = split.dense_bytes as f64;
+        let mut flops = 2.0 * split.dense_params as f64 * gemm_tokens;
+        let mut touched = 0.0;
+        if let Some(moe) = &s.model.moe {
+            // Tokens routed into this GPU's expert group: with EP the DP
+            // replicas share the experts (group_tokens above).
+            let ef = moe.num_experts as f64;
+            let k = moe.experts_per_token as f64;
+            touched = touched_all * st.local_experts / ef;
+            w_bytes += touched * split.expert_bytes as f64 * split.moe_layers as f64;
+            // Rows each touched expert's GEMM runs. A prefill iteration's
+            // grouped GEMM pads every expert's tokens up to whole M tiles
+            // (`grouped_gemm_tile_tokens`); decode kernels use small-M tiles.
+            let per_expert = if touched_all > 0.0 {
+                group_gemm_tokens * k / touched_all
+            } else {
+                0.0
+            };
+            let rows = if b.prefill_tokens > 0.0 && self.moe_tile > 1.0 {
+                (per_expert / self.moe_tile).ceil() * self.moe_tile
+            } else {
+                per_expert
+            };
+            flops += 2.0 * rows * touched * split.expert_params as f64 * split.moe_layers as f64;
+        }
+        // KV: decodes read their contexts; chunks read their prefixes.
+        // With decode context parallelism each GPU holds and reads every
+        // dcp-th token of a sequence.
+        let mut kv_bytes = ((b.decode_context_tokens + b.prefill_prefix_tokens) * st.full_bpt
+            + (b.decode_window_tokens + b.prefill_window_prefix_tokens) * st.sliding_bpt)
+            / self.dcp
+            + b.decode_sequences * st.state_bytes;
+        // Linear-layer FLOPs of the prefill tokens (for the prefill compute scale).
+        let prefill_linear = if gemm_tokens > 0.0 {
+            flops * b.prefill_tokens / gemm_tokens
+        } else {
+            0.0
+        };
+        // Every verified token of a sequence attends over its context.
+        flops += self.attn_flops_per_ctx
+            * verify
+            * (b.decode_context_tokens * st.full_layers
+                + b.decode_window_tokens * st.sliding_layers);
+        let prefill_attn = self.prefill_flops_per_pair
+            * (b.prefill_pairs * st.full_layers + b.prefill_window_pairs * st.sliding_layers);
+        flops += prefill_attn;
+        let prefill_extra =
+            (self.sched.prefill_compute_scale - 1.0).max(0.0) * (prefill_linear + prefill_attn);
+        let mut kv_extra = 0.0;
+        if self.kv_extra_engine && b.decode_sequences > 0.0 {
+            // Eager-framework copies (HF): modelled for a uniform batch at the mean context.
+            let n = b.decode_sequences.round().max(1.0) as u64;
+            let ctx = (b.decode_context_tokens / b.decode_sequences).round() as u64;
+            let extra = kv_traffic::decode_extra(
+                e,
+                &s.model,
+                &st.kv,
+                s.model.attention.num_heads / d.tp,
+                n,
+                ctx,
+            );
+            kv_bytes += extra.bytes;
+            let copy_bw = gpu.bandwidth_bytes_per_s() * e.strided_copy_efficiency.max(1e-6);
+            kv_extra = extra.copy_bytes / copy_bw
+                + (extra.expand_flops / self.mm).max(extra.expand_bytes / self.bw);
+        }
+        let mem_s = w_bytes / self.bw + kv_bytes / self.kv_bw;
+        let cmp_s = (flops + prefill_extra) / self.mm;
+        // Two all-reduces per layer (after attention and after the MLP).
+        let act_bytes = gemm_tokens * s.model.hidden_size as f64 * 2.0;
+        let mut comm = 2.0 * st.layers * allreduce_seconds(act_bytes, d.tp, self.tp_bw);
+        if self.dcp > 1.0 {
+            // DCP per layer (vLLM PR #23734): all-gather the query heads of
+            // the DCP group, attend over the local 1/dcp of the tokens, then
+            // exchange the partial outputs and their LSEs. Absorbed MLA
+            // works in the latent width.
+            let a = &s.model.attention;
+            let (q_w, o_w) = match &a.mla {
+                Some(m) => (m.latent_dim() as f64, m.kv_lora_rank as f64),
+                None => (a.head_dim as f64, a.v_dim() as f64),
+            };
+            let n = self.dcp;
+            let group_heads = (a.num_heads / d.tp.max(1)) as f64 * n;
+            let q_bytes = gemm_tokens * group_heads * q_w * 2.0;
+            let o_bytes = gemm_tokens * group_heads * (o_w * 2.0 + 4.0);
+            comm += st.layers
+                * ((n - 1.0) / n * (q_bytes + o_bytes) / self.dcp_bw + 2.0 * COLLECTIVE_LATENCY_S);
+        }
+        if d.ep > 1 {
+            // Dispatch + combine all-to-all per MoE layer: each token's k copies of
+            // the hidden state leave for other GPUs ((ep−1)/ep of them).
+            let k = s.model.moe.as_ref().map_or(0, |m| m.experts_per_token) as f64;
+            let per = gemm_tokens * k * s.model.hidden_size as f64 * 2.0;
+            let frac = (d.ep - 1) as f64 / d.ep as f64;
+            comm +=
+                split.moe_layers as f64 * 2.0 * (per * frac / self.moe_bw + COLLECTIVE_LATENCY_S);
+        }
+        if d.pp > 1 && st.stage + 1 < d.pp {
+            comm += act_bytes / self.pp_bw + COLLECTIVE_LATENCY_S;
+        }
+        // The per-iteration cost is paid once (charged to the first stage).
+        let per_step = if st.stage == 0 {
+            e.decode_overhead_per_step_seconds
+                + b.prefill_chunks * self.sched.prefill_overhead_per_sequence_seconds
+        } else {
+            0.0
+        };
+        let eager_s = if eager {
+            st.layers * self.sched.eager_overhead_per_layer_seconds
+        } else {
+            0.0
+        };
+        let overhead = per_step
+            + eager_s
+            + st.layers * e.decode_overhead_per_layer_seconds
+            + split.moe_layers as f64 * e.decode_overhead_per_moe_layer_seconds
+            + st.mla_layers * e.decode_overhead_per_mla_layer_seconds;
+        let gpu_s = mem_s.max(cmp_s) + kv_extra;
+        // Eager host overhead runs while the GPU works; graph-replay gaps add up.
+        let stage_s = if e.decode_overhead_overlaps_gpu {
+            gpu_s.max(overhead) + comm
+        } else {
+            gpu_s + comm + overhead
+        };
+        let bound = [
+            (mem_s + kv_extra, Bound::Memory),
+            (cmp_s, Bound::Compute),
+            (comm, Bound::Communication),
+            (overhead, Bound::Overhead),
+        ]
+        .into_iter()
+        .fold(
+            (0.0, Bound::Memory),
+            |acc, x| if x.0 > acc.0 { x } else { acc },
+        );
+        StageCost {
+            w_bytes,
+            kv_bytes,
+            flops,
+            mem_s,
+            cmp_s,
+            comm,
+            overhead,
+            kv_extra,
+            stage_s,
+            bound,
+            touched,
+        }
+    }
+}
+
+/// Distinct stage classes priced once per pass; stages of a class past
+/// this many are priced one by one (same figures, more work).
+const CLASS_MEMO: usize = 8;
+
+/// What every stage of one pass shares.
+#[derive(Debug, Clone, Copy)]
+struct PassTerms {
+    verify: f64,
+    gemm_tokens: f64,
+    eager: bool,
+    group_gemm_tokens: f64,
+    touched_all: f64,
+}
+
+/// One stage's share of a pass, before the totals add them up.
+#[derive(Debug, Clone, Copy)]
+struct StageCost {
+    w_bytes: f64,
+    kv_bytes: f64,
+    flops: f64,
+    mem_s: f64,
+    cmp_s: f64,
+    comm: f64,
+    overhead: f64,
+    kv_extra: f64,
+    stage_s: f64,
+    bound: (f64, Bound),
+    touched: f64,
 }
 
 impl IterationCost {
@@ -721,5 +872,69 @@ mod tests {
             .map(|i| chunk_attention_pairs(100, i * 100, 250))
             .sum();
         assert!((chunk_attention_pairs(1000, 0, 250) - parts).abs() < 1e-6);
+    }
+}
+
+#[cfg(test)]
+mod stage_class_tests {
+    use super::*;
+    use crate::request::{resolve, EstimateRequest, Tokens};
+    use crate::spec::Catalog;
+
+    /// Stages priced once per class cost exactly what pricing every stage
+    /// gives: DeepSeek-V3 on 16 pipeline stages (dense and MoE stages, the
+    /// first with the per-step overhead, the last without a hand-off), with
+    /// expert parallelism and with speculative decoding (MTP), over decode,
+    /// prefill and mixed iterations.
+    #[test]
+    fn stage_classes_cost_what_every_stage_costs() {
+        let req = EstimateRequest {
+            model: "deepseek-v3".into(),
+            gpus: "2x8xH800".into(),
+            ctx: Some(Tokens::Number(9216)),
+            batch: Some(1),
+            ..Default::default()
+        };
+        let mut s = resolve(&req, &Catalog::builtin().unwrap(), &|_| unreachable!())
+            .unwrap()
+            .scenario;
+        for (tp, pp, ep, dp, mtp) in [
+            (1, 16, 1, 1, false),
+            (1, 8, 2, 2, false),
+            (2, 4, 4, 2, false),
+            (1, 16, 1, 1, true),
+        ] {
+            s.deployment.mtp = mtp;
+            s.deployment.tp = tp;
+            s.deployment.pp = pp;
+            s.deployment.ep = ep;
+            s.deployment.dp = dp;
+            s.validate().unwrap();
+            let mem = crate::memory::plan(&s);
+            let eff = Efficiency::default();
+            let grouped = IterationModel::new(&s, &mem, &eff);
+            let classes = grouped.stage_class.iter().max().unwrap() + 1;
+            // Deep pipelines repeat stages (4 pipeline stages here are all distinct).
+            if pp >= 8 {
+                assert!(classes < grouped.stages.len(), "pp {pp}: {classes} classes");
+            }
+            let mut each = grouped.clone();
+            each.stage_class = (0..each.stages.len()).collect();
+            let w = grouped.window;
+            let mut mixed = BatchComposition::decode(37, 5000, w);
+            mixed.add_prefill_chunk(1500, 3000, w);
+            mixed.replicas = dp as f64;
+            for b in [
+                BatchComposition::decode(64, 9000, w),
+                BatchComposition::decode(1, 100, w),
+                BatchComposition::prefill_chunk(8192, 0, w),
+                mixed,
+            ] {
+                // Twice: the second call finds the kept expert count.
+                for _ in 0..2 {
+                    assert_eq!(grouped.cost(&b), each.cost(&b), "pp {pp}: {b:?}");
+                }
+            }
+        }
     }
 }

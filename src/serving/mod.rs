@@ -406,7 +406,7 @@ pub fn simulate(
     eff: &Efficiency,
     w: &ServingWorkload,
 ) -> Result<ServingResult> {
-    simulate_with(s, mem, eff, w, true)
+    simulate_with(s, mem, eff, w, true, true)
 }
 
 /// `simulate` with every iteration costed one by one
@@ -417,7 +417,19 @@ pub fn simulate_stepwise(
     eff: &Efficiency,
     w: &ServingWorkload,
 ) -> Result<ServingResult> {
-    simulate_with(s, mem, eff, w, false)
+    simulate_with(s, mem, eff, w, false, true)
+}
+
+/// `simulate` without the inter-token-latency percentiles (`itl_ms` left
+/// at zero): the SLA plan ranks on TTFT, TPOT and throughput only, and
+/// sorting every iteration's gap is a large share of a simulation.
+pub(crate) fn simulate_without_itl(
+    s: &Scenario,
+    mem: &MemoryPlan,
+    eff: &Efficiency,
+    w: &ServingWorkload,
+) -> Result<ServingResult> {
+    simulate_with(s, mem, eff, w, true, false)
 }
 
 fn simulate_with(
@@ -426,6 +438,7 @@ fn simulate_with(
     eff: &Efficiency,
     w: &ServingWorkload,
     fast: bool,
+    with_itl: bool,
 ) -> Result<ServingResult> {
     s.validate()?;
     w.validate(s.model.max_context)?;
@@ -532,6 +545,10 @@ fn simulate_with(
                 "the serving simulation ran past its deadline and was stopped".into(),
             ),
         })?;
+        let mut run = run;
+        if !with_itl {
+            run.itl.clear();
+        }
         groups.push(Group {
             replicas: *count,
             run,

@@ -4,7 +4,9 @@
 //! through the serving simulator, ranked by output tokens/s per GPU among
 //! those that meet the SLA at the chosen percentile.
 
-use super::{simulate, simulate_stepwise, Arrival, ServingResult, ServingWorkload};
+use super::{
+    simulate, simulate_stepwise, simulate_without_itl, Arrival, ServingResult, ServingWorkload,
+};
 use crate::error::{Error, Result};
 use crate::memory;
 use crate::perf::Efficiency;
@@ -12,6 +14,7 @@ use crate::plan::{Candidate, Constraints, Objective, Pinned};
 use crate::scenario::Scenario;
 use crate::spec::dtype::{KvDtype, WeightFormat};
 use serde::Serialize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The latency targets.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -220,7 +223,8 @@ fn simulate_layout(
             let r = loop {
                 let wk = scaled(w, copies);
                 let sim = if fast {
-                    simulate(&s, &mem, eff, &wk)
+                    // The candidate carries no inter-token latency: skip its percentiles.
+                    simulate_without_itl(&s, &mem, eff, &wk)
                 } else {
                     simulate_stepwise(&s, &mem, eff, &wk)
                 };
@@ -274,9 +278,9 @@ fn simulate_layout(
     (out, first_err)
 }
 
-/// `plan` on at most `threads` threads (1: on the caller's thread). The
-/// deployments are split into contiguous shares and their results joined in
-/// the search's order, so every thread count gives the same plan.
+/// `plan` on at most `threads` threads (1: on the caller's thread). Each
+/// thread takes the next deployment not yet taken, and the results are
+/// joined in the search's order, so every thread count gives the same plan.
 pub fn plan_on_threads(
     base: &Scenario,
     constraints: &Constraints,
@@ -321,34 +325,48 @@ fn plan_impl(
     c.max_ttft_seconds = None;
     let layouts = crate::plan::search_pinned(base, &c, Objective::Throughput, eff, pinned)?;
     let fitting: Vec<&Candidate> = layouts.iter().filter(|x| x.fits).collect();
-    let run_share = |share: &[&Candidate]| -> Vec<(Vec<ServingCandidate>, Option<Error>)> {
-        share
-            .iter()
-            .map(|cand| simulate_layout(base, cand, eff, w, sla, fast))
-            .collect()
-    };
+    let run_one = |cand: &Candidate| simulate_layout(base, cand, eff, w, sla, fast);
     let threads = threads.clamp(1, fitting.len().max(1));
     let results: Vec<(Vec<ServingCandidate>, Option<Error>)> = if threads == 1 {
-        run_share(&fitting)
+        fitting.iter().map(|cand| run_one(cand)).collect()
     } else {
-        let per = fitting.len().div_ceil(threads);
+        // Layouts differ in cost (pipeline depth, KV pool, knobs): each
+        // thread takes the next unclaimed one, and the results go back to
+        // the search's order before they are joined.
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(cand) = fitting.get(i) else {
+                    return done;
+                };
+                done.push((i, run_one(cand)));
+            }
+        };
         // The server's request deadline is per thread: carry it over.
         let deadline = crate::deadline::current();
+        let mut slots: Vec<Option<(Vec<ServingCandidate>, Option<Error>)>> =
+            (0..fitting.len()).map(|_| None).collect();
         std::thread::scope(|scope| {
-            let handles: Vec<_> = fitting
-                .chunks(per)
-                .map(|share| {
-                    scope.spawn(move || match deadline {
-                        Some(t) => crate::deadline::with_deadline(t, || run_share(share)),
-                        None => run_share(share),
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| match deadline {
+                        Some(t) => crate::deadline::with_deadline(t, work),
+                        None => work(),
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("a plan thread panicked"))
-                .collect()
-        })
+            for h in handles {
+                for (i, r) in h.join().expect("a plan thread panicked") {
+                    slots[i] = Some(r);
+                }
+            }
+        });
+        slots
+            .into_iter()
+            .map(|r| r.expect("every layout was simulated"))
+            .collect()
     };
     let mut out: Vec<ServingCandidate> = Vec::new();
     let mut first_err: Option<Error> = None;
