@@ -1148,6 +1148,24 @@ pub struct Options {
     /// What-if: the MTP draft acceptance for every MTP row (default:
     /// `perf::speculative::DEFAULT_MTP_ACCEPTANCE`).
     pub mtp_acceptance: Option<f64>,
+    /// What-if: MTP rows draft as InferenceX's recipes do (`recipe_mtp_drafts`)
+    /// instead of one token per MTP module.
+    pub mtp_drafts_by_recipe: bool,
+}
+
+/// Draft tokens per step of InferenceX's DeepSeek-R1 MTP recipes
+/// (SemiAnalysisAI/InferenceX `benchmarks/single_node/fixed_seq_len/`):
+/// TensorRT-LLM `num_nextn_predict_layers` 3, or 1 with attention DP
+/// (`dsr1_fp8_b200_trt_mtp.sh`); SGLang EAGLE `--speculative-num-steps 2`
+/// (`dsr1_fp8_b200_mtp.sh`); others: the checkpoint's module count (None).
+/// The multi-node disaggregated recipes vary (mtp1–mtp3 by config); the
+/// same rule is applied to them.
+pub fn recipe_mtp_drafts(engine: &str, layout: Layout) -> Option<u64> {
+    match engine {
+        "trtllm" => Some(if layout.dp > 1 { 1 } else { 3 }),
+        "sglang" => Some(2),
+        _ => None,
+    }
 }
 
 /// Overrides of the engine profiles' FITTED scheduler knobs (None: the profile's).
@@ -1568,6 +1586,11 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
             dp: Some(s.layout.dp),
             mtp: Some(mtp),
             mtp_acceptance: opt.mtp_acceptance.filter(|_| mtp),
+            mtp_draft_tokens: if mtp && opt.mtp_drafts_by_recipe {
+                recipe_mtp_drafts(&r.backend, s.layout)
+            } else {
+                None
+            },
             ..Default::default()
         };
         let mut res = resolve(&req, cat, &no_files).map_err(|e| {
@@ -2217,7 +2240,7 @@ fn main() {
     let mut fit_serving_flag = false;
     let mut it = args.iter();
     let usage = "usage: silicon_check [CSV] [--kv fp8|bf16] [--layer-us N] [--step-us N] \
-                 [--mode agg|disagg] [--fit-on Blackwell|Hopper] [--no-serving] [--max-sim-requests N] [--eager-layer-us N] [--prefill-seq-us N] [--request-us N] [--prefill-scale K] [--matmul F] [--fit-serving] [--no-mtp] [--mtp-acceptance A] [--rows OUT.csv]\n\
+                 [--mode agg|disagg] [--fit-on Blackwell|Hopper] [--no-serving] [--max-sim-requests N] [--eager-layer-us N] [--prefill-seq-us N] [--request-us N] [--prefill-scale K] [--matmul F] [--fit-serving] [--no-mtp] [--mtp-acceptance A] [--mtp-drafts-by-recipe] [--rows OUT.csv]\n\
                  CSV: aiconfigurator's silicon_sample.csv layout or the AMD serving-runs layout \
                  (detected from the header); default tests/fixtures/silicon/subset.csv";
     let micros = |v: Option<&String>, flag: &str| -> f64 {
@@ -2279,6 +2302,7 @@ fn main() {
             }
             "--rows" => rows_out = it.next().cloned(),
             "--no-mtp" => opt.ignore_mtp = true,
+            "--mtp-drafts-by-recipe" => opt.mtp_drafts_by_recipe = true,
             "--mtp-acceptance" => {
                 opt.mtp_acceptance = it
                     .next()

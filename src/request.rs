@@ -179,6 +179,11 @@ pub struct EstimateRequest {
     /// Accepted draft tokens per step with MTP (expected extra tokens, 0–1 per draft).
     #[serde(default)]
     pub mtp_acceptance: Option<f64>,
+    /// Draft tokens per decode step with MTP (vLLM `num_speculative_tokens`,
+    /// SGLang `--speculative-num-steps`, TensorRT-LLM `num_nextn_predict_layers`);
+    /// default: the checkpoint's MTP module count.
+    #[serde(default)]
+    pub mtp_draft_tokens: Option<u64>,
     /// Attention what-if: `mha`, `gqa:N`, `mqa` or `mla:RANK` replaces the
     /// model's attention shape (empty text: none).
     #[serde(
@@ -597,6 +602,18 @@ pub fn resolve_with(
             format!("{acceptance} must be between 0 and 1"),
         ));
     }
+    let draft_tokens = req.mtp_draft_tokens.unwrap_or(0);
+    if req.mtp_draft_tokens.is_some()
+        && !(1..=*crate::spec::bounds::MTP_LAYERS.end()).contains(&draft_tokens)
+    {
+        return Err(Error::input(
+            "mtp-draft-tokens",
+            format!(
+                "{draft_tokens} draft tokens per step: choose 1 to {}",
+                crate::spec::bounds::MTP_LAYERS.end()
+            ),
+        ));
+    }
     let scenario = Scenario {
         model,
         cluster,
@@ -610,6 +627,7 @@ pub fn resolve_with(
             engine,
             mtp,
             mtp_acceptance: acceptance,
+            mtp_draft_tokens: draft_tokens,
             dcp: req.dcp.unwrap_or(1),
         },
         workload: Workload { context, batch },

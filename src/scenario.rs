@@ -50,6 +50,9 @@ pub struct Deployment {
     /// Probability that one MTP draft token is accepted (used when `mtp`;
     /// `perf::speculative` turns it into tokens per decode iteration).
     pub mtp_acceptance: f64,
+    /// Draft tokens per decode iteration with MTP (0: one per MTP module of
+    /// the checkpoint; more re-apply the last module, as engines allow).
+    pub mtp_draft_tokens: u64,
     /// Decode context parallelism (`-dcp`): ranks of a TP group that split
     /// each sequence's KV cache by token position (1 = none).
     pub dcp: u64,

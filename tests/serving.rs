@@ -738,3 +738,34 @@ fn mtp_off_reproduces_the_simulator_before_speculative_decoding() {
     // What moved went from TPOT to TTFT (cf12a8a: 314.85 ms, 13.700 ms).
     assert!(disagg.0 > 314.8524300856197 && disagg.1 < 13.700048945863978);
 }
+
+#[test]
+fn mtp_draft_tokens_chain_the_acceptance_and_bad_counts_name_the_flag() {
+    // Three drafts at acceptance 0.8: a step keeps the verified token and the
+    // accepted run, 1 + 0.8 + 0.64 + 0.512 = 2.952 (a rejection ends it),
+    // and verifies 4 tokens per sequence.
+    let c = Catalog::builtin().unwrap();
+    let mut req = EstimateRequest {
+        model: "deepseek-v3".into(),
+        gpus: "8xH200".into(),
+        mtp: Some(true),
+        mtp_acceptance: Some(0.8),
+        mtp_draft_tokens: Some(3),
+        ..Default::default()
+    };
+    let r = resolve(&req, &c, &|_| unreachable!()).unwrap();
+    let spec = kvplan::perf::Speculation::of(&r.scenario);
+    assert_eq!(spec.draft_tokens, 3);
+    assert_eq!(spec.verify_tokens(), 4.0);
+    assert!(
+        (r.tokens_per_step - 2.952).abs() < 1e-12,
+        "{}",
+        r.tokens_per_step
+    );
+    for bad in [0, 17] {
+        req.mtp_draft_tokens = Some(bad);
+        let e = resolve(&req, &c, &|_| unreachable!()).unwrap_err();
+        assert_eq!(e.field(), Some("mtp_draft_tokens"), "{e}");
+        assert!(e.to_string().contains("mtp-draft-tokens"), "{e}");
+    }
+}

@@ -161,6 +161,9 @@ pub struct ScenarioArgs {
     /// Expected acceptance rate of MTP draft tokens (0–1, default 0.85: DeepSeek-V3 Technical Report §5.4.3).
     #[arg(long = "mtp-acceptance")]
     pub mtp_acceptance: Option<f64>,
+    /// Draft tokens per decode step with --mtp (1–16; default: the checkpoint's MTP module count).
+    #[arg(long = "mtp-draft-tokens")]
+    pub mtp_draft_tokens: Option<u64>,
     /// Calibration profile: profiles/gpus/NAME.yaml written by `kvplan probe` (or a path), or a deployment profile written by `kvplan reconcile --out`.
     #[arg(long)]
     pub profile: Option<String>,
@@ -220,6 +223,7 @@ impl ScenarioArgs {
             max_model_len: self.max_model_len.clone().map(Tokens::Text),
             mtp: Some(self.mtp),
             mtp_acceptance: self.mtp_acceptance,
+            mtp_draft_tokens: self.mtp_draft_tokens,
             attention: self.attention,
             dcp: self.dcp,
             kv_cache_memory: self.kv_cache_memory.clone().map(Tokens::Text),

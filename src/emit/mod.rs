@@ -576,7 +576,7 @@ impl Builder<'_> {
         if self.s.deployment.mtp {
             self.notes.push(format!(
                 "MTP speculative decoding with {} draft token(s) per step (the checkpoint's MTP module)",
-                self.s.model.mtp_layers
+                crate::perf::Speculation::of(self.s).draft_tokens
             ));
         }
     }
@@ -632,7 +632,7 @@ impl Builder<'_> {
                 "--speculative-config".into(),
                 format!(
                     "{{\"method\":\"deepseek_mtp\",\"num_speculative_tokens\":{}}}",
-                    s.model.mtp_layers
+                    crate::perf::Speculation::of(s).draft_tokens
                 ),
             ]);
         }
@@ -932,7 +932,7 @@ impl Builder<'_> {
             a.extend(["--page-size".into(), e.block_size.to_string()]);
         }
         if d.mtp {
-            let steps = s.model.mtp_layers.max(1);
+            let steps = crate::perf::Speculation::of(s).draft_tokens.max(1);
             a.extend([
                 "--speculative-algorithm".into(),
                 "EAGLE".into(),
@@ -1082,7 +1082,7 @@ impl Builder<'_> {
         if d.mtp {
             yaml.push_str(&format!(
                 "speculative_config:\n  decoding_type: MTP\n  num_nextn_predict_layers: {}\n",
-                s.model.mtp_layers.max(1)
+                crate::perf::Speculation::of(s).draft_tokens.max(1)
             ));
         }
         self.mtp_note();

@@ -12,17 +12,22 @@
 //!   cached context is read once per sequence),
 //! - and keeps, on average, `tokens_per_step` of them.
 //!
-//! The acceptance model is kvplan's: each draft token is accepted with the
-//! deployment's `mtp_acceptance`, so a step emits 1 + acceptance × drafts.
+//! The acceptance model: each draft token is accepted with the deployment's
+//! `mtp_acceptance` a, and only while every draft before it was accepted
+//! (the first rejection ends the step), so a step emits the verified token
+//! plus the accepted run: 1 + a + a² + … + a^k = (1 − a^(k+1)) / (1 − a)
+//! (Leviathan, Kalman, Matias, "Fast Inference from Transformers via
+//! Speculative Decoding", ICML 2023, eq. 1). With one draft, 1 + a.
 //! The default acceptance, 0.85, is the lower end of the 85–90 % acceptance
 //! of the second token that the DeepSeek-V3 Technical Report measured for
 //! its one MTP module (arXiv:2412.19437, §5.4.3 "Multi-Token Prediction
-//! Evaluation"). The number of drafts is the checkpoint's MTP module count
+//! Evaluation"). The number of drafts is the deployment's `mtp_draft_tokens`
+//! (`--mtp-draft-tokens`: SGLang `--speculative-num-steps`, TensorRT-LLM
+//! `num_nextn_predict_layers`), by default the checkpoint's MTP module count
 //! (`num_nextn_predict_layers`, 1 for DeepSeek-V3/R1): what vLLM drafts for
 //! `deepseek_mtp` when `num_speculative_tokens` is not given (it takes the
-//! draft config's `n_predict`, vllm/config/speculative.py). Deployments that
-//! chain more drafts (SGLang `--speculative-num-steps`, TensorRT-LLM
-//! `num_nextn_predict_layers: 3`) are not described by the scenario.
+//! draft config's `n_predict`, vllm/config/speculative.py). More drafts than
+//! modules re-apply the last module, one pass each.
 
 use crate::scenario::Scenario;
 
@@ -53,7 +58,11 @@ impl Speculation {
         let d = &s.deployment;
         if d.mtp && s.model.mtp_layers > 0 {
             Speculation {
-                draft_tokens: s.model.mtp_layers,
+                draft_tokens: if d.mtp_draft_tokens > 0 {
+                    d.mtp_draft_tokens
+                } else {
+                    s.model.mtp_layers
+                },
                 acceptance: d.mtp_acceptance.clamp(0.0, 1.0),
             }
         } else {
@@ -67,9 +76,15 @@ impl Speculation {
     }
 
     /// Expected output tokens per sequence and decode iteration:
-    /// 1 + acceptance × drafts (1 without speculation).
+    /// 1 + a + … + a^k for k drafts accepted with a each, in order (1
+    /// without speculation, 1 + a with one draft).
     pub fn tokens_per_step(&self) -> f64 {
-        1.0 + self.acceptance * self.draft_tokens as f64
+        let (mut total, mut run) = (1.0, 1.0);
+        for _ in 0..self.draft_tokens {
+            run *= self.acceptance;
+            total += run;
+        }
+        total
     }
 
     /// Tokens per sequence the target model verifies in one decode
@@ -92,6 +107,13 @@ mod tests {
         assert!((s.tokens_per_step() - 1.85).abs() < 1e-12);
         assert_eq!(s.verify_tokens(), 2.0);
         assert_eq!(Speculation::NONE.tokens_per_step(), 1.0);
+        // Three drafts at 0.5: 1 + 0.5 + 0.25 + 0.125 (a rejection ends the run).
+        let three = Speculation {
+            draft_tokens: 3,
+            acceptance: 0.5,
+        };
+        assert_eq!(three.tokens_per_step(), 1.875);
+        assert_eq!(three.verify_tokens(), 4.0);
         assert_eq!(Speculation::NONE.verify_tokens(), 1.0);
         assert!(!Speculation::NONE.is_on());
     }

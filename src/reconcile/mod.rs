@@ -348,6 +348,7 @@ pub fn request_from_log(
         block_size: r0.block_size.or(block.filter(|b| *b > 0)),
         mtp: r0.mtp,
         mtp_acceptance: r0.mtp_acceptance,
+        mtp_draft_tokens: r0.mtp_draft_tokens,
         attention: r0.attention,
         dcp: r0
             .dcp
