@@ -57,6 +57,22 @@ pub enum KvLayer {
         /// Bytes of state per sequence.
         bytes_per_sequence: u64,
     },
+    /// Full attention with MiniMax-M3's sparse index: K and V for every
+    /// token plus the index key (and value) in the model dtype (SGLang's
+    /// indexer pool, vLLM's `MiniMaxM3IndexerCache`); a decoding query reads
+    /// the top-k blocks' K and V and every index key.
+    SparseIndexed {
+        /// KV heads held on this GPU.
+        kv_heads: u64,
+        /// K head dimension.
+        k_dim: u64,
+        /// V head dimension.
+        v_dim: u64,
+        /// Index bytes per token (index key, plus value where kept).
+        index_bytes: u64,
+        /// Tokens of the blocks a query attends to (top-k blocks × block size).
+        attended_tokens: u64,
+    },
     /// DeepSeek-V4 compressed attention: one shared K=V entry per token for
     /// the last `window` tokens, plus one compressed entry per `ratio` tokens
     /// of the whole context (CSA at 4 with its indexer keys, HCA at 128; 0:
@@ -102,6 +118,13 @@ impl KvLayer {
                 v_dim,
                 ..
             } => kv_heads * (k_dim + v_dim) * dtype.bytes(),
+            KvLayer::SparseIndexed {
+                kv_heads,
+                k_dim,
+                v_dim,
+                index_bytes,
+                ..
+            } => kv_heads * (k_dim + v_dim) * dtype.bytes() + index_bytes,
             KvLayer::Mla {
                 latent_dim,
                 fp8_bytes,
@@ -172,6 +195,23 @@ impl KvLayer {
                 let read = if topk > 0 { entries.min(topk) } else { entries };
                 let e = self.entry_bytes(dtype);
                 context.min(window) * e + read * e + entries * indexer_bytes
+            }
+            _ => 0,
+        }
+    }
+
+    /// Bytes decode attention reads in a sparse-indexed layer for one
+    /// sequence of `context` tokens: the attended blocks' K and V and every
+    /// index key; 0 for other kinds.
+    pub fn sparse_attended_bytes(&self, dtype: KvDtype, context: u64) -> u64 {
+        match *self {
+            KvLayer::SparseIndexed {
+                index_bytes,
+                attended_tokens,
+                ..
+            } => {
+                let kv = self.bytes_per_token(dtype) - index_bytes;
+                context.min(attended_tokens) * kv + context * index_bytes
             }
             _ => 0,
         }
@@ -278,6 +318,20 @@ pub fn layer(model: &ModelSpec, engine: &EngineSpec, tp: u64, i: u64) -> KvLayer
     }
     let (n_kv, k_dim, v_dim) = model.kv_shape(t);
     let kv_heads = (n_kv / tp.max(1)).max(1);
+    if let Some(x) = model
+        .sparse_index
+        .as_ref()
+        .filter(|x| x.layers.contains(&i))
+    {
+        // The index key is one head, replicated on every TP rank.
+        return KvLayer::SparseIndexed {
+            kv_heads,
+            k_dim,
+            v_dim,
+            index_bytes: x.cached_dim(i) * model.native_dtype.bytes().min(2),
+            attended_tokens: x.topk_blocks * x.block_size,
+        };
+    }
     match t {
         LayerType::Sliding => KvLayer::Sliding {
             kv_heads,
@@ -418,8 +472,10 @@ impl KvLayout {
         self.layers
             .iter()
             .filter(|l| {
-                matches!(l, KvLayer::Full { .. } | KvLayer::Mla { .. })
-                    || (!self.window_capped && matches!(l, KvLayer::Sliding { .. }))
+                matches!(
+                    l,
+                    KvLayer::Full { .. } | KvLayer::Mla { .. } | KvLayer::SparseIndexed { .. }
+                ) || (!self.window_capped && matches!(l, KvLayer::Sliding { .. }))
             })
             .map(|l| l.bytes_per_token(self.dtype))
             .sum::<u64>()
@@ -545,6 +601,7 @@ impl KvLayout {
             .iter()
             .map(|l| match l {
                 KvLayer::Compressed { .. } => l.compressed_attended_bytes(self.dtype, context),
+                KvLayer::SparseIndexed { .. } => l.sparse_attended_bytes(self.dtype, context),
                 _ => self.layer_bytes(l, context, 1, true, true),
             })
             .sum()

@@ -179,12 +179,38 @@ fn mixer_tensors(m: &ModelSpec, i: u64) -> Vec<Tensor> {
         LayerType::Full | LayerType::Sliding => {
             let mut t = attention_tensors(m, m.layer_type(i));
             t.extend(indexer_tensors(m, i));
+            t.extend(sparse_index_tensors(m, i));
             t
         }
         LayerType::Linear => linear_attention_tensors(m),
         LayerType::Mamba => mamba_tensors(m),
         LayerType::None => Vec::new(),
     }
+}
+
+/// MiniMax-M3's sparse index on layer `i` (SGLang `minimax_m3.py`
+/// `MiniMaxM3Attention`): `index_qkv_proj` hidden → index heads × dim + one
+/// key (+ one value where kept), `index_o_proj` index heads × dim → hidden
+/// where the value is kept, `index_q_norm` and `index_k_norm` of dim.
+fn sparse_index_tensors(m: &ModelSpec, i: u64) -> Vec<Tensor> {
+    let Some(x) = m.sparse_index.as_ref().filter(|x| x.layers.contains(&i)) else {
+        return Vec::new();
+    };
+    let value = x.value_layers.contains(&i);
+    let heads = Split::Heads { heads: x.num_heads };
+    let q = x.num_heads * x.head_dim;
+    let mut t = vec![Tensor::lin(
+        "index_qkv_proj",
+        q + x.head_dim * (1 + u64::from(value)),
+        m.hidden_size,
+        heads,
+    )];
+    if value {
+        t.push(Tensor::lin("index_o_proj", m.hidden_size, q, Split::Cols));
+    }
+    t.push(Tensor::vec("index_q_norm", x.head_dim, Split::Replicated));
+    t.push(Tensor::vec("index_k_norm", x.head_dim, Split::Replicated));
+    t
 }
 
 /// A tensor the engines never quantize (vLLM builds these projections with
@@ -709,6 +735,8 @@ pub fn layer_kinds(m: &ModelSpec, range: std::ops::Range<u64>) -> Vec<(LayerTens
         let v4 = (
             m.compressed_attention.as_ref().map_or(0, |c| c.ratio(i)),
             m.moe.as_ref().is_some_and(|x| i < x.hash_layers),
+            // MiniMax-M3: whether the layer has a sparse index (and its value).
+            m.sparse_index.as_ref().map_or(0, |x| x.cached_dim(i)),
         );
         (
             m.layer_type(i),
@@ -727,7 +755,7 @@ pub fn layer_kinds(m: &ModelSpec, range: std::ops::Range<u64>) -> Vec<(LayerTens
         bool,
         [bool; 4],
         Vec<usize>,
-        (u64, bool),
+        (u64, bool, u64),
     );
     let mut kinds: Vec<(Key, u64, u64)> = Vec::new();
     for i in range {

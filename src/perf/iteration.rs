@@ -366,6 +366,16 @@ impl<'a> IterationModel<'a> {
                         KvLayer::State { .. } => {
                             c.state_bytes += l.state_bytes_per_sequence() as f64;
                         }
+                        // MiniMax-M3: every index key is read over the context,
+                        // the top-k blocks' K and V are a fixed read per sequence.
+                        KvLayer::SparseIndexed {
+                            index_bytes,
+                            attended_tokens,
+                            ..
+                        } => {
+                            c.full_bpt += *index_bytes as f64;
+                            c.state_bytes += *attended_tokens as f64 * (bpt - *index_bytes as f64);
+                        }
                         // DeepSeek-V4: every indexer key (and, without top-k,
                         // every compressed entry) is read over the context; the
                         // window and the top-k entries are a fixed read per

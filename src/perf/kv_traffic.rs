@@ -115,7 +115,7 @@ pub fn decode_extra(
                 // which kv_b_proj reads).
                 t.bytes += n * h * (nope + rope + v) * ACT_BYTES;
             }
-            KvLayer::State { .. } | KvLayer::Compressed { .. } => {}
+            KvLayer::State { .. } | KvLayer::Compressed { .. } | KvLayer::SparseIndexed { .. } => {}
         }
     }
     t

@@ -9,6 +9,7 @@ use super::dtype::{
 use super::model::{
     AttentionSpec, CompressedAttentionSpec, FfnType, HeadShape, IndexerSpec, LayerType,
     LinearAttentionSpec, LinearKind, MambaSpec, MlaSpec, MlpSpec, ModelSpec, MoeSpec, NormSpec,
+    SparseIndexSpec,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -225,7 +226,8 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
             | "qwen3_5_text"
             | "qwen3_5_moe_text"
             | "gemma4_text"
-    ) || (fam == "minimax_m2" && get_bool(c, "use_qk_norm").unwrap_or(false));
+    ) || (matches!(fam, "minimax_m2" | "minimax_m3")
+        && get_bool(c, "use_qk_norm").unwrap_or(false));
     let qwen_hybrid = matches!(fam, "qwen3_next" | "qwen3_5_text" | "qwen3_5_moe_text");
     // Gemma-4 (HF modular_gemma4.py): full-attention layers have their own head size
     // (`global_head_dim`) and, with `attention_k_eq_v`, their own KV heads
@@ -402,8 +404,10 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         Some(_) if !ffn_pattern.is_empty() => ffn_pattern.contains(&FfnType::Dense),
         Some(m) => m.first_dense_layers > 0 || m.layer_step > 1,
     };
-    // Llama-4 names the dense layers' width `intermediate_size_mlp`.
-    let dense_inter = get_u64(c, &["intermediate_size_mlp"]).unwrap_or(inter);
+    // Llama-4 names the dense layers' width `intermediate_size_mlp`, MiniMax-M3
+    // `dense_intermediate_size`.
+    let dense_inter =
+        get_u64(c, &["intermediate_size_mlp", "dense_intermediate_size"]).unwrap_or(inter);
     // Nemotron-H's MLPs and experts are two-matrix squared-ReLU blocks.
     let act = get(c, &["mlp_hidden_act", "hidden_act"]).and_then(Value::as_str);
     // Nemotron-NAS: the widest layer's width (the activation peak); each
@@ -496,6 +500,7 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
             0
         },
         compressed_attention: compressed,
+        sparse_index: sparse_index_spec(c, layers, origin)?,
         ffn_widths: nas
             .map(|n| {
                 let w = compress_widths(&n.widths);
@@ -671,6 +676,95 @@ fn period<T: PartialEq + Clone>(v: &[T]) -> Vec<T> {
     v.to_vec()
 }
 
+/// MiniMax-M3's `sparse_attention_config` (an object, or a string holding
+/// one as JSON): index heads and size, block size and top-k blocks, the
+/// per-layer `sparse_attention_freq` and `sparse_disable_index_value` lists.
+/// None when absent or `use_sparse_attention` is false.
+fn sparse_index_spec(c: &Value, layers: u64, origin: &str) -> Result<Option<SparseIndexSpec>> {
+    let Some(raw) = c.get("sparse_attention_config").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let parsed;
+    let sc = match raw {
+        Value::String(t) => {
+            parsed = serde_json::from_str::<Value>(t).map_err(|e| {
+                Error::spec(
+                    origin,
+                    format!("field 'sparse_attention_config' is a string that is not a JSON object ({e}); write it as an object"),
+                )
+            })?;
+            &parsed
+        }
+        v => v,
+    };
+    if !sc.is_object() {
+        return Err(Error::spec(
+            origin,
+            "field 'sparse_attention_config' must be an object",
+        ));
+    }
+    if get_bool(sc, "use_sparse_attention") == Some(false) {
+        return Ok(None);
+    }
+    let f = |k: &str| format!("sparse_attention_config.{k}");
+    let need = |k: &str| {
+        get_u64(sc, &[k]).ok_or_else(|| {
+            Error::spec(
+                origin,
+                format!(
+                    "missing or non-integer field '{}' (needed to size the sparse index)",
+                    f(k)
+                ),
+            )
+        })
+    };
+    let flags = |k: &str, required: bool| -> Result<Vec<bool>> {
+        match sc.get(k).and_then(Value::as_array) {
+            None if !required => Ok(vec![false; layers as usize]),
+            None => Err(Error::spec(
+                origin,
+                format!("missing field '{}': kvplan needs one 0/1 per layer", f(k)),
+            )),
+            Some(a) if a.len() as u64 != layers => Err(Error::spec(
+                origin,
+                format!(
+                    "field '{}' lists {} layers but num_hidden_layers is {layers}",
+                    f(k),
+                    a.len()
+                ),
+            )),
+            Some(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v.as_u64() {
+                    Some(0) => Ok(false),
+                    Some(1) => Ok(true),
+                    _ => Err(Error::spec(
+                        origin,
+                        format!("field '{}[{i}]' = {v} is not 0 or 1", f(k)),
+                    )),
+                })
+                .collect(),
+        }
+    };
+    let sparse = flags("sparse_attention_freq", true)?;
+    let no_value = flags("sparse_disable_index_value", false)?;
+    let layers_of = |keep: &dyn Fn(usize) -> bool| -> Vec<u64> {
+        (0..layers as usize)
+            .filter(|&i| keep(i))
+            .map(|i| i as u64)
+            .collect()
+    };
+    Ok(Some(SparseIndexSpec {
+        num_heads: need("sparse_num_index_heads")?,
+        head_dim: need("sparse_index_dim")?,
+        block_size: need("sparse_block_size")?,
+        topk_blocks: need("sparse_topk_blocks")?,
+        layers: layers_of(&|i| sparse[i]),
+        value_layers: layers_of(&|i| sparse[i] && !no_value[i]),
+    }))
+}
+
 /// DeepSeek-V4's compressed attention from `compress_ratios` (one per decoder
 /// layer, plus trailing entries for the MTP layers that vLLM does not read),
 /// `sliding_window`, `qk_rope_head_dim`, `q_lora_rank`, `o_groups`,
@@ -794,10 +888,9 @@ fn refuse_unmodelled(c: &Value, origin: &str) -> Result<()> {
     // Hyper-connections and grouped output projections are modelled with
     // DeepSeek-V4's compressed attention only.
     let v4 = c.get("compress_ratios").is_some_and(|v| !v.is_null());
-    let checks: [(&str, &str); 6] = [
+    let checks: [(&str, &str); 5] = [
         (if v4 { "" } else { "hc_mult" }, "hyper-connections (hc_mult) without DeepSeek-V4's compressed attention (compress_ratios) are not modelled"),
         (if v4 { "" } else { "o_groups" }, "a grouped output projection (o_groups) without DeepSeek-V4's compressed attention (compress_ratios) is not modelled"),
-        ("sparse_attention_config", "MiniMax-M3's block-sparse attention (sparse_attention_config: index heads and keys) is not modelled yet, so its KV cache would be wrong"),
         ("num_kv_shared_layers", "layers that reuse an earlier layer's KV (num_kv_shared_layers, Gemma-4 E2B/E4B) are not modelled yet"),
         ("use_double_wide_mlp", "double-width MLPs on KV-shared layers (use_double_wide_mlp) are not modelled yet"),
         ("hidden_size_per_layer_input", "per-layer input embeddings (hidden_size_per_layer_input) are not modelled yet"),

@@ -96,10 +96,48 @@ pub struct ModelSpec {
     /// shared-KV window, the grouped output projection); None for other models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compressed_attention: Option<CompressedAttentionSpec>,
+    /// MiniMax-M3's sparse attention index (`sparse_attention_config`): the
+    /// layers that hold one; None for other models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse_index: Option<SparseIndexSpec>,
     /// Residual streams of manifold-constrained hyper-connections (DeepSeek-V4
     /// `hc_mult`: 4); 0 for a plain residual stream.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub hyper_connection_streams: u64,
+}
+
+/// MiniMax-M3's block-sparse attention index (SGLang `minimax_m3.py`
+/// `MiniMaxM3Attention`): on each sparse layer an `index_qkv_proj` of
+/// `num_heads` index query heads and one index key (plus one index value
+/// where the layer keeps it, with an `index_o_proj` back to hidden) of
+/// `head_dim`, two norms; the cache keeps the index key (and value) per
+/// token beside the layer's K and V, in the model dtype.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SparseIndexSpec {
+    /// Index query heads (`sparse_num_index_heads`).
+    pub num_heads: u64,
+    /// Index head size (`sparse_index_dim`).
+    pub head_dim: u64,
+    /// Tokens per selectable block (`sparse_block_size`).
+    pub block_size: u64,
+    /// Blocks a query attends to (`sparse_topk_blocks`).
+    pub topk_blocks: u64,
+    /// Layers with the sparse index (`sparse_attention_freq` = 1).
+    pub layers: Vec<u64>,
+    /// Sparse layers that also keep an index value (`sparse_disable_index_value` = 0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub value_layers: Vec<u64>,
+}
+
+impl SparseIndexSpec {
+    /// Index values (key, plus value where kept) cached per token in layer `i`.
+    pub fn cached_dim(&self, i: u64) -> u64 {
+        if !self.layers.contains(&i) {
+            return 0;
+        }
+        self.head_dim * (1 + u64::from(self.value_layers.contains(&i)))
+    }
 }
 
 /// DeepSeek-V4's attention (HF `DeepseekV4Attention`, vLLM `deepseek_v4.py`):
@@ -662,6 +700,9 @@ impl ModelSpec {
         };
         if self.indexer.is_some() {
             base = format!("{base} + DSA indexer");
+        }
+        if let Some(x) = &self.sparse_index {
+            base = format!("{base} + sparse index on {} layers", x.layers.len());
         }
         if sliding > 0 && full == 0 {
             base = format!("{base}, sliding {}", self.sliding_window.unwrap_or(0));
