@@ -369,8 +369,9 @@ impl Sim<'_> {
 
     /// Continue requests that are mid-prefill, oldest first.
     fn continue_prefills(&mut self, budget: &mut u64, comp: &mut BatchComposition) {
-        let list = self.prefilling.clone();
-        for idx in list {
+        // Scheduling a chunk leaves the list as it is: walk it by position.
+        for i in 0..self.prefilling.len() {
+            let idx = self.prefilling[i];
             if *budget == 0 {
                 break;
             }
