@@ -71,6 +71,10 @@ fn family_group(model_type: &str, name: &str) -> &'static str {
     if name.starts_with("deepseek-r1-distill-qwen") {
         return "Qwen";
     }
+    // Kimi-K2.x checkpoints (NVIDIA's NVFP4 copies too) say model_type deepseek_v3.
+    if name.starts_with("kimi") {
+        return "Kimi";
+    }
     match () {
         _ if t.starts_with("deepseek") => "DeepSeek",
         _ if t.starts_with("kimi") => "Kimi",
@@ -222,4 +226,21 @@ pub fn engines(c: &Catalog, format: Format) -> Result<()> {
     }
     crate::outln!("{t}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::family_group;
+
+    #[test]
+    fn families_by_model_type_and_name() {
+        assert_eq!(family_group("deepseek_v3", "kimi-k2.5-nvfp4"), "Kimi");
+        assert_eq!(family_group("deepseek_v3", "deepseek-v3"), "DeepSeek");
+        assert_eq!(family_group("deepseek_v4", "deepseek-v4-pro"), "DeepSeek");
+        assert_eq!(
+            family_group("deepseek_ref", "deepseek-v4-pro-fp8"),
+            "DeepSeek"
+        );
+        assert_eq!(family_group("minimax_m3", "minimax-m3"), "MiniMax");
+    }
 }
