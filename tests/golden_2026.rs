@@ -946,9 +946,12 @@ fn deepseek_v4_flash_and_pro_parameters() {
 /// 128; the compressors' fp32 state (`deepseek_compressor.py` @ 0de10a276e
 /// `CompressorStateCache`: `coff·ratio` tokens × 2·coff·head_dim values, coff = 2
 /// at ratio 4): CSA 8 × 2048 × 4 B + its indexer's 8 × 512 × 4 B, HCA 128 × 1024 × 4 B.
+/// In a 16-bit cache (HF `DeepseekV4CSACache`) entries are 512 bf16 values and the
+/// indexer keys 128 bf16 values.
 fn v4_sequence_bytes_by_hand(csa: u64, hca: u64, window_only: u64, ctx: u64, entry: u64) -> u64 {
+    let key = if entry == 584 { 132 } else { 256 };
     let window = (csa + hca + window_only) * ctx.min(128) * entry;
-    let csa_b = csa * (ctx.div_ceil(4) * (entry + 132) + 8 * 2048 * 4 + 8 * 512 * 4);
+    let csa_b = csa * (ctx.div_ceil(4) * (entry + key) + 8 * 2048 * 4 + 8 * 512 * 4);
     let hca_b = hca * (ctx.div_ceil(128) * entry + 128 * 1024 * 4);
     window + csa_b + hca_b
 }
@@ -978,8 +981,8 @@ fn deepseek_v4_compressed_kv_per_sequence() {
         l.sequence_bytes(100),
         v4_sequence_bytes_by_hand(21, 20, 2, 100, 584)
     );
-    // A 16-bit cache (the HF engine) stores the 512 values of each entry in bf16;
-    // the indexer keys stay fp8.
+    // A 16-bit cache (the HF engine) stores each entry's 512 values and each
+    // indexer key's 128 in bf16.
     let b = exact(&m, KvDtype::Bf16);
     assert_eq!(
         b.sequence_bytes(ctx),
@@ -999,6 +1002,16 @@ fn deepseek_v4_compressed_kv_per_sequence() {
     assert!(
         (0.08..0.13).contains(&ratio),
         "V4-Pro / V3.2 KV at 1M = {ratio:.3}"
+    );
+    // The V4 report's figure, as summarised at
+    // https://news.triggerhive.com/entry/2026-04-25/ai-ainews-deepseek-v4-pro-16t-a49b-and-flash-284b-a13b-base-and :
+    // "the 1M token context KV cache [is] reduced to 9.62 GiB/sequence (in bf16)" for
+    // V4-Pro: the bf16 entries and indexer keys without the compressors' state.
+    let b = exact(&pro, KvDtype::Bf16);
+    let gib = (b.sequence_bytes(ctx) - b.state_bytes_per_sequence()) as f64 / (1u64 << 30) as f64;
+    assert!(
+        (gib - 9.62).abs() < 0.005,
+        "V4-Pro bf16 KV at 1M = {gib:.4} GiB"
     );
 }
 

@@ -92,9 +92,11 @@ pub enum KvLayer {
         /// Bytes of one entry in the fp8 layout (448 fp8 NoPE + 64 bf16 RoPE
         /// + 8 scale bytes = 584).
         fp8_entry_bytes: u64,
-        /// Indexer key bytes per compressed entry (CSA layers; fp8 + fp32
-        /// scale whatever the KV dtype), else 0.
-        indexer_bytes: u64,
+        /// Elements of the indexer key per compressed entry (CSA layers:
+        /// `index_head_dim`), else 0. Stored fp8 + one fp32 scale per 128 in
+        /// an fp8 cache (vLLM `DeepseekV4IndexerCache`, 132 B), in the cache
+        /// dtype otherwise (HF `DeepseekV4CSACache` keeps them in bf16).
+        indexer_dim: u64,
         /// Compressed entries one decoding query reads (CSA: `index_topk`;
         /// 0: all of them).
         topk: u64,
@@ -157,6 +159,18 @@ impl KvLayer {
         }
     }
 
+    /// Bytes of one indexer key of a compressed layer's compressed entry in
+    /// a `dtype` cache; 0 for other kinds and for layers without an indexer.
+    pub fn indexer_key_bytes(&self, dtype: KvDtype) -> u64 {
+        match *self {
+            KvLayer::Compressed { indexer_dim, .. } if indexer_dim > 0 => match dtype {
+                KvDtype::Fp8 => indexer_key_bytes(indexer_dim),
+                d => indexer_dim * d.bytes(),
+            },
+            _ => 0,
+        }
+    }
+
     /// Compressed entries a compressed layer stores for `context` tokens
     /// (one per started group of `ratio` tokens, as its blocks are
     /// allocated); 0 for other kinds.
@@ -171,8 +185,9 @@ impl KvLayer {
     /// beyond its window: the compressed entries and their indexer keys.
     pub fn compressed_bytes(&self, dtype: KvDtype, context: u64) -> u64 {
         match *self {
-            KvLayer::Compressed { indexer_bytes, .. } => {
-                self.compressed_entries(context) * (self.entry_bytes(dtype) + indexer_bytes)
+            KvLayer::Compressed { .. } => {
+                self.compressed_entries(context)
+                    * (self.entry_bytes(dtype) + self.indexer_key_bytes(dtype))
             }
             _ => 0,
         }
@@ -187,14 +202,13 @@ impl KvLayer {
             KvLayer::Compressed {
                 ratio,
                 window,
-                indexer_bytes,
                 topk,
                 ..
             } => {
                 let entries = if ratio > 1 { context / ratio } else { 0 };
                 let read = if topk > 0 { entries.min(topk) } else { entries };
                 let e = self.entry_bytes(dtype);
-                context.min(window) * e + read * e + entries * indexer_bytes
+                context.min(window) * e + read * e + entries * self.indexer_key_bytes(dtype)
             }
             _ => 0,
         }
@@ -373,7 +387,7 @@ fn compressed_layer(
         window: c.window,
         entry_dim: hd,
         fp8_entry_bytes: v4_fp8_entry_bytes(hd, c.rope_head_dim),
-        indexer_bytes: ix.map_or(0, |x| indexer_key_bytes(x.head_dim)),
+        indexer_dim: ix.map_or(0, |x| x.head_dim),
         topk: ix.map_or(0, |x| x.topk),
         state_bytes: c.layer_state_bytes(i, hd, ix.map(|x| x.head_dim)),
     }
@@ -446,15 +460,11 @@ impl KvLayout {
     /// `with_window`.
     fn compressed_share(&self, with_window: bool) -> u64 {
         ceil_fraction_sum(self.layers.iter().flat_map(|l| match *l {
-            KvLayer::Compressed {
-                ratio,
-                indexer_bytes,
-                ..
-            } => {
+            KvLayer::Compressed { ratio, .. } => {
                 let e = l.entry_bytes(self.dtype);
                 let w = if with_window { e } else { 0 };
                 let share = if ratio > 1 {
-                    (e + indexer_bytes, ratio)
+                    (e + l.indexer_key_bytes(self.dtype), ratio)
                 } else {
                     (0, 1)
                 };

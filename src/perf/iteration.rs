@@ -383,14 +383,14 @@ impl<'a> IterationModel<'a> {
                         KvLayer::Compressed {
                             ratio,
                             window,
-                            indexer_bytes,
                             topk,
                             ..
                         } => {
                             let e = l.entry_bytes(st.kv.dtype) as f64;
                             if *ratio > 1 {
                                 let whole = if *topk == 0 { e } else { 0.0 };
-                                c.full_bpt += (*indexer_bytes as f64 + whole) / *ratio as f64;
+                                let ix = l.indexer_key_bytes(st.kv.dtype) as f64;
+                                c.full_bpt += (ix + whole) / *ratio as f64;
                             }
                             c.state_bytes += (*window + *topk) as f64 * e;
                         }

@@ -396,7 +396,7 @@ impl Report {
         }
         if let Some(c) = &m.compressed_attention {
             assumptions.push(format!(
-                "DeepSeek-V4 compressed KV as vLLM caches it: every layer keeps the last {} tokens' entries ({} B each in fp8: fp8 NoPE + bf16 RoPE + ue8m0 scales), CSA layers one entry + a 132 B indexer key per 4 tokens, HCA layers one entry per 128; the compressors' fp32 state ({} B per sequence) is the fixed part; no page padding counted",
+                "DeepSeek-V4 compressed KV as vLLM caches it: every layer keeps the last {} tokens' entries ({} B each in fp8: fp8 NoPE + bf16 RoPE + ue8m0 scales), CSA layers one entry + an indexer key (132 B in fp8, 128 values otherwise) per 4 tokens, HCA layers one entry per 128; the compressors' fp32 state ({} B per sequence) is the fixed part; no page padding counted",
                 c.window,
                 crate::memory::kv::v4_fp8_entry_bytes(m.attention.head_dim, c.rope_head_dim),
                 crate::units::thousands(m.state_bytes_per_sequence())
