@@ -598,3 +598,40 @@ fn closed_pipe_is_not_a_panic() {
     child.wait().unwrap();
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// MXFP4 routed experts sized in the engine's padded kernel shapes say so:
+/// vLLM pads a DeepSeek-V4-Pro expert shard of 3,072 / 8 = 384 columns to
+/// 512 on B200 (vllm `mxfp4.py` Mxfp4MoEMethod.create_weights, SM100 rule in
+/// profiles/engines/vllm.yaml), a third more expert bytes, so the estimate
+/// names the rule; NVIDIA's NVFP4 copy is not padded and does not.
+#[test]
+fn mxfp4_expert_padding_is_stated() {
+    let o = kvplan(&[
+        "estimate",
+        "deepseek-v4-pro",
+        "--gpus",
+        "8xB200",
+        "--ctx",
+        "8k",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("MXFP4 routed experts in the shapes vllm@")
+            && text.contains("rounded up to a multiple of 256"),
+        "{text}"
+    );
+    let o = kvplan(&[
+        "estimate",
+        "deepseek-v4-pro-nvfp4",
+        "--gpus",
+        "8xB200",
+        "--ctx",
+        "8k",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("weights"), "{text}");
+    assert!(
+        !text.contains("MXFP4 routed experts in the shapes"),
+        "{text}"
+    );
+}

@@ -382,6 +382,20 @@ impl Report {
         if m.moe.is_some() {
             assumptions.push("MoE decode reads the experts the batch touches, uniform routing: E·(1−(1−k/E)^tokens)".into());
         }
+        // MXFP4 expert padding can add a third to the expert bytes (a 384-wide
+        // shard padded to 512): say which rule sized them.
+        let mxfp4_pad = (m.moe.is_some() && d.weights == crate::spec::dtype::WeightFormat::Mxfp4)
+            .then(|| {
+                d.engine
+                    .mxfp4_padding_for(s.cluster.gpu.arch, &s.cluster.gpu.name)
+            })
+            .flatten();
+        if let Some((width, hidden, down_hidden)) = mxfp4_pad {
+            assumptions.push(format!(
+                "MXFP4 routed experts in the shapes {}@{} allocates on {} (expert width per rank rounded up to a multiple of {width}, hidden size to {hidden}, down projection's to {down_hidden}): from the engine's MoE kernel source; engine logs check this only for gpt-oss",
+                d.engine.name, d.engine.version, s.cluster.gpu.name
+            ));
+        }
         if s.cluster.nodes > 1 {
             assumptions.push("inter-node links: 50 GB/s per GPU (one 400 Gb/s NIC per GPU)".into());
         }
