@@ -1613,21 +1613,20 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
         }
         let k = opt.sched;
         if k != SchedKnobs::default() {
-            let e = &mut res.scenario.deployment.engine;
-            let mut sp = e.scheduler_spec();
-            if let Some(v) = k.eager_layer_s {
-                sp.eager_overhead_per_layer_seconds = v;
-            }
-            if let Some(v) = k.prefill_seq_s {
-                sp.prefill_overhead_per_sequence_seconds = v;
-            }
-            if let Some(v) = k.request_s {
-                sp.request_overhead_seconds = v;
-            }
-            if let Some(v) = k.prefill_scale {
-                sp.prefill_compute_scale = v;
-            }
-            e.scheduler = Some(sp);
+            res.scenario.deployment.engine.override_scheduler(|sp| {
+                if let Some(v) = k.eager_layer_s {
+                    sp.eager_overhead_per_layer_seconds = v;
+                }
+                if let Some(v) = k.prefill_seq_s {
+                    sp.prefill_overhead_per_sequence_seconds = v;
+                }
+                if let Some(v) = k.request_s {
+                    sp.request_overhead_seconds = v;
+                }
+                if let Some(v) = k.prefill_scale {
+                    sp.prefill_compute_scale = v;
+                }
+            });
         }
         let est = estimate(&res.scenario, &opt.eff, res.tokens_per_step).map_err(|e| {
             format!(

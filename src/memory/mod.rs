@@ -478,7 +478,7 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
 
 /// A stage's weights as the speed model needs them: what every decode step
 /// streams (dense part) and what one routed expert costs on this GPU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WeightsSplit {
     /// Bytes of the non-expert weights a decode step reads on one GPU
     /// (attention, dense MLPs, shared experts, routers, norms, lm_head; the
@@ -500,13 +500,7 @@ pub fn layer_weights_split(s: &Scenario, st: &StageMemory) -> WeightsSplit {
     let d = &s.deployment;
     let qd = quantizes_dense(m, d.weights);
     let (emb, final_norm, head) = outer_tensors(m);
-    let mut out = WeightsSplit {
-        dense_bytes: 0,
-        dense_params: 0,
-        expert_bytes: 0,
-        expert_params: 0,
-        moe_layers: 0,
-    };
+    let mut out = WeightsSplit::default();
     let mut add = |(b, p): (u64, u64)| {
         out.dense_bytes += b;
         out.dense_params += p;
@@ -543,13 +537,7 @@ pub fn mtp_pass_split(s: &Scenario) -> WeightsSplit {
     let m = &s.model;
     let d = &s.deployment;
     let qd = quantizes_dense(m, d.weights);
-    let mut out = WeightsSplit {
-        dense_bytes: 0,
-        dense_params: 0,
-        expert_bytes: 0,
-        expert_params: 0,
-        moe_layers: 0,
-    };
+    let mut out = WeightsSplit::default();
     if m.mtp_layers == 0 {
         return out;
     }

@@ -305,23 +305,27 @@ fn hyper_connection_tensors(m: &ModelSpec) -> Vec<Tensor> {
         return Vec::new();
     }
     let mix = (2 + n) * n;
-    let one = |t: &mut Vec<Tensor>| {
-        t.push(Tensor {
-            name: "hc.fn",
-            out: mix,
-            inp: n * m.hidden_size,
+    let one = hyper_mixer(["hc.fn", "hc.base", "hc.scale"], mix, n * m.hidden_size, 3);
+    [one.clone(), one].concat()
+}
+
+/// One hyper-connection mixer as HF's DeepSeek-V4 stores it: `fn` (`out` ×
+/// `inp`, replicated), its `base` bias (`out`) and `scales` scalars; the
+/// layers' mixers and the head's (`DeepseekV4HyperHead`) differ in sizes only.
+fn hyper_mixer(names: [&'static str; 3], out: u64, inp: u64, scales: u64) -> Vec<Tensor> {
+    vec![
+        Tensor {
+            name: names[0],
+            out,
+            inp,
             role: Role::Vector,
             split: Split::Replicated,
             kept_16bit_in: None,
             stored_as: None,
-        });
-        t.push(Tensor::vec("hc.base", mix, Split::Replicated));
-        t.push(Tensor::vec("hc.scale", 3, Split::Replicated));
-    };
-    let mut t = Vec::new();
-    one(&mut t);
-    one(&mut t);
-    t
+        },
+        Tensor::vec(names[1], out, Split::Replicated),
+        Tensor::vec(names[2], scales, Split::Replicated),
+    ]
 }
 
 /// DeepSeek sparse attention's indexer (DeepSeek-V3.2 `Indexer`: `wq_b`
@@ -789,17 +793,12 @@ pub fn outer_tensors(m: &ModelSpec) -> (Tensor, Vec<Tensor>, Option<Tensor>) {
     let n = m.hyper_connection_streams;
     if n > 0 {
         // HF `DeepseekV4HyperHead`: collapses the streams before the final norm.
-        final_norm.push(Tensor {
-            name: "hc_head.fn",
-            out: n,
-            inp: n * m.hidden_size,
-            role: Role::Vector,
-            split: Split::Replicated,
-            kept_16bit_in: None,
-            stored_as: None,
-        });
-        final_norm.push(Tensor::vec("hc_head.base", n, Split::Replicated));
-        final_norm.push(Tensor::vec("hc_head.scale", 1, Split::Replicated));
+        final_norm.extend(hyper_mixer(
+            ["hc_head.fn", "hc_head.base", "hc_head.scale"],
+            n,
+            n * m.hidden_size,
+            1,
+        ));
     }
     let mut head = (!m.tie_word_embeddings).then_some(Tensor {
         name: "lm_head",

@@ -667,21 +667,29 @@ impl EngineSpec {
                 || o.eager_overhead_per_layer_seconds.is_some()
                 || o.prefill_compute_scale.is_some();
             if scheduler_set {
-                let mut sp = e.scheduler_spec();
-                if let Some(v) = o.request_overhead_seconds {
-                    sp.request_overhead_seconds = v;
-                }
-                if let Some(v) = o.eager_overhead_per_layer_seconds {
-                    sp.eager_overhead_per_layer_seconds = v;
-                }
-                if let Some(v) = o.prefill_compute_scale {
-                    sp.prefill_compute_scale = v;
-                }
-                e.scheduler = Some(sp);
+                e.override_scheduler(|sp| {
+                    if let Some(v) = o.request_overhead_seconds {
+                        sp.request_overhead_seconds = v;
+                    }
+                    if let Some(v) = o.eager_overhead_per_layer_seconds {
+                        sp.eager_overhead_per_layer_seconds = v;
+                    }
+                    if let Some(v) = o.prefill_compute_scale {
+                        sp.prefill_compute_scale = v;
+                    }
+                });
             }
             notes.push(o.note.clone());
         }
         (e, notes)
+    }
+
+    /// Change some of the scheduler's knobs (the profile's, or the generic
+    /// scheduler's where it has none) and keep the result as this profile's.
+    pub fn override_scheduler(&mut self, change: impl FnOnce(&mut SchedulerSpec)) {
+        let mut sp = self.scheduler_spec();
+        change(&mut sp);
+        self.scheduler = Some(sp);
     }
 
     /// The scheduler the serving simulator runs for this engine.
