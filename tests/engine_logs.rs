@@ -11,13 +11,15 @@
 //! within 5% for every record except the named outliers (each with its
 //! reason, also tagged OUTLIER in the record's notes). Issue 15's set-wide
 //! targets — median |error| ≤ 2% and ≥ 90% of ≥ 30 records within 5% — are
-//! NOT met by this 23-record set (median 2.21%, 15 of 23 within 5%); the
-//! median and the count are asserted at today's values as regression
-//! guards, not as accuracy claims.
+//! only partly met by this 23-record set: the median is 1.88% (asserted at
+//! the target, 2%), but 17 of 23 records are within 5% (74%, asserted at
+//! today's count as a regression guard, not as an accuracy claim) and the
+//! set is short of 30 records.
 //!
 //! Nothing here is fitted to the records except what the profiles say is
 //! FITTED (vllm@0.11's sampler warm-up copies, fitted on three of these
-//! logs and checked on four others). `cargo test --test engine_logs -- --nocapture`
+//! logs and checked on four others; the vLLM non-torch memory, the mean of
+//! the figure six of these H100 logs print, checked on the A100 records). `cargo test --test engine_logs -- --nocapture`
 //! prints the table the README's accuracy section carries.
 
 use kvplan::memory;
@@ -123,8 +125,6 @@ const OUTLIERS: &[(&str, &str)] = &[
     ("sglang-qwq-32b-l4", "GPU memory: kvplan's L4 has 24 GiB and no CUDA-visible figure from a log; SGLang saw 21.63 GiB free at start, and a 2.8 GiB pool absorbs the whole gap"),
     ("trtllm-llama-3.1-8b", "TensorRT engine built for max_batch_size 2048: its activation and runtime buffers (31.84 − 17.83 GiB free = 14.0 GiB used, weights 8.5) are not in kvplan's activation estimate"),
     ("vllm-qwen2-7b-instruct-2xa100-40gb", "A100-40GB: no CUDA-visible total from a log (physical 40 GiB assumed), and two Ray pods on different nodes left 1.54 GiB of non-KV memory where one node left 0.67 GiB"),
-    ("vllm-qwen2-7b-instruct-2xa100-80gb-1", "a 12 GiB pool at TP 2: kvplan's 0.5 GiB NCCL / custom all-reduce assumption against 0.12 GiB more non-KV memory than the same launch at TP 1 (0.54 → 0.67 GiB)"),
-    ("vllm-qwen2-7b-instruct-a100-80gb-2", "a 5 GiB pool: kvplan's activation + non-torch (0.93 GiB) against the 0.56 GiB vLLM 0.10.1 used (FlashInfer sampler) is 7% of it"),
     ("vllm-qwen3-235b-a22b-fp8-h100", "vLLM 0.9.2 (before kvplan's modelled range) with LMCache's KV connector: 4.8 GiB per GPU less pool than vllm@0.10's arithmetic; the issue's reply points at the profile order since vLLM PR #19312, not modelled"),
     ("vllm-mistral-small-3.2-24b-h100", "multimodal Mistral3: its logged peak activation (2.12 GiB) is 4.2 fp32 copies of the 1,024 × 131,072 sampler logits where vllm@0.11 assumes 9.7 (4.85 GiB, fitted on this page's text-only logs); the vision tower's weights (0.85 GiB) are missing the other way"),
     ("vllm-gpt-oss-120b-h100", "the log's own terms do not add up: 71.26 − 64.38 weights − 7.38 peak − 0.13 non-torch GiB is −0.63 GiB, not its 3.33 GiB pool; kvplan matches the weights (64.18 GiB, −0.3%) and the peak (1%), so it predicts what those terms give, no pool"),
@@ -342,16 +342,15 @@ fn kv_capacity_matches_engine_logs() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(n >= 23, "the fidelity set has {n} records");
-    // REGRESSION GUARD: issue 15's target is a median of at most 2%; this
-    // set's median is 2.21% today (see the README table), so the bound is
-    // today's figure, not the target.
+    // Issue 15's target: a median |error| of at most 2% (1.88% today).
     assert!(
-        med <= 0.0225,
-        "median |error| {:.2}% grew past 2.25%",
+        med <= 0.02,
+        "median |error| {:.2}% is past issue 15's 2%",
         100.0 * med
     );
-    // Regression guard on the share within 5% (issue 15 asks for 90% of ≥ 30).
-    assert!(within >= 15, "{within}/{n} within 5%");
+    // REGRESSION GUARD on the share within 5%: 17 of 23 today; issue 15 asks
+    // for 90% of ≥ 30 records, which this set does not reach.
+    assert!(within >= 17, "{within}/{n} within 5%");
     for (o, _) in OUTLIERS {
         assert!(
             outliers_seen.iter().any(|s| s.starts_with(o)),
