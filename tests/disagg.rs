@@ -176,6 +176,52 @@ fn one_request_1p1d_ttft_is_prefill_plus_transfer_plus_first_decode_step_and_tpo
 }
 
 #[test]
+fn a_closed_loop_starts_with_every_client_at_the_prefill_worker() {
+    // Four clients send at once (the benchmark's start), the prefill worker
+    // runs one request at a time (--prefill-batch 1): the k-th request's
+    // first token leaves the prefill worker after k prefills, so over the
+    // four requests (one each) TTFT = overhead + (1+2+3+4)/4 prefills +
+    // transfer + the decode worker's first step. Each request reaches the
+    // decode worker alone (a decode step is shorter than a prefill).
+    let (isl, osl) = (2000u64, 2u64);
+    let r = req("llama-3.1-8b", "8xH100", "vllm");
+    let mut w = ServingWorkload::closed(isl, osl, 4);
+    w.num_requests = Some(4);
+    let d = DisaggRequest {
+        prefill: pool(1, 1, Some(1)),
+        decode: pool(1, 1, Some(8)),
+    };
+    let done = run(&r, d, w).unwrap();
+    let dg = done.disagg.as_ref().unwrap();
+    let sv = done.report.serving.as_ref().unwrap();
+    let s = worker(&r, "1xH100", 1, isl + osl, None);
+    let overhead = s
+        .deployment
+        .engine
+        .scheduler_spec()
+        .request_overhead_seconds;
+    let (p, d1) = (prefill_alone(&s, isl), decode_step(&s, 1, isl + 1));
+    assert!(d1 < p, "decode step {d1} s, prefill {p} s");
+    let ttft = overhead + 2.5 * p + dg.result.kv_transfer.exposed_seconds + d1;
+    assert!(
+        close(sv.ttft_ms.mean / 1e3, ttft, 1e-6),
+        "TTFT {} ms, expected {} ms",
+        sv.ttft_ms.mean,
+        ttft * 1e3
+    );
+    // The last request waited for the three before it (p99 lies between
+    // the third request's TTFT and the last one's).
+    let last = overhead + 4.0 * p + dg.result.kv_transfer.exposed_seconds + d1;
+    let p99 = sv.ttft_ms.p99 / 1e3;
+    assert!(
+        p99 <= last * (1.0 + 1e-6) && p99 >= last - p,
+        "TTFT p99 {} ms, the last request's {} ms",
+        sv.ttft_ms.p99,
+        last * 1e3
+    );
+}
+
+#[test]
 fn mla_transfer_moves_the_whole_latent_to_every_decode_rank() {
     // DeepSeek-V3, bf16 KV: 61 layers × 576 × 2 B = 70,272 B per token per
     // rank (the latent is not split by TP). 4096 tokens (whole blocks of any

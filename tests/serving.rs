@@ -731,12 +731,18 @@ fn mtp_off_reproduces_the_simulator_before_speculative_decoding() {
         "--num-requests",
         "64",
     ]);
-    assert_eq!(
-        (disagg.2, disagg.3),
-        (3875.4179017675774, 1052.504525970839)
+    // The disaggregated closed loop is now followed request by request (all
+    // clients start at once, round-robin routing), which moved its figures on
+    // purpose (cf12a8a: E2E 3875.4 ms, 1052.5 tok/s). What must still hold:
+    // E2E = TTFT + (osl − 1) × TPOT (fixed lengths), the rate within 5 % of
+    // cf12a8a's (16 clients, one decode worker with room for all: the start
+    // is the only queue), and TTFT above cf12a8a's prefill-side 314.85 ms.
+    assert!((disagg.2 - (disagg.0 + 255.0 * disagg.1)).abs() < 1e-6 * disagg.2);
+    assert!(
+        (disagg.3 / 1052.504525970839 - 1.0).abs() < 0.05,
+        "{disagg:?}"
     );
-    // What moved went from TPOT to TTFT (cf12a8a: 314.85 ms, 13.700 ms).
-    assert!(disagg.0 > 314.8524300856197 && disagg.1 < 13.700048945863978);
+    assert!(disagg.0 > 314.8524300856197, "{disagg:?}");
 }
 
 #[test]

@@ -274,6 +274,8 @@ struct Station<'a> {
     cfg: ReplicaConfig,
     model: IterationModel<'a>,
     replicas: u64,
+    /// Attention-DP ranks of one worker (replicas = workers × dp).
+    dp: u64,
     /// Decode pool: a request arrives with its prompt cached; its one
     /// "prefill" token is the first decode step (priced as a decode).
     decode: bool,
@@ -374,6 +376,7 @@ impl<'a> Station<'a> {
             cfg,
             model: IterationModel::new(p.scenario, p.memory, eff),
             replicas: p.replicas(),
+            dp: p.scenario.deployment.dp.max(1),
             decode,
         })
     }
@@ -456,6 +459,168 @@ impl<'a> Station<'a> {
         let by_kv = self.cfg.kv_capacity_tokens / (tokens + waste).max(1);
         self.cfg.max_num_seqs.min(by_kv).max(1)
     }
+}
+
+/// A closed loop followed request by request: what [`closed_loop`] returns.
+struct ClosedLoop {
+    pre: StationRun,
+    dec: Option<StationRun>,
+    /// (TTFT ms, E2E ms) of every request.
+    per_request: Vec<(f64, f64)>,
+    stages: [f64; 3],
+    requests_per_second: f64,
+}
+
+/// The closed loop of `c` clients over both pools, every request followed
+/// through them: client j sends its k-th request when its (k − 1)-th
+/// finished (all C at once at the start, as the benchmark's clients do),
+/// the router deals requests round-robin over the prefill replicas and,
+/// independently, over the decode workers (each worker's attention-DP ranks
+/// in turn) in send order, without looking at their load (NVIDIA Dynamo's
+/// frontend, `--router-mode` default `round-robin`; SGLang's DP controller,
+/// `--load-balance-method` default `round_robin`), and a decode replica
+/// admits a request only when its sequence cap and KV pool have room (its
+/// scheduler's waiting queue). Each replica is the one scheduler loop, run
+/// open-loop on the times its requests reach it; the send times depend on
+/// the finish times, so the runs are repeated (at most `max_rounds`) until
+/// the send times settle — each round fixes at least one more wave of
+/// requests exactly (a request's fate depends only on earlier ones).
+fn closed_loop(
+    pst: &Station<'_>,
+    dst: &Station<'_>,
+    exposed: &dyn Fn(u64) -> f64,
+    w: &ServingWorkload,
+    c: u64,
+    max_rounds: usize,
+) -> Result<ClosedLoop> {
+    let c = c.max(1) as usize;
+    let n = (w.requests().max(c as u64)) as usize;
+    let r = w.random_range_ratio;
+    let mut rng = Rng::new(w.seed);
+    let lens: Vec<(u64, u64)> = (0..n)
+        .map(|_| (draw(&mut rng, w.isl, r), draw(&mut rng, w.osl, r)))
+        .collect();
+    let decode = w.osl > 1;
+    let pre_specs: Vec<RequestSpec> = lens
+        .iter()
+        .map(|&(prompt, _)| RequestSpec {
+            prompt,
+            output: 1,
+            cached: (prompt as f64 * w.prefix_cache_hit).floor() as u64,
+        })
+        .collect();
+    let dec_specs: Vec<RequestSpec> = lens
+        .iter()
+        .map(|&(prompt, output)| RequestSpec {
+            prompt: prompt + 1,
+            output: output.max(2) - 1,
+            cached: prompt + 1,
+        })
+        .collect();
+    let rp = pst.replicas.max(1) as usize;
+    let rd = dst.replicas.max(1) as usize;
+    let d_workers = (dst.replicas / dst.dp.max(1)).max(1) as usize;
+    let d_dp = dst.dp.max(1) as usize;
+    // A first guess of the cycle: one request alone through both pools.
+    let alone = {
+        let p = pst.run(&pre_specs[..1], &Arrivals::Closed { concurrency: 1 })?;
+        let mut t = p.records.first().map_or(0.0, |x| x.first_token - x.arrival);
+        t += exposed(lens[0].0);
+        if decode {
+            let d = dst.run(&dec_specs[..1], &Arrivals::Closed { concurrency: 1 })?;
+            t += d.records.first().map_or(0.0, |x| x.finish - x.arrival);
+        }
+        t.max(1e-6)
+    };
+    let mut send: Vec<f64> = (0..n).map(|i| (i / c) as f64 * alone).collect();
+    let mut first_pre = vec![0.0f64; n];
+    let mut land = vec![0.0f64; n];
+    let mut first_dec = vec![0.0f64; n];
+    let mut finish = vec![0.0f64; n];
+    let mut pre_runs = Vec::new();
+    let mut dec_runs = Vec::new();
+    let run_pool = |st: &Station<'_>,
+                    specs: &[RequestSpec],
+                    members: &[usize],
+                    at: &[f64]|
+     -> Result<ReplicaRun> {
+        let mut order: Vec<usize> = members.to_vec();
+        order.sort_by(|&a, &b| at[a].total_cmp(&at[b]).then(a.cmp(&b)));
+        let sp: Vec<RequestSpec> = order.iter().map(|&i| specs[i]).collect();
+        let times: Vec<f64> = order.iter().map(|&i| at[i]).collect();
+        let mut run = st.run(
+            &sp,
+            &Arrivals::Open {
+                times,
+                max_concurrency: None,
+            },
+        )?;
+        // Back to the caller's numbering.
+        for x in &mut run.records {
+            x.index = order[x.index];
+        }
+        Ok(run)
+    };
+    for round in 0..max_rounds.max(1) {
+        // Route in send order.
+        let mut by_send: Vec<usize> = (0..n).collect();
+        by_send.sort_by(|&a, &b| send[a].total_cmp(&send[b]).then(a.cmp(&b)));
+        let mut pre_members = vec![Vec::new(); rp];
+        let mut dec_members = vec![Vec::new(); rd];
+        for (k, &i) in by_send.iter().enumerate() {
+            pre_members[k % rp].push(i);
+            dec_members[(k % d_workers) * d_dp + (k / d_workers) % d_dp].push(i);
+        }
+        pre_runs.clear();
+        for m in pre_members.iter().filter(|m| !m.is_empty()) {
+            let run = run_pool(pst, &pre_specs, m, &send)?;
+            for x in &run.records {
+                first_pre[x.index] = x.first_token;
+                land[x.index] = x.first_token + exposed(x.prompt);
+            }
+            pre_runs.push((1.0, run));
+        }
+        dec_runs.clear();
+        if decode {
+            for m in dec_members.iter().filter(|m| !m.is_empty()) {
+                let run = run_pool(dst, &dec_specs, m, &land)?;
+                for x in &run.records {
+                    first_dec[x.index] = x.first_token;
+                    finish[x.index] = x.finish;
+                }
+                dec_runs.push((1.0, run));
+            }
+        } else {
+            finish.copy_from_slice(&land);
+            first_dec.copy_from_slice(&land);
+        }
+        // Each client's next request leaves when its last one finished.
+        let mut moved = 0.0f64;
+        for i in c..n {
+            moved = moved.max((finish[i - c] - send[i]).abs());
+            send[i] = finish[i - c];
+        }
+        let span = finish.iter().copied().fold(0.0, f64::max).max(1e-12);
+        if round > 0 && moved <= 1e-3 * span / (n / c).max(1) as f64 {
+            break;
+        }
+    }
+    let per_request: Vec<(f64, f64)> = (0..n)
+        .map(|i| ((first_dec[i] - send[i]) * 1e3, (finish[i] - send[i]) * 1e3))
+        .collect();
+    let span = finish.iter().copied().fold(0.0, f64::max).max(1e-12);
+    let x = n as f64 / span;
+    let mean = |f: &dyn Fn(usize) -> f64| (0..n).map(f).sum::<f64>() / n as f64;
+    let tp = mean(&|i| first_pre[i] - send[i]);
+    let tx = mean(&|i| land[i] - first_pre[i]);
+    let td = mean(&|i| finish[i] - land[i]);
+    Ok(ClosedLoop {
+        pre: StationRun { groups: pre_runs },
+        dec: decode.then_some(StationRun { groups: dec_runs }),
+        per_request,
+        stages: [x * tp, x * tx, x * td],
+        requests_per_second: x,
+    })
 }
 
 fn draw(rng: &mut Rng, mean: u64, r: f64) -> u64 {
@@ -570,68 +735,20 @@ pub fn simulate_disagg_rounds(
     };
     let n_total = w.requests();
     let mean_x = transfer(w.isl);
+    // Per request (TTFT ms, E2E ms) where the closed loop tracks each one.
+    let mut paired: Option<Vec<(f64, f64)>> = None;
     let (pre_run, dec_run, stages, x_rps) = match w.arrival {
         Arrival::Concurrency(c) => {
-            let c = c as f64;
-            let per_client = n_total.div_ceil(c as u64).max(1);
-            // Start from a lone request's residences.
-            let p1 = pst.closed(1.0, 2, &pre_spec, w.seed)?;
-            let mut tp = p1.mean_residence(false);
-            let tx = mean_x.exposed_seconds;
-            let mut td = if w.osl > 1 {
-                dst.closed(1.0, 2, &dec_spec, w.seed ^ 0x5A5A)?
-                    .mean_residence(true)
-            } else {
-                0.0
-            };
-            let mut pops = [0.0f64; 3];
-            let mut runs = None;
-            for iter in 0..max_rounds.max(1) {
-                let x = c / (tp + tx + td).max(1e-12);
-                let target = [x * tp, x * tx, x * td];
-                // Damped update (the first round takes the estimate).
-                for i in 0..3 {
-                    pops[i] = if iter == 0 {
-                        target[i]
-                    } else {
-                        0.5 * (pops[i] + target[i])
-                    };
-                }
-                // Keep the total at C.
-                let sum: f64 = pops.iter().sum();
-                if sum > 0.0 {
-                    for p in &mut pops {
-                        *p *= c / sum;
-                    }
-                }
-                let pr = pst.closed(pops[0], per_client, &pre_spec, w.seed)?;
-                let dr = if w.osl > 1 {
-                    Some(dst.closed(pops[2], per_client, &dec_spec, w.seed ^ 0x5A5A)?)
-                } else {
-                    None
-                };
-                let (tp2, td2) = (
-                    pr.mean_residence(false),
-                    dr.as_ref().map_or(0.0, |d| d.mean_residence(true)),
-                );
-                let moved = ((tp2 + td2) - (tp + td)).abs() / (tp + td).max(1e-12);
-                tp = tp2;
-                td = td2;
-                runs = Some((pr, dr));
-                if iter > 0 && moved < 0.01 {
-                    break;
-                }
-            }
-            let (pr, dr) = runs.expect("at least one round ran");
-            // The rate: Little's law over the cycle, but never above what
-            // either pool sustained with its share (the slower side sets it).
-            let x = (c / (tp + tx + td).max(1e-12))
-                .min(pr.requests_per_second())
-                .min(
-                    dr.as_ref()
-                        .map_or(f64::INFINITY, |d| d.requests_per_second()),
-                );
-            (pr, dr, [x * tp, x * tx, x * td], x)
+            let run = closed_loop(
+                &pst,
+                &dst,
+                &|p| transfer(p).exposed_seconds,
+                w,
+                c,
+                max_rounds,
+            )?;
+            paired = Some(run.per_request);
+            (run.pre, run.dec, run.stages, run.requests_per_second)
         }
         Arrival::Rate {
             per_second,
@@ -756,6 +873,7 @@ pub fn simulate_disagg_rounds(
         stages,
         link,
         overlap,
+        paired.as_deref(),
     );
     Ok(DisaggServing {
         serving,
@@ -791,6 +909,7 @@ fn combine(
     stages: [f64; 3],
     link: &KvLink,
     overlap: Overlap,
+    paired: Option<&[(f64, f64)]>,
 ) -> ServingResult {
     let mut ttft = Vec::new();
     for (n, r) in &pre.groups {
@@ -849,14 +968,20 @@ fn combine(
     // E2E: each prefill-side TTFT paired with a decode-side residence in
     // order; the pair's TTFT adds the decode side's wait for its first token.
     let mut e2e = Vec::new();
-    for (i, (t, wgt)) in ttft.iter_mut().enumerate() {
-        let (d, f) = if resid.is_empty() {
-            (0.0, 0.0)
-        } else {
-            (resid[i % resid.len()], first[i % first.len()])
-        };
-        e2e.push((*t + d, *wgt));
-        *t += f;
+    if let Some(p) = paired {
+        // The closed loop followed every request through both pools.
+        ttft = p.iter().map(|&(t, _)| (t, 1.0)).collect();
+        e2e = p.iter().map(|&(_, e)| (e, 1.0)).collect();
+    } else {
+        for (i, (t, wgt)) in ttft.iter_mut().enumerate() {
+            let (d, f) = if resid.is_empty() {
+                (0.0, 0.0)
+            } else {
+                (resid[i % resid.len()], first[i % first.len()])
+            };
+            e2e.push((*t + d, *wgt));
+            *t += f;
+        }
     }
     let tpot_p = percentiles(tpot);
     let names = [

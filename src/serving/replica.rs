@@ -105,6 +105,9 @@ pub struct RequestRecord {
     pub output: u64,
     /// Times it was preempted.
     pub preemptions: u32,
+    /// Its position in the request list the run was given (so a caller
+    /// that routes requests between runs can find each one's record).
+    pub index: usize,
 }
 
 /// A replica's whole run.
@@ -641,6 +644,7 @@ impl Sim<'_> {
             prompt: r.spec.prompt,
             output: r.spec.output,
             preemptions: r.preemptions,
+            index: idx,
         });
         on_complete(now);
     }
