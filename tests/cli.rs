@@ -635,3 +635,32 @@ fn mxfp4_expert_padding_is_stated() {
         "{text}"
     );
 }
+
+/// Issue 12: `kvplan estimate` on a config of a family kvplan cannot model
+/// exits non-zero (2, bad input) naming the field, never with a number. The
+/// config is Kimi-K3's (which loads) with Gemma-4 E2B's per-layer input
+/// embeddings added.
+#[test]
+fn unmodellable_family_exits_naming_the_field() {
+    let src = format!(
+        "{}/tests/fixtures/hf-configs/2026/moonshotai--Kimi-K3.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&src).unwrap()).unwrap();
+    let ok = kvplan(&["estimate", &src, "--gpus", "8xB300", "--ctx", "8k"]);
+    assert!(
+        !stderr(&ok).contains("error"),
+        "Kimi-K3 itself must load: {}",
+        stderr(&ok)
+    );
+    v["text_config"]["hidden_size_per_layer_input"] = serde_json::json!(256);
+    let dir = std::env::temp_dir().join(format!("kvplan-cli-k3-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.json");
+    std::fs::write(&path, v.to_string()).unwrap();
+    fails_with(
+        &["estimate", path.to_str().unwrap(), "--gpus", "8xB300"],
+        &["field 'hidden_size_per_layer_input'"],
+    );
+}

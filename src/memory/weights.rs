@@ -374,8 +374,9 @@ fn indexer_tensors(m: &ModelSpec, i: u64) -> Vec<Tensor> {
 /// per value head, gated RMSNorm of value_head_dim, `out_proj` v_dim → hidden.
 /// KDA (Kimi-Linear `KimiDeltaAttention`): q/k/v projections, three short
 /// convolutions, low-rank forget (`f_a`, `f_b`) and output (`g_a`, `g_b`)
-/// gates of rank head_dim, `b_proj` hidden → heads, `A_log` per head,
-/// `dt_bias` per channel, RMSNorm of head_dim, `o_proj`.
+/// gates of rank head_dim (Kimi-K3: one full-rank `g_proj` instead of the
+/// output pair), `b_proj` hidden → heads, `A_log` per head, `dt_bias` per
+/// channel, RMSNorm of head_dim, `o_proj`.
 fn linear_attention_tensors(m: &ModelSpec) -> Vec<Tensor> {
     let Some(l) = &m.linear_attention else {
         return Vec::new();
@@ -401,7 +402,7 @@ fn linear_attention_tensors(m: &ModelSpec) -> Vec<Tensor> {
                 heads: l.num_value_heads,
             };
             let d = l.value_head_dim;
-            vec![
+            let mut t = vec![
                 Tensor::lin("self_attn.q_proj", kd, h, heads),
                 Tensor::lin("self_attn.k_proj", kd, h, heads),
                 Tensor::lin("self_attn.v_proj", vd, h, heads),
@@ -410,14 +411,23 @@ fn linear_attention_tensors(m: &ModelSpec) -> Vec<Tensor> {
                 Tensor::vec("self_attn.v_conv1d", vd * l.conv_kernel, heads),
                 Tensor::lin("self_attn.f_a_proj", d, h, Split::Replicated),
                 Tensor::lin("self_attn.f_b_proj", vd, d, heads),
-                Tensor::lin("self_attn.g_a_proj", d, h, Split::Replicated),
-                Tensor::lin("self_attn.g_b_proj", vd, d, heads),
+            ];
+            if l.full_rank_gate {
+                // Kimi-K3: one full-rank output gate (mlx-lm `kimi_k3.py`
+                // `KimiK3DeltaAttention.g_proj`, hidden → heads × head_dim).
+                t.push(Tensor::lin("self_attn.g_proj", vd, h, heads));
+            } else {
+                t.push(Tensor::lin("self_attn.g_a_proj", d, h, Split::Replicated));
+                t.push(Tensor::lin("self_attn.g_b_proj", vd, d, heads));
+            }
+            t.extend([
                 Tensor::lin("self_attn.b_proj", l.num_value_heads, h, heads),
                 Tensor::vec("self_attn.A_log", l.num_value_heads, heads),
                 Tensor::vec("self_attn.dt_bias", vd, heads),
                 Tensor::vec("self_attn.o_norm", d, Split::Replicated),
                 Tensor::lin("self_attn.o_proj", h, vd, Split::Cols),
-            ]
+            ]);
+            t
         }
     }
 }
@@ -495,6 +505,16 @@ fn attention_tensors(m: &ModelSpec, kind: LayerType) -> Vec<Tensor> {
             a.num_heads * mla.v_head_dim,
             Split::Cols,
         ));
+        if a.output_gate {
+            // Kimi-K3 `mla_use_output_gate`: sigmoid(g_proj(x)) scales the
+            // attention output before o_proj (mlx-lm `KimiK3MLAAttention`).
+            t.push(Tensor::lin(
+                "g_proj",
+                a.num_heads * mla.v_head_dim,
+                h,
+                heads,
+            ));
+        }
         return t;
     }
     let (n_kv, head_dim, v_dim) = m.kv_shape(kind);
@@ -609,6 +629,18 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
         dense.push(Tensor::vec("layer_scalar", 1, Split::Replicated));
     }
     dense.extend(hyper_connection_tensors(m));
+    if m.norm.attention_residuals {
+        // Kimi-K3 attention residuals: a norm and a hidden → 1 projection
+        // before the mixer and before the feed-forward block.
+        for name in [
+            "self_attention_res_norm",
+            "self_attention_res_proj",
+            "mlp_res_norm",
+            "mlp_res_proj",
+        ] {
+            dense.push(Tensor::vec(name, h, Split::Replicated));
+        }
+    }
     let (expert, num_experts) = match (&m.moe, m.is_moe_layer(i)) {
         (Some(moe), true) => {
             dense.push(Tensor {
@@ -660,6 +692,10 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
                 // latent space entered and left through two projections.
                 dense.push(Tensor::lin("fc1_latent_proj", lat, h, Split::Replicated));
                 dense.push(Tensor::lin("fc2_latent_proj", h, lat, Split::Replicated));
+                if moe.latent_norm {
+                    // Kimi-K3 `routed_expert_norm` on the experts' latent sum.
+                    dense.push(Tensor::vec("routed_expert_norm", lat, Split::Replicated));
+                }
             }
             if moe.shared_intermediate_size > 0 {
                 let mut shared = mlp_tensors(
@@ -790,6 +826,19 @@ pub fn outer_tensors(m: &ModelSpec) -> (Tensor, Vec<Tensor>, Option<Tensor>) {
     let mut final_norm: Vec<Tensor> = (0..norm_params)
         .map(|_| Tensor::vec("final_norm", m.hidden_size, Split::Replicated))
         .collect();
+    if m.norm.attention_residuals {
+        // Kimi-K3: the last attention-residual mix before the final norm.
+        final_norm.push(Tensor::vec(
+            "output_attn_res_norm",
+            m.hidden_size,
+            Split::Replicated,
+        ));
+        final_norm.push(Tensor::vec(
+            "output_attn_res_proj",
+            m.hidden_size,
+            Split::Replicated,
+        ));
+    }
     let n = m.hyper_connection_streams;
     if n > 0 {
         // HF `DeepseekV4HyperHead`: collapses the streams before the final norm.

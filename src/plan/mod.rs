@@ -338,7 +338,7 @@ pub fn format_notes(s: &Scenario) -> Vec<String> {
 /// with its source (docs/sources/quantization.md).
 pub fn quality_caveat(w: WeightFormat) -> &'static str {
     match w {
-        WeightFormat::Fp8 | WeightFormat::Fp8Block => {
+        WeightFormat::Fp8 | WeightFormat::Fp8Block | WeightFormat::Mxfp8 => {
             "quality: FP8 weights+activations (W8A8-FP) measured effectively lossless on Llama-3.1 8B–405B (Kurtic et al., arXiv:2411.02355, ACL 2025); check your own evals"
         }
         WeightFormat::Int8 => {

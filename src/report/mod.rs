@@ -408,6 +408,10 @@ impl Report {
                 }
             ));
         }
+        if m.norm.attention_residuals {
+            // Kimi-K3: what the public sources leave open (docs/sources/models.md).
+            assumptions.push("Kimi-K3 blocks as ml-explore/mlx-lm `kimi_k3.py` builds them (full-rank KDA output gate, MLA output gate, latent routed experts with their norm, attention residuals); attention-residual norms and hidden → 1 projections counted 16-bit, A_log as one value per KDA head (reimplementations report the checkpoint pads it to 128), the attention-residual block snapshots (one hidden vector per token per 12 layers during a prefill) not counted in the activations".into());
+        }
         if let Some(c) = &m.compressed_attention {
             assumptions.push(format!(
                 "DeepSeek-V4 compressed KV as vLLM caches it: every layer keeps the last {} tokens' entries ({} B each in fp8: fp8 NoPE + bf16 RoPE + ue8m0 scales), CSA layers one entry + an indexer key (132 B in fp8, 128 values otherwise) per 4 tokens, HCA layers one entry per 128; the compressors' fp32 state ({} B per sequence) is the fixed part; no page padding counted",

@@ -31,6 +31,10 @@ pub enum WeightFormat {
     Nf4,
     /// OCP MXFP4: 4-bit e2m1 + one e8m0 (1 byte) scale per 32 values (gpt-oss).
     Mxfp4,
+    /// OCP MXFP8 (Microscaling Formats spec v1.0, MXFP8 E4M3): fp8 e4m3
+    /// values + one e8m0 (1 byte) scale per 32 values along the input; ModelOpt
+    /// `MXFP8` layers (NVIDIA's MiniMax-M3-NVFP4 attention and shared experts).
+    Mxfp8,
     /// NVIDIA NVFP4: 4-bit e2m1 + one fp8 scale per 16 values + an fp32 global scale per tensor.
     Nvfp4,
     /// compressed-tensors `pack-quantized` symmetric int4, group 32 (Kimi-K2.5,
@@ -41,7 +45,7 @@ pub enum WeightFormat {
 
 impl WeightFormat {
     /// Every format, for listings and the plan search.
-    pub const ALL: [WeightFormat; 12] = [
+    pub const ALL: [WeightFormat; 13] = [
         WeightFormat::Fp32,
         WeightFormat::Bf16,
         WeightFormat::Fp16,
@@ -52,6 +56,7 @@ impl WeightFormat {
         WeightFormat::Int4Gptq,
         WeightFormat::Nf4,
         WeightFormat::Mxfp4,
+        WeightFormat::Mxfp8,
         WeightFormat::Nvfp4,
         WeightFormat::Int4G32,
     ];
@@ -69,6 +74,7 @@ impl WeightFormat {
             WeightFormat::Int4Gptq => "int4-gptq",
             WeightFormat::Nf4 => "nf4",
             WeightFormat::Mxfp4 => "mxfp4",
+            WeightFormat::Mxfp8 => "mxfp8",
             WeightFormat::Nvfp4 => "nvfp4",
             WeightFormat::Int4G32 => "int4-g32",
         }
@@ -137,6 +143,10 @@ impl WeightFormat {
             WeightFormat::Nf4 => n.div_ceil(2) + n.div_ceil(64) * 4,
             // OCP MX: e2m1 pairs packed in bytes + one e8m0 byte per 32 along the input.
             WeightFormat::Mxfp4 => n.div_ceil(2) + groups(32),
+            // OCP MXFP8: one e4m3 byte per value + one e8m0 byte per 32 along
+            // the input (vLLM `modelopt.py` `ModelOptMxFp8LinearMethod`:
+            // `weight` fp8 [out, in], `weight_scale` uint8 [out, in / 32]).
+            WeightFormat::Mxfp8 => n + groups(32),
             // NVFP4: e2m1 + one e4m3 scale per 16 along the input + fp32 global scale.
             WeightFormat::Nvfp4 => n.div_ceil(2) + groups(16) + 4,
             // compressed-tensors pack-quantized: weight_packed int32 [out, in/8],
@@ -163,7 +173,7 @@ impl WeightFormat {
     pub fn native_math_arch(self) -> Arch {
         match self {
             WeightFormat::Fp8 | WeightFormat::Fp8Block => Arch::Ada,
-            WeightFormat::Mxfp4 | WeightFormat::Nvfp4 => Arch::Blackwell,
+            WeightFormat::Mxfp4 | WeightFormat::Mxfp8 | WeightFormat::Nvfp4 => Arch::Blackwell,
             _ => Arch::Volta,
         }
     }
@@ -174,7 +184,10 @@ impl WeightFormat {
         match self {
             WeightFormat::Fp32 => 32,
             WeightFormat::Bf16 | WeightFormat::Fp16 => 16,
-            WeightFormat::Fp8 | WeightFormat::Fp8Block | WeightFormat::Int8 => 8,
+            WeightFormat::Fp8
+            | WeightFormat::Fp8Block
+            | WeightFormat::Mxfp8
+            | WeightFormat::Int8 => 8,
             _ => 4,
         }
     }

@@ -108,6 +108,9 @@ impl GpuSpec {
             WeightFormat::Fp8 | WeightFormat::Fp8Block => t(self.fp8_tflops).unwrap_or(bf16),
             WeightFormat::Int8 => t(self.int8_tops).unwrap_or(bf16),
             WeightFormat::Mxfp4 => t(self.fp4_tflops).unwrap_or(bf16),
+            // MX block-scaled fp8 GEMMs need Blackwell / CDNA 4 (the GPUs
+            // with MX formats); elsewhere engines dequantize to 16 bits.
+            WeightFormat::Mxfp8 if self.arch.has_fp4() => t(self.fp8_tflops).unwrap_or(bf16),
             WeightFormat::Nvfp4 if self.arch == Arch::Blackwell => {
                 t(self.fp4_tflops).unwrap_or(bf16)
             }
@@ -120,7 +123,7 @@ impl GpuSpec {
     pub fn supports_weights(&self, w: WeightFormat) -> bool {
         match w {
             WeightFormat::Fp8 | WeightFormat::Fp8Block => self.arch.has_fp8(),
-            WeightFormat::Mxfp4 => self.arch.has_fp4(),
+            WeightFormat::Mxfp4 | WeightFormat::Mxfp8 => self.arch.has_fp4(),
             // NVFP4 (block 16, fp8 scales) is NVIDIA's; CDNA 4 runs MXFP4 only.
             WeightFormat::Nvfp4 => self.arch == Arch::Blackwell,
             _ => true,

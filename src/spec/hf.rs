@@ -226,7 +226,7 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
             | "qwen3_5_text"
             | "qwen3_5_moe_text"
             | "gemma4_text"
-    ) || (matches!(fam, "minimax_m2" | "minimax_m3")
+    ) || (matches!(fam, "minimax_m2" | "minimax_m3" | "minimax_m3_vl")
         && get_bool(c, "use_qk_norm").unwrap_or(false));
     let qwen_hybrid = matches!(fam, "qwen3_next" | "qwen3_5_text" | "qwen3_5_moe_text");
     // Gemma-4 (HF modular_gemma4.py): full-attention layers have their own head size
@@ -247,8 +247,10 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         qk_norm,
         qk_norm_full_width: qk_norm
             && get(c, &["qk_norm_type"]).and_then(Value::as_str) == Some("per_layer"),
-        // Qwen3-Next's attention is always gated; Qwen3.5 says so explicitly.
-        output_gate: get_bool(c, "attn_output_gate").unwrap_or(fam == "qwen3_next"),
+        // Qwen3-Next's attention is always gated; Qwen3.5 says so explicitly;
+        // Kimi-K3's MLA has its own g_proj gate (`mla_use_output_gate`).
+        output_gate: get_bool(c, "attn_output_gate").unwrap_or(fam == "qwen3_next")
+            || (mla.is_some() && get_bool(c, "mla_use_output_gate") == Some(true)),
         sinks: fam == "gpt_oss",
         full_k_eq_v: gemma4 && get_bool(c, "attention_k_eq_v") == Some(true),
         mla,
@@ -278,6 +280,13 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         // DeepSeek-V4: every layer attends (its window lives in
         // `compressed_attention`); every layer is MoE.
         (vec![LayerType::Full], Vec::new(), None)
+    } else if let Some(l) = c.get("linear_attn_config").filter(|v| v.is_object()) {
+        // Kimi-Linear / Kimi-K3: KDA and MLA layers listed by number.
+        (
+            kimi_pattern(l, layers, origin)?,
+            ffn_types(c, layers, origin)?,
+            None,
+        )
     } else {
         let (l, w) = layer_pattern(c, fam, layers, window, origin)?;
         (l, ffn_types(c, layers, origin)?, w)
@@ -336,6 +345,7 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
                 c,
                 &[
                     "num_experts_per_tok",
+                    "num_experts_per_token",
                     "experts_per_token",
                     "moe_topk",
                     "top_k_experts",
@@ -344,8 +354,8 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
             )?;
             let expert_inter = get_u64(c, &["moe_intermediate_size"]).unwrap_or(inter);
             // Llama-4 MoE layers always add one shared expert of the expert width.
-            let n_shared =
-                get_u64(c, &["n_shared_experts"]).unwrap_or(u64::from(fam.starts_with("llama4")));
+            let n_shared = get_u64(c, &["n_shared_experts", "num_shared_experts"])
+                .unwrap_or(u64::from(fam.starts_with("llama4")));
             let shared_inter = get_u64(
                 c,
                 &[
@@ -394,7 +404,10 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
                     || fam == "nemotron_h",
                 expert_bias: fam == "gpt_oss",
                 router_scales: gemma4,
-                latent_size: get_u64(c, &["moe_latent_size"]).filter(|l| *l > 0),
+                // Nemotron-3 `moe_latent_size`; Kimi-K3 `routed_expert_hidden_size`.
+                latent_size: get_u64(c, &["moe_latent_size", "routed_expert_hidden_size"])
+                    .filter(|l| *l > 0),
+                latent_norm: get_bool(c, "latent_moe_use_norm").unwrap_or(false),
             })
         }
     };
@@ -437,6 +450,7 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         bias: false,
         scalars_per_layer: u64::from(gemma4),
         skip_absent: nas.is_some(),
+        attention_residuals: get_u64(c, &["attn_res_block_size"]).is_some_and(|b| b > 0),
     };
     let quant = match quant_format(root, origin)? {
         Some(q) => Some(q),
@@ -904,14 +918,6 @@ fn refuse_unmodelled(c: &Value, origin: &str) -> Result<()> {
             ));
         }
     }
-    if let Some(l) = c.get("linear_attn_config").filter(|v| v.is_object()) {
-        if get_bool(l, "use_full_rank_gate") == Some(true) {
-            return Err(Error::spec(
-                origin,
-                "field 'linear_attn_config.use_full_rank_gate': Kimi-K3's blocks (full-rank KDA output gate, latent routed experts routed_expert_hidden_size, attn_res_block_size, MLA output gate) have no primary public modeling source kvplan could count them from (see docs/sources/models.md); write a kvplan YAML spec for this model",
-            ));
-        }
-    }
     Ok(())
 }
 
@@ -1033,6 +1039,7 @@ fn linear_spec(c: &Value, fam: &str, native: DType, origin: &str) -> Result<Line
             value_head_dim: d,
             conv_kernel: get_u64(l, &["short_conv_kernel_size"]).unwrap_or(4),
             state_dtype: dtype_field(c, &["mamba_ssm_dtype"], DType::Fp32, origin)?,
+            full_rank_gate: get_bool(l, "use_full_rank_gate").unwrap_or(false),
         });
     }
     if get_u64(c, &["linear_num_value_heads"]).is_none() {
@@ -1050,6 +1057,7 @@ fn linear_spec(c: &Value, fam: &str, native: DType, origin: &str) -> Result<Line
         conv_kernel: need_u64(c, &["linear_conv_kernel_dim"], origin)?,
         // No mamba_ssm_dtype (Qwen3-Next): the state is kept in the model dtype.
         state_dtype: dtype_field(c, &["mamba_ssm_dtype"], native, origin)?,
+        full_rank_gate: false,
     })
 }
 
@@ -1070,6 +1078,58 @@ fn mamba_spec(c: &Value, native: DType, origin: &str) -> Result<MambaSpec> {
             origin,
         )?,
     })
+}
+
+/// Kimi-Linear / Kimi-K3 layer kinds from `linear_attn_config`: the KDA
+/// layers are listed in `kda_layers` and the MLA layers in
+/// `full_attn_layers`, both numbered from 1 (ml-explore/mlx-lm
+/// `mlx_lm/models/kimi_k3.py`: `is_linear = (layer_idx + 1) in kda_layers`).
+/// Together they must name every layer exactly once.
+fn kimi_pattern(l: &Value, layers: u64, origin: &str) -> Result<Vec<LayerType>> {
+    let list = |key: &str| -> Result<Vec<u64>> {
+        let a = l.get(key).and_then(Value::as_array).ok_or_else(|| {
+            Error::spec(
+                origin,
+                format!("field 'linear_attn_config.{key}' is missing or not a list; kvplan needs kda_layers and full_attn_layers (1-based layer numbers) to know which layers are KDA and which MLA"),
+            )
+        })?;
+        a.iter()
+            .map(|v| {
+                v.as_u64().filter(|n| (1..=layers).contains(n)).ok_or_else(|| {
+                    Error::spec(
+                        origin,
+                        format!("field 'linear_attn_config.{key}': entry {v} is not a layer number in 1..={layers} (the lists are 1-based)"),
+                    )
+                })
+            })
+            .collect()
+    };
+    let kda = list("kda_layers")?;
+    let full = list("full_attn_layers")?;
+    let mut types = vec![None; layers as usize];
+    for (key, nums, t) in [
+        ("kda_layers", &kda, LayerType::Linear),
+        ("full_attn_layers", &full, LayerType::Full),
+    ] {
+        for &n in nums {
+            let slot = &mut types[(n - 1) as usize];
+            if slot.is_some() {
+                return Err(Error::spec(
+                    origin,
+                    format!("field 'linear_attn_config.{key}': layer {n} is listed twice (kda_layers and full_attn_layers must name each layer once)"),
+                ));
+            }
+            *slot = Some(t);
+        }
+    }
+    if let Some(i) = types.iter().position(Option::is_none) {
+        return Err(Error::spec(
+            origin,
+            format!("field 'linear_attn_config': layer {} (1-based) is in neither kda_layers nor full_attn_layers", i + 1),
+        ));
+    }
+    let types: Vec<LayerType> = types.into_iter().flatten().collect();
+    Ok(compress_pattern(&types))
 }
 
 /// Shortest repeating period of a layer list.
@@ -1292,6 +1352,7 @@ fn modelopt_format(algo: &str, field: &str, origin: &str) -> Result<WeightFormat
         "FP8" => Ok(WeightFormat::Fp8),
         "FP8_PB_WO" | "FP8_BLOCK" => Ok(WeightFormat::Fp8Block),
         "NVFP4" | "W4A16_NVFP4" => Ok(WeightFormat::Nvfp4),
+        "MXFP8" => Ok(WeightFormat::Mxfp8),
         "W4A16_AWQ" => Ok(WeightFormat::Int4),
         other => Err(Error::spec(
             origin,
@@ -1340,6 +1401,10 @@ fn mixed_place(path: &str, origin: &str) -> Result<Option<(ModulePart, String, O
         (ModulePart::Attention, "in_proj_qkvz".to_string())
     } else if matches!(last, "in_proj_b" | "in_proj_a") {
         (ModulePart::Attention, "in_proj_ba".to_string())
+    } else if matches!(last, "index_q_proj" | "index_k_proj" | "index_v_proj") {
+        // MiniMax-M3's checkpoint splits what kvplan counts as SGLang's fused
+        // `index_qkv_proj`.
+        (ModulePart::Attention, "index_qkv_proj".to_string())
     } else if ["self_attn.", "mixer.", "linear_attn.", "attention."]
         .iter()
         .any(|s| rest.starts_with(s))

@@ -247,6 +247,12 @@ pub struct LinearAttentionSpec {
     pub conv_kernel: u64,
     /// Element type of the recurrent state (config `mamba_ssm_dtype`).
     pub state_dtype: DType,
+    /// KDA's output gate is one full-rank `g_proj` (hidden → heads × head_dim)
+    /// instead of the low-rank `g_a_proj`/`g_b_proj` pair (Kimi-K3
+    /// `linear_attn_config.use_full_rank_gate`; ml-explore/mlx-lm
+    /// `mlx_lm/models/kimi_k3.py` `KimiK3DeltaAttention`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub full_rank_gate: bool,
 }
 
 impl LinearAttentionSpec {
@@ -385,7 +391,9 @@ pub struct AttentionSpec {
     #[serde(default, skip_serializing_if = "is_false")]
     pub qk_norm_full_width: bool,
     /// q_proj also emits a sigmoid output gate per head (Qwen3-Next/3.5
-    /// `attn_output_gate`), doubling its rows.
+    /// `attn_output_gate`), doubling its rows. With MLA (Kimi-K3
+    /// `mla_use_output_gate`) the gate is its own `g_proj` of hidden →
+    /// heads × v_head_dim.
     #[serde(default, skip_serializing_if = "is_false")]
     pub output_gate: bool,
     /// Learned attention-sink logits, one per head (gpt-oss).
@@ -492,6 +500,11 @@ pub struct MoeSpec {
     /// `moe_latent_size`); None: they work on the hidden state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latent_size: Option<u64>,
+    /// An RMSNorm of the latent width sits between the routed experts and the
+    /// latent up-projection (Kimi-K3 `latent_moe_use_norm`:
+    /// `routed_expert_norm`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub latent_norm: bool,
     /// Leading MoE layers that route by a fixed token-id → experts table
     /// (DeepSeek-V4 `num_hash_layers`: a `tid2eid` table of vocab × top-k,
     /// no score-correction bias).
@@ -521,6 +534,13 @@ pub struct NormSpec {
     /// attention, no `post_attention_layernorm` on a no-op FFN).
     #[serde(default, skip_serializing_if = "is_false")]
     pub skip_absent: bool,
+    /// Attention residuals (Kimi-K3 `attn_res_block_size`): every layer holds
+    /// a `self_attention_res` and an `mlp_res` pair (an RMSNorm of hidden and
+    /// a hidden → 1 projection each), the model one `output_attn_res` pair
+    /// before the final norm (ml-explore/mlx-lm `kimi_k3.py`
+    /// `KimiK3DecoderLayer`, `KimiK3TextModel`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub attention_residuals: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -534,6 +554,7 @@ impl Default for NormSpec {
             bias: false,
             scalars_per_layer: 0,
             skip_absent: false,
+            attention_residuals: false,
         }
     }
 }
