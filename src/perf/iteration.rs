@@ -45,6 +45,20 @@ pub fn chunk_attention_pairs(chunk: u64, prefix: u64, window: u64) -> f64 {
     }
 }
 
+/// Matrix rate attention runs at, FLOP/s before efficiency: the 16-bit
+/// tensor rate. Engines' prefill and decode attention kernels compute QKᵀ and
+/// PV in bf16 whatever the weights (FlashAttention / FlashInfer prefill with
+/// bf16 Q, K, V; an fp8 KV cache is dequantised on load; TensorRT-LLM's FMHA
+/// in bf16 unless fp8 context FMHA is switched on), so an fp8 or fp4
+/// checkpoint does not speed attention up the way it speeds its GEMMs
+/// (fp32 weights keep their slower fp32 rate).
+pub fn attention_matmul_flops(
+    gpu: &crate::spec::gpu::GpuSpec,
+    w: crate::spec::dtype::WeightFormat,
+) -> f64 {
+    gpu.matmul_flops(w).min(gpu.bf16_tflops * 1e12)
+}
+
 /// Rows of one M tile of a grouped (per-expert) GEMM at prefill: every
 /// touched expert's token count is padded up to whole tiles, so a prefill
 /// that gives each expert few tokens (1,024 tokens × top-8 over 256
@@ -226,6 +240,9 @@ pub struct IterationModel<'a> {
     bw: f64,
     kv_bw: f64,
     mm: f64,
+    /// Achieved matrix rate of attention (QKᵀ and PV), FLOP/s: the 16-bit
+    /// rate whatever the weight format (`attention_matmul_flops`).
+    attn_mm: f64,
     tp_bw: f64,
     moe_bw: f64,
     pp_bw: f64,
@@ -445,6 +462,7 @@ impl<'a> IterationModel<'a> {
             bw: gpu.bandwidth_bytes_per_s() * eff.memory,
             kv_bw: gpu.bandwidth_bytes_per_s() * eff.kv_memory,
             mm: gpu.matmul_flops(d.weights) * eff.matmul,
+            attn_mm: attention_matmul_flops(gpu, d.weights) * eff.matmul,
             tp_bw: group_bandwidth(s, d.tp, eff),
             moe_bw: group_bandwidth(s, s.moe_group(), eff),
             pp_bw,
@@ -689,15 +707,15 @@ impl<'a> IterationModel<'a> {
             0.0
         };
         // Every verified token of a sequence attends over its context.
-        flops += self.attn_flops_per_ctx
+        let decode_attn = self.attn_flops_per_ctx
             * verify
             * (b.decode_context_tokens * st.full_layers
                 + b.decode_window_tokens * st.sliding_layers);
         let prefill_attn = self.prefill_flops_per_pair
             * (b.prefill_pairs * st.full_layers + b.prefill_window_pairs * st.sliding_layers);
-        flops += prefill_attn;
-        let prefill_extra =
-            (self.sched.prefill_compute_scale - 1.0).max(0.0) * (prefill_linear + prefill_attn);
+        let linear_flops = flops;
+        flops += decode_attn + prefill_attn;
+        let scale_extra = (self.sched.prefill_compute_scale - 1.0).max(0.0);
         let mut kv_extra = 0.0;
         if self.kv_extra_engine && b.decode_sequences > 0.0 {
             // Eager-framework copies (HF): modelled for a uniform batch at the mean context.
@@ -717,7 +735,9 @@ impl<'a> IterationModel<'a> {
                 + (extra.expand_flops / self.mm).max(extra.expand_bytes / self.bw);
         }
         let mem_s = w_bytes / self.bw + kv_bytes / self.kv_bw;
-        let cmp_s = (flops + prefill_extra) / self.mm;
+        // GEMMs run at the weight format's rate, attention at the 16-bit rate.
+        let cmp_s = (linear_flops + scale_extra * prefill_linear) / self.mm
+            + (decode_attn + prefill_attn * (1.0 + scale_extra)) / self.attn_mm;
         // Two all-reduces per layer (after attention and after the MLP).
         let act_bytes = gemm_tokens * s.model.hidden_size as f64 * 2.0;
         let mut comm = 2.0 * st.layers * allreduce_seconds(act_bytes, d.tp, self.tp_bw);
@@ -861,6 +881,23 @@ pub fn iteration_cost(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Attention is priced at the 16-bit tensor rate whatever the weights:
+    /// B200's datasheet dense rates (NVIDIA B200 datasheet, gpu-specs/B200.yaml)
+    /// are 2,250 TFLOP/s bf16 and 9,000 TFLOP/s FP4, so an NVFP4 checkpoint's
+    /// attention runs at 2,250, not 9,000; H100's fp32 weights keep the fp32
+    /// half rate (989 / 2 = 494.5 TFLOP/s).
+    #[test]
+    fn attention_runs_at_the_16_bit_rate() {
+        use crate::spec::dtype::WeightFormat;
+        let cat = crate::spec::Catalog::builtin().unwrap();
+        let b200 = cat.gpu("B200").unwrap();
+        assert_eq!(attention_matmul_flops(b200, WeightFormat::Nvfp4), 2250e12);
+        assert_eq!(attention_matmul_flops(b200, WeightFormat::Fp8), 2250e12);
+        assert_eq!(b200.matmul_flops(WeightFormat::Nvfp4), 9000e12);
+        let h100 = cat.gpu("H100").unwrap();
+        assert_eq!(attention_matmul_flops(h100, WeightFormat::Fp32), 494.5e12);
+    }
 
     #[test]
     fn pairs_of_a_chunk() {
