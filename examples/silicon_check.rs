@@ -1151,6 +1151,9 @@ pub struct Options {
     /// What-if: MTP rows draft as InferenceX's recipes do (`recipe_mtp_drafts`)
     /// instead of one token per MTP module.
     pub mtp_drafts_by_recipe: bool,
+    /// What-if: leave TensorRT-LLM's attention-DP balancing off where the
+    /// InferenceX recipe turns it on (`inferencex_adp_balance`).
+    pub no_adp_balance: bool,
 }
 
 /// Draft tokens per step of InferenceX's DeepSeek-R1 MTP recipes
@@ -1439,6 +1442,35 @@ struct Side {
 }
 
 /// Map and predict one record.
+/// The attention-DP balancing an InferenceX TensorRT-LLM recipe turns on
+/// (`attention_dp_config.enable_balance: true` whenever it runs attention DP),
+/// for the aggregated rows its benchmark produced. SemiAnalysisAI/InferenceX
+/// `benchmarks/dsr1_fp4_b200_trt.sh` (and the fp8 and MTP DeepSeek-R1
+/// scripts): `timeout_iters: 60`, `batching_wait_iters: 0`;
+/// `benchmarks/gptoss_fp4_b200_trt.sh`: `enable_balance: true` alone, so
+/// TensorRT-LLM's defaults (`AttentionDpConfig` in tensorrt_llm/llmapi/llm_args.py:
+/// timeout 50, batching wait 10). Other models: none known.
+pub fn inferencex_adp_balance(r: &Record) -> Option<kvplan::spec::scheduler::AdpBalance> {
+    use kvplan::spec::scheduler::AdpBalance;
+    if r.backend != "trtllm" || r.bench != BENCH_INFERENCEX {
+        return None;
+    }
+    let m = r.model_path.to_ascii_lowercase();
+    if m.contains("deepseek") {
+        Some(AdpBalance {
+            timeout_iterations: 60,
+            batching_wait_iterations: 0,
+        })
+    } else if m.contains("gpt-oss") {
+        Some(AdpBalance {
+            timeout_iterations: 50,
+            batching_wait_iterations: 10,
+        })
+    } else {
+        None
+    }
+}
+
 fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, String> {
     let kv_override = opt.kv_override.as_deref();
     let mode = match r.mode.as_str() {
@@ -1627,6 +1659,14 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
                     sp.prefill_compute_scale = v;
                 }
             });
+        }
+        if mode == Mode::Agg && !opt.no_adp_balance {
+            if let Some(b) = inferencex_adp_balance(r) {
+                res.scenario
+                    .deployment
+                    .engine
+                    .override_scheduler(|sp| sp.adp_balance = Some(b));
+            }
         }
         let est = estimate(&res.scenario, &opt.eff, res.tokens_per_step).map_err(|e| {
             format!(
@@ -2239,7 +2279,7 @@ fn main() {
     let mut fit_serving_flag = false;
     let mut it = args.iter();
     let usage = "usage: silicon_check [CSV] [--kv fp8|bf16] [--layer-us N] [--step-us N] \
-                 [--mode agg|disagg] [--fit-on Blackwell|Hopper] [--no-serving] [--max-sim-requests N] [--eager-layer-us N] [--prefill-seq-us N] [--request-us N] [--prefill-scale K] [--matmul F] [--fit-serving] [--no-mtp] [--mtp-acceptance A] [--mtp-drafts-by-recipe] [--rows OUT.csv]\n\
+                 [--mode agg|disagg] [--fit-on Blackwell|Hopper] [--no-serving] [--max-sim-requests N] [--eager-layer-us N] [--prefill-seq-us N] [--request-us N] [--prefill-scale K] [--matmul F] [--fit-serving] [--no-mtp] [--no-adp-balance] [--mtp-acceptance A] [--mtp-drafts-by-recipe] [--rows OUT.csv]\n\
                  CSV: aiconfigurator's silicon_sample.csv layout or the AMD serving-runs layout \
                  (detected from the header); default tests/fixtures/silicon/subset.csv";
     let micros = |v: Option<&String>, flag: &str| -> f64 {
@@ -2301,6 +2341,7 @@ fn main() {
             }
             "--rows" => rows_out = it.next().cloned(),
             "--no-mtp" => opt.ignore_mtp = true,
+            "--no-adp-balance" => opt.no_adp_balance = true,
             "--mtp-drafts-by-recipe" => opt.mtp_drafts_by_recipe = true,
             "--mtp-acceptance" => {
                 opt.mtp_acceptance = it

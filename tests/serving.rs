@@ -135,6 +135,61 @@ fn replica_reserving_the_whole_output_queues_instead() {
 }
 
 #[test]
+fn replica_attention_dp_balance_holds_a_lone_context_request() {
+    // TensorRT-LLM attention-DP balancing (py_executor.py
+    // `_balance_adp_requests`, timeout 60 iterations, no batching wait) on a
+    // replica standing for 8 lockstep DP ranks. A (isl 100, osl 200) arrives
+    // alone at 0 with nothing decoding: released at once, prefilled in
+    // iteration 0, first token at 1 ms. B (isl 100, osl 2) arrives at 10.5 ms
+    // and waits from the batch formed at 11 ms; one request waiting is fewer
+    // than H(8) = 1 + 1/2 + … + 1/8 = 2.72 (not every rank has one) while A
+    // decodes, so B is held: the counter reaches 60 at the 60th formation
+    // (11 + 59 = 70 ms), B prefills in 70–71 ms: first token at 71 ms
+    // (TTFT 60.5 ms), its second at 72 ms. Without DP ranks B's first token
+    // comes at 12 ms.
+    let mut cfg = config(KvAdmission::OnDemand, Preemption::Recompute, 100_000);
+    cfg.lockstep_replicas = 8.0;
+    cfg.sched.adp_balance = Some(kvplan::spec::scheduler::AdpBalance {
+        timeout_iterations: 60,
+        batching_wait_iterations: 0,
+    });
+    let reqs = [
+        RequestSpec {
+            prompt: 100,
+            output: 200,
+            cached: 0,
+        },
+        RequestSpec {
+            prompt: 100,
+            output: 2,
+            cached: 0,
+        },
+    ];
+    let arrivals = Arrivals::Open {
+        times: vec![0.0, 10.5 * MS],
+        max_concurrency: None,
+    };
+    let run = run_replica(&cfg, &reqs, &arrivals, flat_cost).unwrap();
+    let a = run.records.iter().find(|r| r.output == 200).unwrap();
+    let b = run.records.iter().find(|r| r.output == 2).unwrap();
+    assert!((a.first_token - MS).abs() < 1e-9, "{}", a.first_token);
+    assert!(
+        (b.first_token - 71.0 * MS).abs() < 1e-9,
+        "{}",
+        b.first_token
+    );
+    assert!((b.finish - 72.0 * MS).abs() < 1e-9, "{}", b.finish);
+    cfg.lockstep_replicas = 1.0;
+    let run = run_replica(&cfg, &reqs, &arrivals, flat_cost).unwrap();
+    let b = run.records.iter().find(|r| r.output == 2).unwrap();
+    assert!(
+        (b.first_token - 12.0 * MS).abs() < 1e-9,
+        "{}",
+        b.first_token
+    );
+}
+
+#[test]
 fn replica_prefill_first_stalls_decodes() {
     // SGLang-style: request A (isl 100, osl 5) alone, then, in the open loop,
     // B (isl 3000) arrives at 1.5 ms with a 1024-token chunk budget. A prefills

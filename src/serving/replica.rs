@@ -204,6 +204,11 @@ struct Sim<'c> {
     dk: u64,
     /// Decode tokens already scheduled in the iteration being formed.
     step_decode_tokens: f64,
+    /// Attention-DP balancing (`SchedulerSpec::adp_balance`): iterations the
+    /// waiting requests have been held for want of a request on every rank,
+    /// and iterations of the batching wait after that.
+    adp_waited: u64,
+    adp_batching_waited: u64,
     now: f64,
     run: ReplicaRun,
 }
@@ -325,9 +330,53 @@ impl Sim<'_> {
         chunk
     }
 
+    /// Whether TensorRT-LLM's attention-DP balancing lets waiting requests
+    /// start this iteration (always, without it or without DP ranks). The
+    /// replica stands for every rank of its lockstep group (they see the
+    /// same load): every rank holds a context request once the slowest of
+    /// them has received one, the maximum of `ranks` equal waits, whose mean
+    /// is H(ranks) = 1 + 1/2 + … + 1/ranks of one rank's inter-arrival times
+    /// (exponential waits) — so the gate opens when H(ranks) requests wait
+    /// here. Counters follow `_balance_adp_requests`: one per held iteration,
+    /// reset on release.
+    fn adp_gate_open(&mut self) -> bool {
+        let Some(b) = self.cfg.sched.adp_balance else {
+            return true;
+        };
+        let ranks = self.cfg.lockstep_replicas;
+        if ranks <= 1.0 || self.waiting.is_empty() {
+            return true;
+        }
+        if self.n_dec <= 0.0 {
+            // A rank with no generation requests: released at once.
+            self.adp_waited = 0;
+            self.adp_batching_waited = 0;
+            return true;
+        }
+        let harmonic: f64 = (1..=ranks.round() as u64).map(|i| 1.0 / i as f64).sum();
+        if self.waiting.len() as f64 >= harmonic {
+            self.adp_waited = 0;
+            if self.adp_batching_waited < b.batching_wait_iterations {
+                self.adp_batching_waited += 1;
+                return false;
+            }
+            self.adp_batching_waited = 0;
+            return true;
+        }
+        self.adp_waited += 1;
+        if self.adp_waited >= b.timeout_iterations {
+            self.adp_waited = 0;
+            return true;
+        }
+        false
+    }
+
     /// Admit waiting requests into `comp` while the budget, the sequence cap
     /// and the KV pool allow.
     fn admit(&mut self, budget: &mut u64, comp: &mut BatchComposition) {
+        if !self.adp_gate_open() {
+            return;
+        }
         let partial_cap = self.cfg.sched.max_partial_prefills;
         while *budget > 0 {
             let Some(&idx) = self.waiting.front() else {
@@ -746,6 +795,8 @@ where
         new_token_ratio: cfg.sched.new_token_ratio.map_or(0.0, |n| n.init),
         dk: 0,
         step_decode_tokens: 0.0,
+        adp_waited: 0,
+        adp_batching_waited: 0,
         now: 0.0,
         run: ReplicaRun::default(),
     };

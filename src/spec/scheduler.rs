@@ -64,6 +64,23 @@ pub struct NewTokenRatio {
     pub clip_max_new_tokens: u64,
 }
 
+/// TensorRT-LLM's attention-DP balancing (`attention_dp_config` with
+/// `enable_balance: true`; tensorrt_llm/_torch/pyexecutor/py_executor.py
+/// `_balance_adp_requests`): with attention data parallelism, new context
+/// requests are held back until every DP rank has one to run (so the ranks
+/// prefill together), for at most `timeout_iterations` iterations, and
+/// then, while every rank also decodes, `batching_wait_iterations` more to
+/// gather a larger context batch. A rank with nothing to decode releases
+/// them at once. Off unless the deployment's config turns it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdpBalance {
+    /// `attention_dp_config.timeout_iters`.
+    pub timeout_iterations: u64,
+    /// `attention_dp_config.batching_wait_iters`.
+    pub batching_wait_iterations: u64,
+}
+
 /// One engine's scheduler.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,6 +136,9 @@ pub struct SchedulerSpec {
     /// rate); 1 = no extra cost.
     #[serde(default = "one")]
     pub prefill_compute_scale: f64,
+    /// Attention-DP context balancing (TensorRT-LLM `enable_balance`); None = off.
+    #[serde(default)]
+    pub adp_balance: Option<AdpBalance>,
 }
 
 fn one() -> f64 {
@@ -149,6 +169,7 @@ impl SchedulerSpec {
             prefill_overhead_per_sequence_seconds: 0.0,
             request_overhead_seconds: 0.0,
             prefill_compute_scale: 1.0,
+            adp_balance: None,
         }
     }
 
