@@ -63,6 +63,33 @@ fn is_upper_md(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
+/// True when `line` holds `dir` as the start of a path, not as the tail of
+/// someone else's path: a quoted third-party log may say
+/// `/home/user/work/models`, which names nothing on this machine.
+fn names_outside_dir(line: &str, dir: &str) -> bool {
+    line.match_indices(dir).any(|(at, _)| {
+        let before = line[..at].chars().next_back();
+        !matches!(before, Some(c) if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+            || dir.starts_with("..")
+    })
+}
+
+#[test]
+fn names_outside_dir_tells_a_sandbox_path_from_a_quoted_one() {
+    let sandbox = format!("/{}/", "work");
+    assert!(names_outside_dir(
+        &format!("see {sandbox}shared/x"),
+        &sandbox
+    ));
+    assert!(names_outside_dir(&format!("{sandbox}x"), &sandbox));
+    assert!(!names_outside_dir(
+        &format!("vllm serve /home/zp{sandbox}models"),
+        &sandbox
+    ));
+    let shared = format!("../{}", "shared");
+    assert!(names_outside_dir(&format!("in {shared}/x"), &shared));
+}
+
 #[test]
 fn no_text_file_names_a_file_outside_the_repository() {
     let root = repo_root();
@@ -113,7 +140,7 @@ fn no_text_file_names_a_file_outside_the_repository() {
         for (line_no, line) in text.lines().enumerate() {
             let mut complain = |why: String| bad.push(format!("{rel}:{}: {why}", line_no + 1));
             for dir in &outside_dirs {
-                if line.contains(dir.as_str()) {
+                if names_outside_dir(line, dir) {
                     complain(format!("path outside the repository ({dir}…)"));
                 }
             }
