@@ -127,7 +127,7 @@ const OUTLIERS: &[(&str, &str)] = &[
     ("vllm-qwen2-7b-instruct-2xa100-40gb", "A100-40GB: no CUDA-visible total from a log (physical 40 GiB assumed), and two Ray pods on different nodes left 1.54 GiB of non-KV memory where one node left 0.67 GiB"),
     ("vllm-qwen3-235b-a22b-fp8-h100", "vLLM 0.9.2 (before kvplan's modelled range) with LMCache's KV connector: 4.8 GiB per GPU less pool than vllm@0.10's arithmetic; the issue's reply points at the profile order since vLLM PR #19312, not modelled"),
     ("vllm-mistral-small-3.2-24b-h100", "multimodal Mistral3: its logged peak activation (2.12 GiB) is 4.2 fp32 copies of the 1,024 × 131,072 sampler logits where vllm@0.11 assumes 9.7 (4.85 GiB, fitted on this page's text-only logs); the vision tower's weights (0.85 GiB) are missing the other way"),
-    ("vllm-qwen3-vl-30b-a3b-4xrtx3090", "multimodal Qwen3-VL: vLLM's profile run also encodes one maximum-size video (the logged encoder-cache budget of 153,600 tokens) through the vision tower, a peak kvplan does not model; kvplan's spec is the text model (14.24 GiB of weights against the logged 14.77)"),
+    ("vllm-qwen3-vl-30b-a3b-4xrtx3090", "multimodal Qwen3-VL: vLLM's profile run also encodes one maximum-size video (the logged encoder-cache budget of 153,600 tokens) through the vision tower, a peak kvplan does not model (kvplan counts the tower's weights, split over TP 4: 14.49 GiB against the logged 14.77)"),
     ("vllm-gpt-oss-120b-h100", "the log's own terms do not add up: 71.26 − 64.38 weights − 7.38 peak − 0.13 non-torch GiB is −0.63 GiB, not its 3.33 GiB pool; kvplan matches the weights (64.18 GiB, −0.3%) and the peak (1%), so it predicts what those terms give, no pool"),
 ];
 
@@ -365,7 +365,6 @@ fn kv_capacity_matches_engine_logs() {
 /// Records whose weights kvplan misses by more than 2%, each with the reason.
 const WEIGHT_OUTLIERS: &[(&str, &str)] = &[
     ("vllm-gemma-4-26b-a4b-a100", "multimodal checkpoint (Gemma4ForConditionalGeneration): kvplan's spec is the text model, without the vision tower (47.00 GiB against 48.5)"),
-    ("vllm-qwen3-vl-30b-a3b-4xrtx3090", "multimodal checkpoint (Qwen3VLMoeForConditionalGeneration): kvplan's spec is the text model, without the vision tower (14.24 GiB against 14.7708 per GPU at TP 4)"),
 ];
 
 /// The weights per GPU kvplan allocates match the engine's "Model loading

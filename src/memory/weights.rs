@@ -23,6 +23,9 @@ pub enum Role {
     Router,
     /// Norm weights, biases, sinks: stay 16-bit.
     Vector,
+    /// A vision-tower tensor: stays 16-bit (the quantized checkpoints'
+    /// ignore lists name the vision tower; kvplan never quantizes it).
+    Vision,
 }
 
 /// How tensor parallelism splits a tensor over `tp` ranks.
@@ -905,6 +908,115 @@ pub fn mtp_tensors(m: &ModelSpec) -> Vec<Tensor> {
     t
 }
 
+/// The vision tower's tensors (Qwen3-VL, HF transformers
+/// `modeling_qwen3_vl.py` `Qwen3VLVisionModel`): patch_embed.proj (Conv3d
+/// with bias), pos_embed, per block norm1/norm2 (LayerNorm weight + bias),
+/// attn.qkv and attn.proj, mlp.linear_fc1/fc2 (all with bias), the output
+/// merger (LayerNorm over the ViT width, linear_fc1 over the merged width,
+/// linear_fc2 to `out_hidden_size`) and the DeepStack mergers (the same with
+/// their LayerNorm over the merged width). Split over TP as vLLM's default
+/// `mm_encoder_tp_mode="weights"` shards the tower (column-parallel qkv and
+/// fc1, row-parallel proj and fc2); norms, embeddings and biases of the
+/// row-parallel layers replicated. Empty without a counted tower.
+pub fn vision_tensors(m: &ModelSpec) -> Vec<Tensor> {
+    let Some(v) = &m.vision_encoder else {
+        return Vec::new();
+    };
+    let t = |name, out, inp, split| Tensor {
+        name,
+        out,
+        inp,
+        role: Role::Vision,
+        split,
+        kept_16bit_in: None,
+        stored_as: None,
+    };
+    let (h, d) = (v.hidden_size, v.depth);
+    let merged = h * v.spatial_merge_size * v.spatial_merge_size;
+    let kernel = v.in_channels * v.temporal_patch_size * v.patch_size * v.patch_size;
+    let mut out = vec![
+        t(
+            "visual.patch_embed.proj.weight",
+            h,
+            kernel,
+            Split::Replicated,
+        ),
+        t("visual.patch_embed.proj.bias", h, 1, Split::Replicated),
+        t(
+            "visual.pos_embed",
+            v.num_position_embeddings,
+            h,
+            Split::Replicated,
+        ),
+        t("visual.blocks.*.norm1+norm2", 4 * h, d, Split::Replicated),
+        t("visual.blocks.*.attn.qkv.weight", 3 * h, h * d, Split::Rows),
+        t("visual.blocks.*.attn.qkv.bias", 3 * h, d, Split::Rows),
+        t("visual.blocks.*.attn.proj.weight", h, h * d, Split::Cols),
+        t("visual.blocks.*.attn.proj.bias", h, d, Split::Replicated),
+        t(
+            "visual.blocks.*.mlp.linear_fc1.weight",
+            v.intermediate_size,
+            h * d,
+            Split::Rows,
+        ),
+        t(
+            "visual.blocks.*.mlp.linear_fc1.bias",
+            v.intermediate_size,
+            d,
+            Split::Rows,
+        ),
+        t(
+            "visual.blocks.*.mlp.linear_fc2.weight",
+            h,
+            v.intermediate_size * d,
+            Split::Cols,
+        ),
+        t(
+            "visual.blocks.*.mlp.linear_fc2.bias",
+            h,
+            d,
+            Split::Replicated,
+        ),
+    ];
+    // The output merger (norm over the ViT width) and the DeepStack mergers
+    // (norm over the merged width).
+    let mergers = 1 + v.deepstack_mergers;
+    out.extend([
+        t("visual.merger.norm", 2 * h, 1, Split::Replicated),
+        t(
+            "visual.deepstack_merger_list.*.norm",
+            2 * merged,
+            v.deepstack_mergers,
+            Split::Replicated,
+        ),
+        t(
+            "visual.*merger*.linear_fc1.weight",
+            merged,
+            merged * mergers,
+            Split::Rows,
+        ),
+        t(
+            "visual.*merger*.linear_fc1.bias",
+            merged,
+            mergers,
+            Split::Rows,
+        ),
+        t(
+            "visual.*merger*.linear_fc2.weight",
+            v.out_hidden_size,
+            merged * mergers,
+            Split::Cols,
+        ),
+        t(
+            "visual.*merger*.linear_fc2.bias",
+            v.out_hidden_size,
+            mergers,
+            Split::Replicated,
+        ),
+    ]);
+    out
+}
+
 /// Whole-model parameter totals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParamCounts {
@@ -916,6 +1028,10 @@ pub struct ParamCounts {
     pub embedding: u64,
     /// Unique parameters of the MTP modules (0 if none).
     pub mtp: u64,
+    /// Parameters of the vision tower kvplan counts (Qwen3-VL; 0 otherwise),
+    /// not in `total`: the language model's count is the one model names
+    /// give (235B-A22B), the checkpoint holds both.
+    pub vision: u64,
 }
 
 /// Count the parameters of `m`.
@@ -944,6 +1060,7 @@ pub fn param_counts(m: &ModelSpec) -> ParamCounts {
         active: total - inactive,
         embedding: emb.params(),
         mtp,
+        vision: vision_tensors(m).iter().map(Tensor::params).sum(),
     }
 }
 
@@ -955,7 +1072,8 @@ pub fn quantizes_dense(m: &ModelSpec, format: WeightFormat) -> bool {
     !(format == WeightFormat::Mxfp4 && m.moe.is_some())
 }
 
-/// Exact weight bytes of the whole model (MTP excluded) under `format`.
+/// Exact weight bytes of the whole model (MTP excluded, a counted vision
+/// tower included) under `format`.
 pub fn total_weight_bytes(m: &ModelSpec, format: WeightFormat) -> u64 {
     let qd = quantizes_dense(m, format);
     let nat = m.native_dtype;
@@ -968,6 +1086,11 @@ pub fn total_weight_bytes(m: &ModelSpec, format: WeightFormat) -> u64 {
     if let Some(h) = &head {
         b += h.shard_bytes(1, format, nat, qd);
     }
+    // The checkpoint holds the counted vision tower too (16-bit).
+    b += vision_tensors(m)
+        .iter()
+        .map(|t| t.shard_bytes(1, format, nat, qd))
+        .sum::<u64>();
     for (l, n) in layer_kinds(m, 0..m.num_layers) {
         let dense = l
             .dense

@@ -66,6 +66,9 @@ pub struct ModelReport {
     pub params_embedding: u64,
     /// MTP module parameters (not in params_total).
     pub params_mtp: u64,
+    /// Vision-tower parameters kvplan counts (not in params_total; 0 when
+    /// none is counted): their weights are in the per-GPU memory.
+    pub params_vision: u64,
     /// Exact weight bytes of the whole model in the chosen format.
     pub weights_bytes_total: u64,
     /// Decoder layers.
@@ -412,6 +415,15 @@ impl Report {
             // Kimi-K3: what the public sources leave open (docs/sources/models.md).
             assumptions.push("Kimi-K3 blocks as ml-explore/mlx-lm `kimi_k3.py` builds them (full-rank KDA output gate, MLA output gate, latent routed experts with their norm, attention residuals); attention-residual norms and hidden → 1 projections counted 16-bit, A_log as one value per KDA head (reimplementations report the checkpoint pads it to 128), the attention-residual block snapshots (one hidden vector per token per 12 layers during a prefill) not counted in the activations".into());
         }
+        if e.params.vision > 0 {
+            assumptions.push(format!(
+                "vision tower counted from vision_config ({} params, bf16, on the first pipeline stage, split over TP as vLLM's default mm_encoder_tp_mode=weights); text decode does not read it; the encoder's activations for images/videos are not counted",
+                crate::units::thousands(e.params.vision)
+            ));
+        }
+        if m.vision_tower_uncounted {
+            assumptions.push("the checkpoint's vision tower is not counted: weights, parameters and speed cover the language model only (kvplan counts a vision tower for Qwen3-VL only)".into());
+        }
         if let Some(c) = &m.compressed_attention {
             assumptions.push(format!(
                 "DeepSeek-V4 compressed KV as vLLM caches it: every layer keeps the last {} tokens' entries ({} B each in fp8: fp8 NoPE + bf16 RoPE + ue8m0 scales), CSA layers one entry + an indexer key (132 B in fp8, 128 values otherwise) per 4 tokens, HCA layers one entry per 128; the compressors' fp32 state ({} B per sequence) is the fixed part; no page padding counted",
@@ -475,6 +487,7 @@ impl Report {
                 params_active: e.params.active,
                 params_embedding: e.params.embedding,
                 params_mtp: e.params.mtp,
+                params_vision: e.params.vision,
                 weights_bytes_total: e.weights_bytes_total,
                 layers: m.num_layers,
                 max_context: m.max_context,

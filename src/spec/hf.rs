@@ -9,7 +9,7 @@ use super::dtype::{
 use super::model::{
     AttentionSpec, CompressedAttentionSpec, FfnType, HeadShape, IndexerSpec, LayerType,
     LinearAttentionSpec, LinearKind, MambaSpec, MlaSpec, MlpSpec, ModelSpec, MoeSpec, NormSpec,
-    SparseIndexSpec,
+    SparseIndexSpec, VisionEncoderSpec,
 };
 use crate::error::{Error, Result};
 use serde_json::Value;
@@ -476,6 +476,7 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
             })
         })
         .unwrap_or(0);
+    let vision = qwen3_vl_vision(root, origin)?;
     let name_hint = root
         .get("_name_or_path")
         .and_then(Value::as_str)
@@ -525,7 +526,56 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
                 }
             })
             .unwrap_or_default(),
+        vision_encoder: vision.clone(),
+        vision_tower_uncounted: vision.is_none() && has_vision_tower(root),
     })
+}
+
+/// Whether a multimodal wrapper config carries a vision tower (a non-empty
+/// `vision_config`, or Kimi / MiniMax-VL style `vision_tower` settings).
+fn has_vision_tower(root: &Value) -> bool {
+    ["vision_config", "vision_tower_config"].iter().any(|k| {
+        root.get(*k)
+            .is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+    })
+}
+
+/// Qwen3-VL's vision tower from `vision_config` (HF transformers
+/// `modeling_qwen3_vl.py` `Qwen3VLVisionModel`); None for other families.
+/// A Qwen3-VL config whose `vision_config` lacks a size is refused naming it.
+fn qwen3_vl_vision(root: &Value, origin: &str) -> Result<Option<VisionEncoderSpec>> {
+    let wrapper = root.get("model_type").and_then(Value::as_str).unwrap_or("");
+    if !matches!(wrapper, "qwen3_vl" | "qwen3_vl_moe") {
+        return Ok(None);
+    }
+    let Some(v) = root.get("vision_config").filter(|v| v.is_object()) else {
+        return Ok(None);
+    };
+    let need = |k: &str| -> Result<u64> {
+        get_u64(v, &[k]).ok_or_else(|| {
+            Error::spec(
+                origin,
+                format!(
+                    "missing or non-integer field 'vision_config.{k}' (needed to size Qwen3-VL's vision tower)"
+                ),
+            )
+        })
+    };
+    Ok(Some(VisionEncoderSpec {
+        depth: need("depth")?,
+        hidden_size: need("hidden_size")?,
+        intermediate_size: need("intermediate_size")?,
+        in_channels: get_u64(v, &["in_channels"]).unwrap_or(3),
+        patch_size: need("patch_size")?,
+        temporal_patch_size: need("temporal_patch_size")?,
+        num_position_embeddings: need("num_position_embeddings")?,
+        spatial_merge_size: need("spatial_merge_size")?,
+        out_hidden_size: need("out_hidden_size")?,
+        deepstack_mergers: v
+            .get("deepstack_visual_indexes")
+            .and_then(Value::as_array)
+            .map_or(0, |a| a.len() as u64),
+    }))
 }
 
 /// Per-layer blocks of a Nemotron-NAS (DeciLM) config.

@@ -104,6 +104,46 @@ pub struct ModelSpec {
     /// `hc_mult`: 4); 0 for a plain residual stream.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub hyper_connection_streams: u64,
+    /// The vision tower, where kvplan counts it (Qwen3-VL); None for a
+    /// text-only model and for multimodal models whose tower is not modelled
+    /// (`vision_tower_uncounted` says which).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vision_encoder: Option<VisionEncoderSpec>,
+    /// The checkpoint has a vision tower kvplan does not count: the weights
+    /// cover the language model only, and the estimate says so.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub vision_tower_uncounted: bool,
+}
+
+/// Qwen3-VL's vision tower (`vision_config`; HF transformers
+/// `Qwen3VLVisionModel`): a Conv3d patch embedding, learned position
+/// embeddings, `depth` pre-norm ViT blocks, the output patch merger and one
+/// DeepStack merger per `deepstack_visual_indexes` entry. It sits in the
+/// checkpoint and in GPU memory beside the language model; text decode
+/// never reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisionEncoderSpec {
+    /// ViT blocks (`depth`).
+    pub depth: u64,
+    /// ViT width (`hidden_size`).
+    pub hidden_size: u64,
+    /// ViT MLP width (`intermediate_size`).
+    pub intermediate_size: u64,
+    /// Input channels (`in_channels`, 3).
+    pub in_channels: u64,
+    /// Spatial patch side in pixels (`patch_size`).
+    pub patch_size: u64,
+    /// Frames per temporal patch (`temporal_patch_size`).
+    pub temporal_patch_size: u64,
+    /// Learned position embeddings (`num_position_embeddings`).
+    pub num_position_embeddings: u64,
+    /// Patches merged per side into one token (`spatial_merge_size`).
+    pub spatial_merge_size: u64,
+    /// Width of the merged tokens handed to the language model (`out_hidden_size`).
+    pub out_hidden_size: u64,
+    /// DeepStack mergers (`deepstack_visual_indexes`' length).
+    pub deepstack_mergers: u64,
 }
 
 /// MiniMax-M3's block-sparse attention index (SGLang `minimax_m3.py`
