@@ -619,6 +619,16 @@ fn mark_16bit(m: &ModelSpec, tensors: &mut [Tensor], part: ModulePart, layer: Op
     }
 }
 
+/// One Kimi-K3 attention-residual mix (mlx-lm `kimi_k3.py`): a norm over
+/// the hidden width and a hidden → 1 projection that weighs the block
+/// snapshots; both small and replicated, kept 16-bit.
+fn attention_residual_mix(norm: &'static str, proj: &'static str, hidden: u64) -> [Tensor; 2] {
+    [
+        Tensor::vec(norm, hidden, Split::Replicated),
+        Tensor::vec(proj, hidden, Split::Replicated),
+    ]
+}
+
 /// All tensors of decoder layer `i`.
 pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
     let h = m.hidden_size;
@@ -633,16 +643,14 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
     }
     dense.extend(hyper_connection_tensors(m));
     if m.norm.attention_residuals {
-        // Kimi-K3 attention residuals: a norm and a hidden → 1 projection
-        // before the mixer and before the feed-forward block.
-        for name in [
+        // Kimi-K3: one attention-residual mix before the mixer and one
+        // before the feed-forward block.
+        dense.extend(attention_residual_mix(
             "self_attention_res_norm",
             "self_attention_res_proj",
-            "mlp_res_norm",
-            "mlp_res_proj",
-        ] {
-            dense.push(Tensor::vec(name, h, Split::Replicated));
-        }
+            h,
+        ));
+        dense.extend(attention_residual_mix("mlp_res_norm", "mlp_res_proj", h));
     }
     let (expert, num_experts) = match (&m.moe, m.is_moe_layer(i)) {
         (Some(moe), true) => {
@@ -831,15 +839,10 @@ pub fn outer_tensors(m: &ModelSpec) -> (Tensor, Vec<Tensor>, Option<Tensor>) {
         .collect();
     if m.norm.attention_residuals {
         // Kimi-K3: the last attention-residual mix before the final norm.
-        final_norm.push(Tensor::vec(
+        final_norm.extend(attention_residual_mix(
             "output_attn_res_norm",
-            m.hidden_size,
-            Split::Replicated,
-        ));
-        final_norm.push(Tensor::vec(
             "output_attn_res_proj",
             m.hidden_size,
-            Split::Replicated,
         ));
     }
     let n = m.hyper_connection_streams;
