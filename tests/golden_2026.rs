@@ -314,7 +314,10 @@ fn modelopt_nvfp4_sidecar_exclusions() {
     let (h, e) = (4096u64, 1024u64);
     let expert_bytes = 2 * nvfp4(e, h) + nvfp4(h, e);
     let routed = 60 * 512;
-    let expected = routed * expert_bytes + (p.total - routed * 3 * h * e) * 2;
+    // The vision tower (456,010,480 params, counted by hand in
+    // tests/golden_vision.rs) stays bf16: the sidecar excludes `model.visual*`.
+    let tower = 456_010_480;
+    let expected = routed * expert_bytes + (p.total - routed * 3 * h * e) * 2 + 2 * tower;
     assert_eq!(total_weight_bytes(&m, WeightFormat::Nvfp4), expected);
     let lay = m.checkpoint_layout.as_ref().unwrap();
     assert!(lay.summary().contains("attention"), "{}", lay.summary());
@@ -838,11 +841,17 @@ fn modelopt_mixed_precision_sizes_each_tensor_in_its_format() {
         + fp8(h, vd);
     let mlp = 2 * nvfp4(ff, h) + nvfp4(h, ff);
     let norms = b16(2 * h);
-    let expected = 16 * full + 48 * gdn + 64 * (mlp + norms) + b16(v * h) + nvfp4(v, h) + b16(h);
+    // The vision tower stays 16-bit (quantized_layers does not list it): the
+    // Qwen3.5 tower of tests/golden_vision.rs with out_hidden_size 5120 —
+    // 456,010,480 + 4608 × (5120 − 4096) + (5120 − 4096) parameters.
+    let tower = 456_010_480 + 4608 * 1024 + 1024;
+    assert_eq!(tower, 460_730_096);
+    let expected =
+        16 * full + 48 * gdn + 64 * (mlp + norms) + b16(v * h) + nvfp4(v, h) + b16(h) + b16(tower);
     assert_eq!(total_weight_bytes(&m, WeightFormat::Nvfp4), expected);
     // Asked in another format, the mix does not apply: every linear layer fp8.
     assert!(total_weight_bytes(&m, WeightFormat::Fp8) > expected);
-    // 27B in the name (the vision tower is not counted).
+    // 27B in the name (the language model; the tower is counted apart).
     near_b(param_counts(&m).total, 27.0, 0.5, "Qwen3.6-27B total");
     // The KV-cache quantization the checkpoint was calibrated for.
     assert_eq!(lay.kv_cache_dtype, Some(KvDtype::Fp8));

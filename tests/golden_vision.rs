@@ -179,3 +179,35 @@ fn other_vision_language_models_say_their_tower_is_not_counted() {
     let notes = v["assumptions"].to_string();
     assert!(!notes.contains("vision tower"), "{notes}");
 }
+
+#[test]
+fn qwen3_5_vision_tower_is_qwen3_vl_without_deepstack() {
+    // HF transformers `models/qwen3_5/modular_qwen3_5.py` (@ 009e78d6e8):
+    // `Qwen3_5VisionModel(Qwen3VLVisionModel)` deletes
+    // `deepstack_merger_list`; vLLM's `qwen3_5.py` runs the same
+    // `Qwen3_VisionTransformer` as Qwen3-VL. Qwen3.5-397B-A17B's
+    // vision_config: depth 27, hidden 1152, intermediate 4304, out 4096.
+    let (h, i, o, mg) = (1152u64, 4304u64, 4096u64, 4608u64);
+    let block = 4 * h + 3 * h * h + 3 * h + h * h + h + i * h + i + h * i + h;
+    let merger = 2 * h + mg * mg + mg + mg * o + o;
+    let by_hand = h * 1536 + h + 2304 * h + 27 * block + merger;
+    assert_eq!(by_hand, 456_010_480);
+    let m = fixture26("Qwen--Qwen3.5-397B-A17B.json");
+    assert_eq!(param_counts(&m).vision, by_hand);
+
+    // ModelOpt's NVFP4 checkpoint excludes `model.visual*` (its
+    // hf_quant_config.json exclude_modules): the tower stays bf16, 2 bytes
+    // per parameter, on top of the NVFP4 language model.
+    let q = kvplan::spec::Catalog::builtin()
+        .unwrap()
+        .model("qwen3.5-397b-a17b-nvfp4")
+        .unwrap()
+        .clone();
+    let format = q.checkpoint_format.expect("NVFP4 checkpoint");
+    let mut text_only = q.clone();
+    text_only.vision_encoder = None;
+    assert_eq!(
+        total_weight_bytes(&q, format) - total_weight_bytes(&text_only, format),
+        2 * by_hand
+    );
+}

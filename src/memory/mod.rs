@@ -178,7 +178,7 @@ pub fn stage_weights(s: &Scenario, stage: u64, layers: &Range<u64>) -> (u64, u64
     let last = stage + 1 == d.pp;
     if stage == 0 {
         add(shard(s, std::slice::from_ref(&emb), d.tp, qd));
-        // The vision tower (Qwen3-VL) loads on the first stage, as vLLM runs
+        // The vision tower (Qwen3-VL, Qwen3.5) loads on the first stage, as vLLM runs
         // the encoder there; text decode never streams it.
         add(shard(s, &weights::vision_tensors(m), d.tp, qd));
     }

@@ -911,7 +911,7 @@ pub fn mtp_tensors(m: &ModelSpec) -> Vec<Tensor> {
     t
 }
 
-/// The vision tower's tensors (Qwen3-VL, HF transformers
+/// The vision tower's tensors (Qwen3-VL and Qwen3.5/3.6, HF transformers
 /// `modeling_qwen3_vl.py` `Qwen3VLVisionModel`): patch_embed.proj (Conv3d
 /// with bias), pos_embed, per block norm1/norm2 (LayerNorm weight + bias),
 /// attn.qkv and attn.proj, mlp.linear_fc1/fc2 (all with bias), the output
@@ -1031,7 +1031,7 @@ pub struct ParamCounts {
     pub embedding: u64,
     /// Unique parameters of the MTP modules (0 if none).
     pub mtp: u64,
-    /// Parameters of the vision tower kvplan counts (Qwen3-VL; 0 otherwise),
+    /// Parameters of the vision tower kvplan counts (Qwen3-VL, Qwen3.5/3.6; 0 otherwise),
     /// not in `total`: the language model's count is the one model names
     /// give (235B-A22B), the checkpoint holds both.
     pub vision: u64,

@@ -422,7 +422,7 @@ impl Report {
             ));
         }
         if m.vision_tower_uncounted {
-            assumptions.push("the checkpoint's vision tower is not counted: weights, parameters and speed cover the language model only (kvplan counts a vision tower for Qwen3-VL only)".into());
+            assumptions.push("the checkpoint's vision tower is not counted: weights, parameters and speed cover the language model only (kvplan counts the vision towers of Qwen3-VL and Qwen3.5/3.6 only)".into());
         }
         if let Some(c) = &m.compressed_attention {
             assumptions.push(format!(

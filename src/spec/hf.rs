@@ -476,7 +476,7 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
             })
         })
         .unwrap_or(0);
-    let vision = qwen3_vl_vision(root, origin)?;
+    let vision = qwen3_vl_family_vision(root, origin)?;
     let name_hint = root
         .get("_name_or_path")
         .and_then(Value::as_str)
@@ -540,12 +540,18 @@ fn has_vision_tower(root: &Value) -> bool {
     })
 }
 
-/// Qwen3-VL's vision tower from `vision_config` (HF transformers
-/// `modeling_qwen3_vl.py` `Qwen3VLVisionModel`); None for other families.
-/// A Qwen3-VL config whose `vision_config` lacks a size is refused naming it.
-fn qwen3_vl_vision(root: &Value, origin: &str) -> Result<Option<VisionEncoderSpec>> {
+/// The vision tower of Qwen3-VL (HF transformers `modeling_qwen3_vl.py`
+/// `Qwen3VLVisionModel`) and of Qwen3.5 / Qwen3.6 (`modular_qwen3_5.py`
+/// `Qwen3_5VisionModel`: the same tower with the DeepStack mergers deleted;
+/// its configs list no `deepstack_visual_indexes`), from `vision_config`;
+/// None for other families. A config of these families whose
+/// `vision_config` lacks a size is refused naming it.
+fn qwen3_vl_family_vision(root: &Value, origin: &str) -> Result<Option<VisionEncoderSpec>> {
     let wrapper = root.get("model_type").and_then(Value::as_str).unwrap_or("");
-    if !matches!(wrapper, "qwen3_vl" | "qwen3_vl_moe") {
+    if !matches!(
+        wrapper,
+        "qwen3_vl" | "qwen3_vl_moe" | "qwen3_5" | "qwen3_5_moe"
+    ) {
         return Ok(None);
     }
     let Some(v) = root.get("vision_config").filter(|v| v.is_object()) else {
@@ -556,7 +562,7 @@ fn qwen3_vl_vision(root: &Value, origin: &str) -> Result<Option<VisionEncoderSpe
             Error::spec(
                 origin,
                 format!(
-                    "missing or non-integer field 'vision_config.{k}' (needed to size Qwen3-VL's vision tower)"
+                    "missing or non-integer field 'vision_config.{k}' (needed to size the Qwen3-VL / Qwen3.5 vision tower)"
                 ),
             )
         })

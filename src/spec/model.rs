@@ -104,7 +104,7 @@ pub struct ModelSpec {
     /// `hc_mult`: 4); 0 for a plain residual stream.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub hyper_connection_streams: u64,
-    /// The vision tower, where kvplan counts it (Qwen3-VL); None for a
+    /// The vision tower, where kvplan counts it (Qwen3-VL, Qwen3.5/3.6); None for a
     /// text-only model and for multimodal models whose tower is not modelled
     /// (`vision_tower_uncounted` says which).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,7 +115,7 @@ pub struct ModelSpec {
     pub vision_tower_uncounted: bool,
 }
 
-/// Qwen3-VL's vision tower (`vision_config`; HF transformers
+/// The Qwen3-VL / Qwen3.5 vision tower (`vision_config`; HF transformers
 /// `Qwen3VLVisionModel`): a Conv3d patch embedding, learned position
 /// embeddings, `depth` pre-norm ViT blocks, the output patch merger and one
 /// DeepStack merger per `deepstack_visual_indexes` entry. It sits in the
