@@ -10,11 +10,11 @@
 //! Tolerance (issue 15): KV capacity, KV tokens and maximum concurrency
 //! within 5% for every record except the named outliers (each with its
 //! reason, also tagged OUTLIER in the record's notes). Issue 15's set-wide
-//! targets — median |error| ≤ 2% and ≥ 90% of ≥ 30 records within 5% — are
-//! NOT met by this 24-record set (median 2.41%, 17 of 24 within 5%; the 23
-//! records before the multimodal RTX 3090 log gave 1.88% and 17 of 23); the
-//! median and the count are asserted at today's values as regression
-//! guards, not as accuracy claims.
+//! targets are a median |error| ≤ 2% and ≥ 90% of ≥ 30 records within 5%.
+//! This 25-record set meets the median (1.88%; it was 2.41% on the 24
+//! records before the AWQ Llama 3 70B log on 2 × L40S) and is asserted at
+//! the target; it does NOT meet the share (18 of 25 within 5%), which is
+//! asserted at today's count as a regression guard, not an accuracy claim.
 //!
 //! Nothing here is fitted to the records except what the profiles say is
 //! FITTED (vllm@0.11's sampler warm-up copies, fitted on three of these
@@ -342,18 +342,17 @@ fn kv_capacity_matches_engine_logs() {
         println!("  {o}: {why}");
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    assert!(n >= 24, "the fidelity set has {n} records");
-    // REGRESSION GUARD: issue 15's target is a median of at most 2%; this
-    // set's median is 2.41% today (see the README table), so the bound is
-    // today's figure, not the target.
+    assert!(n >= 25, "the fidelity set has {n} records");
+    // Issue 15's target: a median |error| of at most 2% (1.88% today, see
+    // the README table).
     assert!(
-        med <= 0.0245,
-        "median |error| {:.2}% grew past 2.45%",
+        med <= 0.02,
+        "median |error| {:.2}% is past issue 15's 2%",
         100.0 * med
     );
-    // REGRESSION GUARD on the share within 5%: 17 of 24 today; issue 15 asks
+    // REGRESSION GUARD on the share within 5%: 18 of 25 today; issue 15 asks
     // for 90% of ≥ 30 records, which this set does not reach.
-    assert!(within >= 17, "{within}/{n} within 5%");
+    assert!(within >= 18, "{within}/{n} within 5%");
     for (o, _) in OUTLIERS {
         assert!(
             outliers_seen.iter().any(|s| s.starts_with(o)),
