@@ -290,6 +290,29 @@ impl<F: Fn(&str) -> Result<ModelSpec>> ModelSource for F {
     }
 }
 
+/// The quantization a model's name announces (`GLM-4.7-FP8`, `…-NVFP4`,
+/// `…-AWQ`), when its config says nothing: the estimate then says it sized the
+/// weights as the model dtype rather than silently taking the name's word or
+/// the config's.
+fn quantized_name_token(m: &crate::spec::model::ModelSpec) -> Option<String> {
+    const TOKENS: [&str; 12] = [
+        "fp8", "nvfp4", "fp4", "mxfp4", "awq", "gptq", "int4", "int8", "w4a16", "w8a8", "w4a8",
+        "bnb",
+    ];
+    let names = [
+        m.name.as_str(),
+        m.display_name.as_str(),
+        m.hf_repo.as_deref().unwrap_or(""),
+        m.source.split(':').next().unwrap_or(""),
+    ]
+    .join(" ")
+    .to_ascii_lowercase();
+    names
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|piece| TOKENS.contains(piece))
+        .map(|t| t.to_ascii_uppercase())
+}
+
 /// Resolve `req` against the catalogue. `load_model` turns a model name that
 /// is not built in (a path, `hf:` id) into a spec; the edge supplies it.
 /// The scenario is not validated here: the operation that runs the core does
@@ -484,6 +507,14 @@ pub fn resolve_with(
                 f => f,
             }),
     };
+    if req.weights.is_none() && model.checkpoint_format.is_none() {
+        if let Some(token) = quantized_name_token(&model) {
+            notes.push(format!(
+                "checkpoint format unknown: the name says '{token}' but the config has no quantization_config (nor an hf_quant_config.json beside it), so the weights are sized as {} (the model dtype); pass --weights with the checkpoint's format (e.g. --weights fp8-block) to size it as shipped",
+                weights.name()
+            ));
+        }
+    }
     // DeepSeek-V4: vLLM and SGLang run its cache in the fp8 layout only (vLLM
     // `DeepseekV4MLAAttention` asserts an fp8 cache dtype, then uses fp8_ds_mla).
     let v4_fp8_only = model.compressed_attention.is_some() && !engine.name.starts_with("hf");

@@ -1329,3 +1329,369 @@ fn minimax_m3_block_sparse_index() {
         .to_string();
     assert!(e.contains("sparse_attention_config"), "{e}");
 }
+
+/// Qwen3 dense (HF transformers `models/qwen3/modeling_qwen3.py`, v4.51.0, the
+/// release the configs name): per layer `q_proj`, `k_proj`, `v_proj`, `o_proj`
+/// without biases (attention_bias false), `q_norm` / `k_norm` RMSNorms of
+/// head_dim, `input_layernorm`, `post_attention_layernorm`, and the gated MLP
+/// (`gate_proj`, `up_proj`, `down_proj`); then the final norm and the
+/// embedding, which the 0.6B and 1.7B share with the head (tie_word_embeddings).
+#[test]
+fn qwen3_dense_hand_count_and_tied_head() {
+    // (file, hidden, intermediate, card total, card non-embedding)
+    // Cards (https://huggingface.co/Qwen/Qwen3-0.6B, quoted at
+    // https://www.fitmyllm.com/model/qwen3-0.6b): "Number of Parameters: 0.6B",
+    // "Number of Paramaters (Non-Embedding): 0.44B"; Qwen3-1.7B: 1.7B / 1.4B. The
+    // names round to 0.1B.
+    for (f, h, ff, card, card_non_emb) in [
+        ("Qwen--Qwen3-0.6B.json", 1024u64, 3072u64, 0.6, 0.44),
+        ("Qwen--Qwen3-1.7B.json", 2048, 6144, 1.7, 1.4),
+    ] {
+        // Both: 28 layers, 16 query heads × 128, 8 KV heads, vocab 151936.
+        let attn = h * 16 * 128 + 2 * h * 8 * 128 + 16 * 128 * h + 2 * 128;
+        let layer = attn + 3 * h * ff + 2 * h;
+        let embedding = 151_936 * h;
+        let expected = 28 * layer + embedding + h;
+        let m = fixture26(f);
+        assert!(m.tie_word_embeddings, "{f}");
+        let p = param_counts(&m);
+        assert_eq!(p.total, expected, "{f}");
+        assert_eq!(p.active, expected, "{f}");
+        assert_eq!(p.embedding, embedding, "{f}");
+        near_b(p.total, card, 0.05, f);
+        near_b(p.total - embedding, card_non_emb, 0.05, f);
+        // KV (bf16): 28 layers × 8 KV heads × (K + V) × 128 × 2 B, no fixed state.
+        assert_eq!(kv_and_state(&m, KvDtype::Bf16), (28 * 8 * 2 * 128 * 2, 0));
+        // The tied head is stored once: a bf16 checkpoint is 2 B per parameter.
+        assert_eq!(total_weight_bytes(&m, WeightFormat::Bf16), 2 * expected);
+    }
+    assert_eq!(
+        param_counts(&fixture26("Qwen--Qwen3-0.6B.json")).total,
+        596_049_920
+    );
+}
+
+/// Qwen3-32B-FP8-Static-PerTensor: config.json's ModelOpt block (and the
+/// hf_quant_config.json beside it) says FP8 per tensor with static activation
+/// scales, `lm_head` excluded, FP8 KV cache.
+#[test]
+fn qwen3_32b_fp8_per_tensor_checkpoint_bytes() {
+    let m = fixture26("Qwen--Qwen3-32B-FP8-Static-PerTensor.json");
+    assert_eq!(m.checkpoint_format, Some(WeightFormat::Fp8));
+    let lay = m.checkpoint_layout.as_ref().unwrap();
+    assert_eq!(lay.kv_cache_dtype, Some(KvDtype::Fp8));
+    // Qwen3 dense: hidden 5120, 64 layers, 64 query heads × 128, 8 KV heads, q/k
+    // norms of 128, MLP 25600, vocab 151936 untied.
+    let h = 5120u64;
+    let (q, kv, ff, v) = (64 * 128u64, 8 * 128u64, 25_600u64, 151_936u64);
+    let params = 64 * (h * q + 2 * h * kv + q * h + 2 * 128 + 3 * h * ff + 2 * h) + 2 * v * h + h;
+    let p = param_counts(&m);
+    assert_eq!(p.total, params);
+    near_b(p.total, 32.8, 0.05, "Qwen3-32B total (card: 32.8B)");
+    // ModelOpt FP8 per-tensor layout: each quantized linear stores `weight` as
+    // float8_e4m3fn [out, in] (1 B per value) and `weight_scale` as one fp32
+    // scalar; the 7 linears per layer are quantized. 16-bit: the embedding,
+    // lm_head (exclude_modules), the norms.
+    let fp8 = |o: u64, i: u64| o * i + 4;
+    let layer = fp8(q, h) + 2 * fp8(kv, h) + fp8(h, q) + 2 * fp8(ff, h) + fp8(h, ff);
+    let b16 = 2 * (64 * (2 * 128 + 2 * h) + 2 * v * h + h);
+    let expected = 64 * layer + b16;
+    assert_eq!(total_weight_bytes(&m, WeightFormat::Fp8), expected);
+    // Not counted (4 B scalars, 2,304 B in all): each linear's static `input_scale`
+    // and the attention's `k_scale` / `v_scale` of the FP8 KV cache.
+    assert_eq!(expected, 34_318_626_560);
+    // The sidecar alone (a local config.json without the block) reads the same.
+    let path = format!(
+        "{}/tests/fixtures/hf-configs/2026/Qwen--Qwen3-32B-FP8-Static-PerTensor.hf_quant_config.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let cfg_path = format!(
+        "{}/tests/fixtures/hf-configs/2026/Qwen--Qwen3-32B-FP8-Static-PerTensor.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    v.as_object_mut().unwrap().remove("quantization_config");
+    let mut plain = hf::parse_config(&v.to_string(), "qwen3-32b.json").unwrap();
+    assert_eq!(plain.checkpoint_format, None);
+    hf::apply_modelopt_sidecar(&mut plain, &text, &path).unwrap();
+    assert_eq!(plain.checkpoint_format, Some(WeightFormat::Fp8));
+    assert_eq!(total_weight_bytes(&plain, WeightFormat::Fp8), expected);
+}
+
+/// Qwen3-MoE (HF `models/qwen3_moe/modeling_qwen3_moe.py`, v4.51.0): attention as
+/// Qwen3 (q/k norms of head_dim, no biases), `mlp.gate` router (experts × hidden,
+/// no bias), routed experts of gate/up/down; no shared expert
+/// (shared_expert_intermediate_size 0), every layer MoE (decoder_sparse_step 1,
+/// mlp_only_layers empty).
+#[test]
+fn qwen3_coder_480b_a35b_moe() {
+    // Qwen--Qwen3-Coder-480B-A35B-Instruct.json: hidden 6144, 62 layers, 96 heads ×
+    // 128, 8 KV heads, 160 experts top-8 of 2560, vocab 151936 untied.
+    let h = 6144u64;
+    let attn = h * 96 * 128 + 2 * h * 8 * 128 + 96 * 128 * h + 2 * 128;
+    let expert = 3 * h * 2560;
+    let layer = attn + 160 * expert + 160 * h + 2 * h;
+    let expected = 62 * layer + 2 * 151_936 * h + h;
+    let m = fixture26("Qwen--Qwen3-Coder-480B-A35B-Instruct.json");
+    let p = param_counts(&m);
+    assert_eq!(p.total, expected);
+    assert_eq!(p.active, expected - 62 * (160 - 8) * expert);
+    assert_eq!(p.total, 480_154_875_392);
+    // Name "480B-A35B" (rounded to 1B; active with embedding and head).
+    near_b(p.total, 480.0, 0.5, "Qwen3-Coder-480B total");
+    near_b(p.active, 35.0, 0.5, "Qwen3-Coder-480B active");
+    // KV (bf16): 62 layers × 8 KV heads × (K + V) × 128 × 2 B.
+    assert_eq!(kv_and_state(&m, KvDtype::Bf16), (62 * 8 * 2 * 128 * 2, 0));
+}
+
+/// Qwen3-Next (HF `models/qwen3_next/modeling_qwen3_next.py`, v4.57.0): every 4th
+/// layer gated full attention (q_proj emits query + gate, q/k norms of head_dim),
+/// the others Gated DeltaNet (`in_proj_qkvz`, `in_proj_ba`, `conv1d` without bias,
+/// `dt_bias`, `A_log`, gated `norm` of value_head_dim, `out_proj`); MoE on every
+/// layer with one shared expert behind a sigmoid `shared_expert_gate`.
+#[test]
+fn qwen3_next_80b_a3b_gdn_state() {
+    // Qwen--Qwen3-Next-80B-A3B-Thinking.json: hidden 2048, 48 layers
+    // (full_attention_interval 4 → 12 full, 36 linear), 16 heads × 256, 2 KV heads;
+    // GDN 16 key heads × 128, 32 value heads × 128, conv 4; 512 experts top-10 of
+    // 512 + shared 512; vocab 151936 untied.
+    let h = 2048u64;
+    let full = h * (2 * 16 * 256) + 2 * h * (2 * 256) + (16 * 256) * h + 2 * 256;
+    let (kd, vd) = (16 * 128u64, 32 * 128u64);
+    let conv_dim = 2 * kd + vd;
+    let gdn = h * (2 * kd + 2 * vd) + h * (2 * 32) + conv_dim * 4 + 32 + 32 + 128 + vd * h;
+    let expert = 3 * h * 512;
+    let moe = 512 * expert + expert + h + 512 * h;
+    let expected = 12 * (full + moe + 2 * h) + 36 * (gdn + moe + 2 * h) + 2 * 151_936 * h + h;
+    let m = fixture26("Qwen--Qwen3-Next-80B-A3B-Thinking.json");
+    let p = param_counts(&m);
+    assert_eq!(p.total, expected);
+    assert_eq!(p.active, expected - 48 * (512 - 10) * expert);
+    near_b(p.total, 80.0, 0.5, "Qwen3-Next-80B total");
+    // The file has no MTP field (num_nextn_predict_layers): no MTP block is counted
+    // (the names leave MTP out, as DeepSeek-V3's 671B does).
+    assert_eq!(m.mtp_layers, 0);
+    assert_eq!(p.mtp, 0);
+    // KV (bf16): 12 full layers × 2 KV heads × (K + V) × 256 × 2 B. State per
+    // linear layer (vLLM `MambaStateShapeCalculator.gated_delta_net_state_shape`):
+    // conv (kernel − 1) × conv_dim + recurrent 32 value heads × 128 × 128, both in
+    // the model dtype bf16 here — the config sets no mamba_ssm_dtype, and vLLM's
+    // `MambaStateDtypeCalculator` keeps the state in the model dtype for "auto".
+    let (kv_tok, state) = kv_and_state(&m, KvDtype::Bf16);
+    assert_eq!(kv_tok, 12 * 2 * 2 * 256 * 2);
+    assert_eq!(state, 36 * (3 * conv_dim * 2 + 32 * 128 * 128 * 2));
+    assert_eq!(state, 39_518_208);
+}
+
+/// MiMo-7B (XiaomiMiMo--MiMo-7B-Base.json, `MiMoForCausalLM`: the Qwen2 decoder —
+/// HF `models/qwen2/modeling_qwen2.py` — with q/k/v biases, attention_bias true):
+/// hidden 4096, 36 layers, 32 heads × 128, 8 KV heads, MLP 11008, vocab 151680
+/// untied; one MTP layer (num_nextn_predict_layers 1).
+#[test]
+fn mimo_7b_dense_with_mtp_layer() {
+    let h = 4096u64;
+    let attn = h * 32 * 128 + 2 * h * 8 * 128 + 32 * 128 * h + (32 * 128 + 2 * 8 * 128);
+    let layer = attn + 3 * h * 11_008 + 2 * h;
+    let (emb, head) = (151_680 * h, 151_680 * h);
+    let expected = 36 * layer + emb + head + h;
+    let m = fixture26("XiaomiMiMo--MiMo-7B-Base.json");
+    let p = param_counts(&m);
+    assert_eq!(p.total, expected);
+    assert_eq!(p.total, 7_622_619_136);
+    // Name "7B": between the non-embedding count (6.38B) and the total (7.62B),
+    // rounded down (7.0B without the untied head).
+    let lo = (p.total - emb - head) as f64 / 1e9;
+    assert!(lo <= 7.0 && 7.0 <= p.total as f64 / 1e9, "{lo}");
+    // The MTP layer (vLLM `models/mimo_mtp.py` MiMoMultiTokenPredictorLayer:
+    // token_layernorm, hidden_layernorm, input_proj 2h → h without bias, one
+    // Qwen2DecoderLayer `mtp_block`, final_layernorm; embedding and head shared
+    // with the main model). kvplan counts it apart from the total, in
+    // ParamCounts.mtp, and adds it to the weights with --mtp.
+    assert_eq!(m.mtp_layers, 1);
+    assert_eq!(p.mtp, 3 * h + 2 * h * h + layer);
+    assert_eq!(p.mtp, 210_790_400);
+    // KV (bf16): 36 layers × 8 KV heads × (K + V) × 128 × 2 B (the MTP layer's
+    // own attention adds one more layer's worth when drafting with it).
+    assert_eq!(kv_and_state(&m, KvDtype::Bf16), (36 * 8 * 2 * 128 * 2, 0));
+}
+
+/// GLM-4.x MoE (HF `models/glm4_moe/modeling_glm4_moe.py`, v4.57.0
+/// Glm4MoeAttention / Glm4MoeMoE / Glm4MoeDecoderLayer) with the fields the
+/// trimmed copy keeps: hidden 5120, 92 layers (first 3 dense of 12288), 96 heads
+/// × 128, 8 KV heads, 160 routed experts top-8 of 1536 + 1 shared, vocab 151552
+/// untied. The copy drops attention_bias, use_qk_norm, the router's score bias and
+/// num_nextn_predict_layers (SOURCES.md: TRIMMED), so none of them is counted.
+#[test]
+fn glm_4_7_moe_and_flash_mla() {
+    let h = 5120u64;
+    let attn = h * 96 * 128 + 2 * h * 8 * 128 + 96 * 128 * h;
+    let expert = 3 * h * 1536;
+    let moe = 160 * expert + expert + 160 * h;
+    let dense = 3 * h * 12_288;
+    let expected = 3 * (attn + dense + 2 * h) + 89 * (attn + moe + 2 * h) + 2 * 151_552 * h + h;
+    let m = fixture26("zai-org--GLM-4.7-FP8.json");
+    let p = param_counts(&m);
+    assert_eq!(p.total, expected);
+    assert_eq!(p.active, expected - 89 * (160 - 8) * expert);
+    // Z.ai's card (GLM-4.5/4.6/4.7 architecture): 355B total, 32B active. The
+    // dropped fields are worth 1.3M (biases, q/k norms) — small next to the name's
+    // rounding; the MTP layer (≈ 4B) is not in the name's count.
+    near_b(p.total, 355.0, 2.5, "GLM-4.7 total");
+    near_b(p.active - 2 * 151_552 * h, 32.0, 0.5, "GLM-4.7 active");
+    assert_eq!(kv_and_state(&m, KvDtype::Bf16), (92 * 8 * 2 * 128 * 2, 0));
+
+    // GLM-4.7-Flash (zai-org--GLM-4.7-Flash.json, glm4_moe_lite: MLA as DeepSeek-V3 —
+    // q_lora 768, kv_lora 512, qk_nope 192, rope 64, v 256, 20 heads): hidden 2048, 47
+    // layers (first dense of 10240), 64 experts top-4 of 1536 + 1 shared, vocab
+    // 154880 untied.
+    let h = 2048u64;
+    let mla =
+        h * 768 + 768 + 768 * 20 * 256 + h * 576 + 512 + 512 * 20 * (192 + 256) + 20 * 256 * h;
+    let expert = 3 * h * 1536;
+    let moe = 64 * expert + expert + 64 * h;
+    let dense = 3 * h * 10_240;
+    let expected = (mla + dense + 2 * h) + 46 * (mla + moe + 2 * h) + 2 * 154_880 * h + h;
+    let f = fixture26("zai-org--GLM-4.7-Flash.json");
+    let p = param_counts(&f);
+    assert_eq!(p.total, expected);
+    assert_eq!(p.active, expected - 46 * (64 - 4) * expert);
+    // Card: "30B-A3B" MoE; the active count lies between the non-embedding count
+    // and the total, give or take the rounding, as for Qwen's names.
+    near_b(p.total, 30.0, 0.5, "GLM-4.7-Flash total");
+    let lo = (p.active - 2 * 154_880 * h) as f64 / 1e9 - 0.5;
+    let hi = p.active as f64 / 1e9 + 0.5;
+    assert!(lo <= 3.0 && 3.0 <= hi, "A3B outside [{lo:.2}, {hi:.2}]");
+    // KV (bf16): the MLA latent 512 + rope 64 per layer.
+    assert_eq!(kv_and_state(&f, KvDtype::Bf16), (47 * 576 * 2, 0));
+}
+
+/// GLM-4.7-FP8's copy has no quantization_config (TRIMMED), so kvplan cannot know
+/// the checkpoint's format: the estimate must say it sized the weights as the
+/// model dtype.
+#[test]
+fn glm_4_7_fp8_unknown_format_is_stated() {
+    let m = fixture26("zai-org--GLM-4.7-FP8.json");
+    assert_eq!(m.checkpoint_format, None);
+    let path = format!(
+        "{}/tests/fixtures/hf-configs/2026/zai-org--GLM-4.7-FP8.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    for model in [path.as_str(), "glm-4.7-fp8"] {
+        let v = estimate_json(&[model, "--gpus", "8xH200", "--ctx", "32k"]);
+        assert_eq!(v["model"]["checkpoint_format"], serde_json::Value::Null);
+        let notes = v["assumptions"].to_string();
+        assert!(
+            notes.contains("checkpoint format unknown: the name says 'FP8'")
+                && notes.contains("sized as bf16"),
+            "{model}: {notes}"
+        );
+        // Told the format, it says nothing of the kind.
+        let v = estimate_json(&[
+            model,
+            "--gpus",
+            "8xH200",
+            "--ctx",
+            "32k",
+            "--weights",
+            "fp8-block",
+        ]);
+        assert!(!v["assumptions"].to_string().contains("format unknown"));
+    }
+    // A bf16 model whose name announces nothing gets no such note.
+    let v = estimate_json(&["qwen3-0.6b", "--gpus", "H200", "--ctx", "32k"]);
+    assert!(!v["assumptions"].to_string().contains("format unknown"));
+}
+
+/// Nemotron-3 Nano (NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.json): the Super layout
+/// (nemotron_super test above; HF NemotronHMamba2Mixer, NemotronH attention and
+/// MoE) without the latent projections: hidden 2688, 52 blocks, Mamba2 64 heads ×
+/// 64, n_groups 8, state 128, conv 4 with bias; attention 32 heads × 128, 2 KV
+/// heads; 128 experts top-6 of 1856 + shared 3712, squared ReLU (up and down only),
+/// router with score-correction bias; vocab 131072 untied.
+#[test]
+fn nemotron_3_nano_and_ultra_names() {
+    let pattern = "MEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEMEM*EMEMEMEME";
+    let count = |c: char| pattern.chars().filter(|x| *x == c).count() as u64;
+    let (nm, na, ne) = (count('M'), count('*'), count('E'));
+    assert_eq!((nm, na, ne), (23, 6, 23));
+    let h = 2688u64;
+    let inner = 64 * 64u64;
+    let conv_dim = inner + 2 * 8 * 128;
+    let mamba =
+        h * (2 * inner + 2 * 8 * 128 + 64) + conv_dim * 4 + conv_dim + 3 * 64 + inner + inner * h;
+    let attn = h * 4096 + 2 * h * 256 + 4096 * h;
+    let expert = 2 * h * 1856;
+    let moe = 128 * expert + 2 * h * 3712 + 128 * h + 128;
+    let expected = nm * (mamba + h) + na * (attn + h) + ne * (moe + h) + 2 * 131_072 * h + h;
+    let m = fixture26("nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.json");
+    let p = param_counts(&m);
+    assert_eq!(p.total, expected);
+    assert_eq!(p.active, expected - ne * (128 - 6) * expert);
+    // Name "30B-A3B" (rounded to 1B / 0.5B).
+    near_b(p.total, 30.0, 2.0, "Nemotron-3-Nano total");
+    near_b(
+        p.active - 2 * 131_072 * h,
+        3.0,
+        0.5,
+        "Nemotron-3-Nano active",
+    );
+    // KV: 6 attention layers × 2 KV heads × (K + V) × 128 × 2 B; state (vLLM
+    // mamba2_state_shape): conv 3 × conv_dim bf16 + SSM 64 × 64 × 128 float32.
+    let (kv_tok, state) = kv_and_state(&m, KvDtype::Bf16);
+    assert_eq!(kv_tok, 6 * 2 * 2 * 128 * 2);
+    assert_eq!(state, 23 * (3 * conv_dim * 2 + 64 * 64 * 128 * 4));
+    // The aiconfigurator copy under its older name is the same file.
+    assert_eq!(param_counts(&fixture26("nvidia--Nemotron-3-Nano.json")), p);
+    // Ultra: "550B-A55B".
+    let u = param_counts(&fixture26(
+        "nvidia--NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16.json",
+    ));
+    near_b(u.total, 550.0, 5.0, "Nemotron-3-Ultra total");
+    near_b(
+        u.active - 2 * 131_072 * 8192,
+        55.0,
+        2.5,
+        "Nemotron-3-Ultra active",
+    );
+}
+
+/// NVIDIA's Kimi-K2.6-NVFP4 (hf_quant_config.json: NVFP4 group 16;
+/// exclude_modules: lm_head, all of layer 0 (the dense layer), every layer's
+/// self_attn and shared_experts): only the routed experts are 4-bit.
+#[test]
+fn kimi_k2_6_nvfp4_sidecar_bytes() {
+    let mut m = fixture26("nvidia--Kimi-K2.6-NVFP4.json");
+    let path = format!(
+        "{}/tests/fixtures/hf-configs/2026/nvidia--Kimi-K2.6-NVFP4.hf_quant_config.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    if m.checkpoint_format.is_none() {
+        hf::apply_modelopt_sidecar(&mut m, &std::fs::read_to_string(&path).unwrap(), &path)
+            .unwrap();
+    }
+    assert_eq!(m.checkpoint_format, Some(WeightFormat::Nvfp4));
+    let p = param_counts(&m);
+    // The Kimi-K2 architecture (the K2.5 reference count above).
+    near_b(p.total, 1026.41, 0.01, "Kimi-K2.6 total");
+    near_b(p.active, 32.86, 0.01, "Kimi-K2.6 active");
+    // NVFP4 layout (ModelOpt export): `weight` e2m1 pairs uint8 [out, in/2],
+    // `weight_scale` e4m3 [out, in/16], `weight_scale_2` one fp32 scalar.
+    let nvfp4 = |o: u64, i: u64| o * i / 2 + o * (i / 16) + 4;
+    let (h, e) = (7168u64, 2048u64);
+    let routed = 60 * 384u64; // 61 layers, first_k_dense_replace 1
+    let expected = routed * (2 * nvfp4(e, h) + nvfp4(h, e)) + (p.total - routed * 3 * h * e) * 2;
+    assert_eq!(total_weight_bytes(&m, WeightFormat::Nvfp4), expected);
+    // ≈ 591 GB: 4.5 bits per routed-expert weight, 16 bits elsewhere.
+    assert!((expected as f64 / 1e9 - 591.0).abs() < 8.0, "{expected}");
+    // K2.7-Code and GLM-5.1 / 5.2 / 5.3 and DeepSeek-V3.1-NVFP4 by name.
+    for (f, total) in [
+        ("nvidia--Kimi-K2.7-Code-NVFP4.json", 1026.41),
+        ("zai-org--GLM-5.1.json", 744.0),
+        ("zai-org--GLM-5.3.json", 744.0),
+        ("nvidia--DeepSeek-V3.1-NVFP4.json", 671.0),
+    ] {
+        near_b(param_counts(&fixture26(f)).total, total, total * 0.012, f);
+    }
+}
