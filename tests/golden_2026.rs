@@ -1180,10 +1180,16 @@ fn deepseek_v4_checkpoint_bytes() {
     // bf16 (HF `_keep_in_fp32_modules`: "ship in BF16 with no companion scale_inv");
     // norms, sinks, position biases, hyper-connections, routers, embedding and head
     // 16-bit here.
+    // The fp8 block tensors' `scale` (one per 128×128 block) is one ue8m0 byte,
+    // not fp32: the config says `scale_fmt: ue8m0`, and vLLM deepseek_v4.py @
+    // 023da1fc82 `DeepseekV4FP8Config.is_scale_e8m0`: "FP4 checkpoints store FP8
+    // linear scales as e8m0fnu; FP8 expert checkpoints (Flash-Base) store them as
+    // float32".
     let m = fixture26("deepseek-ai--DeepSeek-V4-Flash.json");
     assert_eq!(m.checkpoint_format, Some(WeightFormat::Mxfp4));
+    assert!(m.checkpoint_layout.as_ref().unwrap().ue8m0_block_scales);
     let h = 4096u64;
-    let fp8 = |out: u64, inp: u64| out * inp + out.div_ceil(128) * inp.div_ceil(128) * 4;
+    let fp8 = |out: u64, inp: u64| out * inp + out.div_ceil(128) * inp.div_ceil(128);
     let mx = |out: u64, inp: u64| out * inp / 2 + out * inp / 32;
     let ratios = ratios_of("deepseek-ai--DeepSeek-V4-Flash.json");
     let mut bytes = 2 * (2 * 129_280 * h + h + 16 * h + 4 + 1);
@@ -1207,6 +1213,10 @@ fn deepseek_v4_checkpoint_bytes() {
         bytes += b;
     }
     assert_eq!(total_weight_bytes(&m, WeightFormat::Mxfp4), bytes);
+    // The built-in spec (kvplan import of the same file) is sized the same.
+    let c = Catalog::builtin().unwrap();
+    let b = c.model("deepseek-v4-flash").unwrap();
+    assert_eq!(total_weight_bytes(b, WeightFormat::Mxfp4), bytes);
     // NVIDIA's copy keeps that config and adds ModelOpt's `moe_quant_algo: NVFP4`
     // (group 16, fp8 scale per 16 + one fp32 global scale per tensor) for the experts.
     let nv = fixture26("nvidia--DeepSeek-V4-Flash-NVFP4.json");
@@ -1217,9 +1227,36 @@ fn deepseek_v4_checkpoint_bytes() {
         total_weight_bytes(&nv, WeightFormat::Nvfp4),
         bytes + 43 * per_layer
     );
-    // sgl-project's FP8 copy has no expert_dtype: every linear layer fp8 block.
+    // With fp32 block scales the same tensors would weigh 3 B more per block.
+    let blocks: u64 = ratios
+        .iter()
+        .map(|&r| {
+            let b = |o: u64, i: u64| o.div_ceil(128) * i.div_ceil(128);
+            let mut n = b(1024, h)
+                + b(64 * 512, 1024)
+                + b(512, h)
+                + b(8 * 1024, 64 * 512 / 8)
+                + b(h, 8 * 1024)
+                + 2 * b(2048, h)
+                + b(h, 2048);
+            if r == 4 {
+                n += b(64 * 128, 1024);
+            }
+            n
+        })
+        .sum();
+    // Per layer: q_a 8·32 + q_b 256·8 + kv 4·32 + o_a 64·32 + o_b 32·64 + shared
+    // expert 2·16·32 + 32·16 = 8,064 blocks, + 64·8 for a CSA layer's indexer q_b.
+    assert_eq!(blocks, 21 * (8_064 + 512) + 22 * 8_064);
+    assert_eq!(3 * blocks, 1_072_512);
+    // sgl-project's FP8 copy has no expert_dtype (vLLM's float32-scale case): every
+    // linear layer fp8 block with fp32 scales.
     let sgl = fixture26("sgl-project--DeepSeek-V4-Flash-FP8.json");
     assert_eq!(sgl.checkpoint_format, Some(WeightFormat::Fp8Block));
+    assert!(sgl
+        .checkpoint_layout
+        .as_ref()
+        .is_none_or(|l| !l.ue8m0_block_scales));
 }
 
 #[test]

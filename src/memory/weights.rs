@@ -65,6 +65,10 @@ pub struct Tensor {
     /// format, this tensor is stored in another one (a mixed-precision
     /// checkpoint's FP8 attention beside NVFP4 experts, its NVFP4 lm_head).
     pub stored_as: Option<(WeightFormat, WeightFormat)>,
+    /// Stored as fp8 block (through `stored_as`), its 128×128 block scales are
+    /// one ue8m0 byte each instead of fp32 (DeepSeek-V4's `expert_dtype: fp4`
+    /// checkpoints: vLLM `DeepseekV4FP8Config.is_scale_e8m0`).
+    pub ue8m0_block_scales: bool,
 }
 
 impl Tensor {
@@ -77,6 +81,7 @@ impl Tensor {
             split,
             kept_16bit_in: None,
             stored_as: None,
+            ue8m0_block_scales: false,
         }
     }
     fn vec(name: &'static str, len: u64, split: Split) -> Self {
@@ -88,6 +93,7 @@ impl Tensor {
             split,
             kept_16bit_in: None,
             stored_as: None,
+            ue8m0_block_scales: false,
         }
     }
 
@@ -126,7 +132,10 @@ impl Tensor {
         let (o, i) = self.shard_shape(tp);
         if let Some((checkpoint, stored)) = self.stored_as.filter(|(c, _)| *c == format) {
             debug_assert_eq!(checkpoint, format);
-            return if stored.is_quantized() {
+            return if stored == WeightFormat::Fp8Block && self.ue8m0_block_scales {
+                // e4m3 values + one ue8m0 byte per 128×128 block.
+                o * i + o.div_ceil(128) * i.div_ceil(128)
+            } else if stored.is_quantized() {
                 stored.linear_bytes(o, i)
             } else {
                 o * i * stored.unquantized_bytes_per_param(native)
@@ -228,6 +237,7 @@ fn unquantized(name: &'static str, out: u64, inp: u64) -> Tensor {
         split: Split::Replicated,
         kept_16bit_in: None,
         stored_as: None,
+        ue8m0_block_scales: false,
     }
 }
 
@@ -325,6 +335,7 @@ fn hyper_mixer(names: [&'static str; 3], out: u64, inp: u64, scales: u64) -> Vec
             split: Split::Replicated,
             kept_16bit_in: None,
             stored_as: None,
+            ue8m0_block_scales: false,
         },
         Tensor::vec(names[1], out, Split::Replicated),
         Tensor::vec(names[2], scales, Split::Replicated),
@@ -367,6 +378,7 @@ fn indexer_tensors(m: &ModelSpec, i: u64) -> Vec<Tensor> {
             split: Split::Replicated,
             kept_16bit_in: None,
             stored_as: None,
+            ue8m0_block_scales: false,
         },
     ]
 }
@@ -575,6 +587,7 @@ fn mlp_tensors(h: u64, inter: u64, gated: bool, bias: bool, role: Role) -> Vec<T
         split,
         kept_16bit_in: None,
         stored_as: None,
+        ue8m0_block_scales: false,
     };
     if gated {
         t.push(mk("gate_proj", inter, h, Split::Rows));
@@ -606,7 +619,10 @@ fn mark_16bit(m: &ModelSpec, tensors: &mut [Tensor], part: ModulePart, layer: Op
         {
             match l.mixed_format(part, t.name, layer).flatten() {
                 // Set even when g == f: the head is quantized only when listed.
-                Some(g) => t.stored_as = Some((f, g)),
+                Some(g) => {
+                    t.stored_as = Some((f, g));
+                    t.ue8m0_block_scales = l.ue8m0_block_scales && g == WeightFormat::Fp8Block;
+                }
                 None => t.kept_16bit_in = Some(f),
             }
         }
@@ -662,6 +678,7 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
                 split: Split::Replicated,
                 kept_16bit_in: None,
                 stored_as: None,
+                ue8m0_block_scales: false,
             });
             if moe.router_bias {
                 dense.push(Tensor::vec(
@@ -689,6 +706,7 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
                     split: Split::Replicated,
                     kept_16bit_in: None,
                     stored_as: None,
+                    ue8m0_block_scales: false,
                 });
             }
             if moe.router_score_bias && !hash {
@@ -727,6 +745,7 @@ pub fn layer_tensors(m: &ModelSpec, i: u64) -> LayerTensors {
                         split: Split::Replicated,
                         kept_16bit_in: None,
                         stored_as: None,
+                        ue8m0_block_scales: false,
                     });
                 }
             }
@@ -832,6 +851,7 @@ pub fn outer_tensors(m: &ModelSpec) -> (Tensor, Vec<Tensor>, Option<Tensor>) {
         split: Split::Rows,
         kept_16bit_in: None,
         stored_as: None,
+        ue8m0_block_scales: false,
     };
     let norm_params = if m.norm.bias { 2 } else { 1 };
     let mut final_norm: Vec<Tensor> = (0..norm_params)
@@ -863,6 +883,7 @@ pub fn outer_tensors(m: &ModelSpec) -> (Tensor, Vec<Tensor>, Option<Tensor>) {
         split: Split::Rows,
         kept_16bit_in: None,
         stored_as: None,
+        ue8m0_block_scales: false,
     });
     // A mixed-precision checkpoint may store the head quantized (ModelOpt
     // lists `lm_head` as NVFP4 in the Qwen3.6 / Nemotron-3.5 checkpoints).
@@ -933,6 +954,7 @@ pub fn vision_tensors(m: &ModelSpec) -> Vec<Tensor> {
         split,
         kept_16bit_in: None,
         stored_as: None,
+        ue8m0_block_scales: false,
     };
     let (h, d) = (v.hidden_size, v.depth);
     let merged = h * v.spatial_merge_size * v.spatial_merge_size;

@@ -271,6 +271,12 @@ pub struct CheckpointLayout {
     /// entry lists is stored 16-bit, and each listed one in its own format.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mixed: Vec<TensorFormat>,
+    /// The fp8 block entries of `mixed` store their 128×128 block scales as one
+    /// ue8m0 byte each (`float8_e8m0fnu`), not fp32: DeepSeek-V4 checkpoints with
+    /// `expert_dtype: fp4` (config `scale_fmt: ue8m0`; vLLM `deepseek_v4.py`
+    /// `DeepseekV4FP8Config.is_scale_e8m0`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ue8m0_block_scales: bool,
 }
 
 /// Linear layers of one kind stored in one format (a mixed-precision

@@ -934,6 +934,14 @@ fn v4_expert_format(
                     entry(ModulePart::SharedExperts, WeightFormat::Fp8Block),
                     entry(ModulePart::RoutedExperts, f),
                 ];
+                // `expert_dtype: fp4` checkpoints store the fp8 block scales as
+                // ue8m0 bytes (vLLM `DeepseekV4FP8Config.is_scale_e8m0`: "FP4
+                // checkpoints store FP8 linear scales as e8m0fnu; FP8 expert
+                // checkpoints (Flash-Base) store them as float32"); NVIDIA's copy
+                // keeps that config (`expert_dtype: fp4`, `scale_fmt: ue8m0`).
+                lay.ue8m0_block_scales = c.get("expert_dtype").and_then(Value::as_str)
+                    == Some("fp4")
+                    && q.and_then(|q| q.get("scale_fmt")).and_then(Value::as_str) == Some("ue8m0");
                 Ok(Some((f, lay)))
             }
             _ => Err(Error::spec(
@@ -1764,6 +1772,7 @@ fn layout(read_from: &str, patterns: &[String], kv: Option<KvDtype>) -> Checkpoi
         kv_cache_dtype: kv,
         unplaced_patterns: unplaced,
         mixed: Vec::new(),
+        ue8m0_block_scales: false,
     }
 }
 
