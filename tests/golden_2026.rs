@@ -1327,6 +1327,20 @@ fn minimax_m3_block_sparse_index() {
     // vision tower is the rest), 23.50B active without the embedding and head.
     near_b(p.total, 428.0, 2.5, "MiniMax-M3 total");
     near_b(p.active - 2 * 200_064 * h, 23.0, 1.0, "MiniMax-M3 active");
+    // MTP: the checkpoint ships `num_mtp_modules` 7 draft modules as
+    // model.mtp.layers.{0..6}.* (SGLang minimax_m3.py @ 01b5f572b7
+    // `get_spec_layer_idx_from_weight_name`, which skips them: SGLang builds no
+    // NextN module for M3, so they hold no KV there); the config's
+    // num_nextn_predict_layers 1 is not the module count. Each is counted as
+    // kvplan counts the other MTP models' (DeepSeek-V3 style): enorm, hnorm,
+    // eh_proj 2h → h, the shared head's norm, and a decoder layer like the last
+    // (sparse-index MoE) one.
+    assert_eq!(m.mtp_layers, 7);
+    assert_eq!(p.mtp, 7 * (3 * h + 2 * h * h + attn + index + moe + 2 * h));
+    let c = Catalog::builtin().unwrap();
+    assert_eq!(c.model("minimax-m3").unwrap().mtp_layers, 7);
+    // NVIDIA's NVFP4 copy says num_mtp_modules 1.
+    assert_eq!(fixture26("nvidia--MiniMax-M3-NVFP4.json").mtp_layers, 1);
     // KV (SGLang pool_configurator `_compute_cell_size`, is_minimax_sparse): K + V of
     // every layer plus the index key of each sparse layer, in the model dtype even
     // under an fp8 KV cache.

@@ -465,15 +465,19 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
         Some((f, l)) => (Some(f), Some(l)),
         None => (None, None),
     };
-    let mtp_layers = get_u64(c, &["num_nextn_predict_layers", "mtp_num_hidden_layers"])
+    // MiniMax: `num_mtp_modules` modules of `mtp_transformer_layers` layers, the
+    // checkpoint's own count of its draft modules (SGLang `minimax_m3.py`
+    // `get_spec_layer_idx_from_weight_name`: "M3 checkpoints emit MTP weights as
+    // model.mtp.layers.{i}.*" for i < num_mtp_modules) — ahead of MiniMax-M3's
+    // `num_nextn_predict_layers`; MiniMax-M2 gates it on `use_mtp`.
+    let minimax_mtp = (get_bool(c, "use_mtp") != Some(false))
+        .then(|| get_u64(c, &["num_mtp_modules"]))
+        .flatten()
         .filter(|n| *n > 0)
+        .map(|n| n.saturating_mul(get_u64(c, &["mtp_transformer_layers"]).unwrap_or(1)));
+    let mtp_layers = minimax_mtp
         .or_else(|| {
-            // MiniMax-M2: `num_mtp_modules` modules of `mtp_transformer_layers` layers.
-            (get_bool(c, "use_mtp") == Some(true)).then(|| {
-                get_u64(c, &["num_mtp_modules"])
-                    .unwrap_or(0)
-                    .saturating_mul(get_u64(c, &["mtp_transformer_layers"]).unwrap_or(1))
-            })
+            get_u64(c, &["num_nextn_predict_layers", "mtp_num_hidden_layers"]).filter(|n| *n > 0)
         })
         .unwrap_or(0);
     let vision = qwen3_vl_family_vision(root, origin)?;
