@@ -1392,8 +1392,9 @@ fn qwen3_dense_hand_count_and_tied_head() {
     // (file, hidden, intermediate, card total, card non-embedding)
     // Cards (https://huggingface.co/Qwen/Qwen3-0.6B, quoted at
     // https://www.fitmyllm.com/model/qwen3-0.6b): "Number of Parameters: 0.6B",
-    // "Number of Paramaters (Non-Embedding): 0.44B"; Qwen3-1.7B: 1.7B / 1.4B. The
-    // names round to 0.1B.
+    // "Number of Paramaters (Non-Embedding): 0.44B"; Qwen3-1.7B (card mirror quoted
+    // at http://www.nshx.cn/Finance/32907.html): 1.7B, non-embedding 1.4B. The names
+    // round to 0.1B; the non-embedding figures include the final norm.
     for (f, h, ff, card, card_non_emb) in [
         ("Qwen--Qwen3-0.6B.json", 1024u64, 3072u64, 0.6, 0.44),
         ("Qwen--Qwen3-1.7B.json", 2048, 6144, 1.7, 1.4),
