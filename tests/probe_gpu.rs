@@ -33,6 +33,8 @@ fn small(attention: ProbeAttention, weight_dtype: ProbeDtype) -> ProbeRequest {
         batch,
         context_tokens: ctx,
         layers,
+        attention_layers: None,
+        state_bytes: 0,
         gemms: vec![
             GemmShape {
                 name: "a".into(),

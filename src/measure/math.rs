@@ -241,13 +241,29 @@ pub fn validate(req: &ProbeRequest) -> Result<(), ProbeError> {
             }
         }
     }
+    if let Some(a) = req.attention_layers {
+        if a == 0 || a > req.layers {
+            return bad(format!(
+                "attention_layers ({a}) must be between 1 and layers ({}): the probe times the attention of at least one layer",
+                req.layers
+            ));
+        }
+    }
+    if (req.state_layers() > 0) != (req.state_bytes > 0) {
+        return bad(format!(
+            "{} layers hold no cache but state_bytes is {}: give the state of the non-attending layers (or no attention_layers)",
+            req.state_layers(),
+            req.state_bytes
+        ));
+    }
     weight_layout(req.weights_bytes, req.layers, &req.gemms, req.weight_dtype)?;
     let per_layer = kv_layer_bytes(&req.attention, req.batch, req.context_tokens);
-    let need = per_layer * req.layers;
+    let attending = req.attending_layers();
+    let need = per_layer * attending + req.state_bytes;
     if need > req.kv_cache_bytes {
         return bad(format!(
-            "kv_cache_bytes ({}) cannot hold {} layers × {} sequences × {} tokens = {} bytes of bf16 cache",
-            req.kv_cache_bytes, req.layers, req.batch, req.context_tokens, need
+            "kv_cache_bytes ({}) cannot hold {} attention layers × {} sequences × {} tokens of bf16 cache + {} B of state = {} bytes",
+            req.kv_cache_bytes, attending, req.batch, req.context_tokens, req.state_bytes, need
         ));
     }
     Ok(())
@@ -343,6 +359,8 @@ mod tests {
             batch: 64,
             context_tokens: 8192,
             layers: 32,
+            attention_layers: None,
+            state_bytes: 0,
             gemms: vec![
                 GemmShape {
                     name: "qkv".into(),
@@ -586,5 +604,27 @@ mod tests {
         assert_eq!(roofline_s(100, 100, 10.0, 1.0), 100.0);
         // 8 GPUs, 1 GB in 1 s: busbw = 1e9 · 14/8.
         assert!((allreduce_busbw(1_000_000_000, 1.0, 8) - 1.75e9).abs() < 1.0);
+    }
+
+    #[test]
+    fn hybrid_requests_are_checked() {
+        let mut r = llama8b_request();
+        r.attention_layers = Some(0);
+        let e = validate(&r).unwrap_err().to_string();
+        assert!(e.contains("attention_layers (0)"), "{e}");
+        r.attention_layers = Some(8);
+        let e = validate(&r).unwrap_err().to_string();
+        assert!(
+            e.contains("24 layers hold no cache but state_bytes is 0"),
+            "{e}"
+        );
+        // 8 attention layers' cache + 24 layers of state fit where 32 layers' cache did.
+        r.state_bytes = 1 << 30;
+        assert!(validate(&r).is_ok());
+        assert_eq!((r.attending_layers(), r.state_layers()), (8, 24));
+        assert_eq!(r.state_bytes_per_layer(), (1 << 30) / 24);
+        r.state_bytes = r.kv_cache_bytes;
+        let e = validate(&r).unwrap_err().to_string();
+        assert!(e.contains("cannot hold 8 attention layers"), "{e}");
     }
 }

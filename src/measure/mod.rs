@@ -192,7 +192,8 @@ pub struct ProbeRequest {
     /// This GPU's weight shard, bytes (allocated for real, filled non-zero).
     pub weights_bytes: u64,
     /// This GPU's KV cache for the plan, bytes (allocated for real, filled
-    /// non-zero). Must hold `layers × batch × context_tokens` tokens.
+    /// non-zero). Must hold `attending layers × batch × context_tokens`
+    /// tokens, then `state_bytes`.
     pub kv_cache_bytes: u64,
     /// Leave this much free; the probe refuses cleanly when weights + KV +
     /// scratch + margin exceed free memory.
@@ -203,6 +204,18 @@ pub struct ProbeRequest {
     pub context_tokens: u64,
     /// Decoder layers on this GPU.
     pub layers: u64,
+    /// Layers of `layers` that run `attention` over the cache (a hybrid's
+    /// attention layers); the rest are linear-attention / SSM layers that
+    /// hold a fixed state instead. None: every layer attends.
+    #[serde(default)]
+    pub attention_layers: Option<u64>,
+    /// Fixed recurrent state of the batch's sequences in the non-attending
+    /// layers on this GPU, bytes (Gated DeltaNet, KDA, Mamba2: conv window +
+    /// recurrent state), stored after the attention layers' cache. A decode
+    /// step reads and rewrites each layer's share once, which the probe
+    /// times as device copies of that many bytes.
+    #[serde(default)]
+    pub state_bytes: u64,
     /// One decode layer's weight matmuls on this GPU; M = each shape's
     /// `rows`, else the batch.
     pub gemms: Vec<GemmShape>,
@@ -220,6 +233,28 @@ pub struct ProbeRequest {
     /// Peaks to state efficiencies against (the GPU's datasheet).
     #[serde(default)]
     pub peaks: Option<Peaks>,
+}
+
+impl ProbeRequest {
+    /// Layers that run the attention kernel over the cache.
+    pub fn attending_layers(&self) -> u64 {
+        self.attention_layers
+            .unwrap_or(self.layers)
+            .min(self.layers)
+    }
+
+    /// Layers that keep a fixed state instead of a cache.
+    pub fn state_layers(&self) -> u64 {
+        self.layers - self.attending_layers()
+    }
+
+    /// Bytes of one state layer's share of `state_bytes` (0 without state
+    /// layers).
+    pub fn state_bytes_per_layer(&self) -> u64 {
+        self.state_bytes
+            .checked_div(self.state_layers())
+            .unwrap_or(0)
+    }
 }
 
 /// Progress of a long probe, for the CLI's bars.

@@ -3,6 +3,7 @@
 //! prediction of each phase the probe times. No GPU, no I/O.
 
 use super::{math, GemmShape, Peaks, Predicted, ProbeAttention, ProbeDtype, ProbeRequest};
+use crate::memory::kv::KvLayer;
 use crate::memory::weights::{layer_kinds, Role};
 use crate::memory::MemoryPlan;
 use crate::perf::{expected_distinct_experts, Efficiency};
@@ -146,6 +147,23 @@ pub fn request(
     let st = mem.binding_stage();
     let att = probe_attention(s);
     let layers = st.layers.end - st.layers.start;
+    // A hybrid's linear-attention / SSM layers keep a fixed state per
+    // sequence, not a cache: they are timed as state traffic, the rest as
+    // attention.
+    let state_per_sequence: Vec<u64> = st
+        .kv
+        .layers
+        .iter()
+        .filter_map(|l| match l {
+            KvLayer::State { bytes_per_sequence } => Some(*bytes_per_sequence),
+            _ => None,
+        })
+        .collect();
+    // (A stage of state layers only is refused by `math::validate`: the
+    // probe times at least one attention layer.)
+    let state_layers = state_per_sequence.len() as u64;
+    let state_bytes = batch_local * state_per_sequence.iter().sum::<u64>();
+    let attending = layers.saturating_sub(state_layers);
     let gemms = layer_gemms(s, mem, batch_local);
     let weight_dtype = probe_weight_dtype(s.deployment.weights);
     let kv_dtype = match s.deployment.kv_dtype {
@@ -157,11 +175,13 @@ pub fn request(
     let mut req = ProbeRequest {
         device_index: device,
         weights_bytes: st.weights_bytes,
-        kv_cache_bytes: math::kv_layer_bytes(&att, batch_local, context) * layers,
+        kv_cache_bytes: math::kv_layer_bytes(&att, batch_local, context) * attending + state_bytes,
         safety_margin_bytes: margin_bytes,
         batch: batch_local,
         context_tokens: context,
         layers,
+        attention_layers: (state_layers > 0).then_some(attending),
+        state_bytes,
         gemms,
         weight_dtype,
         attention: att,
@@ -206,11 +226,19 @@ pub fn predict(req: &ProbeRequest, s: &Scenario, eff: &Efficiency) -> Predicted 
     let attention_layer_s = (att_bytes / kv_bw)
         .max(att_flops / (gpu.bf16_tflops * 1e12 * eff.matmul))
         + kernels * eff.kernel_fixed_seconds;
+    // A state layer reads and rewrites its share of the state (two device
+    // copies of half of it each, as the probe runs it).
+    let state_layer_s =
+        2.0 * req.state_bytes_per_layer() as f64 / kv_bw + 2.0 * eff.kernel_fixed_seconds;
     Predicted {
         weights_read_s: Some(req.weights_bytes as f64 / (gpu.bandwidth_bytes_per_s() * eff.memory)),
         gemm_layer_s: Some(gemm_layer_s),
         attention_layer_s: Some(attention_layer_s),
-        decode_step_s: Some(req.layers as f64 * (gemm_layer_s + attention_layer_s)),
+        decode_step_s: Some(
+            req.layers as f64 * gemm_layer_s
+                + req.attending_layers() as f64 * attention_layer_s
+                + req.state_layers() as f64 * state_layer_s,
+        ),
     }
 }
 
@@ -258,6 +286,38 @@ mod tests {
                 head_dim: 128
             }
         );
+    }
+
+    #[test]
+    fn hybrid_state_layers_are_state_traffic_not_attention() {
+        // Qwen3.5-35B-A3B (config.json text_config: 40 layers, full_attention_interval 4
+        // → 10 gated full-attention layers of 2 KV heads × 256; 30 Gated DeltaNet layers of
+        // 16 key heads × 128 and 32 value heads × 128, conv kernel 4, mamba_ssm_dtype
+        // float32). One GPU, bf16 KV, batch 16 at 4,096 tokens.
+        let s = scen("qwen3.5-35b-a3b", "H200", 1);
+        let mem = crate::memory::plan(&s);
+        let r = request(&s, &mem, &Efficiency::default(), 16, 4096, 1 << 30, 0);
+        assert_eq!(r.layers, 40);
+        assert_eq!(r.attention_layers, Some(10));
+        assert_eq!(r.state_layers(), 30);
+        // Per layer and sequence: conv window (kernel − 1 = 3) × (2·16·128 + 32·128)
+        // channels in bf16, plus 32 × 128 × 128 fp32 recurrent state.
+        let state_per_layer = 3 * (2 * 16 * 128 + 32 * 128) * 2 + 32 * 128 * 128 * 4;
+        assert_eq!(r.state_bytes, 16 * 30 * state_per_layer);
+        let cache_per_layer = 2 * 256 * 2 * 2 * 16 * 4096;
+        assert_eq!(r.kv_cache_bytes, 10 * cache_per_layer + r.state_bytes);
+        assert!(math::validate(&r).is_ok());
+        // The prediction times 10 attention layers and 30 state copies, not 40 attention
+        // layers over a cache those layers do not have.
+        let p = r.predicted.unwrap();
+        let attention_all = 40.0 * p.attention_layer_s.unwrap();
+        let step = p.decode_step_s.unwrap() - 40.0 * p.gemm_layer_s.unwrap();
+        assert!(step < attention_all, "{step} vs {attention_all}");
+        // A model without state layers is unchanged.
+        let d = scen("llama-3.1-8b", "H100", 1);
+        let dm = crate::memory::plan(&d);
+        let dr = request(&d, &dm, &Efficiency::default(), 16, 4096, 1 << 30, 0);
+        assert_eq!((dr.attention_layers, dr.state_bytes), (None, 0));
     }
 
     #[test]

@@ -1312,6 +1312,24 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// State layer `j`'s decode-step traffic: it reads and rewrites its
+    /// share of the fixed state, run as two device copies of half the share
+    /// each (one there, one back), in the KV buffer after the attention
+    /// layers' cache.
+    fn state_layer(&self, j: usize) -> Result<(), ProbeError> {
+        let req = self.req;
+        let share = req.state_bytes_per_layer();
+        let half = share / 2;
+        if half == 0 {
+            return Ok(());
+        }
+        let cache = math::kv_layer_bytes(&req.attention, req.batch, req.context_tokens)
+            * req.attending_layers();
+        let base = self.bufs.kv.ptr + cache + j as u64 * share;
+        self.gpu.copy(base + half, base, half)?;
+        self.gpu.copy(base, base + half, half)
+    }
+
     /// One layer's decode attention over layer `l`'s cache with `choice`.
     fn attention_layer(&self, choice: AttnChoice, l: usize) -> Result<(), ProbeError> {
         let (gpu, req, bufs) = (self.gpu, self.req, self.bufs);
@@ -1861,7 +1879,7 @@ fn attention_stage(
     st.start("attention");
     let (gpu, req, bufs) = (cx.gpu, cx.req, cx.bufs);
     let (b, t) = (req.batch, req.context_tokens);
-    let layers = req.layers as usize;
+    let layers = req.attending_layers() as usize;
     let sm = gpu.summary.sm_count as u64;
     let bytes = math::attention_bytes(&req.attention, b, t);
     let flops = math::attention_flops(&req.attention, b, t);
@@ -2001,17 +2019,26 @@ fn decode_step_stage(
     let (gpu, req) = (cx.gpu, cx.req);
     let ceiling_flops = g.ceiling.flops_per_s;
     let layers = req.layers as usize;
+    let attending = req.attending_layers() as usize;
     let layer_gemms = |l: usize| cx.layer_gemms(&g.tuned, l);
     let attn_layer = |l: usize| cx.attention_layer(a.choice, l);
+    // A hybrid's attention layers come first in the cache buffer; the state
+    // layers' traffic follows (the order inside a step does not change its
+    // time).
     let step = || -> Result<(), ProbeError> {
         for l in 0..layers {
-            attn_layer(l)?;
+            if l < attending {
+                attn_layer(l)?;
+            } else {
+                cx.state_layer(l - attending)?;
+            }
             layer_gemms(l)?;
         }
         Ok(())
     };
-    let step_bytes = req.layers * (a.bytes + g.bytes);
-    let step_flops = req.layers * (a.flops + g.flops);
+    let state_traffic_bytes = 2 * (req.state_bytes_per_layer() / 2) * 2 * req.state_layers();
+    let step_bytes = req.layers * g.bytes + req.attending_layers() * a.bytes + state_traffic_bytes;
+    let step_flops = req.layers * g.flops + req.attending_layers() * a.flops;
     let eager_timing = gpu.measure(7, 1e-3, |_| step())?;
     let decode_step_eager = phase(
         eager_timing,
@@ -2024,6 +2051,14 @@ fn decode_step_stage(
     st.step("decode-step", 1, 5);
     let per_layer = 1.0 / layers as f64;
     let mut pending: Vec<String> = vec![];
+    if req.state_layers() > 0 {
+        pending.push(format!(
+            "{} of {} layers hold a fixed state (linear attention / SSM): their step is timed as reading and rewriting it ({:.1} MiB per layer) with device copies, not with their recurrence kernels",
+            req.state_layers(),
+            req.layers,
+            req.state_bytes_per_layer() as f64 / (1u64 << 20) as f64
+        ));
+    }
     let graph_note = |what: &str, why: String, pending: &mut Vec<String>| {
         pending.push(format!(
             "CUDA graph of {what} not captured ({why}); eager figures only"
@@ -2054,9 +2089,9 @@ fn decode_step_stage(
         }
     };
     st.step("decode-step", 3, 5);
-    let attention_layer_graph = match gpu.capture(|| (0..layers).try_for_each(attn_layer)) {
+    let attention_layer_graph = match gpu.capture(|| (0..attending).try_for_each(attn_layer)) {
         Ok(gr) => {
-            let tm = scale_timing(gpu.measure_graph(&gr, 11, 2e-3)?, per_layer);
+            let tm = scale_timing(gpu.measure_graph(&gr, 11, 2e-3)?, 1.0 / attending as f64);
             Some(phase(tm, a.bytes, a.flops, copy_bps, ceiling_flops))
         }
         Err(why) => {
