@@ -122,7 +122,7 @@ fn predict(c: &Catalog, name: &str, r: &Record) -> Prediction {
 /// Records whose KV capacity kvplan misses by more than 5%, each with the
 /// reason (also in the record's notes, tagged OUTLIER).
 const OUTLIERS: &[(&str, &str)] = &[
-    ("sglang-qwq-32b-l4", "GPU memory: kvplan's L4 has 24 GiB and no CUDA-visible figure from a log; SGLang saw 21.63 GiB free at start, and a 2.8 GiB pool absorbs the whole gap"),
+    ("sglang-qwq-32b-l4", "SGLang's pool is 0.85 × the 21.63 GiB free at start − 15.54 GiB weights = 2.85 GiB; kvplan (L4 CUDA total 22.05 GiB from a vLLM log) subtracts 1.25 GiB of assumed context/non-torch/NCCL memory in full where SGLang scales the 0.42 GiB gone at start by 0.85, and its weights are 0.28 GiB low: 2.23 GiB on a 2.8 GiB pool"),
     ("trtllm-llama-3.1-8b", "TensorRT engine built for max_batch_size 2048: its activation and runtime buffers (31.84 − 17.83 GiB free = 14.0 GiB used, weights 8.5) are not in kvplan's activation estimate"),
     ("vllm-qwen2-7b-instruct-2xa100-40gb", "A100-40GB: no CUDA-visible total from a log (physical 40 GiB assumed), and two Ray pods on different nodes left 1.54 GiB of non-KV memory where one node left 0.67 GiB"),
     ("vllm-qwen3-235b-a22b-fp8-h100", "vLLM 0.9.2 (before kvplan's modelled range) with LMCache's KV connector: 4.8 GiB per GPU less pool than vllm@0.10's arithmetic; the issue's reply points at the profile order since vLLM PR #19312, not modelled"),
