@@ -1747,3 +1747,17 @@ fn kimi_k2_6_nvfp4_sidecar_bytes() {
         near_b(param_counts(&fixture26(f)).total, total, total * 0.012, f);
     }
 }
+
+#[test]
+fn minimax_m3_mtp_says_what_it_assumes() {
+    // SGLang `minimax_m3.py` (@ 01b5f572b7) skips the `model.mtp.*` weights: with --mtp
+    // the estimate must say its MTP memory rests on an assumption.
+    let v = estimate_json(&["minimax-m3", "--gpus", "8xH200", "--ctx", "32k", "--mtp"]);
+    let notes = v["assumptions"].to_string();
+    assert!(
+        notes.contains("MiniMax-M3's 7 MTP modules counted"),
+        "{notes}"
+    );
+    let v = estimate_json(&["minimax-m3", "--gpus", "8xH200", "--ctx", "32k"]);
+    assert!(!v["assumptions"].to_string().contains("MTP modules counted"));
+}

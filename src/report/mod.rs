@@ -411,6 +411,14 @@ impl Report {
                 }
             ));
         }
+        if d.mtp && m.mtp_layers > 0 && m.family.starts_with("minimax_m3") {
+            // The checkpoint names `model.mtp.layers.{i}`; no public source says what
+            // a module holds, and SGLang loads none of it.
+            assumptions.push(format!(
+                "MiniMax-M3's {} MTP modules counted as full MoE decoder layers, as for other MTP models (what a module holds is not published); SGLang's minimax_m3.py skips these weights and runs M3 without MTP, so this memory and draft speed-up apply only to an engine that loads them",
+                m.mtp_layers
+            ));
+        }
         if m.norm.attention_residuals {
             // Kimi-K3: what the public sources leave open (docs/sources/models.md).
             assumptions.push("Kimi-K3 blocks as ml-explore/mlx-lm `kimi_k3.py` builds them (full-rank KDA output gate, MLA output gate, latent routed experts with their norm, attention residuals); attention-residual norms and hidden → 1 projections counted 16-bit, A_log as one value per KDA head (reimplementations report the checkpoint pads it to 128), the attention-residual block snapshots (one hidden vector per token per 12 layers during a prefill) not counted in the activations".into());
