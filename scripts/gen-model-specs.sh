@@ -64,9 +64,10 @@ gen gpt-oss-120b gpt-oss-120b openai/gpt-oss-120b $F/openai--gpt-oss-120b.json
 # Aliases above that name another checkpoint of the same architecture (nvidia/*-NVFP4, *-FP8,
 # -0528) let the serving runs of docs/silicon.md resolve; their weight format comes from --weights.
 
-# 2025–2026 configs (tests/fixtures/hf-configs/2026, provenance in its SOURCES.md). Families kvplan
-# cannot model yet (DeepSeek-V4, MiniMax-M3, Kimi-K3, Nemotron-NAS, ModelOpt MIXED_PRECISION)
-# are refused by `kvplan import` with the field that stops them, and have no spec.
+# 2025–2026 configs (tests/fixtures/hf-configs/2026, provenance in its SOURCES.md). The specs of
+# DeepSeek-V4 (and its FP8/NVFP4 copies), MiniMax-M3 (+NVFP4), Kimi-K3, Nemotron-NAS 49B,
+# Nemotron-3.5-Lightning, Qwen3.6-27B/35B-A3B-NVFP4 and GLM-4.5-Air were imported with hand-written
+# source notes (each spec's header names its config and sources); this script does not rewrite them.
 N=$F/2026
 gen26() { # name config-stem [extra args...]
   local name=$1 stem=$2; shift 2
@@ -76,7 +77,13 @@ gen26() { # name config-stem [extra args...]
     src="$src; $stem.hf_quant_config.json: same repository, $(grep -F "| $stem.hf_quant_config.json |" $N/SOURCES.md | awk -F'|' '{gsub(/ /,"",$3); gsub(/ /,"",$4); print $3 " @ " substr($4,1,10)}')"
   fi
   if grep -F "| $stem.json |" $N/SOURCES.md | grep -q -E 'TRIMMED|edited'; then src="$src (copy TRIMMED/edited by aiconfigurator: architecture numbers only)"; fi
-  if grep -q '"vision_config"' "$cfg"; then src="$src; language model only (the vision tower is not counted)"; fi
+  if grep -q '"vision_config"' "$cfg"; then
+    case "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("model_type", ""))' "$cfg")" in
+      qwen3_vl|qwen3_vl_moe) src="$src; vision tower counted from vision_config (HF modeling_qwen3_vl.py Qwen3VLVisionModel)" ;;
+      qwen3_5|qwen3_5_moe) src="$src; vision tower counted from vision_config (HF modular_qwen3_5.py Qwen3_5VisionModel)" ;;
+      *) src="$src; language model only (the vision tower is not counted)" ;;
+    esac
+  fi
   "$KV" import "$cfg" --name "$name" --display-name "${stem#*--}" --hf-repo "${stem%%--*}/${stem#*--}" --source "$src" "$@" --out "model-specs/$name.yaml"
 }
 gen26 qwen3.5-397b-a17b Qwen--Qwen3.5-397B-A17B --alias qwen3.5-397b
