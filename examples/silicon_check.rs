@@ -1439,6 +1439,10 @@ struct Side {
     layout: Layout,
     batch: u64,
     gpus: String,
+    /// The engine's memory fraction where the row's deployment must have
+    /// set one (SGLang `--mem-fraction-static`, vLLM
+    /// `--gpu-memory-utilization`); `None`: the engine's default.
+    mem_fraction: Option<f64>,
 }
 
 /// Map and predict one record.
@@ -1538,6 +1542,7 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
             layout,
             batch: batch_per_rank,
             gpus,
+            mem_fraction: None,
         })
     };
     // (decode side, prefill side)
@@ -1557,6 +1562,7 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
                 layout: s.layout,
                 batch: 1,
                 gpus: s.gpus.clone(),
+                mem_fraction: None,
             };
             (s, p)
         }
@@ -1623,6 +1629,8 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
             } else {
                 None
             },
+            mem_fraction_static: s.mem_fraction.filter(|_| r.backend == "sglang"),
+            gpu_memory_utilization: s.mem_fraction.filter(|_| r.backend == "vllm"),
             ..Default::default()
         };
         let mut res = resolve(&req, cat, &no_files).map_err(|e| {
@@ -1704,6 +1712,7 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
             layout: dec.layout,
             batch: 1,
             gpus: dec.gpus.clone(),
+            mem_fraction: None,
         };
         let sim = run(&side, longest).and_then(|(se, _)| {
             simulate(&se.scenario, &se.memory, eff, &w).map_err(|e| {
@@ -1736,7 +1745,10 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
     let serving = match mode {
         Mode::Disagg if opt.serving && r.request_rate.is_none() => {
             match disagg_serving(r, &pre, &dec, (isl, osl), &run, opt) {
-                Ok(v) => Some(v),
+                Ok((ttft, tpot, note)) => {
+                    notes.extend(note);
+                    Some((ttft, tpot))
+                }
                 Err(why) => {
                     notes.push(why);
                     None
@@ -1809,7 +1821,8 @@ type SideRun<'a> = dyn Fn(&Side, u64) -> Result<(kvplan::estimate::Estimate, f64
 /// `decode_batch_size`), the row's closed loop at its concurrency, the KV
 /// over NVLink inside one NVLink domain (8-GPU node; GB200's 72) or the
 /// network. Returns the simulated (TTFT, TPOT) in seconds (means, or
-/// medians where the row is a median).
+/// medians where the row is a median) and a note where the decode worker's
+/// memory fraction had to be raised (`raise_decode_fraction`).
 fn disagg_serving(
     r: &Record,
     pre: &Side,
@@ -1817,7 +1830,7 @@ fn disagg_serving(
     (isl, osl): (u64, u64),
     run: &SideRun<'_>,
     opt: &Options,
-) -> Result<(f64, f64), String> {
+) -> Result<(f64, f64, Option<String>), String> {
     use kvplan::serving::disagg::{simulate_disagg, KvLink, LinkData, Pool};
     let pw = r.prefill.1.filter(|n| *n > 0).ok_or(skip::DISAGG_UNKNOWN)?;
     let dw = r.decode.1.filter(|n| *n > 0).ok_or(skip::DISAGG_UNKNOWN)?;
@@ -1835,9 +1848,19 @@ fn disagg_serving(
         layout: s.layout,
         batch: 1,
         gpus: s.gpus.clone(),
+        mem_fraction: s.mem_fraction,
     };
     let (mut pe, _) = run(&one(pre), longest)?;
     let (mut de, _) = run(&one(dec), longest)?;
+    let raised = raise_decode_fraction(r, dec, (isl, osl), longest, &de, run);
+    let note = raised.as_ref().map(|(f, _)| {
+        format!(
+            "decode worker: the engine's default memory fraction leaves a KV pool smaller than the recorded decode batch × (isl + osl); fraction raised to the smallest that holds it ({f:.3}; the deployment ran that batch)"
+        )
+    });
+    if let Some((_, e)) = raised {
+        de = e;
+    }
     for (e, cap, pool) in [
         (&mut pe, r.prefill.0, "prefill"),
         (&mut de, r.decode.0, "decode"),
@@ -1879,7 +1902,46 @@ fn disagg_serving(
     Ok((
         pick(&res.serving.ttft_ms) / 1e3,
         pick(&res.serving.tpot_ms) / 1e3,
+        note,
     ))
+}
+
+/// Where a row records its decode batch (`decode_batch_size`, sequences per
+/// attention-DP rank, which the measured deployment ran at once) but the
+/// engine's default memory fraction leaves the decode worker a KV pool that
+/// cannot hold that many requests of `isl + osl` tokens, the deployment must
+/// have set the fraction itself (SGLang `--mem-fraction-static`, vLLM
+/// `--gpu-memory-utilization`: both are launch flags the rows do not record).
+/// Returns the smallest fraction, in steps of 0.005 up to 0.95, whose pool
+/// holds the recorded batch, with the decode worker's estimate at it; `None`
+/// where the default already holds it, the engine is TensorRT-LLM (its
+/// fraction is of the memory left after the weights, a different rule) or no
+/// fraction up to 0.95 holds it.
+fn raise_decode_fraction(
+    r: &Record,
+    dec: &Side,
+    (isl, osl): (u64, u64),
+    longest: u64,
+    de: &kvplan::estimate::Estimate,
+    run: &SideRun<'_>,
+) -> Option<(f64, kvplan::estimate::Estimate)> {
+    let batch = r.decode.0.filter(|b| *b > 0)?;
+    let need_tokens = batch * (isl + osl);
+    if de.memory.kv_cache_tokens >= need_tokens || !matches!(r.backend.as_str(), "sglang" | "vllm")
+    {
+        return None;
+    }
+    (0..=40).find_map(|k| {
+        let fraction = 0.75 + 0.005 * k as f64;
+        let side = Side {
+            layout: dec.layout,
+            batch: 1,
+            gpus: dec.gpus.clone(),
+            mem_fraction: Some(fraction),
+        };
+        let (e, _) = run(&side, longest).ok()?;
+        (e.memory.fits && e.memory.kv_cache_tokens >= need_tokens).then_some((fraction, e))
+    })
 }
 
 /// The accuracy targets for the disaggregated rows.
