@@ -254,8 +254,8 @@ fn engine_log_set_reconciles_and_profiles_round_trip() {
         rows.len()
     );
     // Issue 16: every logged figure of at least 10 real logs within the
-    // fidelity tolerance (18 of 25 today; a regression guard at 18).
-    assert!(within >= 18, "{within} logs within tolerance on every term");
+    // fidelity tolerance (19 of 25 today; a regression guard at 19).
+    assert!(within >= 19, "{within} logs within tolerance on every term");
 }
 
 fn kvplan(args: &[&str]) -> std::process::Output {
