@@ -401,10 +401,10 @@ fn amd_rows_map_with_named_skips() {
 
 /// REGRESSION GUARD on SGLang's ROCm overrides (profiles/engines/sglang/0.5.3.yaml
 /// `platform_overrides`, FITTED on the full AMD set's 115 MI300X SGLang rows,
-/// checked on its 106 MI325X rows: TPOT MAPE 10.6%, TTFT MAPE 31.6%). On the
+/// checked on its 106 MI325X rows: TPOT MAPE 10.6%, TTFT MAPE 29.9%). On the
 /// checked-in AMD subset's SGLang rows (measured figures from InferenceX and
-/// dstack, see tests/fixtures/silicon/) the simulator scores TPOT MAPE 20.7%,
-/// TTFT MAPE 42.2% today (26 rows; the band allows a few points), and forcing
+/// dstack, see tests/fixtures/silicon/) the simulator scores TPOT MAPE 20.6%,
+/// TTFT MAPE 43.4% today (26 rows; the band allows a few points), and forcing
 /// the CUDA-fitted values back scores 54.1% / 55.3%: the override, not
 /// something else, is what closes the 2.6× gap.
 #[test]
