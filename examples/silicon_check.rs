@@ -64,6 +64,10 @@ pub const BENCH_INFERENCEX: &str =
 /// aiperf with fixed lengths.
 pub const BENCH_AIPERF: &str = "aiperf, fixed lengths (20 x concurrency requests assumed)";
 
+/// The assumption note of an aiperf row run with `AicEngineLimits`.
+pub const AIC_LIMITS_NOTE: &str =
+    "aiperf row: engine limits of aiconfigurator's generator (max_num_tokens = batch + isl + 1500, max_batch_size = batch; TensorRT-LLM without chunked prefill; SGLang max_prefill_tokens = isl + 1500)";
+
 /// Skip reasons, by name (counted in the report).
 pub mod skip {
     /// The same measurement appears under several source files.
@@ -1154,6 +1158,49 @@ pub struct Options {
     /// What-if: leave TensorRT-LLM's attention-DP balancing off where the
     /// InferenceX recipe turns it on (`inferencex_adp_balance`).
     pub no_adp_balance: bool,
+    /// What-if: run the aiperf rows with the engine profile's own token
+    /// budget and sequence cap instead of the limits aiconfigurator's
+    /// generator deploys them with (`AicEngineLimits`).
+    pub no_aic_limits: bool,
+}
+
+/// The engine limits aiconfigurator's config generator writes for an
+/// aggregated worker, which its own gap-analysis rows (the aiperf rows) were
+/// deployed with: `max_num_tokens = max_batch_size + isl + 1500` for
+/// TensorRT-LLM, vLLM (`--max-num-batched-tokens`) and SGLang
+/// (`--max-prefill-tokens isl + 1500`), `max_batch_size` (vLLM
+/// `--max-num-seqs`) = the row's batch per replica, and TensorRT-LLM without
+/// chunked prefill (`enable_chunked_prefill` defaults to false in its engine
+/// template). Sources, ai-dynamo/aiconfigurator: `generator/backends/trtllm.py`
+/// at a7c507ed ("max_num_tokens heuristic", 2025-09), and
+/// `generator/rule_plugin/{trtllm,vllm,sglang}.rule` at 95ddf241 (2025-12-04,
+/// vLLM/SGLang generator support; at 095f58a5 the benchmark-mode rules
+/// `rule_plugin/benchmark/*.rule` keep + 1500, TensorRT-LLM's default rule
+/// has + 500); engine template
+/// `templates/trtllm/extra_engine_args.1.0.0rc3.yaml.j2` at a7c507ed. With
+/// a budget of about two 1k prompts per iteration, a closed loop's burst of
+/// C prompts is admitted a few per iteration, so the clients' requests
+/// finish at different iterations and stay spread apart (the steady state
+/// aiperf measures) instead of re-arriving together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AicEngineLimits {
+    /// `max_num_tokens` / `--max-num-batched-tokens`.
+    pub max_num_tokens: u64,
+    /// `max_batch_size` / `--max-num-seqs`.
+    pub max_batch_size: u64,
+    /// SGLang `--max-prefill-tokens` (isl + 1500).
+    pub max_prefill_tokens: u64,
+}
+
+impl AicEngineLimits {
+    /// The limits for a row of `isl` prompt tokens run at `batch` sequences per replica.
+    pub fn for_row(isl: u64, batch: u64) -> Self {
+        AicEngineLimits {
+            max_num_tokens: batch + isl + 1500,
+            max_batch_size: batch.max(1),
+            max_prefill_tokens: isl + 1500,
+        }
+    }
 }
 
 /// Draft tokens per step of InferenceX's DeepSeek-R1 MTP recipes
@@ -1513,6 +1560,17 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
         (None, None) => notes.push(format!("KV dtype not recorded: {kv} assumed")),
     }
     let mtp = r.mtp == Some(true) && !opt.ignore_mtp;
+    // aiconfigurator's own gap-analysis rows (aiperf): the engine limits its
+    // generator deploys (`AicEngineLimits`), batch = the row's per replica.
+    let aic_limits =
+        (r.bench == BENCH_AIPERF && mode == Mode::Agg && !opt.no_aic_limits).then(|| {
+            let dp = r.layout.dp.unwrap_or(1).max(1);
+            let bs = r.batch_size.unwrap_or(concurrency.div_ceil(dp)).max(1);
+            AicEngineLimits::for_row(r.isl, bs)
+        });
+    if aic_limits.is_some() {
+        notes.push(AIC_LIMITS_NOTE.into());
+    }
     if mtp {
         notes.push(
             "speculative decoding (MTP) on, per the source: kvplan --mtp, default acceptance"
@@ -1631,6 +1689,8 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
             },
             mem_fraction_static: s.mem_fraction.filter(|_| r.backend == "sglang"),
             gpu_memory_utilization: s.mem_fraction.filter(|_| r.backend == "vllm"),
+            max_num_batched_tokens: aic_limits.map(|l| l.max_num_tokens),
+            max_num_seqs: aic_limits.map(|l| l.max_batch_size),
             ..Default::default()
         };
         let mut res = resolve(&req, cat, &no_files).map_err(|e| {
@@ -1639,6 +1699,14 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
                 e.field().unwrap_or("other")
             )
         })?;
+        if let Some(l) = aic_limits {
+            let e = &mut res.scenario.deployment.engine;
+            match r.backend.as_str() {
+                "trtllm" => e.chunked_prefill = false,
+                "sglang" => e.override_scheduler(|sp| sp.max_prefill_tokens = l.max_prefill_tokens),
+                _ => {}
+            }
+        }
         if let Some(t) = opt.layer_overhead_s {
             res.scenario
                 .deployment
@@ -2341,7 +2409,7 @@ fn main() {
     let mut fit_serving_flag = false;
     let mut it = args.iter();
     let usage = "usage: silicon_check [CSV] [--kv fp8|bf16] [--layer-us N] [--step-us N] \
-                 [--mode agg|disagg] [--fit-on Blackwell|Hopper] [--no-serving] [--max-sim-requests N] [--eager-layer-us N] [--prefill-seq-us N] [--request-us N] [--prefill-scale K] [--matmul F] [--fit-serving] [--no-mtp] [--no-adp-balance] [--mtp-acceptance A] [--mtp-drafts-by-recipe] [--rows OUT.csv]\n\
+                 [--mode agg|disagg] [--fit-on Blackwell|Hopper] [--no-serving] [--max-sim-requests N] [--eager-layer-us N] [--prefill-seq-us N] [--request-us N] [--prefill-scale K] [--matmul F] [--fit-serving] [--no-mtp] [--no-adp-balance] [--no-aic-limits] [--mtp-acceptance A] [--mtp-drafts-by-recipe] [--rows OUT.csv]\n\
                  CSV: aiconfigurator's silicon_sample.csv layout or the AMD serving-runs layout \
                  (detected from the header); default tests/fixtures/silicon/subset.csv";
     let micros = |v: Option<&String>, flag: &str| -> f64 {
@@ -2404,6 +2472,7 @@ fn main() {
             "--rows" => rows_out = it.next().cloned(),
             "--no-mtp" => opt.ignore_mtp = true,
             "--no-adp-balance" => opt.no_adp_balance = true,
+            "--no-aic-limits" => opt.no_aic_limits = true,
             "--mtp-drafts-by-recipe" => opt.mtp_drafts_by_recipe = true,
             "--mtp-acceptance" => {
                 opt.mtp_acceptance = it
