@@ -386,10 +386,12 @@ pub fn resolve_with(
     let n = cluster.total_gpus();
 
     let engine_id = req.engine.clone().unwrap_or_default();
-    let (mut engine, platform_notes) = catalog
+    let (engine, platform_notes) = catalog
         .engine(&engine_id.to_string())?
         .for_platform(&cluster.gpu);
     notes.extend(platform_notes);
+    let (mut engine, runner_note) = engine.for_model(&model);
+    notes.extend(runner_note);
     if let Some(f) = req.gpu_memory_utilization.or(req.mem_fraction_static) {
         if req.gpu_memory_utilization.is_some() && req.mem_fraction_static.is_some() {
             return Err(Error::input("mem-fraction-static", "give either --gpu-memory-utilization (vLLM/TRT) or --mem-fraction-static (SGLang), not both"));

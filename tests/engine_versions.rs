@@ -79,13 +79,20 @@ fn pinned_old_releases_reproduce_the_unversioned_numbers() {
 fn bare_name_is_the_newest_release() {
     let c = Catalog::builtin().unwrap();
     let v = c.engine("vllm").unwrap();
-    // vLLM 0.21+: gpu_memory_utilization 0.92 with CUDA-graph profiling on
-    // (the start-up log line "CUDA graph memory profiling is enabled
-    // (default since v0.21.0). The current --gpu-memory-utilization=0.9200").
-    assert_eq!(v.id(), "vllm@0.21");
+    // vLLM 0.25 (first release with PR #44443, Model Runner V2 for dense
+    // models) keeps 0.21's utilization 0.92 and graph estimate for MoE and
+    // hybrid models; dense models get the dense runner's fields.
+    assert_eq!(v.id(), "vllm@0.25");
     assert_eq!(v.memory_fraction, 0.92);
     assert!(v.cuda_graph_in_budget);
-    assert_eq!(c.engine("vllm@0.27.1").unwrap().id(), "vllm@0.21");
+    let r = v
+        .dense_runner
+        .as_ref()
+        .expect("vllm@0.25 has a dense runner");
+    assert!(!r.cuda_graph_in_budget);
+    assert_eq!(c.engine("vllm@0.27.1").unwrap().id(), "vllm@0.25");
+    assert_eq!(c.engine("vllm@0.25.0").unwrap().id(), "vllm@0.25");
+    assert_eq!(c.engine("vllm@0.24.1").unwrap().id(), "vllm@0.21");
     assert_eq!(c.engine("vllm@0.11.2").unwrap().id(), "vllm@0.11");
     assert_eq!(c.engine("vllm@0.10.1.1").unwrap().id(), "vllm@0.10");
     assert_eq!(c.engine("sglang@0.5").unwrap().id(), "sglang@0.5.3");
@@ -97,14 +104,65 @@ fn bare_name_is_the_newest_release() {
         .versions
         .iter()
         .all(|i| !i.sources.is_empty() && !i.releases.is_empty()));
-    // The graph estimate comes out of the budget: newest = old rule with 0.92 − graphs.
-    let new = scenario(&request("llama-3.1-8b", "H100", "vllm"));
+    // vllm@0.21: the graph estimate comes out of the budget: the 0.11 rule
+    // with 0.92 − graphs.
+    let new = scenario(&request("llama-3.1-8b", "H100", "vllm@0.21"));
     let old = scenario(&request("llama-3.1-8b", "H100", "vllm@0.11"));
     let (pn, po) = (memory::plan(&new), memory::plan(&old));
     let cap = new.cluster.gpu.engine_memory_bytes() as f64;
     let expect = po.binding_stage().kv_budget_bytes + ((cap * 0.92) as i128 - (cap * 0.9) as i128)
         - new.deployment.engine.cuda_graph_bytes as i128;
     assert_eq!(pn.binding_stage().kv_budget_bytes, expect);
+}
+
+#[test]
+fn model_runner_v2_arithmetic_of_vllm_0_25_for_dense_models() {
+    // Hand derivation from vLLM's Model Runner V2 source (vllm-project/vllm
+    // vllm/v1/worker/gpu/model_runner.py profile_run / _dummy_sampler_run /
+    // profile_cudagraph_memory, vllm/v1/worker/gpu/sample/sampler.py,
+    // gumbel.py), Llama-3.1-8B (config.json: hidden 4096, intermediate
+    // 14336, 32 heads, 8 KV heads × 128, vocab 128,256) on one H100
+    // (≥ 70 GiB, not an A100: 8,192 batched tokens, 1,024 sequences):
+    //  - forward of the profile run (kvplan's layer model, unchanged):
+    //    (2 × 4096 residual + 3 × 14336 MLP) × 2 B × 8,192 = 838,860,800 B;
+    //  - sampler warm-up: bf16 logits + their fp32 copy, 6 B × 1,024 ×
+    //    128,256 = 788,004,864 B, with the forward's output (8,192 × 4096)
+    //    and the sampled rows' hidden states (1,024 × 4096) alive in bf16:
+    //    9,216 × 4096 × 2 = 75,497,472 B → 863,502,336 B, the larger phase;
+    //  - no CUDA-graph estimate in the budget (V2 returns 0).
+    let v25 = scenario(&request("llama-3.1-8b", "H100", "vllm"));
+    let v21 = scenario(&request("llama-3.1-8b", "H100", "vllm@0.21"));
+    let (p25, p21) = (memory::plan(&v25), memory::plan(&v21));
+    let forward: u64 = (2 * 4096 + 3 * 14336) * 2 * 8192;
+    assert_eq!(forward, 838_860_800);
+    let sampler: u64 = 6 * 1024 * 128_256 + (8192 + 1024) * 4096 * 2;
+    assert_eq!(sampler, 863_502_336);
+    let a25 = p25.binding_stage().activation_bytes;
+    assert_eq!(a25, sampler.max(forward));
+    // vllm@0.21 (V1 runner): 9.7 fitted fp32 copies of the same logits.
+    let a21 = p21.binding_stage().activation_bytes;
+    assert_eq!(a21, (1024.0 * 128_256.0 * 4.0 * 9.7f64).ceil() as u64);
+    // Same utilization; the budget gains the V1 activation surplus and the
+    // graph estimate 0.21 subtracted.
+    let graphs = v21.deployment.engine.cuda_graph_bytes as i128;
+    assert!(graphs > 0);
+    assert_eq!(
+        p25.binding_stage().kv_budget_bytes,
+        p21.binding_stage().kv_budget_bytes + (a21 as i128 - a25 as i128) + graphs
+    );
+    assert!(!v25.deployment.engine.cuda_graph_in_budget);
+    // MoE models keep the V1 runner (_is_default_v2_model_runner_model:
+    // not MoE): vllm@0.25 plans them exactly as vllm@0.21.
+    for (model, gpus) in [("qwen3-30b-a3b", "2xL40S"), ("gpt-oss-20b", "H100")] {
+        let a = memory::plan(&scenario(&request(model, gpus, "vllm")));
+        let b = memory::plan(&scenario(&request(model, gpus, "vllm@0.21")));
+        assert_eq!(
+            a.binding_stage().kv_budget_bytes,
+            b.binding_stage().kv_budget_bytes,
+            "{model}"
+        );
+        assert_eq!(a.kv_cache_tokens, b.kv_cache_tokens, "{model}");
+    }
 }
 
 #[test]
@@ -265,8 +323,9 @@ fn engines_command_lists_versions_and_changes() {
     let out = String::from_utf8_lossy(&o.stdout);
     for want in [
         "vllm@0.10",
-        "vllm@0.21 = vllm",
-        "0.21.0–0.27.x",
+        "vllm@0.25 = vllm",
+        "0.21.0–0.24.x",
+        "0.25.0–0.27.x",
         "sglang@0.5.3 = sglang",
         "trtllm@0.19",
         "gpu_memory_utilization default 0.9 → 0.92",

@@ -143,6 +143,15 @@ pub fn prefill_peak_bytes(s: &Scenario) -> u64 {
 pub fn sampler_warmup_bytes(s: &Scenario, copies: f64) -> u64 {
     let e = &s.deployment.engine;
     let rows = e.max_num_seqs.min(e.max_num_batched_tokens);
-    (rows as f64 * s.model.vocab_size as f64 * e.logits_bytes_per_value as f64 * copies).ceil()
-        as u64
+    let logits =
+        (rows as f64 * s.model.vocab_size as f64 * e.logits_bytes_per_value as f64 * copies).ceil()
+            as u64;
+    // Model Runner V2 holds the forward's output and the sampled rows'
+    // hidden states until the warm-up ends (bf16, replicated across TP).
+    let hidden = if e.sampler_keeps_forward_output {
+        (prefill_tokens(s) + rows) * s.model.hidden_size * ACT_BYTES
+    } else {
+        0
+    };
+    logits + hidden
 }

@@ -272,6 +272,20 @@ pub struct EngineSpec {
     /// by default), rather than captured afterwards in the headroom.
     #[serde(default)]
     pub cuda_graph_in_budget: bool,
+    /// The forward's output (`max_num_batched_tokens` × hidden) and the
+    /// sampled rows' hidden states stay alive through the sampler warm-up
+    /// (vLLM Model Runner V2 `profile_run`: `_dummy_run` returns both, they
+    /// are freed only after `_dummy_sampler_run`), so the warm-up's peak
+    /// carries them too.
+    #[serde(default)]
+    pub sampler_keeps_forward_output: bool,
+    /// Start-up arithmetic of the model runner the engine picks for dense
+    /// models (vLLM 0.25–0.27: Model Runner V2 is the default for dense,
+    /// non-hybrid generative models, PR #44443; MoE and hybrid models keep
+    /// the V1 runner and this profile's own fields): applied by
+    /// [`EngineSpec::for_model`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dense_runner: Option<DenseRunner>,
     /// A KV budget per GPU given by the user (`--kv-cache-memory`, vLLM PR
     /// #21489), bytes: replaces the memory-fraction rule when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -324,6 +338,24 @@ pub struct PlatformOverride {
     /// Replaces the scheduler's `prefill_compute_scale`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefill_compute_scale: Option<f64>,
+}
+
+/// The fields a second model runner changes for the models it runs (vLLM
+/// Model Runner V2 for dense models since 0.25.0), replacing the profile's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenseRunner {
+    /// What the runner is and where its arithmetic comes from, shown with
+    /// the estimate when it applies.
+    pub note: String,
+    /// Replaces `sampler_logits_copies`: fp32-equivalent copies of the
+    /// max_num_seqs × vocabulary logits alive at the sampler warm-up's peak.
+    pub sampler_logits_copies: f64,
+    /// Replaces `sampler_keeps_forward_output`.
+    pub sampler_keeps_forward_output: bool,
+    /// Replaces `cuda_graph_in_budget` (Model Runner V2's
+    /// `profile_cudagraph_memory` returns 0 before PR #53306).
+    pub cuda_graph_in_budget: bool,
 }
 
 /// One modelled version of an engine, as listings show it.
@@ -621,6 +653,28 @@ impl EngineSpec {
             e.max_num_batched_tokens = sglang_tier(gpu_memory_bytes as f64 / (1u64 << 20) as f64).0;
         }
         e
+    }
+
+    /// This profile as it runs `model`: the dense runner's fields where the
+    /// engine runs the model on it (no routed experts, no linear-attention or
+    /// Mamba layers), with its note; the profile unchanged otherwise.
+    pub fn for_model(&self, model: &super::model::ModelSpec) -> (EngineSpec, Option<String>) {
+        use super::model::LayerType;
+        let mut e = self.clone();
+        let Some(r) = e.dense_runner.take() else {
+            return (e, None);
+        };
+        let hybrid = model
+            .layer_pattern
+            .iter()
+            .any(|t| matches!(t, LayerType::Linear | LayerType::Mamba));
+        if model.moe.is_some() || hybrid {
+            return (e, None);
+        }
+        e.sampler_logits_copies = Some(r.sampler_logits_copies);
+        e.sampler_keeps_forward_output = r.sampler_keeps_forward_output;
+        e.cuda_graph_in_budget = r.cuda_graph_in_budget;
+        (e, Some(r.note))
     }
 
     /// The (expert width, hidden size, down projection's hidden size)

@@ -85,6 +85,7 @@ fn is_optional_field(k: &str) -> bool {
             | "scheduler"
             | "fitted"
             | "platform_overrides"
+            | "dense_runner"
     )
 }
 
