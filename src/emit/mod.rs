@@ -1079,6 +1079,17 @@ impl Builder<'_> {
         if e.block_size != 32 {
             yaml.push_str(&format!("  tokens_per_block: {}\n", e.block_size));
         }
+        // Decode graphs for every batch up to the executor's max batch, padded
+        // to the next captured size: what the trtllm profile models (its
+        // scheduler block says why).
+        let max_batch = if adp {
+            s.batch_per_replica().max(1)
+        } else {
+            s.workload.batch.max(1)
+        };
+        yaml.push_str(&format!(
+            "cuda_graph_config:\n  enable_padding: true\n  max_batch_size: {max_batch}\n"
+        ));
         if d.mtp {
             yaml.push_str(&format!(
                 "speculative_config:\n  decoding_type: MTP\n  num_nextn_predict_layers: {}\n",
@@ -1111,7 +1122,6 @@ impl Builder<'_> {
             text: yaml,
         });
         let port = self.opts.port;
-        let per_rank_batch = s.batch_per_replica().max(1);
         let mut a: Vec<String> = vec![
             "--backend".into(),
             "pytorch".into(),
@@ -1126,12 +1136,7 @@ impl Builder<'_> {
         }
         a.extend([
             "--max_batch_size".into(),
-            if adp {
-                per_rank_batch
-            } else {
-                s.workload.batch.max(1)
-            }
-            .to_string(),
+            max_batch.to_string(),
             "--max_num_tokens".into(),
             e.max_num_batched_tokens.to_string(),
             "--max_seq_len".into(),

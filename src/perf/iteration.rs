@@ -448,7 +448,7 @@ impl<'a> IterationModel<'a> {
             );
             stage_class.push(class);
         }
-        let sched = e.scheduler_spec();
+        let sched = e.scheduler_on(gpu.memory_bytes, d.tp);
         let pp_bw = if s.cluster.nodes > 1 {
             INTER_NODE_BYTES_PER_S
         } else {

@@ -352,6 +352,25 @@ impl Report {
                 d.engine.decode_overhead_per_layer_seconds * 1e6
             ),
         ];
+        // Past the engine's largest captured CUDA graph a decode step runs
+        // eager: say so, since the step cost jumps there.
+        let sched = d.engine.scheduler_on(s.cluster.gpu.memory_bytes, d.tp);
+        let per_replica = s.batch_per_replica().max(1);
+        if !sched.cuda_graph_batch_sizes.is_empty() && sched.cuda_graph_size(per_replica).is_none()
+        {
+            assumptions.push(format!(
+                "decode batch {per_replica} per replica is past the largest CUDA graph {}@{} captures ({}): every decode step runs eager (+{:.0} µs per layer){}",
+                d.engine.name,
+                d.engine.version,
+                sched.cuda_graph_max_batch(),
+                sched.eager_overhead_per_layer_seconds * 1e6,
+                if d.engine.name == "sglang" {
+                    format!("; --cuda-graph-max-bs {per_replica} on the launch captures it (more graph memory)")
+                } else {
+                    String::new()
+                }
+            ));
+        }
         if let Some(v) = s.cluster.gpu.cuda_visible_bytes {
             assumptions.push(format!(
                 "the engine sizes its budget from the {} CUDA shows ({})",

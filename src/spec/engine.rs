@@ -746,11 +746,26 @@ impl EngineSpec {
         self.scheduler = Some(sp);
     }
 
-    /// The scheduler the serving simulator runs for this engine.
+    /// The scheduler the serving simulator runs for this engine, its CUDA
+    /// graphs extended to `max_num_seqs` where the engine captures them so.
     pub fn scheduler_spec(&self) -> SchedulerSpec {
         self.scheduler
             .clone()
             .unwrap_or_else(SchedulerSpec::generic)
+            .with_graphs_to(self.max_num_seqs)
+    }
+
+    /// The scheduler as it runs on a GPU of `gpu_memory_bytes` (the spec's
+    /// figure, as for the memory tiers) at tensor-parallel size `tp`: SGLang
+    /// ≥ 0.5 captures decode graphs only up to its tiered `cuda_graph_max_bs`
+    /// (`sglang_tier`, the value its memory reserve already counts).
+    pub fn scheduler_on(&self, gpu_memory_bytes: u64, tp: u64) -> SchedulerSpec {
+        let sched = self.scheduler_spec();
+        if self.fraction_rule != FractionRule::SglangTieredReserve {
+            return sched;
+        }
+        let (_, bs, bs_tp4) = sglang_tier(gpu_memory_bytes as f64 / (1u64 << 20) as f64);
+        sched.with_graphs_up_to(if tp >= 4 { bs_tp4 } else { bs })
     }
 
     /// The memory fraction this engine uses by default on a GPU of

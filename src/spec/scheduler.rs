@@ -115,6 +115,13 @@ pub struct SchedulerSpec {
     /// (padded with dummy tokens); false: it runs eager.
     #[serde(default = "yes")]
     pub cuda_graph_padding: bool,
+    /// The engine also captures graphs up to its max batch (`max_num_seqs`):
+    /// beyond the listed sizes every this many sequences, and the max batch
+    /// itself (TensorRT-LLM's `cuda_graph_config: {enable_padding: true,
+    /// max_batch_size: B}`, which kvplan's launch command sets). 0: the listed
+    /// sizes only.
+    #[serde(default)]
+    pub cuda_graph_extend_step: u64,
     /// FITTED (where the profile says so): extra fixed cost per decoder layer
     /// of an eager iteration (prefill chunks, or a decode batch without a
     /// graph) beyond the engine's per-step/per-layer decode overheads, seconds.
@@ -165,6 +172,7 @@ impl SchedulerSpec {
             new_token_ratio: None,
             cuda_graph_batch_sizes: Vec::new(),
             cuda_graph_padding: true,
+            cuda_graph_extend_step: 0,
             eager_overhead_per_layer_seconds: 0.0,
             prefill_overhead_per_sequence_seconds: 0.0,
             request_overhead_seconds: 0.0,
@@ -186,6 +194,36 @@ impl SchedulerSpec {
             })
             .max()
             .unwrap_or(0)
+    }
+
+    /// These knobs with the captured sizes extended up to the engine's max
+    /// batch `max_batch` where the profile says the engine extends them
+    /// (`cuda_graph_extend_step`); unchanged otherwise.
+    pub fn with_graphs_to(mut self, max_batch: u64) -> Self {
+        let step = self.cuda_graph_extend_step;
+        let last = self.cuda_graph_max_batch();
+        if step == 0 || max_batch <= last {
+            return self;
+        }
+        if last + step <= max_batch {
+            let top = last + (max_batch - last) / step * step;
+            self.cuda_graph_batch_sizes.push([last + step, top, step]);
+        }
+        self.cuda_graph_batch_sizes.push([max_batch, max_batch, 1]);
+        self
+    }
+
+    /// These knobs with no captured size above `max_batch` (an engine
+    /// setting such as SGLang's `cuda_graph_max_bs` cuts its list there).
+    pub fn with_graphs_up_to(mut self, max_batch: u64) -> Self {
+        self.cuda_graph_batch_sizes.retain_mut(|r| {
+            if r[0] > max_batch {
+                return false;
+            }
+            r[1] = r[1].min(max_batch);
+            true
+        });
+        self
     }
 
     /// The captured graph a decode batch of `n` sequences replays: the
@@ -272,5 +310,43 @@ mod tests {
         s.cuda_graph_padding = false;
         assert_eq!(s.cuda_graph_size(3), None);
         assert_eq!(s.cuda_graph_size(16), Some(16));
+    }
+
+    #[test]
+    fn graphs_extended_to_the_max_batch() {
+        // TensorRT-LLM's padded list (tensorrt_llm/llmapi/llm_args.py
+        // BaseCudaGraphConfig._generate_cuda_graph_batch_sizes @0004396720):
+        // 1, 2, 4, 8..128 step 8, then +64 while ≤ max_batch_size, then
+        // max_batch_size itself. For max_batch_size 300: ..., 128, 192, 256, 300.
+        let mut s = SchedulerSpec::generic();
+        s.cuda_graph_batch_sizes = vec![[1, 1, 1], [2, 2, 1], [4, 4, 1], [8, 128, 8]];
+        s.cuda_graph_extend_step = 64;
+        let t = s.clone().with_graphs_to(300);
+        assert_eq!(t.cuda_graph_max_batch(), 300);
+        assert_eq!(t.cuda_graph_size(111), Some(112));
+        assert_eq!(t.cuda_graph_size(129), Some(192));
+        assert_eq!(t.cuda_graph_size(256), Some(256));
+        assert_eq!(t.cuda_graph_size(257), Some(300));
+        assert_eq!(t.cuda_graph_size(301), None);
+        // A max batch inside the list adds nothing; step 0 never extends.
+        assert_eq!(s.clone().with_graphs_to(64).cuda_graph_batch_sizes.len(), 4);
+        s.cuda_graph_extend_step = 0;
+        assert_eq!(s.with_graphs_to(300).cuda_graph_size(200), None);
+    }
+
+    #[test]
+    fn graphs_cut_at_a_ceiling() {
+        // SGLang's list (server_args.py _generate_cuda_graph_batch_sizes):
+        // ..., 16..256 step 8, 272..496 step 16, 512; cuda_graph_max_bs 256
+        // keeps 256 and drops the rest.
+        let mut s = SchedulerSpec::generic();
+        s.cuda_graph_batch_sizes = vec![[1, 1, 1], [16, 256, 8], [272, 496, 16], [512, 512, 1]];
+        let t = s.clone().with_graphs_up_to(256);
+        assert_eq!(t.cuda_graph_max_batch(), 256);
+        assert_eq!(t.cuda_graph_size(250), Some(256));
+        assert_eq!(t.cuda_graph_size(257), None);
+        let t = s.with_graphs_up_to(512);
+        assert_eq!(t.cuda_graph_size(257), Some(272));
+        assert_eq!(t.cuda_graph_size(500), Some(512));
     }
 }
