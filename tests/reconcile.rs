@@ -254,8 +254,8 @@ fn engine_log_set_reconciles_and_profiles_round_trip() {
         rows.len()
     );
     // Issue 16: every logged figure of at least 10 real logs within the
-    // fidelity tolerance (20 of 27 today; a regression guard at 20).
-    assert!(within >= 20, "{within} logs within tolerance on every term");
+    // fidelity tolerance (23 of 31 today; a regression guard at 23).
+    assert!(within >= 23, "{within} logs within tolerance on every term");
 }
 
 fn kvplan(args: &[&str]) -> std::process::Output {
