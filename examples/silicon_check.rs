@@ -1162,6 +1162,10 @@ pub struct Options {
     /// budget and sequence cap instead of the limits aiconfigurator's
     /// generator deploys them with (`AicEngineLimits`).
     pub no_aic_limits: bool,
+    /// What-if: run the InferenceX rows with the engine profiles' defaults
+    /// instead of the flags of the launch script that produced them
+    /// (`inferencex_recipe`).
+    pub no_ix_recipes: bool,
 }
 
 /// The engine limits aiconfigurator's config generator writes for an
@@ -1201,6 +1205,267 @@ impl AicEngineLimits {
             max_prefill_tokens: isl + 1500,
         }
     }
+}
+
+/// The engine flags of InferenceX's single-node launch scripts
+/// (SemiAnalysisAI/InferenceX `benchmarks/…`, each row with its script and
+/// commit; tests/fixtures/silicon/README.md says how it was read).
+pub const INFERENCEX_RECIPES: &str =
+    include_str!("../tests/fixtures/silicon/inferencex_recipes.csv");
+
+/// The note of a row run with its launch script's flags.
+pub const IX_RECIPE_NOTE: &str = "InferenceX row: the engine flags of the launch script in effect on its measured date (tests/fixtures/silicon/inferencex_recipes.csv; the script's default branch where its flags depend on the run)";
+
+/// One version of one InferenceX launch script, as flag expressions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipe {
+    /// kvplan model, GPU and engine names, and the script's precision token.
+    pub key: [String; 4],
+    /// `script@commit`.
+    pub script: String,
+    /// First date this version was on the repository's main branch.
+    pub valid_from: String,
+    /// The version applies only at this TP (a branch of the script).
+    pub tp_only: Option<u64>,
+    /// vLLM `--max-num-batched-tokens` / TensorRT-LLM `max_num_tokens`.
+    pub max_num_tokens: String,
+    /// vLLM `--max-num-seqs` / SGLang `--max-running-requests` / TensorRT-LLM `max_batch_size`.
+    pub max_num_seqs: String,
+    /// The memory fraction (vLLM, SGLang, TensorRT-LLM's free fraction).
+    pub mem_fraction: Option<f64>,
+    /// SGLang `--chunked-prefill-size`.
+    pub chunked_prefill: String,
+    /// SGLang `--max-prefill-tokens`.
+    pub max_prefill_tokens: String,
+    /// SGLang `--cuda-graph-max-bs` / TensorRT-LLM `cuda_graph_config.max_batch_size`
+    /// (vLLM's capture size is left to the profile).
+    pub cuda_graph_max_bs: String,
+}
+
+/// Parse `INFERENCEX_RECIPES` (header row first).
+pub fn inferencex_recipes() -> Vec<Recipe> {
+    let mut lines = INFERENCEX_RECIPES.lines();
+    let header = split_csv(lines.next().unwrap_or(""));
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let mut out = Vec::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let f = split_csv(line);
+        let get = |name: &str| {
+            col(name)
+                .and_then(|i| f.get(i))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let notes = get("notes");
+        let tp_only = notes
+            .split("applies when tp==")
+            .nth(1)
+            .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|t| t.parse().ok());
+        out.push(Recipe {
+            key: [get("model"), get("gpu"), get("engine"), get("precision")],
+            script: format!("{}@{}", get("script_path"), get("commit")),
+            valid_from: get("valid_from"),
+            tp_only,
+            max_num_tokens: get("max_num_batched_tokens"),
+            max_num_seqs: get("max_num_seqs"),
+            mem_fraction: get("mem_fraction").trim().parse().ok(),
+            chunked_prefill: get("chunked_prefill"),
+            max_prefill_tokens: get("max_prefill_tokens"),
+            cuda_graph_max_bs: get("cuda_graph_max_bs"),
+        });
+    }
+    out
+}
+
+/// The recipe version a row ran: same model, GPU, engine and precision, the
+/// latest version on main by the row's measured date (`YYYY-MM-DD`; a row
+/// measured before the first version gets the first), matching its TP where
+/// the script branches on TP.
+pub fn inferencex_recipe<'a>(
+    recipes: &'a [Recipe],
+    key: [&str; 4],
+    measured: &str,
+    tp: u64,
+) -> Option<&'a Recipe> {
+    let fits = |r: &&Recipe| {
+        r.key
+            .iter()
+            .zip(key)
+            .all(|(a, b)| a.eq_ignore_ascii_case(b))
+            && r.tp_only.is_none_or(|t| t == tp)
+    };
+    let mut all: Vec<&Recipe> = recipes.iter().filter(fits).collect();
+    all.sort_by(|a, b| a.valid_from.cmp(&b.valid_from));
+    all.iter()
+        .rev()
+        .find(|r| r.valid_from.as_str() <= measured)
+        .or(all.first())
+        .copied()
+}
+
+/// A recipe's flags evaluated for one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RecipeLimits {
+    /// Token budget per iteration (vLLM, TensorRT-LLM) or SGLang's chunk size.
+    pub max_num_tokens: Option<u64>,
+    /// Sequence cap.
+    pub max_num_seqs: Option<u64>,
+    /// Memory fraction.
+    pub mem_fraction: Option<f64>,
+    /// SGLang `--max-prefill-tokens`.
+    pub max_prefill_tokens: Option<u64>,
+    /// Largest captured decode graph (SGLang, TensorRT-LLM).
+    pub cuda_graph_max_bs: Option<u64>,
+}
+
+impl Recipe {
+    /// The flags at `v` for `engine`; an expression that does not evaluate
+    /// leaves that flag at the engine's default.
+    pub fn limits(&self, engine: &str, v: RecipeVars) -> RecipeLimits {
+        let n = |e: &str| {
+            eval_recipe_expr(e, v)
+                .filter(|x| *x >= 1.0)
+                .map(|x| x as u64)
+        };
+        let sglang = engine == "sglang";
+        RecipeLimits {
+            max_num_tokens: if sglang {
+                n(&self.chunked_prefill)
+            } else {
+                n(&self.max_num_tokens)
+            },
+            max_num_seqs: n(&self.max_num_seqs),
+            mem_fraction: self.mem_fraction.filter(|f| *f > 0.0 && *f < 1.0),
+            max_prefill_tokens: if sglang {
+                n(&self.max_prefill_tokens)
+            } else {
+                None
+            },
+            cuda_graph_max_bs: if engine == "vllm" {
+                None
+            } else {
+                n(&self.cuda_graph_max_bs)
+            },
+        }
+    }
+}
+
+/// The run variables an InferenceX launch script's flag expressions use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecipeVars {
+    /// Input length (`ISL`).
+    pub isl: f64,
+    /// Output length (`OSL`).
+    pub osl: f64,
+    /// Concurrency (`CONC`).
+    pub conc: f64,
+    /// Tensor-parallel size (`TP`).
+    pub tp: f64,
+}
+
+/// Evaluate a normalized flag expression of a launch script: integers, the
+/// variables `isl`, `osl`, `conc`, `tp`, `+ - *`, `/` (integer division, as
+/// the shell's `$(( ))`), parentheses and
+/// `max(a, b)` / `min(a, b)`. None on anything else (the row then keeps the
+/// engine default, and the caller says so).
+pub fn eval_recipe_expr(text: &str, v: RecipeVars) -> Option<f64> {
+    struct P<'a> {
+        s: &'a [u8],
+        i: usize,
+        v: RecipeVars,
+    }
+    impl P<'_> {
+        fn ws(&mut self) {
+            while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
+                self.i += 1;
+            }
+        }
+        fn eat(&mut self, c: u8) -> bool {
+            self.ws();
+            if self.s.get(self.i) == Some(&c) {
+                self.i += 1;
+                true
+            } else {
+                false
+            }
+        }
+        fn sum(&mut self, depth: u32) -> Option<f64> {
+            let mut x = self.product(depth)?;
+            loop {
+                if self.eat(b'+') {
+                    x += self.product(depth)?;
+                } else if self.eat(b'-') {
+                    x -= self.product(depth)?;
+                } else {
+                    return Some(x);
+                }
+            }
+        }
+        fn product(&mut self, depth: u32) -> Option<f64> {
+            let mut x = self.atom(depth)?;
+            loop {
+                if self.eat(b'*') {
+                    x *= self.atom(depth)?;
+                } else if self.eat(b'/') {
+                    // Shell arithmetic ($(( ))): integer division.
+                    let d = self.atom(depth)?;
+                    if d == 0.0 {
+                        return None;
+                    }
+                    x = (x / d).floor();
+                } else {
+                    return Some(x);
+                }
+            }
+        }
+        fn atom(&mut self, depth: u32) -> Option<f64> {
+            if depth > 32 {
+                return None;
+            }
+            self.ws();
+            if self.eat(b'(') {
+                let x = self.sum(depth + 1)?;
+                return self.eat(b')').then_some(x);
+            }
+            let start = self.i;
+            while self.i < self.s.len()
+                && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'.')
+            {
+                self.i += 1;
+            }
+            let word = std::str::from_utf8(&self.s[start..self.i]).ok()?;
+            match word {
+                "isl" => Some(self.v.isl),
+                "osl" => Some(self.v.osl),
+                "conc" => Some(self.v.conc),
+                "tp" => Some(self.v.tp),
+                "max" | "min" => {
+                    if !self.eat(b'(') {
+                        return None;
+                    }
+                    let a = self.sum(depth + 1)?;
+                    if !self.eat(b',') {
+                        return None;
+                    }
+                    let b = self.sum(depth + 1)?;
+                    if !self.eat(b')') {
+                        return None;
+                    }
+                    Some(if word == "max" { a.max(b) } else { a.min(b) })
+                }
+                w => w.parse::<f64>().ok().filter(|x| x.is_finite()),
+            }
+        }
+    }
+    let mut p = P {
+        s: text.trim().as_bytes(),
+        i: 0,
+        v,
+    };
+    let x = p.sum(0)?;
+    p.ws();
+    (p.i == p.s.len() && x.is_finite()).then_some(x)
 }
 
 /// Draft tokens per step of InferenceX's DeepSeek-R1 MTP recipes
@@ -1571,6 +1836,43 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
     if aic_limits.is_some() {
         notes.push(AIC_LIMITS_NOTE.into());
     }
+    // InferenceX rows: the flags of the launch script that produced them.
+    let ix_limits = (r.bench == BENCH_INFERENCEX && mode == Mode::Agg && !opt.no_ix_recipes)
+        .then(|| {
+            static RECIPES: std::sync::OnceLock<Vec<Recipe>> = std::sync::OnceLock::new();
+            let recipes = RECIPES.get_or_init(inferencex_recipes);
+            let measured = r
+                .source
+                .split(';')
+                .find_map(|p| p.trim().strip_prefix("measured="))?;
+            let measured = measured.get(..10).unwrap_or(measured);
+            let tp = r.layout.tp.unwrap_or(1).max(1);
+            let rec = inferencex_recipe(
+                recipes,
+                [&model_name, gpu, &r.backend, &r.precision],
+                measured,
+                tp,
+            )?;
+            let l = rec.limits(
+                &r.backend,
+                RecipeVars {
+                    isl: r.isl as f64,
+                    osl: r.osl as f64,
+                    conc: concurrency as f64,
+                    tp: tp as f64,
+                },
+            );
+            // A script whose sequence cap is below the row's clients per
+            // replica did not run it (the scripts set the cap to the largest
+            // concurrency they run: "as the maximum concurrency", e.g.
+            // dsr1_fp8_b200_docker.sh @1d29967c4); the row keeps the defaults.
+            let per_replica = concurrency.div_ceil(r.layout.dp.unwrap_or(1).max(1));
+            Some(l).filter(|l| l.max_num_seqs.is_none_or(|m| m >= per_replica))
+        })
+        .flatten();
+    if ix_limits.is_some() {
+        notes.push(IX_RECIPE_NOTE.into());
+    }
     if mtp {
         notes.push(
             "speculative decoding (MTP) on, per the source: kvplan --mtp, default acceptance"
@@ -1687,10 +1989,21 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
             } else {
                 None
             },
-            mem_fraction_static: s.mem_fraction.filter(|_| r.backend == "sglang"),
-            gpu_memory_utilization: s.mem_fraction.filter(|_| r.backend == "vllm"),
-            max_num_batched_tokens: aic_limits.map(|l| l.max_num_tokens),
-            max_num_seqs: aic_limits.map(|l| l.max_batch_size),
+            mem_fraction_static: s
+                .mem_fraction
+                .filter(|_| r.backend == "sglang")
+                .or(ix_limits
+                    .and_then(|l| l.mem_fraction)
+                    .filter(|_| r.backend == "sglang")),
+            gpu_memory_utilization: s.mem_fraction.filter(|_| r.backend == "vllm").or(ix_limits
+                .and_then(|l| l.mem_fraction)
+                .filter(|_| r.backend == "vllm" || r.backend == "trtllm")),
+            max_num_batched_tokens: aic_limits
+                .map(|l| l.max_num_tokens)
+                .or(ix_limits.and_then(|l| l.max_num_tokens)),
+            max_num_seqs: aic_limits
+                .map(|l| l.max_batch_size)
+                .or(ix_limits.and_then(|l| l.max_num_seqs)),
             ..Default::default()
         };
         let mut res = resolve(&req, cat, &no_files).map_err(|e| {
@@ -1699,6 +2012,23 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
                 e.field().unwrap_or("other")
             )
         })?;
+        if let Some(l) = ix_limits {
+            let e = &mut res.scenario.deployment.engine;
+            if let Some(t) = l.max_prefill_tokens {
+                e.override_scheduler(|sp| sp.max_prefill_tokens = t);
+            }
+            if let Some(g) = l.cuda_graph_max_bs {
+                e.override_scheduler(|sp| {
+                    let cut =
+                        std::mem::replace(sp, kvplan::spec::scheduler::SchedulerSpec::generic())
+                            .with_graphs_up_to(g);
+                    *sp = kvplan::spec::scheduler::SchedulerSpec {
+                        cuda_graph_extend_step: 0,
+                        ..cut
+                    };
+                });
+            }
+        }
         if let Some(l) = aic_limits {
             let e = &mut res.scenario.deployment.engine;
             match r.backend.as_str() {
@@ -2406,10 +2736,11 @@ fn main() {
     let mut rows_out = None;
     let mut score_mode = Mode::Agg;
     let mut fit_on: Option<String> = None;
+    let mut held_out_full = false;
     let mut fit_serving_flag = false;
     let mut it = args.iter();
     let usage = "usage: silicon_check [CSV] [--kv fp8|bf16] [--layer-us N] [--step-us N] \
-                 [--mode agg|disagg] [--fit-on Blackwell|Hopper] [--no-serving] [--max-sim-requests N] [--eager-layer-us N] [--prefill-seq-us N] [--request-us N] [--prefill-scale K] [--matmul F] [--fit-serving] [--no-mtp] [--no-adp-balance] [--no-aic-limits] [--mtp-acceptance A] [--mtp-drafts-by-recipe] [--rows OUT.csv]\n\
+                 [--mode agg|disagg] [--fit-on Blackwell|Hopper] [--no-serving] [--max-sim-requests N] [--eager-layer-us N] [--prefill-seq-us N] [--request-us N] [--prefill-scale K] [--matmul F] [--fit-serving] [--held-out-full] [--no-mtp] [--no-adp-balance] [--no-aic-limits] [--no-ix-recipes] [--mtp-acceptance A] [--mtp-drafts-by-recipe] [--rows OUT.csv]\n\
                  CSV: aiconfigurator's silicon_sample.csv layout or the AMD serving-runs layout \
                  (detected from the header); default tests/fixtures/silicon/subset.csv";
     let micros = |v: Option<&String>, flag: &str| -> f64 {
@@ -2437,6 +2768,7 @@ fn main() {
                 }
             }
             "--fit-on" => fit_on = it.next().cloned(),
+            "--held-out-full" => held_out_full = true,
             "--no-serving" => opt.serving = false,
             "--eager-layer-us" => {
                 opt.sched.eager_layer_s = Some(micros(it.next(), "--eager-layer-us"))
@@ -2473,6 +2805,7 @@ fn main() {
             "--no-mtp" => opt.ignore_mtp = true,
             "--no-adp-balance" => opt.no_adp_balance = true,
             "--no-aic-limits" => opt.no_aic_limits = true,
+            "--no-ix-recipes" => opt.no_ix_recipes = true,
             "--mtp-drafts-by-recipe" => opt.mtp_drafts_by_recipe = true,
             "--mtp-acceptance" => {
                 opt.mtp_acceptance = it
@@ -2576,7 +2909,17 @@ fn main() {
                 "## Cross-GPU out-of-sample (serving simulator)\n\nKnobs FITTED on every second {family} aggregated row of each engine:\n"
             );
             out.push_str(&fits_md(&fits, family));
-            let held = evaluate_with_fits(&test, &cat, &opt, &fits);
+            // `--held-out-full`: fit at `--max-sim-requests`, score the held-out
+            // rows at the benchmark's own request counts.
+            let score_opt = Options {
+                max_sim_requests: if held_out_full {
+                    None
+                } else {
+                    opt.max_sim_requests
+                },
+                ..opt.clone()
+            };
+            let held = evaluate_with_fits(&test, &cat, &score_opt, &fits);
             out.push_str(&scorecard_md(
                 &scorecard(&held, Predictor::Serving, score_mode, &|_| true),
                 &format!("Held out (not {family}), knobs fitted on {family}"),

@@ -538,10 +538,11 @@ fn serving_scorecard(opt: &Options) -> Scorecard {
 
 /// REGRESSION GUARD on the simulator's accuracy. On this subset (same code as
 /// `cargo run --release --example silicon_check`, docs/silicon.md) the
-/// simulator scores TPOT MAPE 19.5% and TTFT MAPE 41.2% with the profiles as
+/// simulator scores TPOT MAPE 19.6% and TTFT MAPE 40.2% with the profiles as
 /// checked in (their FITTED request overhead, eager cost per layer and
-/// prefill scale) and the aiperf rows at aiconfigurator's generated engine
-/// limits; the band allows a few points of drift (row noise is large:
+/// prefill scale), the aiperf rows at aiconfigurator's generated engine
+/// limits and the InferenceX rows at their launch scripts' flags (19.5% /
+/// 41.2% before the CUDA-graph ceilings and the scripts' flags); the band allows a few points of drift (row noise is large:
 /// identical configurations measured twice differ by up to 2.3×) and fails
 /// when either error grows by more than that (before the fit: 19.1% / 58.5%;
 /// before the generator's limits and the TensorRT-LLM refit: 19.6% / 50.9%).
@@ -611,4 +612,73 @@ fn disaggregated_rows_without_workers_take_the_inferencex_layout() {
     assert_eq!(r.concurrency, 800);
     assert!(r.mtp);
     assert!(r.serving.is_some(), "{:?}", r.notes);
+}
+
+#[test]
+fn recipe_expressions_evaluate_like_the_shell() {
+    // InferenceX's launch scripts compute flags from the run's variables,
+    // e.g. `--max-num-batched-tokens $((ISL * 2))`; at ISL 1024 that is 2048.
+    let v = RecipeVars {
+        isl: 1024.0,
+        osl: 8192.0,
+        conc: 64.0,
+        tp: 8.0,
+    };
+    assert_eq!(eval_recipe_expr("isl*2", v), Some(2048.0));
+    assert_eq!(eval_recipe_expr(" 8192 ", v), Some(8192.0));
+    assert_eq!(eval_recipe_expr("max(8192, isl + osl)", v), Some(9216.0));
+    assert_eq!(eval_recipe_expr("min(conc, 512) * tp / 2", v), Some(256.0));
+    // Shell arithmetic: (64 + 1024 + 127) / 64 = 18 (integer), × 64 = 1,152.
+    assert_eq!(eval_recipe_expr("(conc+isl+127)/64*64", v), Some(1152.0));
+    assert_eq!(eval_recipe_expr("(isl+osl)*2-1", v), Some(18431.0));
+    for bad in ["", "isl*", "foo", "max(1)", "1/0", "((isl)", "isl isl"] {
+        assert_eq!(eval_recipe_expr(bad, v), None, "{bad}");
+    }
+}
+
+#[test]
+fn inferencex_rows_get_the_script_version_of_their_date() {
+    // SemiAnalysisAI/InferenceX: the MiniMax-M2.5 FP8 B200 vLLM script set
+    // only --gpu-memory-utilization 0.95 at f342df18e (2026-03-11) and
+    // --max-num-batched-tokens $((ISL*2)), utilization 0.90 from bddbf4031
+    // (2026-04-03) (tests/fixtures/silicon/inferencex_recipes.csv).
+    let recipes = inferencex_recipes();
+    let v = RecipeVars {
+        isl: 1024.0,
+        osl: 1024.0,
+        conc: 64.0,
+        tp: 4.0,
+    };
+    let key = ["minimax-m2.5", "B200", "vllm", "fp8"];
+    let march = inferencex_recipe(&recipes, key, "2026-03-20", 4).unwrap();
+    assert!(march.script.ends_with("@f342df18e"), "{}", march.script);
+    assert_eq!(march.limits("vllm", v).max_num_tokens, None);
+    assert_eq!(march.limits("vllm", v).mem_fraction, Some(0.95));
+    let april = inferencex_recipe(&recipes, key, "2026-04-10", 4).unwrap();
+    assert_eq!(april.limits("vllm", v).max_num_tokens, Some(2048));
+    assert_eq!(april.limits("vllm", v).mem_fraction, Some(0.9));
+    // DeepSeek-R1 FP8 B200 SGLang branches on TP from 1d29967c4 (2026-01-13):
+    // TP 4 runs --chunked-prefill-size 8192, --max-running-requests 32.
+    let key = ["deepseek-r1", "B200", "sglang", "fp8"];
+    let tp4 = inferencex_recipe(&recipes, key, "2026-03-25", 4).unwrap();
+    let l = tp4.limits("sglang", v);
+    assert_eq!((l.max_num_tokens, l.max_num_seqs), (Some(8192), Some(32)));
+    let tp8 = inferencex_recipe(&recipes, key, "2026-03-25", 8).unwrap();
+    assert_eq!(tp8.limits("sglang", v).max_num_seqs, Some(128));
+    // TensorRT-LLM DeepSeek-R1 FP4: max_num_tokens = ((CONC + ISL + 64 + 63)
+    // / 64) * 64 in shell arithmetic, so 1,152 at CONC 64 and ISL 1024
+    // (9596d23d7), and at least 8,192 from 64af5a771 (2026-01-21).
+    let key = ["deepseek-r1", "B200", "trtllm", "fp4"];
+    let nov = inferencex_recipe(&recipes, key, "2025-11-02", 8).unwrap();
+    assert_eq!(nov.limits("trtllm", v).max_num_tokens, Some(1152));
+    assert_eq!(nov.limits("trtllm", v).cuda_graph_max_bs, Some(512));
+    let feb = inferencex_recipe(&recipes, key, "2026-01-25", 8).unwrap();
+    assert_eq!(feb.limits("trtllm", v).max_num_tokens, Some(8192));
+    assert!(inferencex_recipe(
+        &recipes,
+        ["llama-3.1-8b", "H100", "trtllm", "bf16"],
+        "2026-01-01",
+        1
+    )
+    .is_none());
 }
