@@ -927,10 +927,14 @@ fn serving_flow(b: &Browser, url: &str, s: Screen) {
     let sv = &cli["serving"];
     let meets = sv["ttft_ms"]["p90"].as_f64().unwrap() <= 2000.0
         && sv["tpot_ms"]["p90"].as_f64().unwrap() <= 50.0;
+    // The SLA inputs typed after the workload may land one render after the
+    // request `wait_ready` saw: wait for the line to judge them.
     assert_eq!(
-        js(
+        wait(
             b,
-            "return document.getElementById('serving-sla').dataset.meets"
+            "the SLA line",
+            "const m = document.getElementById('serving-sla').dataset.meets; return m ? m : null;",
+            json!([]),
         ),
         meets.to_string()
     );
