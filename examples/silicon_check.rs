@@ -1295,13 +1295,13 @@ pub fn inferencex_recipe<'a>(
             .all(|(a, b)| a.eq_ignore_ascii_case(b))
             && r.tp_only.is_none_or(|t| t == tp)
     };
-    let mut all: Vec<&Recipe> = recipes.iter().filter(fits).collect();
-    all.sort_by(|a, b| a.valid_from.cmp(&b.valid_from));
-    all.iter()
-        .rev()
-        .find(|r| r.valid_from.as_str() <= measured)
-        .or(all.first())
-        .copied()
+    let by_date = |a: &&Recipe, b: &&Recipe| a.valid_from.cmp(&b.valid_from);
+    recipes
+        .iter()
+        .filter(fits)
+        .filter(|r| r.valid_from.as_str() <= measured)
+        .max_by(by_date)
+        .or_else(|| recipes.iter().filter(fits).min_by(by_date))
 }
 
 /// A recipe's flags evaluated for one run.
@@ -2018,13 +2018,11 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
                 e.override_scheduler(|sp| sp.max_prefill_tokens = t);
             }
             if let Some(g) = l.cuda_graph_max_bs {
+                // The script's graph cap replaces the extension to max_num_seqs.
                 e.override_scheduler(|sp| {
-                    let cut =
-                        std::mem::replace(sp, kvplan::spec::scheduler::SchedulerSpec::generic())
-                            .with_graphs_up_to(g);
                     *sp = kvplan::spec::scheduler::SchedulerSpec {
                         cuda_graph_extend_step: 0,
-                        ..cut
+                        ..sp.clone().with_graphs_up_to(g)
                     };
                 });
             }

@@ -472,6 +472,18 @@ pub fn sglang_tier(gpu_mib: f64) -> (u64, u64, u64) {
     }
 }
 
+/// SGLang ≥ 0.5's default `cuda_graph_max_bs` on a GPU of `gpu_mib` MiB at
+/// tensor-parallel size `tp` (`sglang_tier`): the graphs it captures and the
+/// batch its memory reserve counts.
+pub fn sglang_cuda_graph_max_bs(gpu_mib: f64, tp: u64) -> u64 {
+    let (_, bs, bs_tp4) = sglang_tier(gpu_mib);
+    if tp >= 4 {
+        bs_tp4
+    } else {
+        bs
+    }
+}
+
 /// The launch settings SGLang ≥ 0.5's reserved-memory rule reads, kept
 /// together so the rule and the fraction derived from it take one argument.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -501,8 +513,7 @@ pub fn sglang_reserved_mib(gpu_mib: f64, launch: &SglangLaunch) -> f64 {
         dp_attention,
         speculative,
     } = *launch;
-    let (_, bs, bs_tp4) = sglang_tier(gpu_mib);
-    let max_bs = if tp >= 4 { bs_tp4 } else { bs } as f64;
+    let max_bs = sglang_cuda_graph_max_bs(gpu_mib, tp) as f64;
     let mut reserved = 512.0 + 1.5 * chunk.max(2048) as f64 + 2.0 * max_bs;
     reserved += (tp * pp) as f64 / 8.0 * 1024.0;
     if dp_attention > 1 {
@@ -764,8 +775,10 @@ impl EngineSpec {
         if self.fraction_rule != FractionRule::SglangTieredReserve {
             return sched;
         }
-        let (_, bs, bs_tp4) = sglang_tier(gpu_memory_bytes as f64 / (1u64 << 20) as f64);
-        sched.with_graphs_up_to(if tp >= 4 { bs_tp4 } else { bs })
+        sched.with_graphs_up_to(sglang_cuda_graph_max_bs(
+            gpu_memory_bytes as f64 / (1u64 << 20) as f64,
+            tp,
+        ))
     }
 
     /// The memory fraction this engine uses by default on a GPU of
