@@ -203,6 +203,10 @@ pub struct EstimateRequest {
     /// Sequences in the engine's profile/sampler run (`--max-num-seqs`).
     #[serde(default, deserialize_with = "de_count")]
     pub max_num_seqs: Option<u64>,
+    /// vLLM's top-k/top-p sampler (`flashinfer` or `pytorch`), which sizes
+    /// the start-up sampler warm-up; default: the version profile's.
+    #[serde(default, deserialize_with = "de_sampler")]
+    pub sampler: Option<crate::spec::engine::Sampler>,
 }
 
 /// Read an optional text field with `parse`, so the API takes exactly the
@@ -228,6 +232,12 @@ fn de_weights<'de, D: Deserializer<'de>>(
     de_parsed(d, |t| WeightFormat::parse(t, "weights"))
 }
 
+fn de_sampler<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<crate::spec::engine::Sampler>, D::Error> {
+    de_parsed(d, crate::spec::engine::Sampler::parse)
+}
+
 fn de_kv_dtype<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<KvDtype>, D::Error> {
     de_parsed(d, |t| KvDtype::parse(t, "kv-dtype"))
 }
@@ -251,6 +261,55 @@ fn ser_attention<S: serde::Serializer>(
         Some(a) => s.serialize_some(&a.flag()),
         None => s.serialize_none(),
     }
+}
+
+/// `--sampler`: which top-k/top-p path vLLM's V1 sampler warm-up runs at
+/// start-up. FlashInfer's kernel leaves the logits as the warm-up's memory
+/// (the vllm@0.10 arithmetic, checked on 0.10.1.1 logs that print "Using
+/// FlashInfer for top-p & top-k sampling"); the PyTorch path sorts the whole
+/// vocabulary and peaks as its own phase (`torch_sampler_logits_copies`).
+fn apply_sampler(
+    engine: &mut crate::spec::engine::EngineSpec,
+    sampler: crate::spec::engine::Sampler,
+    dense_runner: bool,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    use crate::spec::engine::Sampler;
+    let Some(torch_copies) = engine.torch_sampler_logits_copies else {
+        return Err(Error::input(
+            "sampler",
+            format!(
+                "--sampler picks vLLM's top-k/top-p sampler; engine {} has no such switch (drop the flag, or use --engine vllm)",
+                engine.name
+            ),
+        ));
+    };
+    if dense_runner {
+        // Model Runner V2's warm-up skips top-k/top-p (its profile_run NOTE),
+        // so the sampler choice does not change its memory.
+        notes.push(format!(
+            "--sampler {}: no effect on the start-up memory of this model runner, whose warm-up samples without top-k/top-p",
+            sampler.flag()
+        ));
+        return Ok(());
+    }
+    match sampler {
+        Sampler::Flashinfer => {
+            engine.sampler_logits_copies = None;
+            engine.sampler_keeps_forward_output = false;
+            notes.push("sampler warm-up: FlashInfer's top-k/top-p kernel (FlashInfer installed and used: the log says \"Using FlashInfer for top-p & top-k sampling\"), so the profile peak is the forward plus its logits".into());
+        }
+        Sampler::Pytorch => {
+            if engine.sampler_logits_copies.is_none() {
+                engine.sampler_logits_copies = Some(torch_copies);
+            }
+            notes.push(format!(
+                "sampler warm-up: the PyTorch top-k/top-p path (the log says \"Falling back to the PyTorch-native implementation\", or FlashInfer's sampler is off): its peak of {} fp32 copies of max_num_seqs × vocabulary logits counts against the KV budget",
+                engine.sampler_logits_copies.unwrap_or(torch_copies)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What resolving a request yields.
@@ -391,7 +450,11 @@ pub fn resolve_with(
         .for_platform(&cluster.gpu);
     notes.extend(platform_notes);
     let (mut engine, runner_note) = engine.for_model(&model);
+    let dense_runner = runner_note.is_some();
     notes.extend(runner_note);
+    if let Some(sampler) = req.sampler {
+        apply_sampler(&mut engine, sampler, dense_runner, &mut notes)?;
+    }
     if let Some(f) = req.gpu_memory_utilization.or(req.mem_fraction_static) {
         if req.gpu_memory_utilization.is_some() && req.mem_fraction_static.is_some() {
             return Err(Error::input("mem-fraction-static", "give either --gpu-memory-utilization (vLLM/TRT) or --mem-fraction-static (SGLang), not both"));

@@ -348,3 +348,89 @@ fn engines_command_lists_versions_and_changes() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("vllm@0.10") && e.contains("vllm@0.21"), "{e}");
 }
+
+#[test]
+fn sampler_choice_sizes_the_vllm_warm_up() {
+    // vllm/v1/sample/ops/topk_topp_sampler.py: with FlashInfer's kernel the
+    // warm-up is the logits (vllm@0.10's arithmetic); the PyTorch path sorts
+    // the vocabulary and peaks on its own at vllm@0.11's 9.7 fp32 copies of
+    // max_num_seqs × vocabulary logits (FITTED, profiles/engines/vllm/0.11.yaml).
+    // Qwen2.5-7B (vocab 152,064) on an A100: vllm serve's 256 sequences.
+    let base = request("qwen2.5-7b", "A100-80GB", "vllm@0.10");
+    let default = memory::plan(&scenario(&base));
+    let mut torch = base.clone();
+    torch.sampler = Some(kvplan::spec::engine::Sampler::Pytorch);
+    let torch_plan = memory::plan(&scenario(&torch));
+    let warm_up = (256.0f64 * 152_064.0 * 4.0 * 9.7).ceil() as u64;
+    assert_eq!(torch_plan.binding_stage().activation_bytes, warm_up);
+    assert!(default.binding_stage().activation_bytes < warm_up / 2);
+    // The budget loses exactly the difference.
+    assert_eq!(
+        default.binding_stage().kv_budget_bytes - torch_plan.binding_stage().kv_budget_bytes,
+        (warm_up - default.binding_stage().activation_bytes) as i128
+    );
+    // vllm@0.11 defaults to the PyTorch path (PR #26859); --sampler
+    // flashinfer gives back vllm@0.10's warm-up.
+    let mut fi = request("qwen2.5-7b", "A100-80GB", "vllm@0.11");
+    assert_eq!(
+        memory::plan(&scenario(&fi))
+            .binding_stage()
+            .activation_bytes,
+        warm_up
+    );
+    fi.sampler = Some(kvplan::spec::engine::Sampler::Flashinfer);
+    assert_eq!(
+        memory::plan(&scenario(&fi))
+            .binding_stage()
+            .activation_bytes,
+        default.binding_stage().activation_bytes
+    );
+    // Only vLLM has the switch.
+    let mut sg = request("qwen2.5-7b", "A100-80GB", "sglang");
+    sg.sampler = Some(kvplan::spec::engine::Sampler::Pytorch);
+    let c = Catalog::builtin().unwrap();
+    let e = resolve(&sg, &c, &|_| unreachable!()).unwrap_err();
+    assert_eq!(e.field(), Some("sampler"), "{e}");
+    assert!(e.to_string().contains("--engine vllm"), "{e}");
+}
+
+#[test]
+fn sampler_flag_on_the_command_line() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kvplan"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&[
+        "estimate",
+        "qwen2.5-7b",
+        "--gpus",
+        "A100-80GB",
+        "--engine",
+        "vllm@0.10",
+        "--ctx",
+        "16k",
+        "--sampler",
+        "pytorch",
+        "--format",
+        "json",
+    ]);
+    assert!(ok.status.code().is_some_and(|c| c == 0 || c == 1), "{ok:?}");
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(out.contains("PyTorch top-k/top-p path"), "{out}");
+    let bad = run(&[
+        "estimate",
+        "qwen2.5-7b",
+        "--gpus",
+        "A100-80GB",
+        "--sampler",
+        "cuda",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("--sampler") && err.contains("flashinfer"),
+        "{err}"
+    );
+}

@@ -146,6 +146,9 @@ pub struct ScenarioArgs {
     /// Sequences the engine schedules at once (`--max-num-seqs`; sizes the profile's sampler run).
     #[arg(long = "max-num-seqs", value_parser = parse_count)]
     pub max_num_seqs: Option<u64>,
+    /// vLLM's top-k/top-p sampler, which sizes the start-up sampler warm-up: `flashinfer` (FlashInfer installed and used: vLLM ≤ 0.11.0 by default, later with VLLM_USE_FLASHINFER_SAMPLER=1) or `pytorch` (the PyTorch-native path; a log line "Falling back to the PyTorch-native implementation" says so). Default: the version profile's.
+    #[arg(long, value_parser = parse_sampler)]
+    pub sampler: Option<crate::spec::engine::Sampler>,
     /// KV pool per GPU given directly, replacing the memory fraction (vLLM `--kv-cache-memory`): 40GiB, 42949672960.
     #[arg(long = "kv-cache-memory")]
     pub kv_cache_memory: Option<String>,
@@ -191,6 +194,9 @@ fn parse_attention(t: &str) -> std::result::Result<AttentionVariant, String> {
 fn parse_count(t: &str) -> std::result::Result<u64, String> {
     crate::units::parse_tokens(t, "count").map_err(|e| e.message().to_string())
 }
+fn parse_sampler(t: &str) -> std::result::Result<crate::spec::engine::Sampler, String> {
+    crate::spec::engine::Sampler::parse(t).map_err(|e| e.message().to_string())
+}
 fn parse_top(t: &str) -> std::result::Result<usize, String> {
     match crate::units::parse_tokens(t, "top").map_err(|e| e.message().to_string())? {
         0 => Err("must be at least 1 (the number of candidates to show)".into()),
@@ -228,6 +234,7 @@ impl ScenarioArgs {
             dcp: self.dcp,
             kv_cache_memory: self.kv_cache_memory.clone().map(Tokens::Text),
             max_num_seqs: self.max_num_seqs,
+            sampler: self.sampler,
         }
     }
 }

@@ -334,6 +334,16 @@ fn vllm_line(log: &mut EngineLog, l: &str, n: usize) -> Result<bool> {
         absorb_settings(log, &l[i + "non-default args:".len()..]);
         return Ok(true);
     }
+    // vllm/v1/sample/ops/topk_topp_sampler.py says which top-k/top-p path
+    // the sampler (and its start-up warm-up) takes.
+    if l.contains("Using FlashInfer for top-p & top-k sampling") {
+        log.settings.insert("sampler".into(), "flashinfer".into());
+        return Ok(true);
+    }
+    if l.contains("PyTorch-native implementation of top-p & top-k sampling") {
+        log.settings.insert("sampler".into(), "pytorch".into());
+        return Ok(true);
+    }
     for p in ["Model loading took ", "Loading model weights took "] {
         if l.contains(p) {
             let x = need(gib_after(l, p), l, n, "the weights line")?;
@@ -581,6 +591,25 @@ fn trtllm_line(log: &mut EngineLog, l: &str, n: usize) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vllm_sampler_lines_name_the_top_k_top_p_path() {
+        // vllm/v1/sample/ops/topk_topp_sampler.py's start-up lines, as two
+        // public 0.10.x logs print them (tests/fixtures/engine-logs).
+        let fi = "INFO 09-04 01:29:01 [topk_topp_sampler.py:50] Using FlashInfer for top-p & top-k sampling.\nINFO 09-04 01:29:25 [gpu_worker.py:276] Available KV cache memory: 24.83 GiB";
+        let torch = "WARNING 09-24 20:46:11 [topk_topp_sampler.py:69] FlashInfer is not available. Falling back to the PyTorch-native implementation of top-p & top-k sampling. For the best performance, please install FlashInfer.\nINFO 09-24 20:53:40 [gpu_worker.py:298] Available KV cache memory: 10.64 GiB";
+        let a = parse(fi).unwrap();
+        assert_eq!(
+            a.settings.get("sampler").map(String::as_str),
+            Some("flashinfer")
+        );
+        let b = parse(torch).unwrap();
+        assert_eq!(
+            b.settings.get("sampler").map(String::as_str),
+            Some("pytorch")
+        );
+        assert_eq!(b.figures.available_kv_gib, Some(10.64));
+    }
 
     #[test]
     fn settings_dumps_parse() {

@@ -360,6 +360,9 @@ pub fn request_from_log(
                 .or(parse_u64(get("kv_cache_memory")))
                 .map(Tokens::Number)),
         max_num_seqs: r0.max_num_seqs.or(parse_u64(get("max_num_seqs"))),
+        sampler: r0.sampler.or(get("sampler")
+            .and_then(|t| crate::spec::engine::Sampler::parse(t).ok())
+            .filter(|_| engine.starts_with("vllm"))),
     };
     Ok((req, notes))
 }

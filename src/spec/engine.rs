@@ -2,6 +2,7 @@
 //! memory into KV capacity. Each number in the YAML cites the engine source
 //! file and release it follows; the arithmetic lives in `memory::engine`.
 
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 pub use super::scheduler::SchedulerSpec;
@@ -150,6 +151,11 @@ pub struct EngineSpec {
     /// `logits_copies` is not used.
     #[serde(default)]
     pub sampler_logits_copies: Option<f64>,
+    /// fp32 logit copies at the warm-up peak when the V1 sampler takes its
+    /// PyTorch top-k/top-p path (a sort of the whole vocabulary), for
+    /// `--sampler pytorch`; `None`: the engine has no sampler switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torch_sampler_logits_copies: Option<f64>,
     /// How MLA is cached.
     pub mla_cache: MlaCache,
     /// Bytes per token per layer of an fp8 MLA latent cache (576 for a plain
@@ -338,6 +344,42 @@ pub struct PlatformOverride {
     /// Replaces the scheduler's `prefill_compute_scale`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefill_compute_scale: Option<f64>,
+}
+
+/// Which top-k/top-p implementation vLLM's V1 sampler runs, which decides
+/// the memory its start-up warm-up takes (`vllm/v1/sample/ops/topk_topp_sampler.py`):
+/// FlashInfer's sampling kernel (PR #11394; used when FlashInfer is installed
+/// until PR #26859 made it opt-in with `VLLM_USE_FLASHINFER_SAMPLER=1`) or the
+/// PyTorch path that sorts the whole vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sampler {
+    /// FlashInfer's kernel: no vocabulary sort; the warm-up is the logits.
+    Flashinfer,
+    /// PyTorch-native top-k/top-p: the sort's copies peak as their own phase.
+    Pytorch,
+}
+
+impl Sampler {
+    /// Parse a `--sampler` value, naming the flag when it is wrong.
+    pub fn parse(t: &str) -> Result<Sampler> {
+        match t.trim().to_ascii_lowercase().as_str() {
+            "flashinfer" => Ok(Sampler::Flashinfer),
+            "pytorch" | "torch" => Ok(Sampler::Pytorch),
+            other => Err(Error::input(
+                "sampler",
+                format!("unknown sampler `{other}`: use flashinfer (FlashInfer installed and VLLM_USE_FLASHINFER_SAMPLER on) or pytorch (the PyTorch-native top-k/top-p path)"),
+            )),
+        }
+    }
+
+    /// The flag's spelling.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Sampler::Flashinfer => "flashinfer",
+            Sampler::Pytorch => "pytorch",
+        }
+    }
 }
 
 /// The fields a second model runner changes for the models it runs (vLLM
