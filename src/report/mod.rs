@@ -352,6 +352,20 @@ impl Report {
                 d.engine.decode_overhead_per_layer_seconds * 1e6
             ),
         ];
+        // vLLM's V1 sampler warm-up depends on which top-k/top-p path runs
+        // (`--sampler`): say which one the pool assumes.
+        if d.engine.torch_sampler_logits_copies.is_some() && !d.engine.sampler_keeps_forward_output
+        {
+            assumptions.push(match d.engine.sampler_logits_copies {
+                Some(copies) => format!(
+                    "sampler warm-up at start-up: vLLM's PyTorch top-k/top-p path, {copies} fp32 copies of {} × {} logits ({}); give --sampler flashinfer where FlashInfer's sampler is on (the log says \"Using FlashInfer for top-p & top-k sampling\")",
+                    d.engine.max_num_seqs.min(d.engine.max_num_batched_tokens),
+                    s.model.vocab_size,
+                    crate::units::gib(crate::memory::activations::sampler_warmup_bytes(s, copies)),
+                ),
+                None => "sampler warm-up at start-up: FlashInfer's top-k/top-p kernel (FlashInfer installed); give --sampler pytorch where the log says \"Falling back to the PyTorch-native implementation of top-p & top-k sampling\"".to_string(),
+            });
+        }
         // Past the engine's largest captured CUDA graph a decode step runs
         // eager: say so, since the step cost jumps there.
         let sched = d.engine.scheduler_on(s.cluster.gpu.memory_bytes, d.tp);
