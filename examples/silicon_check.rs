@@ -2295,6 +2295,24 @@ fn disagg_serving(
             )
         })?;
     let pick = |p: &kvplan::serving::Percentiles| if r.median_only { p.p50 } else { p.mean };
+    // The simulator's own warning that its closed loop is approximate.
+    let unsettled = res
+        .serving
+        .assumptions
+        .iter()
+        .any(|a| a.contains("had not settled"))
+        .then(|| {
+            let a = "disaggregated simulator APPROXIMATE: the closed loop had not settled (the run's requests in flight differ from the clients by more than 3%)";
+            if res.serving.requests_per_second * res.serving.e2e_ms.mean / 1e3 > concurrency as f64 {
+                format!("{a}, more in flight")
+            } else {
+                format!("{a}, fewer in flight")
+            }
+        });
+    let note = match (note, unsettled) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    };
     Ok((
         pick(&res.serving.ttft_ms) / 1e3,
         pick(&res.serving.tpot_ms) / 1e3,

@@ -469,6 +469,13 @@ struct ClosedLoop {
     per_request: Vec<(f64, f64)>,
     stages: [f64; 3],
     requests_per_second: f64,
+    /// Whether the send times settled within the rounds allowed, the last
+    /// round's largest change of a send time (seconds), and the mean
+    /// requests in flight of the reported run (Little's law; C when the run
+    /// is a faithful closed loop).
+    settled: bool,
+    residual_seconds: f64,
+    in_flight_mean: f64,
 }
 
 /// The closed loop of `c` clients over both pools, every request followed
@@ -485,6 +492,10 @@ struct ClosedLoop {
 /// the finish times, so the runs are repeated (at most `max_rounds`) until
 /// the send times settle — each round fixes at least one more wave of
 /// requests exactly (a request's fate depends only on earlier ones).
+/// Most rounds of the closed loop for one estimate (it stops once settled;
+/// the plan, which ranks many deployments, allows fewer).
+const ESTIMATE_ROUNDS: usize = 16;
+
 fn closed_loop(
     pst: &Station<'_>,
     dst: &Station<'_>,
@@ -533,6 +544,9 @@ fn closed_loop(
         t.max(1e-6)
     };
     let mut send: Vec<f64> = (0..n).map(|i| (i / c) as f64 * alone).collect();
+    let mut sent = send.clone();
+    let (mut settled, mut residual_seconds) = (false, 0.0f64);
+    let mut in_flight_mean = 0.0f64;
     let mut first_pre = vec![0.0f64; n];
     let mut land = vec![0.0f64; n];
     let mut first_dec = vec![0.0f64; n];
@@ -561,7 +575,7 @@ fn closed_loop(
         }
         Ok(run)
     };
-    for round in 0..max_rounds.max(1) {
+    for _ in 0..max_rounds.max(1) {
         // Route in send order.
         let mut by_send: Vec<usize> = (0..n).collect();
         by_send.sort_by(|&a, &b| send[a].total_cmp(&send[b]).then(a.cmp(&b)));
@@ -594,6 +608,7 @@ fn closed_loop(
             finish.copy_from_slice(&land);
             first_dec.copy_from_slice(&land);
         }
+        sent.copy_from_slice(&send);
         // Each client's next request leaves when its last one finished.
         let mut moved = 0.0f64;
         for i in c..n {
@@ -601,17 +616,30 @@ fn closed_loop(
             send[i] = finish[i - c];
         }
         let span = finish.iter().copied().fold(0.0, f64::max).max(1e-12);
-        if round > 0 && moved <= 1e-3 * span / (n / c).max(1) as f64 {
+        residual_seconds = moved;
+        // Settled: the send times no longer move, or the run keeps the
+        // clients' requests in flight as a closed loop does (Little's law:
+        // mean in flight = Σ residence / span within 3% of C, the ends'
+        // ramp allowed for).
+        let in_flight = (0..n).map(|i| finish[i] - sent[i]).sum::<f64>() / span;
+        let expected = c as f64 * (1.0 - 0.5 / (n / c).max(1) as f64);
+        in_flight_mean = in_flight;
+        if moved <= 1e-3 * span / (n / c).max(1) as f64
+            || (in_flight - expected).abs() <= 0.03 * expected
+        {
+            settled = true;
             break;
         }
     }
+    // Statistics from the send times the last run used, so every request's
+    // times are of one consistent run (first token after its send).
     let per_request: Vec<(f64, f64)> = (0..n)
-        .map(|i| ((first_dec[i] - send[i]) * 1e3, (finish[i] - send[i]) * 1e3))
+        .map(|i| ((first_dec[i] - sent[i]) * 1e3, (finish[i] - sent[i]) * 1e3))
         .collect();
     let span = finish.iter().copied().fold(0.0, f64::max).max(1e-12);
     let x = n as f64 / span;
     let mean = |f: &dyn Fn(usize) -> f64| (0..n).map(f).sum::<f64>() / n as f64;
-    let tp = mean(&|i| first_pre[i] - send[i]);
+    let tp = mean(&|i| first_pre[i] - sent[i]);
     let tx = mean(&|i| land[i] - first_pre[i]);
     let td = mean(&|i| finish[i] - land[i]);
     Ok(ClosedLoop {
@@ -620,6 +648,9 @@ fn closed_loop(
         per_request,
         stages: [x * tp, x * tx, x * td],
         requests_per_second: x,
+        settled,
+        residual_seconds,
+        in_flight_mean,
     })
 }
 
@@ -659,7 +690,7 @@ pub fn simulate_disagg(
     eff: &Efficiency,
     w: &ServingWorkload,
 ) -> Result<DisaggServing> {
-    simulate_disagg_rounds(prefill, decode, link, overlap, eff, w, 8)
+    simulate_disagg_rounds(prefill, decode, link, overlap, eff, w, ESTIMATE_ROUNDS)
 }
 
 /// [`simulate_disagg`] with at most `max_rounds` fixed-point rounds of a
@@ -737,6 +768,7 @@ pub fn simulate_disagg_rounds(
     let mean_x = transfer(w.isl);
     // Per request (TTFT ms, E2E ms) where the closed loop tracks each one.
     let mut paired: Option<Vec<(f64, f64)>> = None;
+    let mut unsettled: Option<String> = None;
     let (pre_run, dec_run, stages, x_rps) = match w.arrival {
         Arrival::Concurrency(c) => {
             let run = closed_loop(
@@ -748,6 +780,14 @@ pub fn simulate_disagg_rounds(
                 max_rounds,
             )?;
             paired = Some(run.per_request);
+            if !run.settled {
+                unsettled = Some(format!(
+                    "APPROXIMATE: the closed loop of {c} clients over both pools had not settled after {max_rounds} rounds (a send time still moved by up to {:.0} ms): the reported run holds {:.1} requests in flight on average (Little's law) where the clients hold {c}, so its queueing and TTFT are {} (a smaller --num-requests, fewer requests per client, settles in fewer rounds)",
+                    run.residual_seconds * 1e3,
+                    run.in_flight_mean,
+                    if run.in_flight_mean > c as f64 { "overstated" } else { "understated" }
+                ));
+            }
             (run.pre, run.dec, run.stages, run.requests_per_second)
         }
         Arrival::Rate {
@@ -861,7 +901,7 @@ pub fn simulate_disagg_rounds(
             .max(1e-12);
         (run / wall / dst.replicas.max(1) as f64 / d_slots as f64).min(1.0)
     });
-    let serving = combine(
+    let mut serving = combine(
         prefill,
         decode,
         w,
@@ -875,6 +915,7 @@ pub fn simulate_disagg_rounds(
         overlap,
         paired.as_deref(),
     );
+    serving.assumptions.extend(unsettled);
     Ok(DisaggServing {
         serving,
         kv_transfer_ms: mean_x.exposed_seconds * 1e3,
