@@ -478,6 +478,10 @@ struct ClosedLoop {
     in_flight_mean: f64,
 }
 
+/// Most rounds of the closed loop for one estimate (it stops once settled;
+/// the plan, which ranks many deployments, allows fewer).
+const ESTIMATE_ROUNDS: usize = 16;
+
 /// The closed loop of `c` clients over both pools, every request followed
 /// through them: client j sends its k-th request when its (k − 1)-th
 /// finished (all C at once at the start, as the benchmark's clients do),
@@ -490,12 +494,10 @@ struct ClosedLoop {
 /// scheduler's waiting queue). Each replica is the one scheduler loop, run
 /// open-loop on the times its requests reach it; the send times depend on
 /// the finish times, so the runs are repeated (at most `max_rounds`) until
-/// the send times settle — each round fixes at least one more wave of
-/// requests exactly (a request's fate depends only on earlier ones).
-/// Most rounds of the closed loop for one estimate (it stops once settled;
-/// the plan, which ranks many deployments, allows fewer).
-const ESTIMATE_ROUNDS: usize = 16;
-
+/// the send times settle: each round carries the finish times one wave of
+/// requests further, so a loop of many waves per client may not settle in
+/// the rounds allowed, and the result then says so (`settled`,
+/// `in_flight_mean`). The figures are those of the last run.
 fn closed_loop(
     pst: &Station<'_>,
     dst: &Station<'_>,
