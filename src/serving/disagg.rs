@@ -482,6 +482,10 @@ struct ClosedLoop {
 /// the plan, which ranks many deployments, allows fewer).
 const ESTIMATE_ROUNDS: usize = 16;
 
+/// Requests × rounds one estimate's closed loop may simulate beyond its
+/// first `ESTIMATE_ROUNDS` rounds (about a second of work).
+const ESTIMATE_REQUEST_ROUNDS: u64 = 400_000;
+
 /// The closed loop of `c` clients over both pools, every request followed
 /// through them: client j sends its k-th request when its (k − 1)-th
 /// finished (all C at once at the start, as the benchmark's clients do),
@@ -692,7 +696,19 @@ pub fn simulate_disagg(
     eff: &Efficiency,
     w: &ServingWorkload,
 ) -> Result<DisaggServing> {
-    simulate_disagg_rounds(prefill, decode, link, overlap, eff, w, ESTIMATE_ROUNDS)
+    // A closed loop's rounds carry the finish times about one wave of
+    // requests further each: allow a round per wave (and two), within a
+    // budget of simulated requests.
+    let rounds = match w.arrival {
+        Arrival::Concurrency(c) => {
+            let n = w.requests().max(c.max(1));
+            let waves = n.div_ceil(c.max(1)) as usize + 2;
+            let budget = (ESTIMATE_REQUEST_ROUNDS / n.max(1)) as usize;
+            waves.min(budget).max(ESTIMATE_ROUNDS)
+        }
+        _ => ESTIMATE_ROUNDS,
+    };
+    simulate_disagg_rounds(prefill, decode, link, overlap, eff, w, rounds)
 }
 
 /// [`simulate_disagg`] with at most `max_rounds` fixed-point rounds of a
