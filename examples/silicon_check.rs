@@ -1873,6 +1873,7 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
     if ix_limits.is_some() {
         notes.push(IX_RECIPE_NOTE.into());
     }
+    let ix_fraction = ix_limits.and_then(|l| l.mem_fraction);
     if mtp {
         notes.push(
             "speculative decoding (MTP) on, per the source: kvplan --mtp, default acceptance"
@@ -1989,15 +1990,17 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
             } else {
                 None
             },
+            // The row's own fraction (SGLang, vLLM), else its script's
+            // (also TensorRT-LLM's free fraction, through vLLM's flag).
             mem_fraction_static: s
                 .mem_fraction
-                .filter(|_| r.backend == "sglang")
-                .or(ix_limits
-                    .and_then(|l| l.mem_fraction)
-                    .filter(|_| r.backend == "sglang")),
-            gpu_memory_utilization: s.mem_fraction.filter(|_| r.backend == "vllm").or(ix_limits
-                .and_then(|l| l.mem_fraction)
-                .filter(|_| r.backend == "vllm" || r.backend == "trtllm")),
+                .or(ix_fraction)
+                .filter(|_| r.backend == "sglang"),
+            gpu_memory_utilization: match r.backend.as_str() {
+                "vllm" => s.mem_fraction.or(ix_fraction),
+                "trtllm" => ix_fraction,
+                _ => None,
+            },
             max_num_batched_tokens: aic_limits
                 .map(|l| l.max_num_tokens)
                 .or(ix_limits.and_then(|l| l.max_num_tokens)),
@@ -2296,19 +2299,14 @@ fn disagg_serving(
         })?;
     let pick = |p: &kvplan::serving::Percentiles| if r.median_only { p.p50 } else { p.mean };
     // The simulator's own warning that its closed loop is approximate.
-    let unsettled = res
-        .serving
-        .assumptions
-        .iter()
-        .any(|a| a.contains("had not settled"))
-        .then(|| {
-            let a = "disaggregated simulator APPROXIMATE: the closed loop had not settled (the run's requests in flight differ from the clients by more than 3%)";
-            if res.serving.requests_per_second * res.serving.e2e_ms.mean / 1e3 > concurrency as f64 {
-                format!("{a}, more in flight")
-            } else {
-                format!("{a}, fewer in flight")
-            }
-        });
+    let unsettled = res.unsettled_in_flight.map(|in_flight| {
+        let a = "disaggregated simulator APPROXIMATE: the closed loop had not settled (the run's requests in flight differ from the clients by more than 3%)";
+        if in_flight > concurrency as f64 {
+            format!("{a}, more in flight")
+        } else {
+            format!("{a}, fewer in flight")
+        }
+    });
     let note = match (note, unsettled) {
         (Some(a), Some(b)) => Some(format!("{a}; {b}")),
         (a, b) => a.or(b),

@@ -296,7 +296,6 @@ fn apply_sampler(
     match sampler {
         Sampler::Flashinfer => {
             engine.sampler_logits_copies = None;
-            engine.sampler_keeps_forward_output = false;
             notes.push("sampler warm-up: FlashInfer's top-k/top-p kernel (FlashInfer installed and used: the log says \"Using FlashInfer for top-p & top-k sampling\"), so the profile peak is the forward plus its logits".into());
         }
         Sampler::Pytorch => {

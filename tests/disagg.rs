@@ -607,16 +607,20 @@ fn a_long_closed_loop_reports_one_consistent_run_and_says_when_it_is_approximate
         }
         (in_flight, flag.is_some())
     };
-    // Llama-3.1-8B, 1P1D: 100 waves of 16 clients (an estimate allows a
-    // round per wave) settle within 5% of C.
-    let r = req("llama-3.1-8b", "8xH100", "vllm");
-    let mut w = ServingWorkload::closed(2000, 64, 16);
-    w.num_requests = Some(1600);
-    let d = DisaggRequest {
-        prefill: pool(1, 1, None),
-        decode: pool(1, 1, None),
+    // Llama-3.1-8B, one prefill and one decode worker of one H100 each:
+    // `n` requests of `isl`/`osl` tokens from `c` clients.
+    let llama_1p1d = |isl: u64, osl: u64, c: u64, n: u64| {
+        let mut w = ServingWorkload::closed(isl, osl, c);
+        w.num_requests = Some(n);
+        let d = DisaggRequest {
+            prefill: pool(1, 1, None),
+            decode: pool(1, 1, None),
+        };
+        check(&req("llama-3.1-8b", "8xH100", "vllm"), d, w, c)
     };
-    let (in_flight, flagged) = check(&r, d, w, 16);
+    // 100 waves of 16 clients (an estimate allows a round per wave) settle
+    // within 5% of C.
+    let (in_flight, flagged) = llama_1p1d(2000, 64, 16, 1600);
     assert!(!flagged && close(in_flight, 16.0, 0.05), "{in_flight}");
     // DeepSeek-R1 on H100s, TensorRT-LLM: one attention-DP prefill worker and
     // three TP 16 decode workers, 50 waves of 30 clients (the launch that
@@ -644,13 +648,6 @@ fn a_long_closed_loop_reports_one_consistent_run_and_says_when_it_is_approximate
     assert!(!flagged && close(in_flight, 30.0, 0.05), "{in_flight}");
     // Two clients, 500 waves: more rounds than the estimate's budget of
     // simulated requests allows, and the result says so.
-    let r = req("llama-3.1-8b", "8xH100", "vllm");
-    let mut w = ServingWorkload::closed(2000, 16, 2);
-    w.num_requests = Some(1000);
-    let d = DisaggRequest {
-        prefill: pool(1, 1, None),
-        decode: pool(1, 1, None),
-    };
-    let (_, flagged) = check(&r, d, w, 2);
+    let (_, flagged) = llama_1p1d(2000, 16, 2, 1000);
     assert!(flagged, "expected the approximate-loop assumption");
 }

@@ -138,11 +138,17 @@ pub fn prefill_peak_bytes(s: &Scenario) -> u64 {
     }
 }
 
+/// Rows of logits the sampler warm-up samples: the engine's maximum batch
+/// of sequences, at most one per token of the profile run.
+pub fn sampler_rows(e: &crate::spec::engine::EngineSpec) -> u64 {
+    e.max_num_seqs.min(e.max_num_batched_tokens)
+}
+
 /// The sampler warm-up's peak, bytes: `copies` fp32 copies of the logits of
 /// the engine's maximum batch of sequences over the whole vocabulary.
 pub fn sampler_warmup_bytes(s: &Scenario, copies: f64) -> u64 {
     let e = &s.deployment.engine;
-    let rows = e.max_num_seqs.min(e.max_num_batched_tokens);
+    let rows = sampler_rows(e);
     let logits =
         (rows as f64 * s.model.vocab_size as f64 * e.logits_bytes_per_value as f64 * copies).ceil()
             as u64;

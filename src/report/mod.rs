@@ -353,13 +353,15 @@ impl Report {
             ),
         ];
         // vLLM's V1 sampler warm-up depends on which top-k/top-p path runs
-        // (`--sampler`): say which one the pool assumes.
+        // (`--sampler`): say which one the pool assumes. Model Runner V2 (the
+        // one runner whose warm-up keeps the forward output) samples without
+        // top-k/top-p, so nothing to say there.
         if d.engine.torch_sampler_logits_copies.is_some() && !d.engine.sampler_keeps_forward_output
         {
             assumptions.push(match d.engine.sampler_logits_copies {
                 Some(copies) => format!(
                     "sampler warm-up at start-up: vLLM's PyTorch top-k/top-p path, {copies} fp32 copies of {} × {} logits ({}); give --sampler flashinfer where FlashInfer's sampler is on (the log says \"Using FlashInfer for top-p & top-k sampling\")",
-                    d.engine.max_num_seqs.min(d.engine.max_num_batched_tokens),
+                    crate::memory::activations::sampler_rows(&d.engine),
                     s.model.vocab_size,
                     crate::units::gib(crate::memory::activations::sampler_warmup_bytes(s, copies)),
                 ),

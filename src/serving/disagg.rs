@@ -234,6 +234,12 @@ pub struct DisaggServing {
     /// client overhead + prefill queueing + prefill + exposed transfer;
     /// TPOT from the decode pool).
     pub serving: ServingResult,
+    /// The reported run's mean requests in flight (Little's law) where the
+    /// closed loop had not settled in the rounds allowed (the figures are
+    /// then APPROXIMATE, as an assumption of `serving` says); `None` where it
+    /// settled or arrivals are open. Not in the JSON: the assumption carries it.
+    #[serde(skip)]
+    pub unsettled_in_flight: Option<f64>,
     /// Mean exposed KV transfer per request, ms (in TTFT).
     pub kv_transfer_ms: f64,
     /// The KV transfer of a request of the mean prompt length.
@@ -786,7 +792,8 @@ pub fn simulate_disagg_rounds(
     let mean_x = transfer(w.isl);
     // Per request (TTFT ms, E2E ms) where the closed loop tracks each one.
     let mut paired: Option<Vec<(f64, f64)>> = None;
-    let mut unsettled: Option<String> = None;
+    let mut unsettled_in_flight: Option<f64> = None;
+    let mut unsettled_note: Option<String> = None;
     let (pre_run, dec_run, stages, x_rps) = match w.arrival {
         Arrival::Concurrency(c) => {
             let run = closed_loop(
@@ -799,7 +806,8 @@ pub fn simulate_disagg_rounds(
             )?;
             paired = Some(run.per_request);
             if !run.settled {
-                unsettled = Some(format!(
+                unsettled_in_flight = Some(run.in_flight_mean);
+                unsettled_note = Some(format!(
                     "APPROXIMATE: the closed loop of {c} clients over both pools had not settled after {max_rounds} rounds (a send time still moved by up to {:.0} ms): the reported run holds {:.1} requests in flight on average (Little's law) where the clients hold {c}, so its queueing and TTFT are {} (a smaller --num-requests, fewer requests per client, settles in fewer rounds)",
                     run.residual_seconds * 1e3,
                     run.in_flight_mean,
@@ -933,9 +941,10 @@ pub fn simulate_disagg_rounds(
         overlap,
         paired.as_deref(),
     );
-    serving.assumptions.extend(unsettled);
+    serving.assumptions.extend(unsettled_note);
     Ok(DisaggServing {
         serving,
+        unsettled_in_flight,
         kv_transfer_ms: mean_x.exposed_seconds * 1e3,
         kv_transfer: mean_x,
         link: link.clone(),
