@@ -129,3 +129,65 @@ fn decode_turns_compute_bound_at_large_batch() {
         "compute"
     );
 }
+
+/// gpt-oss's MXFP4 checkpoint quantizes only the routed experts
+/// (`quantization_config.modules_to_not_convert` in openai/gpt-oss-120b's
+/// config.json lists self_attn, router, embed_tokens, lm_head), and engines
+/// run those MXFP4 GEMMs with MXFP8 or 16-bit activations: on Blackwell a
+/// mixed fp4 × fp8 MMA runs at the fp8 rate (PTX ISA, `tcgen05.mma`
+/// kind::f8f6f4; the fp4 rate needs both operands in fp4, kind::mxf4). So an
+/// 8,192-token prefill's GEMM time sits strictly between an all-fp8 and an
+/// all-bf16 checkpoint of the same model (same FLOPs), and its excess over
+/// the fp8 one is the dense layers' FLOPs at (1/bf16 − 1/fp8) — the B200
+/// datasheet's 2,250 and 4,500 dense TFLOP/s at 70% — while an NVFP4
+/// checkpoint (weights and activations in fp4) is faster than fp8.
+#[test]
+fn mxfp4_experts_run_at_the_fp8_rate_and_dense_layers_at_16_bit_on_b200() {
+    use kvplan::perf::{BatchComposition, IterationModel};
+    use kvplan::spec::dtype::WeightFormat;
+    let c = Catalog::builtin().unwrap();
+    let b200 = c.gpu("B200").unwrap();
+    assert_eq!(b200.matmul_flops(WeightFormat::Mxfp4), 4500e12);
+    assert_eq!(b200.matmul_flops(WeightFormat::Nvfp4), 9000e12);
+    // Hopper has no MX math: weight-only at the 16-bit rate.
+    assert_eq!(
+        c.gpu("H100").unwrap().matmul_flops(WeightFormat::Mxfp4),
+        989e12
+    );
+    let compute = |w: WeightFormat| {
+        let req = EstimateRequest {
+            model: "gpt-oss-120b".into(),
+            gpus: "B200".into(),
+            ctx: Some(Tokens::Number(8192)),
+            batch: Some(1),
+            weights: Some(w),
+            ..Default::default()
+        };
+        let s = resolve(&req, &c, &|_| unreachable!()).unwrap().scenario;
+        let mem = memory::plan(&s);
+        let m = IterationModel::new(&s, &mem, &Efficiency::default());
+        m.cost(&BatchComposition::prefill_chunk(8192, 0, m.window))
+    };
+    let (mx, fp8, bf16, nv) = (
+        compute(WeightFormat::Mxfp4),
+        compute(WeightFormat::Fp8),
+        compute(WeightFormat::Bf16),
+        compute(WeightFormat::Nvfp4),
+    );
+    assert!(close(mx.flops, fp8.flops) && close(mx.flops, bf16.flops));
+    assert!(fp8.compute_seconds < mx.compute_seconds);
+    assert!(mx.compute_seconds < bf16.compute_seconds);
+    assert!(nv.compute_seconds < fp8.compute_seconds);
+    // bf16 − fp8 = all linear FLOPs × (1/2250 − 1/4500) / 0.7 = linear / (4500e12 × 0.7);
+    // mx − fp8 = the dense part of them over the same rate. By hand: OpenAI's
+    // gpt-oss model card gives 5.13 B active parameters (embedding excluded);
+    // the routed experts of config.json are 4 per token × 36 layers ×
+    // 3 × 2880 × 2880 = 3.583 B, so the dense layers are 1.55 B: 0.302.
+    let linear = (bf16.compute_seconds - fp8.compute_seconds) * 4500e12 * 0.7;
+    let dense = (mx.compute_seconds - fp8.compute_seconds) * 4500e12 * 0.7;
+    let share = dense / linear;
+    assert!(
+        (share - 0.302).abs() < 0.01,
+        "dense share of linear FLOPs {share}"
+    );
+}

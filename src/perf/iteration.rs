@@ -239,7 +239,13 @@ pub struct IterationModel<'a> {
     pub window: u64,
     bw: f64,
     kv_bw: f64,
+    /// Achieved matrix rate of the routed experts' GEMMs (and of every
+    /// linear layer where the format quantizes them all), FLOP/s.
     mm: f64,
+    /// Achieved matrix rate of the dense (non-expert) linear layers, FLOP/s:
+    /// `mm`, or the 16-bit rate where the checkpoint quantizes only the
+    /// experts (gpt-oss's MXFP4, `memory::weights::quantizes_dense`).
+    dense_mm: f64,
     /// Achieved matrix rate of attention (QKᵀ and PV), FLOP/s: the 16-bit
     /// rate whatever the weight format (`attention_matmul_flops`).
     attn_mm: f64,
@@ -462,6 +468,11 @@ impl<'a> IterationModel<'a> {
             bw: gpu.bandwidth_bytes_per_s() * eff.memory,
             kv_bw: gpu.bandwidth_bytes_per_s() * eff.kv_memory,
             mm: gpu.matmul_flops(d.weights) * eff.matmul,
+            dense_mm: if crate::memory::weights::quantizes_dense(&s.model, d.weights) {
+                gpu.matmul_flops(d.weights)
+            } else {
+                gpu.matmul_flops(crate::spec::dtype::WeightFormat::Bf16)
+            } * eff.matmul,
             attn_mm: attention_matmul_flops(gpu, d.weights) * eff.matmul,
             tp_bw: group_bandwidth(s, d.tp, eff),
             moe_bw: group_bandwidth(s, s.moe_group(), eff),
@@ -669,7 +680,8 @@ impl<'a> IterationModel<'a> {
         } = *it;
         let split = &st.split;
         let mut w_bytes = split.dense_bytes as f64;
-        let mut flops = 2.0 * split.dense_params as f64 * gemm_tokens;
+        let dense_flops = 2.0 * split.dense_params as f64 * gemm_tokens;
+        let mut flops = dense_flops;
         let mut touched = 0.0;
         if let Some(moe) = &s.model.moe {
             // Tokens routed into this GPU's expert group: with EP the DP
@@ -700,12 +712,22 @@ impl<'a> IterationModel<'a> {
             + (b.decode_window_tokens + b.prefill_window_prefix_tokens) * st.sliding_bpt)
             / self.dcp
             + b.decode_sequences * st.state_bytes;
-        // Linear-layer FLOPs of the prefill tokens (for the prefill compute scale).
-        let prefill_linear = if gemm_tokens > 0.0 {
-            flops * b.prefill_tokens / gemm_tokens
+        // Linear-layer time at the GEMM rates: dense layers and routed
+        // experts may run at different rates (an experts-only format).
+        let expert_s = (flops - dense_flops) / self.mm;
+        let linear_s = dense_flops / self.dense_mm + expert_s;
+        // The prefill tokens' share of it and of the experts' part (for the
+        // prefill compute scales).
+        let prefill_share = if gemm_tokens > 0.0 {
+            b.prefill_tokens / gemm_tokens
         } else {
             0.0
         };
+        let prefill_linear_s = linear_s * prefill_share;
+        let moe_extra_s = expert_s
+            * prefill_share
+            * self.sched.prefill_compute_scale
+            * (self.sched.moe_prefill_compute_scale - 1.0).max(0.0);
         // Every verified token of a sequence attends over its context.
         let decode_attn = self.attn_flops_per_ctx
             * verify
@@ -713,7 +735,6 @@ impl<'a> IterationModel<'a> {
                 + b.decode_window_tokens * st.sliding_layers);
         let prefill_attn = self.prefill_flops_per_pair
             * (b.prefill_pairs * st.full_layers + b.prefill_window_pairs * st.sliding_layers);
-        let linear_flops = flops;
         flops += decode_attn + prefill_attn;
         let scale_extra = (self.sched.prefill_compute_scale - 1.0).max(0.0);
         let mut kv_extra = 0.0;
@@ -736,7 +757,9 @@ impl<'a> IterationModel<'a> {
         }
         let mem_s = w_bytes / self.bw + kv_bytes / self.kv_bw;
         // GEMMs run at the weight format's rate, attention at the 16-bit rate.
-        let cmp_s = (linear_flops + scale_extra * prefill_linear) / self.mm
+        let cmp_s = linear_s
+            + scale_extra * prefill_linear_s
+            + moe_extra_s
             + (decode_attn + prefill_attn * (1.0 + scale_extra)) / self.attn_mm;
         // Two all-reduces per layer (after attention and after the MLP).
         let act_bytes = gemm_tokens * s.model.hidden_size as f64 * 2.0;

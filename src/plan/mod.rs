@@ -328,6 +328,18 @@ pub fn format_notes(s: &Scenario) -> Vec<String> {
             gpu.name, gpu.arch, gpu.bf16_tflops
         ));
     }
+    if w == WeightFormat::Mxfp4 && gpu.supports_weights(w) {
+        let dense = if crate::memory::weights::quantizes_dense(&s.model, w) {
+            "every linear layer"
+        } else {
+            "the routed experts (the dense layers stay 16-bit, at the 16-bit rate)"
+        };
+        v.push(format!(
+            "mxfp4 on {}: {dense} run at the {:.0} TFLOPS fp8 rate, not the fp4 one: engines pair MXFP4 weights with MXFP8 or 16-bit activations (assumption: MXFP8, TensorRT-LLM's W4A8_MXFP4_MXFP8; vLLM's default 16-bit activations are slower at prefill)",
+            gpu.name,
+            gpu.fp8_tflops.unwrap_or(gpu.bf16_tflops)
+        ));
+    }
     if w.is_quantized() && !checkpoint {
         v.push(quality_caveat(w).to_string());
     }

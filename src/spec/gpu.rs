@@ -98,7 +98,8 @@ impl GpuSpec {
 
     /// Dense matrix rate (FLOP/s) for GEMMs whose weights are stored in
     /// `w` with activations in 16 bits: fp8 math where the GPU has it and
-    /// the format is fp8, fp4 math on Blackwell for fp4 formats, int8 where
+    /// the format is fp8, fp4 math on Blackwell for NVFP4 (weights and
+    /// activations in fp4), fp8 math for MXFP4 (8-bit activations), int8 where
     /// available; weight-only formats (int4, nf4, or fp8 on Ampere) run at
     /// the 16-bit rate after dequantization.
     pub fn matmul_flops(&self, w: WeightFormat) -> f64 {
@@ -107,7 +108,13 @@ impl GpuSpec {
         match w {
             WeightFormat::Fp8 | WeightFormat::Fp8Block => t(self.fp8_tflops).unwrap_or(bf16),
             WeightFormat::Int8 => t(self.int8_tops).unwrap_or(bf16),
-            WeightFormat::Mxfp4 => t(self.fp4_tflops).unwrap_or(bf16),
+            // MXFP4 checkpoints (gpt-oss) run their GEMMs with MXFP8 or
+            // 16-bit activations, not fp4 ones: a mixed fp4 × fp8 MMA runs
+            // at the fp8 rate (PTX `tcgen05.mma` kind::f8f6f4), the fp4
+            // rate needs both operands in fp4 (kind::mxf4). Engines:
+            // TensorRT-LLM's W4A8_MXFP4_MXFP8 MoE, vLLM's
+            // mxfp4_mxfp8 / mxfp4_w4a16 MoE quant configs (mxfp4.py).
+            WeightFormat::Mxfp4 if self.arch.has_fp4() => t(self.fp8_tflops).unwrap_or(bf16),
             // MX block-scaled fp8 GEMMs need Blackwell / CDNA 4 (the GPUs
             // with MX formats); elsewhere engines dequantize to 16 bits.
             WeightFormat::Mxfp8 if self.arch.has_fp4() => t(self.fp8_tflops).unwrap_or(bf16),
