@@ -1494,8 +1494,6 @@ pub struct SchedKnobs {
     pub request_s: Option<f64>,
     /// `prefill_compute_scale`.
     pub prefill_scale: Option<f64>,
-    /// `moe_prefill_compute_scale`.
-    pub moe_prefill_scale: Option<f64>,
 }
 
 /// GPU family of a kvplan GPU name, for the cross-GPU held-out split.
@@ -2066,9 +2064,6 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
                 }
                 if let Some(v) = k.prefill_scale {
                     sp.prefill_compute_scale = v;
-                }
-                if let Some(v) = k.moe_prefill_scale {
-                    sp.moe_prefill_compute_scale = v;
                 }
             });
         }
@@ -2759,7 +2754,7 @@ fn main() {
     let mut fit_serving_flag = false;
     let mut it = args.iter();
     let usage = "usage: silicon_check [CSV] [--kv fp8|bf16] [--layer-us N] [--step-us N] \
-                 [--mode agg|disagg] [--fit-on Blackwell|Hopper] [--no-serving] [--max-sim-requests N] [--eager-layer-us N] [--prefill-seq-us N] [--request-us N] [--prefill-scale K] [--moe-prefill-scale K] [--matmul F] [--fit-serving] [--held-out-full] [--no-mtp] [--no-adp-balance] [--no-aic-limits] [--no-ix-recipes] [--mtp-acceptance A] [--mtp-drafts-by-recipe] [--rows OUT.csv]\n\
+                 [--mode agg|disagg] [--fit-on Blackwell|Hopper] [--no-serving] [--max-sim-requests N] [--eager-layer-us N] [--prefill-seq-us N] [--request-us N] [--prefill-scale K] [--matmul F] [--fit-serving] [--held-out-full] [--no-mtp] [--no-adp-balance] [--no-aic-limits] [--no-ix-recipes] [--mtp-acceptance A] [--mtp-drafts-by-recipe] [--rows OUT.csv]\n\
                  CSV: aiconfigurator's silicon_sample.csv layout or the AMD serving-runs layout \
                  (detected from the header); default tests/fixtures/silicon/subset.csv";
     let micros = |v: Option<&String>, flag: &str| -> f64 {
@@ -2803,16 +2798,6 @@ fn main() {
                     .filter(|v| *v >= 1.0);
                 if opt.sched.prefill_scale.is_none() {
                     eprintln!("error: --prefill-scale takes a number ≥ 1\n{usage}");
-                    std::process::exit(2)
-                }
-            }
-            "--moe-prefill-scale" => {
-                opt.sched.moe_prefill_scale = it
-                    .next()
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .filter(|v| *v >= 1.0);
-                if opt.sched.moe_prefill_scale.is_none() {
-                    eprintln!("error: --moe-prefill-scale takes a number ≥ 1\n{usage}");
                     std::process::exit(2)
                 }
             }

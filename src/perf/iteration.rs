@@ -714,20 +714,13 @@ impl<'a> IterationModel<'a> {
             + b.decode_sequences * st.state_bytes;
         // Linear-layer time at the GEMM rates: dense layers and routed
         // experts may run at different rates (an experts-only format).
-        let expert_s = (flops - dense_flops) / self.mm;
-        let linear_s = dense_flops / self.dense_mm + expert_s;
-        // The prefill tokens' share of it and of the experts' part (for the
-        // prefill compute scales).
-        let prefill_share = if gemm_tokens > 0.0 {
-            b.prefill_tokens / gemm_tokens
+        let linear_s = dense_flops / self.dense_mm + (flops - dense_flops) / self.mm;
+        // The prefill tokens' share of it (for the prefill compute scale).
+        let prefill_linear_s = if gemm_tokens > 0.0 {
+            linear_s * b.prefill_tokens / gemm_tokens
         } else {
             0.0
         };
-        let prefill_linear_s = linear_s * prefill_share;
-        let moe_extra_s = expert_s
-            * prefill_share
-            * self.sched.prefill_compute_scale
-            * (self.sched.moe_prefill_compute_scale - 1.0).max(0.0);
         // Every verified token of a sequence attends over its context.
         let decode_attn = self.attn_flops_per_ctx
             * verify
@@ -759,7 +752,6 @@ impl<'a> IterationModel<'a> {
         // GEMMs run at the weight format's rate, attention at the 16-bit rate.
         let cmp_s = linear_s
             + scale_extra * prefill_linear_s
-            + moe_extra_s
             + (decode_attn + prefill_attn * (1.0 + scale_extra)) / self.attn_mm;
         // Two all-reduces per layer (after attention and after the MLP).
         let act_bytes = gemm_tokens * s.model.hidden_size as f64 * 2.0;

@@ -143,13 +143,6 @@ pub struct SchedulerSpec {
     /// rate); 1 = no extra cost.
     #[serde(default = "one")]
     pub prefill_compute_scale: f64,
-    /// FITTED (where the profile says so): the routed experts' GEMMs of
-    /// prefill tokens take this many times longer again (on top of
-    /// `prefill_compute_scale`): grouped per-expert GEMMs of a few hundred
-    /// rows each, with their routing, permutation and quantization kernels,
-    /// run further below the matrix rate than dense GEMMs; 1 = no extra cost.
-    #[serde(default = "one")]
-    pub moe_prefill_compute_scale: f64,
     /// Attention-DP context balancing (TensorRT-LLM `enable_balance`); None = off.
     #[serde(default)]
     pub adp_balance: Option<AdpBalance>,
@@ -184,7 +177,6 @@ impl SchedulerSpec {
             prefill_overhead_per_sequence_seconds: 0.0,
             request_overhead_seconds: 0.0,
             prefill_compute_scale: 1.0,
-            moe_prefill_compute_scale: 1.0,
             adp_balance: None,
         }
     }
