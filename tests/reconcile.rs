@@ -231,7 +231,18 @@ fn engine_log_set_reconciles_and_profiles_round_trip() {
             s.deployment.engine.max_num_seqs = est.scenario.deployment.engine.max_num_seqs;
             let again = kvplan::estimate::estimate(&s, &eff, 1.0).unwrap();
             let budget = again.memory.binding_stage().kv_budget_bytes as f64 / GIB;
-            // A clamped (negative) remainder cannot be matched; none of the set has one.
+            // A clamped (negative) remainder cannot be matched: the profile
+            // must say so, and only the GLM-5 logs (an engine that allocates
+            // past its own budget) may need it.
+            if p.notes.iter().any(|n| n.contains("cannot reproduce")) {
+                assert!(
+                    name.starts_with("sglang-glm-5-fp8-8xmi355x"),
+                    "{name}: {:?}",
+                    p.notes
+                );
+                assert!(budget < logged, "{name}");
+                continue;
+            }
             assert!(
                 (budget - logged).abs() < 0.01,
                 "{name}: profile gives {budget:.3} GiB, log {logged}"

@@ -237,13 +237,22 @@ pub fn engine_fraction(s: &Scenario) -> f64 {
     let speculative = d.mtp && s.model.mtp_layers > 0;
     // SGLang's tiers read the GPU's size from nvidia-smi, not from CUDA's
     // total: the spec's figure.
-    d.engine.fraction_for(
+    let f = d.engine.fraction_for(
         s.cluster.gpu.memory_bytes,
         d.tp,
         d.pp,
         dp_attention,
         speculative,
-    )
+    );
+    // SGLang then lowers its own fraction for a model with a vision tower.
+    match s.model.sglang_vision_tower_shape() {
+        Some(t)
+            if d.engine.fraction_rule == crate::spec::engine::FractionRule::SglangTieredReserve =>
+        {
+            f * crate::spec::engine::sglang_vlm_fraction_factor(t)
+        }
+        _ => f,
+    }
 }
 
 /// The KV pool left on one GPU by the engine's start-up arithmetic.

@@ -193,12 +193,19 @@ pub fn build(
         // The solved figure stands for all non-torch memory, NCCL included.
         s.deployment.engine.nccl_bytes = 0;
         let b = budget(&s)?;
-        let nt = s.deployment.engine.non_torch_bytes as i128 + (b - kv_bytes as i128);
-        let nt = nt.max(0) as u64;
-        notes.push(format!(
-            "non-torch memory {:.2} GiB: what SGLang's budget (total × mem_fraction_static − weights − non-torch) leaves as the logged pool",
-            nt as f64 / GIB
-        ));
+        let solved = s.deployment.engine.non_torch_bytes as i128 + (b - kv_bytes as i128);
+        let nt = solved.max(0) as u64;
+        if solved < 0 {
+            notes.push(format!(
+                "the profile cannot reproduce the logged pool: it is {:.2} GiB above what SGLang's budget (total × mem_fraction_static − weights) gives with no non-torch memory at all, so the engine sized its pool beyond that budget; non-torch memory set to 0",
+                -solved as f64 / GIB
+            ));
+        } else {
+            notes.push(format!(
+                "non-torch memory {:.2} GiB: what SGLang's budget (total × mem_fraction_static − weights − non-torch) leaves as the logged pool",
+                nt as f64 / GIB
+            ));
+        }
         p.non_torch_bytes = Some(nt);
         s.deployment.engine.non_torch_bytes = nt;
         s.deployment.engine.nccl_bytes = 0;

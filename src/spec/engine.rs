@@ -582,6 +582,19 @@ pub fn sglang_tiered_fraction(gpu_bytes: u64, launch: &SglangLaunch) -> f64 {
     ((gpu_mib - r) / gpu_mib * 1000.0).round() / 1000.0
 }
 
+/// SGLang's reduction of its automatic `mem_fraction_static` for a model
+/// with a vision tower, to leave room for the image encoder
+/// (sgl-project/sglang `python/sglang/srt/server_args.py`
+/// `adjust_mem_fraction_for_vlm`, v0.5.x; applied only when the launch does
+/// not set the fraction, and not with `--language-only`): the tower's
+/// `layers × width²` against a ViT-L/14's `24 × 1024²`, 10% less per 100%
+/// more, clamped to [0.8, 1.05], times 0.95.
+pub fn sglang_vlm_fraction_factor(t: super::model::VisionTowerShape) -> f64 {
+    let score = t.num_hidden_layers as f64 * (t.hidden_size as f64).powi(2);
+    let ratio = score / (24.0 * 1024.0 * 1024.0);
+    0.95 * (1.0 - 0.1 * (ratio - 1.0)).clamp(0.8, 1.05)
+}
+
 /// One set of engine-profile constants fitted to measurements: the record a
 /// reader needs to judge them (docs/silicon.md has the tables).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

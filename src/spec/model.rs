@@ -113,6 +113,24 @@ pub struct ModelSpec {
     /// cover the language model only, and the estimate says so.
     #[serde(default, skip_serializing_if = "is_false")]
     pub vision_tower_uncounted: bool,
+    /// The vision tower's depth and width under the names SGLang reads
+    /// (`vision_config.num_hidden_layers`, `hidden_size`), which lower its
+    /// default memory fraction (`spec::engine::sglang_vlm_fraction_factor`);
+    /// None where the config names neither or the model has no tower
+    /// (`ModelSpec::sglang_vision_tower_shape` fills SGLang's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vision_tower_shape: Option<VisionTowerShape>,
+}
+
+/// A vision tower's depth and width as SGLang reads them from the model's
+/// `vision_config` object (`server_args.py` `adjust_mem_fraction_for_vlm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisionTowerShape {
+    /// ViT blocks (`num_hidden_layers`).
+    pub num_hidden_layers: u64,
+    /// ViT width (`hidden_size`).
+    pub hidden_size: u64,
 }
 
 /// The Qwen3-VL / Qwen3.5 vision tower (`vision_config`; HF transformers
@@ -600,6 +618,27 @@ impl Default for NormSpec {
 }
 
 impl ModelSpec {
+    /// The vision tower as SGLang's memory fraction reads it: the spec's
+    /// `vision_tower_shape`, else SGLang's `getattr` defaults (24 layers,
+    /// width 1024) for what the config does not name; None without a tower.
+    /// Assumption: the Qwen3-VL / Qwen3.5 `vision_config` names its depth
+    /// `depth`, which SGLang does not read (24, with the tower's width).
+    pub fn sglang_vision_tower_shape(&self) -> Option<VisionTowerShape> {
+        if self.vision_tower_shape.is_some() {
+            return self.vision_tower_shape;
+        }
+        if let Some(enc) = &self.vision_encoder {
+            return Some(VisionTowerShape {
+                num_hidden_layers: 24,
+                hidden_size: enc.hidden_size,
+            });
+        }
+        self.vision_tower_uncounted.then_some(VisionTowerShape {
+            num_hidden_layers: 24,
+            hidden_size: 1024,
+        })
+    }
+
     /// Attention type of layer `i`.
     pub fn layer_type(&self, i: u64) -> LayerType {
         self.layer_pattern[(i % self.layer_pattern.len() as u64) as usize]
