@@ -434,3 +434,44 @@ fn sampler_flag_on_the_command_line() {
         "{err}"
     );
 }
+
+/// SGLang lowers its own memory fraction for a model with a vision tower
+/// (`server_args.py` `adjust_mem_fraction_for_vlm`). The golden figures are
+/// two logs of one SGLang 0.5.8.post1 ROCm image on 8 × MI355X at TP 8
+/// (tests/fixtures/engine-logs/, SOURCES.md): GLM-5-FP8, text only, prints
+/// `mem_fraction_static=0.908`; Kimi-K2.5, whose config's MoonViT tower has
+/// 27 layers of width 1152, prints `mem_fraction_static=0.8260405859375`.
+/// A launch that sets the fraction keeps it.
+#[test]
+fn sglang_lowers_its_fraction_for_a_vision_tower() {
+    use kvplan::spec::engine::sglang_vlm_fraction_factor;
+    use kvplan::spec::model::VisionTowerShape;
+    let kimi_tower = VisionTowerShape {
+        num_hidden_layers: 27,
+        hidden_size: 1152,
+    };
+    assert!((0.908 * sglang_vlm_fraction_factor(kimi_tower) - 0.8260405859375).abs() < 1e-9);
+    // A ViT-L/14-sized tower: the base 0.95; the clamp floors a huge one at 0.95 × 0.8.
+    let vit_l = VisionTowerShape {
+        num_hidden_layers: 24,
+        hidden_size: 1024,
+    };
+    assert!((sglang_vlm_fraction_factor(vit_l) - 0.95).abs() < 1e-12);
+    let huge = VisionTowerShape {
+        num_hidden_layers: 64,
+        hidden_size: 4096,
+    };
+    assert!((sglang_vlm_fraction_factor(huge) - 0.76).abs() < 1e-12);
+    // End to end: the same tiered fraction for both models on 8 × MI355X at
+    // TP 8, Kimi's lowered by the tower; an explicit fraction is kept.
+    let mut glm = request("glm-5-fp8", "8xMI355X", "sglang@0.5.3");
+    glm.tp = Some(8);
+    let mut kimi = request("kimi-k2.5", "8xMI355X", "sglang@0.5.3");
+    kimi.tp = Some(8);
+    let f_glm = memory::plan(&scenario(&glm)).memory_fraction;
+    let f_kimi = memory::plan(&scenario(&kimi)).memory_fraction;
+    assert!((f_glm - 0.908).abs() < 1e-9, "{f_glm}");
+    assert!((f_kimi - 0.8260405859375).abs() < 1e-9, "{f_kimi}");
+    kimi.mem_fraction_static = Some(0.9);
+    assert_eq!(memory::plan(&scenario(&kimi)).memory_fraction, 0.9);
+}
