@@ -1761,3 +1761,42 @@ fn minimax_m3_mtp_says_what_it_assumes() {
     let v = estimate_json(&["minimax-m3", "--gpus", "8xH200", "--ctx", "32k"]);
     assert!(!v["assumptions"].to_string().contains("MTP modules counted"));
 }
+
+/// The vision tower's shape as SGLang's memory fraction reads it, from the
+/// configs: Kimi-K2.5's `vision_config` spells it `vt_num_hidden_layers` 27,
+/// `vt_hidden_size` 1152 (moonshotai--Kimi-K2.5.json); Gemma 4's SigLIP
+/// tower `num_hidden_layers` 27, `hidden_size` 1152
+/// (google--gemma-4-26B-A4B.json); Qwen3-VL names its depth `depth`, which
+/// SGLang does not read, so only the width 1152 is taken and the depth is
+/// SGLang's default 24 (Qwen--Qwen3-VL-30B-A3B-Instruct.json). The built-in
+/// Kimi-K2.5 spec carries the same shape as its config.
+#[test]
+fn vision_tower_shape_as_sglang_reads_it() {
+    use kvplan::spec::model::VisionTowerShape;
+    let shape = |l, w| {
+        Some(VisionTowerShape {
+            num_hidden_layers: l,
+            hidden_size: w,
+        })
+    };
+    assert_eq!(
+        fixture26("moonshotai--Kimi-K2.5.json").vision_tower_shape,
+        shape(27, 1152)
+    );
+    assert_eq!(
+        fixture26("google--gemma-4-26B-A4B.json").vision_tower_shape,
+        shape(27, 1152)
+    );
+    let qvl = fixture26("Qwen--Qwen3-VL-30B-A3B-Instruct.json");
+    assert_eq!(qvl.sglang_vision_tower_shape(), shape(24, 1152));
+    let c = kvplan::spec::Catalog::builtin().unwrap();
+    assert_eq!(
+        c.model("kimi-k2.5").unwrap().vision_tower_shape,
+        shape(27, 1152)
+    );
+    // A text-only model has none.
+    assert_eq!(
+        c.model("glm-5-fp8").unwrap().sglang_vision_tower_shape(),
+        None
+    );
+}

@@ -537,18 +537,21 @@ fn from_value(root: &Value, origin: &str) -> Result<ModelSpec> {
 }
 
 /// The vision tower's depth and width under SGLang's names
-/// (`num_hidden_layers`, `hidden_size` of `vision_config`); Kimi's MoonViT
-/// config spells them `vt_num_hidden_layers` / `vt_hidden_size`, which
-/// SGLang's Kimi config class exposes under those names (a Kimi-K2.5 launch
-/// logs the fraction they give). None unless both are found.
+/// (`num_hidden_layers`, `hidden_size` of `vision_config`), each defaulting
+/// as SGLang's `getattr` does (24, 1024); Kimi's MoonViT config spells them
+/// `vt_num_hidden_layers` / `vt_hidden_size`, which SGLang's Kimi config
+/// class exposes under those names (a Kimi-K2.5 launch logs the fraction
+/// they give). None unless the config names at least one of them.
 fn vision_tower_shape(root: &Value) -> Option<crate::spec::model::VisionTowerShape> {
     let v = ["vision_config", "vision_tower_config"]
         .iter()
         .find_map(|k| root.get(*k).and_then(Value::as_object))?;
     let get = |names: [&str; 2]| names.iter().find_map(|n| v.get(*n).and_then(Value::as_u64));
-    Some(crate::spec::model::VisionTowerShape {
-        num_hidden_layers: get(["num_hidden_layers", "vt_num_hidden_layers"])?,
-        hidden_size: get(["hidden_size", "vt_hidden_size"])?,
+    let layers = get(["num_hidden_layers", "vt_num_hidden_layers"]);
+    let width = get(["hidden_size", "vt_hidden_size"]);
+    (layers.is_some() || width.is_some()).then(|| crate::spec::model::VisionTowerShape {
+        num_hidden_layers: layers.unwrap_or(24),
+        hidden_size: width.unwrap_or(1024),
     })
 }
 
