@@ -1620,3 +1620,36 @@ fn missing_models_are_in_the_catalogue() {
         );
     }
 }
+
+/// gpt-oss's MXFP4 checkpoint on a B200 (MX math) is priced at the fp8
+/// rate for its experts and the 16-bit rate for its dense layers, and the
+/// estimate says so with the B200 datasheet's 4,500 dense fp8 TFLOPS; on an
+/// H100 (no MX math) the weight-only note stands instead (989 TFLOPS bf16).
+#[test]
+fn mxfp4_rate_is_said() {
+    let e = estimate(&req("gpt-oss-120b", "B200", "8k", Some(1)));
+    let note = e
+        .report
+        .assumptions
+        .iter()
+        .find(|a| a.starts_with("mxfp4 on B200"))
+        .unwrap_or_else(|| panic!("{:?}", e.report.assumptions));
+    assert!(
+        note.contains("4500 TFLOPS fp8 rate") && note.contains("routed experts"),
+        "{note}"
+    );
+    let h = estimate(&req("gpt-oss-120b", "H100", "8k", Some(1)));
+    assert!(
+        h.report
+            .assumptions
+            .iter()
+            .any(|a| a.contains("weight-only") && a.contains("989")),
+        "{:?}",
+        h.report.assumptions
+    );
+    assert!(!h
+        .report
+        .assumptions
+        .iter()
+        .any(|a| a.starts_with("mxfp4 on")));
+}

@@ -335,7 +335,7 @@ pub fn format_notes(s: &Scenario) -> Vec<String> {
             "the routed experts (the dense layers stay 16-bit, at the 16-bit rate)"
         };
         v.push(format!(
-            "mxfp4 on {}: {dense} run at the {:.0} TFLOPS fp8 rate, not the fp4 one: engines pair MXFP4 weights with MXFP8 or 16-bit activations (assumption: MXFP8, TensorRT-LLM's W4A8_MXFP4_MXFP8; vLLM's default 16-bit activations are slower at prefill)",
+            "mxfp4 on {}: {dense} run at the {:.0} TFLOPS fp8 rate, not the fp4 one: engines pair MXFP4 weights with MXFP8 or 16-bit activations (assumption: MXFP8 activations, TensorRT-LLM's W4A8_MXFP4_MXFP8; vLLM's MXFP4 MoE backend, chosen by environment variables, may keep 16-bit activations, which makes prefill slower than this)",
             gpu.name,
             gpu.fp8_tflops.unwrap_or(gpu.bf16_tflops)
         ));
