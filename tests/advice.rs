@@ -64,6 +64,16 @@ fn estimate(r: &EstimateRequest) -> ops::Estimated {
     with_env(|env| ops::estimate(env, r)).unwrap()
 }
 
+/// The estimate's first assumption that `pick` selects (the test fails,
+/// listing them all, where none does).
+fn assumption<'a>(e: &'a ops::Estimated, what: &str, pick: impl Fn(&str) -> bool) -> &'a str {
+    e.report
+        .assumptions
+        .iter()
+        .find(|a| pick(a))
+        .unwrap_or_else(|| panic!("{what}: {:?}", e.report.assumptions))
+}
+
 fn plan(p: PlanRequest) -> Planned {
     with_env(|env| ops::plan(env, &p)).unwrap()
 }
@@ -680,12 +690,7 @@ fn weight_only_paths_are_said() {
         let mut r = req("llama-3.1-8b", gpu, "8k", Some(1));
         r.weights = Some(w);
         let e = estimate(&r);
-        let note = e
-            .report
-            .assumptions
-            .iter()
-            .find(|a| a.contains("weight-only"))
-            .unwrap_or_else(|| panic!("{gpu} {w}: {:?}", e.report.assumptions));
+        let note = assumption(&e, &format!("{gpu} {w}"), |a| a.contains("weight-only"));
         assert!(note.contains(rate), "{note}");
         // And the GEMM rate used is the 16-bit one.
         let g = catalog().gpu(gpu).unwrap();
@@ -1628,12 +1633,7 @@ fn missing_models_are_in_the_catalogue() {
 #[test]
 fn mxfp4_rate_is_said() {
     let e = estimate(&req("gpt-oss-120b", "B200", "8k", Some(1)));
-    let note = e
-        .report
-        .assumptions
-        .iter()
-        .find(|a| a.starts_with("mxfp4 on B200"))
-        .unwrap_or_else(|| panic!("{:?}", e.report.assumptions));
+    let note = assumption(&e, "gpt-oss-120b B200", |a| a.starts_with("mxfp4 on B200"));
     assert!(
         note.contains("4500 TFLOPS fp8 rate") && note.contains("routed experts"),
         "{note}"

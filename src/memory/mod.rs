@@ -244,15 +244,20 @@ pub fn engine_fraction(s: &Scenario) -> f64 {
         dp_attention,
         speculative,
     );
-    // SGLang then lowers its own fraction for a model with a vision tower.
-    match s.model.sglang_vision_tower_shape() {
-        Some(t)
-            if d.engine.fraction_rule == crate::spec::engine::FractionRule::SglangTieredReserve =>
-        {
-            f * crate::spec::engine::sglang_vlm_fraction_factor(t)
-        }
-        _ => f,
-    }
+    f * sglang_vision_adjustment(s).map_or(1.0, |(_, k)| k)
+}
+
+/// SGLang's lowering of its own (tiered) memory fraction for a model with a
+/// vision tower: the tower as SGLang reads it and the factor
+/// (`spec::engine::sglang_vlm_fraction_factor`); None for other engines,
+/// an explicit fraction, or a text-only model.
+pub fn sglang_vision_adjustment(
+    s: &Scenario,
+) -> Option<(crate::spec::model::VisionTowerShape, f64)> {
+    (s.deployment.engine.fraction_rule == crate::spec::engine::FractionRule::SglangTieredReserve)
+        .then(|| s.model.sglang_vision_tower_shape())
+        .flatten()
+        .map(|t| (t, crate::spec::engine::sglang_vlm_fraction_factor(t)))
 }
 
 /// The KV pool left on one GPU by the engine's start-up arithmetic.

@@ -353,16 +353,13 @@ impl Report {
             ),
         ];
         // SGLang lowers its automatic fraction for a model with a vision tower.
-        if d.engine.fraction_rule == crate::spec::engine::FractionRule::SglangTieredReserve {
-            if let Some(t) = m.sglang_vision_tower_shape() {
-                let k = crate::spec::engine::sglang_vlm_fraction_factor(t);
-                assumptions.push(format!(
-                    "SGLang vision-model memory fraction: its tiered fraction {:.3} × {k:.4} for a vision tower of {} layers × width {} (server_args.py adjust_mem_fraction_for_vlm; not applied with --language-only or an explicit --mem-fraction-static)",
-                    mem.memory_fraction / k,
-                    t.num_hidden_layers,
-                    t.hidden_size
-                ));
-            }
+        if let Some((t, k)) = crate::memory::sglang_vision_adjustment(s) {
+            assumptions.push(format!(
+                "SGLang vision-model memory fraction: its tiered fraction {:.3} × {k:.4} for a vision tower of {} layers × width {} (server_args.py adjust_mem_fraction_for_vlm; not applied with --language-only or an explicit --mem-fraction-static)",
+                mem.memory_fraction / k,
+                t.num_hidden_layers,
+                t.hidden_size
+            ));
         }
         // vLLM's V1 sampler warm-up depends on which top-k/top-p path runs
         // (`--sampler`): say which one the pool assumes. Model Runner V2 (the

@@ -590,8 +590,10 @@ pub fn sglang_tiered_fraction(gpu_bytes: u64, launch: &SglangLaunch) -> f64 {
 /// `layers × width²` against a ViT-L/14's `24 × 1024²`, 10% less per 100%
 /// more, clamped to [0.8, 1.05], times 0.95.
 pub fn sglang_vlm_fraction_factor(t: super::model::VisionTowerShape) -> f64 {
-    let score = t.num_hidden_layers as f64 * (t.hidden_size as f64).powi(2);
-    let ratio = score / (24.0 * 1024.0 * 1024.0);
+    let score = |v: super::model::VisionTowerShape| {
+        v.num_hidden_layers as f64 * (v.hidden_size as f64).powi(2)
+    };
+    let ratio = score(t) / score(super::model::VisionTowerShape::VIT_L14);
     0.95 * (1.0 - 0.1 * (ratio - 1.0)).clamp(0.8, 1.05)
 }
 

@@ -549,9 +549,10 @@ fn vision_tower_shape(root: &Value) -> Option<crate::spec::model::VisionTowerSha
     let get = |names: [&str; 2]| names.iter().find_map(|n| v.get(*n).and_then(Value::as_u64));
     let layers = get(["num_hidden_layers", "vt_num_hidden_layers"]);
     let width = get(["hidden_size", "vt_hidden_size"]);
+    let vit_l14 = crate::spec::model::VisionTowerShape::VIT_L14;
     (layers.is_some() || width.is_some()).then(|| crate::spec::model::VisionTowerShape {
-        num_hidden_layers: layers.unwrap_or(24),
-        hidden_size: width.unwrap_or(1024),
+        num_hidden_layers: layers.unwrap_or(vit_l14.num_hidden_layers),
+        hidden_size: width.unwrap_or(vit_l14.hidden_size),
     })
 }
 

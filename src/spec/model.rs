@@ -133,6 +133,16 @@ pub struct VisionTowerShape {
     pub hidden_size: u64,
 }
 
+impl VisionTowerShape {
+    /// A ViT-L/14 (24 layers, width 1024): SGLang's `getattr` defaults for
+    /// an attribute the vision config lacks, and the baseline its memory
+    /// fraction compares a tower against.
+    pub const VIT_L14: VisionTowerShape = VisionTowerShape {
+        num_hidden_layers: 24,
+        hidden_size: 1024,
+    };
+}
+
 /// The Qwen3-VL / Qwen3.5 vision tower (`vision_config`; HF transformers
 /// `Qwen3VLVisionModel`): a Conv3d patch embedding, learned position
 /// embeddings, `depth` pre-norm ViT blocks, the output patch merger and one
@@ -629,14 +639,12 @@ impl ModelSpec {
         }
         if let Some(enc) = &self.vision_encoder {
             return Some(VisionTowerShape {
-                num_hidden_layers: 24,
                 hidden_size: enc.hidden_size,
+                ..VisionTowerShape::VIT_L14
             });
         }
-        self.vision_tower_uncounted.then_some(VisionTowerShape {
-            num_hidden_layers: 24,
-            hidden_size: 1024,
-        })
+        self.vision_tower_uncounted
+            .then_some(VisionTowerShape::VIT_L14)
     }
 
     /// Attention type of layer `i`.
