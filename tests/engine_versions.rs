@@ -475,3 +475,54 @@ fn sglang_lowers_its_fraction_for_a_vision_tower() {
     kimi.mem_fraction_static = Some(0.9);
     assert_eq!(memory::plan(&scenario(&kimi)).memory_fraction, 0.9);
 }
+
+#[test]
+fn sglang_sizes_an_fp8_dsa_cache_smaller_than_it_stores() {
+    // SGLang's cell size for an MLA model is (kv_lora_rank + qk_rope_head_dim)
+    // × the KV dtype's bytes per layer, plus the DSA indexer's 128 + 128/128 × 4
+    // = 132 B (model_runner.py profile_max_num_token; pool_configurator.py
+    // _compute_cell_size later), while NSATokenToKVPool stores an fp8 latent
+    // as 512 fp8 + 512/128 × 4 scale bytes + 64 bf16 rope values = 656 B
+    // (mem_cache/memory_pool.py). GLM-5 (config.json: 78 layers, kv_lora_rank
+    // 512, qk_rope_head_dim 64, index_head_dim 128, every layer with its own
+    // indexer): sized 78 × (576 + 132) = 55,224 B/token, stored 78 × (656 + 132)
+    // = 61,464 B/token. The two MI355X logs print 55,232 and 61,463 B/token.
+    let s = scenario(&EstimateRequest {
+        kv_dtype: Some(kvplan::spec::dtype::KvDtype::Fp8),
+        ..request("glm-5-fp8", "8xH200", "sglang@0.5.3")
+    });
+    let plan = memory::plan(&s);
+    let st = plan.binding_stage();
+    assert_eq!(st.kv.bytes_per_token(), 61_464);
+    let pool = st.kv_budget_bytes as u64;
+    let own_budget = pool - st.kv_pool_over_budget_bytes;
+    let tokens = plan.kv_cache_tokens / s.deployment.dp.max(1);
+    assert_eq!(tokens, own_budget / 55_224, "tokens sized at 55,224 B");
+    assert_eq!(pool, tokens * 61_464, "pool stored at 61,464 B");
+    assert!(st.kv_pool_over_budget_bytes > 0);
+    // A bf16 cache is sized as stored (576 × 2 B); so is DeepSeek-V3's fp8
+    // latent (no indexer: MLATokenToKVPool stores 576 B).
+    for (model, kv) in [
+        ("glm-5-fp8", kvplan::spec::dtype::KvDtype::Bf16),
+        ("deepseek-v3", kvplan::spec::dtype::KvDtype::Fp8),
+    ] {
+        let s = scenario(&EstimateRequest {
+            kv_dtype: Some(kv),
+            ..request(model, "8xH200", "sglang@0.5.3")
+        });
+        assert_eq!(
+            memory::plan(&s).binding_stage().kv_pool_over_budget_bytes,
+            0,
+            "{model}"
+        );
+    }
+    // vLLM sizes and stores fp8_ds_mla alike.
+    let v = scenario(&EstimateRequest {
+        kv_dtype: Some(kvplan::spec::dtype::KvDtype::Fp8),
+        ..request("glm-5-fp8", "8xH200", "vllm")
+    });
+    assert_eq!(
+        memory::plan(&v).binding_stage().kv_pool_over_budget_bytes,
+        0
+    );
+}

@@ -231,18 +231,14 @@ fn engine_log_set_reconciles_and_profiles_round_trip() {
             s.deployment.engine.max_num_seqs = est.scenario.deployment.engine.max_num_seqs;
             let again = kvplan::estimate::estimate(&s, &eff, 1.0).unwrap();
             let budget = again.memory.binding_stage().kv_budget_bytes as f64 / GIB;
-            // A clamped (negative) remainder cannot be matched: the profile
-            // must say so, and only the GLM-5 logs (an engine that allocates
-            // past its own budget) may need it.
-            if p.notes.iter().any(|n| n.contains("cannot reproduce")) {
-                assert!(
-                    name.starts_with("sglang-glm-5-fp8-8xmi355x"),
-                    "{name}: {:?}",
-                    p.notes
-                );
-                assert!(budget < logged, "{name}");
-                continue;
-            }
+            // A clamped (negative) remainder could not be matched; since
+            // SGLang's over-budget allocation of an fp8 DSA cache is modelled
+            // (the GLM-5 logs), no log of the set needs it.
+            assert!(
+                !p.notes.iter().any(|n| n.contains("cannot reproduce")),
+                "{name}: {:?}",
+                p.notes
+            );
             assert!(
                 (budget - logged).abs() < 0.01,
                 "{name}: profile gives {budget:.3} GiB, log {logged}"
@@ -265,8 +261,8 @@ fn engine_log_set_reconciles_and_profiles_round_trip() {
         rows.len()
     );
     // Issue 16: every logged figure of at least 10 real logs within the
-    // fidelity tolerance (25 of 35 today; a regression guard at 25).
-    assert!(within >= 25, "{within} logs within tolerance on every term");
+    // fidelity tolerance (27 of 35 today; a regression guard at 27).
+    assert!(within >= 27, "{within} logs within tolerance on every term");
 }
 
 fn kvplan(args: &[&str]) -> std::process::Output {

@@ -59,9 +59,15 @@ pub struct StageMemory {
     pub activation_bytes: u64,
     /// Engine overhead (non-torch, NCCL, CUDA graphs) on one GPU.
     pub overhead_bytes: u64,
-    /// What the engine leaves for the KV pool on one GPU (negative: weights
-    /// and overheads alone exceed the engine's budget).
+    /// The KV pool the engine allocates on one GPU: what its start-up
+    /// arithmetic leaves for it (negative: weights and overheads alone exceed
+    /// the engine's budget), or more where it sizes the pool with fewer bytes
+    /// per token than it stores (`kv_pool_over_budget_bytes`).
     pub kv_budget_bytes: i128,
+    /// Bytes by which the allocated pool exceeds the engine's own budget,
+    /// taken out of the reserve it keeps for activations and CUDA graphs
+    /// (SGLang with an fp8 DSA cache, `allocated_kv_pool`); 0 elsewhere.
+    pub kv_pool_over_budget_bytes: u64,
 }
 
 impl StageMemory {
@@ -298,6 +304,44 @@ fn kv_budget(s: &Scenario, capacity: u64, fraction: f64, weights: u64, activatio
     }
 }
 
+/// The KV pool the engine allocates from a `budget` of bytes on one GPU.
+/// Where it sizes its token count with fewer bytes per token than it stores
+/// (SGLang, a DSA model, an fp8 cache: a 576-byte latent sized, a 656-byte
+/// fp8_ds_mla row stored, `EngineSpec::mla_sparse_fp8_sizing_bytes_per_token_layer`),
+/// the pool is the token count it sizes times the bytes it stores, above the
+/// budget; otherwise the budget itself.
+pub fn allocated_kv_pool(s: &Scenario, kv: &KvLayout, budget: i128) -> i128 {
+    let Some(sized_latent) = s
+        .deployment
+        .engine
+        .mla_sparse_fp8_sizing_bytes_per_token_layer
+    else {
+        return budget;
+    };
+    if budget <= 0
+        || s.model.indexer.is_none()
+        || s.model.compressed_attention.is_some()
+        || kv.dtype != crate::spec::dtype::KvDtype::Fp8
+    {
+        return budget;
+    }
+    let stored = kv.bytes_per_token();
+    let sized: u64 = kv
+        .layers
+        .iter()
+        .map(|l| match *l {
+            kv::KvLayer::Mla { indexer_bytes, .. } => sized_latent + indexer_bytes,
+            ref other => other.bytes_per_token(kv.dtype),
+        })
+        .sum();
+    if sized == 0 || sized >= stored {
+        return budget;
+    }
+    let block = kv.block_size.max(1) as u128;
+    let tokens = budget as u128 / (sized as u128 * block) * block;
+    (tokens * stored as u128).min(i128::MAX as u128) as i128
+}
+
 /// The layer an MTP module caches like: the model's last attention layer
 /// (a Nemotron-H model ends in an MoE-only block; its MTP block has
 /// attention, `mtp_hybrid_override_pattern` "*E").
@@ -346,7 +390,8 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
                 .extend(std::iter::repeat_n(extra, mtp_layers as usize));
         }
         let kv_bytes = batch_local * kv.sequence_bytes(local(ctx));
-        let budget_kv = kv_budget(s, capacity, fraction, w, activations);
+        let budget = kv_budget(s, capacity, fraction, w, activations);
+        let budget_kv = allocated_kv_pool(s, &kv, budget);
         stages.push(StageMemory {
             stage,
             layers: r.clone(),
@@ -358,6 +403,7 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
             activation_bytes: activations,
             overhead_bytes: overhead,
             kv_budget_bytes: budget_kv,
+            kv_pool_over_budget_bytes: (budget_kv - budget).max(0) as u64,
         });
     }
     // The binding stage: the one that can hold the fewest sequences (hybrid
@@ -475,6 +521,20 @@ pub fn plan(s: &Scenario) -> MemoryPlan {
     }
     if b.total_bytes() > capacity {
         fits = false;
+    }
+    let pool_total = b.weights_bytes as i128
+        + b.kv_budget_bytes
+        + b.activation_bytes as i128
+        + b.overhead_bytes as i128;
+    if b.kv_pool_over_budget_bytes > 0 && pool_total > capacity as i128 {
+        fits = false;
+        verdict.push(format!(
+            "the engine sizes its KV pool with fewer bytes per token than it stores, so the pool ({}) overshoots its budget by {}: weights + pool + activations + overhead = {} exceed the GPU's {} and start-up runs out of memory; lower the memory fraction",
+            crate::units::gib_signed(b.kv_budget_bytes),
+            crate::units::gib(b.kv_pool_over_budget_bytes),
+            crate::units::gib_signed(pool_total),
+            crate::units::gib(capacity)
+        ));
     }
     MemoryPlan {
         stages,

@@ -192,8 +192,21 @@ pub fn build(
     if rule == BudgetRule::StaticFraction {
         // The solved figure stands for all non-torch memory, NCCL included.
         s.deployment.engine.nccl_bytes = 0;
-        let b = budget(&s)?;
-        let solved = s.deployment.engine.non_torch_bytes as i128 + (b - kv_bytes as i128);
+        // Where the engine allocates more than its budget (an fp8 DSA cache,
+        // `memory::allocated_kv_pool`), the logged pool is that allocation:
+        // the budget that yields it is the logged pool × budget ÷ allocation.
+        let st = estimate(&s, eff, tokens_per_step)?
+            .memory
+            .binding_stage()
+            .clone();
+        let b = st.kv_budget_bytes;
+        let own_budget = b - st.kv_pool_over_budget_bytes as i128;
+        let target = if st.kv_pool_over_budget_bytes > 0 && b > 0 {
+            (kv_bytes as f64 * own_budget as f64 / b as f64).round() as i128
+        } else {
+            kv_bytes as i128
+        };
+        let solved = s.deployment.engine.non_torch_bytes as i128 + (own_budget - target);
         let nt = solved.max(0) as u64;
         if solved < 0 {
             notes.push(format!(

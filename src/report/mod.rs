@@ -502,6 +502,18 @@ impl Report {
                     "DSA indexer keys are not counted with a decompressed (per-head) MLA cache".into(),
                 ),
             }
+            if b.kv_pool_over_budget_bytes > 0 {
+                assumptions.push(format!(
+                    "{} sizes the token count of a DSA fp8 cache at {} B per latent per layer but stores {}-byte fp8_ds_mla rows: the pool it allocates ({} per GPU) is {} over its own budget, taken from the reserve for activations and CUDA graphs (logged on GLM-5-FP8, SGLang 0.5.8/0.5.9); set --mem-fraction-static lower if start-up runs out of memory",
+                    d.engine.display_name,
+                    d.engine
+                        .mla_sparse_fp8_sizing_bytes_per_token_layer
+                        .unwrap_or_default(),
+                    d.engine.mla_sparse_fp8_bytes_per_token_layer,
+                    crate::units::gib(b.kv_budget_bytes.max(0) as u64),
+                    crate::units::gib(b.kv_pool_over_budget_bytes)
+                ));
+            }
         }
         if m.state_bytes_per_sequence() > 0 && m.compressed_attention.is_none() {
             let kv = &b.kv;

@@ -167,6 +167,15 @@ pub struct EngineSpec {
     /// SGLang's NSA fp8 store).
     #[serde(default = "fp8_ds_mla")]
     pub mla_sparse_fp8_bytes_per_token_layer: u64,
+    /// Bytes per token per layer the engine *sizes* its token count with for
+    /// an fp8 DSA latent, where that differs from what it stores: SGLang's
+    /// cell size counts (kv_lora_rank + qk_rope_head_dim) × 1 B = 576
+    /// (`model_runner.py` `profile_max_num_token`, later
+    /// `pool_configurator.py` `_compute_cell_size`) while its NSA pool stores
+    /// the 656-byte fp8_ds_mla row, so the pool it allocates is 656/576 of its
+    /// budget (`memory::allocated_kv_pool`). None: sized as stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mla_sparse_fp8_sizing_bytes_per_token_layer: Option<u64>,
     /// How the state of hybrid models is paged.
     #[serde(default)]
     pub hybrid_paging: HybridPaging,
