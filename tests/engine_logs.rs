@@ -11,7 +11,7 @@
 //! within 5% for every record except the named outliers (each with its
 //! reason, also tagged OUTLIER in the record's notes). Issue 15's set-wide
 //! targets are a median |error| ≤ 2% and ≥ 90% of ≥ 30 records within 5%.
-//! This 35-record set meets neither: its median is 2.29% and 28 of 35 are
+//! This 42-record set meets neither: its median is 2.94% and 30 of 42 are
 //! within 5% (both asserted as regression guards, not accuracy claims).
 //! Two vLLM logs print that FlashInfer is not installed; their requests say
 //! `sampler: pytorch`, the start-up sampler path that those logs name.
@@ -122,6 +122,8 @@ fn predict(c: &Catalog, name: &str, r: &Record) -> Prediction {
 /// Records whose KV capacity kvplan misses by more than 5%, each with the
 /// reason (also in the record's notes, tagged OUTLIER).
 const OUTLIERS: &[(&str, &str)] = &[
+    ("sglang-deepseek-r1-0528-nvfp4-4xb200", "SGLang 0.5.9 (flashinfer_trtllm MoE runner) logs 102.10 GB of weights per GPU at TP 4 where the checkpoint's tensors in ModelOpt's layout (attention and lm_head bf16, experts and dense MLPs NVFP4) come to 93.80 GiB and TensorRT-LLM logs 93.90 GiB for the same checkpoint; the extra 8.3 GiB (x 1.089, the ratio of its TP 8 log too: 52.16 vs 47.86, which stays within 5% on its larger pool) is not modelled, and the 48 GiB pool loses it"),
+    ("trtllm-deepseek-r1-0528-nvfp4", "TensorRT-LLM 1.2/1.3 (PyTorch backend) holds 9.74 GiB (TP 4, EP 4) and 12.51 GiB (TP 8, EP 8) outside torch right after loading the weights (its own log line; NCCL, all-reduce and MoE all-to-all workspaces, kernel modules), where kvplan's trtllm profile assumes 1.75 GiB of context, non-torch, NCCL and CUDA graphs; the rule itself checks against the log, (178.35 total - 106.46 peak + 2.14 profiling pool) x 0.8 = 59.22 GiB logged 59.23, and two launches are too few to fit the term"),
     ("sglang-qwq-32b-l4", "SGLang's pool is 0.85 × the 21.63 GiB free at start − 15.54 GiB weights = 2.85 GiB; kvplan (L4 CUDA total 22.05 GiB from a vLLM log) subtracts 1.25 GiB of assumed context/non-torch/NCCL memory in full where SGLang scales the 0.42 GiB gone at start by 0.85, and its weights are 0.28 GiB low: 2.23 GiB on a 2.8 GiB pool"),
     ("trtllm-llama-3.1-8b", "TensorRT engine built for max_batch_size 2048: its activation and runtime buffers (31.84 − 17.83 GiB free = 14.0 GiB used, weights 8.5) are not in kvplan's activation estimate"),
     ("vllm-qwen3-235b-a22b-fp8-h100", "vLLM 0.9.2 (before kvplan's modelled range) with LMCache's KV connector: 4.8 GiB per GPU less pool than vllm@0.10's arithmetic; the issue's reply points at the profile order since vLLM PR #19312, not modelled"),
@@ -342,19 +344,20 @@ fn kv_capacity_matches_engine_logs() {
         println!("  {o}: {why}");
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    assert!(n >= 35, "the fidelity set has {n} records");
-    // REGRESSION GUARD on the median: 2.29% on 35 records today. Issue 15's
-    // target is at most 2%; the set met it at 27 records (1.88%) and does not
-    // since the four logs of vLLM 0.10.2 and 0.27.1 added for MoE models
-    // (+1.5% to +4.5%) and the four SGLang 0.5.x logs (B200, MI355X).
+    assert!(n >= 42, "the fidelity set has {n} records");
+    // REGRESSION GUARD on the median: 2.94% on 42 records today. Issue 15's
+    // target is at most 2%; the set met it at 27 records (1.88%), was at
+    // 2.29% on 35 (once SGLang's over-budget DSA pool was modelled) and is at
+    // 2.94% since the seven TensorRT-LLM 1.x / SGLang 0.5.9 logs of
+    // DeepSeek-R1-NVFP4 on B200 and Qwen3 on H100 (five of them outliers).
     assert!(
-        med <= 0.0235,
-        "median |error| {:.2}% is past the 2.29% of the 35-record set (issue 15's target: 2%)",
+        med <= 0.0300,
+        "median |error| {:.2}% is past the 2.94% of the 42-record set (issue 15's target: 2%)",
         100.0 * med
     );
-    // REGRESSION GUARD on the share within 5%: 28 of 35 today; issue 15 asks
+    // REGRESSION GUARD on the share within 5%: 30 of 42 today; issue 15 asks
     // for 90% of ≥ 30 records, which this set does not reach.
-    assert!(within >= 28, "{within}/{n} within 5%");
+    assert!(within >= 30, "{within}/{n} within 5%");
     for (o, _) in OUTLIERS {
         assert!(
             outliers_seen.iter().any(|s| s.starts_with(o)),
@@ -365,6 +368,8 @@ fn kv_capacity_matches_engine_logs() {
 
 /// Records whose weights kvplan misses by more than 2%, each with the reason.
 const WEIGHT_OUTLIERS: &[(&str, &str)] = &[
+    ("sglang-deepseek-r1-0528-nvfp4", "SGLang 0.5.9 with the flashinfer_trtllm MoE runner logs 1.089 x the checkpoint's tensors at TP 4 and TP 8 (102.10 and 52.16 GB against 93.80 and 47.86 GiB in ModelOpt's layout), while TensorRT-LLM logs the same checkpoint at 93.90 GiB (TP 4); SGLang's 'mem usage' is the drop in free memory over the load, and what the runner keeps beside the weights is not modelled"),
+    ("trtllm-deepseek-r1-0528-nvfp4-8xb200-tp8", "TensorRT-LLM 1.2.0rc6.post2 at TP 8 / EP 8 logs 49.13 GiB inside torch after loading against kvplan's 47.86 (-2.6%), while its 1.3.0rc10 TP 4 / EP 4 launches match to 0.1% (93.90 against 93.80): 1.27 GiB at TP 8 not explained"),
     ("vllm-gemma-4-26b-a4b-a100", "multimodal checkpoint (Gemma4ForConditionalGeneration): kvplan's spec is the text model, without the vision tower (47.00 GiB against 48.5)"),
     ("sglang-kimi-k2.5-8xmi355x", "multimodal checkpoint (KimiK25ForConditionalGeneration): kvplan's spec is the language model, without the MoonViT tower and projector (about 0.9 GiB in bf16 on every rank, from the config's 27 × 1152 tower); the other ~1.8 GiB of SGLang's ROCm 'mem usage' over the load (73.58 GiB against 70.95) is not explained"),
     ("sglang-glm-5-fp8-8xmi355x", "kvplan's GLM-5-FP8 weights are 91.88 GiB per rank at TP 8 against SGLang's logged 89.58 and 89.20 GiB for the same checkpoint in two images (+2.6%, +3.0%); SGLang's figure is the drop in free memory over the load, and the gap is not explained"),

@@ -564,6 +564,25 @@ fn trtllm_line(log: &mut EngineLog, l: &str, n: usize) -> Result<bool> {
         log.lines.insert("total_gib".into(), n);
         return Ok(true);
     }
+    // TensorRT-LLM 1.x (PyTorch backend, `_util.py` KvCacheCreator): the
+    // weights inside torch, and CUDA's device total on the estimate line.
+    if l.contains("Memory used after loading model weights (inside torch)") {
+        let x = need(gib_after(l, "profiling:"), l, n, "the weights line")?;
+        f.weights_gib = Some(x);
+        log.lines.insert("weights_gib".into(), n);
+        return Ok(true);
+    }
+    if l.contains("device total memory") {
+        let x = need(
+            gib_after(l, "device total memory"),
+            l,
+            n,
+            "the KV estimate line",
+        )?;
+        f.total_gib = Some(x);
+        log.lines.insert("total_gib".into(), n);
+        return Ok(true);
+    }
     if l.contains("Number of tokens per block:") {
         let x = need(
             num_after(l, "Number of tokens per block:"),
@@ -574,10 +593,12 @@ fn trtllm_line(log: &mut EngineLog, l: &str, n: usize) -> Result<bool> {
         f.block_size = Some(x as u64);
         return Ok(true);
     }
-    if let Some(i) = l.find("TensorRT-LLM version:") {
-        let v = l[i + "TensorRT-LLM version:".len()..].trim();
-        log.version.get_or_insert_with(|| v.to_string());
-        return Ok(true);
+    for tag in ["TensorRT-LLM version:", "TensorRT LLM version:"] {
+        if let Some(i) = l.find(tag) {
+            let v = l[i + tag.len()..].trim();
+            log.version.get_or_insert_with(|| v.to_string());
+            return Ok(true);
+        }
     }
     if l.contains("max_seq_len=") || l.contains("tp_size=") {
         for (k, v) in settings_of(l) {
