@@ -660,6 +660,22 @@ pub fn resolve_model<'a>(
     cat.model(model_path).ok().map(|m| (m, None))
 }
 
+/// kvplan's spec of NVIDIA's published NVFP4 checkpoint of `model` (ModelOpt
+/// layout, from its hf_quant_config.json) for an `nvfp4` row, where one exists:
+/// `<model>-nvfp4`, and DeepSeek-V3's rows (nvidia/DeepSeek-V3-0324-NVFP4) on
+/// `deepseek-v3.1-nvfp4`, whose hf_quant_config keeps the same modules 16-bit
+/// on the same shapes.
+pub fn nvfp4_checkpoint(cat: &Catalog, model: &str, weights: &str) -> Option<String> {
+    if weights != "nvfp4" || model.ends_with("-nvfp4") {
+        return None;
+    }
+    let name = match model {
+        "deepseek-v3" | "deepseek-v3.1" => "deepseek-v3.1-nvfp4".to_string(),
+        m => format!("{m}-nvfp4"),
+    };
+    cat.model(&name).ok().map(|m| m.name.clone())
+}
+
 /// Weight format and KV dtype for a row. The checkpoint decides between
 /// fp8 and fp8-block and between nvfp4 and mxfp4 (gpt-oss ships MXFP4 and is
 /// served from it whatever the row's label); empty precision means the
@@ -1158,6 +1174,9 @@ pub struct Options {
     /// What-if: leave TensorRT-LLM's attention-DP balancing off where the
     /// InferenceX recipe turns it on (`inferencex_adp_balance`).
     pub no_adp_balance: bool,
+    /// What-if: leave SGLang's `--scheduler-recv-interval` at its default (1)
+    /// where the InferenceX recipe passes it.
+    pub no_recv_interval: bool,
     /// What-if: run the aiperf rows with the engine profile's own token
     /// budget and sequence cap instead of the limits aiconfigurator's
     /// generator deploys them with (`AicEngineLimits`).
@@ -1240,6 +1259,8 @@ pub struct Recipe {
     /// SGLang `--cuda-graph-max-bs` / TensorRT-LLM `cuda_graph_config.max_batch_size`
     /// (vLLM's capture size is left to the profile).
     pub cuda_graph_max_bs: String,
+    /// SGLang `--scheduler-recv-interval`.
+    pub scheduler_recv_interval: String,
 }
 
 /// Parse `INFERENCEX_RECIPES` (header row first).
@@ -1273,6 +1294,7 @@ pub fn inferencex_recipes() -> Vec<Recipe> {
             chunked_prefill: get("chunked_prefill"),
             max_prefill_tokens: get("max_prefill_tokens"),
             cuda_graph_max_bs: get("cuda_graph_max_bs"),
+            scheduler_recv_interval: get("scheduler_recv_interval"),
         });
     }
     out
@@ -1317,6 +1339,8 @@ pub struct RecipeLimits {
     pub max_prefill_tokens: Option<u64>,
     /// Largest captured decode graph (SGLang, TensorRT-LLM).
     pub cuda_graph_max_bs: Option<u64>,
+    /// SGLang `--scheduler-recv-interval`.
+    pub scheduler_recv_interval: Option<u64>,
 }
 
 impl Recipe {
@@ -1346,6 +1370,11 @@ impl Recipe {
                 None
             } else {
                 n(&self.cuda_graph_max_bs)
+            },
+            scheduler_recv_interval: if sglang {
+                n(&self.scheduler_recv_interval)
+            } else {
+                None
             },
         }
     }
@@ -1819,6 +1848,16 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
         notes.push("precision not recorded: bf16 assumed".into());
     }
     let (weights, mut kv) = formats(model, r, kv_override);
+    // The spec the request runs: NVIDIA's published NVFP4 checkpoint of the
+    // model where kvplan has one (its ModelOpt layout keeps attention and
+    // lm_head 16-bit on MoE models), else the model with every linear in
+    // the row's format. Groups and recipes keep the model's own name.
+    let spec_name = nvfp4_checkpoint(cat, &model_name, &weights).unwrap_or(model_name.clone());
+    if spec_name != model_name {
+        notes.push(format!(
+            "NVFP4 rows run {spec_name}: the published checkpoint's layout"
+        ));
+    }
     match (&r.kv_dtype, kv_override) {
         (_, Some(_)) => {}
         (Some(k), None) => kv = k.clone(),
@@ -1970,7 +2009,7 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
             )
         };
         let req = EstimateRequest {
-            model: model_name.clone(),
+            model: spec_name.clone(),
             gpus: s.gpus.clone(),
             ctx: Some(Tokens::Number(ctx)),
             batch: Some(s.batch.max(1)),
@@ -2019,6 +2058,9 @@ fn evaluate_row(r: &Record, cat: &Catalog, opt: &Options) -> Result<RowResult, S
             let e = &mut res.scenario.deployment.engine;
             if let Some(t) = l.max_prefill_tokens {
                 e.override_scheduler(|sp| sp.max_prefill_tokens = t);
+            }
+            if let Some(k) = l.scheduler_recv_interval.filter(|_| !opt.no_recv_interval) {
+                e.override_scheduler(|sp| sp.recv_interval = k);
             }
             if let Some(g) = l.cuda_graph_max_bs {
                 // The script's graph cap replaces the extension to max_num_seqs.
@@ -2754,7 +2796,7 @@ fn main() {
     let mut fit_serving_flag = false;
     let mut it = args.iter();
     let usage = "usage: silicon_check [CSV] [--kv fp8|bf16] [--layer-us N] [--step-us N] \
-                 [--mode agg|disagg] [--fit-on Blackwell|Hopper] [--no-serving] [--max-sim-requests N] [--eager-layer-us N] [--prefill-seq-us N] [--request-us N] [--prefill-scale K] [--matmul F] [--fit-serving] [--held-out-full] [--no-mtp] [--no-adp-balance] [--no-aic-limits] [--no-ix-recipes] [--mtp-acceptance A] [--mtp-drafts-by-recipe] [--rows OUT.csv]\n\
+                 [--mode agg|disagg] [--fit-on Blackwell|Hopper] [--no-serving] [--max-sim-requests N] [--eager-layer-us N] [--prefill-seq-us N] [--request-us N] [--prefill-scale K] [--matmul F] [--fit-serving] [--held-out-full] [--no-mtp] [--no-adp-balance] [--no-recv-interval] [--no-aic-limits] [--no-ix-recipes] [--mtp-acceptance A] [--mtp-drafts-by-recipe] [--rows OUT.csv]\n\
                  CSV: aiconfigurator's silicon_sample.csv layout or the AMD serving-runs layout \
                  (detected from the header); default tests/fixtures/silicon/subset.csv";
     let micros = |v: Option<&String>, flag: &str| -> f64 {
@@ -2818,6 +2860,7 @@ fn main() {
             "--rows" => rows_out = it.next().cloned(),
             "--no-mtp" => opt.ignore_mtp = true,
             "--no-adp-balance" => opt.no_adp_balance = true,
+            "--no-recv-interval" => opt.no_recv_interval = true,
             "--no-aic-limits" => opt.no_aic_limits = true,
             "--no-ix-recipes" => opt.no_ix_recipes = true,
             "--mtp-drafts-by-recipe" => opt.mtp_drafts_by_recipe = true,

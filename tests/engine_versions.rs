@@ -526,3 +526,33 @@ fn sglang_sizes_an_fp8_dsa_cache_smaller_than_it_stores() {
         0
     );
 }
+
+#[test]
+fn an_over_budget_pool_that_no_longer_fits_fails_the_verdict() {
+    // GLM-5-FP8 on 8 × H200 (139.80 GiB each) with SGLang, fp8 KV: at
+    // mem_fraction_static 0.95 the ~40 GiB budget becomes a pool 61,464/55,224
+    // times larger (+4.5 GiB), which with ~92 GiB of weights, the activation
+    // peak and the engine overhead exceeds the GPU; at 0.90 the reserve
+    // absorbs it.
+    let run = |f: f64| {
+        let s = scenario(&EstimateRequest {
+            kv_dtype: Some(kvplan::spec::dtype::KvDtype::Fp8),
+            mem_fraction_static: Some(f),
+            ..request("glm-5-fp8", "8xH200", "sglang@0.5.3")
+        });
+        memory::plan(&s)
+    };
+    let tight = run(0.95);
+    assert!(!tight.fits);
+    assert!(
+        tight
+            .verdict
+            .iter()
+            .any(|v| v.contains("overshoots its budget")),
+        "{:?}",
+        tight.verdict
+    );
+    let roomy = run(0.90);
+    assert!(roomy.fits, "{:?}", roomy.verdict);
+    assert!(roomy.binding_stage().kv_pool_over_budget_bytes > 0);
+}

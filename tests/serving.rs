@@ -895,3 +895,59 @@ fn mtp_draft_tokens_chain_the_acceptance_and_bad_counts_name_the_flag() {
         assert!(e.to_string().contains("mtp-draft-tokens"), "{e}");
     }
 }
+
+#[test]
+fn replica_receives_only_every_recv_interval_decode_iterations() {
+    // SGLang `--scheduler-recv-interval 30` (scheduler_recv_skipper.py: a
+    // counter weighted 1 per decode forward and 1000 per other forward,
+    // polled and reset at 30). A (isl 100, osl 100) alone prefills at
+    // iteration 0 (token 1 at 1 ms); the prefill's weight makes the next
+    // loop poll (nothing there) and reset the counter at 1 ms. B (isl 100,
+    // osl 2) is sent at 10.5 ms, during A's decodes: the scheduler polls
+    // again only after 30 decode iterations, at 31 ms; B prefills alone
+    // (31–32 ms: token 1 at 32 ms, TTFT 21.5 ms) and decodes with A (token
+    // 2 at 33 ms). With the default interval (1) B is taken at 11 ms and its
+    // first token comes at 12 ms.
+    let mut cfg = config(KvAdmission::OnDemand, Preemption::Recompute, 100_000);
+    cfg.sched.batch_policy = BatchPolicy::PrefillFirst;
+    cfg.sched.max_partial_prefills = 1;
+    let reqs = [
+        RequestSpec {
+            prompt: 100,
+            output: 100,
+            cached: 0,
+        },
+        RequestSpec {
+            prompt: 100,
+            output: 2,
+            cached: 0,
+        },
+    ];
+    let arrivals = Arrivals::Open {
+        times: vec![0.0, 10.5 * MS],
+        max_concurrency: None,
+    };
+    for (interval, first, finish) in [(30, 32.0, 33.0), (1, 12.0, 13.0)] {
+        cfg.sched.recv_interval = interval;
+        let run = run_replica(&cfg, &reqs, &arrivals, flat_cost).unwrap();
+        let b = run.records.iter().find(|r| r.output == 2).unwrap();
+        assert!(
+            (b.first_token - first * MS).abs() < 1e-9,
+            "interval {interval}: {}",
+            b.first_token
+        );
+        assert!((b.finish - finish * MS).abs() < 1e-9, "{}", b.finish);
+        // The stepwise reference (no fast-forwarding) agrees.
+        let step =
+            kvplan::serving::replica::run_replica_stepwise(&cfg, &reqs, &arrivals, flat_cost)
+                .unwrap();
+        let bs = step.records.iter().find(|r| r.output == 2).unwrap();
+        assert!((bs.first_token - b.first_token).abs() < 1e-9);
+    }
+    // Engines without the flag take requests every iteration.
+    for e in ["vllm", "sglang", "trtllm"] {
+        let c = Catalog::builtin().unwrap();
+        let sp = c.engine(e).unwrap().scheduler_on(80 << 30, 1);
+        assert_eq!(sp.recv_interval, 1, "{e}");
+    }
+}

@@ -209,6 +209,9 @@ struct Sim<'c> {
     /// and iterations of the batching wait after that.
     adp_waited: u64,
     adp_batching_waited: u64,
+    /// SGLang's receive skipper (`SchedulerSpec::recv_interval`): weight
+    /// of the iterations since the scheduler last took new requests.
+    recv_counter: u64,
     now: f64,
     run: ReplicaRun,
 }
@@ -753,6 +756,12 @@ where
     run(cfg, requests, arrivals, cost, false)
 }
 
+/// Weight of a non-decode iteration in SGLang's receive skipper
+/// (`_DEFAULT_WEIGHT`, python/sglang/srt/managers/scheduler_recv_skipper.py):
+/// above any receive interval in use, so a prefill is always followed by a
+/// receive.
+const RECV_WEIGHT_NOT_DECODE: u64 = 1000;
+
 fn run<F>(
     cfg: &ReplicaConfig,
     requests: &[RequestSpec],
@@ -797,6 +806,8 @@ where
         step_decode_tokens: 0.0,
         adp_waited: 0,
         adp_batching_waited: 0,
+        // The skipper starts full: the first request is taken at once.
+        recv_counter: cfg.sched.recv_interval,
         now: 0.0,
         run: ReplicaRun::default(),
     };
@@ -817,6 +828,7 @@ where
     // tokenisation) between being sent and being schedulable; its client's
     // slot is held meanwhile, so a closed loop's next request waits for it.
     let overhead = cfg.sched.request_overhead_seconds.max(0.0);
+    let recv_interval = cfg.sched.recv_interval.max(1);
     let mut in_transit: VecDeque<(f64, usize)> = VecDeque::new();
     let mut next_deadline_check = 0u64;
     // Every request must fit alone, or it would be preempted forever.
@@ -854,14 +866,24 @@ where
             in_flight += 1;
         }
         // Send times only grow and the overhead is one constant, so the
-        // queue is in order of when the scheduler sees them.
-        while let Some(&(ready, idx)) = in_transit.front() {
-            if ready > sim.now {
-                break;
+        // queue is in order of when the scheduler sees them. With a receive
+        // interval the scheduler takes them only at a receive point (an idle
+        // scheduler polls at once).
+        let idle = sim.waiting.is_empty() && sim.running.is_empty();
+        if idle || sim.recv_counter >= recv_interval {
+            let mut took = false;
+            while let Some(&(ready, idx)) = in_transit.front() {
+                if ready > sim.now {
+                    break;
+                }
+                in_transit.pop_front();
+                sim.reqs[idx].state = State::Waiting;
+                sim.waiting.push_back(idx);
+                took = true;
             }
-            in_transit.pop_front();
-            sim.reqs[idx].state = State::Waiting;
-            sim.waiting.push_back(idx);
+            if took || !idle {
+                sim.recv_counter = 0;
+            }
         }
         if sim.waiting.is_empty() && sim.running.is_empty() {
             if let Some(&(ready, _)) = in_transit.front() {
@@ -881,15 +903,22 @@ where
         }
         if fast && sim.waiting.is_empty() && sim.prefilling.is_empty() && sim.n_dec > 0.0 {
             // The next event that could change the batch: a request reaching
-            // the scheduler, or (open loop) the next arrival.
+            // the scheduler, or (open loop) the next arrival. A request that
+            // is already there waits for the next receive point instead.
             let mut horizon = in_transit
                 .front()
                 .map_or(f64::INFINITY, |&(ready, _)| ready);
+            let mut left = cfg.max_iterations.saturating_sub(sim.run.iterations);
+            if recv_interval > 1 && horizon <= sim.now {
+                horizon = f64::INFINITY;
+                left = left.min(recv_interval.saturating_sub(sim.recv_counter).max(1));
+            }
             if !closed && next < n && cap.is_none_or(|c| in_flight < c) {
                 horizon = horizon.min(times[next]);
             }
-            let left = cfg.max_iterations.saturating_sub(sim.run.iterations);
+            let steps_before = sim.dk;
             if sim.fast_decode(horizon, left, &mut cost) {
+                sim.recv_counter += sim.dk - steps_before;
                 continue;
             }
         }
@@ -935,6 +964,12 @@ where
             sim.run.prefill_iterations += 1;
         }
         sim.now += dt;
+        // SGLang's skipper weighs a decode forward 1 and any other 1000.
+        sim.recv_counter += if comp.prefill_tokens > 0.0 {
+            RECV_WEIGHT_NOT_DECODE
+        } else {
+            1
+        };
         sim.finish_iteration(dt, comp.decode_sequences, &mut |_| freed += 1);
     }
     sim.run.end_seconds = sim.now;

@@ -146,6 +146,20 @@ pub struct SchedulerSpec {
     /// Attention-DP context balancing (TensorRT-LLM `enable_balance`); None = off.
     #[serde(default)]
     pub adp_balance: Option<AdpBalance>,
+    /// SGLang `--scheduler-recv-interval` (default 1: every iteration):
+    /// while it decodes, the scheduler takes new requests off its socket only
+    /// once every this many decode iterations; after any other iteration
+    /// (a prefill or mixed batch) and when idle it takes them at once
+    /// (python/sglang/srt/managers/scheduler_recv_skipper.py: a counter
+    /// weighted 1 per DECODE forward and 1000 otherwise, received and reset
+    /// at `scheduler_recv_interval`). A request sent meanwhile waits there,
+    /// which counts in its TTFT.
+    #[serde(default = "one_u64")]
+    pub recv_interval: u64,
+}
+
+fn one_u64() -> u64 {
+    1
 }
 
 fn one() -> f64 {
@@ -178,6 +192,7 @@ impl SchedulerSpec {
             request_overhead_seconds: 0.0,
             prefill_compute_scale: 1.0,
             adp_balance: None,
+            recv_interval: 1,
         }
     }
 
