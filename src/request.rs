@@ -207,6 +207,11 @@ pub struct EstimateRequest {
     /// the start-up sampler warm-up; default: the version profile's.
     #[serde(default, deserialize_with = "de_sampler")]
     pub sampler: Option<crate::spec::engine::Sampler>,
+    /// SGLang `--scheduler-recv-interval` (default 1): while it decodes, the
+    /// scheduler takes new requests only once every this many decode
+    /// iterations, which the serving simulator counts in TTFT.
+    #[serde(default, deserialize_with = "de_count")]
+    pub scheduler_recv_interval: Option<u64>,
 }
 
 /// Read an optional text field with `parse`, so the API takes exactly the
@@ -517,6 +522,24 @@ pub fn resolve_with(
             ));
         }
         engine.max_num_seqs = n;
+    }
+    if let Some(n) = req.scheduler_recv_interval {
+        if n == 0 || n > 10_000 {
+            return Err(Error::input(
+                "scheduler-recv-interval",
+                format!("{n} must be between 1 and 10,000 decode iterations"),
+            ));
+        }
+        if engine.name != "sglang" {
+            return Err(Error::input(
+                "scheduler-recv-interval",
+                format!(
+                    "--scheduler-recv-interval is SGLang's flag; engine {} takes new requests every iteration (add --engine sglang)",
+                    engine.name
+                ),
+            ));
+        }
+        engine.override_scheduler(|sp| sp.recv_interval = n);
     }
     if let Some(b) = req.block_size {
         if b == 0 || b > 1024 {

@@ -435,3 +435,60 @@ fn api_returns_the_same_launch_as_the_cli() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["field"], "emit");
 }
+
+#[test]
+fn sglang_launch_carries_the_recv_interval_it_was_planned_with() {
+    // `--scheduler-recv-interval` is a flag of SGLang 0.5.3's launch_server
+    // (tests/fixtures/engine-args/sglang-0.5.3-launch-server.txt); the
+    // simulator counts it, so the emitted command must pass it on.
+    let allowed = flags("sglang-0.5.3-launch-server.txt");
+    let v = kvplan_json(&[
+        "estimate",
+        "llama-3.1-8b",
+        "--gpus",
+        "H100",
+        "--engine",
+        "sglang@0.5.3",
+        "--scheduler-recv-interval",
+        "30",
+        "--emit",
+        "sglang",
+    ]);
+    let l = &v["launch"];
+    assert_flags_listed(l, &allowed);
+    let c = &l["commands"][0];
+    assert_eq!(arg_after(c, "--scheduler-recv-interval"), Some("30"));
+    // Without the flag the default (1) is not written out.
+    let v = kvplan_json(&[
+        "estimate",
+        "llama-3.1-8b",
+        "--gpus",
+        "H100",
+        "--engine",
+        "sglang@0.5.3",
+        "--emit",
+        "sglang",
+    ]);
+    assert_eq!(
+        arg_after(&v["launch"]["commands"][0], "--scheduler-recv-interval"),
+        None
+    );
+    // Another engine's plan refuses it, naming the flag (exit 2).
+    for (engine, n) in [("vllm", "30"), ("sglang", "0")] {
+        let o = Command::new(env!("CARGO_BIN_EXE_kvplan"))
+            .args([
+                "estimate",
+                "llama-3.1-8b",
+                "--gpus",
+                "H100",
+                "--engine",
+                engine,
+                "--scheduler-recv-interval",
+                n,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{engine} {n}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("scheduler-recv-interval"));
+    }
+}

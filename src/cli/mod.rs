@@ -149,6 +149,9 @@ pub struct ScenarioArgs {
     /// vLLM's top-k/top-p sampler, which sizes the start-up sampler warm-up: `flashinfer` (FlashInfer installed and used: vLLM ≤ 0.11.0 by default, later with VLLM_USE_FLASHINFER_SAMPLER=1) or `pytorch` (the PyTorch-native path; a log line "Falling back to the PyTorch-native implementation" says so). Default: the version profile's.
     #[arg(long, value_parser = parse_sampler)]
     pub sampler: Option<crate::spec::engine::Sampler>,
+    /// SGLang's `--scheduler-recv-interval` (default 1): while decoding, new requests are taken only once every N decode iterations (InferenceX's SGLang scripts pass 30 at concurrency ≥ 16, else 10); the serving simulator counts the wait in TTFT.
+    #[arg(long = "scheduler-recv-interval", value_parser = parse_count)]
+    pub scheduler_recv_interval: Option<u64>,
     /// KV pool per GPU given directly, replacing the memory fraction (vLLM `--kv-cache-memory`): 40GiB, 42949672960.
     #[arg(long = "kv-cache-memory")]
     pub kv_cache_memory: Option<String>,
@@ -235,6 +238,7 @@ impl ScenarioArgs {
             kv_cache_memory: self.kv_cache_memory.clone().map(Tokens::Text),
             max_num_seqs: self.max_num_seqs,
             sampler: self.sampler,
+            scheduler_recv_interval: self.scheduler_recv_interval,
         }
     }
 }

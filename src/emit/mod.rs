@@ -931,6 +931,12 @@ impl Builder<'_> {
         if e.block_size != 1 {
             a.extend(["--page-size".into(), e.block_size.to_string()]);
         }
+        let recv = e
+            .scheduler_on(s.cluster.gpu.memory_bytes, d.tp)
+            .recv_interval;
+        if recv > 1 {
+            a.extend(["--scheduler-recv-interval".into(), recv.to_string()]);
+        }
         if d.mtp {
             let steps = crate::perf::Speculation::of(s).draft_tokens.max(1);
             a.extend([

@@ -363,6 +363,11 @@ pub fn request_from_log(
         sampler: r0.sampler.or(get("sampler")
             .and_then(|t| crate::spec::engine::Sampler::parse(t).ok())
             .filter(|_| engine.starts_with("vllm"))),
+        // SGLang's printed server_args carry `scheduler_recv_interval`.
+        scheduler_recv_interval: r0
+            .scheduler_recv_interval
+            .or(parse_u64(get("scheduler_recv_interval"))
+                .filter(|n| *n > 1 && engine.starts_with("sglang"))),
     };
     Ok((req, notes))
 }

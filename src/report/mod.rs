@@ -380,6 +380,12 @@ impl Report {
         // Past the engine's largest captured CUDA graph a decode step runs
         // eager: say so, since the step cost jumps there.
         let sched = d.engine.scheduler_on(s.cluster.gpu.memory_bytes, d.tp);
+        if sched.recv_interval > 1 {
+            assumptions.push(format!(
+                "SGLang --scheduler-recv-interval {}: while the replica decodes, new requests are taken only every {} decode iterations (at once after a prefill or when idle), and the serving simulation counts that wait in TTFT",
+                sched.recv_interval, sched.recv_interval
+            ));
+        }
         let per_replica = s.batch_per_replica().max(1);
         if !sched.cuda_graph_batch_sizes.is_empty() && sched.cuda_graph_size(per_replica).is_none()
         {
