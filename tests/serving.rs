@@ -907,7 +907,9 @@ fn replica_receives_only_every_recv_interval_decode_iterations() {
     // again only after 30 decode iterations, at 31 ms; B prefills alone
     // (31–32 ms: token 1 at 32 ms, TTFT 21.5 ms) and decodes with A (token
     // 2 at 33 ms). With the default interval (1) B is taken at 11 ms and its
-    // first token comes at 12 ms.
+    // first token comes at 12 ms. Sent at 62.5 ms instead, just after the
+    // poll at 61 ms (1 + 2 × 30), B waits for the next one, at 91 ms (token 1
+    // at 92 ms, token 2 at 93 ms); at interval 1 it is taken at 63 ms.
     let mut cfg = config(KvAdmission::OnDemand, Preemption::Recompute, 100_000);
     cfg.sched.batch_policy = BatchPolicy::PrefillFirst;
     cfg.sched.max_partial_prefills = 1;
@@ -923,17 +925,22 @@ fn replica_receives_only_every_recv_interval_decode_iterations() {
             cached: 0,
         },
     ];
-    let arrivals = Arrivals::Open {
-        times: vec![0.0, 10.5 * MS],
-        max_concurrency: None,
-    };
-    for (interval, first, finish) in [(30, 32.0, 33.0), (1, 12.0, 13.0)] {
+    for (sent, interval, first, finish) in [
+        (10.5, 30, 32.0, 33.0),
+        (10.5, 1, 12.0, 13.0),
+        (62.5, 30, 92.0, 93.0),
+        (62.5, 1, 64.0, 65.0),
+    ] {
+        let arrivals = Arrivals::Open {
+            times: vec![0.0, sent * MS],
+            max_concurrency: None,
+        };
         cfg.sched.recv_interval = interval;
         let run = run_replica(&cfg, &reqs, &arrivals, flat_cost).unwrap();
         let b = run.records.iter().find(|r| r.output == 2).unwrap();
         assert!(
             (b.first_token - first * MS).abs() < 1e-9,
-            "interval {interval}: {}",
+            "sent {sent} ms, interval {interval}: {}",
             b.first_token
         );
         assert!((b.finish - finish * MS).abs() < 1e-9, "{}", b.finish);

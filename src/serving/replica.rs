@@ -909,9 +909,14 @@ where
                 .front()
                 .map_or(f64::INFINITY, |&(ready, _)| ready);
             let mut left = cfg.max_iterations.saturating_sub(sim.run.iterations);
-            if recv_interval > 1 && horizon <= sim.now {
-                horizon = f64::INFINITY;
+            if recv_interval > 1 {
+                // Stop at the next receive point, where the counter resets
+                // (a request reaching the socket after it waits for the one
+                // after); a request already there waits for that point.
                 left = left.min(recv_interval.saturating_sub(sim.recv_counter).max(1));
+                if horizon <= sim.now {
+                    horizon = f64::INFINITY;
+                }
             }
             if !closed && next < n && cap.is_none_or(|c| in_flight < c) {
                 horizon = horizon.min(times[next]);
