@@ -442,35 +442,29 @@ fn sglang_launch_carries_the_recv_interval_it_was_planned_with() {
     // (tests/fixtures/engine-args/sglang-0.5.3-launch-server.txt); the
     // simulator counts it, so the emitted command must pass it on.
     let allowed = flags("sglang-0.5.3-launch-server.txt");
-    let v = kvplan_json(&[
-        "estimate",
-        "llama-3.1-8b",
-        "--gpus",
-        "H100",
-        "--engine",
-        "sglang@0.5.3",
-        "--scheduler-recv-interval",
-        "30",
-        "--emit",
-        "sglang",
-    ]);
-    let l = &v["launch"];
-    assert_flags_listed(l, &allowed);
-    let c = &l["commands"][0];
-    assert_eq!(arg_after(c, "--scheduler-recv-interval"), Some("30"));
-    // Without the flag the default (1) is not written out.
-    let v = kvplan_json(&[
-        "estimate",
-        "llama-3.1-8b",
-        "--gpus",
-        "H100",
-        "--engine",
-        "sglang@0.5.3",
-        "--emit",
-        "sglang",
-    ]);
+    let launch = |extra: &[&str]| {
+        let mut args = vec![
+            "estimate",
+            "llama-3.1-8b",
+            "--gpus",
+            "H100",
+            "--engine",
+            "sglang@0.5.3",
+            "--emit",
+            "sglang",
+        ];
+        args.extend_from_slice(extra);
+        kvplan_json(&args)["launch"].clone()
+    };
+    let l = launch(&["--scheduler-recv-interval", "30"]);
+    assert_flags_listed(&l, &allowed);
     assert_eq!(
-        arg_after(&v["launch"]["commands"][0], "--scheduler-recv-interval"),
+        arg_after(&l["commands"][0], "--scheduler-recv-interval"),
+        Some("30")
+    );
+    // Without the flag the default (1) is not written out.
+    assert_eq!(
+        arg_after(&launch(&[])["commands"][0], "--scheduler-recv-interval"),
         None
     );
     // Another engine's plan refuses it, naming the flag (exit 2).
