@@ -1800,3 +1800,37 @@ fn vision_tower_shape_as_sglang_reads_it() {
         None
     );
 }
+
+#[test]
+fn out_of_range_deepseek_v4_ranks_are_rejected_not_overflowed() {
+    // A fuzz finding (api_request, /api/config): a DeepSeek-V4 config with a
+    // q_lora_rank far beyond any model overflowed the weight arithmetic. The
+    // compressed-attention ranks, the DSA indexer and MiniMax's sparse index
+    // are now bounded like MLA's (spec::bounds, LORA_RANK ≤ 65,536).
+    let path = format!(
+        "{}/tests/fixtures/hf-configs/2026/deepseek-ai--DeepSeek-V4-Flash.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(kvplan::spec::hf::parse_config(&text, "v4").is_ok());
+    for (field, huge) in [
+        (
+            "\"q_lora_rank\": 1024",
+            "\"q_lora_rank\": 15311111111111111111111111111116",
+        ),
+        ("\"q_lora_rank\": 1024", "\"q_lora_rank\": 70000"),
+        ("\"o_lora_rank\": 1024", "\"o_lora_rank\": 1000000"),
+        ("\"index_head_dim\": 128", "\"index_head_dim\": 100000"),
+    ] {
+        assert!(text.contains(field), "{field}");
+        let bad = text.replacen(field, huge, 1);
+        let e = kvplan::spec::hf::parse_config(&bad, "v4")
+            .expect_err(huge)
+            .to_string();
+        let name = field.split('"').nth(1).unwrap();
+        assert!(
+            e.contains(name.trim_start_matches("index_")) || e.contains(name),
+            "{huge}: {e}"
+        );
+    }
+}

@@ -149,6 +149,36 @@ pub fn check_model(m: &ModelSpec, origin: &str) -> Result<()> {
         ));
         checks.push(("attention.mla.v_head_dim", mla.v_head_dim, HEAD_DIM));
     }
+    if let Some(c) = &m.compressed_attention {
+        checks.push(("compressed_attention.q_lora_rank", c.q_lora_rank, LORA_RANK));
+        checks.push(("compressed_attention.o_lora_rank", c.o_lora_rank, LORA_RANK));
+        checks.push(("compressed_attention.o_groups", c.o_groups, HEADS));
+        checks.push(("compressed_attention.window", c.window, SLIDING_WINDOW));
+        checks.push((
+            "compressed_attention.rope_head_dim",
+            c.rope_head_dim,
+            0..=*HEAD_DIM.end(),
+        ));
+    }
+    if let Some(ix) = &m.indexer {
+        checks.push(("indexer.num_heads", ix.num_heads, HEADS));
+        checks.push(("indexer.head_dim", ix.head_dim, HEAD_DIM));
+        checks.push(("indexer.topk", ix.topk, 0..=*MAX_CONTEXT.end()));
+    }
+    if let Some(x) = &m.sparse_index {
+        checks.push(("sparse_index.num_heads", x.num_heads, HEADS));
+        checks.push(("sparse_index.head_dim", x.head_dim, HEAD_DIM));
+        checks.push((
+            "sparse_index.block_size",
+            x.block_size,
+            1..=*MAX_CONTEXT.end(),
+        ));
+        checks.push((
+            "sparse_index.topk_blocks",
+            x.topk_blocks,
+            0..=*MAX_CONTEXT.end(),
+        ));
+    }
     if let Some(moe) = &m.moe {
         checks.push(("moe.num_experts", moe.num_experts, EXPERTS));
         checks.push((
