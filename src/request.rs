@@ -524,6 +524,7 @@ pub fn resolve_with(
         engine.max_num_seqs = n;
     }
     if let Some(n) = req.scheduler_recv_interval {
+        // A sanity bound, not an engine limit: launch scripts pass 10–30.
         if n == 0 || n > 10_000 {
             return Err(Error::input(
                 "scheduler-recv-interval",

@@ -347,19 +347,7 @@ fn a_format_the_checkpoint_cannot_give_is_reported() {
 
 #[test]
 fn emit_errors_name_the_flag() {
-    let o = Command::new(env!("CARGO_BIN_EXE_kvplan"))
-        .args([
-            "estimate",
-            "llama-3.1-8b",
-            "--gpus",
-            "H100",
-            "--emit",
-            "ollama",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    let e = String::from_utf8_lossy(&o.stderr);
+    let e = llama_h100_refused(&["--emit", "ollama"]);
     assert!(
         e.contains("emit") && e.contains("vllm, sglang, trtllm"),
         "{e}"
@@ -469,20 +457,18 @@ fn sglang_launch_carries_the_recv_interval_it_was_planned_with() {
     );
     // Another engine's plan refuses it, naming the flag (exit 2).
     for (engine, n) in [("vllm", "30"), ("sglang", "0")] {
-        let o = Command::new(env!("CARGO_BIN_EXE_kvplan"))
-            .args([
-                "estimate",
-                "llama-3.1-8b",
-                "--gpus",
-                "H100",
-                "--engine",
-                engine,
-                "--scheduler-recv-interval",
-                n,
-            ])
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(2), "{engine} {n}");
-        assert!(String::from_utf8_lossy(&o.stderr).contains("scheduler-recv-interval"));
+        let e = llama_h100_refused(&["--engine", engine, "--scheduler-recv-interval", n]);
+        assert!(e.contains("scheduler-recv-interval"), "{engine} {n}: {e}");
     }
+}
+
+/// `kvplan estimate llama-3.1-8b --gpus H100 EXTRA…`, which must exit 2; its stderr.
+fn llama_h100_refused(extra: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_kvplan"))
+        .args(["estimate", "llama-3.1-8b", "--gpus", "H100"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{extra:?}");
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }

@@ -871,7 +871,6 @@ where
         // scheduler polls at once).
         let idle = sim.waiting.is_empty() && sim.running.is_empty();
         if idle || sim.recv_counter >= recv_interval {
-            let mut took = false;
             while let Some(&(ready, idx)) = in_transit.front() {
                 if ready > sim.now {
                     break;
@@ -879,11 +878,9 @@ where
                 in_transit.pop_front();
                 sim.reqs[idx].state = State::Waiting;
                 sim.waiting.push_back(idx);
-                took = true;
             }
-            if took || !idle {
-                sim.recv_counter = 0;
-            }
+            // A poll resets the skipper (an idle replica polls whatever the counter).
+            sim.recv_counter = 0;
         }
         if sim.waiting.is_empty() && sim.running.is_empty() {
             if let Some(&(ready, _)) = in_transit.front() {
